@@ -1,0 +1,197 @@
+//! The `engine` binary: argument parsing and glue over the library crates.
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use engine_store::{ArrayOptions, Compression, ConvertOptions, Dataset, StoreFormat};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(name = "engine", version, about = "A streaming query engine for AnnData-shaped data")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Show what is in an .h5ad or .zarr store and how it is stored.
+    Inspect {
+        path: PathBuf,
+        /// Print machine-readable JSON.
+        #[arg(long)]
+        json: bool,
+        /// Preview values shown per column.
+        #[arg(long, default_value_t = 3)]
+        head: usize,
+    },
+    /// Convert between h5ad and zarr, or rechunk, streaming block by block.
+    Convert {
+        input: PathBuf,
+        output: PathBuf,
+        /// Output format: h5ad, zarr2 or zarr3 (default: from the output extension).
+        #[arg(long)]
+        format: Option<String>,
+        /// Chunk shape for X and layers, e.g. `1000,all` or `all,25`.
+        #[arg(long)]
+        chunks: Option<String>,
+        /// Shard shape for X and layers (zarr v3), e.g. `10000,all`.
+        #[arg(long)]
+        shards: Option<String>,
+        /// Compression: none, gzip[:level], zstd[:level], lz4, blosc-zstd[:level].
+        #[arg(long)]
+        compression: Option<String>,
+        /// Replace the output if it exists.
+        #[arg(long)]
+        overwrite: bool,
+        /// Bytes per streamed block, e.g. 64M.
+        #[arg(long, default_value = "64M")]
+        block_size: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            let usage = e.downcast_ref::<engine_common::Error>().is_some_and(|e| e.kind() == "usage");
+            ExitCode::from(if usage { 2 } else { 1 })
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Inspect { path, json, head } => inspect(&path, json, head),
+        Command::Convert { input, output, format, chunks, shards, compression, overwrite, block_size } => {
+            let format = match format {
+                Some(f) => StoreFormat::parse(&f).with_context(|| format!("unknown format `{f}`: use h5ad, zarr2 or zarr3"))?,
+                None => format_from_extension(&output)?,
+            };
+            let compression = match compression {
+                Some(c) => Compression::parse(&c).with_context(|| format!("unknown compression `{c}`"))?,
+                None => Compression::None,
+            };
+            let opts = ConvertOptions {
+                format,
+                matrix: ArrayOptions { chunks: chunks.as_deref().map(parse_shape).transpose()?, shards: shards.as_deref().map(parse_shape).transpose()?, compression },
+                block_bytes: parse_bytes(&block_size)?,
+                overwrite,
+            };
+            let src = Dataset::open(&input)?;
+            let t = std::time::Instant::now();
+            let report = engine_store::convert(&src, &output, &opts)?;
+            eprintln!(
+                "wrote {} ({}, {} × {}) in {:.2}s: {} elements, {} matrix blocks",
+                output.display(),
+                format.name(),
+                src.n_obs(),
+                src.n_vars(),
+                t.elapsed().as_secs_f64(),
+                report.elements,
+                report.matrix_blocks
+            );
+            Ok(())
+        }
+    }
+}
+
+fn format_from_extension(p: &Path) -> Result<StoreFormat> {
+    match p.extension().and_then(|e| e.to_str()) {
+        Some("h5ad" | "h5") => Ok(StoreFormat::H5ad),
+        Some("zarr") => Ok(StoreFormat::Zarr2),
+        _ => bail!(engine_common::Error::usage(format!("cannot tell the format of {}; pass --format h5ad|zarr2|zarr3", p.display()))),
+    }
+}
+
+/// Parses `1000,all` into `[1000, 0]` (0 = whole axis).
+fn parse_shape(s: &str) -> Result<Vec<u64>> {
+    s.split(',')
+        .map(|p| match p.trim() {
+            "all" | ":" => Ok(0),
+            n => n.parse::<u64>().map_err(|_| engine_common::Error::usage(format!("bad chunk size `{n}` in `{s}`: use numbers or `all`")).into()),
+        })
+        .collect()
+}
+
+fn parse_bytes(s: &str) -> Result<usize> {
+    let (num, mul) = match s.chars().last() {
+        Some('K' | 'k') => (&s[..s.len() - 1], 1 << 10),
+        Some('M' | 'm') => (&s[..s.len() - 1], 1 << 20),
+        Some('G' | 'g') => (&s[..s.len() - 1], 1 << 30),
+        _ => (s, 1),
+    };
+    let n: usize = num.parse().map_err(|_| engine_common::Error::usage(format!("bad size `{s}`")))?;
+    Ok(n * mul)
+}
+
+fn inspect(path: &Path, as_json: bool, head: usize) -> Result<()> {
+    let ds = Dataset::open(path)?;
+    let elements = ds.summarize()?;
+    let obs = ds.obs(None);
+    let var = ds.var(None);
+    let frame_json = |f: &engine_store::Frame| {
+        let mut cols = vec![json!({"name": f.index_name, "index": true, "type": f.index.type_name(), "encoding": f.index.encoding(),
+            "head": (0..head.min(f.n_rows())).map(|i| f.index.render(i)).collect::<Vec<_>>()})];
+        for (n, c) in &f.columns {
+            cols.push(json!({"name": n, "type": c.type_name(), "encoding": c.encoding(),
+                "head": (0..head.min(c.len())).map(|i| c.render(i)).collect::<Vec<_>>()}));
+        }
+        cols
+    };
+    if as_json {
+        let out = json!({
+            "path": path.display().to_string(),
+            "format": ds.format().name(),
+            "n_obs": ds.n_obs(),
+            "n_vars": ds.n_vars(),
+            "elements": elements.iter().map(|e| json!({
+                "path": e.path, "encoding": e.encoding, "dtype": e.dtype, "shape": e.shape, "nnz": e.nnz, "error": e.error,
+                "storage": e.storage.iter().map(|(p, i)| json!({"array": p, "chunks": i.chunks, "shards": i.shards,
+                    "compression": i.compression, "stored_bytes": i.stored_bytes})).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+            "obs": obs.as_ref().map(frame_json).map_err(|e| e.to_string()),
+            "var": var.as_ref().map(frame_json).map_err(|e| e.to_string()),
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    println!("{} ({})", path.display(), ds.format().name());
+    println!("AnnData object with n_obs × n_vars = {} × {}", ds.n_obs(), ds.n_vars());
+    println!();
+    println!("{:<28} {:<22} {:<10} {:<18} {}", "element", "encoding", "dtype", "shape", "nnz");
+    for e in &elements {
+        let shape = e.shape.as_ref().map(|s| format!("{s:?}")).unwrap_or_default();
+        let nnz = e.nnz.map(|n| n.to_string()).unwrap_or_default();
+        println!("{:<28} {:<22} {:<10} {:<18} {}", e.path, e.encoding, e.dtype.clone().unwrap_or_default(), shape, nnz);
+        if let Some(err) = &e.error {
+            println!("{:<28} ! {err}", "");
+        }
+        if matches!(e.encoding.as_str(), "array" | "csr_matrix" | "csc_matrix") && !e.path.starts_with("obs/") && !e.path.starts_with("var/") {
+            for (p, i) in &e.storage {
+                let chunks = i.chunks.as_ref().map(|c| format!("chunks {c:?}")).unwrap_or_else(|| "contiguous".into());
+                let shards = i.shards.as_ref().map(|s| format!(" shards {s:?}")).unwrap_or_default();
+                let comp = if i.compression.is_empty() { "uncompressed".to_string() } else { i.compression.join(" + ") };
+                println!("{:<28}   {p}: {chunks}{shards}, {comp}", "");
+            }
+        }
+    }
+    for (name, frame) in [("obs", obs), ("var", var)] {
+        println!();
+        match frame {
+            Ok(f) => {
+                println!("{name}: {} rows, {} columns", f.n_rows(), f.columns.len());
+                let preview = |c: &engine_store::Column| (0..head.min(c.len())).map(|i| c.render(i)).collect::<Vec<_>>().join(", ");
+                println!("  {:<24} {:<28} {}", format!("{} (index)", f.index_name), f.index.type_name(), preview(&f.index));
+                for (n, c) in &f.columns {
+                    println!("  {:<24} {:<28} {}", n, c.type_name(), preview(c));
+                }
+            }
+            Err(e) => println!("{name}: unreadable: {e}"),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,137 @@
+//! Shared vocabulary of the engine: the error type classified by who is at fault, and the
+//! `Result` alias every library crate returns.
+//!
+//! Libraries never use `anyhow`: a caller must be able to tell a bad user selection from a
+//! damaged file from an engine bug.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// Result alias used across the engine's library crates.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Where in a file or store a problem sits: the file, and the element path inside it
+/// (`/X/indptr`, `obs/cell_type/codes`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Location {
+    pub file: Option<PathBuf>,
+    pub element: Option<String>,
+}
+
+impl Location {
+    pub fn new(file: impl AsRef<Path>, element: impl Into<String>) -> Self {
+        Self { file: Some(file.as_ref().to_path_buf()), element: Some(element.into()) }
+    }
+    pub fn file(file: impl AsRef<Path>) -> Self {
+        Self { file: Some(file.as_ref().to_path_buf()), element: None }
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.file, &self.element) {
+            (Some(file), Some(el)) => write!(f, "{}:{}", file.display(), el),
+            (Some(file), None) => write!(f, "{}", file.display()),
+            (None, Some(el)) => write!(f, "{el}"),
+            (None, None) => write!(f, "<unknown>"),
+        }
+    }
+}
+
+/// Errors classified by fault, after DataFusion's `DataFusionError`.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The user asked for something impossible: a selection out of range, an unknown
+    /// element, a bad option value.
+    #[error("{0}")]
+    Usage(String),
+    /// A file or store does not follow the AnnData on-disk format, or is damaged.
+    #[error("{location}: {message}")]
+    Format { location: Location, message: String },
+    /// The file uses an encoding this engine does not read (yet).
+    #[error("{location}: unsupported {what}")]
+    Unsupported { location: Location, what: String },
+    /// The operating system or a storage library failed.
+    #[error("{location}: {message}")]
+    Io { location: Location, message: String },
+    /// A memory or resource limit was hit.
+    #[error("resources exhausted: {0}")]
+    Resources(String),
+    /// A broken invariant inside the engine: a bug.
+    #[error("internal error: {0}. This is a bug in engine, please report it")]
+    Internal(String),
+}
+
+impl Error {
+    pub fn format(location: Location, message: impl Into<String>) -> Self {
+        Error::Format { location, message: message.into() }
+    }
+    pub fn io(location: Location, message: impl fmt::Display) -> Self {
+        Error::Io { location, message: message.to_string() }
+    }
+    pub fn unsupported(location: Location, what: impl Into<String>) -> Self {
+        Error::Unsupported { location, what: what.into() }
+    }
+    pub fn usage(message: impl Into<String>) -> Self {
+        Error::Usage(message.into())
+    }
+    pub fn internal(message: impl Into<String>) -> Self {
+        Error::Internal(message.into())
+    }
+
+    /// Fills in the file of a location-carrying error that was raised without one.
+    pub fn in_file(mut self, file: &Path) -> Self {
+        if let Error::Format { location, .. }
+        | Error::Unsupported { location, .. }
+        | Error::Io { location, .. } = &mut self
+            && location.file.is_none()
+        {
+            location.file = Some(file.to_path_buf());
+        }
+        self
+    }
+
+    /// A short name of the fault class, for exit codes and JSON reports.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Usage(_) => "usage",
+            Error::Format { .. } => "format",
+            Error::Unsupported { .. } => "unsupported",
+            Error::Io { .. } => "io",
+            Error::Resources(_) => "resources",
+            Error::Internal(_) => "internal",
+        }
+    }
+}
+
+/// Builds an [`Error::Format`] for an element path with `format!` arguments.
+#[macro_export]
+macro_rules! format_err {
+    ($el:expr, $($arg:tt)*) => {
+        $crate::Error::format($crate::Location { file: None, element: Some(($el).to_string()) }, format!($($arg)*))
+    };
+}
+
+/// Builds an [`Error::Internal`] with `format!` arguments.
+#[macro_export]
+macro_rules! internal_err {
+    ($($arg:tt)*) => { $crate::Error::internal(format!($($arg)*)) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn format_error_names_file_and_element() {
+        let e = format_err!("/X/indptr", "not monotonic at {}", 3).in_file(Path::new("a.h5ad"));
+        assert_eq!(e.to_string(), "a.h5ad:/X/indptr: not monotonic at 3");
+        assert_eq!(e.kind(), "format");
+    }
+
+    #[test]
+    fn internal_error_says_it_is_a_bug() {
+        let e = internal_err!("shape mismatch");
+        assert!(e.to_string().contains("This is a bug"));
+    }
+}

@@ -1,0 +1,199 @@
+//! The narrow storage interface both backends (HDF5 and zarr) implement.
+//!
+//! It speaks only of groups, arrays and attributes: paths are `/`-separated from the root
+//! (`"X/indptr"`, `""` for the root). Everything AnnData-specific lives above it, in
+//! [`crate::encoding`], so the conformance suite in `tests/` can hold both backends to the same
+//! behaviour.
+
+use engine_common::Result;
+use engine_matrix::{DType, DynArray};
+use serde_json::{Map, Value as Json};
+use std::fmt::Debug;
+use std::ops::Range;
+use std::path::Path;
+
+/// Attributes of a node, as JSON (what zarr stores; HDF5 attributes map onto it).
+pub type Attrs = Map<String, Json>;
+
+/// What sits at a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeKind {
+    Group,
+    Array,
+}
+
+/// The storage format of a file or store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StoreFormat {
+    H5ad,
+    Zarr2,
+    Zarr3,
+}
+
+impl StoreFormat {
+    pub fn name(self) -> &'static str {
+        match self {
+            StoreFormat::H5ad => "h5ad",
+            StoreFormat::Zarr2 => "zarr2",
+            StoreFormat::Zarr3 => "zarr3",
+        }
+    }
+
+    /// Parses `h5ad`, `zarr2`/`zarr`, `zarr3`.
+    pub fn parse(s: &str) -> Option<StoreFormat> {
+        match s {
+            "h5ad" | "h5" | "hdf5" => Some(StoreFormat::H5ad),
+            "zarr2" | "zarr" => Some(StoreFormat::Zarr2),
+            "zarr3" => Some(StoreFormat::Zarr3),
+            _ => None,
+        }
+    }
+}
+
+/// Element type of a stored array, including the layouts only old files use.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoredType {
+    /// A type the engine reads into a [`DynArray`].
+    Plain(DType),
+    /// An HDF5 compound type (anndata < 0.7 obs/var tables), with its field names.
+    Compound(Vec<String>),
+    /// Anything else; the string says what.
+    Other(String),
+}
+
+impl std::fmt::Display for StoredType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoredType::Plain(d) => write!(f, "{d}"),
+            StoredType::Compound(fields) => write!(f, "compound{{{}}}", fields.join(", ")),
+            StoredType::Other(s) => f.write_str(s),
+        }
+    }
+}
+
+/// Layout of a stored array: shape, chunking and compression.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArrayInfo {
+    pub shape: Vec<u64>,
+    pub dtype: StoredType,
+    /// Chunk shape (for sharded zarr: the shard's inner chunk), `None` when contiguous.
+    pub chunks: Option<Vec<u64>>,
+    /// Shard shape for sharded zarr v3 arrays.
+    pub shards: Option<Vec<u64>>,
+    /// Compression pipeline, human readable (`gzip(4)`, `blosc(lz4, 5, shuffle)`).
+    pub compression: Vec<String>,
+    /// Bytes the array takes in storage, where cheaply known.
+    pub stored_bytes: Option<u64>,
+}
+
+impl ArrayInfo {
+    /// The chunk shape to iterate by: the storage chunk or, when contiguous, the whole array.
+    pub fn chunk_or_shape(&self) -> Vec<u64> {
+        self.chunks.clone().unwrap_or_else(|| self.shape.iter().map(|&s| s.max(1)).collect())
+    }
+
+    /// Number of storage chunks a hyperslab touches.
+    pub fn chunks_touched(&self, sel: &[Range<u64>]) -> u64 {
+        let chunk = self.chunk_or_shape();
+        sel.iter()
+            .zip(chunk.iter())
+            .map(|(r, &c)| if r.is_empty() { 0 } else { (r.end - 1) / c - r.start / c + 1 })
+            .product()
+    }
+}
+
+/// Compression choice for a written array.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Compression {
+    None,
+    Gzip(u32),
+    Zstd(i32),
+    /// Blosc with the given inner compressor (`lz4`, `zstd`, `blosclz`, …) and level.
+    Blosc { cname: String, clevel: u8 },
+}
+
+impl Compression {
+    /// Parses `none`, `gzip`, `gzip:6`, `zstd:3`, `lz4`, `blosc-lz4:5`, `blosc-zstd:5`.
+    pub fn parse(s: &str) -> Option<Compression> {
+        let (name, level) = match s.split_once(':') {
+            Some((n, l)) => (n, Some(l.parse::<i32>().ok()?)),
+            None => (s, None),
+        };
+        Some(match name {
+            "none" => Compression::None,
+            "gzip" | "zlib" | "deflate" => Compression::Gzip(level.unwrap_or(4).clamp(0, 9) as u32),
+            "zstd" => Compression::Zstd(level.unwrap_or(3)),
+            "lz4" | "blosc" | "blosc-lz4" => Compression::Blosc { cname: "lz4".into(), clevel: level.unwrap_or(5).clamp(0, 9) as u8 },
+            "blosc-zstd" => Compression::Blosc { cname: "zstd".into(), clevel: level.unwrap_or(5).clamp(0, 9) as u8 },
+            _ => return None,
+        })
+    }
+}
+
+/// How to store one array.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArrayOptions {
+    /// Chunk shape; `None` lets the backend pick (contiguous for tiny arrays).
+    pub chunks: Option<Vec<u64>>,
+    /// Shard shape (zarr v3 only; multiples of `chunks`).
+    pub shards: Option<Vec<u64>>,
+    pub compression: Compression,
+}
+
+impl Default for ArrayOptions {
+    fn default() -> Self {
+        Self { chunks: None, shards: None, compression: Compression::None }
+    }
+}
+
+/// Read access to a hierarchical store.
+pub trait Store: Send + Sync + Debug {
+    /// Where the store lives, for messages.
+    fn path(&self) -> &Path;
+    fn format(&self) -> StoreFormat;
+    /// What is at `path`, or `None` when nothing is.
+    fn node(&self, path: &str) -> Result<Option<NodeKind>>;
+    /// Names of a group's children, sorted.
+    fn children(&self, group: &str) -> Result<Vec<String>>;
+    fn attributes(&self, path: &str) -> Result<Attrs>;
+    fn array_info(&self, path: &str) -> Result<ArrayInfo>;
+    /// Reads a hyperslab: one range per dimension (none for a scalar).
+    fn read(&self, path: &str, sel: &[Range<u64>]) -> Result<DynArray>;
+    /// Reads the fields of a compound dataset, one 1-D array each. Only HDF5 has them.
+    fn read_compound(&self, path: &str) -> Result<Vec<(String, DynArray)>>;
+
+    /// Reads a whole array.
+    fn read_all(&self, path: &str) -> Result<DynArray> {
+        let info = self.array_info(path)?;
+        let sel: Vec<Range<u64>> = info.shape.iter().map(|&n| 0..n).collect();
+        self.read(path, &sel)
+    }
+}
+
+/// Write access to a new store. Writers are created at a temporary path and renamed into
+/// place by [`crate::write::AtomicTarget`], so a failure never leaves a partial file.
+pub trait StoreWriter: Send + Debug {
+    fn create_group(&mut self, path: &str, attrs: &Attrs) -> Result<()>;
+    /// Creates an array of the given type and shape, filled with zeros.
+    fn create_array(&mut self, path: &str, dtype: DType, shape: &[u64], opts: &ArrayOptions, attrs: &Attrs) -> Result<()>;
+    /// Writes `data` at `offset` (one entry per dimension) into an existing array.
+    fn write(&mut self, path: &str, offset: &[u64], data: &DynArray) -> Result<()>;
+    /// Flushes and closes the store.
+    fn finish(self: Box<Self>) -> Result<()>;
+
+    /// Creates an array holding exactly `data`.
+    fn write_array(&mut self, path: &str, data: &DynArray, opts: &ArrayOptions, attrs: &Attrs) -> Result<()> {
+        let shape: Vec<u64> = data.shape().iter().map(|&s| s as u64).collect();
+        self.create_array(path, data.dtype(), &shape, opts, attrs)?;
+        if data.len() > 0 || shape.is_empty() {
+            self.write(path, &vec![0; shape.len()], data)?;
+        }
+        Ok(())
+    }
+}
+
+/// Joins a parent path and a child name.
+pub fn join(parent: &str, child: &str) -> String {
+    let parent = parent.trim_end_matches('/');
+    if parent.is_empty() { child.to_string() } else { format!("{parent}/{child}") }
+}

@@ -1,0 +1,297 @@
+//! The lazy AnnData handle: opening reads metadata only; matrices read by block, obs/var by
+//! column.
+
+use crate::backend::{NodeKind, Store, StoreFormat, StoredType, join};
+use crate::encoding::{Encoding, bad, encoding_of, frame_layout, read_frame, sparse_info};
+use crate::matrix::Matrix;
+use crate::value::Frame;
+use crate::{h5, zarr};
+use engine_common::{Error, Location, Result};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The slots of an AnnData object that hold matrices, with the axes they align to.
+pub const MATRIX_GROUPS: [&str; 5] = ["layers", "obsm", "varm", "obsp", "varp"];
+
+/// Opens a store by sniffing what is at `path`: an HDF5 file or a zarr v2/v3 directory.
+///
+/// # Errors
+/// When the path is missing, empty, or neither format.
+pub fn open_store(path: &Path) -> Result<Arc<dyn Store>> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(Location::file(path), e))?;
+    if meta.is_dir() {
+        if path.join("zarr.json").exists() {
+            return Ok(Arc::new(zarr::ZarrStore::open(path)?));
+        }
+        if path.join(".zgroup").exists() || path.join(".zattrs").exists() {
+            return Ok(Arc::new(zarr::ZarrStore::open(path)?));
+        }
+        return Err(Error::format(Location::file(path), "directory is not a zarr store (no zarr.json or .zgroup)"));
+    }
+    if meta.len() == 0 {
+        return Err(Error::format(Location::file(path), "file is empty"));
+    }
+    let mut sig = [0u8; 8];
+    {
+        use std::io::Read;
+        let mut f = std::fs::File::open(path).map_err(|e| Error::io(Location::file(path), e))?;
+        let n = f.read(&mut sig).map_err(|e| Error::io(Location::file(path), e))?;
+        if n < 8 || &sig != b"\x89HDF\r\n\x1a\n" {
+            // HDF5 allows a user block before the signature; let the library decide then.
+            if meta.len() < 512 || n < 8 {
+                return Err(Error::format(Location::file(path), "not an HDF5 file or zarr store"));
+            }
+        }
+    }
+    Ok(Arc::new(h5::H5Store::open(path)?))
+}
+
+/// A summary of one element, for `inspect`.
+#[derive(Debug, Clone)]
+pub struct ElementSummary {
+    pub path: String,
+    pub encoding: String,
+    pub dtype: Option<String>,
+    pub shape: Option<Vec<u64>>,
+    pub nnz: Option<u64>,
+    /// Storage of the element's main array(s): chunking, shards, compression.
+    pub storage: Vec<(String, crate::backend::ArrayInfo)>,
+    /// Why it cannot be read, if it cannot.
+    pub error: Option<String>,
+}
+
+/// A lazily opened AnnData file or store.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    store: Arc<dyn Store>,
+    path: PathBuf,
+    n_obs: usize,
+    n_vars: usize,
+}
+
+impl Dataset {
+    /// Opens `path`, reading metadata only, and checks obs, var and X agree in shape.
+    ///
+    /// # Errors
+    /// When the file is missing, not AnnData, or its axes disagree.
+    pub fn open(path: impl AsRef<Path>) -> Result<Dataset> {
+        let path = path.as_ref();
+        let store = open_store(path)?;
+        Self::from_store(store, path)
+    }
+
+    /// Wraps an opened store.
+    ///
+    /// # Errors
+    /// As [`Dataset::open`].
+    pub fn from_store(store: Arc<dyn Store>, path: &Path) -> Result<Dataset> {
+        let s = store.as_ref();
+        let n_obs = axis_len(s, "obs")?;
+        let n_vars = axis_len(s, "var")?;
+        let (n_obs, n_vars) = match (n_obs, n_vars) {
+            (Some(o), Some(v)) => (o, v),
+            _ if s.node("X")?.is_some() => {
+                let x = Matrix::open(store.clone(), "X")?;
+                (n_obs.unwrap_or(x.n_rows()), n_vars.unwrap_or(x.n_cols()))
+            }
+            _ => return Err(Error::format(Location::file(path), "no obs, var or X: not an AnnData file")),
+        };
+        if s.node("X")?.is_some() {
+            let x = Matrix::open(store.clone(), "X")?;
+            if x.shape().len() != 2 || x.n_rows() != n_obs || x.n_cols() != n_vars {
+                return Err(bad(
+                    s,
+                    "X",
+                    format!("X has shape {:?} but obs has {n_obs} rows and var {n_vars}", x.shape()),
+                ));
+            }
+        }
+        Ok(Dataset { store, path: path.to_path_buf(), n_obs, n_vars })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn format(&self) -> StoreFormat {
+        self.store.format()
+    }
+
+    pub fn n_obs(&self) -> usize {
+        self.n_obs
+    }
+
+    pub fn n_vars(&self) -> usize {
+        self.n_vars
+    }
+
+    /// Whether an element exists at `path`.
+    ///
+    /// # Errors
+    /// On store failures.
+    pub fn has(&self, path: &str) -> Result<bool> {
+        Ok(self.store.node(path)?.is_some())
+    }
+
+    /// X, if the file has one.
+    ///
+    /// # Errors
+    /// When X is present but unreadable.
+    pub fn x(&self) -> Result<Option<Matrix>> {
+        if self.has("X")? { Matrix::open(self.store.clone(), "X").map(Some) } else { Ok(None) }
+    }
+
+    /// A matrix element by path (`X`, `layers/counts`, `obsm/X_pca`, `raw/X`).
+    ///
+    /// # Errors
+    /// When there is no such matrix.
+    pub fn matrix(&self, path: &str) -> Result<Matrix> {
+        if !self.has(path)? {
+            return Err(Error::usage(format!("{}: no element `{path}`", self.path.display())));
+        }
+        Matrix::open(self.store.clone(), path)
+    }
+
+    /// The obs table, all columns or only those named.
+    ///
+    /// # Errors
+    /// On unknown columns or damaged data.
+    pub fn obs(&self, columns: Option<&[String]>) -> Result<Frame> {
+        self.axis_frame("obs", self.n_obs, columns)
+    }
+
+    /// The var table, all columns or only those named.
+    ///
+    /// # Errors
+    /// On unknown columns or damaged data.
+    pub fn var(&self, columns: Option<&[String]>) -> Result<Frame> {
+        self.axis_frame("var", self.n_vars, columns)
+    }
+
+    fn axis_frame(&self, path: &str, n: usize, columns: Option<&[String]>) -> Result<Frame> {
+        if !self.has(path)? {
+            return Ok(Frame::with_range_index(n));
+        }
+        read_frame(self.store.as_ref(), path, columns)
+    }
+
+    /// Keys of a group (`layers`, `obsm`, `uns`, …), empty if absent.
+    ///
+    /// # Errors
+    /// On store failures.
+    pub fn keys(&self, group: &str) -> Result<Vec<String>> {
+        if self.store.node(group)? == Some(NodeKind::Group) { self.store.children(group) } else { Ok(vec![]) }
+    }
+
+    /// Every element of the file with its encoding and storage, for `inspect`. Elements that
+    /// cannot be read are listed with the reason instead of failing the whole listing.
+    ///
+    /// # Errors
+    /// Only on store failures at the root.
+    pub fn summarize(&self) -> Result<Vec<ElementSummary>> {
+        let mut out = Vec::new();
+        for top in self.store.children("")? {
+            self.summarize_into(&top, 0, &mut out);
+        }
+        Ok(out)
+    }
+
+    fn summarize_into(&self, path: &str, depth: usize, out: &mut Vec<ElementSummary>) {
+        let s = self.store.as_ref();
+        let mut e = ElementSummary { path: path.to_string(), encoding: String::new(), dtype: None, shape: None, nnz: None, storage: vec![], error: None };
+        let enc = match encoding_of(s, path) {
+            Ok(enc) => enc,
+            Err(err) => {
+                e.error = Some(err.to_string());
+                out.push(e);
+                return;
+            }
+        };
+        e.encoding = enc.name();
+        let mut recurse = false;
+        match &enc {
+            Encoding::Array | Encoding::StringArray | Encoding::NumericScalar | Encoding::String | Encoding::LegacyCompoundFrame => {
+                match s.array_info(path) {
+                    Ok(info) => {
+                        e.dtype = Some(info.dtype.to_string());
+                        e.shape = Some(info.shape.clone());
+                        e.storage.push((path.to_string(), info));
+                    }
+                    Err(err) => e.error = Some(err.to_string()),
+                }
+            }
+            Encoding::Sparse(f) => match sparse_info(s, path, *f) {
+                Ok(info) => {
+                    e.dtype = Some(info.dtype.to_string());
+                    e.shape = Some(info.shape.iter().map(|&v| v as u64).collect());
+                    e.nnz = Some(info.nnz);
+                    for m in ["data", "indices", "indptr"] {
+                        if let Ok(i) = s.array_info(&join(path, m)) {
+                            e.storage.push((join(path, m), i));
+                        }
+                    }
+                }
+                Err(err) => e.error = Some(err.to_string()),
+            },
+            Encoding::DataFrame => match frame_layout(s, path) {
+                Ok((index, cols)) => {
+                    if let Ok(info) = s.array_info(&join(path, &index)) {
+                        e.shape = Some(vec![info.shape.first().copied().unwrap_or(0), cols.len() as u64]);
+                    }
+                }
+                Err(err) => e.error = Some(err.to_string()),
+            },
+            Encoding::Categorical | Encoding::NullableInteger | Encoding::NullableBoolean | Encoding::NullableString => {
+                let member = if enc == Encoding::Categorical { "codes" } else { "values" };
+                if let Ok(info) = s.array_info(&join(path, member)) {
+                    e.shape = Some(info.shape.clone());
+                    e.dtype = Some(info.dtype.to_string());
+                }
+            }
+            Encoding::Dict | Encoding::AnnData | Encoding::Raw => recurse = depth < 3,
+            Encoding::Unknown { kind, version } => {
+                e.error = Some(format!("unsupported encoding `{kind}` version `{version}`"));
+            }
+        }
+        out.push(e);
+        if recurse && let Ok(children) = s.children(path) {
+            for c in children {
+                self.summarize_into(&join(path, &c), depth + 1, out);
+            }
+        }
+    }
+}
+
+/// Rows of the obs/var dataframe at `path`, from its index, or `None` if absent.
+fn axis_len(s: &dyn Store, path: &str) -> Result<Option<usize>> {
+    match s.node(path)? {
+        None => Ok(None),
+        Some(_) => match encoding_of(s, path)? {
+            Encoding::DataFrame => {
+                let (index, _) = frame_layout(s, path)?;
+                let ip = join(path, &index);
+                match s.node(&ip)? {
+                    Some(NodeKind::Array) => Ok(Some(s.array_info(&ip)?.shape.first().copied().unwrap_or(0) as usize)),
+                    Some(NodeKind::Group) => {
+                        // nullable-string-array index: length of its values.
+                        let vp = join(&ip, "values");
+                        Ok(Some(s.array_info(&vp)?.shape.first().copied().unwrap_or(0) as usize))
+                    }
+                    None => Err(bad(s, path, format!("dataframe index `{index}` is missing"))),
+                }
+            }
+            Encoding::LegacyCompoundFrame => {
+                let info = s.array_info(path)?;
+                if !matches!(info.dtype, StoredType::Compound(_)) {
+                    return Err(bad(s, path, "expected a compound table"));
+                }
+                Ok(Some(info.shape.first().copied().unwrap_or(0) as usize))
+            }
+            other => Err(bad(s, path, format!("expected a dataframe, found {}", other.name()))),
+        },
+    }
+}

@@ -1,0 +1,239 @@
+//! Lazy matrix elements (X, layers, obsm, varm, obsp, varp, raw/X) read block by block.
+//!
+//! A block read touches only the storage the selection needs: for dense arrays one hyperslab
+//! per run of selected rows (and columns); for CSR, the selected rows' slice of `indptr`
+//! first, then only those rows' ranges of `data` and `indices`.
+
+use crate::backend::{ArrayInfo, Store, StoredType, join};
+use crate::encoding::{Encoding, SparseInfo, bad, encoding_of, sparse_info, to_indices, to_indptr};
+use engine_common::{Error, Result};
+use engine_matrix::{AxisSelection, Block, Compressed, DType, DynArray, SparseFormat, concat_axis};
+use std::ops::Range;
+use std::sync::Arc;
+
+/// How a matrix element is stored.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MatrixLayout {
+    Dense(ArrayInfo),
+    Sparse(SparseInfo),
+}
+
+/// A lazy handle to one matrix element.
+#[derive(Debug, Clone)]
+pub struct Matrix {
+    store: Arc<dyn Store>,
+    path: String,
+    layout: MatrixLayout,
+}
+
+impl Matrix {
+    /// Opens the matrix at `path`, reading metadata only.
+    ///
+    /// # Errors
+    /// When `path` is not a dense array or sparse matrix.
+    pub fn open(store: Arc<dyn Store>, path: &str) -> Result<Matrix> {
+        let layout = match encoding_of(store.as_ref(), path)? {
+            Encoding::Array => {
+                let info = store.array_info(path)?;
+                match info.dtype {
+                    StoredType::Plain(d) if d.is_numeric() => {}
+                    ref other => return Err(bad(store.as_ref(), path, format!("matrix has element type {other}, expected numbers"))),
+                }
+                if info.shape.is_empty() {
+                    return Err(bad(store.as_ref(), path, "matrix is a scalar"));
+                }
+                MatrixLayout::Dense(info)
+            }
+            Encoding::Sparse(f) => MatrixLayout::Sparse(sparse_info(store.as_ref(), path, f)?),
+            Encoding::Unknown { kind, version } => {
+                return Err(Error::unsupported(
+                    engine_common::Location::new(store.path(), format!("/{path}")),
+                    format!("matrix encoding `{kind}` version `{version}`"),
+                ));
+            }
+            other => return Err(bad(store.as_ref(), path, format!("expected a matrix, found {}", other.name()))),
+        };
+        Ok(Matrix { store, path: path.to_string(), layout })
+    }
+
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    pub fn layout(&self) -> &MatrixLayout {
+        &self.layout
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Full shape (dense arrays may have more than two dimensions, e.g. obsm entries).
+    pub fn shape(&self) -> Vec<usize> {
+        match &self.layout {
+            MatrixLayout::Dense(i) => i.shape.iter().map(|&s| s as usize).collect(),
+            MatrixLayout::Sparse(s) => s.shape.to_vec(),
+        }
+    }
+
+    pub fn n_rows(&self) -> usize {
+        self.shape()[0]
+    }
+
+    /// Columns (1 for a 1-D array).
+    pub fn n_cols(&self) -> usize {
+        self.shape().get(1).copied().unwrap_or(1)
+    }
+
+    pub fn dtype(&self) -> DType {
+        match &self.layout {
+            MatrixLayout::Dense(i) => match i.dtype {
+                StoredType::Plain(d) => d,
+                _ => DType::F64,
+            },
+            MatrixLayout::Sparse(s) => s.dtype,
+        }
+    }
+
+    pub fn sparse_format(&self) -> Option<SparseFormat> {
+        match &self.layout {
+            MatrixLayout::Sparse(s) => Some(s.format),
+            MatrixLayout::Dense(_) => None,
+        }
+    }
+
+    /// Stored non-zeros (sparse) or elements (dense).
+    pub fn nnz(&self) -> u64 {
+        match &self.layout {
+            MatrixLayout::Dense(i) => i.shape.iter().product(),
+            MatrixLayout::Sparse(s) => s.nnz,
+        }
+    }
+
+    /// Reads the whole matrix.
+    ///
+    /// # Errors
+    /// On damaged data or store failures.
+    pub fn read_all(&self) -> Result<Block> {
+        self.read_block(&AxisSelection::all(self.n_rows()), &AxisSelection::all(self.n_cols()))
+    }
+
+    /// Reads the rows and columns selected.
+    ///
+    /// # Errors
+    /// When the selection is out of range, the data is damaged or the store fails.
+    pub fn read_block(&self, rows: &AxisSelection, cols: &AxisSelection) -> Result<Block> {
+        if rows.end() > self.n_rows() || cols.end() > self.n_cols() {
+            return Err(Error::usage(format!(
+                "selection rows ..{} × cols ..{} is out of range for {} of shape {:?}",
+                rows.end(),
+                cols.end(),
+                self.path,
+                self.shape()
+            )));
+        }
+        match &self.layout {
+            MatrixLayout::Dense(info) => self.read_dense(info, rows, cols).map(Block::Dense),
+            MatrixLayout::Sparse(info) => self.read_sparse(info, rows, cols).map(Block::Sparse),
+        }
+    }
+
+    /// Reads a contiguous range of rows, all columns.
+    ///
+    /// # Errors
+    /// As [`Matrix::read_block`].
+    pub fn read_rows(&self, rows: Range<usize>) -> Result<Block> {
+        self.read_block(&AxisSelection::range(rows), &AxisSelection::all(self.n_cols()))
+    }
+
+    fn read_dense(&self, info: &ArrayInfo, rows: &AxisSelection, cols: &AxisSelection) -> Result<DynArray> {
+        let ndim = info.shape.len();
+        let dtype = self.dtype();
+        let mut shape_out: Vec<usize> = info.shape.iter().map(|&s| s as usize).collect();
+        shape_out[0] = rows.len();
+        if ndim > 1 {
+            shape_out[1] = cols.len();
+        }
+        if rows.is_empty() || (ndim > 1 && cols.is_empty()) {
+            return Ok(DynArray::zeros(dtype, &shape_out));
+        }
+        // Many scattered column runs: read their bounding range once and select in memory.
+        let col_runs: Vec<Range<usize>> = if ndim == 1 {
+            vec![0..1]
+        } else if cols.runs().len() > 8 {
+            vec![cols.runs()[0].start..cols.end()]
+        } else {
+            cols.runs().to_vec()
+        };
+        let mut row_parts = Vec::with_capacity(rows.runs().len());
+        for r in rows.runs() {
+            let mut col_parts = Vec::with_capacity(col_runs.len());
+            for c in &col_runs {
+                let mut sel: Vec<Range<u64>> = vec![r.start as u64..r.end as u64];
+                if ndim > 1 {
+                    sel.push(c.start as u64..c.end as u64);
+                }
+                sel.extend(info.shape.iter().skip(2).map(|&s| 0..s));
+                col_parts.push(self.store.read(&self.path, &sel)?);
+            }
+            let refs: Vec<&DynArray> = col_parts.iter().collect();
+            row_parts.push(if refs.len() == 1 { col_parts.swap_remove(0) } else { concat_axis(&refs, 1).map_err(Error::internal)? });
+        }
+        let refs: Vec<&DynArray> = row_parts.iter().collect();
+        let mut out = if refs.len() == 1 { row_parts.swap_remove(0) } else { concat_axis(&refs, 0).map_err(Error::internal)? };
+        if ndim > 1 && cols.runs().len() > 8 {
+            let local = cols.restrict(cols.runs()[0].start..cols.end());
+            out = engine_matrix::select_axis(&out, 1, &local);
+        }
+        Ok(out)
+    }
+
+    fn read_sparse(&self, info: &SparseInfo, rows: &AxisSelection, cols: &AxisSelection) -> Result<Compressed> {
+        let (major, minor) = match info.format {
+            SparseFormat::Csr => (rows, cols),
+            SparseFormat::Csc => (cols, rows),
+        };
+        let n_minor = if info.format == SparseFormat::Csr { info.shape[1] } else { info.shape[0] };
+        let store = self.store.as_ref();
+        let indptr_path = join(&self.path, "indptr");
+        let indices_path = join(&self.path, "indices");
+        let data_path = join(&self.path, "data");
+        let mut indptr = vec![0u64];
+        let mut idx_parts = Vec::new();
+        let mut data_parts = Vec::new();
+        for r in major.runs() {
+            let ptr = to_indptr(store, &indptr_path, &store.read(&indptr_path, &[r.start as u64..r.end as u64 + 1])?)?;
+            if let Some(p) = ptr.windows(2).position(|w| w[0] > w[1]) {
+                return Err(bad(store, &indptr_path, format!("indptr is not monotonic at position {}", r.start + p + 1)));
+            }
+            let (lo, hi) = (ptr[0], *ptr.last().unwrap_or(&0));
+            if hi > info.nnz {
+                return Err(bad(store, &indptr_path, format!("indptr points to {hi} but data has only {} entries", info.nnz)));
+            }
+            let base = *indptr.last().unwrap_or(&0);
+            indptr.extend(ptr[1..].iter().map(|&p| p - lo + base));
+            if hi > lo {
+                let idx = store.read(&indices_path, &[lo..hi])?;
+                idx_parts.push(to_indices(store, &indices_path, &idx, n_minor)?);
+                data_parts.push(store.read(&data_path, &[lo..hi])?);
+            }
+        }
+        if info.format == SparseFormat::Csr && major.is_full(info.shape[0]) && indptr.last() != Some(&info.nnz) {
+            return Err(bad(store, &indptr_path, format!("indptr ends at {:?} but data has {} entries", indptr.last(), info.nnz)));
+        }
+        let indices: Vec<u32> = idx_parts.concat();
+        let data = if data_parts.is_empty() {
+            DynArray::zeros(info.dtype, &[0])
+        } else {
+            let refs: Vec<&DynArray> = data_parts.iter().collect();
+            concat_axis(&refs, 0).map_err(Error::internal)?
+        };
+        let mut shape = info.shape;
+        match info.format {
+            SparseFormat::Csr => shape[0] = major.len(),
+            SparseFormat::Csc => shape[1] = major.len(),
+        }
+        let block = Compressed { format: info.format, shape, indptr, indices, data };
+        Ok(if minor.is_full(n_minor) { block } else { block.select_minor(minor) })
+    }
+}

@@ -1,0 +1,314 @@
+//! Writing AnnData elements in the encodings Python anndata reads, atomically.
+//!
+//! Every writer works at a temporary sibling path; [`AtomicTarget::commit`] renames it into
+//! place only after everything was written and closed. Dropping an uncommitted target removes
+//! the temporary, so a failed or interrupted write leaves nothing at the target path.
+
+use crate::backend::{ArrayOptions, Attrs, StoreFormat, StoreWriter, join};
+use crate::value::{Column, Frame, Value};
+use crate::{h5, zarr};
+use engine_common::{Error, Location, Result};
+use engine_matrix::{Compressed, DType, DynArray, SparseFormat};
+use serde_json::{Value as Json, json};
+use std::path::{Path, PathBuf};
+
+/// A temporary path next to the target, renamed onto it on commit.
+#[derive(Debug)]
+pub struct AtomicTarget {
+    target: PathBuf,
+    tmp: PathBuf,
+    committed: bool,
+}
+
+impl AtomicTarget {
+    /// Prepares to write `target`. Refuses to overwrite unless `overwrite` is set.
+    ///
+    /// # Errors
+    /// When the target exists (and `overwrite` is off) or its directory is missing.
+    pub fn new(target: &Path, overwrite: bool) -> Result<AtomicTarget> {
+        if target.exists() && !overwrite {
+            return Err(Error::usage(format!("{} already exists (pass --overwrite to replace it)", target.display())));
+        }
+        let dir = match target.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        if !dir.is_dir() {
+            return Err(Error::usage(format!("directory {} does not exist", dir.display())));
+        }
+        let name = target.file_name().ok_or_else(|| Error::usage(format!("{} is not a file path", target.display())))?;
+        let tmp = dir.join(format!(".{}.tmp-{}-{}", name.to_string_lossy(), std::process::id(), unique()));
+        Ok(AtomicTarget { target: target.to_path_buf(), tmp, committed: false })
+    }
+
+    /// The temporary path to write to.
+    pub fn tmp_path(&self) -> &Path {
+        &self.tmp
+    }
+
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
+
+    /// Moves the finished temporary onto the target.
+    ///
+    /// # Errors
+    /// When the rename fails; the temporary is then removed.
+    pub fn commit(mut self) -> Result<()> {
+        if self.target.is_dir() {
+            std::fs::remove_dir_all(&self.target).map_err(|e| Error::io(Location::file(&self.target), e))?;
+        }
+        std::fs::rename(&self.tmp, &self.target).map_err(|e| Error::io(Location::file(&self.target), e))?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for AtomicTarget {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_dir_all(&self.tmp);
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+fn unique() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos() as u64).unwrap_or(0);
+    t ^ (N.fetch_add(1, Ordering::Relaxed) << 32)
+}
+
+/// Creates a store writer of `format` at `path` (normally an [`AtomicTarget::tmp_path`]).
+///
+/// # Errors
+/// When the file or directory cannot be created.
+pub fn create_store(format: StoreFormat, path: &Path) -> Result<Box<dyn StoreWriter>> {
+    Ok(match format {
+        StoreFormat::H5ad => Box::new(h5::H5Writer::create(path)?),
+        StoreFormat::Zarr2 | StoreFormat::Zarr3 => Box::new(zarr::ZarrWriter::create(path, format)?),
+    })
+}
+
+/// Attributes naming an encoding.
+pub fn enc_attrs(kind: &str, version: &str) -> Attrs {
+    let mut a = Attrs::new();
+    a.insert("encoding-type".into(), Json::String(kind.into()));
+    a.insert("encoding-version".into(), Json::String(version.into()));
+    a
+}
+
+/// The version anndata writes for each encoding.
+fn version_of(kind: &str) -> &'static str {
+    match kind {
+        "array" | "string-array" | "numeric-scalar" | "string" | "categorical" | "dataframe" => "0.2.0",
+        _ => "0.1.0",
+    }
+}
+
+/// Default chunking when the caller gave none: about 1 MiB per chunk, whole rows.
+pub fn default_chunks(shape: &[u64], dtype: DType) -> Vec<u64> {
+    if shape.is_empty() {
+        return vec![];
+    }
+    let row: u64 = shape[1..].iter().product::<u64>().max(1) * dtype.size() as u64;
+    let rows = ((1u64 << 20) / row).clamp(1, shape[0].max(1));
+    let mut c = vec![rows];
+    c.extend(shape[1..].iter().map(|&s| s.max(1)));
+    c
+}
+
+/// Writes the root group of an AnnData store.
+///
+/// # Errors
+/// On write failures.
+pub fn write_root(w: &mut dyn StoreWriter) -> Result<()> {
+    w.create_group("", &enc_attrs("anndata", "0.1.0"))
+}
+
+/// Writes a dense array (`array` or `string-array`).
+///
+/// # Errors
+/// On write failures.
+pub fn write_array(w: &mut dyn StoreWriter, path: &str, a: &DynArray, opts: &ArrayOptions) -> Result<()> {
+    let kind = if a.dtype() == DType::Str { "string-array" } else { "array" };
+    w.write_array(path, a, opts, &enc_attrs(kind, version_of(kind)))
+}
+
+/// Writes a CSR/CSC matrix.
+///
+/// # Errors
+/// On write failures.
+pub fn write_sparse(w: &mut dyn StoreWriter, path: &str, m: &Compressed, opts: &ArrayOptions) -> Result<()> {
+    let mut s = SparseWriter::create(w, path, m.format, m.shape, m.data.dtype(), m.nnz() as u64, opts)?;
+    s.append(w, m)?;
+    s.finish(w)
+}
+
+/// Streams a CSR (CSC) matrix to storage one row (column) block at a time. The number of
+/// stored values must be known up front so `data` and `indices` can be created at full size.
+#[derive(Debug)]
+pub struct SparseWriter {
+    path: String,
+    format: SparseFormat,
+    n_major: usize,
+    nnz: u64,
+    major_done: usize,
+    nnz_done: u64,
+    indptr: Vec<u64>,
+    wide_indices: bool,
+}
+
+impl SparseWriter {
+    /// Creates the group and its arrays.
+    ///
+    /// # Errors
+    /// On write failures.
+    pub fn create(
+        w: &mut dyn StoreWriter,
+        path: &str,
+        format: SparseFormat,
+        shape: [usize; 2],
+        dtype: DType,
+        nnz: u64,
+        opts: &ArrayOptions,
+    ) -> Result<SparseWriter> {
+        let mut attrs = enc_attrs(format.encoding(), "0.1.0");
+        attrs.insert("shape".into(), json!([shape[0], shape[1]]));
+        w.create_group(path, &attrs)?;
+        let n_major = if format == SparseFormat::Csr { shape[0] } else { shape[1] };
+        let n_minor = if format == SparseFormat::Csr { shape[1] } else { shape[0] };
+        // scipy's choice: 32-bit indices while they fit.
+        let idx_t = if n_minor < i32::MAX as usize { DType::I32 } else { DType::I64 };
+        let ptr_t = if nnz < i32::MAX as u64 { DType::I32 } else { DType::I64 };
+        let one_d = |len: u64, dtype: DType| ArrayOptions {
+            chunks: Some(vec![opts.chunks.as_ref().map_or_else(|| default_chunks(&[len], dtype)[0], |c| c.iter().product::<u64>().max(1))]),
+            shards: opts.shards.as_ref().map(|s| vec![s.iter().product::<u64>().max(1)]),
+            compression: opts.compression.clone(),
+        };
+        w.create_array(&join(path, "data"), dtype, &[nnz], &one_d(nnz, dtype), &Attrs::new())?;
+        w.create_array(&join(path, "indices"), idx_t, &[nnz], &one_d(nnz, idx_t), &Attrs::new())?;
+        let ptr_len = n_major as u64 + 1;
+        w.create_array(&join(path, "indptr"), ptr_t, &[ptr_len], &one_d(ptr_len, ptr_t), &Attrs::new())?;
+        Ok(SparseWriter { path: path.to_string(), format, n_major, nnz, major_done: 0, nnz_done: 0, indptr: vec![0], wide_indices: idx_t == DType::I64 })
+    }
+
+    /// Appends the next block along the major axis.
+    ///
+    /// # Errors
+    /// When the block has the wrong format or overruns the declared size.
+    pub fn append(&mut self, w: &mut dyn StoreWriter, block: &Compressed) -> Result<()> {
+        if block.format != self.format {
+            return Err(Error::internal("sparse writer got a block of the other format"));
+        }
+        let n = block.nnz() as u64;
+        if self.nnz_done + n > self.nnz || self.major_done + block.n_major() > self.n_major {
+            return Err(Error::internal(format!("sparse writer for {} overran its declared size", self.path)));
+        }
+        if n > 0 {
+            let indices = index_array(&block.indices, self.wide_indices);
+            w.write(&join(&self.path, "indices"), &[self.nnz_done], &indices)?;
+            w.write(&join(&self.path, "data"), &[self.nnz_done], &block.data)?;
+        }
+        self.indptr.extend(block.indptr[1..].iter().map(|&p| p + self.nnz_done));
+        self.nnz_done += n;
+        self.major_done += block.n_major();
+        Ok(())
+    }
+
+    /// Writes `indptr` and checks every row arrived.
+    ///
+    /// # Errors
+    /// When fewer rows or values arrived than declared.
+    pub fn finish(self, w: &mut dyn StoreWriter) -> Result<()> {
+        if self.major_done != self.n_major || self.nnz_done != self.nnz {
+            return Err(Error::internal(format!(
+                "sparse writer for {} got {} of {} rows and {} of {} values",
+                self.path, self.major_done, self.n_major, self.nnz_done, self.nnz
+            )));
+        }
+        let ptr = if self.nnz < i32::MAX as u64 {
+            DynArray::I32(ndarray::Array1::from_iter(self.indptr.iter().map(|&p| p as i32)).into_dyn())
+        } else {
+            DynArray::I64(ndarray::Array1::from_iter(self.indptr.iter().map(|&p| p as i64)).into_dyn())
+        };
+        w.write(&join(&self.path, "indptr"), &[0], &ptr)
+    }
+}
+
+/// Indices as the 32-bit integers scipy and anndata write.
+fn index_array(indices: &[u32], wide: bool) -> DynArray {
+    if !wide {
+        DynArray::I32(ndarray::Array1::from_iter(indices.iter().map(|&i| i as i32)).into_dyn())
+    } else {
+        DynArray::I64(ndarray::Array1::from_iter(indices.iter().map(|&i| i as i64)).into_dyn())
+    }
+}
+
+/// Writes a dataframe with its columns.
+///
+/// # Errors
+/// On write failures.
+pub fn write_frame(w: &mut dyn StoreWriter, path: &str, f: &Frame) -> Result<()> {
+    let mut attrs = enc_attrs("dataframe", "0.2.0");
+    attrs.insert("_index".into(), Json::String(f.index_name.clone()));
+    attrs.insert("column-order".into(), Json::Array(f.columns.iter().map(|(n, _)| Json::String(n.clone())).collect()));
+    w.create_group(path, &attrs)?;
+    write_column(w, &join(path, &f.index_name), &f.index)?;
+    for (name, col) in &f.columns {
+        write_column(w, &join(path, name), col)?;
+    }
+    Ok(())
+}
+
+/// Writes one column in its encoding.
+///
+/// # Errors
+/// On write failures.
+pub fn write_column(w: &mut dyn StoreWriter, path: &str, c: &Column) -> Result<()> {
+    let opts = ArrayOptions::default();
+    match c {
+        Column::Plain(a) => write_array(w, path, a, &opts),
+        Column::Categorical { codes, categories, ordered } => {
+            let mut attrs = enc_attrs("categorical", "0.2.0");
+            attrs.insert("ordered".into(), Json::Bool(*ordered));
+            w.create_group(path, &attrs)?;
+            write_array(w, &join(path, "codes"), codes, &opts)?;
+            write_array(w, &join(path, "categories"), categories, &opts)
+        }
+        Column::Nullable { values, mask, na_value } => {
+            let kind = c.encoding();
+            let mut attrs = enc_attrs(kind, "0.1.0");
+            if let Some(na) = na_value {
+                attrs.insert("na-value".into(), Json::String(na.clone()));
+            }
+            w.create_group(path, &attrs)?;
+            write_array(w, &join(path, "values"), values, &opts)?;
+            let m = DynArray::Bool(ndarray::Array1::from(mask.clone()).into_dyn());
+            write_array(w, &join(path, "mask"), &m, &opts)
+        }
+    }
+}
+
+/// Writes any value in its encoding.
+///
+/// # Errors
+/// On write failures.
+pub fn write_value(w: &mut dyn StoreWriter, path: &str, v: &Value, opts: &ArrayOptions) -> Result<()> {
+    match v {
+        Value::Array(a) => write_array(w, path, a, opts),
+        Value::Sparse(m) => write_sparse(w, path, m, opts),
+        Value::Frame(f) => write_frame(w, path, f),
+        Value::Column(c) => write_column(w, path, c),
+        Value::Dict(map) => {
+            w.create_group(path, &enc_attrs("dict", "0.1.0"))?;
+            for (k, child) in map {
+                write_value(w, &join(path, k), child, &ArrayOptions::default())?;
+            }
+            Ok(())
+        }
+        Value::Scalar(a) => w.write_array(path, a, &ArrayOptions::default(), &enc_attrs("numeric-scalar", "0.2.0")),
+        Value::String(s) => w.write_array(path, &crate::encoding::str_scalar(s), &ArrayOptions::default(), &enc_attrs("string", "0.2.0")),
+    }
+}

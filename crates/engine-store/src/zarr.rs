@@ -1,0 +1,455 @@
+//! The zarr backend (v2 and v3, sharded or not), on zarrs.
+//!
+//! Metadata (node kinds, attributes, chunking, codecs) is read straight from the JSON
+//! documents so errors can name the exact key; array data goes through zarrs, which decodes
+//! the chunks a selection intersects in parallel.
+
+use crate::backend::{ArrayInfo, ArrayOptions, Attrs, Compression, NodeKind, Store, StoreFormat, StoreWriter, StoredType};
+use engine_common::{Error, Location, Result};
+use engine_matrix::{DType, DynArray, dyn_map};
+use ndarray::ArrayD;
+use serde_json::{Value as Json, json};
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use zarrs::array::{Array, ArraySubset};
+use zarrs::filesystem::FilesystemStore;
+use zarrs::storage::{ReadableWritableListableStorageTraits, StoreKey, StorePrefix};
+
+type DynStore = dyn ReadableWritableListableStorageTraits;
+type ZArray = Array<DynStore>;
+
+fn key(path: &str, name: &str) -> String {
+    if path.is_empty() { name.to_string() } else { format!("{path}/{name}") }
+}
+
+fn node_path(path: &str) -> String {
+    format!("/{path}")
+}
+
+/// An open zarr store.
+pub struct ZarrStore {
+    store: Arc<DynStore>,
+    path: PathBuf,
+    format: StoreFormat,
+    arrays: Mutex<HashMap<String, Arc<ZArray>>>,
+}
+
+impl std::fmt::Debug for ZarrStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ZarrStore").field("path", &self.path).field("format", &self.format).finish()
+    }
+}
+
+impl ZarrStore {
+    /// Opens a local zarr directory (v2 or v3, detected from the root metadata).
+    ///
+    /// # Errors
+    /// When the directory has no zarr root metadata.
+    pub fn open(path: &Path) -> Result<ZarrStore> {
+        let fs = FilesystemStore::new(path).map_err(|e| Error::io(Location::file(path), e))?;
+        let store: Arc<DynStore> = Arc::new(fs);
+        let format = if path.join("zarr.json").exists() { StoreFormat::Zarr3 } else { StoreFormat::Zarr2 };
+        Ok(ZarrStore { store, path: path.to_path_buf(), format, arrays: Mutex::new(HashMap::new()) })
+    }
+
+    fn loc(&self, path: &str) -> Location {
+        Location::new(&self.path, format!("/{path}"))
+    }
+
+    fn get_json(&self, k: &str) -> Result<Option<Json>> {
+        let sk = StoreKey::new(k).map_err(|e| Error::format(Location::new(&self.path, k), e.to_string()))?;
+        let Some(bytes) = self.store.get(&sk).map_err(|e| Error::io(Location::new(&self.path, k), e))? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| Error::format(Location::new(&self.path, k), format!("invalid JSON: {e}")))
+    }
+
+    /// The metadata document of a node: (`zarr.json` or `.zarray`/`.zgroup`, its JSON).
+    fn meta(&self, path: &str) -> Result<Option<(NodeKind, Json)>> {
+        if let Some(j) = self.get_json(&key(path, "zarr.json"))? {
+            let kind = match j.get("node_type").and_then(|v| v.as_str()) {
+                Some("array") => NodeKind::Array,
+                Some("group") => NodeKind::Group,
+                other => {
+                    return Err(Error::format(
+                        Location::new(&self.path, key(path, "zarr.json")),
+                        format!("node_type is {other:?}, expected \"array\" or \"group\""),
+                    ));
+                }
+            };
+            return Ok(Some((kind, j)));
+        }
+        if let Some(j) = self.get_json(&key(path, ".zarray"))? {
+            return Ok(Some((NodeKind::Array, j)));
+        }
+        if let Some(j) = self.get_json(&key(path, ".zgroup"))? {
+            return Ok(Some((NodeKind::Group, j)));
+        }
+        Ok(None)
+    }
+
+    fn array(&self, path: &str) -> Result<Arc<ZArray>> {
+        if let Some(a) = self.arrays.lock().map_err(|_| Error::internal("poisoned lock"))?.get(path) {
+            return Ok(a.clone());
+        }
+        let a = Array::open(self.store.clone(), &node_path(path))
+            .map_err(|e| Error::format(self.loc(path), format!("cannot open zarr array: {e}")))?;
+        let a = Arc::new(a);
+        self.arrays.lock().map_err(|_| Error::internal("poisoned lock"))?.insert(path.to_string(), a.clone());
+        Ok(a)
+    }
+}
+
+/// Maps a zarr v2 `dtype` or v3 `data_type` to the engine's types.
+fn parse_dtype(j: &Json) -> StoredType {
+    let Some(s) = j.as_str() else { return StoredType::Other(j.to_string()) };
+    let t = s.trim_start_matches(['<', '>', '|', '=']);
+    StoredType::Plain(match (s, t) {
+        (_, "b1") | ("bool", _) => DType::Bool,
+        (_, "i1") | ("int8", _) => DType::I8,
+        (_, "i2") | ("int16", _) => DType::I16,
+        (_, "i4") | ("int32", _) => DType::I32,
+        (_, "i8") | ("int64", _) => DType::I64,
+        (_, "u1") | ("uint8", _) => DType::U8,
+        (_, "u2") | ("uint16", _) => DType::U16,
+        (_, "u4") | ("uint32", _) => DType::U32,
+        (_, "u8") | ("uint64", _) => DType::U64,
+        (_, "f4") | ("float32", _) => DType::F32,
+        (_, "f8") | ("float64", _) => DType::F64,
+        (_, "O") | ("string", _) => DType::Str,
+        _ => return StoredType::Other(format!("zarr {s}")),
+    })
+}
+
+fn describe_codec(c: &Json) -> String {
+    let name = c.get("name").or_else(|| c.get("id")).and_then(|v| v.as_str()).unwrap_or("?");
+    let cfg = c.get("configuration").unwrap_or(c);
+    match name {
+        "blosc" => format!(
+            "blosc({}, {}{})",
+            cfg.get("cname").and_then(|v| v.as_str()).unwrap_or("?"),
+            cfg.get("clevel").map(|v| v.to_string()).unwrap_or_default(),
+            match cfg.get("shuffle") {
+                Some(Json::String(s)) if s != "noshuffle" => format!(", {s}"),
+                Some(Json::Number(n)) if n.as_i64() == Some(1) => ", shuffle".into(),
+                Some(Json::Number(n)) if n.as_i64() == Some(2) => ", bitshuffle".into(),
+                _ => String::new(),
+            }
+        ),
+        "zstd" | "gzip" | "zlib" => format!("{name}({})", cfg.get("level").map(|v| v.to_string()).unwrap_or_default()),
+        other => other.to_string(),
+    }
+}
+
+fn u64s(j: Option<&Json>) -> Option<Vec<u64>> {
+    j.and_then(|v| v.as_array()).map(|a| a.iter().filter_map(|x| x.as_u64()).collect())
+}
+
+fn zarr_err(loc: Location, e: impl std::fmt::Display) -> Error {
+    Error::format(loc, format!("zarr: {e}"))
+}
+
+impl Store for ZarrStore {
+    fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn format(&self) -> StoreFormat {
+        self.format
+    }
+
+    fn node(&self, path: &str) -> Result<Option<NodeKind>> {
+        Ok(self.meta(path)?.map(|(k, _)| k))
+    }
+
+    fn children(&self, group: &str) -> Result<Vec<String>> {
+        let prefix = if group.is_empty() { String::new() } else { format!("{group}/") };
+        let sp = StorePrefix::new(prefix.clone()).map_err(|e| Error::internal(e.to_string()))?;
+        let listing = self.store.list_dir(&sp).map_err(|e| Error::io(self.loc(group), e))?;
+        let mut names = Vec::new();
+        for p in listing.prefixes() {
+            let name = p.as_str().trim_start_matches(&prefix).trim_end_matches('/').to_string();
+            if !name.is_empty() && self.meta(&key(group, &name))?.is_some() {
+                names.push(name);
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    fn attributes(&self, path: &str) -> Result<Attrs> {
+        let Some((_, meta)) = self.meta(path)? else {
+            return Err(Error::format(self.loc(path), "no such element"));
+        };
+        let attrs = if meta.get("zarr_format").and_then(|v| v.as_u64()) == Some(3) {
+            meta.get("attributes").cloned()
+        } else {
+            self.get_json(&key(path, ".zattrs"))?
+        };
+        Ok(match attrs {
+            Some(Json::Object(m)) => m,
+            _ => Attrs::new(),
+        })
+    }
+
+    fn array_info(&self, path: &str) -> Result<ArrayInfo> {
+        let Some((NodeKind::Array, m)) = self.meta(path)? else {
+            return Err(Error::format(self.loc(path), "not an array"));
+        };
+        let shape = u64s(m.get("shape")).ok_or_else(|| Error::format(self.loc(path), "array metadata has no shape"))?;
+        let v3 = m.get("zarr_format").and_then(|v| v.as_u64()) == Some(3);
+        let (dtype, chunks, shards, compression) = if v3 {
+            let grid = u64s(m.pointer("/chunk_grid/configuration/chunk_shape"));
+            let codecs = m.get("codecs").and_then(|c| c.as_array()).cloned().unwrap_or_default();
+            let mut compression = Vec::new();
+            let mut inner = None;
+            for c in &codecs {
+                if c.get("name").and_then(|v| v.as_str()) == Some("sharding_indexed") {
+                    inner = u64s(c.pointer("/configuration/chunk_shape"));
+                    for ic in c.pointer("/configuration/codecs").and_then(|v| v.as_array()).into_iter().flatten() {
+                        compression.push(describe_codec(ic));
+                    }
+                } else {
+                    compression.push(describe_codec(c));
+                }
+            }
+            compression.retain(|c| c != "bytes" && c != "vlen-utf8");
+            let dtype = parse_dtype(m.get("data_type").unwrap_or(&Json::Null));
+            match inner {
+                Some(inner) => (dtype, Some(inner), grid, compression),
+                None => (dtype, grid, None, compression),
+            }
+        } else {
+            let mut compression: Vec<String> = m.get("filters").and_then(|f| f.as_array()).into_iter().flatten().map(describe_codec).collect();
+            if let Some(c) = m.get("compressor").filter(|c| !c.is_null()) {
+                compression.push(describe_codec(c));
+            }
+            compression.retain(|c| c != "vlen-utf8");
+            (parse_dtype(m.get("dtype").unwrap_or(&Json::Null)), u64s(m.get("chunks")), None, compression)
+        };
+        Ok(ArrayInfo { shape, dtype, chunks, shards, compression, stored_bytes: None })
+    }
+
+    fn read(&self, path: &str, sel: &[Range<u64>]) -> Result<DynArray> {
+        let info = self.array_info(path)?;
+        let StoredType::Plain(dtype) = info.dtype else {
+            return Err(Error::unsupported(self.loc(path), format!("element type {}", info.dtype)));
+        };
+        if sel.len() != info.shape.len() || sel.iter().zip(&info.shape).any(|(r, &n)| r.start > r.end || r.end > n) {
+            return Err(Error::internal(format!("read of /{path} with selection {sel:?} outside shape {:?}", info.shape)));
+        }
+        let out_shape: Vec<usize> = sel.iter().map(|r| (r.end - r.start) as usize).collect();
+        if out_shape.contains(&0) {
+            return Ok(DynArray::zeros(dtype, &out_shape));
+        }
+        let array = self.array(path)?;
+        let subset = ArraySubset::new_with_ranges(sel);
+        macro_rules! rd {
+            ($t:ty, $v:ident) => {
+                array.retrieve_array_subset::<ArrayD<$t>>(&subset).map(DynArray::$v)
+            };
+        }
+        // zarrs can panic on some corrupt variable-length chunks; report it as damage.
+        let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match dtype {
+            DType::Bool => rd!(bool, Bool),
+            DType::I8 => rd!(i8, I8),
+            DType::I16 => rd!(i16, I16),
+            DType::I32 => rd!(i32, I32),
+            DType::I64 => rd!(i64, I64),
+            DType::U8 => rd!(u8, U8),
+            DType::U16 => rd!(u16, U16),
+            DType::U32 => rd!(u32, U32),
+            DType::U64 => rd!(u64, U64),
+            DType::F32 => rd!(f32, F32),
+            DType::F64 => rd!(f64, F64),
+            DType::Str => rd!(String, Str),
+        }));
+        match res {
+            Ok(Ok(a)) => Ok(a),
+            Ok(Err(e)) => Err(zarr_err(self.loc(path), format!("cannot read chunk data (corrupt or truncated?): {e}"))),
+            Err(_) => Err(zarr_err(self.loc(path), "corrupt chunk data (decoder failed)")),
+        }
+    }
+
+    fn read_compound(&self, path: &str) -> Result<Vec<(String, DynArray)>> {
+        Err(Error::unsupported(self.loc(path), "compound arrays in zarr"))
+    }
+}
+
+/// Writes a new zarr store, v2 or v3.
+pub struct ZarrWriter {
+    store: Arc<DynStore>,
+    path: PathBuf,
+    version: u8,
+    arrays: HashMap<String, ZArray>,
+    /// Metadata documents written, for v2 consolidated metadata (`.zmetadata`).
+    written: BTreeMap<String, Json>,
+}
+
+impl std::fmt::Debug for ZarrWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ZarrWriter").field("path", &self.path).field("version", &self.version).finish()
+    }
+}
+
+impl ZarrWriter {
+    /// Creates the store directory.
+    ///
+    /// # Errors
+    /// When the directory cannot be created.
+    pub fn create(path: &Path, format: StoreFormat) -> Result<ZarrWriter> {
+        std::fs::create_dir_all(path).map_err(|e| Error::io(Location::file(path), e))?;
+        let fs = FilesystemStore::new(path).map_err(|e| Error::io(Location::file(path), e))?;
+        let version = if format == StoreFormat::Zarr3 { 3 } else { 2 };
+        Ok(ZarrWriter { store: Arc::new(fs), path: path.to_path_buf(), version, arrays: HashMap::new(), written: BTreeMap::new() })
+    }
+
+    fn put(&mut self, k: &str, j: &Json) -> Result<()> {
+        let sk = StoreKey::new(k).map_err(|e| Error::internal(e.to_string()))?;
+        let bytes = serde_json::to_vec_pretty(j).map_err(|e| Error::internal(e.to_string()))?;
+        self.store.set(&sk, bytes.into()).map_err(|e| Error::io(Location::new(&self.path, k), e))?;
+        self.written.insert(k.to_string(), j.clone());
+        Ok(())
+    }
+}
+
+fn v2_dtype(d: DType) -> &'static str {
+    match d {
+        DType::Bool => "|b1",
+        DType::I8 => "|i1",
+        DType::I16 => "<i2",
+        DType::I32 => "<i4",
+        DType::I64 => "<i8",
+        DType::U8 => "|u1",
+        DType::U16 => "<u2",
+        DType::U32 => "<u4",
+        DType::U64 => "<u8",
+        DType::F32 => "<f4",
+        DType::F64 => "<f8",
+        DType::Str => "|O",
+    }
+}
+
+fn v3_dtype(d: DType) -> &'static str {
+    match d {
+        DType::Str => "string",
+        other => other.numpy_name(),
+    }
+}
+
+fn fill(d: DType) -> Json {
+    match d {
+        DType::Bool => json!(false),
+        DType::Str => json!(""),
+        DType::F32 | DType::F64 => json!(0.0),
+        _ => json!(0),
+    }
+}
+
+fn v3_compressor(c: &Compression, d: DType) -> Option<Json> {
+    match c {
+        Compression::None => None,
+        Compression::Gzip(l) => Some(json!({"name": "gzip", "configuration": {"level": l}})),
+        Compression::Zstd(l) => Some(json!({"name": "zstd", "configuration": {"level": l, "checksum": false}})),
+        Compression::Blosc { cname, clevel } => Some(json!({"name": "blosc", "configuration": {
+            "cname": cname, "clevel": clevel,
+            "shuffle": if d == DType::Str { "noshuffle" } else { "shuffle" },
+            "typesize": d.size(), "blocksize": 0}})),
+    }
+}
+
+fn v2_compressor(c: &Compression, d: DType) -> Json {
+    match c {
+        Compression::None => Json::Null,
+        Compression::Gzip(l) => json!({"id": "zlib", "level": l}),
+        Compression::Zstd(l) => json!({"id": "zstd", "level": l}),
+        Compression::Blosc { cname, clevel } => {
+            json!({"id": "blosc", "cname": cname, "clevel": clevel, "shuffle": if d == DType::Str { 0 } else { 1 }, "blocksize": 0})
+        }
+    }
+}
+
+impl StoreWriter for ZarrWriter {
+    fn create_group(&mut self, path: &str, attrs: &Attrs) -> Result<()> {
+        if self.version == 3 {
+            self.put(&key(path, "zarr.json"), &json!({"zarr_format": 3, "node_type": "group", "attributes": attrs}))
+        } else {
+            self.put(&key(path, ".zgroup"), &json!({"zarr_format": 2}))?;
+            self.put(&key(path, ".zattrs"), &Json::Object(attrs.clone()))
+        }
+    }
+
+    fn create_array(&mut self, path: &str, dtype: DType, shape: &[u64], opts: &ArrayOptions, attrs: &Attrs) -> Result<()> {
+        let chunks: Vec<u64> = match &opts.chunks {
+            Some(c) => c.iter().zip(shape).map(|(&c, &s)| c.clamp(1, s.max(1))).collect(),
+            None => crate::write::default_chunks(shape, dtype),
+        };
+        if self.version == 3 {
+            let mut codecs: Vec<Json> = vec![if dtype == DType::Str {
+                json!({"name": "vlen-utf8"})
+            } else {
+                json!({"name": "bytes", "configuration": {"endian": "little"}})
+            }];
+            codecs.extend(v3_compressor(&opts.compression, dtype));
+            let (grid, codecs) = match &opts.shards {
+                Some(sh) if !shape.is_empty() => {
+                    // Shards must hold whole chunks.
+                    let sh: Vec<u64> = sh.iter().zip(&chunks).map(|(&s, &c)| s.max(c).div_ceil(c) * c).collect();
+                    let sharding = json!({"name": "sharding_indexed", "configuration": {
+                        "chunk_shape": chunks, "codecs": codecs,
+                        "index_codecs": [{"name": "bytes", "configuration": {"endian": "little"}}, {"name": "crc32c"}],
+                        "index_location": "end"}});
+                    (sh, vec![sharding])
+                }
+                _ => (chunks, codecs),
+            };
+            let meta = json!({
+                "zarr_format": 3, "node_type": "array", "shape": shape, "data_type": v3_dtype(dtype),
+                "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": grid}},
+                "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
+                "fill_value": fill(dtype), "codecs": codecs, "attributes": attrs,
+            });
+            self.put(&key(path, "zarr.json"), &meta)?;
+        } else {
+            let filters = if dtype == DType::Str { json!([{"id": "vlen-utf8"}]) } else { Json::Null };
+            let meta = json!({
+                "zarr_format": 2, "shape": shape, "chunks": chunks, "dtype": v2_dtype(dtype),
+                "compressor": v2_compressor(&opts.compression, dtype), "fill_value": if dtype == DType::Str { Json::Null } else { fill(dtype) },
+                "order": "C", "filters": filters, "dimension_separator": ".",
+            });
+            self.put(&key(path, ".zarray"), &meta)?;
+            self.put(&key(path, ".zattrs"), &Json::Object(attrs.clone()))?;
+        }
+        let a = Array::open(self.store.clone(), &node_path(path))
+            .map_err(|e| Error::internal(format!("zarrs rejected metadata written for /{path}: {e}")))?;
+        self.arrays.insert(path.to_string(), a);
+        Ok(())
+    }
+
+    fn write(&mut self, path: &str, offset: &[u64], data: &DynArray) -> Result<()> {
+        let a = self.arrays.get(path).ok_or_else(|| Error::internal(format!("write to /{path} before create_array")))?;
+        let ranges: Vec<Range<u64>> = offset.iter().zip(data.shape()).map(|(&o, &n)| o..o + n as u64).collect();
+        if ranges.iter().any(|r| r.is_empty()) {
+            return Ok(());
+        }
+        let subset = ArraySubset::new_with_ranges(&ranges);
+        let r = dyn_map!(data, v => {
+            let v = v.as_standard_layout().into_owned();
+            a.store_array_subset(&subset, v)
+        });
+        r.map_err(|e| Error::io(Location::new(&self.path, format!("/{path}")), e))
+    }
+
+    fn finish(mut self: Box<Self>) -> Result<()> {
+        if self.version == 2 {
+            // Consolidated metadata, as anndata writes it, so remote readers need one request.
+            let metadata: serde_json::Map<String, Json> = std::mem::take(&mut self.written).into_iter().collect();
+            self.put(".zmetadata", &json!({"metadata": metadata, "zarr_consolidated_format": 1}))?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The project's two entry points:
+#   ./dev.sh demo   build, then inspect and convert the bundled example dataset
+#   ./dev.sh test   run every test (Rust unit/integration tests and the Python anndata interop suite)
+# Both first run scripts/bootstrap.sh, which creates .venv with cmake (for the static HDF5
+# build) and Python anndata (the interop oracle).
+set -euo pipefail
+cd "$(dirname "$0")"
+scripts/bootstrap.sh
+export CMAKE="$PWD/.venv/bin/cmake"
+export ENGINE_PYTHON_VENV="$PWD/.venv"
+target="${CARGO_TARGET_DIR:-$PWD/target}"
+
+case "${1:-}" in
+demo)
+    cargo build -p engine-cli
+    engine="$target/debug/engine"
+    out="$target/demo"
+    mkdir -p "$out"
+    "$engine" inspect pipelines/data/demo.h5ad
+    "$engine" convert pipelines/data/demo.h5ad "$out/demo.zarr" --format zarr3 \
+        --chunks 10,all --shards 20,all --compression zstd:3 --overwrite
+    "$engine" inspect "$out/demo.zarr" --head 2
+    ;;
+test)
+    cargo build --workspace --bins
+    cargo test --workspace --no-fail-fast
+    ;;
+*)
+    echo "usage: ./dev.sh demo | ./dev.sh test" >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,174 @@
+"""Writes AnnData fixtures covering every encoding of the anndata IO spec, with Python anndata.
+
+Usage: make_fixtures.py OUTDIR
+
+For each string flavour (pandas-3 `nullable-string-array`, and plain `string-array` with
+anndata.settings.allow_write_nullable_strings = False) and each format (h5ad, zarr v2, zarr v3)
+it writes `full_<flavour>.<fmt>`. Also writes files only older or other writers produce:
+`legacy_compound.h5ad` (anndata < 0.7 layout), `blosc.h5ad` (anndata-rs / SnapATAC2 style
+Blosc-zstd filter and an index named `index`), and `awkward.h5ad` (an unsupported encoding).
+All values are deterministic so tests can assert them in closed form.
+"""
+
+import sys
+import warnings
+from pathlib import Path
+
+import anndata as ad
+import h5py
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+warnings.filterwarnings("ignore")
+N_OBS, N_VARS = 40, 12
+
+
+def x_matrix():
+    # X[i, j] = i * 100 + j where (i + j) % 3 == 0, else 0: closed form for tests.
+    dense = np.zeros((N_OBS, N_VARS), dtype=np.float32)
+    for i in range(N_OBS):
+        for j in range(N_VARS):
+            if (i + j) % 3 == 0:
+                dense[i, j] = i * 100 + j
+    return dense
+
+
+def make(nullable: bool) -> ad.AnnData:
+    rng = np.random.default_rng(0)
+    dense = x_matrix()
+    cell_type = pd.Categorical(
+        [["T", "B", "NK", None][i % 4] for i in range(N_OBS)], categories=["B", "NK", "T"]
+    )
+    obs = pd.DataFrame(
+        {
+            "cell_type": cell_type,
+            "stage": pd.Categorical(
+                [["early", "mid", "late"][i % 3] for i in range(N_OBS)],
+                categories=["early", "mid", "late"],
+                ordered=True,
+            ),
+            "int_cat": pd.Categorical([[10, 20, 30][i % 3] for i in range(N_OBS)]),
+            "n_genes": np.arange(N_OBS, dtype=np.int64) * 7,
+            "frac": (np.arange(N_OBS, dtype=np.float32) / 8).astype(np.float32),
+            "small": np.arange(N_OBS, dtype=np.uint16),
+            "flag": np.arange(N_OBS) % 2 == 0,
+            "maybe_int": pd.array([i if i % 5 else None for i in range(N_OBS)], dtype="Int32"),
+            "maybe_bool": pd.array([(i % 2 == 0) if i % 7 else None for i in range(N_OBS)], dtype="boolean"),
+            "donor": [f"donor_{i % 6}" for i in range(N_OBS)],
+        },
+        index=[f"cell_{i:03d}" for i in range(N_OBS)],
+    )
+    if nullable:
+        obs["note"] = pd.array([f"n{i}" if i % 4 else None for i in range(N_OBS)], dtype="string")
+    var = pd.DataFrame(
+        {
+            "gene_ids": [f"ENSG{j:05d}" for j in range(N_VARS)],
+            "highly_variable": np.arange(N_VARS) % 3 == 0,
+            "means": np.linspace(0.0, 1.0, N_VARS),
+        },
+        index=pd.Index([f"GENE{j}" for j in range(N_VARS)], name="gene"),
+    )
+    a = ad.AnnData(X=sp.csr_matrix(dense), obs=obs, var=var)
+    a.layers["dense"] = dense.astype(np.float64) * 2
+    a.layers["counts_csc"] = sp.csc_matrix(dense.astype(np.int64))
+    a.layers["int32"] = (dense % 7).astype(np.int32)
+    a.obsm["X_pca"] = (np.arange(N_OBS * 5, dtype=np.float32).reshape(N_OBS, 5) / 10).astype(np.float32)
+    a.obsm["X_sparse"] = sp.csr_matrix(dense[:, :4])
+    a.obsm["meta"] = pd.DataFrame({"a": np.arange(N_OBS), "b": [f"s{i}" for i in range(N_OBS)]}, index=obs.index)
+    a.varm["PCs"] = np.arange(N_VARS * 5, dtype=np.float64).reshape(N_VARS, 5)
+    a.obsp["distances"] = sp.csr_matrix(np.eye(N_OBS) * 0.5)
+    a.varp["corr"] = np.eye(N_VARS)
+    a.uns["title"] = "fixture"
+    a.uns["n_int"] = 42
+    a.uns["n_float"] = 2.5
+    a.uns["a_bool"] = True
+    a.uns["vector"] = np.array([1.0, 2.0, 3.0])
+    a.uns["names"] = np.array(["x", "y", "z"], dtype=object)
+    a.uns["nested"] = {"inner": {"k": 7}, "arr": np.arange(4, dtype=np.int16)}
+    a.uns["table"] = pd.DataFrame({"c": [1.5, 2.5]}, index=["r0", "r1"])
+    a.uns["cell_type_colors"] = np.array(["#ff0000", "#00ff00", "#0000ff"], dtype=object)
+    raw = ad.AnnData(X=sp.csr_matrix(dense * 3), var=pd.DataFrame({"orig": np.arange(N_VARS)}, index=var.index.copy()), obs=obs[[]])
+    a.raw = raw
+    return a
+
+
+def write_all(out: Path):
+    for flavour, nullable in [("nullable", True), ("plain", False)]:
+        ad.settings.allow_write_nullable_strings = nullable
+        a = make(nullable)
+        a.write_h5ad(out / f"full_{flavour}.h5ad")
+        for v in (2, 3):
+            ad.settings.zarr_write_format = v
+            a.write_zarr(out / f"full_{flavour}.zarr{v}")
+    ad.settings.allow_write_nullable_strings = True
+    write_legacy(out / "legacy_compound.h5ad")
+    write_blosc(out / "blosc.h5ad")
+    write_awkward(out / "awkward.h5ad")
+
+
+def write_legacy(path: Path):
+    """The anndata 0.6 layout: obs/var compound datasets, categories in uns, h5sparse X."""
+    dense = x_matrix()
+    m = sp.csr_matrix(dense)
+    with h5py.File(path, "w") as f:
+        g = f.create_group("X")
+        g.attrs["h5sparse_format"] = "csr"
+        g.attrs["h5sparse_shape"] = np.array(dense.shape)
+        g["data"], g["indices"], g["indptr"] = m.data, m.indices, m.indptr
+        obs = np.zeros(
+            N_OBS, dtype=[("index", "S12"), ("louvain", "i1"), ("n_counts", "<f4"), ("name", h5py.string_dtype())]
+        )
+        obs["index"] = [f"cell_{i:03d}".encode() for i in range(N_OBS)]
+        obs["louvain"] = [i % 3 for i in range(N_OBS)]
+        obs["n_counts"] = dense.sum(axis=1)
+        obs["name"] = [f"nm{i}" for i in range(N_OBS)]
+        f.create_dataset("obs", data=obs)
+        var = np.zeros(N_VARS, dtype=[("index", "S8"), ("gene_ids", "S10")])
+        var["index"] = [f"GENE{j}".encode() for j in range(N_VARS)]
+        var["gene_ids"] = [f"ENSG{j:05d}".encode() for j in range(N_VARS)]
+        f.create_dataset("var", data=var)
+        u = f.create_group("uns")
+        u["louvain_categories"] = np.array([b"c0", b"c1", b"c2"])
+        f.create_dataset("obsm", data=np.zeros(N_OBS, dtype=[("X_pca", "<f4", (2,))]))
+
+
+def write_blosc(path: Path):
+    """anndata-rs / SnapATAC2 style: Blosc(zstd) HDF5 filter, dataframe index named `index`."""
+    import hdf5plugin
+
+    dense = x_matrix()
+    m = sp.csr_matrix(dense)
+    comp = hdf5plugin.Blosc(cname="zstd", clevel=5, shuffle=hdf5plugin.Blosc.SHUFFLE)
+    s = h5py.string_dtype()
+    with h5py.File(path, "w") as f:
+        f.attrs["encoding-type"], f.attrs["encoding-version"] = "anndata", "0.1.0"
+        g = f.create_group("X")
+        g.attrs["encoding-type"], g.attrs["encoding-version"] = "csr_matrix", "0.1.0"
+        g.attrs["shape"] = np.array(dense.shape, dtype=np.int64)
+        g.create_dataset("data", data=m.data, chunks=(16,), **comp)
+        g.create_dataset("indices", data=m.indices.astype(np.int64), chunks=(16,), **comp)
+        g.create_dataset("indptr", data=m.indptr.astype(np.int64), chunks=(16,), **comp)
+        for name, n, prefix in [("obs", N_OBS, "cell_"), ("var", N_VARS, "GENE")]:
+            d = f.create_group(name)
+            d.attrs["encoding-type"], d.attrs["encoding-version"] = "dataframe", "0.2.0"
+            d.attrs["_index"] = "index"
+            d.attrs["column-order"] = np.array([], dtype=np.float64)
+            idx = d.create_dataset("index", data=np.array([f"{prefix}{i}" for i in range(n)], dtype=object), dtype=s)
+            idx.attrs["encoding-type"], idx.attrs["encoding-version"] = "string-array", "0.2.0"
+
+
+def write_awkward(path: Path):
+    """A file with one element in an encoding we do not read; the rest must still open."""
+    import awkward as ak
+
+    a = make(False)
+    ad.settings.allow_write_nullable_strings = False
+    a.obsm["ragged"] = ak.Array([[float(i)] * (i % 3) for i in range(N_OBS)])
+    a.write_h5ad(path)
+
+
+if __name__ == "__main__":
+    out = Path(sys.argv[1])
+    out.mkdir(parents=True, exist_ok=True)
+    write_all(out)
