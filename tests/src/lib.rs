@@ -1,1 +1,136 @@
-//! Integration tests live under tests/.
+//! Shared helpers for the integration tests: the Python anndata oracle, its fixtures, and the
+//! `engine` binary.
+//!
+//! The Python environment comes from `scripts/bootstrap.sh` (run by `./dev.sh test`). Tests
+//! that need it fail loudly when it is missing rather than skipping, so a green run always
+//! means anndata really checked our files.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the workspace")
+        .to_path_buf()
+}
+
+/// The venv's Python, with anndata installed.
+///
+/// # Panics
+/// When `.venv` is missing: run `./dev.sh test`.
+pub fn python() -> PathBuf {
+    let venv = std::env::var_os("ENGINE_PYTHON_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join(".venv"));
+    let py = venv.join("bin/python");
+    assert!(
+        py.exists(),
+        "{} missing: run ./dev.sh test (it creates the venv with anndata)",
+        py.display()
+    );
+    py
+}
+
+/// Runs a script from `tests/python/` and returns its output.
+pub fn run_python(script: &str, args: &[&Path]) -> Output {
+    Command::new(python())
+        // Tests run in parallel threads: a child spawned while another thread writes an HDF5
+        // file inherits that file's descriptor and with it HDF5's exclusive flock, which
+        // would then block every other reader of that file.
+        .env("HDF5_USE_FILE_LOCKING", "FALSE")
+        .arg(root().join("tests/python").join(script))
+        .args(args)
+        .output()
+        .expect("python runs")
+}
+
+/// The fixtures Python anndata writes (see `tests/python/make_fixtures.py`), generated once per
+/// test binary run and reused while the script is unchanged.
+pub fn fixtures() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let script = root().join("tests/python/make_fixtures.py");
+        let text = std::fs::read(&script).expect("fixture script");
+        let hash = text.iter().fold(0xcbf29ce484222325u64, |h, &b| {
+            (h ^ b as u64).wrapping_mul(0x100000001b3)
+        });
+        let dir = scratch_root().join(format!("fixtures-{hash:016x}"));
+        if !dir.join(".done").exists() {
+            let tmp = scratch_root().join(format!("fixtures-tmp-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&tmp);
+            let out = run_python("make_fixtures.py", &[&tmp]);
+            assert!(
+                out.status.success(),
+                "make_fixtures.py failed:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            std::fs::write(tmp.join(".done"), b"").expect("marker");
+            // Another test binary may have won the race; either copy is complete.
+            if std::fs::rename(&tmp, &dir).is_err() {
+                let _ = std::fs::remove_dir_all(&tmp);
+            }
+        }
+        dir
+    })
+}
+
+/// A directory for test outputs that lives as long as the target directory.
+pub fn scratch_root() -> PathBuf {
+    let exe = std::env::current_exe().expect("test exe path");
+    let dir = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .expect("target/<profile>/deps")
+        .join("engine-tests-tmp");
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+/// A fresh, empty scratch directory for one test.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = scratch_root().join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+/// The `engine` binary built next to this test binary.
+///
+/// # Panics
+/// When it was not built: `./dev.sh test` builds it first.
+pub fn engine_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("test exe path");
+    let dir = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .expect("target/<profile>/deps");
+    let bin = dir.join("engine");
+    assert!(
+        bin.exists(),
+        "{} missing: run `cargo build --workspace --bins` (./dev.sh test does)",
+        bin.display()
+    );
+    bin
+}
+
+/// Runs `engine` with arguments.
+pub fn engine(args: &[&str]) -> Output {
+    Command::new(engine_bin())
+        .args(args)
+        .output()
+        .expect("engine runs")
+}
+
+/// Asserts Python anndata reads `actual` as the same object as `expected`.
+pub fn assert_anndata_equal(expected: &Path, actual: &Path) {
+    let out = run_python("compare.py", &[expected, actual]);
+    assert!(
+        out.status.success(),
+        "anndata sees a difference:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

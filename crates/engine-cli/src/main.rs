@@ -8,7 +8,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Parser, Debug)]
-#[command(name = "engine", version, about = "A streaming query engine for AnnData-shaped data")]
+#[command(
+    name = "engine",
+    version,
+    about = "A streaming query engine for AnnData-shaped data"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -57,7 +61,9 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            let usage = e.downcast_ref::<engine_common::Error>().is_some_and(|e| e.kind() == "usage");
+            let usage = e
+                .downcast_ref::<engine_common::Error>()
+                .is_some_and(|e| e.kind() == "usage");
             ExitCode::from(if usage { 2 } else { 1 })
         }
     }
@@ -66,18 +72,34 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Inspect { path, json, head } => inspect(&path, json, head),
-        Command::Convert { input, output, format, chunks, shards, compression, overwrite, block_size } => {
+        Command::Convert {
+            input,
+            output,
+            format,
+            chunks,
+            shards,
+            compression,
+            overwrite,
+            block_size,
+        } => {
             let format = match format {
-                Some(f) => StoreFormat::parse(&f).with_context(|| format!("unknown format `{f}`: use h5ad, zarr2 or zarr3"))?,
+                Some(f) => StoreFormat::parse(&f)
+                    .with_context(|| format!("unknown format `{f}`: use h5ad, zarr2 or zarr3"))?,
                 None => format_from_extension(&output)?,
             };
             let compression = match compression {
-                Some(c) => Compression::parse(&c).with_context(|| format!("unknown compression `{c}`"))?,
+                Some(c) => {
+                    Compression::parse(&c).with_context(|| format!("unknown compression `{c}`"))?
+                }
                 None => Compression::None,
             };
             let opts = ConvertOptions {
                 format,
-                matrix: ArrayOptions { chunks: chunks.as_deref().map(parse_shape).transpose()?, shards: shards.as_deref().map(parse_shape).transpose()?, compression },
+                matrix: ArrayOptions {
+                    chunks: chunks.as_deref().map(parse_shape).transpose()?,
+                    shards: shards.as_deref().map(parse_shape).transpose()?,
+                    compression,
+                },
                 block_bytes: parse_bytes(&block_size)?,
                 overwrite,
             };
@@ -103,7 +125,10 @@ fn format_from_extension(p: &Path) -> Result<StoreFormat> {
     match p.extension().and_then(|e| e.to_str()) {
         Some("h5ad" | "h5") => Ok(StoreFormat::H5ad),
         Some("zarr") => Ok(StoreFormat::Zarr2),
-        _ => bail!(engine_common::Error::usage(format!("cannot tell the format of {}; pass --format h5ad|zarr2|zarr3", p.display()))),
+        _ => bail!(engine_common::Error::usage(format!(
+            "cannot tell the format of {}; pass --format h5ad|zarr2|zarr3",
+            p.display()
+        ))),
     }
 }
 
@@ -112,7 +137,12 @@ fn parse_shape(s: &str) -> Result<Vec<u64>> {
     s.split(',')
         .map(|p| match p.trim() {
             "all" | ":" => Ok(0),
-            n => n.parse::<u64>().map_err(|_| engine_common::Error::usage(format!("bad chunk size `{n}` in `{s}`: use numbers or `all`")).into()),
+            n => n.parse::<u64>().map_err(|_| {
+                engine_common::Error::usage(format!(
+                    "bad chunk size `{n}` in `{s}`: use numbers or `all`"
+                ))
+                .into()
+            }),
         })
         .collect()
 }
@@ -124,7 +154,9 @@ fn parse_bytes(s: &str) -> Result<usize> {
         Some('G' | 'g') => (&s[..s.len() - 1], 1 << 30),
         _ => (s, 1),
     };
-    let n: usize = num.parse().map_err(|_| engine_common::Error::usage(format!("bad size `{s}`")))?;
+    let n: usize = num
+        .parse()
+        .map_err(|_| engine_common::Error::usage(format!("bad size `{s}`")))?;
     Ok(n * mul)
 }
 
@@ -134,11 +166,15 @@ fn inspect(path: &Path, as_json: bool, head: usize) -> Result<()> {
     let obs = ds.obs(None);
     let var = ds.var(None);
     let frame_json = |f: &engine_store::Frame| {
-        let mut cols = vec![json!({"name": f.index_name, "index": true, "type": f.index.type_name(), "encoding": f.index.encoding(),
-            "head": (0..head.min(f.n_rows())).map(|i| f.index.render(i)).collect::<Vec<_>>()})];
+        let mut cols = vec![
+            json!({"name": f.index_name, "index": true, "type": f.index.type_name(), "encoding": f.index.encoding(),
+            "head": (0..head.min(f.n_rows())).map(|i| f.index.render(i)).collect::<Vec<_>>()}),
+        ];
         for (n, c) in &f.columns {
-            cols.push(json!({"name": n, "type": c.type_name(), "encoding": c.encoding(),
-                "head": (0..head.min(c.len())).map(|i| c.render(i)).collect::<Vec<_>>()}));
+            cols.push(
+                json!({"name": n, "type": c.type_name(), "encoding": c.encoding(),
+                "head": (0..head.min(c.len())).map(|i| c.render(i)).collect::<Vec<_>>()}),
+            );
         }
         cols
     };
@@ -160,21 +196,54 @@ fn inspect(path: &Path, as_json: bool, head: usize) -> Result<()> {
         return Ok(());
     }
     println!("{} ({})", path.display(), ds.format().name());
-    println!("AnnData object with n_obs × n_vars = {} × {}", ds.n_obs(), ds.n_vars());
+    println!(
+        "AnnData object with n_obs × n_vars = {} × {}",
+        ds.n_obs(),
+        ds.n_vars()
+    );
     println!();
-    println!("{:<28} {:<22} {:<10} {:<18} {}", "element", "encoding", "dtype", "shape", "nnz");
+    println!(
+        "{:<28} {:<22} {:<10} {:<18} {}",
+        "element", "encoding", "dtype", "shape", "nnz"
+    );
     for e in &elements {
-        let shape = e.shape.as_ref().map(|s| format!("{s:?}")).unwrap_or_default();
+        let shape = e
+            .shape
+            .as_ref()
+            .map(|s| format!("{s:?}"))
+            .unwrap_or_default();
         let nnz = e.nnz.map(|n| n.to_string()).unwrap_or_default();
-        println!("{:<28} {:<22} {:<10} {:<18} {}", e.path, e.encoding, e.dtype.clone().unwrap_or_default(), shape, nnz);
+        println!(
+            "{:<28} {:<22} {:<10} {:<18} {}",
+            e.path,
+            e.encoding,
+            e.dtype.clone().unwrap_or_default(),
+            shape,
+            nnz
+        );
         if let Some(err) = &e.error {
             println!("{:<28} ! {err}", "");
         }
-        if matches!(e.encoding.as_str(), "array" | "csr_matrix" | "csc_matrix") && !e.path.starts_with("obs/") && !e.path.starts_with("var/") {
+        if matches!(e.encoding.as_str(), "array" | "csr_matrix" | "csc_matrix")
+            && !e.path.starts_with("obs/")
+            && !e.path.starts_with("var/")
+        {
             for (p, i) in &e.storage {
-                let chunks = i.chunks.as_ref().map(|c| format!("chunks {c:?}")).unwrap_or_else(|| "contiguous".into());
-                let shards = i.shards.as_ref().map(|s| format!(" shards {s:?}")).unwrap_or_default();
-                let comp = if i.compression.is_empty() { "uncompressed".to_string() } else { i.compression.join(" + ") };
+                let chunks = i
+                    .chunks
+                    .as_ref()
+                    .map(|c| format!("chunks {c:?}"))
+                    .unwrap_or_else(|| "contiguous".into());
+                let shards = i
+                    .shards
+                    .as_ref()
+                    .map(|s| format!(" shards {s:?}"))
+                    .unwrap_or_default();
+                let comp = if i.compression.is_empty() {
+                    "uncompressed".to_string()
+                } else {
+                    i.compression.join(" + ")
+                };
                 println!("{:<28}   {p}: {chunks}{shards}, {comp}", "");
             }
         }
@@ -184,8 +253,18 @@ fn inspect(path: &Path, as_json: bool, head: usize) -> Result<()> {
         match frame {
             Ok(f) => {
                 println!("{name}: {} rows, {} columns", f.n_rows(), f.columns.len());
-                let preview = |c: &engine_store::Column| (0..head.min(c.len())).map(|i| c.render(i)).collect::<Vec<_>>().join(", ");
-                println!("  {:<24} {:<28} {}", format!("{} (index)", f.index_name), f.index.type_name(), preview(&f.index));
+                let preview = |c: &engine_store::Column| {
+                    (0..head.min(c.len()))
+                        .map(|i| c.render(i))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                println!(
+                    "  {:<24} {:<28} {}",
+                    format!("{} (index)", f.index_name),
+                    f.index.type_name(),
+                    preview(&f.index)
+                );
                 for (n, c) in &f.columns {
                     println!("  {:<24} {:<28} {}", n, c.type_name(), preview(c));
                 }

@@ -20,10 +20,16 @@ pub struct Location {
 
 impl Location {
     pub fn new(file: impl AsRef<Path>, element: impl Into<String>) -> Self {
-        Self { file: Some(file.as_ref().to_path_buf()), element: Some(element.into()) }
+        Self {
+            file: Some(file.as_ref().to_path_buf()),
+            element: Some(element.into()),
+        }
     }
     pub fn file(file: impl AsRef<Path>) -> Self {
-        Self { file: Some(file.as_ref().to_path_buf()), element: None }
+        Self {
+            file: Some(file.as_ref().to_path_buf()),
+            element: None,
+        }
     }
 }
 
@@ -64,13 +70,22 @@ pub enum Error {
 
 impl Error {
     pub fn format(location: Location, message: impl Into<String>) -> Self {
-        Error::Format { location, message: message.into() }
+        Error::Format {
+            location,
+            message: message.into(),
+        }
     }
     pub fn io(location: Location, message: impl fmt::Display) -> Self {
-        Error::Io { location, message: message.to_string() }
+        Error::Io {
+            location,
+            message: message.to_string(),
+        }
     }
     pub fn unsupported(location: Location, what: impl Into<String>) -> Self {
-        Error::Unsupported { location, what: what.into() }
+        Error::Unsupported {
+            location,
+            what: what.into(),
+        }
     }
     pub fn usage(message: impl Into<String>) -> Self {
         Error::Usage(message.into())

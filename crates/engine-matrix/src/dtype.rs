@@ -57,7 +57,14 @@ impl DType {
     pub fn is_integer(self) -> bool {
         matches!(
             self,
-            DType::I8 | DType::I16 | DType::I32 | DType::I64 | DType::U8 | DType::U16 | DType::U32 | DType::U64
+            DType::I8
+                | DType::I16
+                | DType::I32
+                | DType::I64
+                | DType::U8
+                | DType::U16
+                | DType::U32
+                | DType::U64
         )
     }
 }
@@ -183,7 +190,11 @@ impl DynArray {
     pub fn into_shape(self, shape: &[usize]) -> Result<DynArray, String> {
         let n: usize = shape.iter().product();
         if n != self.len() {
-            return Err(format!("cannot reshape {} elements to {:?}", self.len(), shape));
+            return Err(format!(
+                "cannot reshape {} elements to {:?}",
+                self.len(),
+                shape
+            ));
         }
         Ok(dyn_rewrap!(self, a => {
             let v: Vec<_> = a.into_iter().collect();

@@ -47,8 +47,16 @@ impl Block {
     pub fn select(&self, rows: &AxisSelection, cols: &AxisSelection) -> Block {
         match self {
             Block::Dense(a) => {
-                let a = if rows.is_full(a.shape()[0]) { a.clone() } else { select_axis(a, 0, rows) };
-                let a = if a.shape().len() < 2 || cols.is_full(a.shape()[1]) { a } else { select_axis(&a, 1, cols) };
+                let a = if rows.is_full(a.shape()[0]) {
+                    a.clone()
+                } else {
+                    select_axis(a, 0, rows)
+                };
+                let a = if a.shape().len() < 2 || cols.is_full(a.shape()[1]) {
+                    a
+                } else {
+                    select_axis(&a, 1, cols)
+                };
                 Block::Dense(a)
             }
             Block::Sparse(c) => Block::Sparse(c.select(rows, cols)),

@@ -22,7 +22,11 @@ impl AxisSelection {
 
     /// One contiguous range.
     pub fn range(r: Range<usize>) -> Self {
-        if r.is_empty() { Self { runs: vec![] } } else { Self { runs: vec![r] } }
+        if r.is_empty() {
+            Self { runs: vec![] }
+        } else {
+            Self { runs: vec![r] }
+        }
     }
 
     /// From sorted, unique indices.
@@ -47,7 +51,12 @@ impl AxisSelection {
 
     /// From a boolean mask.
     pub fn from_mask(mask: &[bool]) -> Self {
-        let idx: Vec<usize> = mask.iter().enumerate().filter(|(_, m)| **m).map(|(i, _)| i).collect();
+        let idx: Vec<usize> = mask
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| **m)
+            .map(|(i, _)| i)
+            .collect();
         Self::from_indices(&idx)
     }
 
@@ -121,7 +130,9 @@ impl AxisSelection {
                 cur_len += take;
                 start += take;
                 if cur_len == max_len {
-                    out.push(AxisSelection { runs: std::mem::take(&mut cur) });
+                    out.push(AxisSelection {
+                        runs: std::mem::take(&mut cur),
+                    });
                     cur_len = 0;
                 }
             }
@@ -173,7 +184,10 @@ mod tests {
         let parts = s.split(3);
         let lens: Vec<usize> = parts.iter().map(|p| p.len()).collect();
         assert_eq!(lens, vec![3, 3, 2]);
-        let all: Vec<usize> = parts.iter().flat_map(|p| p.indices().collect::<Vec<_>>()).collect();
+        let all: Vec<usize> = parts
+            .iter()
+            .flat_map(|p| p.indices().collect::<Vec<_>>())
+            .collect();
         assert_eq!(all, vec![0, 1, 2, 3, 4, 10, 11, 12]);
     }
 

@@ -68,8 +68,18 @@ impl Compressed {
 
     /// An all-zero matrix of the given shape.
     pub fn empty(format: SparseFormat, shape: [usize; 2], dtype: DType) -> Self {
-        let n_major = if format == SparseFormat::Csr { shape[0] } else { shape[1] };
-        Self { format, shape, indptr: vec![0; n_major + 1], indices: vec![], data: DynArray::zeros(dtype, &[0]) }
+        let n_major = if format == SparseFormat::Csr {
+            shape[0]
+        } else {
+            shape[1]
+        };
+        Self {
+            format,
+            shape,
+            indptr: vec![0; n_major + 1],
+            indices: vec![],
+            data: DynArray::zeros(dtype, &[0]),
+        }
     }
 
     /// Checks the structural invariants a file may violate.
@@ -78,7 +88,11 @@ impl Compressed {
     /// A sentence naming the first broken invariant.
     pub fn validate(&self) -> Result<(), String> {
         if self.indptr.len() != self.n_major() + 1 {
-            return Err(format!("indptr has length {}, expected {}", self.indptr.len(), self.n_major() + 1));
+            return Err(format!(
+                "indptr has length {}, expected {}",
+                self.indptr.len(),
+                self.n_major() + 1
+            ));
         }
         if self.indptr[0] != 0 {
             return Err(format!("indptr starts at {}, expected 0", self.indptr[0]));
@@ -96,7 +110,10 @@ impl Compressed {
         }
         let n_minor = self.n_minor();
         if let Some(p) = self.indices.iter().position(|&i| i as usize >= n_minor) {
-            return Err(format!("index {} at position {p} is out of range for axis of length {n_minor}", self.indices[p]));
+            return Err(format!(
+                "index {} at position {p} is out of range for axis of length {n_minor}",
+                self.indices[p]
+            ));
         }
         Ok(())
     }
@@ -122,7 +139,13 @@ impl Compressed {
             SparseFormat::Csr => shape[0] = sel.len(),
             SparseFormat::Csc => shape[1] = sel.len(),
         }
-        Compressed { format: self.format, shape, indptr, indices, data }
+        Compressed {
+            format: self.format,
+            shape,
+            indptr,
+            indices,
+            data,
+        }
     }
 
     /// Selects minor-axis entries (columns of a CSR), renumbering them.
@@ -147,7 +170,13 @@ impl Compressed {
             SparseFormat::Csr => shape[1] = sel.len(),
             SparseFormat::Csc => shape[0] = sel.len(),
         }
-        Compressed { format: self.format, shape, indptr, indices, data }
+        Compressed {
+            format: self.format,
+            shape,
+            indptr,
+            indices,
+            data,
+        }
     }
 
     /// Selects rows and columns.
@@ -156,8 +185,16 @@ impl Compressed {
             SparseFormat::Csr => (rows, cols),
             SparseFormat::Csc => (cols, rows),
         };
-        let m = if major.is_full(self.n_major()) { self.clone() } else { self.select_major(major) };
-        if minor.is_full(self.n_minor()) { m } else { m.select_minor(minor) }
+        let m = if major.is_full(self.n_major()) {
+            self.clone()
+        } else {
+            self.select_major(major)
+        };
+        if minor.is_full(self.n_minor()) {
+            m
+        } else {
+            m.select_minor(minor)
+        }
     }
 
     /// Converts to the other compression axis (CSR <-> CSC) with a counting sort.
@@ -188,7 +225,13 @@ impl Compressed {
             SparseFormat::Csr => SparseFormat::Csc,
             SparseFormat::Csc => SparseFormat::Csr,
         };
-        Compressed { format, shape: self.shape, indptr, indices, data }
+        Compressed {
+            format,
+            shape: self.shape,
+            indptr,
+            indices,
+            data,
+        }
     }
 
     /// Expands to a dense 2-D array of the same element type.
@@ -221,7 +264,10 @@ impl Compressed {
         let mut parts = Vec::new();
         let mut n_major = 0;
         for b in blocks {
-            if b.format != first.format || b.n_minor() != first.n_minor() || b.data.dtype() != first.data.dtype() {
+            if b.format != first.format
+                || b.n_minor() != first.n_minor()
+                || b.data.dtype() != first.data.dtype()
+            {
                 return Err("blocks differ in format, minor length or element type".into());
             }
             let base = *indptr.last().unwrap_or(&0);
@@ -235,7 +281,13 @@ impl Compressed {
             SparseFormat::Csr => [n_major, first.shape[1]],
             SparseFormat::Csc => [first.shape[0], n_major],
         };
-        Ok(Compressed { format: first.format, shape, indptr, indices, data })
+        Ok(Compressed {
+            format: first.format,
+            shape,
+            indptr,
+            indices,
+            data,
+        })
     }
 }
 
@@ -267,7 +319,13 @@ pub fn concat_axis(parts: &[&DynArray], axis: usize) -> Result<DynArray, String>
             for p in parts {
                 match p {
                     DynArray::$variant(a) => views.push(a.view()),
-                    other => return Err(format!("cannot concatenate {} with {}", first.dtype(), other.dtype())),
+                    other => {
+                        return Err(format!(
+                            "cannot concatenate {} with {}",
+                            first.dtype(),
+                            other.dtype()
+                        ));
+                    }
                 }
             }
             DynArray::$variant(ndarray::concatenate(Axis(axis), &views).map_err(|e| e.to_string())?)
@@ -313,7 +371,12 @@ mod tests {
     #[test]
     fn dense_expansion_matches_picture() {
         let d = example().to_dense();
-        assert_eq!(d, DynArray::F32(arr2(&[[1.0f32, 0., 2., 0.], [0., 0., 0., 0.], [0., 3., 0., 0.]]).into_dyn()));
+        assert_eq!(
+            d,
+            DynArray::F32(
+                arr2(&[[1.0f32, 0., 2., 0.], [0., 0., 0., 0.], [0., 3., 0., 0.]]).into_dyn()
+            )
+        );
     }
 
     #[test]

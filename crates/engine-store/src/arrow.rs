@@ -4,8 +4,9 @@
 use crate::value::{Column, Frame};
 use arrow_array::types::{Int8Type, Int16Type, Int32Type, Int64Type};
 use arrow_array::{
-    ArrayRef, BooleanArray, DictionaryArray, Float32Array, Float64Array, Int8Array, Int16Array, Int32Array, Int64Array, RecordBatch,
-    StringArray, UInt8Array, UInt16Array, UInt32Array, UInt64Array,
+    ArrayRef, BooleanArray, DictionaryArray, Float32Array, Float64Array, Int8Array, Int16Array,
+    Int32Array, Int64Array, RecordBatch, StringArray, UInt8Array, UInt16Array, UInt32Array,
+    UInt64Array,
 };
 use arrow_schema::{Field, Schema};
 use engine_common::{Error, Result};
@@ -20,11 +21,15 @@ fn plain(a: &DynArray, nulls: Option<&[bool]>) -> ArrayRef {
     let valid = |i: usize| nulls.is_none_or(|m| !m[i]);
     macro_rules! prim {
         ($arr:ty, $v:expr) => {
-            Arc::new(<$arr>::from_iter($v.iter().enumerate().map(|(i, x)| valid(i).then_some(*x)))) as ArrayRef
+            Arc::new(<$arr>::from_iter(
+                $v.iter().enumerate().map(|(i, x)| valid(i).then_some(*x)),
+            )) as ArrayRef
         };
     }
     match a {
-        DynArray::Bool(v) => Arc::new(BooleanArray::from_iter(v.iter().enumerate().map(|(i, x)| valid(i).then_some(*x)))),
+        DynArray::Bool(v) => Arc::new(BooleanArray::from_iter(
+            v.iter().enumerate().map(|(i, x)| valid(i).then_some(*x)),
+        )),
         DynArray::I8(v) => prim!(Int8Array, v),
         DynArray::I16(v) => prim!(Int16Array, v),
         DynArray::I32(v) => prim!(Int32Array, v),
@@ -35,7 +40,11 @@ fn plain(a: &DynArray, nulls: Option<&[bool]>) -> ArrayRef {
         DynArray::U64(v) => prim!(UInt64Array, v),
         DynArray::F32(v) => prim!(Float32Array, v),
         DynArray::F64(v) => prim!(Float64Array, v),
-        DynArray::Str(v) => Arc::new(StringArray::from_iter(v.iter().enumerate().map(|(i, x)| valid(i).then_some(x.as_str())))),
+        DynArray::Str(v) => Arc::new(StringArray::from_iter(
+            v.iter()
+                .enumerate()
+                .map(|(i, x)| valid(i).then_some(x.as_str())),
+        )),
     }
 }
 
@@ -43,13 +52,21 @@ fn column_array(c: &Column) -> Result<ArrayRef> {
     Ok(match c {
         Column::Plain(a) => plain(a, None),
         Column::Nullable { values, mask, .. } => plain(values, Some(mask)),
-        Column::Categorical { codes, categories, .. } => {
+        Column::Categorical {
+            codes, categories, ..
+        } => {
             let values = plain(categories, None);
-            let codes_v = codes.to_i64_vec().ok_or_else(|| Error::internal("categorical codes are not integers"))?;
+            let codes_v = codes
+                .to_i64_vec()
+                .ok_or_else(|| Error::internal("categorical codes are not integers"))?;
             macro_rules! dict {
                 ($kt:ty, $arr:ty, $t:ty) => {{
-                    let keys = <$arr>::from_iter(codes_v.iter().map(|&c| (c >= 0).then_some(c as $t)));
-                    Arc::new(DictionaryArray::<$kt>::try_new(keys, values).map_err(|e| Error::internal(e.to_string()))?) as ArrayRef
+                    let keys =
+                        <$arr>::from_iter(codes_v.iter().map(|&c| (c >= 0).then_some(c as $t)));
+                    Arc::new(
+                        DictionaryArray::<$kt>::try_new(keys, values)
+                            .map_err(|e| Error::internal(e.to_string()))?,
+                    ) as ArrayRef
                 }};
             }
             match codes {
@@ -70,17 +87,25 @@ pub fn frame_to_batch(f: &Frame) -> Result<RecordBatch> {
     let mut fields = Vec::with_capacity(f.columns.len() + 1);
     let mut arrays = Vec::with_capacity(f.columns.len() + 1);
     let index_array = column_array(&f.index)?;
-    fields.push(Field::new(&f.index_name, index_array.data_type().clone(), false));
+    fields.push(Field::new(
+        &f.index_name,
+        index_array.data_type().clone(),
+        false,
+    ));
     arrays.push(index_array);
     for (name, c) in &f.columns {
         let a = column_array(c)?;
         let mut field = Field::new(name, a.data_type().clone(), true);
         if let Column::Categorical { ordered: true, .. } = c {
-            field = field.with_metadata(HashMap::from([("ordered".to_string(), "true".to_string())]));
+            field =
+                field.with_metadata(HashMap::from([("ordered".to_string(), "true".to_string())]));
         }
         fields.push(field);
         arrays.push(a);
     }
-    let schema = Schema::new(fields).with_metadata(HashMap::from([(INDEX_KEY.to_string(), f.index_name.clone())]));
+    let schema = Schema::new(fields).with_metadata(HashMap::from([(
+        INDEX_KEY.to_string(),
+        f.index_name.clone(),
+    )]));
     RecordBatch::try_new(Arc::new(schema), arrays).map_err(|e| Error::internal(e.to_string()))
 }

@@ -89,7 +89,9 @@ pub struct ArrayInfo {
 impl ArrayInfo {
     /// The chunk shape to iterate by: the storage chunk or, when contiguous, the whole array.
     pub fn chunk_or_shape(&self) -> Vec<u64> {
-        self.chunks.clone().unwrap_or_else(|| self.shape.iter().map(|&s| s.max(1)).collect())
+        self.chunks
+            .clone()
+            .unwrap_or_else(|| self.shape.iter().map(|&s| s.max(1)).collect())
     }
 
     /// Number of storage chunks a hyperslab touches.
@@ -97,7 +99,13 @@ impl ArrayInfo {
         let chunk = self.chunk_or_shape();
         sel.iter()
             .zip(chunk.iter())
-            .map(|(r, &c)| if r.is_empty() { 0 } else { (r.end - 1) / c - r.start / c + 1 })
+            .map(|(r, &c)| {
+                if r.is_empty() {
+                    0
+                } else {
+                    (r.end - 1) / c - r.start / c + 1
+                }
+            })
             .product()
     }
 }
@@ -109,7 +117,10 @@ pub enum Compression {
     Gzip(u32),
     Zstd(i32),
     /// Blosc with the given inner compressor (`lz4`, `zstd`, `blosclz`, …) and level.
-    Blosc { cname: String, clevel: u8 },
+    Blosc {
+        cname: String,
+        clevel: u8,
+    },
 }
 
 impl Compression {
@@ -123,8 +134,14 @@ impl Compression {
             "none" => Compression::None,
             "gzip" | "zlib" | "deflate" => Compression::Gzip(level.unwrap_or(4).clamp(0, 9) as u32),
             "zstd" => Compression::Zstd(level.unwrap_or(3)),
-            "lz4" | "blosc" | "blosc-lz4" => Compression::Blosc { cname: "lz4".into(), clevel: level.unwrap_or(5).clamp(0, 9) as u8 },
-            "blosc-zstd" => Compression::Blosc { cname: "zstd".into(), clevel: level.unwrap_or(5).clamp(0, 9) as u8 },
+            "lz4" | "blosc" | "blosc-lz4" => Compression::Blosc {
+                cname: "lz4".into(),
+                clevel: level.unwrap_or(5).clamp(0, 9) as u8,
+            },
+            "blosc-zstd" => Compression::Blosc {
+                cname: "zstd".into(),
+                clevel: level.unwrap_or(5).clamp(0, 9) as u8,
+            },
             _ => return None,
         })
     }
@@ -142,7 +159,11 @@ pub struct ArrayOptions {
 
 impl Default for ArrayOptions {
     fn default() -> Self {
-        Self { chunks: None, shards: None, compression: Compression::None }
+        Self {
+            chunks: None,
+            shards: None,
+            compression: Compression::None,
+        }
     }
 }
 
@@ -175,14 +196,27 @@ pub trait Store: Send + Sync + Debug {
 pub trait StoreWriter: Send + Debug {
     fn create_group(&mut self, path: &str, attrs: &Attrs) -> Result<()>;
     /// Creates an array of the given type and shape, filled with zeros.
-    fn create_array(&mut self, path: &str, dtype: DType, shape: &[u64], opts: &ArrayOptions, attrs: &Attrs) -> Result<()>;
+    fn create_array(
+        &mut self,
+        path: &str,
+        dtype: DType,
+        shape: &[u64],
+        opts: &ArrayOptions,
+        attrs: &Attrs,
+    ) -> Result<()>;
     /// Writes `data` at `offset` (one entry per dimension) into an existing array.
     fn write(&mut self, path: &str, offset: &[u64], data: &DynArray) -> Result<()>;
     /// Flushes and closes the store.
     fn finish(self: Box<Self>) -> Result<()>;
 
     /// Creates an array holding exactly `data`.
-    fn write_array(&mut self, path: &str, data: &DynArray, opts: &ArrayOptions, attrs: &Attrs) -> Result<()> {
+    fn write_array(
+        &mut self,
+        path: &str,
+        data: &DynArray,
+        opts: &ArrayOptions,
+        attrs: &Attrs,
+    ) -> Result<()> {
         let shape: Vec<u64> = data.shape().iter().map(|&s| s as u64).collect();
         self.create_array(path, data.dtype(), &shape, opts, attrs)?;
         if data.len() > 0 || shape.is_empty() {
@@ -195,5 +229,9 @@ pub trait StoreWriter: Send + Debug {
 /// Joins a parent path and a child name.
 pub fn join(parent: &str, child: &str) -> String {
     let parent = parent.trim_end_matches('/');
-    if parent.is_empty() { child.to_string() } else { format!("{parent}/{child}") }
+    if parent.is_empty() {
+        child.to_string()
+    } else {
+        format!("{parent}/{child}")
+    }
 }

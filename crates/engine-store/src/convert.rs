@@ -22,7 +22,12 @@ pub struct ConvertOptions {
 
 impl Default for ConvertOptions {
     fn default() -> Self {
-        Self { format: StoreFormat::H5ad, matrix: ArrayOptions::default(), block_bytes: 64 << 20, overwrite: false }
+        Self {
+            format: StoreFormat::H5ad,
+            matrix: ArrayOptions::default(),
+            block_bytes: 64 << 20,
+            overwrite: false,
+        }
     }
 }
 
@@ -47,7 +52,12 @@ pub fn convert(src: &Dataset, out: &Path, opts: &ConvertOptions) -> Result<Conve
     Ok(report)
 }
 
-fn copy_dataset(src: &Dataset, w: &mut dyn StoreWriter, opts: &ConvertOptions, report: &mut ConvertReport) -> Result<()> {
+fn copy_dataset(
+    src: &Dataset,
+    w: &mut dyn StoreWriter,
+    opts: &ConvertOptions,
+    report: &mut ConvertReport,
+) -> Result<()> {
     let store = src.store().as_ref();
     write::write_root(w)?;
     write::write_frame(w, "obs", &src.obs(None)?)?;
@@ -67,9 +77,20 @@ fn copy_dataset(src: &Dataset, w: &mut dyn StoreWriter, opts: &ConvertOptions, r
         }
         for key in src.keys(group)? {
             let path = join(group, &key);
-            let el_opts = if group == "layers" { opts.matrix.clone() } else { ArrayOptions::default() };
+            let el_opts = if group == "layers" {
+                opts.matrix.clone()
+            } else {
+                ArrayOptions::default()
+            };
             match encoding_of(store, &path)? {
-                Encoding::Array | Encoding::Sparse(_) => copy_matrix(&src.matrix(&path)?, w, &path, &el_opts, opts.block_bytes, report)?,
+                Encoding::Array | Encoding::Sparse(_) => copy_matrix(
+                    &src.matrix(&path)?,
+                    w,
+                    &path,
+                    &el_opts,
+                    opts.block_bytes,
+                    report,
+                )?,
                 _ => copy_element(store, w, &path)?,
             }
         }
@@ -77,7 +98,14 @@ fn copy_dataset(src: &Dataset, w: &mut dyn StoreWriter, opts: &ConvertOptions, r
     if store.node("raw")?.is_some() {
         w.create_group("raw", &enc_attrs("raw", "0.1.0"))?;
         if store.node("raw/X")?.is_some() {
-            copy_matrix(&Matrix::open(src.store().clone(), "raw/X")?, w, "raw/X", &opts.matrix, opts.block_bytes, report)?;
+            copy_matrix(
+                &Matrix::open(src.store().clone(), "raw/X")?,
+                w,
+                "raw/X",
+                &opts.matrix,
+                opts.block_bytes,
+                report,
+            )?;
         }
         if store.node("raw/var")?.is_some() {
             write::write_frame(w, "raw/var", &read_frame(store, "raw/var", None)?)?;
@@ -157,30 +185,52 @@ fn copy_verbatim(store: &dyn Store, w: &mut dyn StoreWriter, path: &str) -> Resu
 ///
 /// # Errors
 /// On read or write failures.
-pub fn copy_matrix(m: &Matrix, w: &mut dyn StoreWriter, path: &str, opts: &ArrayOptions, block_bytes: usize, report: &mut ConvertReport) -> Result<()> {
+pub fn copy_matrix(
+    m: &Matrix,
+    w: &mut dyn StoreWriter,
+    path: &str,
+    opts: &ArrayOptions,
+    block_bytes: usize,
+    report: &mut ConvertReport,
+) -> Result<()> {
     let shape = m.shape();
     let dtype = m.dtype();
     match m.layout() {
         MatrixLayout::Dense(_) => {
             let shape64: Vec<u64> = shape.iter().map(|&s| s as u64).collect();
             let mut o = opts.clone();
-            let chunks = o.chunks.clone().map(|c| fit_chunks(&c, &shape64)).unwrap_or_else(|| default_chunks(&shape64, dtype));
+            let chunks = o
+                .chunks
+                .clone()
+                .map(|c| fit_chunks(&c, &shape64))
+                .unwrap_or_else(|| default_chunks(&shape64, dtype));
             o.chunks = Some(chunks.clone());
             if let Some(s) = &o.shards {
                 o.shards = Some(fit_chunks(s, &shape64));
             }
-            w.create_array(path, dtype, &shape64, &o, &write::enc_attrs("array", "0.2.0"))?;
+            w.create_array(
+                path,
+                dtype,
+                &shape64,
+                &o,
+                &write::enc_attrs("array", "0.2.0"),
+            )?;
             let row_bytes = (shape[1..].iter().product::<usize>().max(1) * dtype.size()).max(1);
             // Whole storage chunks per block, so no chunk is written twice.
             let chunk_rows = chunks[0] as usize;
-            let rows_per = ((block_bytes / row_bytes).max(1)).div_ceil(chunk_rows).max(1) * chunk_rows;
+            let rows_per = ((block_bytes / row_bytes).max(1))
+                .div_ceil(chunk_rows)
+                .max(1)
+                * chunk_rows;
             let n = shape[0];
             let cols = AxisSelection::all(m.n_cols());
             let mut start = 0;
             while start < n {
                 let end = (start + rows_per).min(n);
                 let block = m.read_block(&AxisSelection::range(start..end), &cols)?;
-                let Block::Dense(a) = block else { return Err(Error::internal("dense matrix returned a sparse block")) };
+                let Block::Dense(a) = block else {
+                    return Err(Error::internal("dense matrix returned a sparse block"));
+                };
                 let mut offset = vec![start as u64];
                 offset.extend(std::iter::repeat_n(0, shape.len() - 1));
                 w.write(path, &offset, &a)?;
@@ -189,7 +239,8 @@ pub fn copy_matrix(m: &Matrix, w: &mut dyn StoreWriter, path: &str, opts: &Array
             }
         }
         MatrixLayout::Sparse(info) => {
-            let mut s = SparseWriter::create(w, path, info.format, info.shape, dtype, info.nnz, opts)?;
+            let mut s =
+                SparseWriter::create(w, path, info.format, info.shape, dtype, info.nnz, opts)?;
             let (n_major, n_minor) = match info.format {
                 SparseFormat::Csr => (info.shape[0], info.shape[1]),
                 SparseFormat::Csc => (info.shape[1], info.shape[0]),
@@ -200,8 +251,14 @@ pub fn copy_matrix(m: &Matrix, w: &mut dyn StoreWriter, path: &str, opts: &Array
             while start < n_major {
                 let end = (start + per).min(n_major);
                 let (rows, cols) = match info.format {
-                    SparseFormat::Csr => (AxisSelection::range(start..end), AxisSelection::all(n_minor)),
-                    SparseFormat::Csc => (AxisSelection::all(n_minor), AxisSelection::range(start..end)),
+                    SparseFormat::Csr => (
+                        AxisSelection::range(start..end),
+                        AxisSelection::all(n_minor),
+                    ),
+                    SparseFormat::Csc => (
+                        AxisSelection::all(n_minor),
+                        AxisSelection::range(start..end),
+                    ),
                 };
                 let Block::Sparse(b) = m.read_block(&rows, &cols)? else {
                     return Err(Error::internal("sparse matrix returned a dense block"));

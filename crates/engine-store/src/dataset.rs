@@ -26,7 +26,10 @@ pub fn open_store(path: &Path) -> Result<Arc<dyn Store>> {
         if path.join(".zgroup").exists() || path.join(".zattrs").exists() {
             return Ok(Arc::new(zarr::ZarrStore::open(path)?));
         }
-        return Err(Error::format(Location::file(path), "directory is not a zarr store (no zarr.json or .zgroup)"));
+        return Err(Error::format(
+            Location::file(path),
+            "directory is not a zarr store (no zarr.json or .zgroup)",
+        ));
     }
     if meta.len() == 0 {
         return Err(Error::format(Location::file(path), "file is empty"));
@@ -35,11 +38,16 @@ pub fn open_store(path: &Path) -> Result<Arc<dyn Store>> {
     {
         use std::io::Read;
         let mut f = std::fs::File::open(path).map_err(|e| Error::io(Location::file(path), e))?;
-        let n = f.read(&mut sig).map_err(|e| Error::io(Location::file(path), e))?;
+        let n = f
+            .read(&mut sig)
+            .map_err(|e| Error::io(Location::file(path), e))?;
         if n < 8 || &sig != b"\x89HDF\r\n\x1a\n" {
             // HDF5 allows a user block before the signature; let the library decide then.
             if meta.len() < 512 || n < 8 {
-                return Err(Error::format(Location::file(path), "not an HDF5 file or zarr store"));
+                return Err(Error::format(
+                    Location::file(path),
+                    "not an HDF5 file or zarr store",
+                ));
             }
         }
     }
@@ -94,7 +102,12 @@ impl Dataset {
                 let x = Matrix::open(store.clone(), "X")?;
                 (n_obs.unwrap_or(x.n_rows()), n_vars.unwrap_or(x.n_cols()))
             }
-            _ => return Err(Error::format(Location::file(path), "no obs, var or X: not an AnnData file")),
+            _ => {
+                return Err(Error::format(
+                    Location::file(path),
+                    "no obs, var or X: not an AnnData file",
+                ));
+            }
         };
         if s.node("X")?.is_some() {
             let x = Matrix::open(store.clone(), "X")?;
@@ -102,11 +115,19 @@ impl Dataset {
                 return Err(bad(
                     s,
                     "X",
-                    format!("X has shape {:?} but obs has {n_obs} rows and var {n_vars}", x.shape()),
+                    format!(
+                        "X has shape {:?} but obs has {n_obs} rows and var {n_vars}",
+                        x.shape()
+                    ),
                 ));
             }
         }
-        Ok(Dataset { store, path: path.to_path_buf(), n_obs, n_vars })
+        Ok(Dataset {
+            store,
+            path: path.to_path_buf(),
+            n_obs,
+            n_vars,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -142,7 +163,11 @@ impl Dataset {
     /// # Errors
     /// When X is present but unreadable.
     pub fn x(&self) -> Result<Option<Matrix>> {
-        if self.has("X")? { Matrix::open(self.store.clone(), "X").map(Some) } else { Ok(None) }
+        if self.has("X")? {
+            Matrix::open(self.store.clone(), "X").map(Some)
+        } else {
+            Ok(None)
+        }
     }
 
     /// A matrix element by path (`X`, `layers/counts`, `obsm/X_pca`, `raw/X`).
@@ -151,7 +176,10 @@ impl Dataset {
     /// When there is no such matrix.
     pub fn matrix(&self, path: &str) -> Result<Matrix> {
         if !self.has(path)? {
-            return Err(Error::usage(format!("{}: no element `{path}`", self.path.display())));
+            return Err(Error::usage(format!(
+                "{}: no element `{path}`",
+                self.path.display()
+            )));
         }
         Matrix::open(self.store.clone(), path)
     }
@@ -184,7 +212,11 @@ impl Dataset {
     /// # Errors
     /// On store failures.
     pub fn keys(&self, group: &str) -> Result<Vec<String>> {
-        if self.store.node(group)? == Some(NodeKind::Group) { self.store.children(group) } else { Ok(vec![]) }
+        if self.store.node(group)? == Some(NodeKind::Group) {
+            self.store.children(group)
+        } else {
+            Ok(vec![])
+        }
     }
 
     /// Every element of the file with its encoding and storage, for `inspect`. Elements that
@@ -202,7 +234,15 @@ impl Dataset {
 
     fn summarize_into(&self, path: &str, depth: usize, out: &mut Vec<ElementSummary>) {
         let s = self.store.as_ref();
-        let mut e = ElementSummary { path: path.to_string(), encoding: String::new(), dtype: None, shape: None, nnz: None, storage: vec![], error: None };
+        let mut e = ElementSummary {
+            path: path.to_string(),
+            encoding: String::new(),
+            dtype: None,
+            shape: None,
+            nnz: None,
+            storage: vec![],
+            error: None,
+        };
         let enc = match encoding_of(s, path) {
             Ok(enc) => enc,
             Err(err) => {
@@ -214,16 +254,18 @@ impl Dataset {
         e.encoding = enc.name();
         let mut recurse = false;
         match &enc {
-            Encoding::Array | Encoding::StringArray | Encoding::NumericScalar | Encoding::String | Encoding::LegacyCompoundFrame => {
-                match s.array_info(path) {
-                    Ok(info) => {
-                        e.dtype = Some(info.dtype.to_string());
-                        e.shape = Some(info.shape.clone());
-                        e.storage.push((path.to_string(), info));
-                    }
-                    Err(err) => e.error = Some(err.to_string()),
+            Encoding::Array
+            | Encoding::StringArray
+            | Encoding::NumericScalar
+            | Encoding::String
+            | Encoding::LegacyCompoundFrame => match s.array_info(path) {
+                Ok(info) => {
+                    e.dtype = Some(info.dtype.to_string());
+                    e.shape = Some(info.shape.clone());
+                    e.storage.push((path.to_string(), info));
                 }
-            }
+                Err(err) => e.error = Some(err.to_string()),
+            },
             Encoding::Sparse(f) => match sparse_info(s, path, *f) {
                 Ok(info) => {
                     e.dtype = Some(info.dtype.to_string());
@@ -240,13 +282,23 @@ impl Dataset {
             Encoding::DataFrame => match frame_layout(s, path) {
                 Ok((index, cols)) => {
                     if let Ok(info) = s.array_info(&join(path, &index)) {
-                        e.shape = Some(vec![info.shape.first().copied().unwrap_or(0), cols.len() as u64]);
+                        e.shape = Some(vec![
+                            info.shape.first().copied().unwrap_or(0),
+                            cols.len() as u64,
+                        ]);
                     }
                 }
                 Err(err) => e.error = Some(err.to_string()),
             },
-            Encoding::Categorical | Encoding::NullableInteger | Encoding::NullableBoolean | Encoding::NullableString => {
-                let member = if enc == Encoding::Categorical { "codes" } else { "values" };
+            Encoding::Categorical
+            | Encoding::NullableInteger
+            | Encoding::NullableBoolean
+            | Encoding::NullableString => {
+                let member = if enc == Encoding::Categorical {
+                    "codes"
+                } else {
+                    "values"
+                };
                 if let Ok(info) = s.array_info(&join(path, member)) {
                     e.shape = Some(info.shape.clone());
                     e.dtype = Some(info.dtype.to_string());
@@ -275,13 +327,21 @@ fn axis_len(s: &dyn Store, path: &str) -> Result<Option<usize>> {
                 let (index, _) = frame_layout(s, path)?;
                 let ip = join(path, &index);
                 match s.node(&ip)? {
-                    Some(NodeKind::Array) => Ok(Some(s.array_info(&ip)?.shape.first().copied().unwrap_or(0) as usize)),
+                    Some(NodeKind::Array) => Ok(Some(
+                        s.array_info(&ip)?.shape.first().copied().unwrap_or(0) as usize,
+                    )),
                     Some(NodeKind::Group) => {
                         // nullable-string-array index: length of its values.
                         let vp = join(&ip, "values");
-                        Ok(Some(s.array_info(&vp)?.shape.first().copied().unwrap_or(0) as usize))
+                        Ok(Some(
+                            s.array_info(&vp)?.shape.first().copied().unwrap_or(0) as usize
+                        ))
                     }
-                    None => Err(bad(s, path, format!("dataframe index `{index}` is missing"))),
+                    None => Err(bad(
+                        s,
+                        path,
+                        format!("dataframe index `{index}` is missing"),
+                    )),
                 }
             }
             Encoding::LegacyCompoundFrame => {
@@ -291,7 +351,11 @@ fn axis_len(s: &dyn Store, path: &str) -> Result<Option<usize>> {
                 }
                 Ok(Some(info.shape.first().copied().unwrap_or(0) as usize))
             }
-            other => Err(bad(s, path, format!("expected a dataframe, found {}", other.name()))),
+            other => Err(bad(
+                s,
+                path,
+                format!("expected a dataframe, found {}", other.name()),
+            )),
         },
     }
 }

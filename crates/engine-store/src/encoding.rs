@@ -31,7 +31,10 @@ pub enum Encoding {
     /// Pre-spec obs/var: one HDF5 compound dataset.
     LegacyCompoundFrame,
     /// An encoding this engine does not read, with its type and version.
-    Unknown { kind: String, version: String },
+    Unknown {
+        kind: String,
+        version: String,
+    },
 }
 
 impl Encoding {
@@ -63,7 +66,13 @@ fn supported_version(kind: &str, version: &str) -> bool {
             matches!(version, "0.2.0")
         }
         "dataframe" => matches!(version, "0.2.0" | "0.1.0"),
-        "csr_matrix" | "csc_matrix" | "dict" | "anndata" | "raw" | "nullable-integer" | "nullable-boolean"
+        "csr_matrix"
+        | "csc_matrix"
+        | "dict"
+        | "anndata"
+        | "raw"
+        | "nullable-integer"
+        | "nullable-boolean"
         | "nullable-string-array" => matches!(version, "0.1.0"),
         _ => false,
     }
@@ -87,12 +96,19 @@ fn attr_str<'a>(attrs: &'a serde_json::Map<String, Json>, key: &str) -> Option<&
 /// # Errors
 /// When nothing is at `path` or the store fails.
 pub fn encoding_of(store: &dyn Store, path: &str) -> Result<Encoding> {
-    let kind = store.node(path)?.ok_or_else(|| bad(store, path, "no such element"))?;
+    let kind = store
+        .node(path)?
+        .ok_or_else(|| bad(store, path, "no such element"))?;
     let attrs = store.attributes(path)?;
     if let Some(t) = attr_str(&attrs, "encoding-type") {
-        let version = attr_str(&attrs, "encoding-version").unwrap_or("").to_string();
+        let version = attr_str(&attrs, "encoding-version")
+            .unwrap_or("")
+            .to_string();
         if !supported_version(t, &version) {
-            return Ok(Encoding::Unknown { kind: t.to_string(), version });
+            return Ok(Encoding::Unknown {
+                kind: t.to_string(),
+                version,
+            });
         }
         return Ok(match t {
             "anndata" => Encoding::AnnData,
@@ -109,7 +125,10 @@ pub fn encoding_of(store: &dyn Store, path: &str) -> Result<Encoding> {
             "dict" => Encoding::Dict,
             "numeric-scalar" => Encoding::NumericScalar,
             "string" => Encoding::String,
-            _ => Encoding::Unknown { kind: t.to_string(), version },
+            _ => Encoding::Unknown {
+                kind: t.to_string(),
+                version,
+            },
         });
     }
     // Pre-spec files: infer from the layout.
@@ -117,7 +136,10 @@ pub fn encoding_of(store: &dyn Store, path: &str) -> Result<Encoding> {
         NodeKind::Group => match attr_str(&attrs, "h5sparse_format") {
             Some("csr") => Encoding::Sparse(SparseFormat::Csr),
             Some("csc") => Encoding::Sparse(SparseFormat::Csc),
-            Some(other) => Encoding::Unknown { kind: format!("h5sparse_format={other}"), version: String::new() },
+            Some(other) => Encoding::Unknown {
+                kind: format!("h5sparse_format={other}"),
+                version: String::new(),
+            },
             None if path.is_empty() => Encoding::AnnData,
             None if path == "raw" => Encoding::Raw,
             None => Encoding::Dict,
@@ -153,14 +175,26 @@ pub fn sparse_info(store: &dyn Store, path: &str, format: SparseFormat) -> Resul
     let shape_json = attrs.get("shape").or_else(|| attrs.get("h5sparse_shape"));
     let shape: Vec<usize> = shape_json
         .and_then(|v| v.as_array())
-        .map(|a| a.iter().filter_map(|x| x.as_u64().map(|n| n as usize)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_u64().map(|n| n as usize))
+                .collect()
+        })
         .unwrap_or_default();
     if shape.len() != 2 {
-        return Err(bad(store, path, "sparse matrix has no valid `shape` attribute"));
+        return Err(bad(
+            store,
+            path,
+            "sparse matrix has no valid `shape` attribute",
+        ));
     }
     for m in ["data", "indices", "indptr"] {
         if store.node(&join(path, m))? != Some(NodeKind::Array) {
-            return Err(bad(store, path, format!("sparse matrix is missing its `{m}` array")));
+            return Err(bad(
+                store,
+                path,
+                format!("sparse matrix is missing its `{m}` array"),
+            ));
         }
     }
     let data = store.array_info(&join(path, "data"))?;
@@ -168,42 +202,87 @@ pub fn sparse_info(store: &dyn Store, path: &str, format: SparseFormat) -> Resul
     let indptr = store.array_info(&join(path, "indptr"))?;
     let dtype = match data.dtype {
         StoredType::Plain(d) if d.is_numeric() => d,
-        other => return Err(bad(store, &join(path, "data"), format!("sparse data has type {other}, expected numbers"))),
+        other => {
+            return Err(bad(
+                store,
+                &join(path, "data"),
+                format!("sparse data has type {other}, expected numbers"),
+            ));
+        }
     };
-    let n_major = if format == SparseFormat::Csr { shape[0] } else { shape[1] };
+    let n_major = if format == SparseFormat::Csr {
+        shape[0]
+    } else {
+        shape[1]
+    };
     if indptr.shape != [n_major as u64 + 1] {
         return Err(bad(
             store,
             &join(path, "indptr"),
-            format!("indptr has shape {:?}, expected [{}] for a {} of shape {:?}", indptr.shape, n_major + 1, format.encoding(), shape),
+            format!(
+                "indptr has shape {:?}, expected [{}] for a {} of shape {:?}",
+                indptr.shape,
+                n_major + 1,
+                format.encoding(),
+                shape
+            ),
         ));
     }
     if data.shape.len() != 1 || indices.shape != data.shape {
         return Err(bad(
             store,
             path,
-            format!("data has shape {:?} but indices has shape {:?}", data.shape, indices.shape),
+            format!(
+                "data has shape {:?} but indices has shape {:?}",
+                data.shape, indices.shape
+            ),
         ));
     }
-    Ok(SparseInfo { format, shape: [shape[0], shape[1]], dtype, nnz: data.shape[0] })
+    Ok(SparseInfo {
+        format,
+        shape: [shape[0], shape[1]],
+        dtype,
+        nnz: data.shape[0],
+    })
 }
 
 /// Converts stored integer positions (indptr) to `u64`, rejecting negatives.
 pub fn to_indptr(store: &dyn Store, path: &str, a: &DynArray) -> Result<Vec<u64>> {
-    let v = a.to_i64_vec().ok_or_else(|| bad(store, path, format!("indptr has type {}, expected integers", a.dtype())))?;
+    let v = a.to_i64_vec().ok_or_else(|| {
+        bad(
+            store,
+            path,
+            format!("indptr has type {}, expected integers", a.dtype()),
+        )
+    })?;
     v.into_iter()
-        .map(|x| u64::try_from(x).map_err(|_| bad(store, path, format!("indptr holds a negative value {x}"))))
+        .map(|x| {
+            u64::try_from(x)
+                .map_err(|_| bad(store, path, format!("indptr holds a negative value {x}")))
+        })
         .collect()
 }
 
 /// Converts stored indices to `u32`, rejecting negatives and values past `bound`.
 pub fn to_indices(store: &dyn Store, path: &str, a: &DynArray, bound: usize) -> Result<Vec<u32>> {
-    let v = a.to_i64_vec().ok_or_else(|| bad(store, path, format!("indices have type {}, expected integers", a.dtype())))?;
+    let v = a.to_i64_vec().ok_or_else(|| {
+        bad(
+            store,
+            path,
+            format!("indices have type {}, expected integers", a.dtype()),
+        )
+    })?;
     v.into_iter()
         .enumerate()
         .map(|(k, x)| {
             if x < 0 || x as u64 >= bound as u64 {
-                Err(bad(store, path, format!("index {x} at position {k} is out of range for an axis of length {bound}")))
+                Err(bad(
+                    store,
+                    path,
+                    format!(
+                        "index {x} at position {k} is out of range for an axis of length {bound}"
+                    ),
+                ))
             } else {
                 Ok(x as u32)
             }
@@ -225,7 +304,11 @@ pub fn read_sparse(store: &dyn Store, path: &str, format: SparseFormat) -> Resul
         indptr,
         indices: {
             let p = join(path, "indices");
-            let n_minor = if format == SparseFormat::Csr { info.shape[1] } else { info.shape[0] };
+            let n_minor = if format == SparseFormat::Csr {
+                info.shape[1]
+            } else {
+                info.shape[0]
+            };
             to_indices(store, &p, &store.read_all(&p)?, n_minor)?
         },
         data: store.read_all(&join(path, "data"))?,
@@ -254,7 +337,11 @@ pub fn read_column(store: &dyn Store, path: &str) -> Result<Column> {
         Encoding::Array | Encoding::StringArray => {
             let a = store.read_all(path)?;
             if a.shape().len() != 1 {
-                return Err(bad(store, path, format!("column has shape {:?}, expected 1-D", a.shape())));
+                return Err(bad(
+                    store,
+                    path,
+                    format!("column has shape {:?}, expected 1-D", a.shape()),
+                ));
             }
             // anndata 0.7 kept categories for a dataframe column next to it, under `__categories`.
             let attrs = store.attributes(path)?;
@@ -288,27 +375,70 @@ pub fn read_column(store: &dyn Store, path: &str) -> Result<Column> {
                     .collect(),
             };
             if mask.len() != values.len() {
-                return Err(bad(store, path, format!("mask has {} entries but values has {}", mask.len(), values.len())));
+                return Err(bad(
+                    store,
+                    path,
+                    format!(
+                        "mask has {} entries but values has {}",
+                        mask.len(),
+                        values.len()
+                    ),
+                ));
             }
-            let na_value = store.attributes(path)?.get("na-value").and_then(|v| v.as_str()).map(String::from);
-            Column::Nullable { values, mask, na_value }
+            let na_value = store
+                .attributes(path)?
+                .get("na-value")
+                .and_then(|v| v.as_str())
+                .map(String::from);
+            Column::Nullable {
+                values,
+                mask,
+                na_value,
+            }
         }
         other => {
-            return Err(Error::unsupported(loc(store, path), format!("encoding {} for a dataframe column", other.name())));
+            return Err(Error::unsupported(
+                loc(store, path),
+                format!("encoding {} for a dataframe column", other.name()),
+            ));
         }
     };
     Ok(col)
 }
 
-fn checked_categorical(store: &dyn Store, path: &str, codes: DynArray, categories: DynArray, ordered: bool) -> Result<Column> {
-    let v = codes
-        .to_i64_vec()
-        .ok_or_else(|| bad(store, path, format!("categorical codes have type {}, expected integers", codes.dtype())))?;
+fn checked_categorical(
+    store: &dyn Store,
+    path: &str,
+    codes: DynArray,
+    categories: DynArray,
+    ordered: bool,
+) -> Result<Column> {
+    let v = codes.to_i64_vec().ok_or_else(|| {
+        bad(
+            store,
+            path,
+            format!(
+                "categorical codes have type {}, expected integers",
+                codes.dtype()
+            ),
+        )
+    })?;
     let n = categories.len() as i64;
     if let Some(p) = v.iter().position(|&c| c < -1 || c >= n) {
-        return Err(bad(store, path, format!("categorical code {} at row {p} is out of range for {n} categories", v[p])));
+        return Err(bad(
+            store,
+            path,
+            format!(
+                "categorical code {} at row {p} is out of range for {n} categories",
+                v[p]
+            ),
+        ));
     }
-    Ok(Column::Categorical { codes, categories, ordered })
+    Ok(Column::Categorical {
+        codes,
+        categories,
+        ordered,
+    })
 }
 
 /// Names of a dataframe's index and columns, in order, from its attributes.
@@ -319,7 +449,10 @@ pub fn frame_layout(store: &dyn Store, path: &str) -> Result<(String, Vec<String
     let attrs = store.attributes(path)?;
     let index_name = attr_str(&attrs, "_index").unwrap_or("_index").to_string();
     let columns: Vec<String> = match attrs.get("column-order") {
-        Some(Json::Array(a)) => a.iter().filter_map(|v| v.as_str().map(String::from)).collect(),
+        Some(Json::Array(a)) => a
+            .iter()
+            .filter_map(|v| v.as_str().map(String::from))
+            .collect(),
         Some(Json::String(s)) => vec![s.clone()],
         _ => vec![],
     };
@@ -334,12 +467,22 @@ pub fn read_frame(store: &dyn Store, path: &str, only: Option<&[String]>) -> Res
     match encoding_of(store, path)? {
         Encoding::DataFrame => {}
         Encoding::LegacyCompoundFrame => return read_legacy_frame(store, path, only),
-        other => return Err(bad(store, path, format!("expected a dataframe, found {}", other.name()))),
+        other => {
+            return Err(bad(
+                store,
+                path,
+                format!("expected a dataframe, found {}", other.name()),
+            ));
+        }
     }
     let (index_name, order) = frame_layout(store, path)?;
     let index_path = join(path, &index_name);
     if store.node(&index_path)?.is_none() {
-        return Err(bad(store, path, format!("dataframe index `{index_name}` is missing")));
+        return Err(bad(
+            store,
+            path,
+            format!("dataframe index `{index_name}` is missing"),
+        ));
     }
     let index = read_column(store, &index_path)?;
     let n = index.len();
@@ -347,7 +490,11 @@ pub fn read_frame(store: &dyn Store, path: &str, only: Option<&[String]>) -> Res
         Some(cols) => {
             for c in cols {
                 if !order.contains(c) {
-                    return Err(Error::usage(format!("{}: no column `{c}` in {path}; columns are: {}", store.path().display(), order.join(", "))));
+                    return Err(Error::usage(format!(
+                        "{}: no column `{c}` in {path}; columns are: {}",
+                        store.path().display(),
+                        order.join(", ")
+                    )));
                 }
             }
             order.iter().filter(|c| cols.contains(c)).cloned().collect()
@@ -359,11 +506,19 @@ pub fn read_frame(store: &dyn Store, path: &str, only: Option<&[String]>) -> Res
         let cp = join(path, &name);
         let col = read_column(store, &cp)?;
         if col.len() != n {
-            return Err(bad(store, &cp, format!("column has {} rows but the index has {n}", col.len())));
+            return Err(bad(
+                store,
+                &cp,
+                format!("column has {} rows but the index has {n}", col.len()),
+            ));
         }
         columns.push((name, col));
     }
-    Ok(Frame { index_name, index, columns })
+    Ok(Frame {
+        index_name,
+        index,
+        columns,
+    })
 }
 
 /// Reads a pre-0.7 compound obs/var table; categorical columns keep their categories in
@@ -391,8 +546,13 @@ fn read_legacy_frame(store: &dyn Store, path: &str, only: Option<&[String]>) -> 
         };
         columns.push((name, col));
     }
-    let (index_name, index) = index.ok_or_else(|| bad(store, path, "compound dataframe has no `index` field"))?;
-    Ok(Frame { index_name, index, columns })
+    let (index_name, index) =
+        index.ok_or_else(|| bad(store, path, "compound dataframe has no `index` field"))?;
+    Ok(Frame {
+        index_name,
+        index,
+        columns,
+    })
 }
 
 /// Reads any element fully into memory.
@@ -403,10 +563,13 @@ pub fn read_value(store: &dyn Store, path: &str) -> Result<Value> {
     Ok(match encoding_of(store, path)? {
         Encoding::Array | Encoding::StringArray => Value::Array(store.read_all(path)?),
         Encoding::Sparse(f) => Value::Sparse(read_sparse(store, path, f)?),
-        Encoding::DataFrame | Encoding::LegacyCompoundFrame => Value::Frame(read_frame(store, path, None)?),
-        Encoding::Categorical | Encoding::NullableInteger | Encoding::NullableBoolean | Encoding::NullableString => {
-            Value::Column(read_column(store, path)?)
+        Encoding::DataFrame | Encoding::LegacyCompoundFrame => {
+            Value::Frame(read_frame(store, path, None)?)
         }
+        Encoding::Categorical
+        | Encoding::NullableInteger
+        | Encoding::NullableBoolean
+        | Encoding::NullableString => Value::Column(read_column(store, path)?),
         Encoding::Dict | Encoding::AnnData | Encoding::Raw => {
             let mut map = BTreeMap::new();
             for child in store.children(path)? {
@@ -417,10 +580,19 @@ pub fn read_value(store: &dyn Store, path: &str) -> Result<Value> {
         Encoding::NumericScalar => Value::Scalar(store.read_all(path)?),
         Encoding::String => match store.read_all(path)? {
             DynArray::Str(a) => Value::String(a.iter().next().cloned().unwrap_or_default()),
-            other => return Err(bad(store, path, format!("string element holds {}", other.dtype()))),
+            other => {
+                return Err(bad(
+                    store,
+                    path,
+                    format!("string element holds {}", other.dtype()),
+                ));
+            }
         },
         Encoding::Unknown { kind, version } => {
-            return Err(Error::unsupported(loc(store, path), format!("encoding `{kind}` version `{version}`")));
+            return Err(Error::unsupported(
+                loc(store, path),
+                format!("encoding `{kind}` version `{version}`"),
+            ));
         }
     })
 }

@@ -3,7 +3,10 @@
 //! HDF5 serialises every call behind one process-wide lock, so this backend is correct from
 //! any thread but does not read in parallel; see `benches/` for raw-chunk reading.
 
-use crate::backend::{ArrayInfo, ArrayOptions, Attrs, Compression, NodeKind, Store, StoreFormat, StoreWriter, StoredType};
+use crate::backend::{
+    ArrayInfo, ArrayOptions, Attrs, Compression, NodeKind, Store, StoreFormat, StoreWriter,
+    StoredType,
+};
 use engine_common::{Error, Location, Result};
 use engine_matrix::{DType, DynArray, dyn_map};
 use hdf5::types::{FloatSize, IntSize, TypeDescriptor as TD, VarLenAscii, VarLenUnicode};
@@ -15,7 +18,10 @@ use std::path::{Path, PathBuf};
 
 /// Maps an HDF5 error onto the engine's error for an element.
 fn h5err(file: &Path, element: &str, e: impl std::fmt::Display) -> Error {
-    Error::format(Location::new(file, format!("/{element}")), format!("HDF5: {e}"))
+    Error::format(
+        Location::new(file, format!("/{element}")),
+        format!("HDF5: {e}"),
+    )
 }
 
 /// An open `.h5ad` file.
@@ -32,13 +38,21 @@ impl H5Store {
     /// When the file is not HDF5 or cannot be opened.
     pub fn open(path: &Path) -> Result<H5Store> {
         let file = hdf5::File::open(path).map_err(|e| {
-            Error::format(Location::file(path), format!("cannot open as HDF5 (truncated or not an .h5ad file?): {e}"))
+            Error::format(
+                Location::file(path),
+                format!("cannot open as HDF5 (truncated or not an .h5ad file?): {e}"),
+            )
         })?;
-        Ok(H5Store { file, path: path.to_path_buf() })
+        Ok(H5Store {
+            file,
+            path: path.to_path_buf(),
+        })
     }
 
     fn dataset(&self, path: &str) -> Result<Dataset> {
-        self.file.dataset(path).map_err(|e| h5err(&self.path, path, e))
+        self.file
+            .dataset(path)
+            .map_err(|e| h5err(&self.path, path, e))
     }
 
     fn location(&self, path: &str) -> Result<hdf5::Location> {
@@ -46,9 +60,16 @@ impl H5Store {
             return Ok((**self.file).clone());
         }
         match self.node(path)? {
-            Some(NodeKind::Group) => Ok((*self.file.group(path).map_err(|e| h5err(&self.path, path, e))?).clone()),
+            Some(NodeKind::Group) => Ok((*self
+                .file
+                .group(path)
+                .map_err(|e| h5err(&self.path, path, e))?)
+            .clone()),
             Some(NodeKind::Array) => Ok((**self.dataset(path)?).clone()),
-            None => Err(Error::format(Location::new(&self.path, format!("/{path}")), "no such element")),
+            None => Err(Error::format(
+                Location::new(&self.path, format!("/{path}")),
+                "no such element",
+            )),
         }
     }
 }
@@ -68,18 +89,29 @@ fn stored_type(td: &TD) -> StoredType {
         TD::Float(FloatSize::U8) => DType::F64,
         TD::Boolean => DType::Bool,
         TD::VarLenUnicode | TD::VarLenAscii | TD::FixedAscii(_) | TD::FixedUnicode(_) => DType::Str,
-        TD::Compound(c) => return StoredType::Compound(c.fields.iter().map(|f| f.name.clone()).collect()),
+        TD::Compound(c) => {
+            return StoredType::Compound(c.fields.iter().map(|f| f.name.clone()).collect());
+        }
         other => return StoredType::Other(format!("HDF5 {other}")),
     })
 }
 
 fn hyperslab(sel: &[Range<u64>]) -> Hyperslab {
-    Hyperslab::from(sel.iter().map(|r| SliceOrIndex::from(r.start as usize..r.end as usize)).collect::<Vec<_>>())
+    Hyperslab::from(
+        sel.iter()
+            .map(|r| SliceOrIndex::from(r.start as usize..r.end as usize))
+            .collect::<Vec<_>>(),
+    )
 }
 
 /// Reads fixed-length strings of a run-time length by widening them into a large enough
 /// const-size buffer (HDF5 converts between fixed lengths of the same character set).
-fn read_fixed(ds: &Dataset, n: usize, utf8: bool, sel: Option<Hyperslab>) -> hdf5::Result<ArrayD<String>> {
+fn read_fixed(
+    ds: &Dataset,
+    n: usize,
+    utf8: bool,
+    sel: Option<Hyperslab>,
+) -> hdf5::Result<ArrayD<String>> {
     use hdf5::types::{FixedAscii, FixedUnicode};
     macro_rules! go {
         ($($N:literal)*) => {$(
@@ -99,7 +131,11 @@ fn read_fixed(ds: &Dataset, n: usize, utf8: bool, sel: Option<Hyperslab>) -> hdf
 }
 
 fn read_typed(ds: &Dataset, td: &TD, sel: &[Range<u64>]) -> hdf5::Result<DynArray> {
-    let slab = if sel.is_empty() { None } else { Some(hyperslab(sel)) };
+    let slab = if sel.is_empty() {
+        None
+    } else {
+        Some(hyperslab(sel))
+    };
     macro_rules! rd {
         ($t:ty, $v:ident) => {
             DynArray::$v(match slab {
@@ -145,33 +181,65 @@ fn attr_json(a: &hdf5::Attribute) -> hdf5::Result<Option<Json>> {
     let td = a.dtype()?.to_descriptor()?;
     let scalar = a.ndim() == 0;
     let strings = |v: Vec<String>| -> Json {
-        if scalar { Json::String(v.into_iter().next().unwrap_or_default()) } else { Json::Array(v.into_iter().map(Json::String).collect()) }
+        if scalar {
+            Json::String(v.into_iter().next().unwrap_or_default())
+        } else {
+            Json::Array(v.into_iter().map(Json::String).collect())
+        }
     };
     Ok(Some(match td {
-        TD::VarLenUnicode => strings(a.read_raw::<VarLenUnicode>()?.iter().map(|s| String::from_utf8_lossy(s.as_bytes()).into_owned()).collect()),
-        TD::VarLenAscii => strings(a.read_raw::<VarLenAscii>()?.iter().map(|s| String::from_utf8_lossy(s.as_bytes()).into_owned()).collect()),
+        TD::VarLenUnicode => strings(
+            a.read_raw::<VarLenUnicode>()?
+                .iter()
+                .map(|s| String::from_utf8_lossy(s.as_bytes()).into_owned())
+                .collect(),
+        ),
+        TD::VarLenAscii => strings(
+            a.read_raw::<VarLenAscii>()?
+                .iter()
+                .map(|s| String::from_utf8_lossy(s.as_bytes()).into_owned())
+                .collect(),
+        ),
         TD::FixedAscii(_) | TD::FixedUnicode(_) => {
             // Attributes cannot be sliced; read as bytes of a widened fixed type.
             use hdf5::types::{FixedAscii, FixedUnicode};
             let v: Vec<String> = if matches!(td, TD::FixedAscii(_)) {
-                a.read_raw::<FixedAscii<4096>>()?.iter().map(|s| String::from_utf8_lossy(s.as_bytes()).into_owned()).collect()
+                a.read_raw::<FixedAscii<4096>>()?
+                    .iter()
+                    .map(|s| String::from_utf8_lossy(s.as_bytes()).into_owned())
+                    .collect()
             } else {
-                a.read_raw::<FixedUnicode<4096>>()?.iter().map(|s| String::from_utf8_lossy(s.as_bytes()).into_owned()).collect()
+                a.read_raw::<FixedUnicode<4096>>()?
+                    .iter()
+                    .map(|s| String::from_utf8_lossy(s.as_bytes()).into_owned())
+                    .collect()
             };
             strings(v)
         }
         TD::Boolean => {
             let v = a.read_raw::<bool>()?;
-            if scalar { Json::Bool(v.first().copied().unwrap_or(false)) } else { Json::Array(v.into_iter().map(Json::Bool).collect()) }
+            if scalar {
+                Json::Bool(v.first().copied().unwrap_or(false))
+            } else {
+                Json::Array(v.into_iter().map(Json::Bool).collect())
+            }
         }
         TD::Integer(_) | TD::Unsigned(_) => {
             let v = a.read_raw::<i64>()?;
-            if scalar { Json::Number(v.first().copied().unwrap_or(0).into()) } else { Json::Array(v.into_iter().map(|x| Json::Number(x.into())).collect()) }
+            if scalar {
+                Json::Number(v.first().copied().unwrap_or(0).into())
+            } else {
+                Json::Array(v.into_iter().map(|x| Json::Number(x.into())).collect())
+            }
         }
         TD::Float(_) => {
             let v = a.read_raw::<f64>()?;
             let num = |x: f64| Number::from_f64(x).map_or(Json::Null, Json::Number);
-            if scalar { num(v.first().copied().unwrap_or(f64::NAN)) } else { Json::Array(v.into_iter().map(num).collect()) }
+            if scalar {
+                num(v.first().copied().unwrap_or(f64::NAN))
+            } else {
+                Json::Array(v.into_iter().map(num).collect())
+            }
         }
         _ => return Ok(None),
     }))
@@ -226,7 +294,13 @@ impl Store for H5Store {
     }
 
     fn children(&self, group: &str) -> Result<Vec<String>> {
-        let g = if group.is_empty() { (*self.file).clone() } else { self.file.group(group).map_err(|e| h5err(&self.path, group, e))? };
+        let g = if group.is_empty() {
+            (*self.file).clone()
+        } else {
+            self.file
+                .group(group)
+                .map_err(|e| h5err(&self.path, group, e))?
+        };
         let mut names = g.member_names().map_err(|e| h5err(&self.path, group, e))?;
         names.sort();
         Ok(names)
@@ -250,11 +324,16 @@ impl Store for H5Store {
 
     fn array_info(&self, path: &str) -> Result<ArrayInfo> {
         let ds = self.dataset(path)?;
-        let td = ds.dtype().and_then(|t| t.to_descriptor()).map_err(|e| h5err(&self.path, path, e))?;
+        let td = ds
+            .dtype()
+            .and_then(|t| t.to_descriptor())
+            .map_err(|e| h5err(&self.path, path, e))?;
         Ok(ArrayInfo {
             shape: ds.shape().into_iter().map(|s| s as u64).collect(),
             dtype: stored_type(&td),
-            chunks: ds.chunk().map(|c| c.into_iter().map(|s| s as u64).collect()),
+            chunks: ds
+                .chunk()
+                .map(|c| c.into_iter().map(|s| s as u64).collect()),
             shards: None,
             compression: filter_names(&ds),
             stored_bytes: Some(ds.storage_size()),
@@ -264,15 +343,28 @@ impl Store for H5Store {
     fn read(&self, path: &str, sel: &[Range<u64>]) -> Result<DynArray> {
         let ds = self.dataset(path)?;
         let shape = ds.shape();
-        if sel.len() != shape.len() || sel.iter().zip(&shape).any(|(r, &n)| r.start > r.end || r.end > n as u64) {
-            return Err(Error::internal(format!("read of /{path} with selection {sel:?} outside shape {shape:?}")));
+        if sel.len() != shape.len()
+            || sel
+                .iter()
+                .zip(&shape)
+                .any(|(r, &n)| r.start > r.end || r.end > n as u64)
+        {
+            return Err(Error::internal(format!(
+                "read of /{path} with selection {sel:?} outside shape {shape:?}"
+            )));
         }
-        let td = ds.dtype().and_then(|t| t.to_descriptor()).map_err(|e| h5err(&self.path, path, e))?;
+        let td = ds
+            .dtype()
+            .and_then(|t| t.to_descriptor())
+            .map_err(|e| h5err(&self.path, path, e))?;
         if sel.iter().any(|r| r.is_empty()) {
             let out: Vec<usize> = sel.iter().map(|r| (r.end - r.start) as usize).collect();
             return match stored_type(&td) {
                 StoredType::Plain(d) => Ok(DynArray::zeros(d, &out)),
-                other => Err(Error::unsupported(Location::new(&self.path, format!("/{path}")), format!("element type {other}"))),
+                other => Err(Error::unsupported(
+                    Location::new(&self.path, format!("/{path}")),
+                    format!("element type {other}"),
+                )),
             };
         }
         read_typed(&ds, &td, sel).map_err(|e| h5err(&self.path, path, e))
@@ -280,13 +372,20 @@ impl Store for H5Store {
 
     fn read_compound(&self, path: &str) -> Result<Vec<(String, DynArray)>> {
         let ds = self.dataset(path)?;
-        let td = ds.dtype().and_then(|t| t.to_descriptor()).map_err(|e| h5err(&self.path, path, e))?;
+        let td = ds
+            .dtype()
+            .and_then(|t| t.to_descriptor())
+            .map_err(|e| h5err(&self.path, path, e))?;
         let TD::Compound(ct) = td else {
-            return Err(Error::format(Location::new(&self.path, format!("/{path}")), "not a compound dataset"));
+            return Err(Error::format(
+                Location::new(&self.path, format!("/{path}")),
+                "not a compound dataset",
+            ));
         };
         let mut out = Vec::new();
         for f in &ct.fields {
-            let v = raw::compound_field(&ds, &f.name, &f.ty).map_err(|e| h5err(&self.path, &format!("{path}.{}", f.name), e))?;
+            let v = raw::compound_field(&ds, &f.name, &f.ty)
+                .map_err(|e| h5err(&self.path, &format!("{path}.{}", f.name), e))?;
             out.push((f.name.clone(), v));
         }
         Ok(out)
@@ -297,7 +396,10 @@ impl Store for H5Store {
 #[allow(unsafe_code)]
 mod raw {
     use engine_matrix::DynArray;
-    use hdf5::types::{CompoundField, CompoundType, FloatSize, H5Type, IntSize, TypeDescriptor as TD, VarLenAscii, VarLenUnicode};
+    use hdf5::types::{
+        CompoundField, CompoundType, FloatSize, H5Type, IntSize, TypeDescriptor as TD, VarLenAscii,
+        VarLenUnicode,
+    };
     use hdf5::{Dataset, Datatype};
     use hdf5_sys::{h5d::H5Dread, h5p::H5P_DEFAULT, h5s::H5S_ALL};
     use ndarray::Array1;
@@ -315,7 +417,14 @@ mod raw {
         // SAFETY: `out` has room for `n` elements whose layout is the one-field compound
         // `mem`; HDF5 writes exactly `n` of them before we set the length.
         hdf5::sync::sync(|| unsafe {
-            hdf5::h5check(H5Dread(ds.id(), mem.id(), H5S_ALL, H5S_ALL, H5P_DEFAULT, out.as_mut_ptr().cast()))
+            hdf5::h5check(H5Dread(
+                ds.id(),
+                mem.id(),
+                H5S_ALL,
+                H5S_ALL,
+                H5P_DEFAULT,
+                out.as_mut_ptr().cast(),
+            ))
         })?;
         // SAFETY: H5Dread succeeded and initialised all `n` elements.
         unsafe { out.set_len(n) };
@@ -333,7 +442,14 @@ mod raw {
         if n > 0 {
             // SAFETY: `buf` holds `n` records of `len` bytes, the size of `mem`.
             hdf5::sync::sync(|| unsafe {
-                hdf5::h5check(H5Dread(ds.id(), mem.id(), H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.as_mut_ptr().cast()))
+                hdf5::h5check(H5Dread(
+                    ds.id(),
+                    mem.id(),
+                    H5S_ALL,
+                    H5S_ALL,
+                    H5P_DEFAULT,
+                    buf.as_mut_ptr().cast(),
+                ))
             })?;
         }
         Ok(buf
@@ -349,13 +465,23 @@ mod raw {
     fn array_field(ds: &Dataset, name: &str, inner: &TD, k: usize) -> hdf5::Result<DynArray> {
         let ty = TD::FixedArray(Box::new(inner.clone()), k);
         let width = inner.size() * k;
-        let mem = Datatype::from_descriptor(&TD::Compound(CompoundType { fields: vec![CompoundField::new(name, ty, 0, 0)], size: width }))?;
+        let mem = Datatype::from_descriptor(&TD::Compound(CompoundType {
+            fields: vec![CompoundField::new(name, ty, 0, 0)],
+            size: width,
+        }))?;
         let n = ds.size();
         let mut buf = vec![0u8; n * width];
         if n > 0 {
             // SAFETY: `buf` holds `n` records of `width` bytes, the size of `mem`.
             hdf5::sync::sync(|| unsafe {
-                hdf5::h5check(H5Dread(ds.id(), mem.id(), H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.as_mut_ptr().cast()))
+                hdf5::h5check(H5Dread(
+                    ds.id(),
+                    mem.id(),
+                    H5S_ALL,
+                    H5S_ALL,
+                    H5P_DEFAULT,
+                    buf.as_mut_ptr().cast(),
+                ))
             })?;
         }
         macro_rules! decode {
@@ -364,7 +490,11 @@ mod raw {
                     .chunks_exact(std::mem::size_of::<$t>())
                     .map(|c| <$t>::from_ne_bytes(c.try_into().expect("chunk has the element size")))
                     .collect();
-                DynArray::$v(ndarray::Array2::from_shape_vec((n, k), vals).map_err(|e| e.to_string())?.into_dyn())
+                DynArray::$v(
+                    ndarray::Array2::from_shape_vec((n, k), vals)
+                        .map_err(|e| e.to_string())?
+                        .into_dyn(),
+                )
             }};
         }
         Ok(match inner {
@@ -406,7 +536,9 @@ mod raw {
                 .iter()
                 .map(|s| String::from_utf8_lossy(s.as_bytes()).into_owned())
                 .collect())),
-            TD::FixedAscii(n) | TD::FixedUnicode(n) => DynArray::Str(a(fixed_field(ds, name, ty, *n)?)),
+            TD::FixedAscii(n) | TD::FixedUnicode(n) => {
+                DynArray::Str(a(fixed_field(ds, name, ty, *n)?))
+            }
             TD::FixedArray(inner, k) => array_field(ds, name, inner, *k)?,
             other => return Err(format!("unsupported compound field type {other}").into()),
         })
@@ -427,7 +559,10 @@ impl H5Writer {
     /// When the file cannot be created.
     pub fn create(path: &Path) -> Result<H5Writer> {
         let file = hdf5::File::create(path).map_err(|e| Error::io(Location::file(path), e))?;
-        Ok(H5Writer { file, path: path.to_path_buf() })
+        Ok(H5Writer {
+            file,
+            path: path.to_path_buf(),
+        })
     }
 
     fn err(&self, path: &str, e: impl std::fmt::Display) -> Error {
@@ -436,7 +571,9 @@ impl H5Writer {
 }
 
 fn vlu(s: &str) -> hdf5::Result<VarLenUnicode> {
-    s.replace('\0', "").parse::<VarLenUnicode>().map_err(|e| e.to_string().into())
+    s.replace('\0', "")
+        .parse::<VarLenUnicode>()
+        .map_err(|e| e.to_string().into())
 }
 
 /// Writes one attribute in the types h5py produces for the same Python values.
@@ -445,33 +582,60 @@ fn write_attr(loc: &hdf5::Location, name: &str, v: &Json) -> hdf5::Result<()> {
         loc.delete_attr(name)?;
     }
     match v {
-        Json::String(s) => loc.new_attr::<VarLenUnicode>().create(name)?.write_scalar(&vlu(s)?),
+        Json::String(s) => loc
+            .new_attr::<VarLenUnicode>()
+            .create(name)?
+            .write_scalar(&vlu(s)?),
         Json::Bool(b) => loc.new_attr::<bool>().create(name)?.write_scalar(b),
         Json::Number(n) => match n.as_i64() {
             Some(i) => loc.new_attr::<i64>().create(name)?.write_scalar(&i),
-            None => loc.new_attr::<f64>().create(name)?.write_scalar(&n.as_f64().unwrap_or(f64::NAN)),
+            None => loc
+                .new_attr::<f64>()
+                .create(name)?
+                .write_scalar(&n.as_f64().unwrap_or(f64::NAN)),
         },
         Json::Array(items) if items.is_empty() => {
             // anndata writes an empty column-order as an empty float64 array.
-            loc.new_attr_builder().with_data(&Vec::<f64>::new()).create(name).map(|_| ())
+            loc.new_attr_builder()
+                .with_data(&Vec::<f64>::new())
+                .create(name)
+                .map(|_| ())
         }
         Json::Array(items) if items.iter().all(|x| x.is_string()) => {
-            let v: Vec<VarLenUnicode> = items.iter().map(|x| vlu(x.as_str().unwrap_or(""))).collect::<hdf5::Result<_>>()?;
-            loc.new_attr_builder().with_data(&v).create(name).map(|_| ())
+            let v: Vec<VarLenUnicode> = items
+                .iter()
+                .map(|x| vlu(x.as_str().unwrap_or("")))
+                .collect::<hdf5::Result<_>>()?;
+            loc.new_attr_builder()
+                .with_data(&v)
+                .create(name)
+                .map(|_| ())
         }
         Json::Array(items) if items.iter().all(|x| x.is_i64()) => {
             let v: Vec<i64> = items.iter().filter_map(|x| x.as_i64()).collect();
-            loc.new_attr_builder().with_data(&v).create(name).map(|_| ())
+            loc.new_attr_builder()
+                .with_data(&v)
+                .create(name)
+                .map(|_| ())
         }
         Json::Array(items) if items.iter().all(|x| x.is_number()) => {
             let v: Vec<f64> = items.iter().filter_map(|x| x.as_f64()).collect();
-            loc.new_attr_builder().with_data(&v).create(name).map(|_| ())
+            loc.new_attr_builder()
+                .with_data(&v)
+                .create(name)
+                .map(|_| ())
         }
         Json::Array(items) if items.iter().all(|x| x.is_boolean()) => {
             let v: Vec<bool> = items.iter().filter_map(|x| x.as_bool()).collect();
-            loc.new_attr_builder().with_data(&v).create(name).map(|_| ())
+            loc.new_attr_builder()
+                .with_data(&v)
+                .create(name)
+                .map(|_| ())
         }
-        other => loc.new_attr::<VarLenUnicode>().create(name)?.write_scalar(&vlu(&other.to_string())?),
+        other => loc
+            .new_attr::<VarLenUnicode>()
+            .create(name)?
+            .write_scalar(&vlu(&other.to_string())?),
     }
 }
 
@@ -482,7 +646,11 @@ impl StoreWriter for H5Writer {
         } else {
             match self.file.group(path) {
                 Ok(g) => (*g).clone(),
-                Err(_) => (*self.file.create_group(path).map_err(|e| self.err(path, e))?).clone(),
+                Err(_) => (*self
+                    .file
+                    .create_group(path)
+                    .map_err(|e| self.err(path, e))?)
+                .clone(),
             }
         };
         for (k, v) in attrs {
@@ -491,7 +659,14 @@ impl StoreWriter for H5Writer {
         Ok(())
     }
 
-    fn create_array(&mut self, path: &str, dtype: DType, shape: &[u64], opts: &ArrayOptions, attrs: &Attrs) -> Result<()> {
+    fn create_array(
+        &mut self,
+        path: &str,
+        dtype: DType,
+        shape: &[u64],
+        opts: &ArrayOptions,
+        attrs: &Attrs,
+    ) -> Result<()> {
         let dims: Vec<usize> = shape.iter().map(|&s| s as usize).collect();
         let empty = dims.contains(&0);
         // Chunking only when asked for or needed by compression; scalars and empty arrays never.
@@ -499,9 +674,19 @@ impl StoreWriter for H5Writer {
             None
         } else {
             match (&opts.chunks, &opts.compression) {
-                (Some(c), _) => Some(c.iter().zip(&dims).map(|(&c, &d)| (c as usize).clamp(1, d.max(1))).collect()),
+                (Some(c), _) => Some(
+                    c.iter()
+                        .zip(&dims)
+                        .map(|(&c, &d)| (c as usize).clamp(1, d.max(1)))
+                        .collect(),
+                ),
                 (None, Compression::None) => None,
-                (None, _) => Some(crate::write::default_chunks(shape, dtype).into_iter().map(|c| c as usize).collect()),
+                (None, _) => Some(
+                    crate::write::default_chunks(shape, dtype)
+                        .into_iter()
+                        .map(|c| c as usize)
+                        .collect(),
+                ),
             }
         };
         macro_rules! build {
@@ -563,13 +748,19 @@ impl StoreWriter for H5Writer {
         if shape.contains(&0) {
             return Ok(());
         }
-        let sel: Vec<Range<u64>> = offset.iter().zip(&shape).map(|(&o, &n)| o..o + n as u64).collect();
+        let sel: Vec<Range<u64>> = offset
+            .iter()
+            .zip(&shape)
+            .map(|(&o, &n)| o..o + n as u64)
+            .collect();
         let slab = hyperslab(&sel);
         let r = match data {
             DynArray::Str(a) => {
-                let v: hdf5::Result<ArrayD<VarLenUnicode>> = a.iter().map(|s| vlu(s)).collect::<hdf5::Result<Vec<_>>>().map(|v| {
-                    ArrayD::from_shape_vec(IxDyn(&shape), v).expect("same element count")
-                });
+                let v: hdf5::Result<ArrayD<VarLenUnicode>> = a
+                    .iter()
+                    .map(|s| vlu(s))
+                    .collect::<hdf5::Result<Vec<_>>>()
+                    .map(|v| ArrayD::from_shape_vec(IxDyn(&shape), v).expect("same element count"));
                 v.and_then(|v| ds.write_slice(&v, slab))
             }
             DynArray::Bool(a) => ds.write_slice(&a.as_standard_layout(), slab),
@@ -589,7 +780,9 @@ impl StoreWriter for H5Writer {
 
     fn finish(self: Box<Self>) -> Result<()> {
         let path = self.path.clone();
-        self.file.close().map_err(|e| Error::io(Location::file(&path), e))
+        self.file
+            .close()
+            .map_err(|e| Error::io(Location::file(&path), e))
     }
 }
 

@@ -19,7 +19,9 @@ pub mod value;
 pub mod write;
 pub mod zarr;
 
-pub use backend::{ArrayInfo, ArrayOptions, Compression, NodeKind, Store, StoreFormat, StoreWriter, StoredType};
+pub use backend::{
+    ArrayInfo, ArrayOptions, Compression, NodeKind, Store, StoreFormat, StoreWriter, StoredType,
+};
 pub use convert::{ConvertOptions, ConvertReport, convert};
 pub use dataset::{Dataset, ElementSummary, open_store};
 pub use encoding::Encoding;

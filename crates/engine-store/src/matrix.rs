@@ -37,7 +37,13 @@ impl Matrix {
                 let info = store.array_info(path)?;
                 match info.dtype {
                     StoredType::Plain(d) if d.is_numeric() => {}
-                    ref other => return Err(bad(store.as_ref(), path, format!("matrix has element type {other}, expected numbers"))),
+                    ref other => {
+                        return Err(bad(
+                            store.as_ref(),
+                            path,
+                            format!("matrix has element type {other}, expected numbers"),
+                        ));
+                    }
                 }
                 if info.shape.is_empty() {
                     return Err(bad(store.as_ref(), path, "matrix is a scalar"));
@@ -51,9 +57,19 @@ impl Matrix {
                     format!("matrix encoding `{kind}` version `{version}`"),
                 ));
             }
-            other => return Err(bad(store.as_ref(), path, format!("expected a matrix, found {}", other.name()))),
+            other => {
+                return Err(bad(
+                    store.as_ref(),
+                    path,
+                    format!("expected a matrix, found {}", other.name()),
+                ));
+            }
         };
-        Ok(Matrix { store, path: path.to_string(), layout })
+        Ok(Matrix {
+            store,
+            path: path.to_string(),
+            layout,
+        })
     }
 
     pub fn path(&self) -> &str {
@@ -115,7 +131,10 @@ impl Matrix {
     /// # Errors
     /// On damaged data or store failures.
     pub fn read_all(&self) -> Result<Block> {
-        self.read_block(&AxisSelection::all(self.n_rows()), &AxisSelection::all(self.n_cols()))
+        self.read_block(
+            &AxisSelection::all(self.n_rows()),
+            &AxisSelection::all(self.n_cols()),
+        )
     }
 
     /// Reads the rows and columns selected.
@@ -143,10 +162,18 @@ impl Matrix {
     /// # Errors
     /// As [`Matrix::read_block`].
     pub fn read_rows(&self, rows: Range<usize>) -> Result<Block> {
-        self.read_block(&AxisSelection::range(rows), &AxisSelection::all(self.n_cols()))
+        self.read_block(
+            &AxisSelection::range(rows),
+            &AxisSelection::all(self.n_cols()),
+        )
     }
 
-    fn read_dense(&self, info: &ArrayInfo, rows: &AxisSelection, cols: &AxisSelection) -> Result<DynArray> {
+    fn read_dense(
+        &self,
+        info: &ArrayInfo,
+        rows: &AxisSelection,
+        cols: &AxisSelection,
+    ) -> Result<DynArray> {
         let ndim = info.shape.len();
         let dtype = self.dtype();
         let mut shape_out: Vec<usize> = info.shape.iter().map(|&s| s as usize).collect();
@@ -177,10 +204,18 @@ impl Matrix {
                 col_parts.push(self.store.read(&self.path, &sel)?);
             }
             let refs: Vec<&DynArray> = col_parts.iter().collect();
-            row_parts.push(if refs.len() == 1 { col_parts.swap_remove(0) } else { concat_axis(&refs, 1).map_err(Error::internal)? });
+            row_parts.push(if refs.len() == 1 {
+                col_parts.swap_remove(0)
+            } else {
+                concat_axis(&refs, 1).map_err(Error::internal)?
+            });
         }
         let refs: Vec<&DynArray> = row_parts.iter().collect();
-        let mut out = if refs.len() == 1 { row_parts.swap_remove(0) } else { concat_axis(&refs, 0).map_err(Error::internal)? };
+        let mut out = if refs.len() == 1 {
+            row_parts.swap_remove(0)
+        } else {
+            concat_axis(&refs, 0).map_err(Error::internal)?
+        };
         if ndim > 1 && cols.runs().len() > 8 {
             let local = cols.restrict(cols.runs()[0].start..cols.end());
             out = engine_matrix::select_axis(&out, 1, &local);
@@ -188,12 +223,21 @@ impl Matrix {
         Ok(out)
     }
 
-    fn read_sparse(&self, info: &SparseInfo, rows: &AxisSelection, cols: &AxisSelection) -> Result<Compressed> {
+    fn read_sparse(
+        &self,
+        info: &SparseInfo,
+        rows: &AxisSelection,
+        cols: &AxisSelection,
+    ) -> Result<Compressed> {
         let (major, minor) = match info.format {
             SparseFormat::Csr => (rows, cols),
             SparseFormat::Csc => (cols, rows),
         };
-        let n_minor = if info.format == SparseFormat::Csr { info.shape[1] } else { info.shape[0] };
+        let n_minor = if info.format == SparseFormat::Csr {
+            info.shape[1]
+        } else {
+            info.shape[0]
+        };
         let store = self.store.as_ref();
         let indptr_path = join(&self.path, "indptr");
         let indices_path = join(&self.path, "indices");
@@ -202,13 +246,28 @@ impl Matrix {
         let mut idx_parts = Vec::new();
         let mut data_parts = Vec::new();
         for r in major.runs() {
-            let ptr = to_indptr(store, &indptr_path, &store.read(&indptr_path, &[r.start as u64..r.end as u64 + 1])?)?;
+            let ptr = to_indptr(
+                store,
+                &indptr_path,
+                &store.read(&indptr_path, &[r.start as u64..r.end as u64 + 1])?,
+            )?;
             if let Some(p) = ptr.windows(2).position(|w| w[0] > w[1]) {
-                return Err(bad(store, &indptr_path, format!("indptr is not monotonic at position {}", r.start + p + 1)));
+                return Err(bad(
+                    store,
+                    &indptr_path,
+                    format!("indptr is not monotonic at position {}", r.start + p + 1),
+                ));
             }
             let (lo, hi) = (ptr[0], *ptr.last().unwrap_or(&0));
             if hi > info.nnz {
-                return Err(bad(store, &indptr_path, format!("indptr points to {hi} but data has only {} entries", info.nnz)));
+                return Err(bad(
+                    store,
+                    &indptr_path,
+                    format!(
+                        "indptr points to {hi} but data has only {} entries",
+                        info.nnz
+                    ),
+                ));
             }
             let base = *indptr.last().unwrap_or(&0);
             indptr.extend(ptr[1..].iter().map(|&p| p - lo + base));
@@ -218,8 +277,19 @@ impl Matrix {
                 data_parts.push(store.read(&data_path, &[lo..hi])?);
             }
         }
-        if info.format == SparseFormat::Csr && major.is_full(info.shape[0]) && indptr.last() != Some(&info.nnz) {
-            return Err(bad(store, &indptr_path, format!("indptr ends at {:?} but data has {} entries", indptr.last(), info.nnz)));
+        if info.format == SparseFormat::Csr
+            && major.is_full(info.shape[0])
+            && indptr.last() != Some(&info.nnz)
+        {
+            return Err(bad(
+                store,
+                &indptr_path,
+                format!(
+                    "indptr ends at {:?} but data has {} entries",
+                    indptr.last(),
+                    info.nnz
+                ),
+            ));
         }
         let indices: Vec<u32> = idx_parts.concat();
         let data = if data_parts.is_empty() {
@@ -233,7 +303,17 @@ impl Matrix {
             SparseFormat::Csr => shape[0] = major.len(),
             SparseFormat::Csc => shape[1] = major.len(),
         }
-        let block = Compressed { format: info.format, shape, indptr, indices, data };
-        Ok(if minor.is_full(n_minor) { block } else { block.select_minor(minor) })
+        let block = Compressed {
+            format: info.format,
+            shape,
+            indptr,
+            indices,
+            data,
+        };
+        Ok(if minor.is_full(n_minor) {
+            block
+        } else {
+            block.select_minor(minor)
+        })
     }
 }

@@ -10,11 +10,19 @@ pub enum Column {
     /// `array` (numeric or bool) or `string-array`.
     Plain(DynArray),
     /// `categorical`: integer codes (-1 = missing) into `categories`.
-    Categorical { codes: DynArray, categories: DynArray, ordered: bool },
+    Categorical {
+        codes: DynArray,
+        categories: DynArray,
+        ordered: bool,
+    },
     /// `nullable-integer`, `nullable-boolean` or `nullable-string-array`: `mask` true = missing.
     /// `na_value` is the string array's `na-value` attribute (`NaN` for pandas' `str` dtype,
     /// absent or `NA` for `string`), kept so pandas gets back the same dtype.
-    Nullable { values: DynArray, mask: Vec<bool>, na_value: Option<String> },
+    Nullable {
+        values: DynArray,
+        mask: Vec<bool>,
+        na_value: Option<String>,
+    },
 }
 
 impl Column {
@@ -48,7 +56,11 @@ impl Column {
     pub fn type_name(&self) -> String {
         match self {
             Column::Plain(a) => a.dtype().to_string(),
-            Column::Categorical { categories, ordered, .. } => format!(
+            Column::Categorical {
+                categories,
+                ordered,
+                ..
+            } => format!(
                 "category[{}; {} levels{}]",
                 categories.dtype(),
                 categories.len(),
@@ -62,9 +74,15 @@ impl Column {
     pub fn render(&self, i: usize) -> String {
         match self {
             Column::Plain(a) => render_scalar(a, i),
-            Column::Categorical { codes, categories, .. } => {
+            Column::Categorical {
+                codes, categories, ..
+            } => {
                 let c = codes.to_i64_vec().map(|v| v[i]).unwrap_or(-1);
-                if c < 0 { "NA".into() } else { render_scalar(categories, c as usize) }
+                if c < 0 {
+                    "NA".into()
+                } else {
+                    render_scalar(categories, c as usize)
+                }
             }
             Column::Nullable { values, mask, .. } => {
                 if mask[i] {
@@ -81,12 +99,20 @@ impl Column {
         use engine_matrix::take_1d;
         match self {
             Column::Plain(a) => Column::Plain(take_1d(a, positions)),
-            Column::Categorical { codes, categories, ordered } => Column::Categorical {
+            Column::Categorical {
+                codes,
+                categories,
+                ordered,
+            } => Column::Categorical {
                 codes: take_1d(codes, positions),
                 categories: categories.clone(),
                 ordered: *ordered,
             },
-            Column::Nullable { values, mask, na_value } => Column::Nullable {
+            Column::Nullable {
+                values,
+                mask,
+                na_value,
+            } => Column::Nullable {
                 na_value: na_value.clone(),
                 values: take_1d(values, positions),
                 mask: positions.iter().map(|&p| mask[p]).collect(),
@@ -147,7 +173,11 @@ impl Frame {
         Frame {
             index_name: self.index_name.clone(),
             index: self.index.take(positions),
-            columns: self.columns.iter().map(|(n, c)| (n.clone(), c.take(positions))).collect(),
+            columns: self
+                .columns
+                .iter()
+                .map(|(n, c)| (n.clone(), c.take(positions)))
+                .collect(),
         }
     }
 }

@@ -27,18 +27,35 @@ impl AtomicTarget {
     /// When the target exists (and `overwrite` is off) or its directory is missing.
     pub fn new(target: &Path, overwrite: bool) -> Result<AtomicTarget> {
         if target.exists() && !overwrite {
-            return Err(Error::usage(format!("{} already exists (pass --overwrite to replace it)", target.display())));
+            return Err(Error::usage(format!(
+                "{} already exists (pass --overwrite to replace it)",
+                target.display()
+            )));
         }
         let dir = match target.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
         if !dir.is_dir() {
-            return Err(Error::usage(format!("directory {} does not exist", dir.display())));
+            return Err(Error::usage(format!(
+                "directory {} does not exist",
+                dir.display()
+            )));
         }
-        let name = target.file_name().ok_or_else(|| Error::usage(format!("{} is not a file path", target.display())))?;
-        let tmp = dir.join(format!(".{}.tmp-{}-{}", name.to_string_lossy(), std::process::id(), unique()));
-        Ok(AtomicTarget { target: target.to_path_buf(), tmp, committed: false })
+        let name = target
+            .file_name()
+            .ok_or_else(|| Error::usage(format!("{} is not a file path", target.display())))?;
+        let tmp = dir.join(format!(
+            ".{}.tmp-{}-{}",
+            name.to_string_lossy(),
+            std::process::id(),
+            unique()
+        ));
+        Ok(AtomicTarget {
+            target: target.to_path_buf(),
+            tmp,
+            committed: false,
+        })
     }
 
     /// The temporary path to write to.
@@ -56,9 +73,11 @@ impl AtomicTarget {
     /// When the rename fails; the temporary is then removed.
     pub fn commit(mut self) -> Result<()> {
         if self.target.is_dir() {
-            std::fs::remove_dir_all(&self.target).map_err(|e| Error::io(Location::file(&self.target), e))?;
+            std::fs::remove_dir_all(&self.target)
+                .map_err(|e| Error::io(Location::file(&self.target), e))?;
         }
-        std::fs::rename(&self.tmp, &self.target).map_err(|e| Error::io(Location::file(&self.target), e))?;
+        std::fs::rename(&self.tmp, &self.target)
+            .map_err(|e| Error::io(Location::file(&self.target), e))?;
         self.committed = true;
         Ok(())
     }
@@ -76,7 +95,10 @@ impl Drop for AtomicTarget {
 fn unique() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
-    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos() as u64).unwrap_or(0);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() as u64)
+        .unwrap_or(0);
     t ^ (N.fetch_add(1, Ordering::Relaxed) << 32)
 }
 
@@ -87,7 +109,9 @@ fn unique() -> u64 {
 pub fn create_store(format: StoreFormat, path: &Path) -> Result<Box<dyn StoreWriter>> {
     Ok(match format {
         StoreFormat::H5ad => Box::new(h5::H5Writer::create(path)?),
-        StoreFormat::Zarr2 | StoreFormat::Zarr3 => Box::new(zarr::ZarrWriter::create(path, format)?),
+        StoreFormat::Zarr2 | StoreFormat::Zarr3 => {
+            Box::new(zarr::ZarrWriter::create(path, format)?)
+        }
     })
 }
 
@@ -102,7 +126,9 @@ pub fn enc_attrs(kind: &str, version: &str) -> Attrs {
 /// The version anndata writes for each encoding.
 fn version_of(kind: &str) -> &'static str {
     match kind {
-        "array" | "string-array" | "numeric-scalar" | "string" | "categorical" | "dataframe" => "0.2.0",
+        "array" | "string-array" | "numeric-scalar" | "string" | "categorical" | "dataframe" => {
+            "0.2.0"
+        }
         _ => "0.1.0",
     }
 }
@@ -131,8 +157,17 @@ pub fn write_root(w: &mut dyn StoreWriter) -> Result<()> {
 ///
 /// # Errors
 /// On write failures.
-pub fn write_array(w: &mut dyn StoreWriter, path: &str, a: &DynArray, opts: &ArrayOptions) -> Result<()> {
-    let kind = if a.dtype() == DType::Str { "string-array" } else { "array" };
+pub fn write_array(
+    w: &mut dyn StoreWriter,
+    path: &str,
+    a: &DynArray,
+    opts: &ArrayOptions,
+) -> Result<()> {
+    let kind = if a.dtype() == DType::Str {
+        "string-array"
+    } else {
+        "array"
+    };
     w.write_array(path, a, opts, &enc_attrs(kind, version_of(kind)))
 }
 
@@ -140,8 +175,21 @@ pub fn write_array(w: &mut dyn StoreWriter, path: &str, a: &DynArray, opts: &Arr
 ///
 /// # Errors
 /// On write failures.
-pub fn write_sparse(w: &mut dyn StoreWriter, path: &str, m: &Compressed, opts: &ArrayOptions) -> Result<()> {
-    let mut s = SparseWriter::create(w, path, m.format, m.shape, m.data.dtype(), m.nnz() as u64, opts)?;
+pub fn write_sparse(
+    w: &mut dyn StoreWriter,
+    path: &str,
+    m: &Compressed,
+    opts: &ArrayOptions,
+) -> Result<()> {
+    let mut s = SparseWriter::create(
+        w,
+        path,
+        m.format,
+        m.shape,
+        m.data.dtype(),
+        m.nnz() as u64,
+        opts,
+    )?;
     s.append(w, m)?;
     s.finish(w)
 }
@@ -177,21 +225,70 @@ impl SparseWriter {
         let mut attrs = enc_attrs(format.encoding(), "0.1.0");
         attrs.insert("shape".into(), json!([shape[0], shape[1]]));
         w.create_group(path, &attrs)?;
-        let n_major = if format == SparseFormat::Csr { shape[0] } else { shape[1] };
-        let n_minor = if format == SparseFormat::Csr { shape[1] } else { shape[0] };
+        let n_major = if format == SparseFormat::Csr {
+            shape[0]
+        } else {
+            shape[1]
+        };
+        let n_minor = if format == SparseFormat::Csr {
+            shape[1]
+        } else {
+            shape[0]
+        };
         // scipy's choice: 32-bit indices while they fit.
-        let idx_t = if n_minor < i32::MAX as usize { DType::I32 } else { DType::I64 };
-        let ptr_t = if nnz < i32::MAX as u64 { DType::I32 } else { DType::I64 };
+        let idx_t = if n_minor < i32::MAX as usize {
+            DType::I32
+        } else {
+            DType::I64
+        };
+        let ptr_t = if nnz < i32::MAX as u64 {
+            DType::I32
+        } else {
+            DType::I64
+        };
         let one_d = |len: u64, dtype: DType| ArrayOptions {
-            chunks: Some(vec![opts.chunks.as_ref().map_or_else(|| default_chunks(&[len], dtype)[0], |c| c.iter().product::<u64>().max(1))]),
-            shards: opts.shards.as_ref().map(|s| vec![s.iter().product::<u64>().max(1)]),
+            chunks: Some(vec![opts.chunks.as_ref().map_or_else(
+                || default_chunks(&[len], dtype)[0],
+                |c| c.iter().product::<u64>().max(1),
+            )]),
+            shards: opts
+                .shards
+                .as_ref()
+                .map(|s| vec![s.iter().product::<u64>().max(1)]),
             compression: opts.compression.clone(),
         };
-        w.create_array(&join(path, "data"), dtype, &[nnz], &one_d(nnz, dtype), &Attrs::new())?;
-        w.create_array(&join(path, "indices"), idx_t, &[nnz], &one_d(nnz, idx_t), &Attrs::new())?;
+        w.create_array(
+            &join(path, "data"),
+            dtype,
+            &[nnz],
+            &one_d(nnz, dtype),
+            &Attrs::new(),
+        )?;
+        w.create_array(
+            &join(path, "indices"),
+            idx_t,
+            &[nnz],
+            &one_d(nnz, idx_t),
+            &Attrs::new(),
+        )?;
         let ptr_len = n_major as u64 + 1;
-        w.create_array(&join(path, "indptr"), ptr_t, &[ptr_len], &one_d(ptr_len, ptr_t), &Attrs::new())?;
-        Ok(SparseWriter { path: path.to_string(), format, n_major, nnz, major_done: 0, nnz_done: 0, indptr: vec![0], wide_indices: idx_t == DType::I64 })
+        w.create_array(
+            &join(path, "indptr"),
+            ptr_t,
+            &[ptr_len],
+            &one_d(ptr_len, ptr_t),
+            &Attrs::new(),
+        )?;
+        Ok(SparseWriter {
+            path: path.to_string(),
+            format,
+            n_major,
+            nnz,
+            major_done: 0,
+            nnz_done: 0,
+            indptr: vec![0],
+            wide_indices: idx_t == DType::I64,
+        })
     }
 
     /// Appends the next block along the major axis.
@@ -200,18 +297,24 @@ impl SparseWriter {
     /// When the block has the wrong format or overruns the declared size.
     pub fn append(&mut self, w: &mut dyn StoreWriter, block: &Compressed) -> Result<()> {
         if block.format != self.format {
-            return Err(Error::internal("sparse writer got a block of the other format"));
+            return Err(Error::internal(
+                "sparse writer got a block of the other format",
+            ));
         }
         let n = block.nnz() as u64;
         if self.nnz_done + n > self.nnz || self.major_done + block.n_major() > self.n_major {
-            return Err(Error::internal(format!("sparse writer for {} overran its declared size", self.path)));
+            return Err(Error::internal(format!(
+                "sparse writer for {} overran its declared size",
+                self.path
+            )));
         }
         if n > 0 {
             let indices = index_array(&block.indices, self.wide_indices);
             w.write(&join(&self.path, "indices"), &[self.nnz_done], &indices)?;
             w.write(&join(&self.path, "data"), &[self.nnz_done], &block.data)?;
         }
-        self.indptr.extend(block.indptr[1..].iter().map(|&p| p + self.nnz_done));
+        self.indptr
+            .extend(block.indptr[1..].iter().map(|&p| p + self.nnz_done));
         self.nnz_done += n;
         self.major_done += block.n_major();
         Ok(())
@@ -229,9 +332,13 @@ impl SparseWriter {
             )));
         }
         let ptr = if self.nnz < i32::MAX as u64 {
-            DynArray::I32(ndarray::Array1::from_iter(self.indptr.iter().map(|&p| p as i32)).into_dyn())
+            DynArray::I32(
+                ndarray::Array1::from_iter(self.indptr.iter().map(|&p| p as i32)).into_dyn(),
+            )
         } else {
-            DynArray::I64(ndarray::Array1::from_iter(self.indptr.iter().map(|&p| p as i64)).into_dyn())
+            DynArray::I64(
+                ndarray::Array1::from_iter(self.indptr.iter().map(|&p| p as i64)).into_dyn(),
+            )
         };
         w.write(&join(&self.path, "indptr"), &[0], &ptr)
     }
@@ -253,7 +360,15 @@ fn index_array(indices: &[u32], wide: bool) -> DynArray {
 pub fn write_frame(w: &mut dyn StoreWriter, path: &str, f: &Frame) -> Result<()> {
     let mut attrs = enc_attrs("dataframe", "0.2.0");
     attrs.insert("_index".into(), Json::String(f.index_name.clone()));
-    attrs.insert("column-order".into(), Json::Array(f.columns.iter().map(|(n, _)| Json::String(n.clone())).collect()));
+    attrs.insert(
+        "column-order".into(),
+        Json::Array(
+            f.columns
+                .iter()
+                .map(|(n, _)| Json::String(n.clone()))
+                .collect(),
+        ),
+    );
     w.create_group(path, &attrs)?;
     write_column(w, &join(path, &f.index_name), &f.index)?;
     for (name, col) in &f.columns {
@@ -270,14 +385,22 @@ pub fn write_column(w: &mut dyn StoreWriter, path: &str, c: &Column) -> Result<(
     let opts = ArrayOptions::default();
     match c {
         Column::Plain(a) => write_array(w, path, a, &opts),
-        Column::Categorical { codes, categories, ordered } => {
+        Column::Categorical {
+            codes,
+            categories,
+            ordered,
+        } => {
             let mut attrs = enc_attrs("categorical", "0.2.0");
             attrs.insert("ordered".into(), Json::Bool(*ordered));
             w.create_group(path, &attrs)?;
             write_array(w, &join(path, "codes"), codes, &opts)?;
             write_array(w, &join(path, "categories"), categories, &opts)
         }
-        Column::Nullable { values, mask, na_value } => {
+        Column::Nullable {
+            values,
+            mask,
+            na_value,
+        } => {
             let kind = c.encoding();
             let mut attrs = enc_attrs(kind, "0.1.0");
             if let Some(na) = na_value {
@@ -295,7 +418,12 @@ pub fn write_column(w: &mut dyn StoreWriter, path: &str, c: &Column) -> Result<(
 ///
 /// # Errors
 /// On write failures.
-pub fn write_value(w: &mut dyn StoreWriter, path: &str, v: &Value, opts: &ArrayOptions) -> Result<()> {
+pub fn write_value(
+    w: &mut dyn StoreWriter,
+    path: &str,
+    v: &Value,
+    opts: &ArrayOptions,
+) -> Result<()> {
     match v {
         Value::Array(a) => write_array(w, path, a, opts),
         Value::Sparse(m) => write_sparse(w, path, m, opts),
@@ -308,7 +436,17 @@ pub fn write_value(w: &mut dyn StoreWriter, path: &str, v: &Value, opts: &ArrayO
             }
             Ok(())
         }
-        Value::Scalar(a) => w.write_array(path, a, &ArrayOptions::default(), &enc_attrs("numeric-scalar", "0.2.0")),
-        Value::String(s) => w.write_array(path, &crate::encoding::str_scalar(s), &ArrayOptions::default(), &enc_attrs("string", "0.2.0")),
+        Value::Scalar(a) => w.write_array(
+            path,
+            a,
+            &ArrayOptions::default(),
+            &enc_attrs("numeric-scalar", "0.2.0"),
+        ),
+        Value::String(s) => w.write_array(
+            path,
+            &crate::encoding::str_scalar(s),
+            &ArrayOptions::default(),
+            &enc_attrs("string", "0.2.0"),
+        ),
     }
 }

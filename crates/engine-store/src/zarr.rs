@@ -4,7 +4,10 @@
 //! documents so errors can name the exact key; array data goes through zarrs, which decodes
 //! the chunks a selection intersects in parallel.
 
-use crate::backend::{ArrayInfo, ArrayOptions, Attrs, Compression, NodeKind, Store, StoreFormat, StoreWriter, StoredType};
+use crate::backend::{
+    ArrayInfo, ArrayOptions, Attrs, Compression, NodeKind, Store, StoreFormat, StoreWriter,
+    StoredType,
+};
 use engine_common::{Error, Location, Result};
 use engine_matrix::{DType, DynArray, dyn_map};
 use ndarray::ArrayD;
@@ -21,7 +24,11 @@ type DynStore = dyn ReadableWritableListableStorageTraits;
 type ZArray = Array<DynStore>;
 
 fn key(path: &str, name: &str) -> String {
-    if path.is_empty() { name.to_string() } else { format!("{path}/{name}") }
+    if path.is_empty() {
+        name.to_string()
+    } else {
+        format!("{path}/{name}")
+    }
 }
 
 fn node_path(path: &str) -> String {
@@ -38,7 +45,10 @@ pub struct ZarrStore {
 
 impl std::fmt::Debug for ZarrStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ZarrStore").field("path", &self.path).field("format", &self.format).finish()
+        f.debug_struct("ZarrStore")
+            .field("path", &self.path)
+            .field("format", &self.format)
+            .finish()
     }
 }
 
@@ -50,8 +60,17 @@ impl ZarrStore {
     pub fn open(path: &Path) -> Result<ZarrStore> {
         let fs = FilesystemStore::new(path).map_err(|e| Error::io(Location::file(path), e))?;
         let store: Arc<DynStore> = Arc::new(fs);
-        let format = if path.join("zarr.json").exists() { StoreFormat::Zarr3 } else { StoreFormat::Zarr2 };
-        Ok(ZarrStore { store, path: path.to_path_buf(), format, arrays: Mutex::new(HashMap::new()) })
+        let format = if path.join("zarr.json").exists() {
+            StoreFormat::Zarr3
+        } else {
+            StoreFormat::Zarr2
+        };
+        Ok(ZarrStore {
+            store,
+            path: path.to_path_buf(),
+            format,
+            arrays: Mutex::new(HashMap::new()),
+        })
     }
 
     fn loc(&self, path: &str) -> Location {
@@ -59,8 +78,13 @@ impl ZarrStore {
     }
 
     fn get_json(&self, k: &str) -> Result<Option<Json>> {
-        let sk = StoreKey::new(k).map_err(|e| Error::format(Location::new(&self.path, k), e.to_string()))?;
-        let Some(bytes) = self.store.get(&sk).map_err(|e| Error::io(Location::new(&self.path, k), e))? else {
+        let sk = StoreKey::new(k)
+            .map_err(|e| Error::format(Location::new(&self.path, k), e.to_string()))?;
+        let Some(bytes) = self
+            .store
+            .get(&sk)
+            .map_err(|e| Error::io(Location::new(&self.path, k), e))?
+        else {
             return Ok(None);
         };
         serde_json::from_slice(&bytes)
@@ -93,20 +117,30 @@ impl ZarrStore {
     }
 
     fn array(&self, path: &str) -> Result<Arc<ZArray>> {
-        if let Some(a) = self.arrays.lock().map_err(|_| Error::internal("poisoned lock"))?.get(path) {
+        if let Some(a) = self
+            .arrays
+            .lock()
+            .map_err(|_| Error::internal("poisoned lock"))?
+            .get(path)
+        {
             return Ok(a.clone());
         }
         let a = Array::open(self.store.clone(), &node_path(path))
             .map_err(|e| Error::format(self.loc(path), format!("cannot open zarr array: {e}")))?;
         let a = Arc::new(a);
-        self.arrays.lock().map_err(|_| Error::internal("poisoned lock"))?.insert(path.to_string(), a.clone());
+        self.arrays
+            .lock()
+            .map_err(|_| Error::internal("poisoned lock"))?
+            .insert(path.to_string(), a.clone());
         Ok(a)
     }
 }
 
 /// Maps a zarr v2 `dtype` or v3 `data_type` to the engine's types.
 fn parse_dtype(j: &Json) -> StoredType {
-    let Some(s) = j.as_str() else { return StoredType::Other(j.to_string()) };
+    let Some(s) = j.as_str() else {
+        return StoredType::Other(j.to_string());
+    };
     let t = s.trim_start_matches(['<', '>', '|', '=']);
     StoredType::Plain(match (s, t) {
         (_, "b1") | ("bool", _) => DType::Bool,
@@ -126,7 +160,11 @@ fn parse_dtype(j: &Json) -> StoredType {
 }
 
 fn describe_codec(c: &Json) -> String {
-    let name = c.get("name").or_else(|| c.get("id")).and_then(|v| v.as_str()).unwrap_or("?");
+    let name = c
+        .get("name")
+        .or_else(|| c.get("id"))
+        .and_then(|v| v.as_str())
+        .unwrap_or("?");
     let cfg = c.get("configuration").unwrap_or(c);
     match name {
         "blosc" => format!(
@@ -140,13 +178,17 @@ fn describe_codec(c: &Json) -> String {
                 _ => String::new(),
             }
         ),
-        "zstd" | "gzip" | "zlib" => format!("{name}({})", cfg.get("level").map(|v| v.to_string()).unwrap_or_default()),
+        "zstd" | "gzip" | "zlib" => format!(
+            "{name}({})",
+            cfg.get("level").map(|v| v.to_string()).unwrap_or_default()
+        ),
         other => other.to_string(),
     }
 }
 
 fn u64s(j: Option<&Json>) -> Option<Vec<u64>> {
-    j.and_then(|v| v.as_array()).map(|a| a.iter().filter_map(|x| x.as_u64()).collect())
+    j.and_then(|v| v.as_array())
+        .map(|a| a.iter().filter_map(|x| x.as_u64()).collect())
 }
 
 fn zarr_err(loc: Location, e: impl std::fmt::Display) -> Error {
@@ -167,12 +209,23 @@ impl Store for ZarrStore {
     }
 
     fn children(&self, group: &str) -> Result<Vec<String>> {
-        let prefix = if group.is_empty() { String::new() } else { format!("{group}/") };
+        let prefix = if group.is_empty() {
+            String::new()
+        } else {
+            format!("{group}/")
+        };
         let sp = StorePrefix::new(prefix.clone()).map_err(|e| Error::internal(e.to_string()))?;
-        let listing = self.store.list_dir(&sp).map_err(|e| Error::io(self.loc(group), e))?;
+        let listing = self
+            .store
+            .list_dir(&sp)
+            .map_err(|e| Error::io(self.loc(group), e))?;
         let mut names = Vec::new();
         for p in listing.prefixes() {
-            let name = p.as_str().trim_start_matches(&prefix).trim_end_matches('/').to_string();
+            let name = p
+                .as_str()
+                .trim_start_matches(&prefix)
+                .trim_end_matches('/')
+                .to_string();
             if !name.is_empty() && self.meta(&key(group, &name))?.is_some() {
                 names.push(name);
             }
@@ -200,17 +253,27 @@ impl Store for ZarrStore {
         let Some((NodeKind::Array, m)) = self.meta(path)? else {
             return Err(Error::format(self.loc(path), "not an array"));
         };
-        let shape = u64s(m.get("shape")).ok_or_else(|| Error::format(self.loc(path), "array metadata has no shape"))?;
+        let shape = u64s(m.get("shape"))
+            .ok_or_else(|| Error::format(self.loc(path), "array metadata has no shape"))?;
         let v3 = m.get("zarr_format").and_then(|v| v.as_u64()) == Some(3);
         let (dtype, chunks, shards, compression) = if v3 {
             let grid = u64s(m.pointer("/chunk_grid/configuration/chunk_shape"));
-            let codecs = m.get("codecs").and_then(|c| c.as_array()).cloned().unwrap_or_default();
+            let codecs = m
+                .get("codecs")
+                .and_then(|c| c.as_array())
+                .cloned()
+                .unwrap_or_default();
             let mut compression = Vec::new();
             let mut inner = None;
             for c in &codecs {
                 if c.get("name").and_then(|v| v.as_str()) == Some("sharding_indexed") {
                     inner = u64s(c.pointer("/configuration/chunk_shape"));
-                    for ic in c.pointer("/configuration/codecs").and_then(|v| v.as_array()).into_iter().flatten() {
+                    for ic in c
+                        .pointer("/configuration/codecs")
+                        .and_then(|v| v.as_array())
+                        .into_iter()
+                        .flatten()
+                    {
                         compression.push(describe_codec(ic));
                     }
                 } else {
@@ -224,23 +287,52 @@ impl Store for ZarrStore {
                 None => (dtype, grid, None, compression),
             }
         } else {
-            let mut compression: Vec<String> = m.get("filters").and_then(|f| f.as_array()).into_iter().flatten().map(describe_codec).collect();
+            let mut compression: Vec<String> = m
+                .get("filters")
+                .and_then(|f| f.as_array())
+                .into_iter()
+                .flatten()
+                .map(describe_codec)
+                .collect();
             if let Some(c) = m.get("compressor").filter(|c| !c.is_null()) {
                 compression.push(describe_codec(c));
             }
             compression.retain(|c| c != "vlen-utf8");
-            (parse_dtype(m.get("dtype").unwrap_or(&Json::Null)), u64s(m.get("chunks")), None, compression)
+            (
+                parse_dtype(m.get("dtype").unwrap_or(&Json::Null)),
+                u64s(m.get("chunks")),
+                None,
+                compression,
+            )
         };
-        Ok(ArrayInfo { shape, dtype, chunks, shards, compression, stored_bytes: None })
+        Ok(ArrayInfo {
+            shape,
+            dtype,
+            chunks,
+            shards,
+            compression,
+            stored_bytes: None,
+        })
     }
 
     fn read(&self, path: &str, sel: &[Range<u64>]) -> Result<DynArray> {
         let info = self.array_info(path)?;
         let StoredType::Plain(dtype) = info.dtype else {
-            return Err(Error::unsupported(self.loc(path), format!("element type {}", info.dtype)));
+            return Err(Error::unsupported(
+                self.loc(path),
+                format!("element type {}", info.dtype),
+            ));
         };
-        if sel.len() != info.shape.len() || sel.iter().zip(&info.shape).any(|(r, &n)| r.start > r.end || r.end > n) {
-            return Err(Error::internal(format!("read of /{path} with selection {sel:?} outside shape {:?}", info.shape)));
+        if sel.len() != info.shape.len()
+            || sel
+                .iter()
+                .zip(&info.shape)
+                .any(|(r, &n)| r.start > r.end || r.end > n)
+        {
+            return Err(Error::internal(format!(
+                "read of /{path} with selection {sel:?} outside shape {:?}",
+                info.shape
+            )));
         }
         let out_shape: Vec<usize> = sel.iter().map(|r| (r.end - r.start) as usize).collect();
         if out_shape.contains(&0) {
@@ -250,7 +342,9 @@ impl Store for ZarrStore {
         let subset = ArraySubset::new_with_ranges(sel);
         macro_rules! rd {
             ($t:ty, $v:ident) => {
-                array.retrieve_array_subset::<ArrayD<$t>>(&subset).map(DynArray::$v)
+                array
+                    .retrieve_array_subset::<ArrayD<$t>>(&subset)
+                    .map(DynArray::$v)
             };
         }
         // zarrs can panic on some corrupt variable-length chunks; report it as damage.
@@ -270,13 +364,22 @@ impl Store for ZarrStore {
         }));
         match res {
             Ok(Ok(a)) => Ok(a),
-            Ok(Err(e)) => Err(zarr_err(self.loc(path), format!("cannot read chunk data (corrupt or truncated?): {e}"))),
-            Err(_) => Err(zarr_err(self.loc(path), "corrupt chunk data (decoder failed)")),
+            Ok(Err(e)) => Err(zarr_err(
+                self.loc(path),
+                format!("cannot read chunk data (corrupt or truncated?): {e}"),
+            )),
+            Err(_) => Err(zarr_err(
+                self.loc(path),
+                "corrupt chunk data (decoder failed)",
+            )),
         }
     }
 
     fn read_compound(&self, path: &str) -> Result<Vec<(String, DynArray)>> {
-        Err(Error::unsupported(self.loc(path), "compound arrays in zarr"))
+        Err(Error::unsupported(
+            self.loc(path),
+            "compound arrays in zarr",
+        ))
     }
 }
 
@@ -292,7 +395,10 @@ pub struct ZarrWriter {
 
 impl std::fmt::Debug for ZarrWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ZarrWriter").field("path", &self.path).field("version", &self.version).finish()
+        f.debug_struct("ZarrWriter")
+            .field("path", &self.path)
+            .field("version", &self.version)
+            .finish()
     }
 }
 
@@ -305,13 +411,21 @@ impl ZarrWriter {
         std::fs::create_dir_all(path).map_err(|e| Error::io(Location::file(path), e))?;
         let fs = FilesystemStore::new(path).map_err(|e| Error::io(Location::file(path), e))?;
         let version = if format == StoreFormat::Zarr3 { 3 } else { 2 };
-        Ok(ZarrWriter { store: Arc::new(fs), path: path.to_path_buf(), version, arrays: HashMap::new(), written: BTreeMap::new() })
+        Ok(ZarrWriter {
+            store: Arc::new(fs),
+            path: path.to_path_buf(),
+            version,
+            arrays: HashMap::new(),
+            written: BTreeMap::new(),
+        })
     }
 
     fn put(&mut self, k: &str, j: &Json) -> Result<()> {
         let sk = StoreKey::new(k).map_err(|e| Error::internal(e.to_string()))?;
         let bytes = serde_json::to_vec_pretty(j).map_err(|e| Error::internal(e.to_string()))?;
-        self.store.set(&sk, bytes.into()).map_err(|e| Error::io(Location::new(&self.path, k), e))?;
+        self.store
+            .set(&sk, bytes.into())
+            .map_err(|e| Error::io(Location::new(&self.path, k), e))?;
         self.written.insert(k.to_string(), j.clone());
         Ok(())
     }
@@ -354,7 +468,9 @@ fn v3_compressor(c: &Compression, d: DType) -> Option<Json> {
     match c {
         Compression::None => None,
         Compression::Gzip(l) => Some(json!({"name": "gzip", "configuration": {"level": l}})),
-        Compression::Zstd(l) => Some(json!({"name": "zstd", "configuration": {"level": l, "checksum": false}})),
+        Compression::Zstd(l) => {
+            Some(json!({"name": "zstd", "configuration": {"level": l, "checksum": false}}))
+        }
         Compression::Blosc { cname, clevel } => Some(json!({"name": "blosc", "configuration": {
             "cname": cname, "clevel": clevel,
             "shuffle": if d == DType::Str { "noshuffle" } else { "shuffle" },
@@ -376,16 +492,30 @@ fn v2_compressor(c: &Compression, d: DType) -> Json {
 impl StoreWriter for ZarrWriter {
     fn create_group(&mut self, path: &str, attrs: &Attrs) -> Result<()> {
         if self.version == 3 {
-            self.put(&key(path, "zarr.json"), &json!({"zarr_format": 3, "node_type": "group", "attributes": attrs}))
+            self.put(
+                &key(path, "zarr.json"),
+                &json!({"zarr_format": 3, "node_type": "group", "attributes": attrs}),
+            )
         } else {
             self.put(&key(path, ".zgroup"), &json!({"zarr_format": 2}))?;
             self.put(&key(path, ".zattrs"), &Json::Object(attrs.clone()))
         }
     }
 
-    fn create_array(&mut self, path: &str, dtype: DType, shape: &[u64], opts: &ArrayOptions, attrs: &Attrs) -> Result<()> {
+    fn create_array(
+        &mut self,
+        path: &str,
+        dtype: DType,
+        shape: &[u64],
+        opts: &ArrayOptions,
+        attrs: &Attrs,
+    ) -> Result<()> {
         let chunks: Vec<u64> = match &opts.chunks {
-            Some(c) => c.iter().zip(shape).map(|(&c, &s)| c.clamp(1, s.max(1))).collect(),
+            Some(c) => c
+                .iter()
+                .zip(shape)
+                .map(|(&c, &s)| c.clamp(1, s.max(1)))
+                .collect(),
             None => crate::write::default_chunks(shape, dtype),
         };
         if self.version == 3 {
@@ -398,7 +528,11 @@ impl StoreWriter for ZarrWriter {
             let (grid, codecs) = match &opts.shards {
                 Some(sh) if !shape.is_empty() => {
                     // Shards must hold whole chunks.
-                    let sh: Vec<u64> = sh.iter().zip(&chunks).map(|(&s, &c)| s.max(c).div_ceil(c) * c).collect();
+                    let sh: Vec<u64> = sh
+                        .iter()
+                        .zip(&chunks)
+                        .map(|(&s, &c)| s.max(c).div_ceil(c) * c)
+                        .collect();
                     let sharding = json!({"name": "sharding_indexed", "configuration": {
                         "chunk_shape": chunks, "codecs": codecs,
                         "index_codecs": [{"name": "bytes", "configuration": {"endian": "little"}}, {"name": "crc32c"}],
@@ -415,7 +549,11 @@ impl StoreWriter for ZarrWriter {
             });
             self.put(&key(path, "zarr.json"), &meta)?;
         } else {
-            let filters = if dtype == DType::Str { json!([{"id": "vlen-utf8"}]) } else { Json::Null };
+            let filters = if dtype == DType::Str {
+                json!([{"id": "vlen-utf8"}])
+            } else {
+                Json::Null
+            };
             let meta = json!({
                 "zarr_format": 2, "shape": shape, "chunks": chunks, "dtype": v2_dtype(dtype),
                 "compressor": v2_compressor(&opts.compression, dtype), "fill_value": if dtype == DType::Str { Json::Null } else { fill(dtype) },
@@ -424,15 +562,23 @@ impl StoreWriter for ZarrWriter {
             self.put(&key(path, ".zarray"), &meta)?;
             self.put(&key(path, ".zattrs"), &Json::Object(attrs.clone()))?;
         }
-        let a = Array::open(self.store.clone(), &node_path(path))
-            .map_err(|e| Error::internal(format!("zarrs rejected metadata written for /{path}: {e}")))?;
+        let a = Array::open(self.store.clone(), &node_path(path)).map_err(|e| {
+            Error::internal(format!("zarrs rejected metadata written for /{path}: {e}"))
+        })?;
         self.arrays.insert(path.to_string(), a);
         Ok(())
     }
 
     fn write(&mut self, path: &str, offset: &[u64], data: &DynArray) -> Result<()> {
-        let a = self.arrays.get(path).ok_or_else(|| Error::internal(format!("write to /{path} before create_array")))?;
-        let ranges: Vec<Range<u64>> = offset.iter().zip(data.shape()).map(|(&o, &n)| o..o + n as u64).collect();
+        let a = self
+            .arrays
+            .get(path)
+            .ok_or_else(|| Error::internal(format!("write to /{path} before create_array")))?;
+        let ranges: Vec<Range<u64>> = offset
+            .iter()
+            .zip(data.shape())
+            .map(|(&o, &n)| o..o + n as u64)
+            .collect();
         if ranges.iter().any(|r| r.is_empty()) {
             return Ok(());
         }
@@ -447,8 +593,12 @@ impl StoreWriter for ZarrWriter {
     fn finish(mut self: Box<Self>) -> Result<()> {
         if self.version == 2 {
             // Consolidated metadata, as anndata writes it, so remote readers need one request.
-            let metadata: serde_json::Map<String, Json> = std::mem::take(&mut self.written).into_iter().collect();
-            self.put(".zmetadata", &json!({"metadata": metadata, "zarr_consolidated_format": 1}))?;
+            let metadata: serde_json::Map<String, Json> =
+                std::mem::take(&mut self.written).into_iter().collect();
+            self.put(
+                ".zmetadata",
+                &json!({"metadata": metadata, "zarr_consolidated_format": 1}),
+            )?;
         }
         Ok(())
     }
