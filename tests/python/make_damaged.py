@@ -1,0 +1,113 @@
+"""Makes damaged copies of a good fixture, one kind of damage each.
+
+Usage: make_damaged.py GOOD_H5AD GOOD_ZARR2 GOOD_ZARR3 OUTDIR
+
+Prints one line per file: `<file name>\t<element path the error must name>`.
+"""
+
+import shutil
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+good_h5, good_z2, good_z3, out = (Path(a) for a in sys.argv[1:5])
+out.mkdir(parents=True, exist_ok=True)
+expect = []
+
+
+def h5(name, element, edit):
+    p = out / name
+    shutil.copy(good_h5, p)
+    with h5py.File(p, "a") as f:
+        edit(f)
+    expect.append((name, element))
+
+
+def replace(f, path, data):
+    attrs = dict(f[path].attrs)
+    del f[path]
+    f[path] = data
+    for k, v in attrs.items():
+        f[path].attrs[k] = v
+
+
+def non_monotonic(f):
+    ip = f["X/indptr"][:]
+    ip[5], ip[6] = ip[6] + 3, ip[5]
+    replace(f, "X/indptr", ip)
+
+
+def past_end(f):
+    ip = f["X/indptr"][:]
+    ip[-1] = ip[-1] + 10
+    replace(f, "X/indptr", ip)
+
+
+def bad_indices(f):
+    ix = f["X/indices"][:]
+    ix[7] = 999
+    replace(f, "X/indices", ix)
+
+
+def bad_codes(f):
+    c = f["obs/cell_type/codes"][:]
+    c[3] = 17
+    replace(f, "obs/cell_type/codes", c)
+
+
+def short_obs(f):
+    v = f["obs/_index/values"][:-1]
+    m = f["obs/_index/mask"][:-1]
+    replace(f, "obs/_index/values", v)
+    replace(f, "obs/_index/mask", m)
+
+
+def unknown_type(f):
+    f["X"].attrs["encoding-type"] = "csr_matrix_v9"
+
+
+def unknown_version(f):
+    f["X"].attrs["encoding-version"] = "9.9.9"
+
+
+def wrong_shape_attr(f):
+    f["X"].attrs["shape"] = np.array([40, 3], dtype=np.int64)
+
+
+h5("indptr_not_monotonic.h5ad", "/X/indptr", non_monotonic)
+h5("indptr_past_data.h5ad", "/X/indptr", past_end)
+h5("indices_out_of_range.h5ad", "/X/indices", bad_indices)
+h5("codes_out_of_range.h5ad", "/obs/cell_type", bad_codes)
+h5("obs_length_mismatch.h5ad", "/X", short_obs)
+h5("unknown_encoding_type.h5ad", "/X", unknown_type)
+h5("unknown_encoding_version.h5ad", "/X", unknown_version)
+h5("shape_attr_wrong.h5ad", "/X", wrong_shape_attr)
+
+data = good_h5.read_bytes()
+(out / "truncated.h5ad").write_bytes(data[: len(data) // 2])
+expect.append(("truncated.h5ad", "truncated.h5ad"))
+(out / "empty.h5ad").write_bytes(b"")
+expect.append(("empty.h5ad", "empty.h5ad"))
+(out / "not_hdf5.h5ad").write_text("cell,gene,count\n" * 100)
+expect.append(("not_hdf5.h5ad", "not_hdf5.h5ad"))
+
+# zarr v2: invalid JSON metadata, and a chunk with garbage bytes.
+p = out / "invalid_json.zarr"
+shutil.copytree(good_z2, p)
+(p / "X" / "indptr" / ".zarray").write_text("{ this is not json")
+expect.append(("invalid_json.zarr", "X/indptr/.zarray"))
+p = out / "corrupt_chunk.zarr"
+shutil.copytree(good_z2, p)
+(p / "X" / "data" / "0").write_bytes(b"\x00garbage" * 10)
+expect.append(("corrupt_chunk.zarr", "/X/data"))
+# zarr v3: a truncated chunk of a dense layer.
+p = out / "truncated_chunk_v3.zarr"
+shutil.copytree(good_z3, p)
+chunk = p / "layers" / "dense" / "c" / "0" / "0"
+chunk.write_bytes(chunk.read_bytes()[:7])
+expect.append(("truncated_chunk_v3.zarr", "/layers/dense"))
+
+for name, element in expect:
+    print(f"{name}\t{element}")
