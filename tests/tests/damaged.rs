@@ -7,7 +7,10 @@ use std::path::Path;
 fn tree_bytes(p: &Path) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
     if p.is_dir() {
-        let mut entries: Vec<_> = std::fs::read_dir(p).unwrap().map(|e| e.unwrap().path()).collect();
+        let mut entries: Vec<_> = std::fs::read_dir(p)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
         entries.sort();
         for e in entries {
             out.extend(tree_bytes(&e));
@@ -25,14 +28,29 @@ fn damaged_files_fail_cleanly() {
     let f = fixtures();
     let listing = run_python(
         "make_damaged.py",
-        &[&f.join("full_nullable.h5ad"), &f.join("full_plain.zarr2"), &f.join("full_plain.zarr3"), &src],
+        &[
+            &f.join("full_nullable.h5ad"),
+            &f.join("full_plain.zarr2"),
+            &f.join("full_plain.zarr3"),
+            &src,
+        ],
     );
-    assert!(listing.status.success(), "{}", String::from_utf8_lossy(&listing.stderr));
+    assert!(
+        listing.status.success(),
+        "{}",
+        String::from_utf8_lossy(&listing.stderr)
+    );
     let cases: Vec<(String, String)> = String::from_utf8_lossy(&listing.stdout)
         .lines()
-        .filter_map(|l| l.split_once('\t').map(|(a, b)| (a.to_string(), b.to_string())))
+        .filter_map(|l| {
+            l.split_once('\t')
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+        })
         .collect();
-    assert!(cases.len() >= 14, "all kinds of damage were made: {cases:?}");
+    assert!(
+        cases.len() >= 14,
+        "all kinds of damage were made: {cases:?}"
+    );
     let out_dir = dir.join("out");
     std::fs::create_dir_all(&out_dir).unwrap();
     for (name, element) in &cases {
@@ -40,30 +58,63 @@ fn damaged_files_fail_cleanly() {
         let before = tree_bytes(&input);
         for out_name in ["out.h5ad", "out.zarr"] {
             let out = out_dir.join(out_name);
-            let res = engine(&["convert", input.to_str().unwrap(), out.to_str().unwrap(), "--format", if out_name.ends_with("h5ad") { "h5ad" } else { "zarr3" }]);
+            let res = engine(&[
+                "convert",
+                input.to_str().unwrap(),
+                out.to_str().unwrap(),
+                "--format",
+                if out_name.ends_with("h5ad") {
+                    "h5ad"
+                } else {
+                    "zarr3"
+                },
+            ]);
             let stderr = String::from_utf8_lossy(&res.stderr);
-            assert_eq!(res.status.code(), Some(1), "{name}: expected exit 1, got {:?}: {stderr}", res.status.code());
+            assert_eq!(
+                res.status.code(),
+                Some(1),
+                "{name}: expected exit 1, got {:?}: {stderr}",
+                res.status.code()
+            );
             assert!(!stderr.contains("panicked"), "{name}: panicked: {stderr}");
-            assert!(stderr.contains(name.as_str()), "{name}: error does not name the file: {stderr}");
-            assert!(stderr.contains(element.as_str()), "{name}: error does not name {element}: {stderr}");
+            assert!(
+                stderr.contains(name.as_str()),
+                "{name}: error does not name the file: {stderr}"
+            );
+            assert!(
+                stderr.contains(element.as_str()),
+                "{name}: error does not name {element}: {stderr}"
+            );
             assert!(!out.exists(), "{name}: convert left {out_name} behind");
             let leftovers: Vec<_> = std::fs::read_dir(&out_dir).unwrap().collect();
-            assert!(leftovers.is_empty(), "{name}: temporary files left: {leftovers:?}");
+            assert!(
+                leftovers.is_empty(),
+                "{name}: temporary files left: {leftovers:?}"
+            );
         }
-        assert!(tree_bytes(&input) == before, "{name}: the source was modified");
+        assert!(
+            tree_bytes(&input) == before,
+            "{name}: the source was modified"
+        );
     }
 }
 
 #[test]
 fn file_level_damage_fails_inspect_too() {
     let dir = scratch("damaged-inspect");
-    for (name, bytes) in [("empty.h5ad", &b""[..]), ("text.h5ad", &b"not an hdf5 file at all, just text\n"[..])] {
+    for (name, bytes) in [
+        ("empty.h5ad", &b""[..]),
+        ("text.h5ad", &b"not an hdf5 file at all, just text\n"[..]),
+    ] {
         let p = dir.join(name);
         std::fs::write(&p, bytes).unwrap();
         let res = engine(&["inspect", p.to_str().unwrap()]);
         let stderr = String::from_utf8_lossy(&res.stderr);
         assert_eq!(res.status.code(), Some(1), "{stderr}");
-        assert!(stderr.contains(name) && !stderr.contains("panicked"), "{stderr}");
+        assert!(
+            stderr.contains(name) && !stderr.contains("panicked"),
+            "{stderr}"
+        );
     }
     let res = engine(&["inspect", dir.join("missing.h5ad").to_str().unwrap()]);
     assert_eq!(res.status.code(), Some(1));
@@ -77,9 +128,23 @@ fn convert_refuses_to_overwrite_without_flag() {
     std::fs::write(&out, b"precious").unwrap();
     let src = fixtures().join("full_plain.h5ad");
     let res = engine(&["convert", src.to_str().unwrap(), out.to_str().unwrap()]);
-    assert_eq!(res.status.code(), Some(2), "{}", String::from_utf8_lossy(&res.stderr));
+    assert_eq!(
+        res.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
     assert_eq!(std::fs::read(&out).unwrap(), b"precious");
-    let res = engine(&["convert", src.to_str().unwrap(), out.to_str().unwrap(), "--overwrite"]);
-    assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+    let res = engine(&[
+        "convert",
+        src.to_str().unwrap(),
+        out.to_str().unwrap(),
+        "--overwrite",
+    ]);
+    assert!(
+        res.status.success(),
+        "{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
     assert_ne!(std::fs::read(&out).unwrap(), b"precious");
 }

@@ -233,3 +233,76 @@ fn row_block_reads_touch_only_the_selection() {
         }
     }
 }
+
+#[test]
+fn storage_options_are_honoured_and_anndata_reads_the_result() {
+    let src = fixtures().join("full_nullable.h5ad");
+    let dir = scratch("storage-options");
+    let cases: [(&str, &str, &[&str]); 5] = [
+        (
+            "gzip.h5ad",
+            "h5ad",
+            &["--chunks", "8,all", "--compression", "gzip:6"],
+        ),
+        (
+            "zstd.h5ad",
+            "h5ad",
+            &["--chunks", "8,all", "--compression", "zstd:3"],
+        ),
+        (
+            "blosc.zarr",
+            "zarr2",
+            &["--chunks", "all,5", "--compression", "lz4"],
+        ),
+        (
+            "cols.zarr",
+            "zarr3",
+            &["--chunks", "all,5", "--compression", "zstd:5"],
+        ),
+        (
+            "sharded.zarr",
+            "zarr3",
+            &[
+                "--chunks",
+                "5,all",
+                "--shards",
+                "20,all",
+                "--compression",
+                "blosc-zstd:5",
+            ],
+        ),
+    ];
+    for (name, format, extra) in cases {
+        let out = dir.join(name);
+        let mut args = vec![
+            "convert",
+            src.to_str().unwrap(),
+            out.to_str().unwrap(),
+            "--format",
+            format,
+            "--block-size",
+            "1K",
+        ];
+        args.extend_from_slice(extra);
+        let res = engine_tests::engine(&args);
+        assert!(
+            res.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&res.stderr)
+        );
+        assert_anndata_equal(&src, &out);
+        // The layout asked for is the layout stored.
+        let ds = Dataset::open(&out).unwrap();
+        let info = ds.store().array_info("layers/dense").unwrap();
+        let want_chunks = match name {
+            "blosc.zarr" | "cols.zarr" => vec![40, 5],
+            "sharded.zarr" => vec![5, 12],
+            _ => vec![8, 12],
+        };
+        assert_eq!(info.chunks, Some(want_chunks), "{name}");
+        assert!(!info.compression.is_empty(), "{name}: compression missing");
+        if name == "sharded.zarr" {
+            assert_eq!(info.shards, Some(vec![20, 12]));
+        }
+    }
+}

@@ -226,6 +226,19 @@ pub trait StoreWriter: Send + Debug {
     }
 }
 
+/// Fits a requested chunk (or shard) shape to an array: one entry per dimension, each in
+/// `1..=len`; `0` or a missing entry means the whole axis.
+pub fn fit_chunks(req: &[u64], shape: &[u64]) -> Vec<u64> {
+    shape
+        .iter()
+        .enumerate()
+        .map(|(i, &s)| match req.get(i) {
+            Some(&c) if c > 0 => c.min(s.max(1)),
+            _ => s.max(1),
+        })
+        .collect()
+}
+
 /// Joins a parent path and a child name.
 pub fn join(parent: &str, child: &str) -> String {
     let parent = parent.trim_end_matches('/');

@@ -1,6 +1,8 @@
 //! Copying a dataset into another format or chunking, streaming matrices block by block.
 
-use crate::backend::{ArrayOptions, Attrs, NodeKind, Store, StoreFormat, StoreWriter, join};
+use crate::backend::{
+    ArrayOptions, Attrs, NodeKind, Store, StoreFormat, StoreWriter, fit_chunks, join,
+};
 use crate::dataset::{Dataset, MATRIX_GROUPS};
 use crate::encoding::{Encoding, encoding_of, read_frame, read_value};
 use crate::matrix::{Matrix, MatrixLayout};
@@ -272,16 +274,4 @@ pub fn copy_matrix(
     }
     report.elements += 1;
     Ok(())
-}
-
-/// Clamps a requested chunk shape to the array: `0` or missing entries mean "whole axis".
-fn fit_chunks(req: &[u64], shape: &[u64]) -> Vec<u64> {
-    shape
-        .iter()
-        .enumerate()
-        .map(|(i, &s)| match req.get(i) {
-            Some(&c) if c > 0 => c.min(s.max(1)),
-            _ => s.max(1),
-        })
-        .collect()
 }

@@ -675,9 +675,9 @@ impl StoreWriter for H5Writer {
         } else {
             match (&opts.chunks, &opts.compression) {
                 (Some(c), _) => Some(
-                    c.iter()
-                        .zip(&dims)
-                        .map(|(&c, &d)| (c as usize).clamp(1, d.max(1)))
+                    crate::backend::fit_chunks(c, shape)
+                        .into_iter()
+                        .map(|c| c as usize)
                         .collect(),
                 ),
                 (None, Compression::None) => None,

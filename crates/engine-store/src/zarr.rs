@@ -474,7 +474,8 @@ fn v3_compressor(c: &Compression, d: DType) -> Option<Json> {
         Compression::Blosc { cname, clevel } => Some(json!({"name": "blosc", "configuration": {
             "cname": cname, "clevel": clevel,
             "shuffle": if d == DType::Str { "noshuffle" } else { "shuffle" },
-            "typesize": d.size(), "blocksize": 0}})),
+            // Variable-length strings are a byte stream: element size 1.
+            "typesize": if d == DType::Str { 1 } else { d.size() }, "blocksize": 0}})),
     }
 }
 
@@ -511,11 +512,7 @@ impl StoreWriter for ZarrWriter {
         attrs: &Attrs,
     ) -> Result<()> {
         let chunks: Vec<u64> = match &opts.chunks {
-            Some(c) => c
-                .iter()
-                .zip(shape)
-                .map(|(&c, &s)| c.clamp(1, s.max(1)))
-                .collect(),
+            Some(c) => crate::backend::fit_chunks(c, shape),
             None => crate::write::default_chunks(shape, dtype),
         };
         if self.version == 3 {
@@ -528,7 +525,7 @@ impl StoreWriter for ZarrWriter {
             let (grid, codecs) = match &opts.shards {
                 Some(sh) if !shape.is_empty() => {
                     // Shards must hold whole chunks.
-                    let sh: Vec<u64> = sh
+                    let sh: Vec<u64> = crate::backend::fit_chunks(sh, shape)
                         .iter()
                         .zip(&chunks)
                         .map(|(&s, &c)| s.max(c).div_ceil(c) * c)
