@@ -82,7 +82,7 @@ fn unsupported_encoding_is_copied_verbatim() {
 
 /// X[i, j] = 100 i + j where (i + j) % 3 == 0, else 0 (see make_fixtures.py).
 fn expected_x(i: usize, j: usize) -> f64 {
-    if (i + j) % 3 == 0 {
+    if (i + j).is_multiple_of(3) {
         (i * 100 + j) as f64
     } else {
         0.0

@@ -1,6 +1,6 @@
 //! The `engine` binary: argument parsing and glue over the library crates.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::{Parser, Subcommand};
 use engine_store::{ArrayOptions, Compression, ConvertOptions, Dataset, StoreFormat};
 use serde_json::json;
@@ -83,13 +83,16 @@ fn run(cli: Cli) -> Result<()> {
             block_size,
         } => {
             let format = match format {
-                Some(f) => StoreFormat::parse(&f)
-                    .with_context(|| format!("unknown format `{f}`: use h5ad, zarr2 or zarr3"))?,
+                Some(f) => StoreFormat::parse(&f).ok_or_else(|| {
+                    usage(format!("unknown format `{f}`: use h5ad, zarr2 or zarr3"))
+                })?,
                 None => format_from_extension(&output)?,
             };
             let compression = match compression {
                 Some(c) => {
-                    Compression::parse(&c).with_context(|| format!("unknown compression `{c}`"))?
+                    Compression::parse(&c).ok_or_else(|| {
+                        usage(format!("unknown compression `{c}`: use none, gzip[:level], zstd[:level], lz4, blosc-zstd[:level]"))
+                    })?
                 }
                 None => Compression::None,
             };
@@ -119,6 +122,11 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// A user mistake: exits with status 2.
+fn usage(msg: String) -> anyhow::Error {
+    engine_common::Error::usage(msg).into()
 }
 
 fn format_from_extension(p: &Path) -> Result<StoreFormat> {
@@ -203,8 +211,8 @@ fn inspect(path: &Path, as_json: bool, head: usize) -> Result<()> {
     );
     println!();
     println!(
-        "{:<28} {:<22} {:<10} {:<18} {}",
-        "element", "encoding", "dtype", "shape", "nnz"
+        "{:<28} {:<28} {:<10} {:<18} nnz",
+        "element", "encoding", "dtype", "shape"
     );
     for e in &elements {
         let shape = e
@@ -214,7 +222,7 @@ fn inspect(path: &Path, as_json: bool, head: usize) -> Result<()> {
             .unwrap_or_default();
         let nnz = e.nnz.map(|n| n.to_string()).unwrap_or_default();
         println!(
-            "{:<28} {:<22} {:<10} {:<18} {}",
+            "{:<28} {:<28} {:<10} {:<18} {}",
             e.path,
             e.encoding,
             e.dtype.clone().unwrap_or_default(),

@@ -219,7 +219,7 @@ pub trait StoreWriter: Send + Debug {
     ) -> Result<()> {
         let shape: Vec<u64> = data.shape().iter().map(|&s| s as u64).collect();
         self.create_array(path, data.dtype(), &shape, opts, attrs)?;
-        if data.len() > 0 || shape.is_empty() {
+        if !data.is_empty() || shape.is_empty() {
             self.write(path, &vec![0; shape.len()], data)?;
         }
         Ok(())

@@ -279,16 +279,10 @@ impl Dataset {
                 }
                 Err(err) => e.error = Some(err.to_string()),
             },
-            Encoding::DataFrame => match frame_layout(s, path) {
-                Ok((index, cols)) => {
-                    if let Ok(info) = s.array_info(&join(path, &index)) {
-                        e.shape = Some(vec![
-                            info.shape.first().copied().unwrap_or(0),
-                            cols.len() as u64,
-                        ]);
-                    }
-                }
-                Err(err) => e.error = Some(err.to_string()),
+            Encoding::DataFrame => match (frame_layout(s, path), axis_len(s, path)) {
+                (Ok((_, cols)), Ok(Some(n))) => e.shape = Some(vec![n as u64, cols.len() as u64]),
+                (Err(err), _) | (_, Err(err)) => e.error = Some(err.to_string()),
+                _ => {}
             },
             Encoding::Categorical
             | Encoding::NullableInteger

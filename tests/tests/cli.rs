@@ -1,0 +1,84 @@
+//! The `engine` binary's user-facing output.
+
+use engine_tests::{engine, fixtures};
+use serde_json::Value;
+
+#[test]
+fn inspect_json_reports_elements_storage_and_columns() {
+    let path = fixtures().join("full_nullable.zarr3");
+    let out = engine(&["inspect", path.to_str().unwrap(), "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["format"], "zarr3");
+    assert_eq!(
+        (v["n_obs"].as_u64(), v["n_vars"].as_u64()),
+        (Some(40), Some(12))
+    );
+    let el = |p: &str| {
+        v["elements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["path"] == p)
+            .cloned()
+            .unwrap_or_else(|| panic!("{p}"))
+    };
+    let x = el("X");
+    assert_eq!(x["encoding"], "csr_matrix");
+    assert_eq!(x["dtype"], "float32");
+    // 159 = #{(i, j) : (i + j) % 3 == 0} over 40 × 12, see make_fixtures.py.
+    assert_eq!(x["nnz"], 159);
+    let data = x["storage"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["array"] == "X/data")
+        .unwrap();
+    assert!(
+        data["chunks"].is_array() && data["shards"].is_array(),
+        "anndata writes zarr v3 sharded: {data}"
+    );
+    assert_eq!(el("obs")["shape"], serde_json::json!([40, 11]));
+    assert_eq!(el("uns/title")["encoding"], "string");
+    let cols = v["obs"]["Ok"].as_array().unwrap();
+    let ct = cols.iter().find(|c| c["name"] == "cell_type").unwrap();
+    assert_eq!(ct["encoding"], "categorical");
+    assert_eq!(ct["head"], serde_json::json!(["T", "B", "NK"]));
+    let mi = cols.iter().find(|c| c["name"] == "maybe_int").unwrap();
+    assert_eq!(mi["head"], serde_json::json!(["NA", "1", "2"]));
+}
+
+#[test]
+fn inspect_text_shows_shape_and_storage() {
+    let path = fixtures().join("full_plain.h5ad");
+    let out = engine(&["inspect", path.to_str().unwrap()]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("n_obs × n_vars = 40 × 12"), "{text}");
+    assert!(
+        text.contains("layers/counts_csc") && text.contains("csc_matrix"),
+        "{text}"
+    );
+    assert!(text.contains("var: 12 rows, 3 columns"), "{text}");
+}
+
+#[test]
+fn bad_arguments_exit_with_usage_errors() {
+    let path = fixtures().join("full_plain.h5ad");
+    let out = engine(&[
+        "convert",
+        path.to_str().unwrap(),
+        "/tmp/x.zarr",
+        "--chunks",
+        "ten,all",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad chunk size `ten`"));
+    let out = engine(&["convert", path.to_str().unwrap(), "/tmp/x.unknown"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--format"));
+}
