@@ -38,7 +38,10 @@ fn main() {
                 bytes += (a.len() * a.dtype().size()) as u64;
                 // Touch the data so nothing is optimised away; one value per row is enough.
                 if let Some(v) = a.to_f64_vec() {
-                    checksum += v.iter().step_by(a.shape().get(1).copied().unwrap_or(1).max(1)).sum::<f64>();
+                    checksum += v
+                        .iter()
+                        .step_by(a.shape().get(1).copied().unwrap_or(1).max(1))
+                        .sum::<f64>();
                 }
             }
             Block::Sparse(c) => {

@@ -109,3 +109,55 @@ pub fn frame_to_batch(f: &Frame) -> Result<RecordBatch> {
     )]));
     RecordBatch::try_new(Arc::new(schema), arrays).map_err(|e| Error::internal(e.to_string()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::Array;
+    use arrow_schema::DataType;
+    use ndarray::Array1;
+
+    #[test]
+    fn categoricals_become_dictionaries_and_masks_become_nulls() {
+        let f = Frame {
+            index_name: "cell".into(),
+            index: Column::Plain(crate::encoding::str_array(["a", "b", "c"])),
+            columns: vec![
+                (
+                    "ct".into(),
+                    Column::Categorical {
+                        codes: DynArray::I8(Array1::from(vec![1i8, -1, 0]).into_dyn()),
+                        categories: crate::encoding::str_array(["B", "T"]),
+                        ordered: true,
+                    },
+                ),
+                (
+                    "n".into(),
+                    Column::Nullable {
+                        values: DynArray::I32(Array1::from(vec![5, 6, 7]).into_dyn()),
+                        mask: vec![false, true, false],
+                        na_value: None,
+                    },
+                ),
+            ],
+        };
+        let b = frame_to_batch(&f).unwrap();
+        let schema = b.schema();
+        assert_eq!(schema.field(0).name(), "cell");
+        assert_eq!(schema.metadata()[INDEX_KEY], "cell");
+        assert_eq!(
+            schema.field(1).data_type(),
+            &DataType::Dictionary(Box::new(DataType::Int8), Box::new(DataType::Utf8))
+        );
+        assert_eq!(schema.field(1).metadata()["ordered"], "true");
+        let ct = b
+            .column(1)
+            .as_any()
+            .downcast_ref::<DictionaryArray<Int8Type>>()
+            .unwrap();
+        assert_eq!(ct.null_count(), 1);
+        assert_eq!(ct.keys().value(0), 1);
+        let n = b.column(2).as_any().downcast_ref::<Int32Array>().unwrap();
+        assert!(n.is_null(1) && n.value(2) == 7);
+    }
+}
