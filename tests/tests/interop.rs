@@ -306,3 +306,94 @@ fn storage_options_are_honoured_and_anndata_reads_the_result() {
         }
     }
 }
+
+/// Files written by real old anndata releases (committed; see scripts/make-old-fixtures.sh).
+fn old(name: &str) -> std::path::PathBuf {
+    engine_tests::root().join("tests/data/old").join(name)
+}
+
+fn round_trip_path(src_path: &std::path::Path, label: &str) {
+    let src = Dataset::open(src_path).unwrap_or_else(|e| panic!("{label}: {e}"));
+    let dir = scratch(&format!("rt-{label}"));
+    for format in [StoreFormat::H5ad, StoreFormat::Zarr2, StoreFormat::Zarr3] {
+        let out = dir.join(format!(
+            "out.{}",
+            if format == StoreFormat::H5ad {
+                "h5ad"
+            } else {
+                "zarr"
+            }
+        ));
+        let opts = ConvertOptions {
+            format,
+            overwrite: true,
+            block_bytes: 512,
+            ..Default::default()
+        };
+        convert(&src, &out, &opts).unwrap_or_else(|e| panic!("{label} -> {}: {e}", format.name()));
+        assert_anndata_equal(src_path, &out);
+    }
+}
+
+#[test]
+fn files_from_anndata_0_6_round_trip() {
+    round_trip_path(&old("anndata-0.6.22.h5ad"), "ad06");
+}
+
+#[test]
+fn files_from_anndata_0_7_round_trip() {
+    round_trip_path(&old("anndata-0.7.8.h5ad"), "ad07h5");
+    round_trip_path(&old("anndata-0.7.8.zarr"), "ad07zarr");
+}
+
+#[test]
+fn old_files_decode_to_the_closed_form() {
+    for name in [
+        "anndata-0.6.22.h5ad",
+        "anndata-0.7.8.h5ad",
+        "anndata-0.7.8.zarr",
+    ] {
+        let ds = Dataset::open(old(name)).unwrap();
+        let v = ds
+            .x()
+            .unwrap()
+            .unwrap()
+            .read_all()
+            .unwrap()
+            .to_dense()
+            .to_f64_vec()
+            .unwrap();
+        assert!(
+            (0..40).all(|i| (0..12).all(|j| v[i * 12 + j] == expected_x(i, j))),
+            "{name}"
+        );
+        let obs = ds.obs(None).unwrap();
+        let Some(Column::Categorical {
+            codes, categories, ..
+        }) = obs.column("cell_type")
+        else {
+            panic!("{name}: cell_type")
+        };
+        // ["T","B","NK"] cycling; pandas sorts the categories: [B, NK, T].
+        assert_eq!(
+            categories,
+            &engine_store::encoding::str_array(["B", "NK", "T"]),
+            "{name}"
+        );
+        assert_eq!(codes.to_i64_vec().unwrap()[..3], [2, 0, 1], "{name}");
+        let Some(Column::Plain(n)) = obs.column("n_genes") else {
+            panic!("{name}: n_genes")
+        };
+        assert_eq!(n.to_i64_vec().unwrap()[5], 35);
+        let layer = ds
+            .matrix("layers/dense")
+            .unwrap()
+            .read_all()
+            .unwrap()
+            .to_dense()
+            .to_f64_vec()
+            .unwrap();
+        assert_eq!(layer[3 * 12], 2.0 * expected_x(3, 0), "{name}");
+        assert_eq!(layer[3 * 12], 600.0);
+    }
+}

@@ -125,8 +125,17 @@ impl ZarrStore {
         {
             return Ok(a.clone());
         }
-        let a = Array::open(self.store.clone(), &node_path(path))
-            .map_err(|e| Error::format(self.loc(path), format!("cannot open zarr array: {e}")))?;
+        // zarrs rejects node names starting with `__`, which anndata 0.7 used for
+        // `__categories`; such arrays are opened through a store rooted at their directory.
+        let a = if path.split('/').any(|p| p.starts_with("__")) {
+            let fs = FilesystemStore::new(self.path.join(path))
+                .map_err(|e| Error::io(self.loc(path), e))?;
+            let store: Arc<DynStore> = Arc::new(fs);
+            Array::open(store, "/")
+        } else {
+            Array::open(self.store.clone(), &node_path(path))
+        }
+        .map_err(|e| Error::format(self.loc(path), format!("cannot open zarr array: {e}")))?;
         let a = Arc::new(a);
         self.arrays
             .lock()
@@ -155,8 +164,29 @@ fn parse_dtype(j: &Json) -> StoredType {
         (_, "f4") | ("float32", _) => DType::F32,
         (_, "f8") | ("float64", _) => DType::F64,
         (_, "O") | ("string", _) => DType::Str,
+        _ if fixed_width(s).is_some() => DType::Str,
         _ => return StoredType::Other(format!("zarr {s}")),
     })
+}
+
+/// Fixed-width numpy strings in zarr v2 (`<U12`: UTF-32, `|S8`: bytes), as
+/// (bytes per element, is UTF-32). Old anndata wrote scalars and arrays this way.
+fn fixed_width(dtype: &str) -> Option<(usize, bool)> {
+    let (utf32, n) = if let Some(n) = dtype.strip_prefix("<U") {
+        (true, n)
+    } else if let Some(n) = dtype.strip_prefix("|S") {
+        (false, n)
+    } else {
+        return None;
+    };
+    let n: usize = n.parse().ok()?;
+    Some((if utf32 { n * 4 } else { n }.max(1), utf32))
+}
+
+/// Base64 of `n` zero bytes: the fill value of a raw-bits array.
+fn zero_base64(n: usize) -> String {
+    let pad = (3 - n % 3) % 3;
+    "A".repeat(4 * n.div_ceil(3) - pad) + &"=".repeat(pad)
 }
 
 fn describe_codec(c: &Json) -> String {
@@ -193,6 +223,55 @@ fn u64s(j: Option<&Json>) -> Option<Vec<u64>> {
 
 fn zarr_err(loc: Location, e: impl std::fmt::Display) -> Error {
     Error::format(loc, format!("zarr: {e}"))
+}
+
+impl ZarrStore {
+    /// Reads zarr v2 fixed-width strings: zarrs has no such type, so the array is opened as
+    /// raw bytes of the same width and decoded here.
+    fn read_fixed_width(
+        &self,
+        path: &str,
+        mut meta: Json,
+        sel: &[Range<u64>],
+        width: usize,
+        utf32: bool,
+        shape: &[usize],
+    ) -> Result<DynArray> {
+        meta["dtype"] = json!(format!("|V{width}"));
+        meta["fill_value"] = json!(zero_base64(width));
+        let md: zarrs::metadata::v2::ArrayMetadataV2 = serde_json::from_value(meta)
+            .map_err(|e| Error::format(self.loc(path), format!("zarr: {e}")))?;
+        let array = Array::new_with_metadata(
+            self.store.clone(),
+            &node_path(path),
+            zarrs::metadata::ArrayMetadata::V2(md),
+        )
+        .map_err(|e| Error::format(self.loc(path), format!("cannot open zarr array: {e}")))?;
+        let bytes: zarrs::array::ArrayBytes<'static> = array
+            .retrieve_array_subset(&ArraySubset::new_with_ranges(sel))
+            .map_err(|e| zarr_err(self.loc(path), format!("cannot read chunk data: {e}")))?;
+        let raw = bytes
+            .into_fixed()
+            .map_err(|e| Error::internal(e.to_string()))?;
+        let strings: Vec<String> = raw
+            .chunks_exact(width)
+            .map(|c| {
+                if utf32 {
+                    c.chunks_exact(4)
+                        .map(|u| u32::from_le_bytes([u[0], u[1], u[2], u[3]]))
+                        .take_while(|&u| u != 0)
+                        .map(|u| char::from_u32(u).unwrap_or(char::REPLACEMENT_CHARACTER))
+                        .collect()
+                } else {
+                    let end = c.iter().position(|&b| b == 0).unwrap_or(c.len());
+                    String::from_utf8_lossy(&c[..end]).into_owned()
+                }
+            })
+            .collect();
+        ArrayD::from_shape_vec(ndarray::IxDyn(shape), strings)
+            .map(DynArray::Str)
+            .map_err(|e| Error::internal(e.to_string()))
+    }
 }
 
 impl Store for ZarrStore {
@@ -337,6 +416,14 @@ impl Store for ZarrStore {
         let out_shape: Vec<usize> = sel.iter().map(|r| (r.end - r.start) as usize).collect();
         if out_shape.contains(&0) {
             return Ok(DynArray::zeros(dtype, &out_shape));
+        }
+        if let Some((_, meta)) = self.meta(path)?
+            && let Some((width, utf32)) = meta
+                .get("dtype")
+                .and_then(|d| d.as_str())
+                .and_then(fixed_width)
+        {
+            return self.read_fixed_width(path, meta, sel, width, utf32, &out_shape);
         }
         let array = self.array(path)?;
         let subset = ArraySubset::new_with_ranges(sel);
