@@ -105,6 +105,20 @@ def write_all(out: Path):
     write_legacy(out / "legacy_compound.h5ad")
     write_blosc(out / "blosc.h5ad")
     write_awkward(out / "awkward.h5ad")
+    write_codecs(out)
+
+
+def write_codecs(out: Path):
+    """zarr v2 stores whose arrays use each numcodecs compressor anndata users pick."""
+    import numcodecs
+    import zarr
+
+    a = make(False)
+    del a.obsm["meta"]
+    for name, comp in [("zlib", numcodecs.Zlib(3)), ("gzip", numcodecs.GZip(3)), ("zstd", numcodecs.Zstd(3)),
+                       ("bz2", numcodecs.BZ2(2)), ("blosc", numcodecs.Blosc("zstd", 5)), ("lz4", numcodecs.LZ4())]:
+        g = zarr.open_group(out / f"codec_{name}.zarr", mode="w", zarr_format=2)
+        ad.io.write_elem(g, "/", a, dataset_kwargs={"compressor": comp})
 
 
 def write_legacy(path: Path):

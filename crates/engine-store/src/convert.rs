@@ -220,7 +220,11 @@ pub fn copy_matrix(
             let row_bytes = (shape[1..].iter().product::<usize>().max(1) * dtype.size()).max(1);
             // Whole storage chunks (whole shards when sharded) per block, so no chunk or
             // shard is read back and rewritten.
-            let chunk_rows = o.shards.as_ref().map_or(chunks[0], |s| s[0].div_ceil(chunks[0]) * chunks[0]) as usize;
+            let chunk_rows = o
+                .shards
+                .as_ref()
+                .map_or(chunks[0], |s| s[0].div_ceil(chunks[0]) * chunks[0])
+                as usize;
             let rows_per = ((block_bytes / row_bytes).max(1))
                 .div_ceil(chunk_rows)
                 .max(1)

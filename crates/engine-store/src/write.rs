@@ -250,15 +250,29 @@ impl SparseWriter {
         // stored values it would cover at this matrix's density; `0` (all) means the axis.
         let density = nnz as f64 / (shape[0].max(1) as f64 * shape[1].max(1) as f64);
         let per_chunk = |req: &[u64]| -> u64 {
-            let r = if req.first().copied().unwrap_or(0) == 0 { shape[0] as u64 } else { req[0] };
-            let c = if req.get(1).copied().unwrap_or(0) == 0 { shape[1] as u64 } else { req[1] };
+            let r = if req.first().copied().unwrap_or(0) == 0 {
+                shape[0] as u64
+            } else {
+                req[0]
+            };
+            let c = if req.get(1).copied().unwrap_or(0) == 0 {
+                shape[1] as u64
+            } else {
+                req[1]
+            };
             ((r as f64 * c as f64 * density) as u64).max(1024)
         };
         let one_d = |len: u64, dtype: DType| {
-            let chunk = opts.chunks.as_deref().map_or_else(|| default_chunks(&[len], dtype)[0], per_chunk);
+            let chunk = opts
+                .chunks
+                .as_deref()
+                .map_or_else(|| default_chunks(&[len], dtype)[0], per_chunk);
             ArrayOptions {
                 chunks: Some(vec![chunk]),
-                shards: opts.shards.as_deref().map(|s| vec![per_chunk(s).max(chunk).div_ceil(chunk) * chunk]),
+                shards: opts
+                    .shards
+                    .as_deref()
+                    .map(|s| vec![per_chunk(s).max(chunk).div_ceil(chunk) * chunk]),
                 compression: opts.compression.clone(),
             }
         };
