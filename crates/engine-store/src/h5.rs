@@ -541,19 +541,26 @@ mod parallel {
             .iter()
             .map(|c| c.iter().zip(&plan.chunk).map(|(&i, &s)| i * s).collect())
             .collect();
-        let raws: Vec<Option<(Vec<u8>, u32)>> = offsets
-            .iter()
-            .map(|o| raw::read_chunk(ds, o))
-            .collect::<hdf5::Result<_>>()?;
-        let decoded: Vec<Option<Vec<u8>>> = raws
-            .into_par_iter()
-            .map(|r| {
-                r.map(|(bytes, mask)| decode(bytes, mask, plan, chunk_bytes))
+        // Each task fetches its raw chunk under HDF5's lock (so fetches are serial) and then
+        // decodes outside it, overlapping one chunk's I/O with others' inflation.
+        let decoded: Vec<Option<Vec<u8>>> = offsets
+            .par_iter()
+            .map(|o| {
+                raw::read_chunk(ds, o)?
+                    .map(|(bytes, mask)| decode(bytes, mask, plan, chunk_bytes))
                     .transpose()
             })
             .collect::<hdf5::Result<_>>()?;
-        let total: usize = out_shape.iter().product();
-        let mut out = vec![0u8; total * plan.elem];
+        let mut array = DynArray::zeros(plan.dtype, &out_shape);
+        let mut bool_bytes = Vec::new();
+        let out: &mut [u8] = match &mut array {
+            DynArray::Bool(a) => {
+                bool_bytes = vec![0u8; a.len()];
+                &mut bool_bytes
+            }
+            DynArray::Str(_) => return Err("strings have no fixed size".into()),
+            other => pod_bytes(other),
+        };
         // Row-major strides, in elements.
         let stride = |shape: &[usize]| -> Vec<usize> {
             let mut s = vec![1usize; shape.len()];
@@ -600,42 +607,34 @@ mod parallel {
                 }
             }
         }
-        to_array(out, plan.dtype, &out_shape)
+        if let DynArray::Bool(a) = &mut array {
+            a.iter_mut()
+                .zip(&bool_bytes)
+                .for_each(|(v, &b)| *v = b != 0);
+        }
+        Ok(array)
     }
 
-    fn to_array(bytes: Vec<u8>, dtype: DType, shape: &[usize]) -> hdf5::Result<DynArray> {
-        macro_rules! conv {
-            ($t:ty, $v:ident) => {{
-                let vals: Vec<$t> = bytes
-                    .chunks_exact(std::mem::size_of::<$t>())
-                    .map(|c| <$t>::from_le_bytes(c.try_into().expect("element-sized chunk")))
-                    .collect();
-                DynArray::$v(
-                    ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(shape), vals)
-                        .map_err(|e| e.to_string())?,
-                )
-            }};
+    /// The bytes of a freshly allocated numeric array, to decode chunks straight into.
+    fn pod_bytes(a: &mut DynArray) -> &mut [u8] {
+        macro_rules! bytes {
+            ($v:expr) => {
+                bytemuck::cast_slice_mut($v.as_slice_mut().expect("new arrays are contiguous"))
+            };
         }
-        Ok(match dtype {
-            DType::Bool => DynArray::Bool(
-                ndarray::ArrayD::from_shape_vec(
-                    ndarray::IxDyn(shape),
-                    bytes.iter().map(|&b| b != 0).collect(),
-                )
-                .map_err(|e| e.to_string())?,
-            ),
-            DType::I8 => conv!(i8, I8),
-            DType::I16 => conv!(i16, I16),
-            DType::I32 => conv!(i32, I32),
-            DType::I64 => conv!(i64, I64),
-            DType::U8 => conv!(u8, U8),
-            DType::U16 => conv!(u16, U16),
-            DType::U32 => conv!(u32, U32),
-            DType::U64 => conv!(u64, U64),
-            DType::F32 => conv!(f32, F32),
-            DType::F64 => conv!(f64, F64),
-            DType::Str => return Err("strings have no fixed size".into()),
-        })
+        match a {
+            DynArray::I8(v) => bytes!(v),
+            DynArray::I16(v) => bytes!(v),
+            DynArray::I32(v) => bytes!(v),
+            DynArray::I64(v) => bytes!(v),
+            DynArray::U8(v) => bytes!(v),
+            DynArray::U16(v) => bytes!(v),
+            DynArray::U32(v) => bytes!(v),
+            DynArray::U64(v) => bytes!(v),
+            DynArray::F32(v) => bytes!(v),
+            DynArray::F64(v) => bytes!(v),
+            DynArray::Bool(_) | DynArray::Str(_) => &mut [],
+        }
     }
 }
 
