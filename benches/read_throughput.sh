@@ -24,25 +24,32 @@ conv gzip.h5ad --format h5ad --chunks 1024,all --compression gzip:4
 conv blosc-lz4.zarr --format zarr2 --chunks 1024,all --compression lz4:5
 conv sharded-zstd.zarr --format zarr3 --chunks 1024,all --shards 16384,all --compression zstd:3
 
-# run LABEL FILE CMD...: prints one table row from the reader's JSON and /usr/bin/time's peak RSS.
+# run LABEL FILE CMD...: runs the reader $REPEAT times (default 3) and prints one table row:
+# the median time and throughput, and the largest peak RSS (/usr/bin/time).
 run() {
     local label="$1" file="$2"
     shift 2
-    sync
-    local out
-    out=$( { /usr/bin/time -v "$@" 2>/tmp/rt_time.$$; } )
-    local rss
-    rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' /tmp/rt_time.$$)
-    echo "$out" | "$py" -c "
-import json, sys
-r = json.loads(sys.stdin.read())
-print(f\"| {sys.argv[1]} | {sys.argv[2]} | {r['seconds']:.2f} | {r['gb_per_s']:.2f} | {int(sys.argv[3]) / 1024:.0f} |\")
-" "$file" "$label" "$rss"
+    local results=()
+    for _ in $(seq "${REPEAT:-3}"); do
+        local out rss
+        out=$( { /usr/bin/time -v "$@" 2>/tmp/rt_time.$$; } )
+        rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' /tmp/rt_time.$$)
+        results+=("$(echo "$out" | tr -d '\n') $rss")
+    done
+    printf '%s\n' "${results[@]}" | "$py" -c "
+import json, statistics, sys
+rows = [l.rsplit(' ', 1) for l in sys.stdin.read().splitlines() if l.strip()]
+runs = [(json.loads(j), int(r)) for j, r in rows]
+secs = statistics.median(r['seconds'] for r, _ in runs)
+gbps = runs[0][0]['bytes'] / secs / 1e9
+rss = max(r for _, r in runs)
+print(f'| {sys.argv[1]} | {sys.argv[2]} | {secs:.2f} | {gbps:.2f} | {rss / 1024:.0f} |')
+" "$file" "$label"
 }
 
 echo "X: ${n_obs} x ${n_vars} float32 ($(( n_obs * n_vars * 4 / 1048576 )) MiB decoded), blocks of ${block} rows, $(nproc) cores"
 echo
-echo "| file | reader | seconds | GB/s | peak RSS (MiB) |"
+echo "| file | reader | seconds (median of ${REPEAT:-3}) | GB/s | peak RSS (MiB) |"
 echo "|---|---|---|---|---|"
 for f in plain.h5ad gzip.h5ad; do
     run engine "$f" "$target/read-throughput" "$data/$f" X "$block"
