@@ -18,6 +18,7 @@ pub mod matrix;
 pub mod value;
 pub mod write;
 pub mod zarr;
+pub mod zarr_lz4;
 
 pub use backend::{
     ArrayInfo, ArrayOptions, Compression, NodeKind, Store, StoreFormat, StoreWriter, StoredType,

@@ -58,6 +58,7 @@ impl ZarrStore {
     /// # Errors
     /// When the directory has no zarr root metadata.
     pub fn open(path: &Path) -> Result<ZarrStore> {
+        crate::zarr_lz4::register();
         let fs = FilesystemStore::new(path).map_err(|e| Error::io(Location::file(path), e))?;
         let store: Arc<DynStore> = Arc::new(fs);
         let format = if path.join("zarr.json").exists() {
