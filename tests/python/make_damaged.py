@@ -96,8 +96,13 @@ expect.append(("not_hdf5.h5ad", "not_hdf5.h5ad"))
 # zarr v2: invalid JSON metadata, and a chunk with garbage bytes.
 p = out / "invalid_json.zarr"
 shutil.copytree(good_z2, p)
+(p / ".zmetadata").unlink()  # without consolidated metadata the per-array file is the truth
 (p / "X" / "indptr" / ".zarray").write_text("{ this is not json")
 expect.append(("invalid_json.zarr", "X/indptr/.zarray"))
+p = out / "invalid_consolidated.zarr"
+shutil.copytree(good_z2, p)
+(p / ".zmetadata").write_text('{"metadata": {"X/.zarray": ')
+expect.append(("invalid_consolidated.zarr", ".zmetadata"))
 p = out / "corrupt_chunk.zarr"
 shutil.copytree(good_z2, p)
 (p / "X" / "data" / "0").write_bytes(b"\x00garbage" * 10)

@@ -407,3 +407,58 @@ fn zarr_v2_compressors_round_trip() {
         );
     }
 }
+
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dst = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &dst)
+        } else {
+            std::fs::copy(e.path(), &dst).unwrap();
+        }
+    }
+}
+
+fn strip_metadata(dir: &std::path::Path, root: bool) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().to_string();
+        if p.is_dir() {
+            strip_metadata(&p, false);
+        } else if !root
+            && matches!(
+                name.as_str(),
+                ".zarray" | ".zattrs" | ".zgroup" | "zarr.json"
+            )
+        {
+            std::fs::remove_file(&p).unwrap();
+        }
+    }
+}
+
+#[test]
+fn consolidated_metadata_alone_is_enough_to_read() {
+    // With every per-node metadata file removed, only the consolidated copy (v2 .zmetadata,
+    // v3 inline in the root zarr.json) can describe the store; reading must still be exact.
+    for fixture in ["full_nullable.zarr2", "full_plain.zarr3"] {
+        let dir = scratch(&format!("consolidated-{fixture}"));
+        let stripped = dir.join("s.zarr");
+        copy_tree(&fixtures().join(fixture), &stripped);
+        strip_metadata(&stripped, true);
+        assert!(!stripped.join("X/.zattrs").exists() && !stripped.join("X/zarr.json").exists());
+        let src = Dataset::open(&stripped).unwrap();
+        let out = dir.join("out.h5ad");
+        convert(
+            &src,
+            &out,
+            &ConvertOptions {
+                overwrite: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_anndata_equal(&fixtures().join(fixture), &out);
+    }
+}

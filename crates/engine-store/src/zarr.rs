@@ -41,6 +41,10 @@ pub struct ZarrStore {
     path: PathBuf,
     format: StoreFormat,
     arrays: Mutex<HashMap<String, Arc<ZArray>>>,
+    /// Consolidated metadata (v2 `.zmetadata`, v3 inline in the root `zarr.json`) by key
+    /// (`X/.zarray`, `X/zarr.json`), consulted before the store so opening a dataset costs one
+    /// read instead of one per element.
+    consolidated: HashMap<String, Json>,
 }
 
 impl std::fmt::Debug for ZarrStore {
@@ -66,19 +70,50 @@ impl ZarrStore {
         } else {
             StoreFormat::Zarr2
         };
-        Ok(ZarrStore {
+        let mut store = ZarrStore {
             store,
             path: path.to_path_buf(),
             format,
             arrays: Mutex::new(HashMap::new()),
-        })
+            consolidated: HashMap::new(),
+        };
+        store.consolidated = store.load_consolidated()?;
+        Ok(store)
     }
 
     fn loc(&self, path: &str) -> Location {
         Location::new(&self.path, format!("/{path}"))
     }
 
+    /// Reads consolidated metadata if the store has it.
+    fn load_consolidated(&self) -> Result<HashMap<String, Json>> {
+        let mut out = HashMap::new();
+        if let Some(Json::Object(m)) = self
+            .get_json(".zmetadata")?
+            .and_then(|z| z.get("metadata").cloned())
+        {
+            out.extend(m);
+        } else if let Some(root) = self.get_json("zarr.json")? {
+            fn walk(prefix: &str, node: &Json, out: &mut HashMap<String, Json>) {
+                let Some(Json::Object(children)) = node.pointer("/consolidated_metadata/metadata")
+                else {
+                    return;
+                };
+                for (name, meta) in children {
+                    let path = key(prefix, name);
+                    walk(&path, meta, out);
+                    out.insert(key(&path, "zarr.json"), meta.clone());
+                }
+            }
+            walk("", &root, &mut out);
+        }
+        Ok(out)
+    }
+
     fn get_json(&self, k: &str) -> Result<Option<Json>> {
+        if let Some(j) = self.consolidated.get(k) {
+            return Ok(Some(j.clone()));
+        }
         let sk = StoreKey::new(k)
             .map_err(|e| Error::format(Location::new(&self.path, k), e.to_string()))?;
         let Some(bytes) = self
@@ -133,8 +168,20 @@ impl ZarrStore {
                 .map_err(|e| Error::io(self.loc(path), e))?;
             let store: Arc<DynStore> = Arc::new(fs);
             Array::open(store, "/")
+        } else if let Some((NodeKind::Array, meta)) = self.meta(path)? {
+            // Build the array from the metadata already in hand (possibly consolidated), so
+            // zarrs does not fetch it again.
+            let md = if meta.get("zarr_format").and_then(|v| v.as_u64()) == Some(3) {
+                serde_json::from_value(meta).map(zarrs::metadata::ArrayMetadata::V3)
+            } else {
+                serde_json::from_value(meta).map(zarrs::metadata::ArrayMetadata::V2)
+            }
+            .map_err(|e| {
+                Error::format(self.loc(path), format!("invalid zarr array metadata: {e}"))
+            })?;
+            Array::new_with_metadata(self.store.clone(), &node_path(path), md)
         } else {
-            Array::open(self.store.clone(), &node_path(path))
+            return Err(Error::format(self.loc(path), "not a zarr array"));
         }
         .map_err(|e| Error::format(self.loc(path), format!("cannot open zarr array: {e}")))?;
         let a = Arc::new(a);
