@@ -82,3 +82,43 @@ fn bad_arguments_exit_with_usage_errors() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--format"));
 }
+
+#[test]
+fn every_bundled_pipeline_checks() {
+    let dir = engine_tests::root().join("pipelines");
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "yaml") {
+            let out = engine(&["check", p.to_str().unwrap()]);
+            assert!(
+                out.status.success(),
+                "{}: {}",
+                p.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            n += 1;
+        }
+    }
+    assert!(n >= 1, "pipelines/ holds at least one pipeline");
+}
+
+#[test]
+fn check_reports_all_problems_with_positions() {
+    let dir = engine_tests::scratch("check");
+    let p = dir.join("pipeline.yaml");
+    std::fs::write(&p, "version: 1\nsteps:\n  - id: a\n    op: synthetic\n    n_obs: lots\n  - id: b\n    op: scale\n    input: c\n").unwrap();
+    let out = engine(&["check", p.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("pipeline.yaml:5:12: error: `n_obs` of op `synthetic` must be an integer"),
+        "{err}"
+    );
+    assert!(
+        err.contains("pipeline.yaml:8:12: error: no step with id `c`"),
+        "{err}"
+    );
+    assert!(err.contains("2 problems"), "{err}");
+    assert!(!err.contains("panicked"));
+}

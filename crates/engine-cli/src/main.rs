@@ -20,6 +20,13 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Validate a pipeline without running it; reports every problem at once.
+    Check {
+        pipeline: PathBuf,
+        /// Override a declared parameter: `--param n_obs=1000000`.
+        #[arg(long = "param", value_name = "NAME=VALUE")]
+        params: Vec<String>,
+    },
     /// Show what is in an .h5ad or .zarr store and how it is stored.
     Inspect {
         path: PathBuf,
@@ -71,6 +78,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Check { pipeline, params } => check(&pipeline, &params),
         Command::Inspect { path, json, head } => inspect(&path, json, head),
         Command::Convert {
             input,
@@ -127,6 +135,49 @@ fn run(cli: Cli) -> Result<()> {
 /// A user mistake: exits with status 2.
 fn usage(msg: String) -> anyhow::Error {
     engine_common::Error::usage(msg).into()
+}
+
+/// Parses `--param name=value` pairs.
+fn parse_params(params: &[String]) -> Result<Vec<(String, String)>> {
+    params
+        .iter()
+        .map(|p| {
+            p.split_once('=')
+                .map(|(k, v)| (k.trim().to_string(), v.to_string()))
+                .ok_or_else(|| usage(format!("--param {p}: expected NAME=VALUE")))
+        })
+        .collect()
+}
+
+fn check(path: &Path, params: &[String]) -> Result<()> {
+    let overrides = parse_params(params)?;
+    let source =
+        std::fs::read_to_string(path).map_err(|e| usage(format!("{}: {e}", path.display())))?;
+    match engine_spec::parse_yaml(&path.display().to_string(), &source, &overrides) {
+        Ok(spec) => {
+            println!(
+                "{}: ok: {} steps ({}), {} outputs",
+                path.display(),
+                spec.steps.len(),
+                spec.steps
+                    .iter()
+                    .map(|s| format!("{}={}", s.id, s.op.name))
+                    .collect::<Vec<_>>()
+                    .join(" -> "),
+                spec.outputs.len()
+            );
+            Ok(())
+        }
+        Err(diags) => {
+            eprintln!("{}", diags.render());
+            let n = diags.items.len();
+            bail!(engine_common::Error::usage(format!(
+                "{n} problem{} in {}",
+                if n == 1 { "" } else { "s" },
+                path.display()
+            )))
+        }
+    }
 }
 
 fn format_from_extension(p: &Path) -> Result<StoreFormat> {

@@ -1,0 +1,166 @@
+//! The catalogue of pipeline operators: their inputs and parameters, with scanpy's names and
+//! defaults so a step reads like the scanpy call it replaces.
+
+/// The type a parameter's value must have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamType {
+    Int,
+    Float,
+    Bool,
+    Str,
+    /// A file or directory path.
+    Path,
+    /// One of a fixed set of words.
+    Choice(&'static [&'static str]),
+}
+
+impl ParamType {
+    pub fn describe(&self) -> String {
+        match self {
+            ParamType::Int => "an integer".into(),
+            ParamType::Float => "a number".into(),
+            ParamType::Bool => "true or false".into(),
+            ParamType::Str => "a string".into(),
+            ParamType::Path => "a path".into(),
+            ParamType::Choice(c) => format!(
+                "one of {}",
+                c.iter()
+                    .map(|s| format!("`{s}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
+}
+
+/// A default value written as the YAML text scanpy documents.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum DefaultValue {
+    Required,
+    /// `None` in scanpy: the parameter may be left out.
+    Null,
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Str(&'static str),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ParamDef {
+    pub name: &'static str,
+    pub ty: ParamType,
+    pub default: DefaultValue,
+}
+
+/// One operator.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OpDef {
+    pub name: &'static str,
+    /// Number of input steps: 0 for sources.
+    pub inputs: usize,
+    pub params: &'static [ParamDef],
+    pub summary: &'static str,
+}
+
+impl OpDef {
+    pub fn param(&self, name: &str) -> Option<&ParamDef> {
+        self.params.iter().find(|p| p.name == name)
+    }
+}
+
+const fn p(name: &'static str, ty: ParamType, default: DefaultValue) -> ParamDef {
+    ParamDef { name, ty, default }
+}
+
+use DefaultValue as D;
+use ParamType as T;
+
+/// Every operator a pipeline can use.
+pub const OPS: &[OpDef] = &[
+    OpDef {
+        name: "synthetic",
+        inputs: 0,
+        summary: "Gaussian blobs as sklearn.datasets.make_blobs draws them (the EHR tutorial data), streamed",
+        params: &[
+            p("n_obs", T::Int, D::Int(50_000)),
+            p("n_vars", T::Int, D::Int(1_000)),
+            p("centers", T::Int, D::Int(4)),
+            p("cluster_std", T::Float, D::Float(1.0)),
+            p("seed", T::Int, D::Int(42)),
+            p(
+                "dtype",
+                T::Choice(&["float32", "float64"]),
+                D::Str("float32"),
+            ),
+        ],
+    },
+    OpDef {
+        name: "read",
+        inputs: 0,
+        summary: "an .h5ad or .zarr dataset, opened lazily",
+        params: &[p("path", T::Path, D::Required)],
+    },
+    OpDef {
+        name: "scale",
+        inputs: 1,
+        summary: "sc.pp.scale: zero mean, unit variance per variable",
+        params: &[
+            p("zero_center", T::Bool, D::Bool(true)),
+            p("max_value", T::Float, D::Null),
+        ],
+    },
+    OpDef {
+        name: "pca",
+        inputs: 1,
+        summary: "sc.pp.pca: obsm['X_pca'], varm['PCs'], uns['pca']",
+        params: &[
+            p("n_comps", T::Int, D::Int(50)),
+            p("zero_center", T::Bool, D::Bool(true)),
+            p(
+                "svd_solver",
+                T::Choice(&["auto", "covariance_eigh", "randomized"]),
+                D::Str("auto"),
+            ),
+            p("random_state", T::Int, D::Int(0)),
+        ],
+    },
+    OpDef {
+        name: "neighbors",
+        inputs: 1,
+        summary: "sc.pp.neighbors: obsp['distances'], obsp['connectivities'], uns['neighbors']",
+        params: &[
+            p("n_neighbors", T::Int, D::Int(15)),
+            p("n_pcs", T::Int, D::Null),
+            p("use_rep", T::Str, D::Str("X_pca")),
+            p("metric", T::Choice(&["euclidean"]), D::Str("euclidean")),
+            p("random_state", T::Int, D::Int(0)),
+        ],
+    },
+    OpDef {
+        name: "leiden",
+        inputs: 1,
+        summary: "sc.tl.leiden (igraph flavour): obs['leiden']",
+        params: &[
+            p("resolution", T::Float, D::Float(1.0)),
+            p("random_state", T::Int, D::Int(0)),
+            p("n_iterations", T::Int, D::Int(2)),
+            p("key_added", T::Str, D::Str("leiden")),
+        ],
+    },
+    OpDef {
+        name: "plot",
+        inputs: 1,
+        summary: "a PNG scatter of two components of an embedding, coloured by an obs column",
+        params: &[
+            p("basis", T::Str, D::Str("pca")),
+            p("components", T::Str, D::Str("1,2")),
+            p("color", T::Str, D::Null),
+            p("path", T::Path, D::Required),
+        ],
+    },
+];
+
+/// Looks an operator up by name.
+pub fn op(name: &str) -> Option<&'static OpDef> {
+    OPS.iter().find(|o| o.name == name)
+}
