@@ -1,0 +1,7 @@
+//! Matrix operators and algorithms with scanpy's semantics: the embedded synthetic source,
+//! streaming statistics (moments, Gram) with associative merges, and PCA. Kernels only: no
+//! files, no plans.
+
+pub mod pca;
+pub mod stats;
+pub mod synthetic;
