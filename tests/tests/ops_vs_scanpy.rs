@@ -1,0 +1,123 @@
+//! Operators checked against scanpy on the same data.
+
+use engine_matrix::DynArray;
+use engine_ops::pca;
+use engine_ops::stats::{Gram, Moments};
+use engine_ops::synthetic::Blobs;
+use engine_store::backend::ArrayOptions;
+use engine_store::{Column, Frame, write};
+use engine_tests::{run_python, scratch};
+
+#[test]
+fn scale_then_pca_matches_scanpy() {
+    let blobs = Blobs {
+        n_obs: 3000,
+        n_vars: 40,
+        centers: 4,
+        cluster_std: 1.0,
+        seed: 7,
+    };
+    let centers = blobs.center_matrix();
+    let (x, labels) = blobs.block(&centers, 0..blobs.n_obs);
+    // Write the data so scanpy reads exactly these numbers.
+    let dir = scratch("pca-scanpy");
+    let path = dir.join("blobs.h5ad");
+    let mut w = write::create_store(engine_store::StoreFormat::H5ad, &path).unwrap();
+    write::write_root(w.as_mut()).unwrap();
+    let mut obs = Frame::with_range_index(blobs.n_obs);
+    obs.columns.push((
+        "label".into(),
+        Column::Plain(DynArray::U32(ndarray::Array1::from(labels).into_dyn())),
+    ));
+    write::write_frame(w.as_mut(), "obs", &obs).unwrap();
+    write::write_frame(w.as_mut(), "var", &Frame::with_range_index(blobs.n_vars)).unwrap();
+    write::write_array(
+        w.as_mut(),
+        "X",
+        &DynArray::F64(x.clone().into_dyn()),
+        &ArrayOptions::default(),
+    )
+    .unwrap();
+    w.finish().unwrap();
+
+    // One streaming pass in blocks of 256 rows, merged in a different grouping.
+    let shift = Moments::of_block(x.slice(ndarray::s![..256, ..])).mean;
+    let mut partials = Vec::new();
+    for start in (0..blobs.n_obs).step_by(256) {
+        let mut g = Gram::new(shift.clone());
+        g.update(x.slice(ndarray::s![start..(start + 256).min(blobs.n_obs), ..]));
+        partials.push(g);
+    }
+    let gram = partials
+        .iter()
+        .skip(1)
+        .fold(partials[0].clone(), |a, b| a.merge(b));
+    let (corr, sd) = gram.correlation();
+    let p = pca::from_covariance(&corr, 10).unwrap();
+    let proj = pca::project(
+        x.slice(ndarray::s![..50, ..]),
+        &gram.mean(),
+        Some(&sd),
+        &p.components,
+    );
+
+    let json_path = dir.join("scanpy.json");
+    let out = run_python(
+        "scanpy_pca.py",
+        &[&path, std::path::Path::new("10"), &json_path],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let want: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json_path).unwrap()).unwrap();
+    let vec = |k: &str| -> Vec<f64> {
+        want[k]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect()
+    };
+    let (ratio, variance) = (vec("variance_ratio"), vec("variance"));
+    for c in 0..10 {
+        assert!(
+            (p.variance_ratio[c] - ratio[c]).abs() <= 1e-4 * ratio[c].abs().max(1e-12),
+            "ratio {c}: {} vs {}",
+            p.variance_ratio[c],
+            ratio[c]
+        );
+        assert!(
+            (p.variance[c] - variance[c]).abs() <= 1e-4 * variance[c].abs().max(1e-12),
+            "variance {c}"
+        );
+    }
+    // Components and scores equal up to one sign per component (the first 3 carry the
+    // blob structure; later ones are near-degenerate noise directions, compared by variance).
+    let pcs = want["PCs"].as_array().unwrap();
+    let head = want["X_pca_head"].as_array().unwrap();
+    for c in 0..3 {
+        let theirs: Vec<f64> = pcs.iter().map(|r| r[c].as_f64().unwrap()).collect();
+        let dot: f64 = theirs
+            .iter()
+            .enumerate()
+            .map(|(i, t)| t * p.components[[i, c]])
+            .sum();
+        let sign = dot.signum();
+        for (i, t) in theirs.iter().enumerate() {
+            assert!(
+                (sign * p.components[[i, c]] - t).abs() < 1e-6,
+                "PC {c} var {i}"
+            );
+        }
+        for (r, row) in head.iter().enumerate() {
+            let t = row[c].as_f64().unwrap();
+            assert!(
+                (sign * proj[[r, c]] - t).abs() < 1e-6 * t.abs().max(1.0),
+                "X_pca[{r},{c}]"
+            );
+        }
+    }
+}
