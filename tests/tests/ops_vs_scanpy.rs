@@ -1,9 +1,9 @@
 //! Operators checked against scanpy on the same data.
 
 use engine_matrix::DynArray;
-use engine_ops::pca;
 use engine_ops::stats::{Gram, Moments};
 use engine_ops::synthetic::Blobs;
+use engine_ops::{knn, pca};
 use engine_store::backend::ArrayOptions;
 use engine_store::{Column, Frame, write};
 use engine_tests::{run_python, scratch};
@@ -120,4 +120,90 @@ fn scale_then_pca_matches_scanpy() {
             );
         }
     }
+}
+
+fn csr(v: &serde_json::Value) -> (Vec<u64>, Vec<u32>, Vec<f64>) {
+    let u = |k: &str| {
+        v[k].as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect::<Vec<f64>>()
+    };
+    (
+        u("indptr").into_iter().map(|x| x as u64).collect(),
+        u("indices").into_iter().map(|x| x as u32).collect(),
+        u("data"),
+    )
+}
+
+#[test]
+fn neighbors_graph_matches_scanpy() {
+    let blobs = Blobs {
+        n_obs: 2500,
+        n_vars: 30,
+        centers: 4,
+        cluster_std: 1.0,
+        seed: 11,
+    };
+    let centers = blobs.center_matrix();
+    let (x, _) = blobs.block(&centers, 0..blobs.n_obs);
+    let mut gram = Gram::new(Moments::of_block(x.view()).mean);
+    gram.update(x.view());
+    let (corr, sd) = gram.correlation();
+    let p = pca::from_covariance(&corr, 20).unwrap();
+    let x_pca = pca::project(x.view(), &gram.mean(), Some(&sd), &p.components);
+
+    let dir = scratch("neighbors-scanpy");
+    let path = dir.join("pcs.h5ad");
+    let mut w = write::create_store(engine_store::StoreFormat::H5ad, &path).unwrap();
+    write::write_root(w.as_mut()).unwrap();
+    write::write_frame(w.as_mut(), "obs", &Frame::with_range_index(blobs.n_obs)).unwrap();
+    write::write_frame(w.as_mut(), "var", &Frame::with_range_index(1)).unwrap();
+    w.create_group("obsm", &write::enc_attrs("dict", "0.1.0"))
+        .unwrap();
+    write::write_array(
+        w.as_mut(),
+        "obsm/X_pca",
+        &DynArray::F64(x_pca.clone().into_dyn()),
+        &ArrayOptions::default(),
+    )
+    .unwrap();
+    w.finish().unwrap();
+
+    let (idx, dist) = knn::exact_knn(x_pca.view(), 15);
+    let distances = knn::distances(&idx, &dist);
+    let conn = knn::umap_connectivities(&idx, &dist);
+
+    let json_path = dir.join("scanpy.json");
+    let out = run_python(
+        "scanpy_neighbors.py",
+        &[&path, std::path::Path::new("15"), &json_path],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let want: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json_path).unwrap()).unwrap();
+    // Exact kNN: identical neighbour sets, distances to float32 precision.
+    let (ip, ii, id) = csr(&want["distances"]);
+    assert_eq!(distances.indptr, ip, "14 neighbours per cell");
+    assert_eq!(distances.indices, ii, "identical kNN sets");
+    let ours = distances.data.to_f64_vec().unwrap();
+    for (a, b) in ours.iter().zip(&id) {
+        assert!((a - b).abs() <= 1e-5 * b.max(1.0), "{a} vs {b}");
+    }
+    // Connectivities: same sparsity pattern and weights (umap computes in float32).
+    let (cp, ci, cd) = csr(&want["connectivities"]);
+    assert_eq!(conn.indptr, cp);
+    assert_eq!(conn.indices, ci);
+    let ours = conn.data.to_f64_vec().unwrap();
+    let worst = ours
+        .iter()
+        .zip(&cd)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    assert!(worst < 1e-4, "largest connectivity difference {worst}");
 }

@@ -2,6 +2,7 @@
 //! streaming statistics (moments, Gram) with associative merges, and PCA. Kernels only: no
 //! files, no plans.
 
+pub mod knn;
 pub mod pca;
 pub mod stats;
 pub mod synthetic;
