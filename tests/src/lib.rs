@@ -134,3 +134,30 @@ pub fn assert_anndata_equal(expected: &Path, actual: &Path) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The adjusted Rand index of two labelings (Hubert & Arabie 1985), written out here
+/// independently of the engine so tests can score clusterings.
+pub fn adjusted_rand_index(a: &[u32], b: &[u32]) -> f64 {
+    use std::collections::HashMap;
+    assert_eq!(a.len(), b.len());
+    let n = a.len() as f64;
+    let c2 = |x: f64| x * (x - 1.0) / 2.0;
+    let mut table: HashMap<(u32, u32), f64> = HashMap::new();
+    let mut ra: HashMap<u32, f64> = HashMap::new();
+    let mut rb: HashMap<u32, f64> = HashMap::new();
+    for (&x, &y) in a.iter().zip(b) {
+        *table.entry((x, y)).or_default() += 1.0;
+        *ra.entry(x).or_default() += 1.0;
+        *rb.entry(y).or_default() += 1.0;
+    }
+    let index: f64 = table.values().map(|&v| c2(v)).sum();
+    let sa: f64 = ra.values().map(|&v| c2(v)).sum();
+    let sb: f64 = rb.values().map(|&v| c2(v)).sum();
+    let expected = sa * sb / c2(n);
+    let max = (sa + sb) / 2.0;
+    if max == expected {
+        1.0
+    } else {
+        (index - expected) / (max - expected)
+    }
+}

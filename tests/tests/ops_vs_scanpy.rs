@@ -3,7 +3,7 @@
 use engine_matrix::DynArray;
 use engine_ops::stats::{Gram, Moments};
 use engine_ops::synthetic::Blobs;
-use engine_ops::{knn, pca};
+use engine_ops::{knn, leiden, pca};
 use engine_store::backend::ArrayOptions;
 use engine_store::{Column, Frame, write};
 use engine_tests::{run_python, scratch};
@@ -206,4 +206,149 @@ fn neighbors_graph_matches_scanpy() {
         .map(|(a, b)| (a - b).abs())
         .fold(0.0, f64::max);
     assert!(worst < 1e-4, "largest connectivity difference {worst}");
+}
+
+#[test]
+fn adjusted_rand_index_closed_forms() {
+    use engine_tests::adjusted_rand_index as ari;
+    assert_eq!(ari(&[0, 0, 1, 1], &[5, 5, 7, 7]), 1.0);
+    // Two clusterings of 4 points: sklearn's adjusted_rand_score gives -0.5 here.
+    assert!((ari(&[0, 0, 1, 1], &[0, 1, 0, 1]) + 0.5).abs() < 1e-12);
+}
+
+#[test]
+fn leiden_matches_scanpy_and_the_true_groups() {
+    // The tutorial's regime: blobs far apart relative to their spread.
+    let blobs = Blobs {
+        n_obs: 3000,
+        n_vars: 200,
+        centers: 4,
+        cluster_std: 1.0,
+        seed: 42,
+    };
+    let centers = blobs.center_matrix();
+    let (x, truth) = blobs.block(&centers, 0..blobs.n_obs);
+    let mut gram = Gram::new(Moments::of_block(x.view()).mean);
+    gram.update(x.view());
+    let (corr, sd) = gram.correlation();
+    let p = pca::from_covariance(&corr, 50).unwrap();
+    let x_pca = pca::project(x.view(), &gram.mean(), Some(&sd), &p.components);
+    let (idx, dist) = knn::exact_knn(x_pca.view(), 15);
+    let conn = knn::umap_connectivities(&idx, &dist);
+    let ours = leiden::leiden(&conn, &leiden::LeidenParams::default());
+
+    let dir = scratch("leiden-scanpy");
+    let path = dir.join("pcs.h5ad");
+    let mut w = write::create_store(engine_store::StoreFormat::H5ad, &path).unwrap();
+    write::write_root(w.as_mut()).unwrap();
+    write::write_frame(w.as_mut(), "obs", &Frame::with_range_index(blobs.n_obs)).unwrap();
+    write::write_frame(w.as_mut(), "var", &Frame::with_range_index(1)).unwrap();
+    w.create_group("obsm", &write::enc_attrs("dict", "0.1.0"))
+        .unwrap();
+    write::write_array(
+        w.as_mut(),
+        "obsm/X_pca",
+        &DynArray::F64(x_pca.clone().into_dyn()),
+        &ArrayOptions::default(),
+    )
+    .unwrap();
+    w.finish().unwrap();
+    let json_path = dir.join("scanpy.json");
+    let out = run_python(
+        "scanpy_leiden.py",
+        &[
+            &path,
+            std::path::Path::new("15"),
+            std::path::Path::new("1.0"),
+            &json_path,
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let want: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json_path).unwrap()).unwrap();
+    let theirs: Vec<u32> = want["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap() as u32)
+        .collect();
+    let vs_scanpy = engine_tests::adjusted_rand_index(&ours, &theirs);
+    let vs_truth = engine_tests::adjusted_rand_index(&ours, &truth);
+    assert!(vs_scanpy >= 0.95, "ARI vs scanpy {vs_scanpy}");
+    assert_eq!(vs_truth, 1.0, "ARI vs the true blobs");
+}
+
+#[test]
+fn leiden_agrees_with_scanpy_on_overlapping_groups() {
+    // Harder: blobs close enough that the graph is connected and modularity decides.
+    let blobs = Blobs {
+        n_obs: 2000,
+        n_vars: 10,
+        centers: 6,
+        cluster_std: 6.0,
+        seed: 3,
+    };
+    let centers = blobs.center_matrix();
+    let (x, _) = blobs.block(&centers, 0..blobs.n_obs);
+    let mut gram = Gram::new(Moments::of_block(x.view()).mean);
+    gram.update(x.view());
+    let (corr, sd) = gram.correlation();
+    let p = pca::from_covariance(&corr, 10).unwrap();
+    let x_pca = pca::project(x.view(), &gram.mean(), Some(&sd), &p.components);
+    let (idx, dist) = knn::exact_knn(x_pca.view(), 15);
+    let conn = knn::umap_connectivities(&idx, &dist);
+    let ours = leiden::leiden(&conn, &leiden::LeidenParams::default());
+
+    let dir = scratch("leiden-scanpy-hard");
+    let path = dir.join("pcs.h5ad");
+    let mut w = write::create_store(engine_store::StoreFormat::H5ad, &path).unwrap();
+    write::write_root(w.as_mut()).unwrap();
+    write::write_frame(w.as_mut(), "obs", &Frame::with_range_index(blobs.n_obs)).unwrap();
+    write::write_frame(w.as_mut(), "var", &Frame::with_range_index(1)).unwrap();
+    w.create_group("obsm", &write::enc_attrs("dict", "0.1.0"))
+        .unwrap();
+    write::write_array(
+        w.as_mut(),
+        "obsm/X_pca",
+        &DynArray::F64(x_pca.clone().into_dyn()),
+        &ArrayOptions::default(),
+    )
+    .unwrap();
+    w.finish().unwrap();
+    let json_path = dir.join("scanpy.json");
+    let out = run_python(
+        "scanpy_leiden.py",
+        &[
+            &path,
+            std::path::Path::new("15"),
+            std::path::Path::new("1.0"),
+            &json_path,
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let want: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json_path).unwrap()).unwrap();
+    let theirs: Vec<u32> = want["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap() as u32)
+        .collect();
+    let q_ours = leiden::modularity(&conn, &ours, 1.0);
+    let q_theirs = leiden::modularity(&conn, &theirs, 1.0);
+    let ari = engine_tests::adjusted_rand_index(&ours, &theirs);
+    eprintln!("modularity ours {q_ours:.4} scanpy {q_theirs:.4}, ARI {ari:.3}");
+    assert!(
+        q_ours >= q_theirs - 0.01,
+        "our partition is as good as igraph's: {q_ours} vs {q_theirs}"
+    );
+    assert!(ari >= 0.9, "ARI vs scanpy {ari}");
 }

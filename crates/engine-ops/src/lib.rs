@@ -3,6 +3,7 @@
 //! files, no plans.
 
 pub mod knn;
+pub mod leiden;
 pub mod pca;
 pub mod stats;
 pub mod synthetic;
