@@ -56,9 +56,9 @@ pub fn leiden(adjacency: &Compressed, params: &LeidenParams) -> Vec<u32> {
     let mut adj = vec![Vec::new(); n];
     let mut strength = vec![0.0; n];
     for i in 0..n {
-        for k in adjacency.indptr[i] as usize..adjacency.indptr[i + 1] as usize {
-            let j = adjacency.indices[k] as usize;
-            let w = weights[k];
+        let (lo, hi) = (adjacency.indptr[i] as usize, adjacency.indptr[i + 1] as usize);
+        for (&j, &w) in adjacency.indices[lo..hi].iter().zip(&weights[lo..hi]) {
+            let j = j as usize;
             strength[i] += w;
             if j != i {
                 adj[i].push((j, w));
@@ -357,11 +357,11 @@ pub fn modularity(adjacency: &Compressed, labels: &[u32], resolution: f64) -> f6
     let mut strength = vec![0.0; n];
     let mut internal = vec![0.0; k];
     for i in 0..n {
-        for p in adjacency.indptr[i] as usize..adjacency.indptr[i + 1] as usize {
-            let j = adjacency.indices[p] as usize;
-            strength[i] += w[p];
-            if labels[i] == labels[j] {
-                internal[labels[i] as usize] += w[p];
+        let (lo, hi) = (adjacency.indptr[i] as usize, adjacency.indptr[i + 1] as usize);
+        for (&j, &wij) in adjacency.indices[lo..hi].iter().zip(&w[lo..hi]) {
+            strength[i] += wij;
+            if labels[i] == labels[j as usize] {
+                internal[labels[i] as usize] += wij;
             }
         }
     }
