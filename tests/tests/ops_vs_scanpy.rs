@@ -280,6 +280,23 @@ fn leiden_matches_scanpy_and_the_true_groups() {
     let vs_truth = engine_tests::adjusted_rand_index(&ours, &truth);
     assert!(vs_scanpy >= 0.95, "ARI vs scanpy {vs_scanpy}");
     assert_eq!(vs_truth, 1.0, "ARI vs the true blobs");
+
+    // The tutorial's figure: PC1 vs PC2 coloured by cluster.
+    let k = ours.iter().max().map_or(0, |m| m + 1);
+    let names: Vec<String> = (0..k).map(|c| c.to_string()).collect();
+    let (px, py): (Vec<f64>, Vec<f64>) = (x_pca.column(0).to_vec(), x_pca.column(1).to_vec());
+    let png = dir.join("pca_leiden.png");
+    let plot = engine_plot::Scatter {
+        x: &px,
+        y: &py,
+        groups: Some((&ours, &names)),
+        title: "pca".into(),
+        x_label: "PC1".into(),
+        y_label: "PC2".into(),
+    };
+    engine_plot::scatter_png(&plot, &png).unwrap();
+    assert!(std::fs::metadata(&png).unwrap().len() > 5000);
+    eprintln!("figure: {}", png.display());
 }
 
 #[test]

@@ -56,7 +56,10 @@ pub fn leiden(adjacency: &Compressed, params: &LeidenParams) -> Vec<u32> {
     let mut adj = vec![Vec::new(); n];
     let mut strength = vec![0.0; n];
     for i in 0..n {
-        let (lo, hi) = (adjacency.indptr[i] as usize, adjacency.indptr[i + 1] as usize);
+        let (lo, hi) = (
+            adjacency.indptr[i] as usize,
+            adjacency.indptr[i + 1] as usize,
+        );
         for (&j, &w) in adjacency.indices[lo..hi].iter().zip(&weights[lo..hi]) {
             let j = j as usize;
             strength[i] += w;
@@ -357,7 +360,10 @@ pub fn modularity(adjacency: &Compressed, labels: &[u32], resolution: f64) -> f6
     let mut strength = vec![0.0; n];
     let mut internal = vec![0.0; k];
     for i in 0..n {
-        let (lo, hi) = (adjacency.indptr[i] as usize, adjacency.indptr[i + 1] as usize);
+        let (lo, hi) = (
+            adjacency.indptr[i] as usize,
+            adjacency.indptr[i + 1] as usize,
+        );
         for (&j, &wij) in adjacency.indices[lo..hi].iter().zip(&w[lo..hi]) {
             strength[i] += wij;
             if labels[i] == labels[j as usize] {
