@@ -1,0 +1,135 @@
+//! Binds a validated pipeline to data: opens file sources for their metadata (never their
+//! data), infers every node's schema, and checks what each step needs is there.
+
+use crate::plan::{LogicalPlan, Node, NodeId, Op, ScaleParams, Schema, Source};
+use engine_common::{Error, Result};
+use engine_matrix::DType;
+use engine_spec::{Arg, PipelineSpec, Step};
+use std::collections::HashMap;
+
+fn int(step: &Step, name: &str) -> i64 {
+    step.arg(name).as_i64().unwrap_or(0)
+}
+
+fn positive(step: &Step, name: &str) -> Result<usize> {
+    match step.arg(name).as_i64() {
+        Some(v) if v > 0 => Ok(v as usize),
+        other => Err(Error::usage(format!("step `{}`: `{name}` must be positive, got {other:?}", step.id))),
+    }
+}
+
+/// Builds the logical plan of a pipeline.
+///
+/// # Errors
+/// When a file source cannot be opened or a step's requirement (an obsm key, a graph, an obs
+/// column) is not produced upstream.
+pub fn plan(spec: &PipelineSpec) -> Result<LogicalPlan> {
+    let mut plan = LogicalPlan::default();
+    let mut by_step: HashMap<String, NodeId> = HashMap::new();
+    for step in &spec.steps {
+        let inputs: Vec<NodeId> = step.inputs.iter().map(|i| by_step[i]).collect();
+        let input_schema = inputs.first().map(|i| plan.node(*i).schema.clone());
+        let need = |what: &str, ok: bool| -> Result<()> {
+            if ok { Ok(()) } else { Err(Error::usage(format!("step `{}` ({}): needs {what} from its input", step.id, step.op.name))) }
+        };
+        let (op, schema) = match step.op.name {
+            "synthetic" => {
+                let dtype = if step.arg("dtype").as_str() == Some("float64") { DType::F64 } else { DType::F32 };
+                let (n_obs, n_vars) = (positive(step, "n_obs")?, positive(step, "n_vars")?);
+                let src = Source::Synthetic {
+                    n_obs,
+                    n_vars,
+                    centers: positive(step, "centers")?,
+                    cluster_std: step.arg("cluster_std").as_f64().unwrap_or(1.0),
+                    seed: int(step, "seed") as u64,
+                    dtype,
+                };
+                let schema = Schema { n_obs, n_vars, x_dtype: Some(dtype), obs: vec!["blob".into()], ..Default::default() };
+                (Op::Scan(src), schema)
+            }
+            "read" => {
+                let path = step.arg("path").as_str().unwrap_or_default().to_string();
+                let ds = engine_store::Dataset::open(&path)?;
+                let x = ds.x()?;
+                let obs = ds.obs(None)?.columns.into_iter().map(|(n, _)| n).collect();
+                let obsm = ds.keys("obsm")?.into_iter().map(|k| (k, 0)).collect();
+                let schema = Schema { n_obs: ds.n_obs(), n_vars: ds.n_vars(), x_dtype: x.map(|m| m.dtype()), obs, obsm, ..Default::default() };
+                (Op::Scan(Source::File { path }), schema)
+            }
+            "scale" => {
+                let mut s = input_schema.unwrap_or_default();
+                s.x_maps.push("scale".into());
+                let p = ScaleParams { zero_center: step.arg("zero_center").as_bool().unwrap_or(true), max_value: step.arg("max_value").as_f64() };
+                (Op::Scale(p), s)
+            }
+            "pca" => {
+                let mut s = input_schema.unwrap_or_default();
+                let n_comps = positive(step, "n_comps")?.min(s.n_vars).min(s.n_obs);
+                s.obsm.retain(|(k, _)| k != "X_pca");
+                s.obsm.push(("X_pca".into(), n_comps));
+                s.varm.push(("PCs".into(), n_comps));
+                s.uns.push("pca".into());
+                (Op::Pca { n_comps, zero_center: step.arg("zero_center").as_bool().unwrap_or(true), standardize: None }, s)
+            }
+            "neighbors" => {
+                let mut s = input_schema.unwrap_or_default();
+                let use_rep = step.arg("use_rep").as_str().unwrap_or("X_pca").to_string();
+                need(&format!("obsm['{use_rep}']"), s.obsm.iter().any(|(k, _)| *k == use_rep))?;
+                s.obsp.extend(["distances".to_string(), "connectivities".to_string()]);
+                s.uns.push("neighbors".into());
+                let op = Op::Neighbors {
+                    n_neighbors: positive(step, "n_neighbors")?,
+                    n_pcs: step.arg("n_pcs").as_i64().map(|v| v as usize),
+                    use_rep,
+                    random_state: int(step, "random_state"),
+                };
+                (op, s)
+            }
+            "leiden" => {
+                let mut s = input_schema.unwrap_or_default();
+                need("obsp['connectivities'] (run `neighbors` first)", s.obsp.iter().any(|k| k == "connectivities"))?;
+                let key = step.arg("key_added").as_str().unwrap_or("leiden").to_string();
+                s.obs.push(key.clone());
+                s.uns.push(key.clone());
+                let op = Op::Leiden {
+                    resolution: step.arg("resolution").as_f64().unwrap_or(1.0),
+                    random_state: int(step, "random_state"),
+                    n_iterations: int(step, "n_iterations"),
+                    key_added: key,
+                };
+                (op, s)
+            }
+            "plot" => {
+                let s = input_schema.unwrap_or_default();
+                let basis = step.arg("basis").as_str().unwrap_or("pca").to_string();
+                let key = format!("X_{basis}");
+                need(&format!("obsm['{key}']"), s.obsm.iter().any(|(k, _)| *k == key))?;
+                let color = match step.arg("color") {
+                    Arg::Str(c) => {
+                        need(&format!("obs['{c}']"), s.obs.contains(c))?;
+                        Some(c.clone())
+                    }
+                    _ => None,
+                };
+                let comps = step.arg("components").as_str().unwrap_or("1,2");
+                let parsed: Vec<usize> = comps.split(',').filter_map(|c| c.trim().parse::<usize>().ok()).collect();
+                let components = match parsed.as_slice() {
+                    [a, b] if *a >= 1 && *b >= 1 => (a - 1, b - 1),
+                    _ => return Err(Error::usage(format!("step `{}`: components must be two 1-based numbers like \"1,2\", got \"{comps}\"", step.id))),
+                };
+                let path = step.arg("path").as_str().unwrap_or_default().to_string();
+                (Op::Plot { basis, components, color, path }, s)
+            }
+            other => return Err(Error::internal(format!("op `{other}` has no planner"))),
+        };
+        plan.nodes.push(Node { step: step.id.clone(), op, inputs, schema });
+        by_step.insert(step.id.clone(), NodeId(plan.nodes.len() - 1));
+    }
+    for out in &spec.outputs {
+        let input = by_step[&out.step];
+        let schema = plan.node(input).schema.clone();
+        let op = Op::Write { path: out.path.clone(), format: out.format.clone(), chunks: out.chunks.clone(), compression: out.compression.clone() };
+        plan.nodes.push(Node { step: format!("{}:write", out.step), op, inputs: vec![input], schema });
+    }
+    Ok(plan)
+}
