@@ -20,6 +20,29 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run a pipeline.
+    Run {
+        pipeline: PathBuf,
+        #[arg(long = "param", value_name = "NAME=VALUE")]
+        params: Vec<String>,
+        /// Bytes of X blocks in flight, e.g. 512M.
+        #[arg(long, default_value = "256M")]
+        memory_limit: String,
+        /// Print per-stage wall time, blocks and bytes, and peak memory.
+        #[arg(long)]
+        metrics: bool,
+        /// Turn an optimizer rule off (repeatable), e.g. fuse_elementwise.
+        #[arg(long = "disable-rule")]
+        disable_rules: Vec<String>,
+    },
+    /// Print the logical, optimized and physical plans of a pipeline.
+    Explain {
+        pipeline: PathBuf,
+        #[arg(long = "param", value_name = "NAME=VALUE")]
+        params: Vec<String>,
+        #[arg(long = "disable-rule")]
+        disable_rules: Vec<String>,
+    },
     /// Validate a pipeline without running it; reports every problem at once.
     Check {
         pipeline: PathBuf,
@@ -79,6 +102,71 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Check { pipeline, params } => check(&pipeline, &params),
+        Command::Explain {
+            pipeline,
+            params,
+            disable_rules,
+        } => {
+            let spec = load(&pipeline, &params)?;
+            let logical = engine_plan::plan(&spec)?;
+            let (optimized, applied) = engine_plan::optimize(&logical, &disable_rules)?;
+            println!("== logical plan ==\n{}", logical.explain());
+            println!(
+                "== optimized plan (rules applied: {}) ==\n{}",
+                if applied.is_empty() {
+                    "none".to_string()
+                } else {
+                    applied.join(", ")
+                },
+                optimized.explain()
+            );
+            println!(
+                "== physical plan ==\n{}",
+                engine_exec::physical_plan(&optimized)
+            );
+            Ok(())
+        }
+        Command::Run {
+            pipeline,
+            params,
+            memory_limit,
+            metrics,
+            disable_rules,
+        } => {
+            let spec = load(&pipeline, &params)?;
+            let logical = engine_plan::plan(&spec)?;
+            let (optimized, _) = engine_plan::optimize(&logical, &disable_rules)?;
+            let opts = engine_exec::ExecOptions {
+                memory_limit: parse_bytes(&memory_limit)?,
+                overwrite: true,
+            };
+            let t = std::time::Instant::now();
+            let report = engine_exec::run(&optimized, &opts)?;
+            for o in &report.outputs {
+                eprintln!("wrote {o}");
+            }
+            eprintln!("done in {:.2}s", t.elapsed().as_secs_f64());
+            if metrics {
+                println!(
+                    "{:<36} {:>9} {:>7} {:>12}",
+                    "stage", "seconds", "blocks", "bytes"
+                );
+                for s in &report.stages {
+                    println!(
+                        "{:<36} {:>9.3} {:>7} {:>12}",
+                        s.name, s.seconds, s.blocks, s.bytes
+                    );
+                }
+                println!(
+                    "peak memory: {}",
+                    peak_rss().map_or("unknown".into(), |k| format!(
+                        "{:.1} MiB",
+                        k as f64 / 1024.0
+                    ))
+                );
+            }
+            Ok(())
+        }
         Command::Inspect { path, json, head } => inspect(&path, json, head),
         Command::Convert {
             input,
@@ -147,6 +235,31 @@ fn parse_params(params: &[String]) -> Result<Vec<(String, String)>> {
                 .ok_or_else(|| usage(format!("--param {p}: expected NAME=VALUE")))
         })
         .collect()
+}
+
+/// Peak resident set size of this process in KiB (Linux).
+fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// Reads and validates a pipeline, printing every problem on failure.
+fn load(path: &Path, params: &[String]) -> Result<engine_spec::PipelineSpec> {
+    let overrides = parse_params(params)?;
+    let source =
+        std::fs::read_to_string(path).map_err(|e| usage(format!("{}: {e}", path.display())))?;
+    engine_spec::parse_yaml(&path.display().to_string(), &source, &overrides).map_err(|diags| {
+        eprintln!("{}", diags.render());
+        let n = diags.items.len();
+        usage(format!(
+            "{n} problem{} in {}",
+            if n == 1 { "" } else { "s" },
+            path.display()
+        ))
+    })
 }
 
 fn check(path: &Path, params: &[String]) -> Result<()> {

@@ -13,7 +13,14 @@ pub struct NodeId(pub usize);
 #[derive(Debug, Clone, PartialEq)]
 pub enum Source {
     /// Gaussian blobs generated block by block.
-    Synthetic { n_obs: usize, n_vars: usize, centers: usize, cluster_std: f64, seed: u64, dtype: DType },
+    Synthetic {
+        n_obs: usize,
+        n_vars: usize,
+        centers: usize,
+        cluster_std: f64,
+        seed: u64,
+        dtype: DType,
+    },
     /// An .h5ad or .zarr dataset.
     File { path: String },
 }
@@ -32,11 +39,35 @@ pub enum Op {
     /// PCA of its input's X. `standardize` is set by `fuse_elementwise` when a `scale` was
     /// folded in: the Gram of the unscaled data then yields the correlation matrix directly,
     /// and the output's X is the scaled X.
-    Pca { n_comps: usize, zero_center: bool, standardize: Option<ScaleParams> },
-    Neighbors { n_neighbors: usize, n_pcs: Option<usize>, use_rep: String, random_state: i64 },
-    Leiden { resolution: f64, random_state: i64, n_iterations: i64, key_added: String },
-    Plot { basis: String, components: (usize, usize), color: Option<String>, path: String },
-    Write { path: String, format: Option<String>, chunks: Option<Vec<u64>>, compression: Option<String> },
+    Pca {
+        n_comps: usize,
+        zero_center: bool,
+        standardize: Option<ScaleParams>,
+    },
+    Neighbors {
+        n_neighbors: usize,
+        n_pcs: Option<usize>,
+        use_rep: String,
+        random_state: i64,
+    },
+    Leiden {
+        resolution: f64,
+        random_state: i64,
+        n_iterations: i64,
+        key_added: String,
+    },
+    Plot {
+        basis: String,
+        components: (usize, usize),
+        color: Option<String>,
+        path: String,
+    },
+    Write {
+        path: String,
+        format: Option<String>,
+        chunks: Option<Vec<u64>>,
+        compression: Option<String>,
+    },
 }
 
 impl Op {
@@ -55,28 +86,80 @@ impl Op {
     /// Parameters as stable text for EXPLAIN.
     pub fn describe(&self) -> String {
         match self {
-            Op::Scan(Source::Synthetic { n_obs, n_vars, centers, cluster_std, seed, dtype }) => {
-                format!("synthetic(n_obs={n_obs}, n_vars={n_vars}, centers={centers}, cluster_std={cluster_std}, seed={seed}, dtype={dtype})")
+            Op::Scan(Source::Synthetic {
+                n_obs,
+                n_vars,
+                centers,
+                cluster_std,
+                seed,
+                dtype,
+            }) => {
+                format!(
+                    "synthetic(n_obs={n_obs}, n_vars={n_vars}, centers={centers}, cluster_std={cluster_std}, seed={seed}, dtype={dtype})"
+                )
             }
             Op::Scan(Source::File { path }) => format!("file({path})"),
-            Op::Scale(p) => format!("zero_center={}, max_value={}", p.zero_center, p.max_value.map_or("none".into(), |v| v.to_string())),
-            Op::Pca { n_comps, zero_center, standardize } => format!(
-                "n_comps={n_comps}, zero_center={zero_center}{}",
-                standardize.map_or(String::new(), |s| format!(", standardize(zero_center={})", s.zero_center))
+            Op::Scale(p) => format!(
+                "zero_center={}, max_value={}",
+                p.zero_center,
+                p.max_value.map_or("none".into(), |v| v.to_string())
             ),
-            Op::Neighbors { n_neighbors, n_pcs, use_rep, .. } => {
-                format!("n_neighbors={n_neighbors}, use_rep={use_rep}, n_pcs={}", n_pcs.map_or("all".into(), |v| v.to_string()))
+            Op::Pca {
+                n_comps,
+                zero_center,
+                standardize,
+            } => format!(
+                "n_comps={n_comps}, zero_center={zero_center}{}",
+                standardize.map_or(String::new(), |s| format!(
+                    ", standardize(zero_center={})",
+                    s.zero_center
+                ))
+            ),
+            Op::Neighbors {
+                n_neighbors,
+                n_pcs,
+                use_rep,
+                ..
+            } => {
+                format!(
+                    "n_neighbors={n_neighbors}, use_rep={use_rep}, n_pcs={}",
+                    n_pcs.map_or("all".into(), |v| v.to_string())
+                )
             }
-            Op::Leiden { resolution, random_state, n_iterations, key_added } => {
-                format!("resolution={resolution}, random_state={random_state}, n_iterations={n_iterations}, key_added={key_added}")
+            Op::Leiden {
+                resolution,
+                random_state,
+                n_iterations,
+                key_added,
+            } => {
+                format!(
+                    "resolution={resolution}, random_state={random_state}, n_iterations={n_iterations}, key_added={key_added}"
+                )
             }
-            Op::Plot { basis, components, color, path } => {
-                format!("basis={basis}, components={},{}, color={}, path={path}", components.0 + 1, components.1 + 1, color.as_deref().unwrap_or("none"))
+            Op::Plot {
+                basis,
+                components,
+                color,
+                path,
+            } => {
+                format!(
+                    "basis={basis}, components={},{}, color={}, path={path}",
+                    components.0 + 1,
+                    components.1 + 1,
+                    color.as_deref().unwrap_or("none")
+                )
             }
-            Op::Write { path, format, chunks, .. } => format!(
+            Op::Write {
+                path,
+                format,
+                chunks,
+                ..
+            } => format!(
                 "path={path}, format={}{}",
                 format.as_deref().unwrap_or("auto"),
-                chunks.as_ref().map_or(String::new(), |c| format!(", chunks={c:?}"))
+                chunks
+                    .as_ref()
+                    .map_or(String::new(), |c| format!(", chunks={c:?}"))
             ),
         }
     }
@@ -109,10 +192,30 @@ impl Schema {
         if !self.x_maps.is_empty() {
             let _ = write!(s, " X={}", self.x_maps.join("∘"));
         }
-        let list = |name: &str, v: &[String]| if v.is_empty() { String::new() } else { format!(" {name}[{}]", v.join(",")) };
+        let list = |name: &str, v: &[String]| {
+            if v.is_empty() {
+                String::new()
+            } else {
+                format!(" {name}[{}]", v.join(","))
+            }
+        };
         s += &list("obs", &self.obs);
-        s += &list("obsm", &self.obsm.iter().map(|(k, c)| format!("{k}:{c}")).collect::<Vec<_>>());
-        s += &list("varm", &self.varm.iter().map(|(k, c)| format!("{k}:{c}")).collect::<Vec<_>>());
+        s += &list(
+            "obsm",
+            &self
+                .obsm
+                .iter()
+                .map(|(k, c)| format!("{k}:{c}"))
+                .collect::<Vec<_>>(),
+        );
+        s += &list(
+            "varm",
+            &self
+                .varm
+                .iter()
+                .map(|(k, c)| format!("{k}:{c}"))
+                .collect::<Vec<_>>(),
+        );
         s += &list("obsp", &self.obsp);
         s += &list("uns", &self.uns);
         s
@@ -142,7 +245,12 @@ impl LogicalPlan {
 
     /// Nodes that read `id`.
     pub fn consumers(&self, id: NodeId) -> Vec<NodeId> {
-        self.nodes.iter().enumerate().filter(|(_, n)| n.inputs.contains(&id)).map(|(i, _)| NodeId(i)).collect()
+        self.nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| n.inputs.contains(&id))
+            .map(|(i, _)| NodeId(i))
+            .collect()
     }
 
     /// Stable indented text, one node per line in topological order.
@@ -152,9 +260,22 @@ impl LogicalPlan {
             let inputs = if n.inputs.is_empty() {
                 String::new()
             } else {
-                format!(" <- {}", n.inputs.iter().map(|i| format!("#{}", i.0)).collect::<Vec<_>>().join(", "))
+                format!(
+                    " <- {}",
+                    n.inputs
+                        .iter()
+                        .map(|i| format!("#{}", i.0))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
             };
-            let _ = writeln!(out, "#{i} {} = {}({}){inputs}", n.step, n.op.name(), n.op.describe());
+            let _ = writeln!(
+                out,
+                "#{i} {} = {}({}){inputs}",
+                n.step,
+                n.op.name(),
+                n.op.describe()
+            );
             let _ = writeln!(out, "     :: {}", n.schema.describe());
         }
         out

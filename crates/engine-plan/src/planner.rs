@@ -14,7 +14,10 @@ fn int(step: &Step, name: &str) -> i64 {
 fn positive(step: &Step, name: &str) -> Result<usize> {
     match step.arg(name).as_i64() {
         Some(v) if v > 0 => Ok(v as usize),
-        other => Err(Error::usage(format!("step `{}`: `{name}` must be positive, got {other:?}", step.id))),
+        other => Err(Error::usage(format!(
+            "step `{}`: `{name}` must be positive, got {other:?}",
+            step.id
+        ))),
     }
 }
 
@@ -30,11 +33,22 @@ pub fn plan(spec: &PipelineSpec) -> Result<LogicalPlan> {
         let inputs: Vec<NodeId> = step.inputs.iter().map(|i| by_step[i]).collect();
         let input_schema = inputs.first().map(|i| plan.node(*i).schema.clone());
         let need = |what: &str, ok: bool| -> Result<()> {
-            if ok { Ok(()) } else { Err(Error::usage(format!("step `{}` ({}): needs {what} from its input", step.id, step.op.name))) }
+            if ok {
+                Ok(())
+            } else {
+                Err(Error::usage(format!(
+                    "step `{}` ({}): needs {what} from its input",
+                    step.id, step.op.name
+                )))
+            }
         };
         let (op, schema) = match step.op.name {
             "synthetic" => {
-                let dtype = if step.arg("dtype").as_str() == Some("float64") { DType::F64 } else { DType::F32 };
+                let dtype = if step.arg("dtype").as_str() == Some("float64") {
+                    DType::F64
+                } else {
+                    DType::F32
+                };
                 let (n_obs, n_vars) = (positive(step, "n_obs")?, positive(step, "n_vars")?);
                 let src = Source::Synthetic {
                     n_obs,
@@ -44,7 +58,13 @@ pub fn plan(spec: &PipelineSpec) -> Result<LogicalPlan> {
                     seed: int(step, "seed") as u64,
                     dtype,
                 };
-                let schema = Schema { n_obs, n_vars, x_dtype: Some(dtype), obs: vec!["blob".into()], ..Default::default() };
+                let schema = Schema {
+                    n_obs,
+                    n_vars,
+                    x_dtype: Some(dtype),
+                    obs: vec!["blob".into()],
+                    ..Default::default()
+                };
                 (Op::Scan(src), schema)
             }
             "read" => {
@@ -53,13 +73,23 @@ pub fn plan(spec: &PipelineSpec) -> Result<LogicalPlan> {
                 let x = ds.x()?;
                 let obs = ds.obs(None)?.columns.into_iter().map(|(n, _)| n).collect();
                 let obsm = ds.keys("obsm")?.into_iter().map(|k| (k, 0)).collect();
-                let schema = Schema { n_obs: ds.n_obs(), n_vars: ds.n_vars(), x_dtype: x.map(|m| m.dtype()), obs, obsm, ..Default::default() };
+                let schema = Schema {
+                    n_obs: ds.n_obs(),
+                    n_vars: ds.n_vars(),
+                    x_dtype: x.map(|m| m.dtype()),
+                    obs,
+                    obsm,
+                    ..Default::default()
+                };
                 (Op::Scan(Source::File { path }), schema)
             }
             "scale" => {
                 let mut s = input_schema.unwrap_or_default();
                 s.x_maps.push("scale".into());
-                let p = ScaleParams { zero_center: step.arg("zero_center").as_bool().unwrap_or(true), max_value: step.arg("max_value").as_f64() };
+                let p = ScaleParams {
+                    zero_center: step.arg("zero_center").as_bool().unwrap_or(true),
+                    max_value: step.arg("max_value").as_f64(),
+                };
                 (Op::Scale(p), s)
             }
             "pca" => {
@@ -69,13 +99,24 @@ pub fn plan(spec: &PipelineSpec) -> Result<LogicalPlan> {
                 s.obsm.push(("X_pca".into(), n_comps));
                 s.varm.push(("PCs".into(), n_comps));
                 s.uns.push("pca".into());
-                (Op::Pca { n_comps, zero_center: step.arg("zero_center").as_bool().unwrap_or(true), standardize: None }, s)
+                (
+                    Op::Pca {
+                        n_comps,
+                        zero_center: step.arg("zero_center").as_bool().unwrap_or(true),
+                        standardize: None,
+                    },
+                    s,
+                )
             }
             "neighbors" => {
                 let mut s = input_schema.unwrap_or_default();
                 let use_rep = step.arg("use_rep").as_str().unwrap_or("X_pca").to_string();
-                need(&format!("obsm['{use_rep}']"), s.obsm.iter().any(|(k, _)| *k == use_rep))?;
-                s.obsp.extend(["distances".to_string(), "connectivities".to_string()]);
+                need(
+                    &format!("obsm['{use_rep}']"),
+                    s.obsm.iter().any(|(k, _)| *k == use_rep),
+                )?;
+                s.obsp
+                    .extend(["distances".to_string(), "connectivities".to_string()]);
                 s.uns.push("neighbors".into());
                 let op = Op::Neighbors {
                     n_neighbors: positive(step, "n_neighbors")?,
@@ -87,8 +128,15 @@ pub fn plan(spec: &PipelineSpec) -> Result<LogicalPlan> {
             }
             "leiden" => {
                 let mut s = input_schema.unwrap_or_default();
-                need("obsp['connectivities'] (run `neighbors` first)", s.obsp.iter().any(|k| k == "connectivities"))?;
-                let key = step.arg("key_added").as_str().unwrap_or("leiden").to_string();
+                need(
+                    "obsp['connectivities'] (run `neighbors` first)",
+                    s.obsp.iter().any(|k| k == "connectivities"),
+                )?;
+                let key = step
+                    .arg("key_added")
+                    .as_str()
+                    .unwrap_or("leiden")
+                    .to_string();
                 s.obs.push(key.clone());
                 s.uns.push(key.clone());
                 let op = Op::Leiden {
@@ -103,7 +151,10 @@ pub fn plan(spec: &PipelineSpec) -> Result<LogicalPlan> {
                 let s = input_schema.unwrap_or_default();
                 let basis = step.arg("basis").as_str().unwrap_or("pca").to_string();
                 let key = format!("X_{basis}");
-                need(&format!("obsm['{key}']"), s.obsm.iter().any(|(k, _)| *k == key))?;
+                need(
+                    &format!("obsm['{key}']"),
+                    s.obsm.iter().any(|(k, _)| *k == key),
+                )?;
                 let color = match step.arg("color") {
                     Arg::Str(c) => {
                         need(&format!("obs['{c}']"), s.obs.contains(c))?;
@@ -112,24 +163,55 @@ pub fn plan(spec: &PipelineSpec) -> Result<LogicalPlan> {
                     _ => None,
                 };
                 let comps = step.arg("components").as_str().unwrap_or("1,2");
-                let parsed: Vec<usize> = comps.split(',').filter_map(|c| c.trim().parse::<usize>().ok()).collect();
+                let parsed: Vec<usize> = comps
+                    .split(',')
+                    .filter_map(|c| c.trim().parse::<usize>().ok())
+                    .collect();
                 let components = match parsed.as_slice() {
                     [a, b] if *a >= 1 && *b >= 1 => (a - 1, b - 1),
-                    _ => return Err(Error::usage(format!("step `{}`: components must be two 1-based numbers like \"1,2\", got \"{comps}\"", step.id))),
+                    _ => {
+                        return Err(Error::usage(format!(
+                            "step `{}`: components must be two 1-based numbers like \"1,2\", got \"{comps}\"",
+                            step.id
+                        )));
+                    }
                 };
                 let path = step.arg("path").as_str().unwrap_or_default().to_string();
-                (Op::Plot { basis, components, color, path }, s)
+                (
+                    Op::Plot {
+                        basis,
+                        components,
+                        color,
+                        path,
+                    },
+                    s,
+                )
             }
             other => return Err(Error::internal(format!("op `{other}` has no planner"))),
         };
-        plan.nodes.push(Node { step: step.id.clone(), op, inputs, schema });
+        plan.nodes.push(Node {
+            step: step.id.clone(),
+            op,
+            inputs,
+            schema,
+        });
         by_step.insert(step.id.clone(), NodeId(plan.nodes.len() - 1));
     }
     for out in &spec.outputs {
         let input = by_step[&out.step];
         let schema = plan.node(input).schema.clone();
-        let op = Op::Write { path: out.path.clone(), format: out.format.clone(), chunks: out.chunks.clone(), compression: out.compression.clone() };
-        plan.nodes.push(Node { step: format!("{}:write", out.step), op, inputs: vec![input], schema });
+        let op = Op::Write {
+            path: out.path.clone(),
+            format: out.format.clone(),
+            chunks: out.chunks.clone(),
+            compression: out.compression.clone(),
+        };
+        plan.nodes.push(Node {
+            step: format!("{}:write", out.step),
+            op,
+            inputs: vec![input],
+            schema,
+        });
     }
     Ok(plan)
 }

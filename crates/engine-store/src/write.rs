@@ -45,11 +45,12 @@ impl AtomicTarget {
         let name = target
             .file_name()
             .ok_or_else(|| Error::usage(format!("{} is not a file path", target.display())))?;
+        // The target name stays at the end so extension-sniffing writers (PNG) still work.
         let tmp = dir.join(format!(
-            ".{}.tmp-{}-{}",
-            name.to_string_lossy(),
+            ".tmp-{}-{}-{}",
             std::process::id(),
-            unique()
+            unique(),
+            name.to_string_lossy()
         ));
         Ok(AtomicTarget {
             target: target.to_path_buf(),

@@ -17,9 +17,18 @@ pub const NAME: &str = "fuse_elementwise";
 pub fn apply(plan: &mut LogicalPlan) -> bool {
     let mut changed = false;
     for i in 0..plan.nodes.len() {
-        let Op::Pca { standardize: None, .. } = plan.nodes[i].op else { continue };
-        let Some(&input) = plan.nodes[i].inputs.first() else { continue };
-        let Op::Scale(p) = plan.nodes[input.0].op else { continue };
+        let Op::Pca {
+            standardize: None, ..
+        } = plan.nodes[i].op
+        else {
+            continue;
+        };
+        let Some(&input) = plan.nodes[i].inputs.first() else {
+            continue;
+        };
+        let Op::Scale(p) = plan.nodes[input.0].op else {
+            continue;
+        };
         if !p.zero_center || p.max_value.is_some() {
             continue;
         }
@@ -40,13 +49,47 @@ mod tests {
     use engine_matrix::DType;
 
     fn plan(max_value: Option<f64>) -> LogicalPlan {
-        let schema = Schema { n_obs: 10, n_vars: 3, x_dtype: Some(DType::F32), ..Default::default() };
-        let scan = Source::Synthetic { n_obs: 10, n_vars: 3, centers: 2, cluster_std: 1.0, seed: 1, dtype: DType::F32 };
+        let schema = Schema {
+            n_obs: 10,
+            n_vars: 3,
+            x_dtype: Some(DType::F32),
+            ..Default::default()
+        };
+        let scan = Source::Synthetic {
+            n_obs: 10,
+            n_vars: 3,
+            centers: 2,
+            cluster_std: 1.0,
+            seed: 1,
+            dtype: DType::F32,
+        };
         LogicalPlan {
             nodes: vec![
-                Node { step: "data".into(), op: Op::Scan(scan), inputs: vec![], schema: schema.clone() },
-                Node { step: "scaled".into(), op: Op::Scale(ScaleParams { zero_center: true, max_value }), inputs: vec![NodeId(0)], schema: schema.clone() },
-                Node { step: "pcs".into(), op: Op::Pca { n_comps: 2, zero_center: true, standardize: None }, inputs: vec![NodeId(1)], schema },
+                Node {
+                    step: "data".into(),
+                    op: Op::Scan(scan),
+                    inputs: vec![],
+                    schema: schema.clone(),
+                },
+                Node {
+                    step: "scaled".into(),
+                    op: Op::Scale(ScaleParams {
+                        zero_center: true,
+                        max_value,
+                    }),
+                    inputs: vec![NodeId(0)],
+                    schema: schema.clone(),
+                },
+                Node {
+                    step: "pcs".into(),
+                    op: Op::Pca {
+                        n_comps: 2,
+                        zero_center: true,
+                        standardize: None,
+                    },
+                    inputs: vec![NodeId(1)],
+                    schema,
+                },
             ],
         }
     }
@@ -58,7 +101,10 @@ mod tests {
         assert!(apply(&mut p));
         let after = p.explain();
         assert_eq!(
-            before.lines().filter(|l| l.starts_with('#')).collect::<Vec<_>>(),
+            before
+                .lines()
+                .filter(|l| l.starts_with('#'))
+                .collect::<Vec<_>>(),
             [
                 "#0 data = Scan(synthetic(n_obs=10, n_vars=3, centers=2, cluster_std=1, seed=1, dtype=float32))",
                 "#1 scaled = Scale(zero_center=true, max_value=none) <- #0",
@@ -66,7 +112,10 @@ mod tests {
             ]
         );
         assert_eq!(
-            after.lines().filter(|l| l.starts_with('#')).collect::<Vec<_>>(),
+            after
+                .lines()
+                .filter(|l| l.starts_with('#'))
+                .collect::<Vec<_>>(),
             [
                 "#0 data = Scan(synthetic(n_obs=10, n_vars=3, centers=2, cluster_std=1, seed=1, dtype=float32))",
                 "#1 scaled = Scale(zero_center=true, max_value=none) <- #0",

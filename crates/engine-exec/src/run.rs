@@ -1,0 +1,790 @@
+use engine_common::{Error, Location, Result};
+use engine_matrix::{Block, Compressed, DynArray};
+use engine_ops::stats::{Gram, Moments};
+use engine_ops::synthetic::Blobs;
+use engine_ops::{knn, leiden, pca};
+use engine_plan::{LogicalPlan, NodeId, Op, ScaleParams, Source};
+use engine_store::backend::{ArrayOptions, Compression, StoreFormat};
+use engine_store::write::{self, AtomicTarget};
+use engine_store::{Column, Dataset, Frame, Matrix, Value};
+use ndarray::{Array1, Array2, ArrayView2, s};
+use rayon::prelude::*;
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct ExecOptions {
+    /// Bytes of X blocks in flight across all workers.
+    pub memory_limit: usize,
+    pub overwrite: bool,
+}
+
+impl Default for ExecOptions {
+    fn default() -> Self {
+        ExecOptions {
+            memory_limit: 256 << 20,
+            overwrite: true,
+        }
+    }
+}
+
+/// What one stage did.
+#[derive(Debug, Clone)]
+pub struct StageReport {
+    pub name: String,
+    pub seconds: f64,
+    pub blocks: usize,
+    pub bytes: u64,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default)]
+pub struct RunReport {
+    pub stages: Vec<StageReport>,
+    pub outputs: Vec<String>,
+}
+
+/// An elementwise map on X.
+#[derive(Debug, Clone)]
+enum XMap {
+    Standardize {
+        mean: Arc<Vec<f64>>,
+        sd: Arc<Vec<f64>>,
+        zero_center: bool,
+        max_value: Option<f64>,
+    },
+}
+
+/// Where X comes from: an opened source and the maps applied since.
+#[derive(Debug, Clone)]
+struct Lineage {
+    source: Arc<XSource>,
+    maps: Vec<XMap>,
+}
+
+#[derive(Debug)]
+enum XSource {
+    Blobs { blobs: Blobs, centers: Array2<f64> },
+    File { matrix: Matrix },
+}
+
+impl XSource {
+    fn n_obs(&self) -> usize {
+        match self {
+            XSource::Blobs { blobs, .. } => blobs.n_obs,
+            XSource::File { matrix } => matrix.n_rows(),
+        }
+    }
+    fn n_vars(&self) -> usize {
+        match self {
+            XSource::Blobs { blobs, .. } => blobs.n_vars,
+            XSource::File { matrix } => matrix.n_cols(),
+        }
+    }
+}
+
+impl Lineage {
+    fn n_obs(&self) -> usize {
+        self.source.n_obs()
+    }
+    fn n_vars(&self) -> usize {
+        self.source.n_vars()
+    }
+
+    /// Rows `rows` of X with every map applied, as f64.
+    fn block(&self, rows: Range<usize>) -> Result<Array2<f64>> {
+        let mut x = match self.source.as_ref() {
+            XSource::Blobs { blobs, centers } => blobs.block(centers, rows).0,
+            XSource::File { matrix } => {
+                let b = matrix.read_rows(rows.clone())?;
+                let dense = match b {
+                    Block::Dense(a) => a,
+                    Block::Sparse(c) => c.to_dense(),
+                };
+                let v = dense
+                    .to_f64_vec()
+                    .ok_or_else(|| Error::usage("X is not numeric"))?;
+                Array2::from_shape_vec((rows.len(), self.n_vars()), v)
+                    .map_err(|e| Error::internal(e.to_string()))?
+            }
+        };
+        for m in &self.maps {
+            match m {
+                XMap::Standardize {
+                    mean,
+                    sd,
+                    zero_center,
+                    max_value,
+                } => {
+                    for mut row in x.outer_iter_mut() {
+                        for (j, v) in row.iter_mut().enumerate() {
+                            if *zero_center {
+                                *v -= mean[j];
+                            }
+                            *v /= sd[j];
+                            if let Some(m) = max_value {
+                                *v = v.clamp(if *zero_center { -m } else { f64::MIN }, *m);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(x)
+    }
+}
+
+/// Row ranges so that all workers' blocks together stay within the memory limit.
+fn block_ranges(n_obs: usize, n_vars: usize, opts: &ExecOptions) -> Vec<Range<usize>> {
+    let workers = rayon::current_num_threads().max(1);
+    // A block is held as f64, plus a scratch copy in Gram updates.
+    let per_row = (n_vars.max(1) * 8 * 2) as f64;
+    let rows = ((opts.memory_limit as f64 / workers as f64 / per_row) as usize).clamp(64, 65_536);
+    (0..n_obs)
+        .step_by(rows)
+        .map(|s| s..(s + rows).min(n_obs))
+        .collect()
+}
+
+/// Folds `f` over row blocks in parallel and merges the partials.
+fn fold_pass<P: Send>(
+    lineage: &Lineage,
+    opts: &ExecOptions,
+    init: impl Fn() -> P + Sync + Send,
+    f: impl Fn(&mut P, Range<usize>, ArrayView2<'_, f64>) + Sync + Send,
+    merge: impl Fn(P, P) -> P + Sync + Send,
+) -> Result<(P, usize)> {
+    let ranges = block_ranges(lineage.n_obs(), lineage.n_vars(), opts);
+    let n = ranges.len();
+    let out = ranges
+        .into_par_iter()
+        .try_fold(&init, |mut acc, r| -> Result<P> {
+            let x = lineage.block(r.clone())?;
+            f(&mut acc, r, x.view());
+            Ok(acc)
+        })
+        .try_reduce(&init, |a, b| Ok(merge(a, b)))?;
+    Ok((out, n))
+}
+
+/// Per-node results that are not X.
+#[derive(Debug, Clone, Default)]
+struct Annotations {
+    obs: Vec<(String, Column)>,
+    obsm: BTreeMap<String, Array2<f64>>,
+    varm: BTreeMap<String, Array2<f64>>,
+    obsp: BTreeMap<String, Compressed>,
+    uns: BTreeMap<String, Value>,
+}
+
+fn f64_array(v: &[f64]) -> Value {
+    Value::Array(DynArray::F64(Array1::from(v.to_vec()).into_dyn()))
+}
+
+fn dict(items: Vec<(&str, Value)>) -> Value {
+    Value::Dict(items.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+}
+
+fn scalar_i64(v: i64) -> Value {
+    Value::Scalar(DynArray::I64(ndarray::ArrayD::from_elem(
+        ndarray::IxDyn(&[]),
+        v,
+    )))
+}
+
+fn scalar_f64(v: f64) -> Value {
+    Value::Scalar(DynArray::F64(ndarray::ArrayD::from_elem(
+        ndarray::IxDyn(&[]),
+        v,
+    )))
+}
+
+fn scalar_bool(v: bool) -> Value {
+    Value::Scalar(DynArray::Bool(ndarray::ArrayD::from_elem(
+        ndarray::IxDyn(&[]),
+        v,
+    )))
+}
+
+/// The passes each node makes over X, as text for EXPLAIN.
+pub fn physical_plan(plan: &LogicalPlan) -> String {
+    let mut out = String::new();
+    let mut stage = 0;
+    let live = live_nodes(plan);
+    for (i, n) in plan.nodes.iter().enumerate() {
+        if !live[i] {
+            out.push_str(&format!(
+                "-- {} ({}) not needed by any output: skipped\n",
+                n.step,
+                n.op.name()
+            ));
+            continue;
+        }
+        let passes: Vec<String> = match &n.op {
+            Op::Scan(_) => vec![],
+            Op::Scale(_) => vec!["pass over X: column moments (mean, variance)".into()],
+            Op::Pca {
+                standardize: Some(_),
+                ..
+            } => vec![
+                "pass over X: Gram matrix + column sums (correlation, fused scale)".into(),
+                "pass over X: project onto components -> obsm['X_pca']".into(),
+            ],
+            Op::Pca { .. } => vec![
+                "pass over X: Gram matrix + column sums".into(),
+                "pass over X: project onto components -> obsm['X_pca']".into(),
+            ],
+            Op::Neighbors { .. } => {
+                vec!["in memory: exact kNN on the representation, UMAP connectivities".into()]
+            }
+            Op::Leiden { .. } => vec!["in memory: Leiden on obsp['connectivities']".into()],
+            Op::Plot { .. } => vec!["in memory: scatter -> PNG".into()],
+            Op::Write { .. } => vec![
+                "pass over X: stream blocks into the writer; then obs/var/obsm/varm/obsp/uns"
+                    .into(),
+            ],
+        };
+        for p in passes {
+            out.push_str(&format!(
+                "stage {stage}: {} ({}) {p}\n",
+                n.step,
+                n.op.name()
+            ));
+            stage += 1;
+        }
+    }
+    out
+}
+
+/// Nodes some sink (Write, Plot) depends on.
+fn live_nodes(plan: &LogicalPlan) -> Vec<bool> {
+    let mut live = vec![false; plan.nodes.len()];
+    for i in (0..plan.nodes.len()).rev() {
+        if matches!(plan.nodes[i].op, Op::Write { .. } | Op::Plot { .. }) {
+            live[i] = true;
+        }
+        if live[i] {
+            for inp in &plan.nodes[i].inputs {
+                live[inp.0] = true;
+            }
+        }
+    }
+    live
+}
+
+/// Runs an (optimised) plan.
+///
+/// # Errors
+/// On read/write failures or invalid data.
+pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
+    let mut report = RunReport::default();
+    let live = live_nodes(plan);
+    let mut lineages: HashMap<NodeId, Lineage> = HashMap::new();
+    let mut ann: HashMap<NodeId, Annotations> = HashMap::new();
+    for (i, node) in plan.nodes.iter().enumerate() {
+        let id = NodeId(i);
+        if !live[i] {
+            continue;
+        }
+        let t = Instant::now();
+        let input = node.inputs.first().copied();
+        let in_lineage = || {
+            input
+                .map(|x| lineages[&x].clone())
+                .ok_or_else(|| Error::internal("node without input"))
+        };
+        let mut a = input.map(|x| ann[&x].clone()).unwrap_or_default();
+        let stage =
+            |name: String, blocks: usize, n_vars: usize, n_obs: usize, report: &mut RunReport| {
+                report.stages.push(StageReport {
+                    name,
+                    seconds: t.elapsed().as_secs_f64(),
+                    blocks,
+                    bytes: (n_obs * n_vars * 8) as u64,
+                });
+            };
+        match &node.op {
+            Op::Scan(src) => {
+                let source = match src {
+                    Source::Synthetic {
+                        n_obs,
+                        n_vars,
+                        centers,
+                        cluster_std,
+                        seed,
+                        ..
+                    } => {
+                        let blobs = Blobs {
+                            n_obs: *n_obs,
+                            n_vars: *n_vars,
+                            centers: *centers,
+                            cluster_std: *cluster_std,
+                            seed: *seed,
+                        };
+                        let c = blobs.center_matrix();
+                        let labels: Vec<u32> = (0..*n_obs).map(|r| blobs.label(r) as u32).collect();
+                        a.obs.push(("blob".into(), categorical(&labels, *centers)));
+                        XSource::Blobs { blobs, centers: c }
+                    }
+                    Source::File { path } => {
+                        let ds = Dataset::open(path)?;
+                        let matrix = ds
+                            .x()?
+                            .ok_or_else(|| Error::usage(format!("{path}: the dataset has no X")))?;
+                        for (n, c) in ds.obs(None)?.columns {
+                            a.obs.push((n, c));
+                        }
+                        XSource::File { matrix }
+                    }
+                };
+                lineages.insert(
+                    id,
+                    Lineage {
+                        source: Arc::new(source),
+                        maps: vec![],
+                    },
+                );
+            }
+            Op::Scale(p) => {
+                let lin = in_lineage()?;
+                let (m, blocks) = fold_pass(
+                    &lin,
+                    opts,
+                    || Moments::new(lin.n_vars()),
+                    |acc, _, x| {
+                        *acc = std::mem::replace(acc, Moments::new(0)).merge(Moments::of_block(x))
+                    },
+                    Moments::merge,
+                )?;
+                let sd: Vec<f64> = m
+                    .var(1)
+                    .iter()
+                    .map(|v| if *v > 0.0 { v.sqrt() } else { 1.0 })
+                    .collect();
+                let mut l = lin.clone();
+                l.maps.push(XMap::Standardize {
+                    mean: Arc::new(m.mean),
+                    sd: Arc::new(sd),
+                    zero_center: p.zero_center,
+                    max_value: p.max_value,
+                });
+                stage(
+                    format!("{}: moments", node.step),
+                    blocks,
+                    lin.n_vars(),
+                    lin.n_obs(),
+                    &mut report,
+                );
+                lineages.insert(id, l);
+            }
+            Op::Pca {
+                n_comps,
+                zero_center,
+                standardize,
+            } => {
+                let lin = in_lineage()?;
+                // The shift keeps the Gram free of cancellation: the mean of a first block.
+                let first = lin.block(0..lin.n_obs().min(256))?;
+                let shift = Moments::of_block(first.view()).mean;
+                let (gram, blocks) = fold_pass(
+                    &lin,
+                    opts,
+                    || Gram::new(shift.clone()),
+                    |g, _, x| g.update(x),
+                    |a, b| a.merge(&b),
+                )?;
+                stage(
+                    format!("{}: Gram", node.step),
+                    blocks,
+                    lin.n_vars(),
+                    lin.n_obs(),
+                    &mut report,
+                );
+                let t2 = Instant::now();
+                let mean = if *zero_center {
+                    gram.mean()
+                } else {
+                    vec![0.0; lin.n_vars()]
+                };
+                let (cov, scale) = match standardize {
+                    Some(_) => {
+                        let (c, sd) = gram.correlation();
+                        (c, Some(sd))
+                    }
+                    None => (gram.covariance(), None),
+                };
+                let p = pca::from_covariance(&cov, *n_comps).map_err(Error::internal)?;
+                // Output X is the scaled X when a scale was fused in.
+                let mut out_lin = lin.clone();
+                if let (
+                    Some(ScaleParams {
+                        zero_center: zc,
+                        max_value,
+                    }),
+                    Some(sd),
+                ) = (standardize, &scale)
+                {
+                    out_lin.maps.push(XMap::Standardize {
+                        mean: Arc::new(gram.mean()),
+                        sd: Arc::new(sd.clone()),
+                        zero_center: *zc,
+                        max_value: *max_value,
+                    });
+                }
+                let ranges = block_ranges(lin.n_obs(), lin.n_vars(), opts);
+                let nblocks = ranges.len();
+                let parts: Vec<(Range<usize>, Array2<f64>)> = ranges
+                    .into_par_iter()
+                    .map(|r| -> Result<_> {
+                        let x = lin.block(r.clone())?;
+                        Ok((
+                            r,
+                            pca::project(x.view(), &mean, scale.as_deref(), &p.components),
+                        ))
+                    })
+                    .collect::<Result<_>>()?;
+                let mut x_pca = Array2::zeros((lin.n_obs(), p.components.ncols()));
+                for (r, part) in parts {
+                    x_pca.slice_mut(s![r, ..]).assign(&part);
+                }
+                report.stages.push(StageReport {
+                    name: format!("{}: project", node.step),
+                    seconds: t2.elapsed().as_secs_f64(),
+                    blocks: nblocks,
+                    bytes: (lin.n_obs() * lin.n_vars() * 8) as u64,
+                });
+                a.obsm.insert("X_pca".into(), x_pca);
+                a.varm.insert("PCs".into(), p.components.clone());
+                a.uns.insert(
+                    "pca".into(),
+                    dict(vec![
+                        ("variance", f64_array(&p.variance)),
+                        ("variance_ratio", f64_array(&p.variance_ratio)),
+                        (
+                            "params",
+                            dict(vec![
+                                ("zero_center", scalar_bool(*zero_center)),
+                                ("use_highly_variable", scalar_bool(false)),
+                                (
+                                    "mask_var",
+                                    Value::Scalar(DynArray::Bool(ndarray::ArrayD::from_elem(
+                                        ndarray::IxDyn(&[]),
+                                        false,
+                                    ))),
+                                ),
+                            ]),
+                        ),
+                    ]),
+                );
+                lineages.insert(id, out_lin);
+            }
+            Op::Neighbors {
+                n_neighbors,
+                n_pcs,
+                use_rep,
+                random_state,
+            } => {
+                let rep = a.obsm.get(use_rep).ok_or_else(|| {
+                    Error::usage(format!("step `{}`: no obsm['{use_rep}']", node.step))
+                })?;
+                let cols = n_pcs.unwrap_or(rep.ncols()).min(rep.ncols());
+                let view = rep.slice(s![.., ..cols]);
+                let (idx, dist) = knn::exact_knn(view, *n_neighbors);
+                a.obsp
+                    .insert("distances".into(), knn::distances(&idx, &dist));
+                a.obsp.insert(
+                    "connectivities".into(),
+                    knn::umap_connectivities(&idx, &dist),
+                );
+                a.uns.insert(
+                    "neighbors".into(),
+                    dict(vec![
+                        ("connectivities_key", Value::String("connectivities".into())),
+                        ("distances_key", Value::String("distances".into())),
+                        (
+                            "params",
+                            dict(vec![
+                                ("n_neighbors", scalar_i64(*n_neighbors as i64)),
+                                ("method", Value::String("umap".into())),
+                                ("random_state", scalar_i64(*random_state)),
+                                ("metric", Value::String("euclidean".into())),
+                                ("use_rep", Value::String(use_rep.clone())),
+                            ]),
+                        ),
+                    ]),
+                );
+                stage(
+                    format!("{}: kNN + connectivities", node.step),
+                    0,
+                    0,
+                    0,
+                    &mut report,
+                );
+                lineages.insert(id, in_lineage()?);
+            }
+            Op::Leiden {
+                resolution,
+                random_state,
+                n_iterations,
+                key_added,
+            } => {
+                let conn = a.obsp.get("connectivities").ok_or_else(|| {
+                    Error::usage(format!("step `{}`: no obsp['connectivities']", node.step))
+                })?;
+                let params = leiden::LeidenParams {
+                    resolution: *resolution,
+                    n_iterations: *n_iterations,
+                    seed: *random_state as u64,
+                    ..Default::default()
+                };
+                let labels = leiden::leiden(conn, &params);
+                let k = labels.iter().max().map_or(0, |m| *m as usize + 1);
+                a.obs.retain(|(n, _)| n != key_added);
+                a.obs.push((key_added.clone(), categorical(&labels, k)));
+                a.uns.insert(
+                    key_added.clone(),
+                    dict(vec![(
+                        "params",
+                        dict(vec![
+                            ("resolution", scalar_f64(*resolution)),
+                            ("random_state", scalar_i64(*random_state)),
+                            ("n_iterations", scalar_i64(*n_iterations)),
+                        ]),
+                    )]),
+                );
+                stage(format!("{}: Leiden", node.step), 0, 0, 0, &mut report);
+                lineages.insert(id, in_lineage()?);
+            }
+            Op::Plot {
+                basis,
+                components,
+                color,
+                path,
+            } => {
+                let emb = a.obsm.get(&format!("X_{basis}")).ok_or_else(|| {
+                    Error::usage(format!("step `{}`: no obsm['X_{basis}']", node.step))
+                })?;
+                if components.0 >= emb.ncols() || components.1 >= emb.ncols() {
+                    return Err(Error::usage(format!(
+                        "step `{}`: X_{basis} has {} components",
+                        node.step,
+                        emb.ncols()
+                    )));
+                }
+                let (x, y) = (
+                    emb.column(components.0).to_vec(),
+                    emb.column(components.1).to_vec(),
+                );
+                let groups = color
+                    .as_ref()
+                    .and_then(|c| a.obs.iter().find(|(n, _)| n == c))
+                    .and_then(|(_, col)| match col {
+                        Column::Categorical {
+                            codes, categories, ..
+                        } => {
+                            let codes: Vec<u32> = codes
+                                .to_i64_vec()?
+                                .into_iter()
+                                .map(|v| v.max(0) as u32)
+                                .collect();
+                            let names: Vec<String> = (0..categories.len())
+                                .map(|i| engine_store::value::render_scalar(categories, i))
+                                .collect();
+                            Some((codes, names))
+                        }
+                        _ => None,
+                    });
+                ensure_dir(Path::new(path))?;
+                let target = AtomicTarget::new(Path::new(path), opts.overwrite)?;
+                let label = |c: usize| {
+                    if basis == "pca" {
+                        format!("PC{}", c + 1)
+                    } else {
+                        format!("{}{}", basis.to_uppercase(), c + 1)
+                    }
+                };
+                let plot = engine_plot::Scatter {
+                    x: &x,
+                    y: &y,
+                    groups: groups.as_ref().map(|(g, n)| (g.as_slice(), n.as_slice())),
+                    title: color.clone().unwrap_or_else(|| basis.clone()),
+                    x_label: label(components.0),
+                    y_label: label(components.1),
+                };
+                engine_plot::scatter_png(&plot, target.tmp_path())?;
+                target.commit()?;
+                report.outputs.push(path.clone());
+                stage(format!("{}: plot", node.step), 0, 0, 0, &mut report);
+            }
+            Op::Write {
+                path,
+                format,
+                chunks,
+                compression,
+            } => {
+                let lin = in_lineage()?;
+                let blocks = write_anndata(
+                    &lin,
+                    &a,
+                    path,
+                    format.as_deref(),
+                    chunks.clone(),
+                    compression.as_deref(),
+                    opts,
+                )?;
+                report.outputs.push(path.clone());
+                stage(
+                    format!("{}: write", node.step),
+                    blocks,
+                    lin.n_vars(),
+                    lin.n_obs(),
+                    &mut report,
+                );
+            }
+        }
+        ann.insert(id, a);
+    }
+    Ok(report)
+}
+
+fn ensure_dir(path: &Path) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(Location::file(dir), e))?;
+    }
+    Ok(())
+}
+
+/// A categorical column with string categories "0".."k-1" (scanpy's cluster labels), codes
+/// in the narrowest integer type as pandas stores them.
+fn categorical(labels: &[u32], k: usize) -> Column {
+    let categories = engine_store::encoding::str_array((0..k).map(|c| c.to_string()));
+    let codes = if k <= i8::MAX as usize {
+        DynArray::I8(Array1::from_iter(labels.iter().map(|&l| l as i8)).into_dyn())
+    } else {
+        DynArray::I16(Array1::from_iter(labels.iter().map(|&l| l as i16)).into_dyn())
+    };
+    Column::Categorical {
+        codes,
+        categories,
+        ordered: false,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_anndata(
+    lin: &Lineage,
+    a: &Annotations,
+    path: &str,
+    format: Option<&str>,
+    chunks: Option<Vec<u64>>,
+    compression: Option<&str>,
+    opts: &ExecOptions,
+) -> Result<usize> {
+    let format = match format {
+        Some(f) => {
+            StoreFormat::parse(f).ok_or_else(|| Error::usage(format!("unknown format `{f}`")))?
+        }
+        None if path.ends_with(".h5ad") => StoreFormat::H5ad,
+        None => StoreFormat::Zarr2,
+    };
+    ensure_dir(Path::new(path))?;
+    let target = AtomicTarget::new(Path::new(path), opts.overwrite)?;
+    let mut w = write::create_store(format, target.tmp_path())?;
+    let (n_obs, n_vars) = (lin.n_obs(), lin.n_vars());
+    write::write_root(w.as_mut())?;
+    let mut obs = Frame::with_range_index(n_obs);
+    obs.columns = a.obs.clone();
+    write::write_frame(w.as_mut(), "obs", &obs)?;
+    write::write_frame(w.as_mut(), "var", &Frame::with_range_index(n_vars))?;
+    // X, streamed: blocks computed in parallel windows, written in order, as float32.
+    let compression = compression
+        .map(|c| {
+            Compression::parse(c).ok_or_else(|| Error::usage(format!("unknown compression `{c}`")))
+        })
+        .transpose()?;
+    let x_opts = ArrayOptions {
+        chunks: chunks
+            .map(|c| engine_store::backend::fit_chunks(&c, &[n_obs as u64, n_vars as u64])),
+        shards: None,
+        compression: compression.unwrap_or(Compression::None),
+    };
+    let chunk_rows = x_opts.chunks.as_ref().map_or(0, |c| c[0] as usize);
+    w.create_array(
+        "X",
+        engine_matrix::DType::F32,
+        &[n_obs as u64, n_vars as u64],
+        &x_opts,
+        &write::enc_attrs("array", "0.2.0"),
+    )?;
+    let mut ranges = block_ranges(n_obs, n_vars, opts);
+    if chunk_rows > 0 {
+        // Whole chunks per block so none is rewritten.
+        let rows = ranges
+            .first()
+            .map_or(chunk_rows, |r| r.len())
+            .div_ceil(chunk_rows)
+            * chunk_rows;
+        ranges = (0..n_obs)
+            .step_by(rows)
+            .map(|s| s..(s + rows).min(n_obs))
+            .collect();
+    }
+    let workers = rayon::current_num_threads().max(1);
+    for window in ranges.chunks(workers) {
+        let blocks: Vec<(Range<usize>, Array2<f32>)> = window
+            .par_iter()
+            .map(|r| {
+                lin.block(r.clone())
+                    .map(|x| (r.clone(), x.mapv(|v| v as f32)))
+            })
+            .collect::<Result<_>>()?;
+        for (r, b) in blocks {
+            w.write("X", &[r.start as u64, 0], &DynArray::F32(b.into_dyn()))?;
+        }
+    }
+    let group = |w: &mut dyn engine_store::StoreWriter, name: &str| {
+        w.create_group(name, &write::enc_attrs("dict", "0.1.0"))
+    };
+    group(w.as_mut(), "obsm")?;
+    for (k, v) in &a.obsm {
+        write::write_array(
+            w.as_mut(),
+            &format!("obsm/{k}"),
+            &DynArray::F32(v.mapv(|x| x as f32).into_dyn()),
+            &ArrayOptions::default(),
+        )?;
+    }
+    group(w.as_mut(), "varm")?;
+    for (k, v) in &a.varm {
+        write::write_array(
+            w.as_mut(),
+            &format!("varm/{k}"),
+            &DynArray::F64(v.clone().into_dyn()),
+            &ArrayOptions::default(),
+        )?;
+    }
+    group(w.as_mut(), "obsp")?;
+    for (k, v) in &a.obsp {
+        write::write_sparse(
+            w.as_mut(),
+            &format!("obsp/{k}"),
+            v,
+            &ArrayOptions::default(),
+        )?;
+    }
+    group(w.as_mut(), "varp")?;
+    group(w.as_mut(), "layers")?;
+    write::write_value(
+        w.as_mut(),
+        "uns",
+        &Value::Dict(a.uns.clone()),
+        &ArrayOptions::default(),
+    )?;
+    w.finish()?;
+    target.commit()?;
+    Ok(ranges.len())
+}
