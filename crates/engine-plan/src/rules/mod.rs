@@ -14,8 +14,7 @@ use engine_common::{Error, Result};
 pub type Rule = fn(&mut LogicalPlan) -> bool;
 
 /// Rules by name, in order.
-pub const RULES: &[(&str, Rule)] =
-    &[(fuse_elementwise::NAME, fuse_elementwise::apply)];
+pub const RULES: &[(&str, Rule)] = &[(fuse_elementwise::NAME, fuse_elementwise::apply)];
 
 /// Runs every enabled rule once, checking after each that every node's schema is unchanged
 /// (rules may only change how values are computed, never what they are).
