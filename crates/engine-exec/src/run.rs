@@ -239,7 +239,14 @@ pub fn physical_plan(plan: &LogicalPlan) -> String {
                 "pass over X: project onto components -> obsm['X_pca']".into(),
             ],
             Op::Neighbors { .. } => {
-                vec!["in memory: exact kNN on the representation, UMAP connectivities".into()]
+                vec![
+                    if n.schema.n_obs < 8192 {
+                        "in memory: exact kNN on the representation, UMAP connectivities"
+                    } else {
+                        "in memory: NN-descent kNN on the representation, UMAP connectivities"
+                    }
+                    .into(),
+                ]
             }
             Op::Leiden { .. } => vec!["in memory: Leiden on obsp['connectivities']".into()],
             Op::Plot { .. } => vec!["in memory: scatter -> PNG".into()],
@@ -493,7 +500,12 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
                 })?;
                 let cols = n_pcs.unwrap_or(rep.ncols()).min(rep.ncols());
                 let view = rep.slice(s![.., ..cols]);
-                let (idx, dist) = knn::exact_knn(view, *n_neighbors);
+                // scanpy's switch: exact search below 8,192 cells, NN-descent above.
+                let (idx, dist) = if view.nrows() < 8192 {
+                    knn::exact_knn(view, *n_neighbors)
+                } else {
+                    engine_ops::nndescent::nn_descent(view, *n_neighbors, *random_state as u64)
+                };
                 a.obsp
                     .insert("distances".into(), knn::distances(&idx, &dist));
                 a.obsp.insert(

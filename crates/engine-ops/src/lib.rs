@@ -4,6 +4,7 @@
 
 pub mod knn;
 pub mod leiden;
+pub mod nndescent;
 pub mod pca;
 pub mod stats;
 pub mod synthetic;
