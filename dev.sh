@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The project's two entry points:
-#   ./dev.sh demo   build, then inspect and convert the bundled example dataset
+#   ./dev.sh demo   build, then run the bundled blobs workflow (out/ gets an .h5ad and a PNG)
 #   ./dev.sh test   run every test (Rust unit/integration tests and the Python anndata interop suite)
 # Both first run scripts/bootstrap.sh, which creates .venv with cmake (for the static HDF5
 # build) and Python anndata (the interop oracle).
@@ -15,12 +15,9 @@ case "${1:-}" in
 demo)
     cargo build -p engine-cli
     engine="$target/debug/engine"
-    out="$target/demo"
-    mkdir -p "$out"
-    "$engine" inspect pipelines/data/demo.h5ad
-    "$engine" convert pipelines/data/demo.h5ad "$out/demo.zarr" --format zarr3 \
-        --chunks 10,all --shards 20,all --compression zstd:3 --overwrite
-    "$engine" inspect "$out/demo.zarr" --head 2
+    "$engine" explain pipelines/blobs.yaml
+    "$engine" run pipelines/blobs.yaml --param out=out --metrics
+    "$engine" inspect out/blobs.h5ad --head 2
     ;;
 test)
     cargo build --workspace --bins
