@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The EHR tutorial workflow (scale, PCA, neighbors, Leiden, PCA plot) on the same 50,000 x 1,000
+# blobs file: Python scanpy in memory (../shared/bench/seed000_inmemory.py) and
+# `engine run pipelines/blobs_file.yaml`, in the same run. Prints wall time and peak RSS.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/bootstrap.sh
+export CMAKE="$PWD/.venv/bin/cmake"
+py="$PWD/.venv/bin/python"
+shared="$(cd .. && pwd)/shared/bench"
+cargo build --release -q -p engine-cli
+engine="${CARGO_TARGET_DIR:-$PWD/target}/release/engine"
+data=.bench/data
+[[ -f "$data/blobs_50k_f64.h5ad" ]] || "$py" "$shared/make_data.py" --out "$data" --sparse none --formats h5ad >/dev/null
+
+measure() { # label, command...
+    local label="$1"
+    shift
+    /usr/bin/time -v "$@" >/tmp/bw_out.$$ 2>/tmp/bw_time.$$ || { cat /tmp/bw_out.$$ /tmp/bw_time.$$ >&2; exit 1; }
+    local wall rss
+    wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' /tmp/bw_time.$$)
+    rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' /tmp/bw_time.$$)
+    printf '| %s | %s | %d |\n' "$label" "$wall" "$((rss / 1024))"
+}
+
+echo "| run | wall (m:ss) | peak RSS (MiB) |"
+echo "|---|---|---|"
+measure "scanpy in memory (h5ad f64)" "$py" "$shared/seed000_inmemory.py" --source h5ad --dtype f64 --data "$data" --figdir .bench/blobs_scanpy --result .bench/blobs_scanpy.json
+measure "engine run (h5ad f64)" "$engine" run pipelines/blobs_file.yaml --param input="$data/blobs_50k_f64.h5ad" --param out=.bench/blobs_engine --memory-limit 64M
+measure "engine run (synthetic, no file)" "$engine" run pipelines/blobs.yaml --param out=.bench/blobs_synth --memory-limit 64M
+"$py" - <<'PY'
+import anndata as ad, json, warnings
+from sklearn.metrics import adjusted_rand_score as ari
+warnings.filterwarnings("ignore")
+a = ad.read_h5ad(".bench/blobs_engine/result.h5ad")
+print()
+print("engine on the file: clusters", a.obs["leiden"].nunique(), "ARI vs true label", round(ari(a.obs["label"], a.obs["leiden"]), 4))
+print("scanpy result:", json.load(open(".bench/blobs_scanpy.json")).get("checks", "see .bench/blobs_scanpy.json"))
+PY
+rm -f /tmp/bw_out.$$ /tmp/bw_time.$$
