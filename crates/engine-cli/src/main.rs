@@ -148,22 +148,22 @@ fn run(cli: Cli) -> Result<()> {
             eprintln!("done in {:.2}s", t.elapsed().as_secs_f64());
             if metrics {
                 println!(
-                    "{:<36} {:>9} {:>7} {:>12}",
-                    "stage", "seconds", "blocks", "bytes"
+                    "{:<36} {:>9} {:>7} {:>12} {:>10}",
+                    "stage", "seconds", "blocks", "bytes", "peak MiB"
                 );
                 for s in &report.stages {
+                    let peak = s
+                        .peak_rss_kib
+                        .map_or("?".into(), |k| format!("{:.1}", k as f64 / 1024.0));
                     println!(
-                        "{:<36} {:>9.3} {:>7} {:>12}",
-                        s.name, s.seconds, s.blocks, s.bytes
+                        "{:<36} {:>9.3} {:>7} {:>12} {:>10}",
+                        s.name, s.seconds, s.blocks, s.bytes, peak
                     );
                 }
-                println!(
-                    "peak memory: {}",
-                    peak_rss().map_or("unknown".into(), |k| format!(
-                        "{:.1} MiB",
-                        k as f64 / 1024.0
-                    ))
-                );
+                let peak = engine_exec::peak_rss_kib().map_or("unknown".into(), |k| {
+                    format!("{:.1} MiB", k as f64 / 1024.0)
+                });
+                println!("peak memory: {peak}");
             }
             Ok(())
         }
@@ -235,15 +235,6 @@ fn parse_params(params: &[String]) -> Result<Vec<(String, String)>> {
                 .ok_or_else(|| usage(format!("--param {p}: expected NAME=VALUE")))
         })
         .collect()
-}
-
-/// Peak resident set size of this process in KiB (Linux).
-fn peak_rss() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 /// Reads and validates a pipeline, printing every problem on failure.

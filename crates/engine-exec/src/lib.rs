@@ -9,4 +9,4 @@
 
 mod run;
 
-pub use run::{ExecOptions, RunReport, StageReport, physical_plan, run};
+pub use run::{ExecOptions, RunReport, StageReport, peak_rss_kib, physical_plan, run};

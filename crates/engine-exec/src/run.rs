@@ -39,6 +39,17 @@ pub struct StageReport {
     pub seconds: f64,
     pub blocks: usize,
     pub bytes: u64,
+    /// The process's peak resident memory once the stage finished, in KiB (Linux).
+    pub peak_rss_kib: Option<u64>,
+}
+
+/// Peak resident set size of this process so far, in KiB, where the OS reports it.
+pub fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 /// What a run did.
@@ -160,14 +171,22 @@ fn fold_pass<P: Send>(
 ) -> Result<(P, usize)> {
     let ranges = block_ranges(lineage.n_obs(), lineage.n_vars(), opts);
     let n = ranges.len();
-    let out = ranges
-        .into_par_iter()
-        .try_fold(&init, |mut acc, r| -> Result<P> {
-            let x = lineage.block(r.clone())?;
-            f(&mut acc, r, x.view());
+    // One accumulator per worker over a contiguous share of the blocks: rayon's own fold
+    // would create an accumulator per split, and a Gram partial is n_vars² doubles.
+    let workers = rayon::current_num_threads().max(1);
+    let share = n.div_ceil(workers).max(1);
+    let partials: Vec<P> = ranges
+        .par_chunks(share)
+        .map(|group| -> Result<P> {
+            let mut acc = init();
+            for r in group {
+                let x = lineage.block(r.clone())?;
+                f(&mut acc, r.clone(), x.view());
+            }
             Ok(acc)
         })
-        .try_reduce(&init, |a, b| Ok(merge(a, b)))?;
+        .collect::<Result<_>>()?;
+    let out = partials.into_iter().reduce(&merge).unwrap_or_else(&init);
     Ok((out, n))
 }
 
@@ -312,6 +331,7 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
                     seconds: t.elapsed().as_secs_f64(),
                     blocks,
                     bytes: (n_obs * n_vars * 8) as u64,
+                    peak_rss_kib: peak_rss_kib(),
                 });
             };
         match &node.op {
@@ -463,6 +483,7 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
                     seconds: t2.elapsed().as_secs_f64(),
                     blocks: nblocks,
                     bytes: (lin.n_obs() * lin.n_vars() * 8) as u64,
+                    peak_rss_kib: peak_rss_kib(),
                 });
                 a.obsm.insert("X_pca".into(), x_pca);
                 a.varm.insert("PCs".into(), p.components.clone());
