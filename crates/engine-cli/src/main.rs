@@ -7,6 +7,11 @@ use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+// glibc keeps freed multi-megabyte blocks once its mmap threshold has adapted, so peak memory
+// grew with every streamed block; mimalloc returns them (measured: Gram pass 324 -> ~100 MiB).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "engine",
