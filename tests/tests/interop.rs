@@ -19,28 +19,7 @@ const FIXTURES: [&str; 9] = [
 ];
 
 fn round_trip(fixture: &str) {
-    let src_path = fixtures().join(fixture);
-    let src = Dataset::open(&src_path).unwrap_or_else(|e| panic!("{fixture}: {e}"));
-    let dir = scratch(&format!("rt-{fixture}"));
-    for format in [StoreFormat::H5ad, StoreFormat::Zarr2, StoreFormat::Zarr3] {
-        let out = dir.join(format!(
-            "out.{}",
-            if format == StoreFormat::H5ad {
-                "h5ad"
-            } else {
-                "zarr"
-            }
-        ));
-        let opts = ConvertOptions {
-            format,
-            overwrite: true,
-            block_bytes: 512,
-            ..Default::default()
-        };
-        convert(&src, &out, &opts)
-            .unwrap_or_else(|e| panic!("{fixture} -> {}: {e}", format.name()));
-        assert_anndata_equal(&src_path, &out);
-    }
+    round_trip_path(&fixtures().join(fixture), fixture);
 }
 
 #[test]

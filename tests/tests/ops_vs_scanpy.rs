@@ -122,6 +122,65 @@ fn scale_then_pca_matches_scanpy() {
     }
 }
 
+/// Blobs -> standardised PCA scores, the engine's way (one Gram pass, correlation eigh).
+fn pca_scores(blobs: &Blobs, n_comps: usize) -> (ndarray::Array2<f64>, Vec<u32>) {
+    let centers = blobs.center_matrix();
+    let (x, truth) = blobs.block(&centers, 0..blobs.n_obs);
+    let mut gram = Gram::new(Moments::of_block(x.view()).mean);
+    gram.update(x.view());
+    let (corr, sd) = gram.correlation();
+    let p = pca::from_covariance(&corr, n_comps).unwrap();
+    (
+        pca::project(x.view(), &gram.mean(), Some(&sd), &p.components),
+        truth,
+    )
+}
+
+/// Writes an AnnData holding only `obsm['X_pca']`, for scanpy to build its graph from.
+fn write_scores(path: &std::path::Path, x_pca: &ndarray::Array2<f64>) {
+    let mut w = write::create_store(engine_store::StoreFormat::H5ad, path).unwrap();
+    write::write_root(w.as_mut()).unwrap();
+    write::write_frame(w.as_mut(), "obs", &Frame::with_range_index(x_pca.nrows())).unwrap();
+    write::write_frame(w.as_mut(), "var", &Frame::with_range_index(1)).unwrap();
+    w.create_group("obsm", &write::enc_attrs("dict", "0.1.0"))
+        .unwrap();
+    write::write_array(
+        w.as_mut(),
+        "obsm/X_pca",
+        &DynArray::F64(x_pca.clone().into_dyn()),
+        &ArrayOptions::default(),
+    )
+    .unwrap();
+    w.finish().unwrap();
+}
+
+/// scanpy's Leiden labels (igraph flavour) on the scores in `path`.
+fn scanpy_leiden(dir: &std::path::Path, path: &std::path::Path) -> Vec<u32> {
+    let json_path = dir.join("scanpy.json");
+    let out = run_python(
+        "scanpy_leiden.py",
+        &[
+            path,
+            std::path::Path::new("15"),
+            std::path::Path::new("1.0"),
+            &json_path,
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let want: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json_path).unwrap()).unwrap();
+    want["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap() as u32)
+        .collect()
+}
+
 fn csr(v: &serde_json::Value) -> (Vec<u64>, Vec<u32>, Vec<f64>) {
     let u = |k: &str| {
         v[k].as_array()
@@ -146,30 +205,10 @@ fn neighbors_graph_matches_scanpy() {
         cluster_std: 1.0,
         seed: 11,
     };
-    let centers = blobs.center_matrix();
-    let (x, _) = blobs.block(&centers, 0..blobs.n_obs);
-    let mut gram = Gram::new(Moments::of_block(x.view()).mean);
-    gram.update(x.view());
-    let (corr, sd) = gram.correlation();
-    let p = pca::from_covariance(&corr, 20).unwrap();
-    let x_pca = pca::project(x.view(), &gram.mean(), Some(&sd), &p.components);
-
+    let (x_pca, _) = pca_scores(&blobs, 20);
     let dir = scratch("neighbors-scanpy");
     let path = dir.join("pcs.h5ad");
-    let mut w = write::create_store(engine_store::StoreFormat::H5ad, &path).unwrap();
-    write::write_root(w.as_mut()).unwrap();
-    write::write_frame(w.as_mut(), "obs", &Frame::with_range_index(blobs.n_obs)).unwrap();
-    write::write_frame(w.as_mut(), "var", &Frame::with_range_index(1)).unwrap();
-    w.create_group("obsm", &write::enc_attrs("dict", "0.1.0"))
-        .unwrap();
-    write::write_array(
-        w.as_mut(),
-        "obsm/X_pca",
-        &DynArray::F64(x_pca.clone().into_dyn()),
-        &ArrayOptions::default(),
-    )
-    .unwrap();
-    w.finish().unwrap();
+    write_scores(&path, &x_pca);
 
     let (idx, dist) = knn::exact_knn(x_pca.view(), 15);
     let distances = knn::distances(&idx, &dist);
@@ -226,56 +265,15 @@ fn leiden_matches_scanpy_and_the_true_groups() {
         cluster_std: 1.0,
         seed: 42,
     };
-    let centers = blobs.center_matrix();
-    let (x, truth) = blobs.block(&centers, 0..blobs.n_obs);
-    let mut gram = Gram::new(Moments::of_block(x.view()).mean);
-    gram.update(x.view());
-    let (corr, sd) = gram.correlation();
-    let p = pca::from_covariance(&corr, 50).unwrap();
-    let x_pca = pca::project(x.view(), &gram.mean(), Some(&sd), &p.components);
+    let (x_pca, truth) = pca_scores(&blobs, 50);
     let (idx, dist) = knn::exact_knn(x_pca.view(), 15);
     let conn = knn::umap_connectivities(&idx, &dist);
     let ours = leiden::leiden(&conn, &leiden::LeidenParams::default());
 
     let dir = scratch("leiden-scanpy");
     let path = dir.join("pcs.h5ad");
-    let mut w = write::create_store(engine_store::StoreFormat::H5ad, &path).unwrap();
-    write::write_root(w.as_mut()).unwrap();
-    write::write_frame(w.as_mut(), "obs", &Frame::with_range_index(blobs.n_obs)).unwrap();
-    write::write_frame(w.as_mut(), "var", &Frame::with_range_index(1)).unwrap();
-    w.create_group("obsm", &write::enc_attrs("dict", "0.1.0"))
-        .unwrap();
-    write::write_array(
-        w.as_mut(),
-        "obsm/X_pca",
-        &DynArray::F64(x_pca.clone().into_dyn()),
-        &ArrayOptions::default(),
-    )
-    .unwrap();
-    w.finish().unwrap();
-    let json_path = dir.join("scanpy.json");
-    let out = run_python(
-        "scanpy_leiden.py",
-        &[
-            &path,
-            std::path::Path::new("15"),
-            std::path::Path::new("1.0"),
-            &json_path,
-        ],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let want: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&json_path).unwrap()).unwrap();
-    let theirs: Vec<u32> = want["labels"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_u64().unwrap() as u32)
-        .collect();
+    write_scores(&path, &x_pca);
+    let theirs = scanpy_leiden(&dir, &path);
     let vs_scanpy = engine_tests::adjusted_rand_index(&ours, &theirs);
     let vs_truth = engine_tests::adjusted_rand_index(&ours, &truth);
     assert!(vs_scanpy >= 0.95, "ARI vs scanpy {vs_scanpy}");
@@ -296,7 +294,6 @@ fn leiden_matches_scanpy_and_the_true_groups() {
     };
     engine_plot::scatter_png(&plot, &png).unwrap();
     assert!(std::fs::metadata(&png).unwrap().len() > 5000);
-    eprintln!("figure: {}", png.display());
 }
 
 #[test]
@@ -309,56 +306,15 @@ fn leiden_agrees_with_scanpy_on_overlapping_groups() {
         cluster_std: 6.0,
         seed: 3,
     };
-    let centers = blobs.center_matrix();
-    let (x, _) = blobs.block(&centers, 0..blobs.n_obs);
-    let mut gram = Gram::new(Moments::of_block(x.view()).mean);
-    gram.update(x.view());
-    let (corr, sd) = gram.correlation();
-    let p = pca::from_covariance(&corr, 10).unwrap();
-    let x_pca = pca::project(x.view(), &gram.mean(), Some(&sd), &p.components);
+    let (x_pca, _) = pca_scores(&blobs, 10);
     let (idx, dist) = knn::exact_knn(x_pca.view(), 15);
     let conn = knn::umap_connectivities(&idx, &dist);
     let ours = leiden::leiden(&conn, &leiden::LeidenParams::default());
 
     let dir = scratch("leiden-scanpy-hard");
     let path = dir.join("pcs.h5ad");
-    let mut w = write::create_store(engine_store::StoreFormat::H5ad, &path).unwrap();
-    write::write_root(w.as_mut()).unwrap();
-    write::write_frame(w.as_mut(), "obs", &Frame::with_range_index(blobs.n_obs)).unwrap();
-    write::write_frame(w.as_mut(), "var", &Frame::with_range_index(1)).unwrap();
-    w.create_group("obsm", &write::enc_attrs("dict", "0.1.0"))
-        .unwrap();
-    write::write_array(
-        w.as_mut(),
-        "obsm/X_pca",
-        &DynArray::F64(x_pca.clone().into_dyn()),
-        &ArrayOptions::default(),
-    )
-    .unwrap();
-    w.finish().unwrap();
-    let json_path = dir.join("scanpy.json");
-    let out = run_python(
-        "scanpy_leiden.py",
-        &[
-            &path,
-            std::path::Path::new("15"),
-            std::path::Path::new("1.0"),
-            &json_path,
-        ],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let want: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&json_path).unwrap()).unwrap();
-    let theirs: Vec<u32> = want["labels"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_u64().unwrap() as u32)
-        .collect();
+    write_scores(&path, &x_pca);
+    let theirs = scanpy_leiden(&dir, &path);
     let q_ours = leiden::modularity(&conn, &ours, 1.0);
     let q_theirs = leiden::modularity(&conn, &theirs, 1.0);
     let ari = engine_tests::adjusted_rand_index(&ours, &theirs);
