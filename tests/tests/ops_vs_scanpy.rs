@@ -181,6 +181,35 @@ fn scanpy_leiden(dir: &std::path::Path, path: &std::path::Path) -> Vec<u32> {
         .collect()
 }
 
+/// Our Leiden labels and scanpy's on the same blobs: scores, graph and both labelings.
+struct LeidenRun {
+    x_pca: ndarray::Array2<f64>,
+    truth: Vec<u32>,
+    conn: engine_matrix::Compressed,
+    ours: Vec<u32>,
+    theirs: Vec<u32>,
+    dir: std::path::PathBuf,
+}
+
+fn leiden_both(blobs: &Blobs, n_comps: usize, label: &str) -> LeidenRun {
+    let (x_pca, truth) = pca_scores(blobs, n_comps);
+    let (idx, dist) = knn::exact_knn(x_pca.view(), 15);
+    let conn = knn::umap_connectivities(&idx, &dist);
+    let ours = leiden::leiden(&conn, &leiden::LeidenParams::default());
+    let dir = scratch(label);
+    let path = dir.join("pcs.h5ad");
+    write_scores(&path, &x_pca);
+    let theirs = scanpy_leiden(&dir, &path);
+    LeidenRun {
+        x_pca,
+        truth,
+        conn,
+        ours,
+        theirs,
+        dir,
+    }
+}
+
 fn csr(v: &serde_json::Value) -> (Vec<u64>, Vec<u32>, Vec<f64>) {
     let u = |k: &str| {
         v[k].as_array()
@@ -265,15 +294,14 @@ fn leiden_matches_scanpy_and_the_true_groups() {
         cluster_std: 1.0,
         seed: 42,
     };
-    let (x_pca, truth) = pca_scores(&blobs, 50);
-    let (idx, dist) = knn::exact_knn(x_pca.view(), 15);
-    let conn = knn::umap_connectivities(&idx, &dist);
-    let ours = leiden::leiden(&conn, &leiden::LeidenParams::default());
-
-    let dir = scratch("leiden-scanpy");
-    let path = dir.join("pcs.h5ad");
-    write_scores(&path, &x_pca);
-    let theirs = scanpy_leiden(&dir, &path);
+    let LeidenRun {
+        x_pca,
+        truth,
+        ours,
+        theirs,
+        dir,
+        ..
+    } = leiden_both(&blobs, 50, "leiden-scanpy");
     let vs_scanpy = engine_tests::adjusted_rand_index(&ours, &theirs);
     let vs_truth = engine_tests::adjusted_rand_index(&ours, &truth);
     assert!(vs_scanpy >= 0.95, "ARI vs scanpy {vs_scanpy}");
@@ -306,15 +334,9 @@ fn leiden_agrees_with_scanpy_on_overlapping_groups() {
         cluster_std: 6.0,
         seed: 3,
     };
-    let (x_pca, _) = pca_scores(&blobs, 10);
-    let (idx, dist) = knn::exact_knn(x_pca.view(), 15);
-    let conn = knn::umap_connectivities(&idx, &dist);
-    let ours = leiden::leiden(&conn, &leiden::LeidenParams::default());
-
-    let dir = scratch("leiden-scanpy-hard");
-    let path = dir.join("pcs.h5ad");
-    write_scores(&path, &x_pca);
-    let theirs = scanpy_leiden(&dir, &path);
+    let LeidenRun {
+        conn, ours, theirs, ..
+    } = leiden_both(&blobs, 10, "leiden-scanpy-hard");
     let q_ours = leiden::modularity(&conn, &ours, 1.0);
     let q_theirs = leiden::modularity(&conn, &theirs, 1.0);
     let ari = engine_tests::adjusted_rand_index(&ours, &theirs);

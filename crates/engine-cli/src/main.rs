@@ -259,34 +259,20 @@ fn load(path: &Path, params: &[String]) -> Result<engine_spec::PipelineSpec> {
 }
 
 fn check(path: &Path, params: &[String]) -> Result<()> {
-    let overrides = parse_params(params)?;
-    let source =
-        std::fs::read_to_string(path).map_err(|e| usage(format!("{}: {e}", path.display())))?;
-    match engine_spec::parse_yaml(&path.display().to_string(), &source, &overrides) {
-        Ok(spec) => {
-            println!(
-                "{}: ok: {} steps ({}), {} outputs",
-                path.display(),
-                spec.steps.len(),
-                spec.steps
-                    .iter()
-                    .map(|s| format!("{}={}", s.id, s.op.name))
-                    .collect::<Vec<_>>()
-                    .join(" -> "),
-                spec.outputs.len()
-            );
-            Ok(())
-        }
-        Err(diags) => {
-            eprintln!("{}", diags.render());
-            let n = diags.items.len();
-            bail!(engine_common::Error::usage(format!(
-                "{n} problem{} in {}",
-                if n == 1 { "" } else { "s" },
-                path.display()
-            )))
-        }
-    }
+    let spec = load(path, params)?;
+    let steps: Vec<String> = spec
+        .steps
+        .iter()
+        .map(|s| format!("{}={}", s.id, s.op.name))
+        .collect();
+    println!(
+        "{}: ok: {} steps ({}), {} outputs",
+        path.display(),
+        steps.len(),
+        steps.join(" -> "),
+        spec.outputs.len()
+    );
+    Ok(())
 }
 
 fn format_from_extension(p: &Path) -> Result<StoreFormat> {

@@ -93,15 +93,24 @@ pub fn exact_knn(x: ArrayView2<'_, f64>, k: usize) -> (Array2<u32>, Array2<f64>)
 /// `obsp['distances']`: each row's neighbours without itself, float32 as scanpy stores it.
 pub fn distances(indices: &Array2<u32>, dists: &Array2<f64>) -> Compressed {
     let (n, k) = indices.dim();
+    csr_from_rows(
+        n,
+        (0..n).map(|i| {
+            let mut row: Vec<(u32, f32)> = (0..k)
+                .filter(|&j| indices[[i, j]] as usize != i)
+                .map(|j| (indices[[i, j]], dists[[i, j]] as f32))
+                .collect();
+            row.sort_by_key(|e| e.0);
+            row
+        }),
+    )
+}
+
+/// An `n × n` float32 CSR matrix from rows of (column, value) already sorted by column.
+fn csr_from_rows(n: usize, rows: impl Iterator<Item = Vec<(u32, f32)>>) -> Compressed {
     let mut indptr = vec![0u64];
-    let mut cols = Vec::with_capacity(n * k.saturating_sub(1));
-    let mut vals = Vec::with_capacity(n * k.saturating_sub(1));
-    for i in 0..n {
-        let mut row: Vec<(u32, f32)> = (0..k)
-            .filter(|&j| indices[[i, j]] as usize != i)
-            .map(|j| (indices[[i, j]], dists[[i, j]] as f32))
-            .collect();
-        row.sort_by_key(|e| e.0);
+    let (mut cols, mut vals) = (Vec::new(), Vec::new());
+    for row in rows {
         for (c, v) in row {
             cols.push(c);
             vals.push(v);
@@ -201,34 +210,24 @@ pub fn umap_connectivities(indices: &Array2<u32>, dists: &Array2<f64>) -> Compre
             pt[j as usize].push((i as u32, v));
         }
     }
-    let mut indptr = vec![0u64];
-    let mut cols = Vec::new();
-    let mut vals = Vec::new();
-    for i in 0..n {
-        let mut merged: Vec<(u32, f64, f64)> = p[i].iter().map(|&(j, v)| (j, v, 0.0)).collect();
-        for &(j, v) in &pt[i] {
-            match merged.iter_mut().find(|e| e.0 == j) {
-                Some(e) => e.2 = v,
-                None => merged.push((j, 0.0, v)),
+    csr_from_rows(
+        n,
+        (0..n).map(|i| {
+            let mut merged: Vec<(u32, f64, f64)> = p[i].iter().map(|&(j, v)| (j, v, 0.0)).collect();
+            for &(j, v) in &pt[i] {
+                match merged.iter_mut().find(|e| e.0 == j) {
+                    Some(e) => e.2 = v,
+                    None => merged.push((j, 0.0, v)),
+                }
             }
-        }
-        merged.sort_by_key(|e| e.0);
-        for (j, a, b) in merged {
-            let v = a + b - a * b;
-            if v != 0.0 {
-                cols.push(j);
-                vals.push(v as f32);
-            }
-        }
-        indptr.push(cols.len() as u64);
-    }
-    Compressed {
-        format: SparseFormat::Csr,
-        shape: [n, n],
-        indptr,
-        indices: cols,
-        data: DynArray::F32(ndarray::Array1::from(vals).into_dyn()),
-    }
+            merged.sort_by_key(|e| e.0);
+            merged
+                .into_iter()
+                .map(|(j, a, b)| (j, (a + b - a * b) as f32))
+                .filter(|&(_, v)| v != 0.0)
+                .collect()
+        }),
+    )
 }
 
 #[cfg(test)]

@@ -96,12 +96,14 @@ impl Dataset {
         let s = store.as_ref();
         let n_obs = axis_len(s, "obs")?;
         let n_vars = axis_len(s, "var")?;
-        let (n_obs, n_vars) = match (n_obs, n_vars) {
-            (Some(o), Some(v)) => (o, v),
-            _ if s.node("X")?.is_some() => {
-                let x = Matrix::open(store.clone(), "X")?;
-                (n_obs.unwrap_or(x.n_rows()), n_vars.unwrap_or(x.n_cols()))
-            }
+        let x = if s.node("X")?.is_some() {
+            Some(Matrix::open(store.clone(), "X")?)
+        } else {
+            None
+        };
+        let (n_obs, n_vars) = match (n_obs, n_vars, &x) {
+            (Some(o), Some(v), _) => (o, v),
+            (o, v, Some(x)) => (o.unwrap_or(x.n_rows()), v.unwrap_or(x.n_cols())),
             _ => {
                 return Err(Error::format(
                     Location::file(path),
@@ -109,18 +111,17 @@ impl Dataset {
                 ));
             }
         };
-        if s.node("X")?.is_some() {
-            let x = Matrix::open(store.clone(), "X")?;
-            if x.shape().len() != 2 || x.n_rows() != n_obs || x.n_cols() != n_vars {
-                return Err(bad(
-                    s,
-                    "X",
-                    format!(
-                        "X has shape {:?} but obs has {n_obs} rows and var {n_vars}",
-                        x.shape()
-                    ),
-                ));
-            }
+        if let Some(x) = &x
+            && (x.shape().len() != 2 || x.n_rows() != n_obs || x.n_cols() != n_vars)
+        {
+            return Err(bad(
+                s,
+                "X",
+                format!(
+                    "X has shape {:?} but obs has {n_obs} rows and var {n_vars}",
+                    x.shape()
+                ),
+            ));
         }
         Ok(Dataset {
             store,

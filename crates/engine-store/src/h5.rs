@@ -773,40 +773,8 @@ mod raw {
         Ok(Some((buf, mask)))
     }
 
-    /// Reads a fixed-length string field of `len` bytes as raw bytes.
-    fn fixed_field(ds: &Dataset, name: &str, td: &TD, len: usize) -> hdf5::Result<Vec<String>> {
-        let mem = Datatype::from_descriptor(&TD::Compound(CompoundType {
-            fields: vec![CompoundField::new(name, td.clone(), 0, 0)],
-            size: len,
-        }))?;
-        let n = ds.size();
-        let mut buf = vec![0u8; n * len];
-        if n > 0 {
-            // SAFETY: `buf` holds `n` records of `len` bytes, the size of `mem`.
-            hdf5::sync::sync(|| unsafe {
-                hdf5::h5check(H5Dread(
-                    ds.id(),
-                    mem.id(),
-                    H5S_ALL,
-                    H5S_ALL,
-                    H5P_DEFAULT,
-                    buf.as_mut_ptr().cast(),
-                ))
-            })?;
-        }
-        Ok(buf
-            .chunks_exact(len.max(1))
-            .map(|c| {
-                let end = c.iter().position(|&b| b == 0).unwrap_or(c.len());
-                String::from_utf8_lossy(&c[..end]).into_owned()
-            })
-            .collect())
-    }
-
-    /// Reads a fixed-size numeric array field (`('X_pca', '<f4', (2,))`) as an `n × k` matrix.
-    fn array_field(ds: &Dataset, name: &str, inner: &TD, k: usize) -> hdf5::Result<DynArray> {
-        let ty = TD::FixedArray(Box::new(inner.clone()), k);
-        let width = inner.size() * k;
+    /// Reads one field of type `ty` (`width` bytes per record) of every record as raw bytes.
+    fn field_bytes(ds: &Dataset, name: &str, ty: TD, width: usize) -> hdf5::Result<Vec<u8>> {
         let mem = Datatype::from_descriptor(&TD::Compound(CompoundType {
             fields: vec![CompoundField::new(name, ty, 0, 0)],
             size: width,
@@ -826,6 +794,30 @@ mod raw {
                 ))
             })?;
         }
+        Ok(buf)
+    }
+
+    /// Reads a fixed-length string field of `len` bytes.
+    fn fixed_field(ds: &Dataset, name: &str, td: &TD, len: usize) -> hdf5::Result<Vec<String>> {
+        let buf = field_bytes(ds, name, td.clone(), len)?;
+        Ok(buf
+            .chunks_exact(len.max(1))
+            .map(|c| {
+                let end = c.iter().position(|&b| b == 0).unwrap_or(c.len());
+                String::from_utf8_lossy(&c[..end]).into_owned()
+            })
+            .collect())
+    }
+
+    /// Reads a fixed-size numeric array field (`('X_pca', '<f4', (2,))`) as an `n × k` matrix.
+    fn array_field(ds: &Dataset, name: &str, inner: &TD, k: usize) -> hdf5::Result<DynArray> {
+        let n = ds.size();
+        let buf = field_bytes(
+            ds,
+            name,
+            TD::FixedArray(Box::new(inner.clone()), k),
+            inner.size() * k,
+        )?;
         macro_rules! decode {
             ($t:ty, $v:ident) => {{
                 let vals: Vec<$t> = buf

@@ -77,7 +77,11 @@ impl Column {
             Column::Categorical {
                 codes, categories, ..
             } => {
-                let c = codes.to_i64_vec().map(|v| v[i]).unwrap_or(-1);
+                // Only element i: previews must not convert a whole column per value.
+                let c = engine_matrix::take_1d(codes, &[i])
+                    .to_i64_vec()
+                    .and_then(|v| v.first().copied())
+                    .unwrap_or(-1);
                 if c < 0 {
                     "NA".into()
                 } else {
@@ -121,22 +125,9 @@ impl Column {
     }
 }
 
-/// Renders element `i` of a 1-D array.
+/// Renders element `i` of a 1-D array (strings without quotes).
 pub fn render_scalar(a: &DynArray, i: usize) -> String {
-    engine_matrix::dyn_map!(a, v => format!("{}", Display1(&v.as_slice_memory_order().map(|s| &s[i]))))
-}
-
-struct Display1<'a, T>(&'a Option<&'a T>);
-impl<T: std::fmt::Debug> std::fmt::Display for Display1<'_, T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0 {
-            Some(v) => {
-                let s = format!("{v:?}");
-                f.write_str(s.trim_matches('"'))
-            }
-            None => f.write_str("?"),
-        }
-    }
+    engine_matrix::dyn_map!(a, v => v.iter().nth(i).map_or_else(|| "?".to_string(), |x| format!("{x:?}").trim_matches('"').to_string()))
 }
 
 /// A dataframe element (`obs`, `var`, or one inside `uns` / `obsm`).

@@ -377,9 +377,35 @@ impl Store for ZarrStore {
     }
 
     fn array_info(&self, path: &str) -> Result<ArrayInfo> {
-        let Some((NodeKind::Array, m)) = self.meta(path)? else {
-            return Err(Error::format(self.loc(path), "not an array"));
-        };
+        let m = self.array_meta(path)?;
+        self.info_from_meta(path, &m)
+    }
+
+    fn read(&self, path: &str, sel: &[Range<u64>]) -> Result<DynArray> {
+        // One metadata lookup per read: layout and fixed-width check both come from it.
+        let meta = self.array_meta(path)?;
+        let info = self.info_from_meta(path, &meta)?;
+        self.read_with(path, meta, info, sel)
+    }
+
+    fn read_compound(&self, path: &str) -> Result<Vec<(String, DynArray)>> {
+        Err(Error::unsupported(
+            self.loc(path),
+            "compound arrays in zarr",
+        ))
+    }
+}
+
+impl ZarrStore {
+    /// The metadata document of the array at `path`.
+    fn array_meta(&self, path: &str) -> Result<Json> {
+        match self.meta(path)? {
+            Some((NodeKind::Array, m)) => Ok(m),
+            _ => Err(Error::format(self.loc(path), "not an array")),
+        }
+    }
+
+    fn info_from_meta(&self, path: &str, m: &Json) -> Result<ArrayInfo> {
         let shape = u64s(m.get("shape"))
             .ok_or_else(|| Error::format(self.loc(path), "array metadata has no shape"))?;
         let v3 = m.get("zarr_format").and_then(|v| v.as_u64()) == Some(3);
@@ -442,8 +468,13 @@ impl Store for ZarrStore {
         })
     }
 
-    fn read(&self, path: &str, sel: &[Range<u64>]) -> Result<DynArray> {
-        let info = self.array_info(path)?;
+    fn read_with(
+        &self,
+        path: &str,
+        meta: Json,
+        info: ArrayInfo,
+        sel: &[Range<u64>],
+    ) -> Result<DynArray> {
         let StoredType::Plain(dtype) = info.dtype else {
             return Err(Error::unsupported(
                 self.loc(path),
@@ -465,11 +496,10 @@ impl Store for ZarrStore {
         if out_shape.contains(&0) {
             return Ok(DynArray::zeros(dtype, &out_shape));
         }
-        if let Some((_, meta)) = self.meta(path)?
-            && let Some((width, utf32)) = meta
-                .get("dtype")
-                .and_then(|d| d.as_str())
-                .and_then(fixed_width)
+        if let Some((width, utf32)) = meta
+            .get("dtype")
+            .and_then(|d| d.as_str())
+            .and_then(fixed_width)
         {
             return self.read_fixed_width(path, meta, sel, width, utf32, &out_shape);
         }
@@ -508,13 +538,6 @@ impl Store for ZarrStore {
                 "corrupt chunk data (decoder failed)",
             )),
         }
-    }
-
-    fn read_compound(&self, path: &str) -> Result<Vec<(String, DynArray)>> {
-        Err(Error::unsupported(
-            self.loc(path),
-            "compound arrays in zarr",
-        ))
     }
 }
 
