@@ -53,7 +53,7 @@ fn scale_then_pca_matches_scanpy() {
         .skip(1)
         .fold(partials[0].clone(), |a, b| a.merge(b));
     let (corr, sd) = gram.correlation();
-    let p = pca::from_covariance(&corr, 10).unwrap();
+    let p = pca::from_covariance(corr.clone(), 10).unwrap();
     let proj = pca::project(
         x.slice(ndarray::s![..50, ..]),
         &gram.mean(),
@@ -129,7 +129,7 @@ fn pca_scores(blobs: &Blobs, n_comps: usize) -> (ndarray::Array2<f64>, Vec<u32>)
     let mut gram = Gram::new(Moments::of_block(x.view()).mean);
     gram.update(x.view());
     let (corr, sd) = gram.correlation();
-    let p = pca::from_covariance(&corr, n_comps).unwrap();
+    let p = pca::from_covariance(corr.clone(), n_comps).unwrap();
     (
         pca::project(x.view(), &gram.mean(), Some(&sd), &p.components),
         truth,

@@ -183,9 +183,13 @@ pub fn smooth_knn_dist(dists: &Array2<f64>, k: f64) -> (Vec<f64>, Vec<f64>) {
 pub fn umap_connectivities(indices: &Array2<u32>, dists: &Array2<f64>) -> Compressed {
     let (n, k) = indices.dim();
     let (sigma, rho) = smooth_knn_dist(dists, k as f64);
-    // Directed memberships P[i, j].
-    let mut p: Vec<Vec<(u32, f64)>> = vec![Vec::with_capacity(k); n];
+    // Directed memberships P[i, j] as CSR rows sorted by column.
+    let mut p_ptr = Vec::with_capacity(n + 1);
+    p_ptr.push(0usize);
+    let (mut p_col, mut p_val) = (Vec::with_capacity(n * k), Vec::with_capacity(n * k));
+    let mut row: Vec<(u32, f64)> = Vec::with_capacity(k);
     for i in 0..n {
+        row.clear();
         for j in 0..k {
             let c = indices[[i, j]];
             if c as usize == i {
@@ -198,34 +202,62 @@ pub fn umap_connectivities(indices: &Array2<u32>, dists: &Array2<f64>) -> Compre
                 (-d / sigma[i]).exp()
             };
             if v != 0.0 {
-                p[i].push((c, v));
+                row.push((c, v));
             }
         }
-        p[i].sort_by_key(|e| e.0);
+        row.sort_by_key(|e| e.0);
+        for &(c, v) in &row {
+            p_col.push(c);
+            p_val.push(v);
+        }
+        p_ptr.push(p_col.len());
     }
-    // Fuzzy union: P + Pᵀ − P∘Pᵀ.
-    let mut pt: Vec<Vec<(u32, f64)>> = vec![Vec::new(); n];
-    for (i, row) in p.iter().enumerate() {
-        for &(j, v) in row {
-            pt[j as usize].push((i as u32, v));
+    // Pᵀ by counting sort; its rows come out sorted because P's rows are visited in order.
+    let mut t_ptr = vec![0usize; n + 1];
+    for &c in &p_col {
+        t_ptr[c as usize + 1] += 1;
+    }
+    for i in 0..n {
+        t_ptr[i + 1] += t_ptr[i];
+    }
+    let mut cursor = t_ptr.clone();
+    let (mut t_col, mut t_val) = (vec![0u32; p_col.len()], vec![0f64; p_col.len()]);
+    for i in 0..n {
+        for e in p_ptr[i]..p_ptr[i + 1] {
+            let c = p_col[e] as usize;
+            t_col[cursor[c]] = i as u32;
+            t_val[cursor[c]] = p_val[e];
+            cursor[c] += 1;
         }
     }
+    drop(cursor);
+    // Fuzzy union P + Pᵀ − P∘Pᵀ, merging the two sorted rows.
     csr_from_rows(
         n,
         (0..n).map(|i| {
-            let mut merged: Vec<(u32, f64, f64)> = p[i].iter().map(|&(j, v)| (j, v, 0.0)).collect();
-            for &(j, v) in &pt[i] {
-                match merged.iter_mut().find(|e| e.0 == j) {
-                    Some(e) => e.2 = v,
-                    None => merged.push((j, 0.0, v)),
+            let (a, b) = (p_ptr[i]..p_ptr[i + 1], t_ptr[i]..t_ptr[i + 1]);
+            let (mut x, mut y) = (a.start, b.start);
+            let mut merged = Vec::with_capacity(a.len() + b.len());
+            while x < a.end || y < b.end {
+                let cx = if x < a.end { p_col[x] } else { u32::MAX };
+                let cy = if y < b.end { t_col[y] } else { u32::MAX };
+                let (j, u, v) = if cx == cy {
+                    x += 1;
+                    y += 1;
+                    (cx, p_val[x - 1], t_val[y - 1])
+                } else if cx < cy {
+                    x += 1;
+                    (cx, p_val[x - 1], 0.0)
+                } else {
+                    y += 1;
+                    (cy, 0.0, t_val[y - 1])
+                };
+                let w = (u + v - u * v) as f32;
+                if w != 0.0 {
+                    merged.push((j, w));
                 }
             }
-            merged.sort_by_key(|e| e.0);
             merged
-                .into_iter()
-                .map(|(j, a, b)| (j, (a + b - a * b) as f32))
-                .filter(|&(_, v)| v != 0.0)
-                .collect()
         }),
     )
 }

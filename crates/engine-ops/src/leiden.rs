@@ -10,19 +10,62 @@ use engine_matrix::Compressed;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
-/// A weighted undirected graph in adjacency-list form, with node strengths kept explicitly so
-/// aggregated nodes keep the strength of their members.
+/// A weighted undirected graph in CSR form (no self loops), with node strengths kept
+/// explicitly so aggregated nodes keep the strength of their members.
 #[derive(Debug, Clone)]
 struct Graph {
-    adj: Vec<Vec<(usize, f64)>>,
+    indptr: Vec<usize>,
+    nbr: Vec<u32>,
+    w: Vec<f64>,
     strength: Vec<f64>,
 }
 
 impl Graph {
     fn n(&self) -> usize {
-        self.adj.len()
+        self.strength.len()
+    }
+    fn edges(&self, v: usize) -> impl Iterator<Item = (usize, f64)> + '_ {
+        let r = self.indptr[v]..self.indptr[v + 1];
+        self.nbr[r.clone()]
+            .iter()
+            .zip(&self.w[r])
+            .map(|(&u, &w)| (u as usize, w))
+    }
+}
+
+/// Weights summed per community, with the touched communities listed so clearing costs only
+/// what was used (a hash map here dominated the run time).
+struct Links {
+    w: Vec<f64>,
+    seen: Vec<bool>,
+    touched: Vec<usize>,
+}
+
+impl Links {
+    fn new(n: usize) -> Self {
+        Links {
+            w: vec![0.0; n],
+            seen: vec![false; n],
+            touched: Vec::new(),
+        }
+    }
+    fn add(&mut self, c: usize, w: f64) {
+        if !self.seen[c] {
+            self.seen[c] = true;
+            self.touched.push(c);
+        }
+        self.w[c] += w;
+    }
+    fn get(&self, c: usize) -> f64 {
+        self.w[c]
+    }
+    fn clear(&mut self) {
+        for c in self.touched.drain(..) {
+            self.w[c] = 0.0;
+            self.seen[c] = false;
+        }
     }
 }
 
@@ -53,22 +96,28 @@ impl Default for LeidenParams {
 pub fn leiden(adjacency: &Compressed, params: &LeidenParams) -> Vec<u32> {
     let n = adjacency.shape[0];
     let weights = adjacency.data.to_f64_vec().unwrap_or_default();
-    let mut adj = vec![Vec::new(); n];
-    let mut strength = vec![0.0; n];
+    let mut graph = Graph {
+        indptr: Vec::with_capacity(n + 1),
+        nbr: Vec::with_capacity(adjacency.indices.len()),
+        w: Vec::with_capacity(adjacency.indices.len()),
+        strength: vec![0.0; n],
+    };
+    graph.indptr.push(0);
     for i in 0..n {
         let (lo, hi) = (
             adjacency.indptr[i] as usize,
             adjacency.indptr[i + 1] as usize,
         );
         for (&j, &w) in adjacency.indices[lo..hi].iter().zip(&weights[lo..hi]) {
-            let j = j as usize;
-            strength[i] += w;
-            if j != i {
-                adj[i].push((j, w));
+            graph.strength[i] += w;
+            if j as usize != i {
+                graph.nbr.push(j);
+                graph.w.push(w);
             }
         }
+        graph.indptr.push(graph.nbr.len());
     }
-    let graph = Graph { adj, strength };
+    drop(weights);
     let two_m: f64 = graph.strength.iter().sum();
     let mut rng = ChaCha8Rng::seed_from_u64(params.seed);
     let mut membership: Vec<usize> = (0..n).collect();
@@ -101,7 +150,8 @@ fn one_pass(
     let n0 = graph.n();
     // node_of[v] = aggregated node that original node v currently belongs to.
     let mut node_of: Vec<usize> = (0..n0).collect();
-    let mut g = graph.clone();
+    // The first level works on the input graph itself; later levels own their aggregates.
+    let mut g = std::borrow::Cow::Borrowed(graph);
     let mut part = compact(&initial);
     loop {
         move_nodes_fast(&g, &mut part, p.resolution, two_m, rng);
@@ -116,7 +166,7 @@ fn one_pass(
         for v in 0..g.n() {
             agg_part[refined[v]] = part[v];
         }
-        g = aggregate(&g, &refined, n_ref);
+        g = std::borrow::Cow::Owned(aggregate(&g, &refined, n_ref));
         for x in node_of.iter_mut() {
             *x = refined[*x];
         }
@@ -131,12 +181,17 @@ fn one_pass(
 
 /// Renumbers labels to 0..k in order of first appearance.
 fn compact(labels: &[usize]) -> Vec<usize> {
-    let mut map = HashMap::new();
+    let max = labels.iter().copied().max().map_or(0, |m| m + 1);
+    let mut map = vec![usize::MAX; max];
+    let mut next = 0;
     labels
         .iter()
         .map(|&l| {
-            let next = map.len();
-            *map.entry(l).or_insert(next)
+            if map[l] == usize::MAX {
+                map[l] = next;
+                next += 1;
+            }
+            map[l]
         })
         .collect()
 }
@@ -151,54 +206,57 @@ fn move_nodes_fast(g: &Graph, part: &mut [usize], gamma: f64, two_m: f64, rng: &
     let n = g.n();
     let n_comm = n.max(part.iter().copied().max().map_or(0, |m| m + 1));
     let mut total = vec![0.0; n_comm];
+    let mut size = vec![0usize; n_comm];
     for v in 0..n {
         total[part[v]] += g.strength[v];
+        size[part[v]] += 1;
     }
     let mut order: Vec<usize> = (0..n).collect();
     order.shuffle(rng);
     let mut queue: VecDeque<usize> = order.into();
     let mut queued = vec![true; n];
-    let mut link: HashMap<usize, f64> = HashMap::new();
-    // Empty communities a node may move into alone.
-    let mut empty: Vec<usize> = (0..n_comm).filter(|&c| total[c] == 0.0).collect();
+    let mut link = Links::new(n_comm);
+    // Empty communities a node may move into alone; entries are dropped lazily once reused.
+    let mut empty: Vec<usize> = (0..n_comm).filter(|&c| size[c] == 0).collect();
     while let Some(v) = queue.pop_front() {
         queued[v] = false;
         let cur = part[v];
         let kv = g.strength[v];
         link.clear();
-        for &(u, w) in &g.adj[v] {
-            *link.entry(part[u]).or_insert(0.0) += w;
+        for (u, w) in g.edges(v) {
+            link.add(part[u], w);
         }
         total[cur] -= kv;
-        if total[cur] == 0.0 {
+        size[cur] -= 1;
+        if size[cur] == 0 {
+            total[cur] = 0.0;
             empty.push(cur);
         }
         let gain = |c: usize, w: f64, total: &[f64]| w - gamma * kv * total[c] / two_m;
         let mut best = cur;
-        let mut best_gain = gain(cur, *link.get(&cur).unwrap_or(&0.0), &total);
-        for (&c, &w) in &link {
-            let g_c = gain(c, w, &total);
+        let mut best_gain = gain(cur, link.get(cur), &total);
+        for &c in &link.touched {
+            let g_c = gain(c, link.get(c), &total);
             if g_c > best_gain || (g_c == best_gain && c < best && c != cur) {
                 best = c;
                 best_gain = g_c;
             }
         }
         // Alone in an empty community has gain 0.
-        if best_gain < 0.0
-            && let Some(&c) = empty.last()
-        {
-            best = c;
-        }
-        if best == cur && total[cur] == 0.0 {
-            empty.pop_if(|c| *c == cur);
+        if best_gain < 0.0 {
+            while let Some(&c) = empty.last() {
+                if size[c] == 0 {
+                    best = c;
+                    break;
+                }
+                empty.pop();
+            }
         }
         total[best] += kv;
-        if let Some(pos) = empty.iter().position(|&c| c == best) {
-            empty.swap_remove(pos);
-        }
+        size[best] += 1;
         if best != cur {
             part[v] = best;
-            for &(u, _) in &g.adj[v] {
+            for (u, _) in g.edges(v) {
                 if !queued[u] && part[u] != best {
                     queued[u] = true;
                     queue.push_back(u);
@@ -234,14 +292,13 @@ fn refine(
     // External weight of each sub-community to the rest of its community, kept up to date.
     let mut sub_ext: Vec<f64> = (0..n)
         .map(|v| {
-            g.adj[v]
-                .iter()
+            g.edges(v)
                 .filter(|(u, _)| part[*u] == part[v])
                 .map(|(_, w)| w)
                 .sum()
         })
         .collect();
-    let mut link: HashMap<usize, f64> = HashMap::new();
+    let mut link = Links::new(n);
     for c in 0..n_comm {
         let mut nodes = members[c].clone();
         nodes.shuffle(rng);
@@ -253,14 +310,15 @@ fn refine(
                 continue;
             }
             link.clear();
-            for &(u, w) in &g.adj[v] {
+            for (u, w) in g.edges(v) {
                 if part[u] == c {
-                    *link.entry(refined[u]).or_insert(0.0) += w;
+                    link.add(refined[u], w);
                 }
             }
             let mut candidates: Vec<(usize, f64)> = Vec::new();
             let own = refined[v];
-            for (&s, &w) in &link {
+            for &s in &link.touched {
+                let w = link.get(s);
                 if s == own {
                     continue;
                 }
@@ -293,9 +351,9 @@ fn refine(
                 r -= w;
             }
             // Move v (a singleton) into `target`.
-            let w_to_target = *link.get(&target).unwrap_or(&0.0);
-            let v_int: f64 = g.adj[v]
-                .iter()
+            let w_to_target = link.get(target);
+            let v_int: f64 = g
+                .edges(v)
                 .filter(|(u, _)| part[*u] == c)
                 .map(|(_, w)| w)
                 .sum();
@@ -314,26 +372,38 @@ fn refine(
 /// Collapses each community of `part` (labels 0..k) into one node.
 fn aggregate(g: &Graph, part: &[usize], k: usize) -> Graph {
     let mut strength = vec![0.0; k];
-    let mut maps: Vec<HashMap<usize, f64>> = vec![HashMap::new(); k];
+    let mut members: Vec<Vec<usize>> = vec![Vec::new(); k];
     for v in 0..g.n() {
-        let a = part[v];
-        strength[a] += g.strength[v];
-        for &(u, w) in &g.adj[v] {
-            let b = part[u];
-            if a != b {
-                *maps[a].entry(b).or_insert(0.0) += w;
+        strength[part[v]] += g.strength[v];
+        members[part[v]].push(v);
+    }
+    let mut link = Links::new(k);
+    let mut out = Graph {
+        indptr: vec![0],
+        nbr: Vec::new(),
+        w: Vec::new(),
+        strength,
+    };
+    let mut row: Vec<(usize, f64)> = Vec::new();
+    for (a, vs) in members.iter().enumerate() {
+        link.clear();
+        for &v in vs {
+            for (u, w) in g.edges(v) {
+                if part[u] != a {
+                    link.add(part[u], w);
+                }
             }
         }
+        row.clear();
+        row.extend(link.touched.iter().map(|&b| (b, link.get(b))));
+        row.sort_by_key(|e| e.0);
+        for &(b, w) in &row {
+            out.nbr.push(b as u32);
+            out.w.push(w);
+        }
+        out.indptr.push(out.nbr.len());
     }
-    let adj = maps
-        .into_iter()
-        .map(|m| {
-            let mut v: Vec<(usize, f64)> = m.into_iter().collect();
-            v.sort_by_key(|e| e.0);
-            v
-        })
-        .collect();
-    Graph { adj, strength }
+    out
 }
 
 /// Labels 0..k with 0 the largest community (ties by first appearance).

@@ -1,160 +1,419 @@
-//! Approximate k nearest neighbours by NN-descent (Dong, Moses & Li 2011), the algorithm of
-//! pynndescent, which scanpy uses above 8,192 cells: start from random neighbours, then
-//! repeatedly let each point's neighbours (and reverse neighbours) introduce themselves to
-//! each other, keeping the k closest seen, until few lists change.
+//! Approximate k nearest neighbours as pynndescent finds them (scanpy's method above 8,192
+//! cells): a forest of random-projection trees gives every point a good first neighbour list
+//! (brute force inside each leaf), then NN-descent (Dong, Moses & Li 2011) lets each point's
+//! new neighbours and reverse neighbours introduce themselves to each other until few lists
+//! change.
+//!
+//! The search runs on a float32 copy of the data (pynndescent also searches in float32); the
+//! distances returned are recomputed in float64 for the neighbours found. Memory stays at the
+//! data plus a few lists of `k` entries per point: joins are generated in bounded chunks and
+//! only proposals that beat one endpoint's current worst distance are kept.
 
 use ndarray::{Array2, ArrayView2};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-fn sq_dist(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
-}
-
-/// One point's candidate list: up to k (squared distance, index, is-new), unsorted.
-#[derive(Clone)]
-struct Heap {
-    items: Vec<(f64, u32, bool)>,
-}
-
-impl Heap {
-    fn worst(&self) -> f64 {
-        self.items.iter().map(|e| e.0).fold(f64::MIN, f64::max)
+fn sq_dist(a: &[f32], b: &[f32]) -> f32 {
+    // Eight independent partial sums so the loop vectorises.
+    let mut acc = [0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for l in 0..8 {
+            let d = x[l] - y[l];
+            acc[l] += d * d;
+        }
     }
-    /// Inserts `j` if it is closer than the current worst and not already present.
-    fn push(&mut self, d: f64, j: u32, k: usize) -> bool {
-        if self.items.iter().any(|e| e.1 == j) {
-            return false;
+    let mut s: f32 = acc.iter().sum();
+    for (x, y) in ra.iter().zip(rb) {
+        s += (x - y) * (x - y);
+    }
+    s
+}
+
+/// Every point's neighbour list: a max-heap of `k` (squared distance, index, is-new) so the
+/// worst entry is at the root.
+struct Graph {
+    k: usize,
+    dist: Vec<f32>,
+    idx: Vec<u32>,
+    new: Vec<bool>,
+}
+
+impl Graph {
+    fn new(n: usize, k: usize) -> Self {
+        Graph {
+            k,
+            dist: vec![f32::INFINITY; n * k],
+            idx: vec![u32::MAX; n * k],
+            new: vec![false; n * k],
         }
-        if self.items.len() < k {
-            self.items.push((d, j, true));
-            return true;
+    }
+
+    fn worst(&self, i: usize) -> f32 {
+        self.dist[i * self.k]
+    }
+
+    /// Replaces the worst entry of `i` with `j` when closer and not already listed.
+    fn push(&mut self, i: usize, d: f32, j: u32) -> bool {
+        let k = self.k;
+        heap_push(
+            &mut self.dist[i * k..(i + 1) * k],
+            &mut self.idx[i * k..(i + 1) * k],
+            &mut self.new[i * k..(i + 1) * k],
+            d,
+            j,
+        )
+    }
+}
+
+/// Inserts into one max-heap list (see [`Graph`]).
+fn heap_push(dist: &mut [f32], idx: &mut [u32], new: &mut [bool], d: f32, j: u32) -> bool {
+    let k = dist.len();
+    if d >= dist[0] || idx.contains(&j) {
+        return false;
+    }
+    // Sift the new entry down from the root.
+    let mut p = 0;
+    loop {
+        let (l, r) = (2 * p + 1, 2 * p + 2);
+        let mut c = p;
+        let mut cd = d;
+        if l < k && dist[l] > cd {
+            c = l;
+            cd = dist[l];
         }
-        let (wi, w) = self
-            .items
+        if r < k && dist[r] > cd {
+            c = r;
+        }
+        if c == p {
+            break;
+        }
+        dist[p] = dist[c];
+        idx[p] = idx[c];
+        new[p] = new[c];
+        p = c;
+    }
+    dist[p] = d;
+    idx[p] = j;
+    new[p] = true;
+    true
+}
+
+/// Per-point candidate lists in one flat array of fixed width.
+struct Candidates {
+    width: usize,
+    ids: Vec<u32>,
+    len: Vec<usize>,
+}
+
+impl Candidates {
+    fn new(n: usize, width: usize) -> Self {
+        Candidates {
+            width,
+            ids: vec![0; n * width],
+            len: vec![0; n],
+        }
+    }
+    fn push(&mut self, i: usize, j: u32) {
+        self.ids[i * self.width + self.len[i]] = j;
+        self.len[i] += 1;
+    }
+    fn push_capped(&mut self, i: usize, j: u32, cap: usize) {
+        if self.len[i] < cap {
+            self.push(i, j);
+        }
+    }
+    fn row(&self, i: usize) -> &[u32] {
+        &self.ids[i * self.width..i * self.width + self.len[i]]
+    }
+    fn dedup(&mut self) {
+        let w = self.width;
+        self.ids
+            .par_chunks_mut(w)
+            .zip(self.len.par_iter_mut())
+            .for_each(|(row, len)| {
+                let r = &mut row[..*len];
+                r.sort_unstable();
+                let mut k = 0;
+                for x in 0..r.len() {
+                    if x == 0 || r[x] != r[k - 1] {
+                        r[k] = r[x];
+                        k += 1;
+                    }
+                }
+                *len = k;
+            });
+    }
+}
+
+/// A worker's share of the graph: first point, then its distances, indices and flags.
+type Span<'a> = (usize, &'a mut [f32], &'a mut [u32], &'a mut [bool]);
+
+/// Applies proposals `(i, j, d)`, partitioned by target so workers never share a list.
+fn apply(graph: &mut Graph, proposals: &[(u32, u32, f32)]) -> usize {
+    let workers = rayon::current_num_threads().max(1);
+    let n = graph.dist.len() / graph.k;
+    let span = n.div_ceil(workers).max(1);
+    let k = graph.k;
+    let parts: Vec<Span<'_>> = graph
+        .dist
+        .chunks_mut(span * k)
+        .zip(graph.idx.chunks_mut(span * k))
+        .zip(graph.new.chunks_mut(span * k))
+        .enumerate()
+        .map(|(w, ((d, i), nw))| (w * span, d, i, nw))
+        .collect();
+    parts
+        .into_par_iter()
+        .map(|(start, dist, idx, new)| {
+            let end = start + dist.len() / k;
+            let mut changed = 0;
+            for &(i, j, d) in proposals {
+                let i = i as usize;
+                if (start..end).contains(&i) {
+                    let s = (i - start) * k;
+                    changed += heap_push(
+                        &mut dist[s..s + k],
+                        &mut idx[s..s + k],
+                        &mut new[s..s + k],
+                        d,
+                        j,
+                    ) as usize;
+                }
+            }
+            changed
+        })
+        .sum()
+}
+
+/// Leaves of one random-projection tree: splits by the hyperplane halfway between two random
+/// points until a node holds at most `leaf` points.
+fn rp_tree_leaves(
+    data: &[f32],
+    d: usize,
+    points: Vec<u32>,
+    leaf: usize,
+    rng: &mut ChaCha8Rng,
+    out: &mut Vec<Vec<u32>>,
+) {
+    let mut stack = vec![points];
+    while let Some(pts) = stack.pop() {
+        if pts.len() <= leaf {
+            out.push(pts);
+            continue;
+        }
+        let a = pts[rng.random_range(0..pts.len())] as usize;
+        let mut b = pts[rng.random_range(0..pts.len())] as usize;
+        if a == b {
+            b = pts[(pts.iter().position(|&p| p as usize == a).unwrap_or(0) + 1) % pts.len()]
+                as usize;
+        }
+        let (pa, pb) = (&data[a * d..(a + 1) * d], &data[b * d..(b + 1) * d]);
+        let normal: Vec<f32> = pa.iter().zip(pb).map(|(x, y)| x - y).collect();
+        let offset: f32 = -normal
             .iter()
-            .enumerate()
-            .fold(
-                (0, f64::MIN),
-                |(bi, bd), (i, e)| if e.0 > bd { (i, e.0) } else { (bi, bd) },
-            );
-        if d < w {
-            self.items[wi] = (d, j, true);
-            true
-        } else {
-            false
+            .zip(pa.iter().zip(pb))
+            .map(|(n, (x, y))| n * (x + y) / 2.0)
+            .sum::<f32>();
+        let (mut left, mut right) = (Vec::new(), Vec::new());
+        for &p in &pts {
+            let row = &data[p as usize * d..(p as usize + 1) * d];
+            let m: f32 = offset + normal.iter().zip(row).map(|(n, x)| n * x).sum::<f32>();
+            if m > 0.0 || (m == 0.0 && rng.random_bool(0.5)) {
+                left.push(p);
+            } else {
+                right.push(p);
+            }
         }
+        if left.is_empty() || right.is_empty() {
+            // Duplicates: split at random so the tree still terminates.
+            let mut all = pts;
+            let half = all.len() / 2;
+            right = all.split_off(half);
+            left = all;
+        }
+        stack.push(left);
+        stack.push(right);
     }
 }
 
 /// Approximate k nearest neighbours of every row, itself first, like [`crate::knn::exact_knn`].
-pub fn nn_descent(x: ArrayView2<'_, f64>, k: usize, seed: u64) -> (Array2<u32>, Array2<f64>) {
-    let (n, _) = x.dim();
+/// Searches in float32 (as pynndescent does); the returned distances are float64.
+pub fn nn_descent(x: ArrayView2<'_, f32>, k: usize, seed: u64) -> (Array2<u32>, Array2<f64>) {
+    let (n, d) = x.dim();
     let k = k.min(n);
-    let rows: Vec<Vec<f64>> = x.outer_iter().map(|r| r.to_vec()).collect();
+    if n == 0 || k == 0 {
+        return (Array2::zeros((n, k)), Array2::zeros((n, k)));
+    }
+    // Row-major rows without a copy when the view already is.
+    let data: std::borrow::Cow<'_, [f32]> = match x.as_slice() {
+        Some(s) => std::borrow::Cow::Borrowed(s),
+        None => std::borrow::Cow::Owned(x.iter().copied().collect()),
+    };
+    let data: &[f32] = &data;
+    let row = |i: usize| &data[i * d..(i + 1) * d];
     // Neighbours other than self; self is added at the end.
-    let kk = k.saturating_sub(1).max(1).min(n.saturating_sub(1));
-    let mut heaps: Vec<Heap> = (0..n)
-        .into_par_iter()
-        .map(|i| {
-            let mut rng =
-                ChaCha8Rng::seed_from_u64(seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-            let mut h = Heap {
-                items: Vec::with_capacity(kk),
-            };
-            while h.items.len() < kk {
-                let j = rng.random_range(0..n);
-                if j != i {
-                    h.push(sq_dist(&rows[i], &rows[j]), j as u32, kk);
-                }
-            }
-            h
-        })
-        .collect();
-    let max_candidates = kk.min(60);
-    for _iter in 0..12 {
-        // Split each list into new (not yet joined) and old members; mark new as old.
-        let mut new: Vec<Vec<u32>> = vec![Vec::new(); n];
-        let mut old: Vec<Vec<u32>> = vec![Vec::new(); n];
-        for (i, h) in heaps.iter_mut().enumerate() {
-            for e in h.items.iter_mut() {
-                if e.2 {
-                    if new[i].len() < max_candidates {
-                        new[i].push(e.1);
-                        e.2 = false;
-                    }
-                } else {
-                    old[i].push(e.1);
-                }
-            }
-        }
-        // Reverse neighbours join too.
-        let (mut rnew, mut rold): (Vec<Vec<u32>>, Vec<Vec<u32>>) =
-            (vec![Vec::new(); n], vec![Vec::new(); n]);
-        for i in 0..n {
-            for &j in &new[i] {
-                if rnew[j as usize].len() < max_candidates {
-                    rnew[j as usize].push(i as u32);
-                }
-            }
-            for &j in &old[i] {
-                if rold[j as usize].len() < max_candidates {
-                    rold[j as usize].push(i as u32);
-                }
-            }
-        }
-        for i in 0..n {
-            new[i].append(&mut rnew[i]);
-            new[i].sort_unstable();
-            new[i].dedup();
-            old[i].append(&mut rold[i]);
-            old[i].sort_unstable();
-            old[i].dedup();
-        }
-        // Local joins, in chunks so the proposals stay small.
-        let mut updates = 0usize;
-        for chunk in (0..n).collect::<Vec<_>>().chunks(4096) {
-            let proposals: Vec<(u32, u32, f64)> = chunk
+    let kk = (k - 1).max(1).min(n.saturating_sub(1)).max(1);
+    let mut graph = Graph::new(n, kk);
+    let chunk = 4096usize;
+
+    // Initial lists from a forest of random-projection trees (pynndescent's sizes, fewer trees).
+    let n_trees = (4 + ((n as f64).powf(0.25).round() as usize) / 2).min(16);
+    let leaf = kk.max(10) * 2;
+    for t in 0..n_trees {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ (0xA076_1D64_78BD_642F ^ t as u64));
+        let mut leaves = Vec::new();
+        rp_tree_leaves(
+            data,
+            d,
+            (0..n as u32).collect(),
+            leaf,
+            &mut rng,
+            &mut leaves,
+        );
+        for group in leaves.chunks(chunk / leaf.max(1) + 1) {
+            let proposals: Vec<(u32, u32, f32)> = group
                 .par_iter()
-                .flat_map_iter(|&i| {
+                .flat_map_iter(|pts| {
                     let mut out = Vec::new();
-                    let nw = &new[i];
-                    for (a, &u) in nw.iter().enumerate() {
-                        for &v in nw[a + 1..].iter().chain(old[i].iter()) {
-                            if u != v {
-                                let d = sq_dist(&rows[u as usize], &rows[v as usize]);
-                                out.push((u, v, d));
-                                out.push((v, u, d));
+                    for (a, &u) in pts.iter().enumerate() {
+                        for &v in &pts[a + 1..] {
+                            let dd = sq_dist(row(u as usize), row(v as usize));
+                            if dd < graph.worst(u as usize) {
+                                out.push((u, v, dd));
+                            }
+                            if dd < graph.worst(v as usize) {
+                                out.push((v, u, dd));
                             }
                         }
                     }
                     out
                 })
                 .collect();
-            for (u, v, d) in proposals {
-                let h = &mut heaps[u as usize];
-                if d < h.worst() || h.items.len() < kk {
-                    updates += h.push(d, v, kk) as usize;
+            apply(&mut graph, &proposals);
+        }
+    }
+    // Points a tree left with short lists get random neighbours.
+    for i in 0..n {
+        let mut rng =
+            ChaCha8Rng::seed_from_u64(seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let mut tries = 0;
+        while graph.worst(i).is_infinite() && tries < 4 * kk {
+            let j = rng.random_range(0..n);
+            if j != i {
+                graph.push(i, sq_dist(row(i), row(j)), j as u32);
+            }
+            tries += 1;
+        }
+    }
+
+    let max_candidates = kk.min(60);
+    let iterations = ((n as f64).log2().round() as usize).max(5);
+    for _ in 0..iterations {
+        // New (not yet joined) and old members of each list, then reverse neighbours, in
+        // flat fixed-width rows (no per-point allocations).
+        let width = 2 * max_candidates;
+        let mut new = Candidates::new(n, width);
+        let mut old = Candidates::new(n, width);
+        for i in 0..n {
+            for s in i * kk..(i + 1) * kk {
+                let j = graph.idx[s];
+                if j == u32::MAX {
+                    continue;
+                }
+                if graph.new[s] {
+                    if new.len[i] < max_candidates {
+                        new.push(i, j);
+                        graph.new[s] = false;
+                    }
+                } else if old.len[i] < max_candidates {
+                    old.push(i, j);
                 }
             }
         }
-        if (updates as f64) < 0.001 * (n * kk) as f64 {
+        let forward = (new.len.clone(), old.len.clone());
+        for i in 0..n {
+            for c in 0..forward.0[i] {
+                let j = new.ids[i * width + c] as usize;
+                new.push_capped(j, i as u32, width);
+            }
+            for c in 0..forward.1[i] {
+                let j = old.ids[i * width + c] as usize;
+                old.push_capped(j, i as u32, width);
+            }
+        }
+        drop(forward);
+        new.dedup();
+        old.dedup();
+        // Local joins in chunks, keeping only proposals that improve a list.
+        let mut updates = 0usize;
+        let mut start = 0;
+        while start < n {
+            let end = (start + chunk).min(n);
+            let proposals: Vec<(u32, u32, f32)> = (start..end)
+                .into_par_iter()
+                .flat_map_iter(|i| {
+                    let mut out = Vec::new();
+                    let nw = new.row(i);
+                    for (a, &u) in nw.iter().enumerate() {
+                        for &v in nw[a + 1..].iter().chain(old.row(i)) {
+                            if u == v {
+                                continue;
+                            }
+                            let dd = sq_dist(row(u as usize), row(v as usize));
+                            if dd < graph.worst(u as usize) {
+                                out.push((u, v, dd));
+                            }
+                            if dd < graph.worst(v as usize) {
+                                out.push((v, u, dd));
+                            }
+                        }
+                    }
+                    out
+                })
+                .collect();
+            updates += apply(&mut graph, &proposals);
+            start = end;
+        }
+        if (updates as f64) <= 0.001 * (n * kk) as f64 {
             break;
         }
     }
-    let mut indices = Array2::zeros((n, k));
-    let mut dists = Array2::zeros((n, k));
-    for (i, h) in heaps.iter_mut().enumerate() {
-        h.items
-            .sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-        indices[[i, 0]] = i as u32;
-        for (c, e) in h.items.iter().take(k - 1).enumerate() {
-            indices[[i, c + 1]] = e.1;
-            dists[[i, c + 1]] = e.0.sqrt();
-        }
-    }
-    (indices, dists)
+
+    // Final lists sorted by exact float64 distance, written straight into the outputs.
+    let mut indices = vec![0u32; n * k];
+    let mut dists = vec![0f64; n * k];
+    indices
+        .par_chunks_mut(k)
+        .zip(dists.par_chunks_mut(k))
+        .enumerate()
+        .for_each(|(i, (oi, od))| {
+            let xi = row(i);
+            let mut r: Vec<(f64, u32)> = graph.idx[i * kk..(i + 1) * kk]
+                .iter()
+                .filter(|&&j| j != u32::MAX)
+                .map(|&j| {
+                    let sq: f64 = xi
+                        .iter()
+                        .zip(row(j as usize))
+                        .map(|(&a, &b)| (a as f64 - b as f64).powi(2))
+                        .sum();
+                    (sq.sqrt(), j)
+                })
+                .collect();
+            r.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            oi[0] = i as u32;
+            for (c, (dist, j)) in r.into_iter().take(k - 1).enumerate() {
+                oi[c + 1] = j;
+                od[c + 1] = dist;
+            }
+        });
+    (
+        Array2::from_shape_vec((n, k), indices).expect("n × k indices"),
+        Array2::from_shape_vec((n, k), dists).expect("n × k distances"),
+    )
 }
 
 #[cfg(test)]
@@ -173,7 +432,7 @@ mod tests {
         };
         let (x, _) = blobs.block(&blobs.center_matrix(), 0..3000);
         let (ei, _) = exact_knn(x.view(), 15);
-        let (ai, ad) = nn_descent(x.view(), 15, 0);
+        let (ai, ad) = nn_descent(x.mapv(|v| v as f32).view(), 15, 0);
         let mut hits = 0;
         for i in 0..3000 {
             assert_eq!(ai[[i, 0]], i as u32, "self first");
@@ -186,5 +445,17 @@ mod tests {
         }
         let recall = hits as f64 / (3000.0 * 15.0);
         assert!(recall > 0.95, "recall {recall}");
+    }
+
+    #[test]
+    fn heap_keeps_the_k_closest() {
+        let mut g = Graph::new(1, 3);
+        for (d, j) in [(5.0, 1), (1.0, 2), (4.0, 3), (2.0, 4), (3.0, 5), (2.0, 4)] {
+            g.push(0, d, j);
+        }
+        let mut kept: Vec<u32> = g.idx.clone();
+        kept.sort_unstable();
+        assert_eq!(kept, vec![2, 4, 5]);
+        assert_eq!(g.worst(0), 3.0);
     }
 }

@@ -20,15 +20,17 @@ pub struct Pca {
 ///
 /// # Errors
 /// When the eigensolver does not converge (a matrix with NaN or infinite entries).
-pub fn from_covariance(cov: &Mat<f64>, n_comps: usize) -> Result<Pca, String> {
+pub fn from_covariance(cov: Mat<f64>, n_comps: usize) -> Result<Pca, String> {
     let d = cov.nrows();
     let k = n_comps.min(d);
+    let total: f64 = (0..d).map(|i| cov[(i, i)]).sum();
     let eig = cov
         .self_adjoint_eigen(Side::Lower)
         .map_err(|e| format!("eigendecomposition failed: {e:?}"))?;
+    // Taken by value so the caller's matrix is gone before the solver's workspace exists.
+    drop(cov);
     let s = eig.S();
     let u = eig.U();
-    let total: f64 = (0..d).map(|i| cov[(i, i)]).sum();
     let mut components = Array2::zeros((d, k));
     let mut variance = Vec::with_capacity(k);
     for c in 0..k {
@@ -83,7 +85,7 @@ mod tests {
     #[test]
     fn diagonal_covariance_gives_axes_in_order_of_variance() {
         let cov = Mat::from_fn(3, 3, |i, j| if i == j { [2.0, 5.0, 1.0][i] } else { 0.0 });
-        let p = from_covariance(&cov, 2).unwrap();
+        let p = from_covariance(cov.clone(), 2).unwrap();
         assert_eq!(p.variance, vec![5.0, 2.0]);
         assert_eq!(p.variance_ratio, vec![5.0 / 8.0, 2.0 / 8.0]);
         assert_eq!(p.components.column(0).to_vec(), vec![0.0, 1.0, 0.0]);
@@ -94,7 +96,7 @@ mod tests {
     fn two_by_two_closed_form() {
         // [[2, 1], [1, 2]]: eigenvalues 3 and 1, eigenvectors (1, 1)/√2 and (1, -1)/√2.
         let cov = Mat::from_fn(2, 2, |i, j| if i == j { 2.0 } else { 1.0 });
-        let p = from_covariance(&cov, 2).unwrap();
+        let p = from_covariance(cov.clone(), 2).unwrap();
         assert!((p.variance[0] - 3.0).abs() < 1e-12 && (p.variance[1] - 1.0).abs() < 1e-12);
         let h = 1.0 / 2f64.sqrt();
         assert!(

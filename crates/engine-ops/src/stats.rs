@@ -157,13 +157,18 @@ impl Gram {
     /// The correlation matrix: the covariance of the standardised data, which is what PCA
     /// sees after `scale`. Zero-variance columns get scale 1, as scanpy does.
     pub fn correlation(&self) -> (Mat<f64>, Vec<f64>) {
-        let cov = self.covariance();
-        let sd: Vec<f64> = (0..cov.nrows())
-            .map(|i| cov[(i, i)].sqrt())
+        let mut c = self.covariance();
+        let sd: Vec<f64> = (0..c.nrows())
+            .map(|i| c[(i, i)].sqrt())
             .map(|s| if s > 0.0 { s } else { 1.0 })
             .collect();
         let d = sd.len();
-        (Mat::from_fn(d, d, |i, j| cov[(i, j)] / (sd[i] * sd[j])), sd)
+        for j in 0..d {
+            for i in 0..d {
+                c[(i, j)] /= sd[i] * sd[j];
+            }
+        }
+        (c, sd)
     }
 }
 
