@@ -122,3 +122,55 @@ fn check_reports_all_problems_with_positions() {
     assert!(err.contains("2 problems"), "{err}");
     assert!(!err.contains("panicked"));
 }
+
+#[test]
+fn bad_views_point_at_the_index_or_name_the_step() {
+    let dir = engine_tests::scratch("check-select");
+    let p = dir.join("pipeline.yaml");
+    std::fs::write(
+        &p,
+        "version: 1\nsteps:\n  - id: a\n    op: synthetic\n    n_obs: 100\n    n_vars: 5\n  - id: b\n    op: select\n    input: a\n    obs: \"0:10, x\"\n    var: [0, 1, 2]\n",
+    )
+    .unwrap();
+    let out = engine(&["check", p.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    // Column 10 is the opening quote; the bad item `x` starts 6 characters later.
+    assert!(
+        err.contains("pipeline.yaml:10:17: error: `obs` of op `select`: `x` is not an integer"),
+        "{err}"
+    );
+    assert!(err.contains("1 problem"), "{err}");
+    // Syntactically fine but out of range: a usage error naming the step.
+    std::fs::write(
+        &p,
+        "version: 1\nsteps:\n  - id: a\n    op: synthetic\n    n_obs: 100\n    n_vars: 5\n  - id: b\n    op: select\n    input: a\n    obs: \"0:10, 100\"\n",
+    )
+    .unwrap();
+    let out = engine(&["explain", p.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("step `b`: `obs`: index 100 is out of range for 100 entries"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"));
+}
+
+#[test]
+fn explain_output_is_stable() {
+    let pipeline = engine_tests::root().join("pipelines/blobs.yaml");
+    let out = engine(&["explain", pipeline.to_str().unwrap()]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let snap = engine_tests::root().join("tests/snapshots/blobs_explain.txt");
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::create_dir_all(snap.parent().unwrap()).unwrap();
+        std::fs::write(&snap, &text).unwrap();
+    }
+    let want = std::fs::read_to_string(&snap).expect("snapshot (UPDATE_SNAPSHOTS=1 writes it)");
+    assert_eq!(
+        text, want,
+        "EXPLAIN changed; review and rerun with UPDATE_SNAPSHOTS=1"
+    );
+}

@@ -59,7 +59,7 @@ fn rules_on_and_off_agree() {
     let on = scratch("run-rules-on");
     let off = scratch("run-rules-off");
     run_blobs(&on, &[]);
-    run_blobs(&off, &["--disable-rule", "fuse_elementwise"]);
+    run_blobs(&off, &["--disable-rule", "merge_passes"]);
     let read = |d: &std::path::Path, el: &str| {
         let ds = Dataset::open(d.join("blobs.h5ad")).unwrap();
         ds.matrix(el)
@@ -98,12 +98,12 @@ fn rules_on_and_off_agree() {
             "explain",
             pipeline.to_str().unwrap(),
             "--disable-rule",
-            "fuse_elementwise",
+            "merge_passes",
         ])
         .stdout,
     )
     .unwrap();
     let passes = |s: &str| s.lines().filter(|l| l.contains("pass over X")).count();
     assert_eq!(passes(&e_on) + 1, passes(&e_off), "{e_on}\n{e_off}");
-    assert!(e_on.contains("rules applied: fuse_elementwise"));
+    assert!(e_on.contains("rules applied: merge_passes"));
 }

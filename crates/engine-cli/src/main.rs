@@ -4,6 +4,7 @@ use anyhow::{Result, bail};
 use clap::{Parser, Subcommand};
 use engine_store::{ArrayOptions, Compression, ConvertOptions, Dataset, StoreFormat};
 use serde_json::json;
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -36,7 +37,7 @@ enum Command {
         /// Print per-stage wall time, blocks and bytes, and peak memory.
         #[arg(long)]
         metrics: bool,
-        /// Turn an optimizer rule off (repeatable), e.g. fuse_elementwise.
+        /// Turn an optimizer rule off (repeatable), e.g. merge_passes.
         #[arg(long = "disable-rule")]
         disable_rules: Vec<String>,
     },
@@ -45,6 +46,9 @@ enum Command {
         pipeline: PathBuf,
         #[arg(long = "param", value_name = "NAME=VALUE")]
         params: Vec<String>,
+        /// The memory limit the run would have (block sizes depend on it).
+        #[arg(long, default_value = "256M")]
+        memory_limit: String,
         #[arg(long = "disable-rule")]
         disable_rules: Vec<String>,
     },
@@ -110,6 +114,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Explain {
             pipeline,
             params,
+            memory_limit,
             disable_rules,
         } => {
             let spec = load(&pipeline, &params)?;
@@ -127,7 +132,13 @@ fn run(cli: Cli) -> Result<()> {
             );
             println!(
                 "== physical plan ==\n{}",
-                engine_exec::physical_plan(&optimized)
+                engine_exec::physical_plan(
+                    &optimized,
+                    &engine_exec::ExecOptions {
+                        memory_limit: parse_bytes(&memory_limit)?,
+                        ..Default::default()
+                    }
+                )
             );
             Ok(())
         }
@@ -144,6 +155,8 @@ fn run(cli: Cli) -> Result<()> {
             let opts = engine_exec::ExecOptions {
                 memory_limit: parse_bytes(&memory_limit)?,
                 overwrite: true,
+                // Bars only for a person watching; logs and pipes stay clean.
+                progress: std::io::stdout().is_terminal() && std::io::stderr().is_terminal(),
             };
             let t = std::time::Instant::now();
             let report = engine_exec::run(&optimized, &opts)?;

@@ -1,13 +1,15 @@
 use engine_common::{Error, Location, Result};
+use engine_matrix::AxisSelection;
 use engine_matrix::{Block, Compressed, DynArray};
 use engine_ops::stats::{Gram, Moments};
 use engine_ops::synthetic::Blobs;
 use engine_ops::{knn, leiden, pca};
-use engine_plan::{LogicalPlan, NodeId, Op, ScaleParams, Source};
+use engine_plan::{LogicalPlan, NodeId, Op, ScaleParams, Source, io};
 use engine_store::backend::{ArrayOptions, Compression, StoreFormat};
 use engine_store::write::{self, AtomicTarget};
 use engine_store::{Column, Dataset, Frame, Matrix, Value};
-use ndarray::{Array1, Array2, ArrayView2, s};
+use indicatif::{ProgressBar, ProgressStyle};
+use ndarray::{Array1, Array2, ArrayView2, Axis, s};
 use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
@@ -21,6 +23,8 @@ pub struct ExecOptions {
     /// Bytes of X blocks in flight across all workers.
     pub memory_limit: usize,
     pub overwrite: bool,
+    /// Draw a progress bar on stderr for passes over X.
+    pub progress: bool,
 }
 
 impl Default for ExecOptions {
@@ -28,6 +32,7 @@ impl Default for ExecOptions {
         ExecOptions {
             memory_limit: 256 << 20,
             overwrite: true,
+            progress: false,
         }
     }
 }
@@ -70,113 +75,207 @@ enum XMap {
     },
 }
 
-/// Where X comes from: an opened source and the maps applied since.
+/// Where X comes from: an opened source and what has been applied since, in order.
 #[derive(Debug, Clone)]
 struct Lineage {
     source: Arc<XSource>,
-    maps: Vec<XMap>,
+    steps: Vec<LineageStep>,
+    n_obs: usize,
+    n_vars: usize,
+    /// Rows per block within the memory budget.
+    max_rows: usize,
+}
+
+#[derive(Debug, Clone)]
+enum LineageStep {
+    Map(XMap),
+    /// A view that was not pushed into the scan: reads the rows it spans, then selects.
+    View {
+        rows: Option<Arc<AxisSelection>>,
+        cols: Option<Arc<AxisSelection>>,
+    },
 }
 
 #[derive(Debug)]
-enum XSource {
+enum SourceKind {
     Blobs { blobs: Blobs, centers: Array2<f64> },
     File { matrix: Matrix },
 }
 
-impl XSource {
-    fn n_obs(&self) -> usize {
-        match self {
-            XSource::Blobs { blobs, .. } => blobs.n_obs,
-            XSource::File { matrix } => matrix.n_rows(),
-        }
-    }
-    fn n_vars(&self) -> usize {
-        match self {
-            XSource::Blobs { blobs, .. } => blobs.n_vars,
-            XSource::File { matrix } => matrix.n_cols(),
-        }
-    }
+/// An opened source with the rows and columns the scan reads (all, or a pushed selection).
+#[derive(Debug)]
+struct XSource {
+    kind: SourceKind,
+    rows: AxisSelection,
+    cols: AxisSelection,
+    chunk_starts: Option<Arc<Vec<usize>>>,
 }
 
-impl Lineage {
-    fn n_obs(&self) -> usize {
-        self.source.n_obs()
-    }
-    fn n_vars(&self) -> usize {
-        self.source.n_vars()
-    }
-
-    /// Rows `rows` of X with every map applied, as f64.
-    fn block(&self, rows: Range<usize>) -> Result<Array2<f64>> {
-        let mut x = match self.source.as_ref() {
-            XSource::Blobs { blobs, centers } => blobs.block(centers, rows).0,
-            XSource::File { matrix } => {
-                let b = matrix.read_rows(rows.clone())?;
-                let dense = match b {
+impl XSource {
+    /// The scan's rows at positions `pos`, every selected column, as f64.
+    fn read(&self, pos: &AxisSelection) -> Result<Array2<f64>> {
+        let src = self.rows.compose(pos);
+        let n_vars = self.cols.len();
+        match &self.kind {
+            SourceKind::Blobs { blobs, centers } => {
+                let (x, _) = blobs.rows(centers, src.indices(), src.len());
+                Ok(if self.cols.is_full(blobs.n_vars) {
+                    x
+                } else {
+                    x.select(Axis(1), &self.cols.indices().collect::<Vec<_>>())
+                })
+            }
+            SourceKind::File { matrix } => {
+                let dense = match matrix.read_block(&src, &self.cols)? {
                     Block::Dense(a) => a,
                     Block::Sparse(c) => c.to_dense(),
                 };
                 let v = dense
                     .to_f64_vec()
                     .ok_or_else(|| Error::usage("X is not numeric"))?;
-                Array2::from_shape_vec((rows.len(), self.n_vars()), v)
-                    .map_err(|e| Error::internal(e.to_string()))?
+                Array2::from_shape_vec((src.len(), n_vars), v)
+                    .map_err(|e| Error::internal(e.to_string()))
             }
-        };
-        for m in &self.maps {
-            match m {
-                XMap::Standardize {
-                    mean,
-                    sd,
-                    zero_center,
-                    max_value,
-                } => {
-                    for mut row in x.outer_iter_mut() {
-                        for (j, v) in row.iter_mut().enumerate() {
-                            if *zero_center {
-                                *v -= mean[j];
-                            }
-                            *v /= sd[j];
-                            if let Some(m) = max_value {
-                                *v = v.clamp(if *zero_center { -m } else { f64::MIN }, *m);
-                            }
+        }
+    }
+}
+
+impl Lineage {
+    fn n_obs(&self) -> usize {
+        self.n_obs
+    }
+    fn n_vars(&self) -> usize {
+        self.n_vars
+    }
+
+    /// Rows `rows` of X with every step applied, as f64.
+    fn block(&self, rows: Range<usize>) -> Result<Array2<f64>> {
+        self.rows_at(self.steps.len(), &AxisSelection::range(rows))
+    }
+
+    /// Rows at positions `pos` of X after the first `depth` steps.
+    fn rows_at(&self, depth: usize, pos: &AxisSelection) -> Result<Array2<f64>> {
+        if depth == 0 {
+            return self.source.read(pos);
+        }
+        match &self.steps[depth - 1] {
+            LineageStep::Map(m) => {
+                let mut x = self.rows_at(depth - 1, pos)?;
+                apply_map(m, &mut x);
+                Ok(x)
+            }
+            LineageStep::View { rows, cols } => {
+                let want = rows
+                    .as_ref()
+                    .map_or_else(|| pos.clone(), |r| r.compose(pos));
+                let mut x = if want.is_empty() {
+                    let width = self.width_at(depth - 1);
+                    Array2::zeros((0, width))
+                } else {
+                    // Read every row the selection spans, window by window, keeping the
+                    // selected ones: what a scan does when the view is not pushed into it.
+                    let span = want.runs()[0].start..want.end();
+                    let window = self.max_rows.max(1);
+                    let mut parts = Vec::new();
+                    let mut s = span.start;
+                    while s < span.end {
+                        let w = s..(s + window).min(span.end);
+                        let x = self.rows_at(depth - 1, &AxisSelection::range(w.clone()))?;
+                        let local: Vec<usize> = want.restrict(w.clone()).indices().collect();
+                        if !local.is_empty() {
+                            parts.push(x.select(Axis(0), &local));
                         }
+                        s = w.end;
+                    }
+                    let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
+                    ndarray::concatenate(Axis(0), &views)
+                        .map_err(|e| Error::internal(e.to_string()))?
+                };
+                if let Some(c) = cols {
+                    x = x.select(Axis(1), &c.indices().collect::<Vec<_>>());
+                }
+                Ok(x)
+            }
+        }
+    }
+
+    /// Columns of X after the first `depth` steps.
+    fn width_at(&self, depth: usize) -> usize {
+        self.steps[..depth]
+            .iter()
+            .rev()
+            .find_map(|s| match s {
+                LineageStep::View { cols: Some(c), .. } => Some(c.len()),
+                _ => None,
+            })
+            .unwrap_or(self.source.cols.len())
+    }
+
+    /// Row blocks for a pass: aligned to storage chunks when X is the scan itself, within
+    /// the memory budget either way.
+    fn blocks(&self) -> Vec<Range<usize>> {
+        let viewed = self
+            .steps
+            .iter()
+            .any(|s| matches!(s, LineageStep::View { .. }));
+        match (&self.source.chunk_starts, viewed) {
+            (Some(starts), false) => io::aligned_blocks(&self.source.rows, starts, self.max_rows),
+            _ => io::even_blocks(self.n_obs, self.max_rows),
+        }
+    }
+}
+
+fn apply_map(m: &XMap, x: &mut Array2<f64>) {
+    match m {
+        XMap::Standardize {
+            mean,
+            sd,
+            zero_center,
+            max_value,
+        } => {
+            for mut row in x.outer_iter_mut() {
+                for (j, v) in row.iter_mut().enumerate() {
+                    if *zero_center {
+                        *v -= mean[j];
+                    }
+                    *v /= sd[j];
+                    if let Some(m) = max_value {
+                        *v = v.clamp(if *zero_center { -m } else { f64::MIN }, *m);
                     }
                 }
             }
         }
-        Ok(x)
     }
 }
 
-/// Preferred bytes per block (f64 values plus scratch).
-const BLOCK_TARGET_BYTES: usize = 4 << 20;
+/// A bar over a pass's blocks on stderr, or a hidden one.
+fn progress(opts: &ExecOptions, label: &str, blocks: usize) -> ProgressBar {
+    if !opts.progress {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(blocks as u64);
+    if let Ok(style) = ProgressStyle::with_template(
+        "{msg:>24} [{bar:40}] {pos}/{len} blocks, {elapsed} (eta {eta})",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(label.to_string());
+    bar
+}
 
-/// Row ranges so that all workers' blocks together stay within the memory limit.
-fn block_ranges(n_obs: usize, n_vars: usize, opts: &ExecOptions) -> Vec<Range<usize>> {
-    let workers = rayon::current_num_threads().max(1);
-    // A block is held as f64, plus a scratch copy in Gram updates.
-    let per_row = (n_vars.max(1) * 8 * 2) as f64;
-    // Blocks of a few MiB stay in cache through the fused kernels and are faster than larger
-    // ones (measured: the 50k x 1k Gram pass takes 0.94 s with 2 MiB blocks, 1.77 s with
-    // 64 MiB); the memory limit only ever makes them smaller.
-    let budget = (opts.memory_limit / workers).min(BLOCK_TARGET_BYTES);
-    let rows = ((budget as f64 / per_row) as usize).clamp(64, 65_536);
-    (0..n_obs)
-        .step_by(rows)
-        .map(|s| s..(s + rows).min(n_obs))
-        .collect()
+fn workers() -> usize {
+    rayon::current_num_threads().max(1)
 }
 
 /// Folds `f` over row blocks in parallel and merges the partials.
 fn fold_pass<P: Send>(
     lineage: &Lineage,
-    opts: &ExecOptions,
+    bar: &ProgressBar,
     init: impl Fn() -> P + Sync + Send,
     f: impl Fn(&mut P, Range<usize>, ArrayView2<'_, f64>) + Sync + Send,
     merge: impl Fn(P, P) -> P + Sync + Send,
 ) -> Result<(P, usize)> {
-    let ranges = block_ranges(lineage.n_obs(), lineage.n_vars(), opts);
+    let ranges = lineage.blocks();
     let n = ranges.len();
     // One accumulator per worker over a contiguous share of the blocks: rayon's own fold
     // would create an accumulator per split, and a Gram partial is n_vars² doubles.
@@ -189,10 +288,12 @@ fn fold_pass<P: Send>(
             for r in group {
                 let x = lineage.block(r.clone())?;
                 f(&mut acc, r.clone(), x.view());
+                bar.inc(1);
             }
             Ok(acc)
         })
         .collect::<Result<_>>()?;
+    bar.finish_and_clear();
     let out = partials.into_iter().reduce(&merge).unwrap_or_else(&init);
     Ok((out, n))
 }
@@ -237,8 +338,42 @@ fn scalar_bool(v: bool) -> Value {
     )))
 }
 
-/// The passes each node makes over X, as text for EXPLAIN.
-pub fn physical_plan(plan: &LogicalPlan) -> String {
+/// The scan feeding `id`'s X, and whether a view that was not pushed down sits in between.
+fn root_scan(plan: &LogicalPlan, mut id: NodeId) -> Option<(&engine_plan::Scan, bool)> {
+    let mut viewed = false;
+    loop {
+        let n = plan.node(id);
+        match &n.op {
+            Op::Scan(s) => return Some((s, viewed)),
+            Op::Select { .. } => viewed = true,
+            _ => {}
+        }
+        id = *n.inputs.first()?;
+    }
+}
+
+/// What one pass over `scan` reads, as EXPLAIN text.
+fn scan_reads(scan: &engine_plan::Scan, viewed: bool, opts: &ExecOptions) -> String {
+    let (n, m) = scan.source_shape();
+    let rows = scan.rows.as_ref().map_or(n, |r| r.sel.len());
+    let cols = scan.cols.as_ref().map_or(m, |c| c.sel.len());
+    let max_rows = io::max_block_rows(cols, opts.memory_limit, workers());
+    let blocks = match (&scan.chunk_starts, viewed) {
+        (Some(starts), false) => {
+            let all = AxisSelection::all(n);
+            let sel = scan.rows.as_ref().map_or(&all, |r| &r.sel);
+            io::aligned_blocks(sel, starts, max_rows)
+        }
+        _ => io::even_blocks(rows, max_rows),
+    };
+    match io::scan_io(scan, &blocks) {
+        Some(r) => format!("{} in {} blocks", r.describe(), blocks.len()),
+        None => format!("generated in {} blocks, nothing read", blocks.len()),
+    }
+}
+
+/// The passes each node makes over X and what they read, as text for EXPLAIN.
+pub fn physical_plan(plan: &LogicalPlan, opts: &ExecOptions) -> String {
     let mut out = String::new();
     let mut stage = 0;
     let live = live_nodes(plan);
@@ -251,8 +386,15 @@ pub fn physical_plan(plan: &LogicalPlan) -> String {
             ));
             continue;
         }
+        if let Op::Scan(scan) = &n.op {
+            out.push_str(&format!(
+                "scan {}: each pass {}\n",
+                n.step,
+                scan_reads(scan, false, opts)
+            ));
+        }
         let passes: Vec<String> = match &n.op {
-            Op::Scan(_) => vec![],
+            Op::Scan(_) | Op::Select { .. } => vec![],
             Op::Scale(_) => vec!["pass over X: column moments (mean, variance)".into()],
             Op::Pca {
                 standardize: Some(_),
@@ -282,9 +424,21 @@ pub fn physical_plan(plan: &LogicalPlan) -> String {
                     .into(),
             ],
         };
+        let unpushed = n
+            .inputs
+            .first()
+            .and_then(|&x| root_scan(plan, x))
+            .filter(|(_, viewed)| *viewed);
         for p in passes {
+            let note = match unpushed {
+                Some((scan, _)) if p.starts_with("pass over X") => format!(
+                    " [through a view not pushed into the scan: {}]",
+                    scan_reads(scan, true, opts)
+                ),
+                _ => String::new(),
+            };
             out.push_str(&format!(
-                "stage {stage}: {} ({}) {p}\n",
+                "stage {stage}: {} ({}) {p}{note}\n",
                 n.step,
                 n.op.name()
             ));
@@ -366,8 +520,22 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
                 });
             };
         match &node.op {
-            Op::Scan(src) => {
-                let source = match src {
+            Op::Scan(scan) => {
+                let (n_all, m_all) = scan.source_shape();
+                let rows = scan
+                    .rows
+                    .as_ref()
+                    .map_or_else(|| AxisSelection::all(n_all), |s| s.sel.clone());
+                let cols = scan
+                    .cols
+                    .as_ref()
+                    .map_or_else(|| AxisSelection::all(m_all), |s| s.sel.clone());
+                let wanted = |name: &str| {
+                    scan.obs_columns
+                        .as_ref()
+                        .is_none_or(|c| c.iter().any(|c| c == name))
+                };
+                let kind = match &scan.source {
                     Source::Synthetic {
                         n_obs,
                         n_vars,
@@ -384,34 +552,87 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
                             seed: *seed,
                         };
                         let c = blobs.center_matrix();
-                        let labels: Vec<u32> = (0..*n_obs).map(|r| blobs.label(r) as u32).collect();
-                        a.obs.push(("blob".into(), categorical(&labels, *centers)));
-                        XSource::Blobs { blobs, centers: c }
+                        if wanted("blob") {
+                            let labels: Vec<u32> =
+                                rows.indices().map(|r| blobs.label(r) as u32).collect();
+                            a.obs.push(("blob".into(), categorical(&labels, *centers)));
+                        }
+                        SourceKind::Blobs { blobs, centers: c }
                     }
-                    Source::File { path } => {
+                    Source::File { path, .. } => {
                         let ds = Dataset::open(path)?;
                         let matrix = ds
                             .x()?
                             .ok_or_else(|| Error::usage(format!("{path}: the dataset has no X")))?;
-                        for (n, c) in ds.obs(None)?.columns {
-                            a.obs.push((n, c));
-                        }
-                        XSource::File { matrix }
+                        let obs = ds.obs(scan.obs_columns.as_deref())?;
+                        let obs = if rows.is_full(n_all) {
+                            obs
+                        } else {
+                            obs.take(&rows.indices().collect::<Vec<_>>())
+                        };
+                        a.obs.extend(obs.columns);
+                        SourceKind::File { matrix }
                     }
+                };
+                let (n_obs, n_vars) = (rows.len(), cols.len());
+                let source = XSource {
+                    kind,
+                    rows,
+                    cols,
+                    chunk_starts: scan.chunk_starts.clone(),
                 };
                 lineages.insert(
                     id,
                     Lineage {
                         source: Arc::new(source),
-                        maps: vec![],
+                        steps: vec![],
+                        n_obs,
+                        n_vars,
+                        max_rows: io::max_block_rows(n_vars, opts.memory_limit, workers()),
                     },
                 );
+            }
+            Op::Select { rows, cols } => {
+                let mut l = in_lineage()?;
+                let rows = rows.as_ref().map(|r| Arc::new(r.sel.clone()));
+                let cols = cols.as_ref().map(|c| Arc::new(c.sel.clone()));
+                if let Some(r) = &rows {
+                    let pos: Vec<usize> = r.indices().collect();
+                    a.obs = a
+                        .obs
+                        .iter()
+                        .map(|(n, c)| (n.clone(), c.take(&pos)))
+                        .collect();
+                    for v in a.obsm.values_mut() {
+                        *v = v.select(Axis(0), &pos);
+                    }
+                    l.n_obs = r.len();
+                }
+                if let Some(c) = &cols {
+                    let pos: Vec<usize> = c.indices().collect();
+                    for v in a.varm.values_mut() {
+                        *v = v.select(Axis(0), &pos);
+                    }
+                    l.n_vars = c.len();
+                }
+                if rows.is_some() {
+                    // A graph over cells keeps the selected cells' edges among themselves.
+                    let r = rows
+                        .as_deref()
+                        .cloned()
+                        .unwrap_or_else(|| AxisSelection::all(0));
+                    for g in a.obsp.values_mut() {
+                        *g = g.select(&r, &r);
+                    }
+                }
+                l.steps.push(LineageStep::View { rows, cols });
+                lineages.insert(id, l);
             }
             Op::Scale(p) => {
                 let lin = in_lineage()?;
                 let (m, blocks) = fold_pass(
                     &lin,
-                    opts,
+                    &progress(opts, &format!("{}: moments", node.step), lin.blocks().len()),
                     || Moments::new(lin.n_vars()),
                     |acc, _, x| {
                         *acc = std::mem::replace(acc, Moments::new(0)).merge(Moments::of_block(x))
@@ -424,12 +645,12 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
                     .map(|v| if *v > 0.0 { v.sqrt() } else { 1.0 })
                     .collect();
                 let mut l = lin.clone();
-                l.maps.push(XMap::Standardize {
+                l.steps.push(LineageStep::Map(XMap::Standardize {
                     mean: Arc::new(m.mean),
                     sd: Arc::new(sd),
                     zero_center: p.zero_center,
                     max_value: p.max_value,
-                });
+                }));
                 stage(
                     format!("{}: moments", node.step),
                     blocks,
@@ -450,7 +671,7 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
                 let shift = Moments::of_block(first.view()).mean;
                 let (gram, blocks) = fold_pass(
                     &lin,
-                    opts,
+                    &progress(opts, &format!("{}: Gram", node.step), lin.blocks().len()),
                     || Gram::new(shift.clone()),
                     |g, _, x| g.update(x),
                     |a, b| a.merge(&b),
@@ -489,27 +710,36 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
                     Some(sd),
                 ) = (standardize, &scale)
                 {
-                    out_lin.maps.push(XMap::Standardize {
+                    out_lin.steps.push(LineageStep::Map(XMap::Standardize {
                         mean: Arc::new(gram_mean),
                         sd: Arc::new(sd.clone()),
                         zero_center: *zc,
                         max_value: *max_value,
-                    });
+                    }));
                 }
                 // Each block projects straight into its rows of X_pca.
-                let ranges = block_ranges(lin.n_obs(), lin.n_vars(), opts);
+                let ranges = lin.blocks();
                 let nblocks = ranges.len();
-                let rows = ranges.first().map_or(1, |r| r.len());
                 let mut x_pca = Array2::<f32>::zeros((lin.n_obs(), p.components.ncols()));
-                let outs: Vec<_> = x_pca.axis_chunks_iter_mut(ndarray::Axis(0), rows).collect();
+                // Blocks may differ in size (aligned to chunks): split X_pca at their ends.
+                let mut outs = Vec::with_capacity(nblocks);
+                let mut rest = x_pca.view_mut();
+                for r in &ranges {
+                    let (head, tail) = rest.split_at(Axis(0), r.len());
+                    outs.push(head);
+                    rest = tail;
+                }
+                let bar = progress(opts, &format!("{}: project", node.step), nblocks);
                 outs.into_par_iter()
                     .zip(ranges.into_par_iter())
                     .try_for_each(|(mut out, r)| -> Result<()> {
                         let x = lin.block(r)?;
                         let scores = pca::project(x.view(), &mean, scale.as_deref(), &p.components);
                         out.zip_mut_with(&scores, |o, &v| *o = v as f32);
+                        bar.inc(1);
                         Ok(())
                     })?;
+                bar.finish_and_clear();
                 report.stages.push(StageReport {
                     name: format!("{}: project", node.step),
                     seconds: t2.elapsed().as_secs_f64(),
@@ -797,21 +1027,16 @@ fn write_anndata(
         &x_opts,
         &write::enc_attrs("array", "0.2.0"),
     )?;
-    let mut ranges = block_ranges(n_obs, n_vars, opts);
-    if chunk_rows > 0 {
-        // Whole chunks per block so none is rewritten.
-        let rows = ranges
-            .first()
-            .map_or(chunk_rows, |r| r.len())
-            .div_ceil(chunk_rows)
-            * chunk_rows;
-        ranges = (0..n_obs)
-            .step_by(rows)
-            .map(|s| s..(s + rows).min(n_obs))
-            .collect();
-    }
-    let workers = rayon::current_num_threads().max(1);
+    let ranges = if chunk_rows > 0 {
+        // Whole output chunks per block so none is rewritten.
+        io::even_blocks(n_obs, lin.max_rows.div_ceil(chunk_rows) * chunk_rows)
+    } else {
+        lin.blocks()
+    };
+    let workers = workers();
+    let bar = progress(opts, &format!("write {path}"), ranges.len());
     for window in ranges.chunks(workers) {
+        bar.inc(window.len() as u64);
         let blocks: Vec<(Range<usize>, Array2<f32>)> = window
             .par_iter()
             .map(|r| {
@@ -861,6 +1086,7 @@ fn write_anndata(
         &Value::Dict(a.uns.clone()),
         &ArrayOptions::default(),
     )?;
+    bar.finish_and_clear();
     w.finish()?;
     target.commit()?;
     Ok(ranges.len())

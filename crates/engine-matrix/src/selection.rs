@@ -143,6 +143,41 @@ impl AxisSelection {
         out
     }
 
+    /// The selected indices at positions `pos` (the `pos.start`-th to `pos.end`-th selected).
+    pub fn slice(&self, pos: Range<usize>) -> AxisSelection {
+        let mut runs = Vec::new();
+        let mut offset = 0;
+        for r in &self.runs {
+            let (lo, hi) = (offset, offset + r.len());
+            offset = hi;
+            if hi <= pos.start {
+                continue;
+            }
+            if lo >= pos.end {
+                break;
+            }
+            let s = r.start + pos.start.saturating_sub(lo);
+            let e = r.start + (pos.end.min(hi) - lo);
+            runs.push(s..e);
+        }
+        AxisSelection { runs }
+    }
+
+    /// A selection of a selection: `inner` holds positions within `self`; the result holds
+    /// the indices they name. Pushing a view into a scan composes selections this way.
+    pub fn compose(&self, inner: &AxisSelection) -> AxisSelection {
+        let mut runs: Vec<Range<usize>> = Vec::new();
+        for r in inner.runs() {
+            for piece in self.slice(r.clone()).runs {
+                match runs.last_mut() {
+                    Some(last) if last.end == piece.start => last.end = piece.end,
+                    _ => runs.push(piece),
+                }
+            }
+        }
+        AxisSelection { runs }
+    }
+
     /// For each index `0..n`, its position in the selection, or `None` when not selected.
     pub fn position_map(&self, n: usize) -> Vec<Option<u32>> {
         let mut map = vec![None; n];
@@ -189,6 +224,18 @@ mod tests {
             .flat_map(|p| p.indices().collect::<Vec<_>>())
             .collect();
         assert_eq!(all, vec![0, 1, 2, 3, 4, 10, 11, 12]);
+    }
+
+    #[test]
+    fn slice_and_compose_follow_positions() {
+        let s = AxisSelection::from_runs(vec![2..5, 10..14]);
+        assert_eq!(s.slice(1..5).runs(), &[3..5, 10..12]);
+        assert_eq!(s.slice(3..7).runs(), &[10..14]);
+        let inner = AxisSelection::from_indices(&[0, 2, 3, 6]);
+        let all: Vec<usize> = s.indices().collect();
+        let want: Vec<usize> = inner.indices().map(|p| all[p]).collect();
+        assert_eq!(s.compose(&inner).indices().collect::<Vec<_>>(), want);
+        assert_eq!(s.compose(&inner).runs(), &[2..3, 4..5, 10..11, 13..14]);
     }
 
     #[test]

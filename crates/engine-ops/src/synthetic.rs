@@ -43,8 +43,19 @@ impl Blobs {
 
     /// Rows `rows` of the data and their labels.
     pub fn block(&self, centers: &Array2<f64>, rows: Range<usize>) -> (Array2<f64>, Vec<u32>) {
-        let mut x = Array2::zeros((rows.len(), self.n_vars));
-        let mut labels = Vec::with_capacity(rows.len());
+        let n = rows.len();
+        self.rows(centers, rows, n)
+    }
+
+    /// Rows `rows` (any `n` row numbers, in order), each generated on its own.
+    pub fn rows(
+        &self,
+        centers: &Array2<f64>,
+        rows: impl Iterator<Item = usize>,
+        n: usize,
+    ) -> (Array2<f64>, Vec<u32>) {
+        let mut x = Array2::zeros((n, self.n_vars));
+        let mut labels = Vec::with_capacity(n);
         for (r, i) in rows.enumerate() {
             let label = self.label(i);
             labels.push(label as u32);

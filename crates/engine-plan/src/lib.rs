@@ -1,10 +1,13 @@
 //! Logical plans over AnnData values: the planner binds a validated pipeline to its sources
 //! (metadata only), the optimizer rewrites the plan rule by rule, EXPLAIN prints it.
 
+pub mod io;
 pub mod plan;
 pub mod planner;
 pub mod rules;
 
-pub use plan::{LogicalPlan, Node, NodeId, Op, ScaleParams, Schema, Source};
+pub use plan::{
+    LogicalPlan, Node, NodeId, Op, ScaleParams, Scan, Schema, Selection, Source, Storage,
+};
 pub use planner::plan;
 pub use rules::optimize;

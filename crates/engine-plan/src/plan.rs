@@ -2,8 +2,9 @@
 //! read. Nodes live in an arena in topological order (inputs before consumers), named by
 //! [`NodeId`]; a node consumed twice is a fan-out, never a copy.
 
-use engine_matrix::DType;
+use engine_matrix::{AxisSelection, DType};
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 /// Index of a node in its plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -22,7 +23,79 @@ pub enum Source {
         dtype: DType,
     },
     /// An .h5ad or .zarr dataset.
-    File { path: String },
+    File { path: String, storage: Storage },
+}
+
+/// How a file's X is stored, learnt at plan time from metadata (and, for CSR, the row
+/// pointers), so EXPLAIN can say what a scan reads and `align_chunks` can follow the chunks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Storage {
+    /// `dense`, `csr` or `csc`.
+    pub encoding: String,
+    pub shape: [usize; 2],
+    pub dtype: DType,
+    /// Bytes per value and, for sparse, per stored column index.
+    pub value_bytes: usize,
+    pub index_bytes: usize,
+    /// Chunk shape of the dense array, or the 1-D chunk of a sparse matrix's `data`;
+    /// `None` when contiguous.
+    pub chunks: Option<Vec<u64>>,
+    pub compression: Vec<String>,
+    /// CSR row pointers.
+    pub indptr: Option<Arc<Vec<u64>>>,
+}
+
+/// A row or column selection (positions) with the text it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Selection {
+    pub sel: AxisSelection,
+    pub text: String,
+}
+
+impl Selection {
+    pub fn describe(&self, n: usize) -> String {
+        format!(
+            "{} ({} of {n} in {} run{})",
+            self.text,
+            self.sel.len(),
+            self.sel.runs().len(),
+            if self.sel.runs().len() == 1 { "" } else { "s" }
+        )
+    }
+}
+
+/// A read of X and obs from a source, with what the optimizer pushed into it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scan {
+    pub source: Source,
+    /// Rows and columns read, as positions in the source (`push_down_selection`).
+    pub rows: Option<Selection>,
+    pub cols: Option<Selection>,
+    /// The obs columns read; `None` reads all (`prune_elements`).
+    pub obs_columns: Option<Vec<String>>,
+    /// Source rows where storage chunks begin, which pass blocks should not cross
+    /// (`align_chunks`).
+    pub chunk_starts: Option<Arc<Vec<usize>>>,
+}
+
+impl Scan {
+    pub fn new(source: Source) -> Scan {
+        Scan {
+            source,
+            rows: None,
+            cols: None,
+            obs_columns: None,
+            chunk_starts: None,
+        }
+    }
+
+    /// Rows and columns of the full source.
+    pub fn source_shape(&self) -> (usize, usize) {
+        match &self.source {
+            Source::Synthetic { n_obs, n_vars, .. } => (*n_obs, *n_vars),
+            Source::File { storage, .. } => (storage.shape[0], storage.shape[1]),
+        }
+    }
 }
 
 /// Standardisation parameters of `scale`.
@@ -34,9 +107,14 @@ pub struct ScaleParams {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Op {
-    Scan(Source),
+    Scan(Scan),
+    /// A view `adata[rows, cols]` (positions in its input).
+    Select {
+        rows: Option<Selection>,
+        cols: Option<Selection>,
+    },
     Scale(ScaleParams),
-    /// PCA of its input's X. `standardize` is set by `fuse_elementwise` when a `scale` was
+    /// PCA of its input's X. `standardize` is set by `merge_passes` when a `scale` was
     /// folded in: the Gram of the unscaled data then yields the correlation matrix directly,
     /// and the output's X is the scaled X.
     Pca {
@@ -74,6 +152,7 @@ impl Op {
     pub fn name(&self) -> &'static str {
         match self {
             Op::Scan(_) => "Scan",
+            Op::Select { .. } => "Select",
             Op::Scale(_) => "Scale",
             Op::Pca { .. } => "Pca",
             Op::Neighbors { .. } => "Neighbors",
@@ -86,19 +165,47 @@ impl Op {
     /// Parameters as stable text for EXPLAIN.
     pub fn describe(&self) -> String {
         match self {
-            Op::Scan(Source::Synthetic {
-                n_obs,
-                n_vars,
-                centers,
-                cluster_std,
-                seed,
-                dtype,
-            }) => {
-                format!(
-                    "synthetic(n_obs={n_obs}, n_vars={n_vars}, centers={centers}, cluster_std={cluster_std}, seed={seed}, dtype={dtype})"
-                )
+            Op::Scan(scan) => {
+                let mut d = match &scan.source {
+                    Source::Synthetic {
+                        n_obs,
+                        n_vars,
+                        centers,
+                        cluster_std,
+                        seed,
+                        dtype,
+                    } => format!(
+                        "synthetic(n_obs={n_obs}, n_vars={n_vars}, centers={centers}, cluster_std={cluster_std}, seed={seed}, dtype={dtype})"
+                    ),
+                    Source::File { path, storage } => {
+                        format!("file({path}, {} {})", storage.encoding, storage.dtype)
+                    }
+                };
+                let (n, m) = scan.source_shape();
+                if let Some(r) = &scan.rows {
+                    let _ = write!(d, ", rows={}", r.describe(n));
+                }
+                if let Some(c) = &scan.cols {
+                    let _ = write!(d, ", cols={}", c.describe(m));
+                }
+                if let Some(o) = &scan.obs_columns {
+                    let _ = write!(d, ", obs=[{}]", o.join(","));
+                }
+                if let Some(a) = &scan.chunk_starts {
+                    let _ = write!(d, ", blocks aligned to {} chunk boundaries", a.len());
+                }
+                d
             }
-            Op::Scan(Source::File { path }) => format!("file({path})"),
+            Op::Select { rows, cols } => {
+                let mut parts = Vec::new();
+                if let Some(r) = rows {
+                    parts.push(format!("rows={}", r.text));
+                }
+                if let Some(c) = cols {
+                    parts.push(format!("cols={}", c.text));
+                }
+                parts.join(", ")
+            }
             Op::Scale(p) => format!(
                 "zero_center={}, max_value={}",
                 p.zero_center,

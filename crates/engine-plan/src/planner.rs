@@ -1,11 +1,15 @@
 //! Binds a validated pipeline to data: opens file sources for their metadata (never their
 //! data), infers every node's schema, and checks what each step needs is there.
 
-use crate::plan::{LogicalPlan, Node, NodeId, Op, ScaleParams, Schema, Source};
+use crate::plan::{
+    LogicalPlan, Node, NodeId, Op, ScaleParams, Scan, Schema, Selection, Source, Storage,
+};
 use engine_common::{Error, Result};
-use engine_matrix::DType;
+use engine_matrix::{AxisSelection, DType};
 use engine_spec::{Arg, PipelineSpec, Step};
+use engine_store::backend::StoredType;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 fn int(step: &Step, name: &str) -> i64 {
     step.arg(name).as_i64().unwrap_or(0)
@@ -19,6 +23,48 @@ fn positive(step: &Step, name: &str) -> Result<usize> {
             step.id
         ))),
     }
+}
+
+/// What the planner records about a file's X.
+fn storage_of(x: &engine_store::Matrix) -> Result<Storage> {
+    let values = x.value_info()?;
+    let index = x.index_info()?;
+    let bytes = |t: &StoredType| match t {
+        StoredType::Plain(d) => d.size(),
+        _ => 8,
+    };
+    let (encoding, indptr) = match x.sparse_format() {
+        None => ("dense".to_string(), None),
+        Some(f) => (
+            f.encoding().trim_end_matches("_matrix").to_string(),
+            x.indptr()?.map(Arc::new),
+        ),
+    };
+    Ok(Storage {
+        encoding,
+        shape: [x.n_rows(), x.n_cols()],
+        dtype: x.dtype(),
+        value_bytes: bytes(&values.dtype),
+        index_bytes: index.as_ref().map_or(0, |i| bytes(&i.dtype)),
+        chunks: values.chunks.clone(),
+        compression: values.compression.clone(),
+        indptr,
+    })
+}
+
+/// A `select` step's `obs` or `var` argument resolved against the axis length.
+fn selection(step: &Step, name: &str, n: usize) -> Result<Option<Selection>> {
+    let Some(text) = step.arg(name).as_str() else {
+        return Ok(None);
+    };
+    let items = engine_spec::index_expr::parse(text)
+        .map_err(|(_, m)| Error::usage(format!("step `{}`: `{name}`: {m}", step.id)))?;
+    let runs = engine_spec::index_expr::resolve(&items, n)
+        .map_err(|m| Error::usage(format!("step `{}`: `{name}`: {m}", step.id)))?;
+    Ok(Some(Selection {
+        sel: AxisSelection::from_runs(runs),
+        text: text.to_string(),
+    }))
 }
 
 /// Builds the logical plan of a pipeline.
@@ -65,23 +111,38 @@ pub fn plan(spec: &PipelineSpec) -> Result<LogicalPlan> {
                     obs: vec!["blob".into()],
                     ..Default::default()
                 };
-                (Op::Scan(src), schema)
+                (Op::Scan(Scan::new(src)), schema)
             }
             "read" => {
                 let path = step.arg("path").as_str().unwrap_or_default().to_string();
                 let ds = engine_store::Dataset::open(&path)?;
-                let x = ds.x()?;
+                let x = ds
+                    .x()?
+                    .ok_or_else(|| Error::usage(format!("{path}: the dataset has no X")))?;
                 let obs = ds.obs(None)?.columns.into_iter().map(|(n, _)| n).collect();
                 let obsm = ds.keys("obsm")?.into_iter().map(|k| (k, 0)).collect();
                 let schema = Schema {
                     n_obs: ds.n_obs(),
                     n_vars: ds.n_vars(),
-                    x_dtype: x.map(|m| m.dtype()),
+                    x_dtype: Some(x.dtype()),
                     obs,
                     obsm,
                     ..Default::default()
                 };
-                (Op::Scan(Source::File { path }), schema)
+                let storage = storage_of(&x)?;
+                (Op::Scan(Scan::new(Source::File { path, storage })), schema)
+            }
+            "select" => {
+                let mut s = input_schema.unwrap_or_default();
+                let rows = selection(step, "obs", s.n_obs)?;
+                let cols = selection(step, "var", s.n_vars)?;
+                if let Some(r) = &rows {
+                    s.n_obs = r.sel.len();
+                }
+                if let Some(c) = &cols {
+                    s.n_vars = c.sel.len();
+                }
+                (Op::Select { rows, cols }, s)
             }
             "scale" => {
                 let mut s = input_schema.unwrap_or_default();

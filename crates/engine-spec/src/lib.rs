@@ -4,6 +4,7 @@
 //! together as `file:line:col: error: …` with the source line, a caret and a hint.
 
 pub mod diag;
+pub mod index_expr;
 pub mod ops;
 pub mod spec;
 pub mod tree;

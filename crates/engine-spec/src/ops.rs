@@ -12,6 +12,9 @@ pub enum ParamType {
     Path,
     /// One of a fixed set of words.
     Choice(&'static [&'static str]),
+    /// Positions as Python indexes them: `"0:1000"`, `"-100:"`, `"1, 5, 10:20"`, or a YAML
+    /// list of integers (see [`crate::index_expr`]).
+    Indices,
 }
 
 impl ParamType {
@@ -22,6 +25,7 @@ impl ParamType {
             ParamType::Bool => "true or false".into(),
             ParamType::Str => "a string".into(),
             ParamType::Path => "a path".into(),
+            ParamType::Indices => "indices or slices like \"0:1000, 2000\"".into(),
             ParamType::Choice(c) => format!(
                 "one of {}",
                 c.iter()
@@ -99,6 +103,12 @@ pub const OPS: &[OpDef] = &[
         inputs: 0,
         summary: "an .h5ad or .zarr dataset, opened lazily",
         params: &[p("path", T::Path, D::Required)],
+    },
+    OpDef {
+        name: "select",
+        inputs: 1,
+        summary: "a view, adata[obs, var]: rows and columns by position (pushed into the scan)",
+        params: &[p("obs", T::Indices, D::Null), p("var", T::Indices, D::Null)],
     },
     OpDef {
         name: "scale",

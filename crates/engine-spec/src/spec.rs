@@ -296,7 +296,13 @@ impl Cx {
         let value = match &node.value {
             Value::Str(s) if s.contains("${") => match self.substitute(s, node.span) {
                 Some(Arg::Str(text))
-                    if !matches!(ty, ParamType::Str | ParamType::Path | ParamType::Choice(_)) =>
+                    if !matches!(
+                        ty,
+                        ParamType::Str
+                            | ParamType::Path
+                            | ParamType::Choice(_)
+                            | ParamType::Indices
+                    ) =>
                 {
                     // A string built from parameters, where a number was wanted.
                     return match parse_override(&text, ty) {
@@ -318,6 +324,22 @@ impl Cx {
             Value::Int(i) => Arg::Int(*i),
             Value::Float(f) => Arg::Float(*f),
             Value::Str(s) => Arg::Str(s.clone()),
+            // A YAML list of integers is an index list.
+            Value::Seq(items)
+                if ty == ParamType::Indices
+                    && items.iter().all(|i| matches!(i.value, Value::Int(_))) =>
+            {
+                Arg::Str(
+                    items
+                        .iter()
+                        .map(|i| match i.value {
+                            Value::Int(v) => v.to_string(),
+                            _ => String::new(),
+                        })
+                        .collect::<Vec<_>>()
+                        .join(","),
+                )
+            }
             Value::Seq(_) | Value::Map(_) => {
                 self.err(
                     node.span,
@@ -340,6 +362,18 @@ impl Cx {
             (Arg::Float(_), ParamType::Float) => true,
             (Arg::Bool(_), ParamType::Bool) => true,
             (Arg::Str(_), ParamType::Str | ParamType::Path) => true,
+            (Arg::Int(_), ParamType::Indices) => true,
+            (Arg::Str(text), ParamType::Indices) => {
+                if let Err((at, msg)) = crate::index_expr::parse(text) {
+                    // Point into the string when it is written inline (after a quote).
+                    let quoted = node.span.len > text.len();
+                    let span =
+                        Span::new(node.span.line, node.span.col + at + usize::from(quoted), 1);
+                    self.err(span, format!("{what}: {msg}"));
+                    return None;
+                }
+                true
+            }
             (Arg::Str(s), ParamType::Choice(c)) => {
                 if !c.contains(&s.as_str()) {
                     let d = Diagnostic::new(
@@ -372,6 +406,7 @@ impl Cx {
         }
         Some(match (a, ty) {
             (Arg::Int(i), ParamType::Float) => Arg::Float(i as f64),
+            (Arg::Int(i), ParamType::Indices) => Arg::Str(i.to_string()),
             (a, _) => a,
         })
     }
@@ -794,6 +829,9 @@ fn parse_override(raw: &str, ty: ParamType) -> Option<Arg> {
             _ => None,
         },
         ParamType::Str | ParamType::Path => Some(Arg::Str(raw.to_string())),
+        ParamType::Indices => crate::index_expr::parse(raw)
+            .is_ok()
+            .then(|| Arg::Str(raw.to_string())),
         ParamType::Choice(c) => c.contains(&raw).then(|| Arg::Str(raw.to_string())),
     }
 }

@@ -126,6 +126,56 @@ impl Matrix {
         }
     }
 
+    /// Storage layout of the values: the dense array itself or a sparse matrix's `data`.
+    ///
+    /// # Errors
+    /// On store failures.
+    pub fn value_info(&self) -> Result<ArrayInfo> {
+        match &self.layout {
+            MatrixLayout::Dense(i) => Ok(i.clone()),
+            MatrixLayout::Sparse(_) => self.store.array_info(&join(&self.path, "data")),
+        }
+    }
+
+    /// Storage layout of a sparse matrix's `indices`.
+    ///
+    /// # Errors
+    /// On store failures.
+    pub fn index_info(&self) -> Result<Option<ArrayInfo>> {
+        match &self.layout {
+            MatrixLayout::Dense(_) => Ok(None),
+            MatrixLayout::Sparse(_) => self
+                .store
+                .array_info(&join(&self.path, "indices"))
+                .map(Some),
+        }
+    }
+
+    /// The major-axis pointers of a sparse matrix (rows for CSR), checked to be monotonic.
+    ///
+    /// # Errors
+    /// On damaged pointers or store failures.
+    pub fn indptr(&self) -> Result<Option<Vec<u64>>> {
+        let MatrixLayout::Sparse(info) = &self.layout else {
+            return Ok(None);
+        };
+        let store = self.store.as_ref();
+        let path = join(&self.path, "indptr");
+        let n = info.shape[usize::from(info.format == SparseFormat::Csc)] as u64;
+        let ptr = to_indptr(store, &path, &store.read(&path, &[0..n + 1])?)?;
+        if let Some(p) = ptr.windows(2).position(|w| w[0] > w[1]) {
+            return Err(bad(
+                store,
+                &path,
+                format!("indptr is not monotonic at position {}", p + 1),
+            ));
+        }
+        if ptr.last().copied().unwrap_or(0) > info.nnz {
+            return Err(bad(store, &path, "indptr points past the end of data"));
+        }
+        Ok(Some(ptr))
+    }
+
     /// Reads the whole matrix.
     ///
     /// # Errors

@@ -1,11 +1,18 @@
 //! Optimizer rules, one file each, applied in this order:
 //!
-//! 1. `fuse_elementwise` — first, so later rules see PCA reading the scan directly.
+//! 1. `push_down_selection` — views become scan selections, so later rules see the real reads.
+//! 2. `prune_elements` — scans read only the obs columns used downstream.
+//! 3. `merge_passes` — scale's statistics and PCA's Gram matrix share one pass.
+//! 4. `align_chunks` — pass blocks follow storage chunks.
 //!
-//! (`push_down_selection`, `prune_elements`, `merge_passes` and `align_chunks` are the next
-//! rules to land; today the physical planner merges the statistics passes itself.)
+//! (`fuse_elementwise`, chains of per-element transforms compiled into one kernel, arrives with
+//! the sparse operators: today `scale` is the only elementwise step and the executor already
+//! applies it inside the consuming pass.)
 
-pub mod fuse_elementwise;
+pub mod align_chunks;
+pub mod merge_passes;
+pub mod prune_elements;
+pub mod push_down_selection;
 
 use crate::plan::LogicalPlan;
 use engine_common::{Error, Result};
@@ -14,17 +21,28 @@ use engine_common::{Error, Result};
 pub type Rule = fn(&mut LogicalPlan) -> bool;
 
 /// Rules by name, in order.
-pub const RULES: &[(&str, Rule)] = &[(fuse_elementwise::NAME, fuse_elementwise::apply)];
+pub const RULES: &[(&str, Rule)] = &[
+    (push_down_selection::NAME, push_down_selection::apply),
+    (prune_elements::NAME, prune_elements::apply),
+    (merge_passes::NAME, merge_passes::apply),
+    (align_chunks::NAME, align_chunks::apply),
+];
 
 /// Runs every enabled rule once, checking after each that every node's schema is unchanged
 /// (rules may only change how values are computed, never what they are).
 ///
 /// # Errors
-/// When a rule changed a schema: a bug in that rule.
+/// When a rule is unknown (a usage error) or changed a schema (a bug in that rule).
 pub fn optimize(
     plan: &LogicalPlan,
     disabled: &[String],
 ) -> Result<(LogicalPlan, Vec<&'static str>)> {
+    if let Some(d) = disabled.iter().find(|d| !RULES.iter().any(|(n, _)| n == d)) {
+        return Err(Error::usage(format!(
+            "unknown optimizer rule `{d}`; the rules are {}",
+            RULES.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+        )));
+    }
     let mut p = plan.clone();
     let mut applied = Vec::new();
     for (name, rule) in RULES {

@@ -1,7 +1,7 @@
-//! `fuse_elementwise`: a `scale` (zero-centred, unclipped) whose data flows into `pca` is
-//! folded into the PCA, so no scaled matrix is ever materialised and PCA's statistics come
-//! from one pass over the unscaled data: the covariance of standardised data is the
-//! correlation matrix of the raw data.
+//! `merge_passes`: a `scale` (zero-centred, unclipped) whose data flows into `pca` is folded
+//! into the PCA, so scale's statistics and PCA's Gram matrix come from one pass over the
+//! unscaled data instead of two: the covariance of standardised data is the correlation matrix
+//! of the raw data, and the Gram matrix carries the means and variances scale needs.
 //!
 //! ```text
 //! before: Scan -> Scale -> Pca -> …        after: Scan -> Pca(standardize) -> …
@@ -11,7 +11,7 @@
 
 use crate::plan::{LogicalPlan, Op};
 
-pub const NAME: &str = "fuse_elementwise";
+pub const NAME: &str = "merge_passes";
 
 /// Applies the rule; returns whether the plan changed.
 pub fn apply(plan: &mut LogicalPlan) -> bool {
@@ -45,7 +45,7 @@ pub fn apply(plan: &mut LogicalPlan) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{Node, NodeId, ScaleParams, Schema, Source};
+    use crate::plan::{Node, NodeId, ScaleParams, Scan, Schema, Source};
     use engine_matrix::DType;
 
     fn plan(max_value: Option<f64>) -> LogicalPlan {
@@ -67,7 +67,7 @@ mod tests {
             nodes: vec![
                 Node {
                     step: "data".into(),
-                    op: Op::Scan(scan),
+                    op: Op::Scan(Scan::new(scan)),
                     inputs: vec![],
                     schema: schema.clone(),
                 },

@@ -1,0 +1,125 @@
+//! `align_chunks`: passes over a chunked file cut their row blocks at chunk boundaries, so no
+//! chunk is decompressed twice by two blocks. Dense arrays chunked by rows give boundaries
+//! every `chunk_rows`; a CSR matrix's boundaries are the rows where its `data` chunks begin.
+//! The executor keeps blocks within the memory budget and only splits a chunk when one chunk
+//! alone is larger than a block may be.
+//!
+//! ```text
+//! before: Scan(file)     after: Scan(file, blocks aligned to N chunk boundaries)
+//! ```
+//! Column-chunked dense arrays (`(n_obs, k)` chunks) have nothing to align to by rows; every
+//! row block decodes every chunk, which EXPLAIN shows as repeated decodes.
+
+use crate::plan::{LogicalPlan, Op, Source};
+use std::sync::Arc;
+
+pub const NAME: &str = "align_chunks";
+
+pub fn apply(plan: &mut LogicalPlan) -> bool {
+    let mut changed = false;
+    for node in &mut plan.nodes {
+        let Op::Scan(scan) = &mut node.op else {
+            continue;
+        };
+        let Source::File { storage, .. } = &scan.source else {
+            continue;
+        };
+        if scan.chunk_starts.is_some() {
+            continue;
+        }
+        let n = storage.shape[0];
+        let starts: Option<Vec<usize>> = match (
+            storage.encoding.as_str(),
+            storage.chunks.as_deref(),
+            &storage.indptr,
+        ) {
+            ("dense", Some([cr, ..]), _) if (*cr as usize) < n => {
+                Some((0..n).step_by(*cr as usize).collect())
+            }
+            ("csr", Some([len]), Some(indptr)) if *len < *indptr.last().unwrap_or(&0) => {
+                let nnz = *indptr.last().unwrap_or(&0);
+                let mut s: Vec<usize> = (0..nnz)
+                    .step_by(*len as usize)
+                    .map(|p| indptr.partition_point(|&q| q <= p).saturating_sub(1))
+                    .collect();
+                s.dedup();
+                Some(s)
+            }
+            _ => None,
+        };
+        if let Some(s) = starts {
+            scan.chunk_starts = Some(Arc::new(s));
+            changed = true;
+        }
+    }
+    changed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{Node, Scan, Schema, Storage};
+    use engine_matrix::DType;
+
+    fn plan(encoding: &str, chunks: Option<Vec<u64>>, indptr: Option<Vec<u64>>) -> LogicalPlan {
+        let storage = Storage {
+            encoding: encoding.into(),
+            shape: [10, 4],
+            dtype: DType::F32,
+            value_bytes: 4,
+            index_bytes: 4,
+            chunks,
+            compression: vec![],
+            indptr: indptr.map(Arc::new),
+        };
+        LogicalPlan {
+            nodes: vec![Node {
+                step: "data".into(),
+                op: Op::Scan(Scan::new(Source::File {
+                    path: "x.h5ad".into(),
+                    storage,
+                })),
+                inputs: vec![],
+                schema: Schema::default(),
+            }],
+        }
+    }
+
+    fn starts(p: &LogicalPlan) -> Vec<usize> {
+        let Op::Scan(s) = &p.nodes[0].op else {
+            panic!()
+        };
+        s.chunk_starts.as_ref().unwrap().to_vec()
+    }
+
+    #[test]
+    fn dense_row_chunks() {
+        let mut p = plan("dense", Some(vec![4, 4]), None);
+        assert_eq!(
+            p.explain().lines().next().unwrap(),
+            "#0 data = Scan(file(x.h5ad, dense float32))"
+        );
+        assert!(apply(&mut p));
+        assert_eq!(
+            p.explain().lines().next().unwrap(),
+            "#0 data = Scan(file(x.h5ad, dense float32), blocks aligned to 3 chunk boundaries)"
+        );
+        assert_eq!(starts(&p), vec![0, 4, 8]);
+        assert!(!apply(&mut p));
+    }
+
+    #[test]
+    fn csr_data_chunks() {
+        // Rows hold 3, 0, 5, 2, … values; data chunks of 4 begin inside rows 0, 2 and 3.
+        let indptr = vec![0, 3, 3, 8, 10, 10, 10, 10, 10, 10, 12];
+        let mut p = plan("csr", Some(vec![4]), Some(indptr));
+        assert!(apply(&mut p));
+        assert_eq!(starts(&p), vec![0, 2, 3]);
+    }
+
+    #[test]
+    fn contiguous_and_column_chunks_are_left_alone() {
+        assert!(!apply(&mut plan("dense", None, None)));
+        assert!(!apply(&mut plan("dense", Some(vec![10, 2]), None)));
+    }
+}
