@@ -1,7 +1,8 @@
 """Checks an `engine run` of a view -> scale -> PCA pipeline against anndata + scanpy.
 
 Usage: check_select_run.py INPUT.h5ad OUTPUT.h5ad ROWS COLS MAX_VALUE N_COMPS
-ROWS and COLS are Python slice lists like "1000:2500,3000:3200". anndata takes the same view
+ROWS and COLS are Python slice lists like "1000:2500,3000:3200"; ROWS may instead be
+"@<pandas expression over obs>". anndata takes the same view
 of INPUT, scanpy scales and runs PCA; prints JSON with the differences.
 """
 
@@ -26,7 +27,11 @@ def positions(text, n):
 
 src = ad.read_h5ad(sys.argv[1])
 ours = ad.read_h5ad(sys.argv[2])
-rows = positions(sys.argv[3], src.n_obs)
+# "@<pandas query>" selects rows by a predicate over obs, as a `where` step does.
+if sys.argv[3].startswith("@"):
+    rows = [int(i) for i in np.flatnonzero(src.obs.eval(sys.argv[3][1:]).to_numpy())]
+else:
+    rows = positions(sys.argv[3], src.n_obs)
 cols = positions(sys.argv[4], src.n_vars)
 max_value = float(sys.argv[5])
 n_comps = int(sys.argv[6])

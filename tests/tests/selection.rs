@@ -234,3 +234,81 @@ fn explain_shows_pushed_selection_and_skipped_chunks() {
     run(&plot_only, &input, &out, &[]);
     assert!(std::fs::metadata(out.join("fig.png")).unwrap().len() > 1000);
 }
+
+#[test]
+fn sql_predicates_select_rows_like_pandas() {
+    let dir = scratch("select-where");
+    let input = chunked_input(&dir);
+    let p = dir.join("where.yaml");
+    std::fs::write(
+        &p,
+        "version: 1
+params:
+  input: {type: path}
+  out: {type: path}
+steps:
+  - id: data
+    op: read
+    path: ${input}
+  - id: subset
+    op: select
+    input: data
+    where: \"blob IN ('1', '3') AND leiden <> '0'\"
+    var: \"0:30\"
+  - id: scaled
+    op: scale
+    input: subset
+    max_value: 10
+  - id: pcs
+    op: pca
+    input: scaled
+    n_comps: 10
+outputs:
+  - step: pcs
+    path: ${out}/sub.h5ad
+",
+    )
+    .unwrap();
+    let out = dir.join("out");
+    run(&p, &input, &out, &[]);
+    let r = run_python(
+        "check_select_run.py",
+        &[
+            &input,
+            &out.join("sub.h5ad"),
+            Path::new("@blob.isin(['1', '3']) & (leiden != '0')"),
+            Path::new(COLS),
+            Path::new("10"),
+            Path::new("10"),
+        ],
+    );
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    assert_eq!(r["shape"], r["ref_shape"], "{r}");
+    assert!(r["shape"][0].as_u64().unwrap() > 100, "{r}");
+    assert!(r["x_max_abs_err"].as_f64().unwrap() < 1e-5, "{r}");
+    assert!(r["variance_ratio_rel_err"].as_f64().unwrap() < 1e-4, "{r}");
+    assert_eq!(r["blob_equal"], true, "{r}");
+    // A bad predicate is a usage error naming the step and the place in the predicate.
+    let text = std::fs::read_to_string(&p)
+        .unwrap()
+        .replace("leiden <> '0'", "leidn <> '0'");
+    std::fs::write(&p, text).unwrap();
+    let res = engine(&["check", p.to_str().unwrap()]);
+    assert!(res.status.success(), "check does not open data");
+    let i = format!("input={}", input.display());
+    let res = engine(&[
+        "explain",
+        p.to_str().unwrap(),
+        "--param",
+        &i,
+        "--param",
+        "out=o",
+    ]);
+    assert_eq!(res.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&res.stderr);
+    assert!(
+        e.contains("step `subset`: `where`:") && e.contains("leidn"),
+        "{e}"
+    );
+}

@@ -69,6 +69,20 @@ enum Command {
         #[arg(long, default_value_t = 3)]
         head: usize,
     },
+    /// Query obs and var with SQL: `engine sql "SELECT cell_type, count(*) FROM obs GROUP BY 1"
+    /// --data pbmc.h5ad`. With several datasets the tables are `NAME.obs` and `NAME.var`.
+    Sql {
+        query: String,
+        /// A dataset, optionally named: `--data pbmc.h5ad` or `--data a=first.zarr`.
+        #[arg(long = "data", value_name = "[NAME=]PATH", required = true)]
+        data: Vec<String>,
+        /// Write the result to a .csv, .json or .parquet file instead of printing it.
+        #[arg(long)]
+        output: Option<PathBuf>,
+        /// Replace the output if it exists.
+        #[arg(long)]
+        overwrite: bool,
+    },
     /// Convert between h5ad and zarr, or rechunk, streaming block by block.
     Convert {
         input: PathBuf,
@@ -92,6 +106,32 @@ enum Command {
         #[arg(long, default_value = "64M")]
         block_size: String,
     },
+}
+
+fn sql(query: &str, data: &[String], output: Option<&Path>, overwrite: bool) -> Result<()> {
+    let mut session = engine_sql::SqlSession::new();
+    for d in data {
+        // `name=path`, unless the whole argument is an existing path containing `=`.
+        match d.split_once('=') {
+            Some((name, path)) if !Path::new(d).exists() => {
+                session.add(Some(name), Path::new(path))?
+            }
+            _ => session.add(None, Path::new(d))?,
+        }
+    }
+    match output {
+        Some(path) => {
+            session.query_to_file(query, path, overwrite)?;
+            eprintln!("wrote {}", path.display());
+        }
+        None => {
+            let (_, batches) = session.query(query)?;
+            println!("{}", engine_sql::format_table(&batches)?);
+            let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+            eprintln!("{rows} row{}", if rows == 1 { "" } else { "s" });
+        }
+    }
+    Ok(())
 }
 
 fn main() -> ExitCode {
@@ -186,6 +226,12 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Inspect { path, json, head } => inspect(&path, json, head),
+        Command::Sql {
+            query,
+            data,
+            output,
+            overwrite,
+        } => sql(&query, &data, output.as_deref(), overwrite),
         Command::Convert {
             input,
             output,

@@ -67,6 +67,86 @@ fn selection(step: &Step, name: &str, n: usize) -> Result<Option<Selection>> {
     }))
 }
 
+/// Both selections (positions within the same axis).
+fn and(a: Option<Selection>, b: Option<Selection>) -> Option<Selection> {
+    match (a, b) {
+        (Some(a), Some(b)) => {
+            let keep: std::collections::HashSet<usize> = b.sel.indices().collect();
+            let both: Vec<usize> = a.sel.indices().filter(|i| keep.contains(i)).collect();
+            Some(Selection {
+                sel: AxisSelection::from_indices(&both),
+                text: format!("{} and {}", a.text, b.text),
+            })
+        }
+        (a, None) => a,
+        (None, b) => b,
+    }
+}
+
+/// The file rows (or columns) behind each position of `id`'s obs (var), when `id` reads a
+/// file through views and elementwise steps only.
+fn file_positions(plan: &LogicalPlan, id: NodeId, var: bool) -> Option<(String, AxisSelection)> {
+    let node = plan.node(id);
+    match &node.op {
+        Op::Scan(scan) => {
+            let Source::File { path, storage } = &scan.source else {
+                return None;
+            };
+            let n = storage.shape[usize::from(var)];
+            let sel = if var { &scan.cols } else { &scan.rows };
+            Some((
+                path.clone(),
+                sel.as_ref()
+                    .map_or_else(|| AxisSelection::all(n), |s| s.sel.clone()),
+            ))
+        }
+        Op::Select { rows, cols } => {
+            let (path, base) = file_positions(plan, *node.inputs.first()?, var)?;
+            let sel = if var { cols } else { rows };
+            Some((
+                path,
+                sel.as_ref().map_or(base.clone(), |s| base.compose(&s.sel)),
+            ))
+        }
+        Op::Scale(_) => file_positions(plan, *node.inputs.first()?, var),
+        _ => None,
+    }
+}
+
+/// A `select` step's SQL predicate (`where` over obs, `var_where` over var) as positions of
+/// its input, evaluated now with DataFusion over the file's table.
+fn predicate(
+    plan: &LogicalPlan,
+    input: Option<NodeId>,
+    step: &Step,
+    name: &str,
+    var: bool,
+    n: usize,
+) -> Result<Option<Selection>> {
+    let Some(text) = step.arg(name).as_str() else {
+        return Ok(None);
+    };
+    let Some((path, positions)) = input.and_then(|i| file_positions(plan, i, var)) else {
+        return Err(Error::usage(format!(
+            "step `{}`: `{name}` filters on the columns of a file read by `read`; predicates over columns computed in the pipeline are not supported yet",
+            step.id
+        )));
+    };
+    let mask = engine_sql::mask(std::path::Path::new(&path), var, text)
+        .map_err(|e| Error::usage(format!("step `{}`: `{name}`: {e}", step.id)))?;
+    let keep: Vec<usize> = positions
+        .indices()
+        .enumerate()
+        .filter(|(_, f)| mask.get(*f).copied().unwrap_or(false))
+        .map(|(p, _)| p)
+        .collect();
+    debug_assert!(keep.iter().all(|&p| p < n));
+    Ok(Some(Selection {
+        sel: AxisSelection::from_indices(&keep),
+        text: text.to_string(),
+    }))
+}
+
 /// Builds the logical plan of a pipeline.
 ///
 /// # Errors
@@ -134,8 +214,15 @@ pub fn plan(spec: &PipelineSpec) -> Result<LogicalPlan> {
             }
             "select" => {
                 let mut s = input_schema.unwrap_or_default();
-                let rows = selection(step, "obs", s.n_obs)?;
-                let cols = selection(step, "var", s.n_vars)?;
+                let input = inputs.first().copied();
+                let rows = and(
+                    selection(step, "obs", s.n_obs)?,
+                    predicate(&plan, input, step, "where", false, s.n_obs)?,
+                );
+                let cols = and(
+                    selection(step, "var", s.n_vars)?,
+                    predicate(&plan, input, step, "var_where", true, s.n_vars)?,
+                );
                 if let Some(r) = &rows {
                     s.n_obs = r.sel.len();
                 }

@@ -107,8 +107,13 @@ pub const OPS: &[OpDef] = &[
     OpDef {
         name: "select",
         inputs: 1,
-        summary: "a view, adata[obs, var]: rows and columns by position (pushed into the scan)",
-        params: &[p("obs", T::Indices, D::Null), p("var", T::Indices, D::Null)],
+        summary: "a view, adata[obs, var]: rows and columns by position or by a SQL predicate over obs/var (pushed into the scan)",
+        params: &[
+            p("obs", T::Indices, D::Null),
+            p("var", T::Indices, D::Null),
+            p("where", T::Str, D::Null),
+            p("var_where", T::Str, D::Null),
+        ],
     },
     OpDef {
         name: "scale",

@@ -1,6 +1,8 @@
 //! Frames as Arrow record batches: categoricals become dictionary columns, nullable encodings
 //! become Arrow nulls, and the index is the first column (its name in the schema metadata).
 
+use crate::backend::{Store, StoredType, join};
+use crate::encoding::{Encoding, encoding_of, frame_layout, read_frame};
 use crate::value::{Column, Frame};
 use arrow_array::types::{Int8Type, Int16Type, Int32Type, Int64Type};
 use arrow_array::{
@@ -8,9 +10,9 @@ use arrow_array::{
     Int32Array, Int64Array, RecordBatch, StringArray, UInt8Array, UInt16Array, UInt32Array,
     UInt64Array,
 };
-use arrow_schema::{Field, Schema};
+use arrow_schema::{DataType, Field, Schema};
 use engine_common::{Error, Result};
-use engine_matrix::DynArray;
+use engine_matrix::{DType, DynArray};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -110,11 +112,98 @@ pub fn frame_to_batch(f: &Frame) -> Result<RecordBatch> {
     RecordBatch::try_new(Arc::new(schema), arrays).map_err(|e| Error::internal(e.to_string()))
 }
 
+fn plain_type(d: DType) -> DataType {
+    match d {
+        DType::Bool => DataType::Boolean,
+        DType::I8 => DataType::Int8,
+        DType::I16 => DataType::Int16,
+        DType::I32 => DataType::Int32,
+        DType::I64 => DataType::Int64,
+        DType::U8 => DataType::UInt8,
+        DType::U16 => DataType::UInt16,
+        DType::U32 => DataType::UInt32,
+        DType::U64 => DataType::UInt64,
+        DType::F32 => DataType::Float32,
+        DType::F64 => DataType::Float64,
+        DType::Str => DataType::Utf8,
+    }
+}
+
+fn stored_type(store: &dyn Store, path: &str) -> Result<Option<DataType>> {
+    Ok(match store.array_info(path)?.dtype {
+        StoredType::Plain(d) => Some(plain_type(d)),
+        _ => None,
+    })
+}
+
+/// The Arrow type [`frame_to_batch`] gives a column, from metadata alone where the encoding
+/// allows (`None`: the column must be read to know).
+fn column_type(store: &dyn Store, path: &str) -> Result<Option<(DataType, bool)>> {
+    Ok(match encoding_of(store, path)? {
+        Encoding::Array | Encoding::StringArray => {
+            if store.attributes(path)?.contains_key("categories") {
+                None // anndata 0.7's `__categories`: read it.
+            } else {
+                stored_type(store, path)?.map(|t| (t, false))
+            }
+        }
+        Encoding::Categorical => {
+            let key = match store.array_info(&join(path, "codes"))?.dtype {
+                StoredType::Plain(DType::I8) => DataType::Int8,
+                StoredType::Plain(DType::I16) => DataType::Int16,
+                StoredType::Plain(DType::I32) => DataType::Int32,
+                _ => DataType::Int64,
+            };
+            let ordered = store
+                .attributes(path)?
+                .get("ordered")
+                .is_some_and(|v| v.as_bool() == Some(true));
+            stored_type(store, &join(path, "categories"))?
+                .map(|v| (DataType::Dictionary(Box::new(key), Box::new(v)), ordered))
+        }
+        Encoding::NullableInteger | Encoding::NullableBoolean | Encoding::NullableString => {
+            stored_type(store, &join(path, "values"))?.map(|t| (t, false))
+        }
+        _ => None,
+    })
+}
+
+/// The schema [`frame_to_batch`] would give the dataframe at `path`, read from metadata only
+/// (legacy layouts fall back to reading the frame).
+///
+/// # Errors
+/// When the element is not a dataframe or is damaged.
+pub fn frame_schema(store: &dyn Store, path: &str) -> Result<Schema> {
+    let fallback = || -> Result<Schema> {
+        let f = read_frame(store, path, None)?;
+        Ok(frame_to_batch(&f)?.schema().as_ref().clone())
+    };
+    if !matches!(encoding_of(store, path)?, Encoding::DataFrame) {
+        return fallback();
+    }
+    let (index_name, order) = frame_layout(store, path)?;
+    let Some((index_type, _)) = column_type(store, &join(path, &index_name))? else {
+        return fallback();
+    };
+    let mut fields = vec![Field::new(&index_name, index_type, false)];
+    for name in &order {
+        let Some((t, ordered)) = column_type(store, &join(path, name))? else {
+            return fallback();
+        };
+        let mut field = Field::new(name, t, true);
+        if ordered {
+            field =
+                field.with_metadata(HashMap::from([("ordered".to_string(), "true".to_string())]));
+        }
+        fields.push(field);
+    }
+    Ok(Schema::new(fields).with_metadata(HashMap::from([(INDEX_KEY.to_string(), index_name)])))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use arrow_array::Array;
-    use arrow_schema::DataType;
     use ndarray::Array1;
 
     #[test]

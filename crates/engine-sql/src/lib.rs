@@ -1,0 +1,269 @@
+//! SQL over the obs and var tables of AnnData datasets, with DataFusion.
+//!
+//! Each dataset's obs and var become tables (`obs`/`var` when there is one dataset,
+//! `name.obs`/`name.var` always). Tables read lazily: schemas come from metadata, and a scan
+//! reads only the columns the query projects (predicate columns included). Categoricals are
+//! dictionary columns, nullable encodings give SQL NULLs. `gene('CD3E')` in a query over obs
+//! is one gene's expression per cell, read from X for just the genes named.
+
+mod error;
+mod table;
+
+pub use error::sql_error;
+
+use datafusion::arrow::array::{Array, BooleanArray, RecordBatch};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::{MemorySchemaProvider, SchemaProvider};
+use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::sql::parser::Statement as DfStatement;
+use datafusion::sql::sqlparser::ast::{
+    Expr as SqlExpr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, Value as SqlValue,
+    visit_expressions_mut,
+};
+use engine_common::{Error, Result};
+use engine_store::Dataset;
+use std::collections::BTreeSet;
+use std::ops::ControlFlow;
+use std::path::Path;
+use std::sync::Arc;
+use table::{Axis, FrameTable};
+
+/// The prefix of the hidden obs columns `gene('X')` is rewritten to.
+const GENE_PREFIX: &str = "gene:";
+
+/// A set of datasets to query.
+#[derive(Debug)]
+pub struct SqlSession {
+    datasets: Vec<(String, Arc<Dataset>)>,
+    partitions: usize,
+}
+
+impl SqlSession {
+    pub fn new() -> SqlSession {
+        SqlSession {
+            datasets: Vec::new(),
+            partitions: 0,
+        }
+    }
+
+    /// Answers queries on one thread, keeping rows in table order (for masks).
+    fn ordered(mut self) -> SqlSession {
+        self.partitions = 1;
+        self
+    }
+
+    /// Adds a dataset under `name` (default: the file stem).
+    ///
+    /// # Errors
+    /// When the dataset cannot be opened or the name is taken.
+    pub fn add(&mut self, name: Option<&str>, path: &Path) -> Result<()> {
+        let name = match name {
+            Some(n) => n.to_string(),
+            None => path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .map(|s| s.trim_end_matches(".h5ad").to_string())
+                .unwrap_or_else(|| "data".into()),
+        };
+        if self.datasets.iter().any(|(n, _)| *n == name) {
+            return Err(Error::usage(format!(
+                "two datasets are named `{name}`; name them with --data NAME=PATH"
+            )));
+        }
+        let ds = Dataset::open(path)?;
+        self.datasets.push((name, Arc::new(ds)));
+        Ok(())
+    }
+
+    /// A DataFusion context with every dataset's tables, obs tables offering `genes`.
+    fn context(&self, genes: &BTreeSet<String>) -> Result<SessionContext> {
+        let mut config = SessionConfig::new().with_information_schema(true);
+        // Source spans let errors point at the offending identifier.
+        config.options_mut().sql_parser.collect_spans = true;
+        if self.partitions > 0 {
+            config = config.with_target_partitions(self.partitions);
+        }
+        let ctx = SessionContext::new_with_config(config);
+        let catalog = ctx
+            .catalog("datafusion")
+            .ok_or_else(|| Error::internal("DataFusion has no default catalog"))?;
+        for (name, ds) in &self.datasets {
+            let schema = Arc::new(MemorySchemaProvider::new());
+            for axis in [Axis::Obs, Axis::Var] {
+                let genes = if axis == Axis::Obs {
+                    genes.clone()
+                } else {
+                    BTreeSet::new()
+                };
+                let t = Arc::new(FrameTable::open(ds.clone(), axis, &genes)?);
+                schema
+                    .register_table(axis.name().to_string(), t.clone())
+                    .map_err(|e| Error::internal(e.to_string()))?;
+                if self.datasets.len() == 1 {
+                    ctx.register_table(axis.name(), t)
+                        .map_err(|e| Error::internal(e.to_string()))?;
+                }
+            }
+            catalog
+                .register_schema(name, schema)
+                .map_err(|e| Error::internal(e.to_string()))?;
+        }
+        Ok(ctx)
+    }
+
+    /// Plans `sql`, rewriting `gene('X')` calls into reads of X.
+    fn plan(&self, sql: &str) -> Result<(SessionContext, datafusion::logical_expr::LogicalPlan)> {
+        let probe = SessionContext::new();
+        let mut statement = probe
+            .state()
+            .sql_to_statement(sql, &datafusion::config::Dialect::Generic)
+            .map_err(|e| sql_error(sql, &e))?;
+        let genes = rewrite_genes(&mut statement)?;
+        let ctx = self.context(&genes)?;
+        let plan =
+            block_on(ctx.state().statement_to_plan(statement)).map_err(|e| sql_error(sql, &e))?;
+        Ok((ctx, plan))
+    }
+
+    /// Runs a query and collects its result.
+    ///
+    /// # Errors
+    /// On SQL errors (usage errors pointing into the text) and read failures.
+    pub fn query(&self, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+        let (ctx, plan) = self.plan(sql)?;
+        block_on(async {
+            let df = ctx.execute_logical_plan(plan).await?;
+            let schema = df.schema().inner().clone();
+            Ok::<_, datafusion::error::DataFusionError>((schema, df.collect().await?))
+        })
+        .map_err(|e| sql_error(sql, &e))
+    }
+
+    /// Runs a query and writes the result to `path` as CSV, JSON (one object per line) or
+    /// Parquet, by extension; the file appears only once complete.
+    ///
+    /// # Errors
+    /// On SQL errors, an unknown extension or write failures.
+    pub fn query_to_file(&self, sql: &str, path: &Path, overwrite: bool) -> Result<()> {
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+        if !matches!(ext, "csv" | "json" | "parquet") {
+            return Err(Error::usage(format!(
+                "{}: the output format comes from the extension: .csv, .json or .parquet",
+                path.display()
+            )));
+        }
+        let target = engine_store::write::AtomicTarget::new(path, overwrite)?;
+        let tmp = target.tmp_path().to_string_lossy().to_string();
+        let (ctx, plan) = self.plan(sql)?;
+        block_on(async {
+            use datafusion::dataframe::DataFrameWriteOptions;
+            let df = ctx.execute_logical_plan(plan).await?;
+            let opts = DataFrameWriteOptions::new().with_single_file_output(true);
+            match ext {
+                "csv" => df.write_csv(&tmp, opts, None).await?,
+                "json" => df.write_json(&tmp, opts, None).await?,
+                _ => df.write_parquet(&tmp, opts, None).await?,
+            };
+            Ok::<_, datafusion::error::DataFusionError>(())
+        })
+        .map_err(|e| sql_error(sql, &e))?;
+        target.commit()
+    }
+}
+
+impl Default for SqlSession {
+    fn default() -> Self {
+        SqlSession::new()
+    }
+}
+
+/// The rows (or, for `Axis::Var`, columns) of a dataset where `predicate` holds, as a mask.
+/// NULL counts as false, as in a WHERE clause.
+///
+/// # Errors
+/// On SQL errors (pointing into the predicate) and read failures.
+pub fn mask(path: &Path, var: bool, predicate: &str) -> Result<Vec<bool>> {
+    let mut s = SqlSession::new().ordered();
+    s.add(Some("data"), path)?;
+    let table = if var { "var" } else { "obs" };
+    // The predicate sits alone on line 2, so error columns are columns of the user's text.
+    let sql = format!("SELECT (\n{predicate}\n) IS TRUE AS keep FROM {table}");
+    let (_, batches) = s.query(&sql).map_err(|e| match e {
+        Error::Usage(_) => Error::usage(
+            e.to_string()
+                .replace("<query>:2:", "<predicate>:1:")
+                .replace(&sql, predicate),
+        ),
+        other => other,
+    })?;
+    let mut out = Vec::new();
+    for b in &batches {
+        let col = b
+            .column(0)
+            .as_any()
+            .downcast_ref::<BooleanArray>()
+            .ok_or_else(|| Error::internal("mask column is not boolean"))?;
+        out.extend((0..col.len()).map(|i| col.is_valid(i) && col.value(i)));
+    }
+    Ok(out)
+}
+
+/// Batches as an aligned text table.
+///
+/// # Errors
+/// Only on internal inconsistencies.
+pub fn format_table(batches: &[RecordBatch]) -> Result<String> {
+    datafusion::arrow::util::pretty::pretty_format_batches(batches)
+        .map(|t| t.to_string())
+        .map_err(|e| Error::internal(e.to_string()))
+}
+
+/// Replaces `gene('NAME')` with a column `"gene:NAME"` and returns the names.
+fn rewrite_genes(statement: &mut DfStatement) -> Result<BTreeSet<String>> {
+    let DfStatement::Statement(s) = statement else {
+        return Ok(BTreeSet::new());
+    };
+    let mut genes = BTreeSet::new();
+    let mut bad = None;
+    let _ = visit_expressions_mut(s.as_mut(), |e| {
+        if let SqlExpr::Function(f) = e
+            && f.name.to_string().eq_ignore_ascii_case("gene")
+        {
+            let arg = match &f.args {
+                FunctionArguments::List(l) if l.args.len() == 1 => match &l.args[0] {
+                    FunctionArg::Unnamed(FunctionArgExpr::Expr(SqlExpr::Value(v))) => {
+                        match &v.value {
+                            SqlValue::SingleQuotedString(s) => Some(s.clone()),
+                            _ => None,
+                        }
+                    }
+                    _ => None,
+                },
+                _ => None,
+            };
+            match arg {
+                Some(g) => {
+                    *e = SqlExpr::Identifier(Ident::with_quote('"', format!("{GENE_PREFIX}{g}")));
+                    genes.insert(g);
+                }
+                None => bad = Some(f.to_string()),
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    if let Some(b) = bad {
+        return Err(Error::usage(format!(
+            "{b}: gene() takes one gene name in single quotes, e.g. gene('CD3E')"
+        )));
+    }
+    Ok(genes)
+}
+
+/// Runs a future to completion on a private current-thread runtime.
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a current-thread tokio runtime starts")
+        .block_on(f)
+}
