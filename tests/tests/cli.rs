@@ -89,7 +89,7 @@ fn every_bundled_pipeline_checks() {
     let mut n = 0;
     for e in std::fs::read_dir(&dir).unwrap() {
         let p = e.unwrap().path();
-        if p.extension().is_some_and(|x| x == "yaml") {
+        if p.extension().is_some_and(|x| x == "yaml" || x == "sql") {
             let out = engine(&["check", p.to_str().unwrap()]);
             assert!(
                 out.status.success(),
@@ -173,4 +173,94 @@ fn explain_output_is_stable() {
         text, want,
         "EXPLAIN changed; review and rerun with UPDATE_SNAPSHOTS=1"
     );
+}
+
+#[test]
+fn sql_and_yaml_forms_give_identical_plans_and_outputs() {
+    let root = engine_tests::root();
+    let input = format!("input={}", root.join("pipelines/data/demo.h5ad").display());
+    for (yaml, sql, params) in [
+        (
+            "pipelines/blobs.yaml",
+            "pipelines/blobs.sql",
+            vec!["n_obs=2000", "n_vars=30"],
+        ),
+        (
+            "pipelines/blobs_file.yaml",
+            "pipelines/blobs_file.sql",
+            vec!["n_comps=5", input.as_str()],
+        ),
+    ] {
+        let explain = |p: &str| {
+            let path = root.join(p);
+            let mut args = vec!["explain", path.to_str().unwrap()];
+            for kv in &params {
+                args.extend(["--param", kv]);
+            }
+            let out = engine(&args);
+            assert!(
+                out.status.success(),
+                "{p}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8(out.stdout).unwrap()
+        };
+        assert_eq!(explain(yaml), explain(sql), "{yaml} vs {sql}");
+        let run = |p: &str, out: &std::path::Path| {
+            let path = root.join(p);
+            let o = format!("out={}", out.display());
+            let mut args = vec!["run", path.to_str().unwrap(), "--param", &o];
+            for kv in &params {
+                args.extend(["--param", kv]);
+            }
+            let res = engine(&args);
+            assert!(
+                res.status.success(),
+                "{p}: {}",
+                String::from_utf8_lossy(&res.stderr)
+            );
+        };
+        let dir = engine_tests::scratch("forms");
+        let (a, b) = (dir.join("yaml"), dir.join("sql"));
+        run(yaml, &a);
+        run(sql, &b);
+        let name = if yaml.contains("file") {
+            "result.h5ad"
+        } else {
+            "blobs.h5ad"
+        };
+        for el in ["X", "obsm/X_pca", "obsp/connectivities"] {
+            let read = |d: &std::path::Path| {
+                engine_store::Dataset::open(d.join(name))
+                    .unwrap()
+                    .matrix(el)
+                    .unwrap()
+                    .read_all()
+                    .unwrap()
+                    .to_dense()
+                    .to_f64_vec()
+                    .unwrap()
+            };
+            assert_eq!(read(&a), read(&b), "{yaml}: {el}");
+        }
+    }
+}
+
+#[test]
+fn sql_form_errors_point_into_the_file() {
+    let dir = engine_tests::scratch("check-sql");
+    let p = dir.join("pipeline.sql");
+    std::fs::write(&p, "FROM synthetic(n_obs => 100)\n  |> CALL pca(n_comps => 'x') AS pcs;\nWRITE pca TO 'o.h5ad';\n").unwrap();
+    let out = engine(&["check", p.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("pipeline.sql:2:26: error: `n_comps` of op `pca` must be an integer"),
+        "{err}"
+    );
+    assert!(
+        err.contains("pipeline.sql:3:7: error: no step with id `pca`"),
+        "{err}"
+    );
+    assert!(err.contains("2 problems"), "{err}");
 }

@@ -306,7 +306,13 @@ fn load(path: &Path, params: &[String]) -> Result<engine_spec::PipelineSpec> {
     let overrides = parse_params(params)?;
     let source =
         std::fs::read_to_string(path).map_err(|e| usage(format!("{}: {e}", path.display())))?;
-    engine_spec::parse_yaml(&path.display().to_string(), &source, &overrides).map_err(|diags| {
+    // `.sql` files hold the piped SQL-like form; everything else is YAML.
+    let parse = if path.extension().is_some_and(|e| e == "sql") {
+        engine_spec::parse_sql
+    } else {
+        engine_spec::parse_yaml
+    };
+    parse(&path.display().to_string(), &source, &overrides).map_err(|diags| {
         eprintln!("{}", diags.render());
         let n = diags.items.len();
         usage(format!(

@@ -7,7 +7,8 @@ pub mod diag;
 pub mod index_expr;
 pub mod ops;
 pub mod spec;
+pub mod sqlform;
 pub mod tree;
 
 pub use diag::{Diagnostic, Diagnostics, Span};
-pub use spec::{Arg, Output, Param, PipelineSpec, Step, parse_yaml};
+pub use spec::{Arg, Output, Param, PipelineSpec, Step, parse_sql, parse_yaml};

@@ -112,11 +112,33 @@ pub fn parse_yaml(
     source: &str,
     overrides: &[(String, String)],
 ) -> Result<PipelineSpec, Diagnostics> {
+    validate(file, source, tree::parse(source), overrides)
+}
+
+/// Parses and validates a pipeline in the SQL-like form (see [`crate::sqlform`]); it gives
+/// the same spec as the equivalent YAML.
+///
+/// # Errors
+/// Every problem found, each with its position in the SQL text.
+pub fn parse_sql(
+    file: &str,
+    source: &str,
+    overrides: &[(String, String)],
+) -> Result<PipelineSpec, Diagnostics> {
+    validate(file, source, crate::sqlform::parse(source), overrides)
+}
+
+fn validate(
+    file: &str,
+    source: &str,
+    tree: Result<Node, Diagnostic>,
+    overrides: &[(String, String)],
+) -> Result<PipelineSpec, Diagnostics> {
     let mut cx = Cx {
         diags: vec![],
         params: HashMap::new(),
     };
-    let spec = match tree::parse(source) {
+    let spec = match tree {
         Ok(root) => cx.pipeline(&root, overrides),
         Err(d) => {
             cx.diags.push(d);
