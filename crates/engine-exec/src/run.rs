@@ -126,18 +126,69 @@ impl XSource {
                 })
             }
             SourceKind::File { matrix } => {
-                let dense = match matrix.read_block(&src, &self.cols)? {
-                    Block::Dense(a) => a,
-                    Block::Sparse(c) => c.to_dense(),
+                // Scattered rows: read each cluster of nearby runs as one range and keep the
+                // selected rows in memory, so a chunk is decoded once per block rather than
+                // once per run.
+                let gap = self
+                    .chunk_starts
+                    .as_ref()
+                    .and_then(|s| s.windows(2).next().map(|w| w[1] - w[0]))
+                    .unwrap_or(64);
+                let mut parts = Vec::new();
+                let mut group: Vec<Range<usize>> = Vec::new();
+                let flush = |group: &mut Vec<Range<usize>>, parts: &mut Vec<Array2<f64>>| {
+                    if group.is_empty() {
+                        return Ok::<_, Error>(());
+                    }
+                    let cover = group[0].start..group[group.len() - 1].end;
+                    let x =
+                        read_dense_f64(matrix, &AxisSelection::range(cover.clone()), &self.cols)?;
+                    let local: Vec<usize> = group
+                        .iter()
+                        .flat_map(|r| r.start - cover.start..r.end - cover.start)
+                        .collect();
+                    parts.push(if local.len() == cover.len() {
+                        x
+                    } else {
+                        x.select(Axis(0), &local)
+                    });
+                    group.clear();
+                    Ok(())
                 };
-                let v = dense
-                    .to_f64_vec()
-                    .ok_or_else(|| Error::usage("X is not numeric"))?;
-                Array2::from_shape_vec((src.len(), n_vars), v)
-                    .map_err(|e| Error::internal(e.to_string()))
+                for r in src.runs() {
+                    if group.last().is_some_and(|l| r.start - l.end > gap) {
+                        flush(&mut group, &mut parts)?;
+                    }
+                    group.push(r.clone());
+                }
+                flush(&mut group, &mut parts)?;
+                if parts.len() == 1 {
+                    return Ok(parts.pop().unwrap_or_default());
+                }
+                let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
+                if views.is_empty() {
+                    return Ok(Array2::zeros((0, n_vars)));
+                }
+                ndarray::concatenate(Axis(0), &views).map_err(|e| Error::internal(e.to_string()))
             }
         }
     }
+}
+
+/// Rows `rows`, columns `cols` of a stored matrix as dense f64.
+fn read_dense_f64(
+    matrix: &Matrix,
+    rows: &AxisSelection,
+    cols: &AxisSelection,
+) -> Result<Array2<f64>> {
+    let dense = match matrix.read_block(rows, cols)? {
+        Block::Dense(a) => a,
+        Block::Sparse(c) => c.to_dense(),
+    };
+    let v = dense
+        .to_f64_vec()
+        .ok_or_else(|| Error::usage("X is not numeric"))?;
+    Array2::from_shape_vec((rows.len(), cols.len()), v).map_err(|e| Error::internal(e.to_string()))
 }
 
 impl Lineage {

@@ -146,6 +146,9 @@ impl AxisSelection {
     /// The selected indices at positions `pos` (the `pos.start`-th to `pos.end`-th selected).
     pub fn slice(&self, pos: Range<usize>) -> AxisSelection {
         let mut runs = Vec::new();
+        if pos.is_empty() {
+            return AxisSelection { runs };
+        }
         let mut offset = 0;
         for r in &self.runs {
             let (lo, hi) = (offset, offset + r.len());
@@ -164,15 +167,30 @@ impl AxisSelection {
     }
 
     /// A selection of a selection: `inner` holds positions within `self`; the result holds
-    /// the indices they name. Pushing a view into a scan composes selections this way.
+    /// the indices they name. Pushing a view into a scan composes selections this way. One
+    /// walk over both (both are sorted), so chained filters with many runs stay linear.
     pub fn compose(&self, inner: &AxisSelection) -> AxisSelection {
         let mut runs: Vec<Range<usize>> = Vec::new();
+        let mut push = |piece: Range<usize>| match runs.last_mut() {
+            Some(last) if last.end == piece.start => last.end = piece.end,
+            _ => runs.push(piece),
+        };
+        let mut outer = self.runs.iter();
+        let mut cur = outer.next();
+        let mut offset = 0; // positions before `cur`
         for r in inner.runs() {
-            for piece in self.slice(r.clone()).runs {
-                match runs.last_mut() {
-                    Some(last) if last.end == piece.start => last.end = piece.end,
-                    _ => runs.push(piece),
+            let mut p = r.start;
+            while p < r.end {
+                let Some(o) = cur else { break };
+                let (lo, hi) = (offset, offset + o.len());
+                if p >= hi {
+                    offset = hi;
+                    cur = outer.next();
+                    continue;
                 }
+                let e = r.end.min(hi);
+                push(o.start + (p - lo)..o.start + (e - lo));
+                p = e;
             }
         }
         AxisSelection { runs }
@@ -236,6 +254,8 @@ mod tests {
         let want: Vec<usize> = inner.indices().map(|p| all[p]).collect();
         assert_eq!(s.compose(&inner).indices().collect::<Vec<_>>(), want);
         assert_eq!(s.compose(&inner).runs(), &[2..3, 4..5, 10..11, 13..14]);
+        assert!(s.slice(3..3).is_empty());
+        assert_eq!(s.compose(&AxisSelection::all(7)), s);
     }
 
     #[test]

@@ -347,11 +347,13 @@ pub fn nn_descent(x: ArrayView2<'_, f32>, k: usize, seed: u64) -> (Array2<u32>, 
         drop(forward);
         new.dedup();
         old.dedup();
-        // Local joins in chunks, keeping only proposals that improve a list.
+        // Local joins in chunks, keeping only proposals that improve a list; a chunk holds
+        // at most about 4M candidate pairs, whatever k is.
+        let join_chunk = ((4usize << 20) / (width * width).max(1)).clamp(64, chunk);
         let mut updates = 0usize;
         let mut start = 0;
         while start < n {
-            let end = (start + chunk).min(n);
+            let end = (start + join_chunk).min(n);
             let proposals: Vec<(u32, u32, f32)> = (start..end)
                 .into_par_iter()
                 .flat_map_iter(|i| {

@@ -242,6 +242,7 @@ pub fn plan(spec: &PipelineSpec) -> Result<LogicalPlan> {
             }
             "pca" => {
                 let mut s = input_schema.unwrap_or_default();
+                need("at least 2 cells (the selection left fewer)", s.n_obs >= 2)?;
                 let n_comps = positive(step, "n_comps")?.min(s.n_vars).min(s.n_obs);
                 s.obsm.retain(|(k, _)| k != "X_pca");
                 s.obsm.push(("X_pca".into(), n_comps));

@@ -18,6 +18,9 @@ pub enum IndexItem {
 /// Parses an expression; on failure returns the byte offset of the problem and a message.
 pub fn parse(text: &str) -> Result<Vec<IndexItem>, (usize, String)> {
     let mut items = Vec::new();
+    if text.trim().is_empty() {
+        return Ok(items); // An empty list selects nothing.
+    }
     let mut offset = 0;
     for part in text.split(',') {
         let start = offset + (part.len() - part.trim_start().len());
@@ -61,11 +64,12 @@ pub fn parse(text: &str) -> Result<Vec<IndexItem>, (usize, String)> {
     Ok(items)
 }
 
-/// The positions an expression selects from `0..n`, as runs (unsorted, possibly overlapping;
-/// the caller coalesces them).
+/// The positions an expression selects from `0..n`, as runs in increasing order.
 ///
 /// # Errors
-/// When a single index is out of range (slices clip, as in Python).
+/// When a single index is out of range (slices clip, as in Python), or when items are out of
+/// order or repeat: views keep the file's row order, so a reordering list would silently
+/// differ from what anndata returns for it.
 pub fn resolve(items: &[IndexItem], n: usize) -> Result<Vec<Range<usize>>, String> {
     let n_i = n as i64;
     let clip = |v: i64| -> usize {
@@ -94,6 +98,17 @@ pub fn resolve(items: &[IndexItem], n: usize) -> Result<Vec<Range<usize>>, Strin
             }
         }
     }
+    let mut last_end = 0;
+    for r in &runs {
+        if r.start < last_end {
+            return Err(format!(
+                "positions must increase and not repeat (views keep the file order); {} comes after {}",
+                r.start,
+                last_end - 1
+            ));
+        }
+        last_end = r.end;
+    }
     Ok(runs)
 }
 
@@ -117,6 +132,9 @@ mod tests {
         assert_eq!(positions("2:5", 10), vec![2, 3, 4]);
         assert_eq!(positions("-3:", 10), vec![7, 8, 9]);
         assert_eq!(positions(":3, 8", 10), vec![0, 1, 2, 8]);
+        assert_eq!(positions("", 10), Vec::<usize>::new());
+        assert!(resolve(&parse("5, 2").unwrap(), 10).is_err());
+        assert!(resolve(&parse("0:5, 4").unwrap(), 10).is_err());
         assert_eq!(positions("0:10:4", 10), vec![0, 4, 8]);
         assert_eq!(positions("-1", 10), vec![9]);
         assert_eq!(positions("5:100", 8), vec![5, 6, 7]);

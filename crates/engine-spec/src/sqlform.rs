@@ -203,6 +203,13 @@ impl<'a> Lexer<'a> {
         let mut depth = 0i32;
         let mut quoted = false;
         while let Some(c) = self.peek_char(0) {
+            // A comment ends at the line's end and is not part of the predicate.
+            if !quoted && c == '-' && self.peek_char(1) == Some('-') {
+                while self.peek_char(0).is_some_and(|c| c != '\n') {
+                    self.bump();
+                }
+                continue;
+            }
             if !quoted && depth == 0 {
                 if c == ';' || (c == '|' && self.peek_char(1) == Some('>')) {
                     break;
@@ -223,7 +230,14 @@ impl<'a> Lexer<'a> {
                 ')' if !quoted => depth -= 1,
                 _ => {}
             }
-            text.push(c);
+            // Line breaks and indentation outside quotes are one space, as in the YAML form.
+            if c.is_whitespace() && !quoted {
+                if !text.ends_with(' ') {
+                    text.push(' ');
+                }
+            } else {
+                text.push(c);
+            }
             self.bump();
         }
         let text = text.trim_end().to_string();
@@ -609,7 +623,8 @@ outputs:
     const SQL: &str = "PARAM out PATH = 'o';
 -- a comment
 FROM 'in.h5ad' AS data
-  |> WHERE n_genes > 200 AND kind = 'a|>b' AS cells
+  |> WHERE n_genes > 200 -- don't keep empty cells; (really)
+          AND kind = 'a|>b' AS cells
   |> VAR WHERE highly_variable
   |> CALL pca(n_comps => 20) AS pcs;
 WRITE pcs TO '${out}/r.h5ad' WITH (compression => 'gzip');

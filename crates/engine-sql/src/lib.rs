@@ -196,7 +196,11 @@ pub fn mask(path: &Path, var: bool, predicate: &str) -> Result<Vec<bool>> {
         ),
         other => other,
     })?;
-    let mut out = Vec::new();
+    let n = {
+        let ds = &s.datasets[0].1;
+        if var { ds.n_vars() } else { ds.n_obs() }
+    };
+    let mut out = Vec::with_capacity(n);
     for b in &batches {
         let col = b
             .column(0)
@@ -204,6 +208,11 @@ pub fn mask(path: &Path, var: bool, predicate: &str) -> Result<Vec<bool>> {
             .downcast_ref::<BooleanArray>()
             .ok_or_else(|| Error::internal("mask column is not boolean"))?;
         out.extend((0..col.len()).map(|i| col.is_valid(i) && col.value(i)));
+    }
+    if out.len() != n {
+        return Err(Error::usage(format!(
+            "`{predicate}` must be one condition on the columns of {table}, not a query"
+        )));
     }
     Ok(out)
 }

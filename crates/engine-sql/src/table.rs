@@ -136,8 +136,11 @@ impl FrameTable {
                 arrays.push(batch.column(0).clone());
             } else if i < n_frame {
                 let name = &self.columns[i - 1];
-                let pos = wanted.iter().position(|w| w == name).unwrap_or(0);
-                arrays.push(batch.column(pos + 1).clone());
+                let pos = batch
+                    .schema()
+                    .index_of(name)
+                    .map_err(|_| Error::internal(format!("column `{name}` was not read")))?;
+                arrays.push(batch.column(pos).clone());
             } else {
                 let g = genes
                     .iter()
