@@ -18,7 +18,8 @@ fn pandas(path: &Path, expr: &str) -> Value {
 
 /// Runs a query into a JSON-lines file and returns its rows.
 fn rows(args: &[&str], name: &str) -> Vec<serde_json::Map<String, Value>> {
-    let out = scratch("sql").join(format!("{name}.json"));
+    // One directory per query: tests run in parallel and `scratch` empties its directory.
+    let out = scratch(&format!("sql-{name}")).join("result.json");
     let mut a = vec!["sql"];
     a.extend_from_slice(args);
     a.extend_from_slice(&["--output", out.to_str().unwrap(), "--overwrite"]);

@@ -108,6 +108,15 @@ enum Command {
     },
 }
 
+/// `where` predicates in pipelines, answered by DataFusion.
+struct SqlPredicates;
+
+impl engine_plan::Predicates for SqlPredicates {
+    fn mask(&self, path: &Path, var: bool, predicate: &str) -> engine_common::Result<Vec<bool>> {
+        engine_sql::mask(path, var, predicate)
+    }
+}
+
 fn sql(query: &str, data: &[String], output: Option<&Path>, overwrite: bool) -> Result<()> {
     let mut session = engine_sql::SqlSession::new();
     for d in data {
@@ -158,7 +167,7 @@ fn run(cli: Cli) -> Result<()> {
             disable_rules,
         } => {
             let spec = load(&pipeline, &params)?;
-            let logical = engine_plan::plan(&spec)?;
+            let logical = engine_plan::plan(&spec, &SqlPredicates)?;
             let (optimized, applied) = engine_plan::optimize(&logical, &disable_rules)?;
             println!("== logical plan ==\n{}", logical.explain());
             println!(
@@ -190,7 +199,7 @@ fn run(cli: Cli) -> Result<()> {
             disable_rules,
         } => {
             let spec = load(&pipeline, &params)?;
-            let logical = engine_plan::plan(&spec)?;
+            let logical = engine_plan::plan(&spec, &SqlPredicates)?;
             let (optimized, _) = engine_plan::optimize(&logical, &disable_rules)?;
             let opts = engine_exec::ExecOptions {
                 memory_limit: parse_bytes(&memory_limit)?,

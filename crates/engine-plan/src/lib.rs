@@ -9,5 +9,5 @@ pub mod rules;
 pub use plan::{
     LogicalPlan, Node, NodeId, Op, ScaleParams, Scan, Schema, Selection, Source, Storage,
 };
-pub use planner::plan;
+pub use planner::{NoPredicates, Predicates, plan};
 pub use rules::optimize;

@@ -117,6 +117,7 @@ fn file_positions(plan: &LogicalPlan, id: NodeId, var: bool) -> Option<(String, 
 /// its input, evaluated now with DataFusion over the file's table.
 fn predicate(
     plan: &LogicalPlan,
+    sql: &dyn Predicates,
     input: Option<NodeId>,
     step: &Step,
     name: &str,
@@ -132,7 +133,8 @@ fn predicate(
             step.id
         )));
     };
-    let mask = engine_sql::mask(std::path::Path::new(&path), var, text)
+    let mask = sql
+        .mask(std::path::Path::new(&path), var, text)
         .map_err(|e| Error::usage(format!("step `{}`: `{name}`: {e}", step.id)))?;
     let keep: Vec<usize> = positions
         .indices()
@@ -147,12 +149,31 @@ fn predicate(
     }))
 }
 
+/// Evaluates a SQL predicate over a file's obs (or, with `var`, its var) into a mask. The
+/// SQL engine lives in `engine-sql`; the binary passes it in, so planning (and everything
+/// that depends on it) does not link DataFusion.
+pub trait Predicates {
+    /// # Errors
+    /// On SQL errors and read failures.
+    fn mask(&self, path: &std::path::Path, var: bool, predicate: &str) -> Result<Vec<bool>>;
+}
+
+/// For plans without SQL predicates: any `where` is an error.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoPredicates;
+
+impl Predicates for NoPredicates {
+    fn mask(&self, _: &std::path::Path, _: bool, _: &str) -> Result<Vec<bool>> {
+        Err(Error::usage("SQL predicates are not available here"))
+    }
+}
+
 /// Builds the logical plan of a pipeline.
 ///
 /// # Errors
 /// When a file source cannot be opened or a step's requirement (an obsm key, a graph, an obs
 /// column) is not produced upstream.
-pub fn plan(spec: &PipelineSpec) -> Result<LogicalPlan> {
+pub fn plan(spec: &PipelineSpec, sql: &dyn Predicates) -> Result<LogicalPlan> {
     let mut plan = LogicalPlan::default();
     let mut by_step: HashMap<String, NodeId> = HashMap::new();
     for step in &spec.steps {
@@ -217,11 +238,11 @@ pub fn plan(spec: &PipelineSpec) -> Result<LogicalPlan> {
                 let input = inputs.first().copied();
                 let rows = and(
                     selection(step, "obs", s.n_obs)?,
-                    predicate(&plan, input, step, "where", false, s.n_obs)?,
+                    predicate(&plan, sql, input, step, "where", false, s.n_obs)?,
                 );
                 let cols = and(
                     selection(step, "var", s.n_vars)?,
-                    predicate(&plan, input, step, "var_where", true, s.n_vars)?,
+                    predicate(&plan, sql, input, step, "var_where", true, s.n_vars)?,
                 );
                 if let Some(r) = &rows {
                     s.n_obs = r.sel.len();
