@@ -124,6 +124,31 @@ pub fn engine(args: &[&str]) -> Output {
         .expect("engine runs")
 }
 
+/// Runs the `engine` binary and asserts it succeeded, showing its stderr otherwise.
+pub fn engine_ok(args: &[&str]) -> Output {
+    let out = engine(args);
+    assert!(
+        out.status.success(),
+        "engine {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// A matrix element (`X`, `obsm/X_pca`, …) of a dataset, densified as f64.
+pub fn read_matrix(path: &Path, element: &str) -> Vec<f64> {
+    engine_store::Dataset::open(path)
+        .expect("dataset opens")
+        .matrix(element)
+        .expect("element exists")
+        .read_all()
+        .expect("element reads")
+        .to_dense()
+        .to_f64_vec()
+        .expect("numeric element")
+}
+
 /// Asserts Python anndata reads `actual` as the same object as `expected`.
 pub fn assert_anndata_equal(expected: &Path, actual: &Path) {
     let out = run_python("compare.py", &[expected, actual]);

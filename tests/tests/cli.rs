@@ -230,18 +230,11 @@ fn sql_and_yaml_forms_give_identical_plans_and_outputs() {
             "blobs.h5ad"
         };
         for el in ["X", "obsm/X_pca", "obsp/connectivities"] {
-            let read = |d: &std::path::Path| {
-                engine_store::Dataset::open(d.join(name))
-                    .unwrap()
-                    .matrix(el)
-                    .unwrap()
-                    .read_all()
-                    .unwrap()
-                    .to_dense()
-                    .to_f64_vec()
-                    .unwrap()
-            };
-            assert_eq!(read(&a), read(&b), "{yaml}: {el}");
+            assert_eq!(
+                engine_tests::read_matrix(&a.join(name), el),
+                engine_tests::read_matrix(&b.join(name), el),
+                "{yaml}: {el}"
+            );
         }
     }
 }

@@ -2,7 +2,7 @@
 //! optimizer rule on and off giving the same results.
 
 use engine_store::Dataset;
-use engine_tests::{engine, root, run_python, scratch};
+use engine_tests::{engine, read_matrix, root, run_python, scratch};
 
 fn run_blobs(out: &std::path::Path, extra: &[&str]) {
     let pipeline = root().join("pipelines/blobs.yaml");
@@ -60,16 +60,7 @@ fn rules_on_and_off_agree() {
     let off = scratch("run-rules-off");
     run_blobs(&on, &[]);
     run_blobs(&off, &["--disable-rule", "merge_passes"]);
-    let read = |d: &std::path::Path, el: &str| {
-        let ds = Dataset::open(d.join("blobs.h5ad")).unwrap();
-        ds.matrix(el)
-            .unwrap()
-            .read_all()
-            .unwrap()
-            .to_dense()
-            .to_f64_vec()
-            .unwrap()
-    };
+    let read = |d: &std::path::Path, el: &str| read_matrix(&d.join("blobs.h5ad"), el);
     for el in ["X", "varm/PCs"] {
         let (a, b) = (read(&on, el), read(&off, el));
         let worst = a

@@ -1,8 +1,7 @@
 //! Views (`select`) pushed into scans: the same results as anndata's view + scanpy, with every
 //! optimizer rule on or off, and EXPLAIN showing which storage chunks are skipped.
 
-use engine_store::Dataset;
-use engine_tests::{engine, run_python, scratch};
+use engine_tests::{engine, engine_ok, read_matrix, run_python, scratch};
 use std::path::{Path, PathBuf};
 
 const ROWS: &str = "1000:2500, 3000:3200";
@@ -12,7 +11,7 @@ const COLS: &str = "0:30";
 fn chunked_input(dir: &Path) -> PathBuf {
     let pipeline = engine_tests::root().join("pipelines/blobs.yaml");
     let out = format!("out={}", dir.join("gen").display());
-    let res = engine(&[
+    engine_ok(&[
         "run",
         pipeline.to_str().unwrap(),
         "--param",
@@ -22,13 +21,8 @@ fn chunked_input(dir: &Path) -> PathBuf {
         "--param",
         &out,
     ]);
-    assert!(
-        res.status.success(),
-        "{}",
-        String::from_utf8_lossy(&res.stderr)
-    );
     let chunked = dir.join("chunked.h5ad");
-    let res = engine(&[
+    engine_ok(&[
         "convert",
         dir.join("gen/blobs.h5ad").to_str().unwrap(),
         chunked.to_str().unwrap(),
@@ -38,15 +32,12 @@ fn chunked_input(dir: &Path) -> PathBuf {
         "gzip",
         "--overwrite",
     ]);
-    assert!(
-        res.status.success(),
-        "{}",
-        String::from_utf8_lossy(&res.stderr)
-    );
     chunked
 }
 
-fn pipeline(dir: &Path, with_output: bool) -> PathBuf {
+/// read -> select (`rows`: the step's obs line) -> scale -> pca -> plot, with or without an
+/// output, written to `dir/name`.
+fn pipeline(dir: &Path, name: &str, rows: &str, with_output: bool) -> PathBuf {
     let mut text = format!(
         "version: 1
 params:
@@ -59,7 +50,7 @@ steps:
   - id: subset
     op: select
     input: data
-    obs: \"{ROWS}\"
+    {rows}
     var: \"{COLS}\"
   - id: scaled
     op: scale
@@ -79,11 +70,7 @@ steps:
     if with_output {
         text += "outputs:\n  - step: pcs\n    path: ${out}/sub.h5ad\n";
     }
-    let p = dir.join(if with_output {
-        "sub.yaml"
-    } else {
-        "plot_only.yaml"
-    });
+    let p = dir.join(name);
     std::fs::write(&p, text).unwrap();
     p
 }
@@ -102,12 +89,7 @@ fn run(pipeline: &Path, input: &Path, out: &Path, extra: &[&str]) {
         &o,
     ];
     args.extend_from_slice(extra);
-    let res = engine(&args);
-    assert!(
-        res.status.success(),
-        "{}",
-        String::from_utf8_lossy(&res.stderr)
-    );
+    engine_ok(&args);
 }
 
 fn explain(pipeline: &Path, input: &Path, extra: &[&str]) -> String {
@@ -121,32 +103,14 @@ fn explain(pipeline: &Path, input: &Path, extra: &[&str]) -> String {
         "out=o",
     ];
     args.extend_from_slice(extra);
-    let res = engine(&args);
-    assert!(
-        res.status.success(),
-        "{}",
-        String::from_utf8_lossy(&res.stderr)
-    );
-    String::from_utf8(res.stdout).unwrap()
-}
-
-fn read(path: &Path, el: &str) -> Vec<f64> {
-    Dataset::open(path)
-        .unwrap()
-        .matrix(el)
-        .unwrap()
-        .read_all()
-        .unwrap()
-        .to_dense()
-        .to_f64_vec()
-        .unwrap()
+    String::from_utf8(engine_ok(&args).stdout).unwrap()
 }
 
 #[test]
 fn views_match_anndata_with_every_rule_on_or_off() {
     let dir = scratch("select-run");
     let input = chunked_input(&dir);
-    let p = pipeline(&dir, true);
+    let p = pipeline(&dir, "sub.yaml", &format!("obs: \"{ROWS}\""), true);
     let on = dir.join("on");
     run(&p, &input, &on, &[]);
     let out = run_python(
@@ -182,8 +146,8 @@ fn views_match_anndata_with_every_rule_on_or_off() {
         run(&p, &input, &off, &["--disable-rule", rule]);
         for el in ["X", "obsm/X_pca", "varm/PCs"] {
             let (a, b) = (
-                read(&on.join("sub.h5ad"), el),
-                read(&off.join("sub.h5ad"), el),
+                read_matrix(&on.join("sub.h5ad"), el),
+                read_matrix(&off.join("sub.h5ad"), el),
             );
             assert_eq!(a.len(), b.len(), "{rule}: {el}");
             let worst = a
@@ -204,7 +168,7 @@ fn views_match_anndata_with_every_rule_on_or_off() {
 fn explain_shows_pushed_selection_and_skipped_chunks() {
     let dir = scratch("select-explain");
     let input = chunked_input(&dir);
-    let p = pipeline(&dir, true);
+    let p = pipeline(&dir, "sub.yaml", &format!("obs: \"{ROWS}\""), true);
     let on = explain(&p, &input, &[]);
     // Rows 1000..2500 and 3000..3200 of 500-row chunks: chunks 2, 3, 4 and 6 of 8.
     assert!(
@@ -227,7 +191,7 @@ fn explain_shows_pushed_selection_and_skipped_chunks() {
     );
 
     // With only a plot downstream, the scan reads one obs column.
-    let plot_only = pipeline(&dir, false);
+    let plot_only = pipeline(&dir, "plot_only.yaml", &format!("obs: \"{ROWS}\""), false);
     let e = explain(&plot_only, &input, &[]);
     assert!(e.contains("obs=[blob]"), "{e}");
     let out = dir.join("plot-only");
@@ -239,36 +203,12 @@ fn explain_shows_pushed_selection_and_skipped_chunks() {
 fn sql_predicates_select_rows_like_pandas() {
     let dir = scratch("select-where");
     let input = chunked_input(&dir);
-    let p = dir.join("where.yaml");
-    std::fs::write(
-        &p,
-        "version: 1
-params:
-  input: {type: path}
-  out: {type: path}
-steps:
-  - id: data
-    op: read
-    path: ${input}
-  - id: subset
-    op: select
-    input: data
-    where: \"blob IN ('1', '3') AND leiden <> '0'\"
-    var: \"0:30\"
-  - id: scaled
-    op: scale
-    input: subset
-    max_value: 10
-  - id: pcs
-    op: pca
-    input: scaled
-    n_comps: 10
-outputs:
-  - step: pcs
-    path: ${out}/sub.h5ad
-",
-    )
-    .unwrap();
+    let p = pipeline(
+        &dir,
+        "where.yaml",
+        "where: \"blob IN ('1', '3') AND leiden <> '0'\"",
+        true,
+    );
     let out = dir.join("out");
     run(&p, &input, &out, &[]);
     let r = run_python(

@@ -2,8 +2,8 @@
 //! gene expression, several datasets, output formats, errors, and column pruning (a damaged
 //! column is only noticed by queries that read it).
 
-use engine_tests::{engine, fixtures, run_python, scratch};
-use serde_json::{Value, json};
+use engine_tests::{engine, engine_ok, fixtures, run_python, scratch};
+use serde_json::Value;
 use std::path::Path;
 
 fn pandas(path: &Path, expr: &str) -> Value {
@@ -23,12 +23,7 @@ fn rows(args: &[&str], name: &str) -> Vec<serde_json::Map<String, Value>> {
     let mut a = vec!["sql"];
     a.extend_from_slice(args);
     a.extend_from_slice(&["--output", out.to_str().unwrap(), "--overwrite"]);
-    let res = engine(&a);
-    assert!(
-        res.status.success(),
-        "{}",
-        String::from_utf8_lossy(&res.stderr)
-    );
+    engine_ok(&a);
     std::fs::read_to_string(&out)
         .unwrap()
         .lines()
@@ -158,7 +153,7 @@ fn csv_and_parquet_outputs_open_in_pandas() {
     );
     for ext in ["csv", "parquet"] {
         let out = dir.join(format!("r.{ext}"));
-        let res = engine(&[
+        engine_ok(&[
             "sql",
             sql,
             "--data",
@@ -167,11 +162,6 @@ fn csv_and_parquet_outputs_open_in_pandas() {
             out.to_str().unwrap(),
             "--overwrite",
         ]);
-        assert!(
-            res.status.success(),
-            "{}",
-            String::from_utf8_lossy(&res.stderr)
-        );
         let t = run_python("pandas_eval.py", &[Path::new("--table"), &out]);
         assert!(t.status.success(), "{}", String::from_utf8_lossy(&t.stderr));
         let got: Value = serde_json::from_slice(&t.stdout).unwrap();
@@ -270,17 +260,12 @@ fn only_the_columns_a_query_uses_are_read() {
         String::from_utf8_lossy(&listing.stderr)
     );
     let bad = dir.join("codes_out_of_range.h5ad");
-    let res = engine(&[
+    engine_ok(&[
         "sql",
         "SELECT count(*) AS n, max(n_genes) AS m FROM obs WHERE flag",
         "--data",
         bad.to_str().unwrap(),
     ]);
-    assert!(
-        res.status.success(),
-        "{}",
-        String::from_utf8_lossy(&res.stderr)
-    );
     let res = engine(&[
         "sql",
         "SELECT cell_type FROM obs",
@@ -293,5 +278,4 @@ fn only_the_columns_a_query_uses_are_read() {
         e.contains("codes_out_of_range.h5ad") && e.contains("/obs/cell_type"),
         "{e}"
     );
-    let _ = json!(null);
 }

@@ -25,12 +25,11 @@ use crate::diag::{Diagnostic, Span};
 use crate::tree::{Node, Value};
 use std::collections::HashMap;
 
-struct Lexer<'a> {
+struct Lexer {
     chars: Vec<char>,
     pos: usize,
     line: usize,
     col: usize,
-    _src: &'a str,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -46,14 +45,13 @@ enum Tok {
     Eof,
 }
 
-impl<'a> Lexer<'a> {
-    fn new(src: &'a str) -> Self {
+impl Lexer {
+    fn new(src: &str) -> Self {
         Lexer {
             chars: src.chars().collect(),
             pos: 0,
             line: 1,
             col: 1,
-            _src: src,
         }
     }
 
@@ -259,8 +257,8 @@ fn s(span: Span, text: &str) -> Node {
     node(span, Value::Str(text.to_string()))
 }
 
-struct Parser<'a> {
-    lx: Lexer<'a>,
+struct Parser {
+    lx: Lexer,
     tok: Tok,
     span: Span,
     steps: Vec<Node>,
@@ -269,7 +267,7 @@ struct Parser<'a> {
     used_ids: HashMap<String, usize>,
 }
 
-impl<'a> Parser<'a> {
+impl Parser {
     fn advance(&mut self) -> Result<(), Diagnostic> {
         let (t, sp) = self.lx.next()?;
         self.tok = t;

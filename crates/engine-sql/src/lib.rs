@@ -189,11 +189,7 @@ pub fn mask(path: &Path, var: bool, predicate: &str) -> Result<Vec<bool>> {
     // The predicate sits alone on line 2, so error columns are columns of the user's text.
     let sql = format!("SELECT (\n{predicate}\n) IS TRUE AS keep FROM {table}");
     let (_, batches) = s.query(&sql).map_err(|e| match e {
-        Error::Usage(_) => Error::usage(
-            e.to_string()
-                .replace("<query>:2:", "<predicate>:1:")
-                .replace(&sql, predicate),
-        ),
+        Error::Usage(_) => Error::usage(e.to_string().replace("<query>:2:", "<predicate>:1:")),
         other => other,
     })?;
     let n = {
