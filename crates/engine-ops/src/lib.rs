@@ -5,6 +5,8 @@
 pub mod knn;
 pub mod leiden;
 pub mod nndescent;
+pub mod hvg;
 pub mod pca;
+pub mod sparse;
 pub mod stats;
 pub mod synthetic;

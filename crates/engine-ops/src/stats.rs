@@ -149,8 +149,9 @@ impl Gram {
         let n = self.n as f64;
         let m: Vec<f64> = self.sum.iter().map(|s| s / n).collect();
         let d = self.sum.len();
+        // Read from the upper triangle: sparse updates accumulate only that half.
         Mat::from_fn(d, d, |i, j| {
-            (self.xtx[(i, j)] - n * m[i] * m[j]) / (n - 1.0).max(1.0)
+            (self.xtx[(i.min(j), i.max(j))] - n * m[i] * m[j]) / (n - 1.0).max(1.0)
         })
     }
 

@@ -1,0 +1,448 @@
+//! Row blocks of a sparse matrix (CSR, float64) and the kernels the count workflow runs on
+//! them. A block may carry a per-column *fill*: the value of every entry that is not stored.
+//! Unscaled counts have fill 0; after `scale` the fill is `-mean / sd`, so a standardised
+//! matrix stays sparse (stored entries plus a dense row of fills) instead of being densified.
+
+use crate::stats::{Gram, Moments};
+use engine_matrix::AxisSelection;
+use ndarray::Array2;
+
+/// Rows of a CSR matrix with float64 values; column indices sorted within each row.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Csr {
+    pub n_cols: usize,
+    pub indptr: Vec<usize>,
+    pub indices: Vec<u32>,
+    pub data: Vec<f64>,
+}
+
+impl Csr {
+    pub fn n_rows(&self) -> usize {
+        self.indptr.len().saturating_sub(1)
+    }
+
+    pub fn nnz(&self) -> usize {
+        self.data.len()
+    }
+
+    /// Column indices and values of row `i`.
+    pub fn row(&self, i: usize) -> (&[u32], &[f64]) {
+        let r = self.indptr[i]..self.indptr[i + 1];
+        (&self.indices[r.clone()], &self.data[r])
+    }
+
+    /// Builds a block from rows given as (column, value) lists.
+    pub fn from_rows(n_cols: usize, rows: &[Vec<(u32, f64)>]) -> Csr {
+        let mut m = Csr {
+            n_cols,
+            indptr: vec![0],
+            ..Default::default()
+        };
+        for r in rows {
+            for &(j, v) in r {
+                m.indices.push(j);
+                m.data.push(v);
+            }
+            m.indptr.push(m.indices.len());
+        }
+        m
+    }
+
+    /// The columns in `sel`, renumbered.
+    pub fn select_cols(&self, sel: &AxisSelection) -> Csr {
+        let mut map = vec![u32::MAX; self.n_cols];
+        for (new, old) in sel.indices().enumerate() {
+            map[old] = new as u32;
+        }
+        let mut out = Csr {
+            n_cols: sel.len(),
+            indptr: Vec::with_capacity(self.indptr.len()),
+            ..Default::default()
+        };
+        out.indptr.push(0);
+        for i in 0..self.n_rows() {
+            let (idx, val) = self.row(i);
+            for (&j, &v) in idx.iter().zip(val) {
+                let n = map[j as usize];
+                if n != u32::MAX {
+                    out.indices.push(n);
+                    out.data.push(v);
+                }
+            }
+            out.indptr.push(out.indices.len());
+        }
+        out
+    }
+
+    /// The rows at `positions`, in that order.
+    pub fn select_rows(&self, positions: &[usize]) -> Csr {
+        let mut out = Csr {
+            n_cols: self.n_cols,
+            indptr: Vec::with_capacity(positions.len() + 1),
+            ..Default::default()
+        };
+        out.indptr.push(0);
+        for &p in positions {
+            let (idx, val) = self.row(p);
+            out.indices.extend_from_slice(idx);
+            out.data.extend_from_slice(val);
+            out.indptr.push(out.indices.len());
+        }
+        out
+    }
+
+    /// Rows stacked in order.
+    pub fn vstack(parts: &[Csr], n_cols: usize) -> Csr {
+        let mut out = Csr {
+            n_cols,
+            indptr: vec![0],
+            ..Default::default()
+        };
+        for p in parts {
+            let base = out.indices.len();
+            out.indices.extend_from_slice(&p.indices);
+            out.data.extend_from_slice(&p.data);
+            out.indptr.extend(p.indptr[1..].iter().map(|&o| o + base));
+        }
+        out
+    }
+
+    /// The dense matrix, absent entries set to `fill[j]` (or 0).
+    pub fn to_dense(&self, fill: Option<&[f64]>) -> Array2<f64> {
+        let mut x = match fill {
+            Some(f) => Array2::from_shape_fn((self.n_rows(), self.n_cols), |(_, j)| f[j]),
+            None => Array2::zeros((self.n_rows(), self.n_cols)),
+        };
+        for i in 0..self.n_rows() {
+            let (idx, val) = self.row(i);
+            for (&j, &v) in idx.iter().zip(val) {
+                x[[i, j as usize]] = v;
+            }
+        }
+        x
+    }
+
+    /// Applies `f` to every stored value.
+    pub fn map_values(&mut self, f: impl Fn(f64) -> f64) {
+        self.data.iter_mut().for_each(|v| *v = f(*v));
+    }
+
+    /// Multiplies row `i` by `factors[i]`.
+    pub fn scale_rows(&mut self, factors: &[f64]) {
+        for (i, &f) in factors.iter().enumerate() {
+            let r = self.indptr[i]..self.indptr[i + 1];
+            self.data[r].iter_mut().for_each(|v| *v *= f);
+        }
+    }
+
+    /// Per row: the sum of stored values and the number of non-zero ones.
+    pub fn row_sums_nnz(&self) -> (Vec<f64>, Vec<u64>) {
+        (0..self.n_rows())
+            .map(|i| {
+                let (_, v) = self.row(i);
+                (v.iter().sum::<f64>(), v.iter().filter(|x| **x != 0.0).count() as u64)
+            })
+            .unzip()
+    }
+}
+
+/// Per-column count of non-zero entries and sum of `f(value)` and `f(value)²` over stored
+/// entries: what gene QC, `filter_genes` and highly-variable-gene statistics accumulate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColumnSums {
+    pub n: u64,
+    pub nnz: Vec<u64>,
+    pub sum: Vec<f64>,
+    pub sumsq: Vec<f64>,
+}
+
+impl ColumnSums {
+    pub fn new(n_cols: usize) -> ColumnSums {
+        ColumnSums {
+            n: 0,
+            nnz: vec![0; n_cols],
+            sum: vec![0.0; n_cols],
+            sumsq: vec![0.0; n_cols],
+        }
+    }
+
+    /// Adds the rows of `x` (only `rows`, when given), each value passed through `f` (which
+    /// must map 0 to 0).
+    pub fn add(&mut self, x: &Csr, rows: Option<&[usize]>, f: impl Fn(f64) -> f64) {
+        let mut one = |i: usize| {
+            let (idx, val) = x.row(i);
+            for (&j, &v) in idx.iter().zip(val) {
+                if v != 0.0 {
+                    let j = j as usize;
+                    let y = f(v);
+                    self.nnz[j] += 1;
+                    self.sum[j] += y;
+                    self.sumsq[j] += y * y;
+                }
+            }
+        };
+        match rows {
+            Some(r) => {
+                r.iter().for_each(|&i| one(i));
+                self.n += r.len() as u64;
+            }
+            None => {
+                (0..x.n_rows()).for_each(&mut one);
+                self.n += x.n_rows() as u64;
+            }
+        }
+    }
+
+    pub fn merge(mut self, other: &ColumnSums) -> ColumnSums {
+        self.n += other.n;
+        for j in 0..self.sum.len() {
+            self.nnz[j] += other.nnz[j];
+            self.sum[j] += other.sum[j];
+            self.sumsq[j] += other.sumsq[j];
+        }
+        self
+    }
+
+    pub fn mean(&self) -> Vec<f64> {
+        let n = self.n.max(1) as f64;
+        self.sum.iter().map(|s| s / n).collect()
+    }
+
+    /// Variance with ddof 1, as scanpy's `mean_var(correction=1)` computes it from the sums.
+    pub fn var(&self) -> Vec<f64> {
+        let n = self.n as f64;
+        self.sum
+            .iter()
+            .zip(&self.sumsq)
+            .map(|(s, q)| {
+                let m = s / n;
+                (q / n - m * m) * n / (n - 1.0).max(1.0)
+            })
+            .collect()
+    }
+}
+
+/// Per-cell QC of `sc.pp.calculate_qc_metrics`: genes detected, total counts, the percentage
+/// of counts in the top `percent_top` genes and the counts in each gene set.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CellQc {
+    pub n_genes: Vec<u64>,
+    pub total: Vec<f64>,
+    /// `[cell][k]`: percent of the cell's counts in its `percent_top[k]` largest genes.
+    pub pct_top: Vec<Vec<f64>>,
+    /// `[cell][set]`: counts in each gene set.
+    pub set_totals: Vec<Vec<f64>>,
+}
+
+/// Computes [`CellQc`] for the rows of `x`. `percent_top` must be sorted ascending.
+pub fn cell_qc(x: &Csr, gene_sets: &[Vec<bool>], percent_top: &[usize]) -> CellQc {
+    let mut q = CellQc::default();
+    let mut sorted = Vec::new();
+    for i in 0..x.n_rows() {
+        let (idx, val) = x.row(i);
+        let total: f64 = val.iter().sum();
+        q.n_genes
+            .push(val.iter().filter(|v| **v != 0.0).count() as u64);
+        q.total.push(total);
+        sorted.clear();
+        sorted.extend_from_slice(val);
+        sorted.sort_unstable_by(|a, b| b.total_cmp(a));
+        let mut acc = 0.0;
+        let mut taken = 0;
+        let mut pct = Vec::with_capacity(percent_top.len());
+        for &n in percent_top {
+            while taken < n.min(sorted.len()) {
+                acc += sorted[taken];
+                taken += 1;
+            }
+            pct.push(acc / total * 100.0);
+        }
+        q.pct_top.push(pct);
+        q.set_totals.push(
+            gene_sets
+                .iter()
+                .map(|set| {
+                    idx.iter()
+                        .zip(val)
+                        .filter(|(j, _)| set[**j as usize])
+                        .map(|(_, v)| v)
+                        .sum()
+                })
+                .collect(),
+        );
+    }
+    q
+}
+
+/// Moments of a block whose absent entries equal `fill` (zero without one).
+pub fn moments(x: &Csr, fill: Option<&[f64]>) -> Moments {
+    let (n, d) = (x.n_rows(), x.n_cols);
+    let mut m = Moments::new(d);
+    if n == 0 {
+        return m;
+    }
+    m.n = n as u64;
+    let mut stored = vec![0u64; d];
+    for (&j, &v) in x.indices.iter().zip(&x.data) {
+        m.mean[j as usize] += v;
+        stored[j as usize] += 1;
+    }
+    let f = |j: usize| fill.map_or(0.0, |f| f[j]);
+    for j in 0..d {
+        m.mean[j] = (m.mean[j] + (n as u64 - stored[j]) as f64 * f(j)) / n as f64;
+    }
+    for (&j, &v) in x.indices.iter().zip(&x.data) {
+        let j = j as usize;
+        m.m2[j] += (v - m.mean[j]) * (v - m.mean[j]);
+    }
+    for j in 0..d {
+        let dev = f(j) - m.mean[j];
+        m.m2[j] += (n as u64 - stored[j]) as f64 * dev * dev;
+    }
+    m
+}
+
+/// Adds a sparse block to a Gram accumulator whose shift is the block's fill (zero without
+/// one): absent entries then contribute nothing, so each row costs the square of its stored
+/// entries, not of the matrix width. Only the upper triangle is accumulated.
+pub fn gram_update(g: &mut Gram, x: &Csr) {
+    let mut dev: Vec<(usize, f64)> = Vec::new();
+    for i in 0..x.n_rows() {
+        let (idx, val) = x.row(i);
+        dev.clear();
+        dev.extend(idx.iter().zip(val).map(|(&j, &v)| {
+            let j = j as usize;
+            (j, v - g.shift[j])
+        }));
+        for &(j, v) in &dev {
+            g.sum[j] += v;
+        }
+        for (b, &(jb, vb)) in dev.iter().enumerate() {
+            // Column jb holds rows ja <= jb of the upper triangle.
+            let col = g.xtx.col_as_slice_mut(jb);
+            for &(ja, va) in &dev[..=b] {
+                col[ja] += va * vb;
+            }
+        }
+    }
+    g.n += x.n_rows() as u64;
+}
+
+/// Scores of a sparse block: `((x - mean) / scale) · components`, where absent entries are
+/// `fill` (zero without one).
+pub fn project(
+    x: &Csr,
+    fill: Option<&[f64]>,
+    mean: &[f64],
+    scale: Option<&[f64]>,
+    components: &Array2<f64>,
+) -> Array2<f64> {
+    let k = components.ncols();
+    let s = |j: usize| scale.map_or(1.0, |s| s[j]);
+    let f = |j: usize| fill.map_or(0.0, |f| f[j]);
+    // The absent entries' contribution, the same for every row.
+    let mut base = vec![0.0; k];
+    for j in 0..x.n_cols {
+        let w = (f(j) - mean[j]) / s(j);
+        if w != 0.0 {
+            for (c, b) in base.iter_mut().enumerate() {
+                *b += w * components[[j, c]];
+            }
+        }
+    }
+    let mut out = Array2::zeros((x.n_rows(), k));
+    for i in 0..x.n_rows() {
+        let (idx, val) = x.row(i);
+        let mut row = out.row_mut(i);
+        row.assign(&ndarray::ArrayView1::from(&base));
+        for (&j, &v) in idx.iter().zip(val) {
+            let j = j as usize;
+            let w = (v - f(j)) / s(j);
+            for (c, o) in row.iter_mut().enumerate() {
+                *o += w * components[[j, c]];
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::Axis;
+
+    fn block() -> Csr {
+        Csr::from_rows(
+            4,
+            &[
+                vec![(0, 1.0), (2, 3.0)],
+                vec![],
+                vec![(1, 2.0), (2, 1.0), (3, 5.0)],
+                vec![(3, 1.0)],
+            ],
+        )
+    }
+
+    #[test]
+    fn moments_with_a_fill_equal_moments_of_the_dense_matrix() {
+        let x = block();
+        let fill = [0.5, -1.0, 0.0, 2.0];
+        let dense = x.to_dense(Some(&fill));
+        let want = Moments::of_block(dense.view());
+        let got = moments(&x, Some(&fill));
+        for j in 0..4 {
+            assert!((got.mean[j] - want.mean[j]).abs() < 1e-12);
+            assert!((got.m2[j] - want.m2[j]).abs() < 1e-12);
+        }
+    }
+
+    #[test]
+    fn sparse_gram_and_projection_equal_the_dense_ones() {
+        let x = block();
+        let fill = [0.5, -1.0, 0.0, 2.0];
+        let dense = x.to_dense(Some(&fill));
+        let mut g = Gram::new(fill.to_vec());
+        gram_update(&mut g, &x);
+        let mut want = Gram::new(vec![0.0; 4]);
+        want.update(dense.view());
+        let (a, b) = (g.covariance(), want.covariance());
+        for i in 0..4 {
+            for j in 0..4 {
+                assert!((a[(i, j)] - b[(i, j)]).abs() < 1e-12, "{i},{j}");
+            }
+        }
+        let comps = Array2::from_shape_fn((4, 2), |(i, j)| (i + 2 * j) as f64 * 0.1 - 0.2);
+        let mean = g.mean();
+        let sd = [1.0, 2.0, 0.5, 4.0];
+        let got = project(&x, Some(&fill), &mean, Some(&sd), &comps);
+        let want = crate::pca::project(dense.view(), &mean, Some(&sd), &comps);
+        assert!((got - want).iter().all(|d| d.abs() < 1e-12));
+    }
+
+    #[test]
+    fn qc_row_and_column_kernels() {
+        let x = block();
+        let q = cell_qc(&x, &[vec![false, false, true, true]], &[1, 2]);
+        assert_eq!(q.n_genes, vec![2, 0, 3, 1]);
+        assert_eq!(q.total, vec![4.0, 0.0, 8.0, 1.0]);
+        assert_eq!(q.pct_top[0], vec![75.0, 100.0]);
+        assert!(q.pct_top[1][0].is_nan());
+        assert_eq!(q.pct_top[2], vec![62.5, 87.5]);
+        assert_eq!(q.set_totals[2], vec![6.0]);
+        let mut c = ColumnSums::new(4);
+        c.add(&x, None, |v| v);
+        let dense = x.to_dense(None);
+        let sums = dense.sum_axis(Axis(0));
+        assert_eq!(c.sum, sums.to_vec());
+        assert_eq!(c.nnz, vec![1, 1, 2, 2]);
+        // Column 3: values 0, 0, 5, 1 -> mean 1.5, var (2.25*2 + 12.25 + 0.25) / 3.
+        assert!((c.var()[3] - (4.5 + 12.25 + 0.25) / 3.0).abs() < 1e-12);
+        let sel = x.select_cols(&AxisSelection::from_indices(&[2, 3]));
+        assert_eq!(sel.to_dense(None), dense.select(Axis(1), &[2, 3]));
+        let rows = x.select_rows(&[2, 0]);
+        assert_eq!(rows.to_dense(None), dense.select(Axis(0), &[2, 0]));
+        let mut y = x.clone();
+        y.scale_rows(&[2.0, 1.0, 0.5, 1.0]);
+        assert_eq!(y.row(2).1, &[1.0, 0.5, 2.5]);
+    }
+}
