@@ -7,6 +7,7 @@
 //! `threads × block size` whatever the number of rows. Everything between passes is small
 //! (statistics, loadings, embeddings, graphs).
 
+mod lineage;
 mod run;
 
 pub use run::{ExecOptions, RunReport, StageReport, peak_rss_kib, physical_plan, run};

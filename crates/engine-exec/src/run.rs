@@ -1,15 +1,17 @@
+use crate::lineage::{Lineage, LineageStep, SourceKind, XBlock, XMap, XSource};
 use engine_common::{Error, Location, Result};
 use engine_matrix::AxisSelection;
-use engine_matrix::{Block, Compressed, DynArray};
+use engine_matrix::{Compressed, DynArray};
+use engine_ops::sparse::{self, ColumnSums};
 use engine_ops::stats::{Gram, Moments};
 use engine_ops::synthetic::Blobs;
-use engine_ops::{knn, leiden, pca};
+use engine_ops::{hvg, knn, leiden, pca};
 use engine_plan::{LogicalPlan, NodeId, Op, ScaleParams, Source, io};
 use engine_store::backend::{ArrayOptions, Compression, StoreFormat};
 use engine_store::write::{self, AtomicTarget};
-use engine_store::{Column, Dataset, Frame, Matrix, Value};
+use engine_store::{Column, Dataset, Frame, Value};
 use indicatif::{ProgressBar, ProgressStyle};
-use ndarray::{Array1, Array2, ArrayView2, Axis, s};
+use ndarray::{Array1, Array2, Axis, s};
 use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
@@ -64,241 +66,6 @@ pub struct RunReport {
     pub outputs: Vec<String>,
 }
 
-/// An elementwise map on X.
-#[derive(Debug, Clone)]
-enum XMap {
-    Standardize {
-        mean: Arc<Vec<f64>>,
-        sd: Arc<Vec<f64>>,
-        zero_center: bool,
-        max_value: Option<f64>,
-    },
-}
-
-/// Where X comes from: an opened source and what has been applied since, in order.
-#[derive(Debug, Clone)]
-struct Lineage {
-    source: Arc<XSource>,
-    steps: Vec<LineageStep>,
-    n_obs: usize,
-    n_vars: usize,
-    /// Rows per block within the memory budget.
-    max_rows: usize,
-}
-
-#[derive(Debug, Clone)]
-enum LineageStep {
-    Map(XMap),
-    /// A view that was not pushed into the scan: reads the rows it spans, then selects.
-    View {
-        rows: Option<Arc<AxisSelection>>,
-        cols: Option<Arc<AxisSelection>>,
-    },
-}
-
-#[derive(Debug)]
-enum SourceKind {
-    Blobs { blobs: Blobs, centers: Array2<f64> },
-    File { matrix: Matrix },
-}
-
-/// An opened source with the rows and columns the scan reads (all, or a pushed selection).
-#[derive(Debug)]
-struct XSource {
-    kind: SourceKind,
-    rows: AxisSelection,
-    cols: AxisSelection,
-    chunk_starts: Option<Arc<Vec<usize>>>,
-}
-
-impl XSource {
-    /// The scan's rows at positions `pos`, every selected column, as f64.
-    fn read(&self, pos: &AxisSelection) -> Result<Array2<f64>> {
-        let src = self.rows.compose(pos);
-        let n_vars = self.cols.len();
-        match &self.kind {
-            SourceKind::Blobs { blobs, centers } => {
-                let (x, _) = blobs.rows(centers, src.indices(), src.len());
-                Ok(if self.cols.is_full(blobs.n_vars) {
-                    x
-                } else {
-                    x.select(Axis(1), &self.cols.indices().collect::<Vec<_>>())
-                })
-            }
-            SourceKind::File { matrix } => {
-                // Scattered rows: read each cluster of nearby runs as one range and keep the
-                // selected rows in memory, so a chunk is decoded once per block rather than
-                // once per run.
-                let gap = self
-                    .chunk_starts
-                    .as_ref()
-                    .and_then(|s| s.windows(2).next().map(|w| w[1] - w[0]))
-                    .unwrap_or(64);
-                let mut parts = Vec::new();
-                let mut group: Vec<Range<usize>> = Vec::new();
-                let flush = |group: &mut Vec<Range<usize>>, parts: &mut Vec<Array2<f64>>| {
-                    if group.is_empty() {
-                        return Ok::<_, Error>(());
-                    }
-                    let cover = group[0].start..group[group.len() - 1].end;
-                    let x =
-                        read_dense_f64(matrix, &AxisSelection::range(cover.clone()), &self.cols)?;
-                    let local: Vec<usize> = group
-                        .iter()
-                        .flat_map(|r| r.start - cover.start..r.end - cover.start)
-                        .collect();
-                    parts.push(if local.len() == cover.len() {
-                        x
-                    } else {
-                        x.select(Axis(0), &local)
-                    });
-                    group.clear();
-                    Ok(())
-                };
-                for r in src.runs() {
-                    if group.last().is_some_and(|l| r.start - l.end > gap) {
-                        flush(&mut group, &mut parts)?;
-                    }
-                    group.push(r.clone());
-                }
-                flush(&mut group, &mut parts)?;
-                if parts.len() == 1 {
-                    return Ok(parts.pop().unwrap_or_default());
-                }
-                let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
-                if views.is_empty() {
-                    return Ok(Array2::zeros((0, n_vars)));
-                }
-                ndarray::concatenate(Axis(0), &views).map_err(|e| Error::internal(e.to_string()))
-            }
-        }
-    }
-}
-
-/// Rows `rows`, columns `cols` of a stored matrix as dense f64.
-fn read_dense_f64(
-    matrix: &Matrix,
-    rows: &AxisSelection,
-    cols: &AxisSelection,
-) -> Result<Array2<f64>> {
-    let dense = match matrix.read_block(rows, cols)? {
-        Block::Dense(a) => a,
-        Block::Sparse(c) => c.to_dense(),
-    };
-    let v = dense
-        .to_f64_vec()
-        .ok_or_else(|| Error::usage("X is not numeric"))?;
-    Array2::from_shape_vec((rows.len(), cols.len()), v).map_err(|e| Error::internal(e.to_string()))
-}
-
-impl Lineage {
-    fn n_obs(&self) -> usize {
-        self.n_obs
-    }
-    fn n_vars(&self) -> usize {
-        self.n_vars
-    }
-
-    /// Rows `rows` of X with every step applied, as f64.
-    fn block(&self, rows: Range<usize>) -> Result<Array2<f64>> {
-        self.rows_at(self.steps.len(), &AxisSelection::range(rows))
-    }
-
-    /// Rows at positions `pos` of X after the first `depth` steps.
-    fn rows_at(&self, depth: usize, pos: &AxisSelection) -> Result<Array2<f64>> {
-        if depth == 0 {
-            return self.source.read(pos);
-        }
-        match &self.steps[depth - 1] {
-            LineageStep::Map(m) => {
-                let mut x = self.rows_at(depth - 1, pos)?;
-                apply_map(m, &mut x);
-                Ok(x)
-            }
-            LineageStep::View { rows, cols } => {
-                let want = rows
-                    .as_ref()
-                    .map_or_else(|| pos.clone(), |r| r.compose(pos));
-                let mut x = if want.is_empty() {
-                    let width = self.width_at(depth - 1);
-                    Array2::zeros((0, width))
-                } else {
-                    // Read every row the selection spans, window by window, keeping the
-                    // selected ones: what a scan does when the view is not pushed into it.
-                    let span = want.runs()[0].start..want.end();
-                    let window = self.max_rows.max(1);
-                    let mut parts = Vec::new();
-                    let mut s = span.start;
-                    while s < span.end {
-                        let w = s..(s + window).min(span.end);
-                        let x = self.rows_at(depth - 1, &AxisSelection::range(w.clone()))?;
-                        let local: Vec<usize> = want.restrict(w.clone()).indices().collect();
-                        if !local.is_empty() {
-                            parts.push(x.select(Axis(0), &local));
-                        }
-                        s = w.end;
-                    }
-                    let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
-                    ndarray::concatenate(Axis(0), &views)
-                        .map_err(|e| Error::internal(e.to_string()))?
-                };
-                if let Some(c) = cols {
-                    x = x.select(Axis(1), &c.indices().collect::<Vec<_>>());
-                }
-                Ok(x)
-            }
-        }
-    }
-
-    /// Columns of X after the first `depth` steps.
-    fn width_at(&self, depth: usize) -> usize {
-        self.steps[..depth]
-            .iter()
-            .rev()
-            .find_map(|s| match s {
-                LineageStep::View { cols: Some(c), .. } => Some(c.len()),
-                _ => None,
-            })
-            .unwrap_or(self.source.cols.len())
-    }
-
-    /// Row blocks for a pass: aligned to storage chunks when X is the scan itself, within
-    /// the memory budget either way.
-    fn blocks(&self) -> Vec<Range<usize>> {
-        let viewed = self
-            .steps
-            .iter()
-            .any(|s| matches!(s, LineageStep::View { .. }));
-        match (&self.source.chunk_starts, viewed) {
-            (Some(starts), false) => io::aligned_blocks(&self.source.rows, starts, self.max_rows),
-            _ => io::even_blocks(self.n_obs, self.max_rows),
-        }
-    }
-}
-
-fn apply_map(m: &XMap, x: &mut Array2<f64>) {
-    match m {
-        XMap::Standardize {
-            mean,
-            sd,
-            zero_center,
-            max_value,
-        } => {
-            for mut row in x.outer_iter_mut() {
-                for (j, v) in row.iter_mut().enumerate() {
-                    if *zero_center {
-                        *v -= mean[j];
-                    }
-                    *v /= sd[j];
-                    if let Some(m) = max_value {
-                        *v = v.clamp(if *zero_center { -m } else { f64::MIN }, *m);
-                    }
-                }
-            }
-        }
-    }
-}
-
 /// A bar over a pass's blocks on stderr, or a hidden one.
 fn progress(opts: &ExecOptions, label: &str, blocks: usize) -> ProgressBar {
     if !opts.progress {
@@ -323,7 +90,7 @@ fn fold_pass<P: Send>(
     lineage: &Lineage,
     bar: &ProgressBar,
     init: impl Fn() -> P + Sync + Send,
-    f: impl Fn(&mut P, Range<usize>, ArrayView2<'_, f64>) + Sync + Send,
+    f: impl Fn(&mut P, Range<usize>, &XBlock) -> Result<()> + Sync + Send,
     merge: impl Fn(P, P) -> P + Sync + Send,
 ) -> Result<(P, usize)> {
     let ranges = lineage.blocks();
@@ -338,7 +105,7 @@ fn fold_pass<P: Send>(
             let mut acc = init();
             for r in group {
                 let x = lineage.block(r.clone())?;
-                f(&mut acc, r.clone(), x.view());
+                f(&mut acc, r.clone(), &x)?;
                 bar.inc(1);
             }
             Ok(acc)
@@ -350,14 +117,371 @@ fn fold_pass<P: Send>(
 }
 
 /// Per-node results that are not X.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 struct Annotations {
-    obs: Vec<(String, Column)>,
+    obs: Frame,
+    var: Frame,
     /// Embeddings as float32, as scanpy stores X_pca for float32 data and as we write them.
     obsm: BTreeMap<String, Array2<f32>>,
     varm: BTreeMap<String, Array2<f64>>,
     obsp: BTreeMap<String, Compressed>,
     uns: BTreeMap<String, Value>,
+}
+
+impl Default for Annotations {
+    fn default() -> Self {
+        Annotations {
+            obs: Frame::with_range_index(0),
+            var: Frame::with_range_index(0),
+            obsm: BTreeMap::new(),
+            varm: BTreeMap::new(),
+            obsp: BTreeMap::new(),
+            uns: BTreeMap::new(),
+        }
+    }
+}
+
+impl Annotations {
+    /// The view `adata[rows, cols]` of everything but X.
+    fn select(&mut self, rows: Option<&AxisSelection>, cols: Option<&AxisSelection>) {
+        if let Some(r) = rows {
+            let pos: Vec<usize> = r.indices().collect();
+            self.obs = self.obs.take(&pos);
+            for v in self.obsm.values_mut() {
+                *v = v.select(Axis(0), &pos);
+            }
+            // A graph over cells keeps the selected cells' edges among themselves.
+            for g in self.obsp.values_mut() {
+                *g = g.select(r, r);
+            }
+        }
+        if let Some(c) = cols {
+            let pos: Vec<usize> = c.indices().collect();
+            self.var = self.var.take(&pos);
+            for v in self.varm.values_mut() {
+                *v = v.select(Axis(0), &pos);
+            }
+        }
+    }
+}
+
+/// Sets a dataframe column, replacing one of the same name in place.
+fn set_column(f: &mut Frame, name: &str, c: Column) {
+    match f.columns.iter_mut().find(|(n, _)| n == name) {
+        Some((_, old)) => *old = c,
+        None => f.columns.push((name.to_string(), c)),
+    }
+}
+
+/// A float column, float32 when scanpy keeps X's float32 in it.
+fn float_column(v: &[f64], f32_out: bool) -> Column {
+    if f32_out {
+        Column::Plain(DynArray::F32(
+            Array1::from_iter(v.iter().map(|&x| x as f32)).into_dyn(),
+        ))
+    } else {
+        Column::Plain(DynArray::F64(Array1::from(v.to_vec()).into_dyn()))
+    }
+}
+
+/// A boolean dataframe column as a mask.
+fn bool_column(f: &Frame, name: &str) -> Result<Vec<bool>> {
+    match f.column(name) {
+        Some(Column::Plain(DynArray::Bool(b))) => Ok(b.iter().copied().collect()),
+        Some(Column::Nullable {
+            values: DynArray::Bool(b),
+            mask,
+            ..
+        }) => Ok(b.iter().zip(mask).map(|(v, m)| *v && !m).collect()),
+        Some(other) => Err(Error::usage(format!(
+            "var['{name}'] must be boolean, it is {}",
+            other.type_name()
+        ))),
+        None => Err(Error::usage(format!("there is no var['{name}']"))),
+    }
+}
+
+/// The median of the positive values (normalize_total's default target), 0 without any.
+fn median_positive(v: &[f64]) -> f64 {
+    let mut p: Vec<f64> = v.iter().copied().filter(|x| *x > 0.0).collect();
+    if p.is_empty() {
+        return 0.0;
+    }
+    p.sort_by(f64::total_cmp);
+    let n = p.len();
+    if n % 2 == 1 {
+        p[n / 2]
+    } else {
+        (p[n / 2 - 1] + p[n / 2]) / 2.0
+    }
+}
+
+/// Runs `f` on every block in parallel; results in block order.
+fn map_pass<T: Send>(
+    lineage: &Lineage,
+    bar: &ProgressBar,
+    f: impl Fn(Range<usize>, &XBlock) -> Result<T> + Sync + Send,
+) -> Result<(Vec<(Range<usize>, T)>, usize)> {
+    fold_pass(
+        lineage,
+        bar,
+        Vec::new,
+        |acc, r, x| {
+            acc.push((r.clone(), f(r, x)?));
+            Ok(())
+        },
+        |mut a, b| {
+            a.extend(b);
+            a
+        },
+    )
+}
+
+/// `calculate_qc_metrics`: one pass for per-cell metrics and per-gene sums.
+#[allow(clippy::too_many_arguments)]
+fn qc_metrics(
+    lin: &Lineage,
+    a: &mut Annotations,
+    qc_vars: &[engine_plan::QcVar],
+    percent_top: &[usize],
+    log1p: bool,
+    f32_out: bool,
+    opts: &ExecOptions,
+    step: &str,
+) -> Result<usize> {
+    let names: Vec<String> = (0..a.var.n_rows()).map(|i| a.var.index.render(i)).collect();
+    let mut sets = Vec::new();
+    for q in qc_vars {
+        let mask = match &q.prefixes {
+            Some(prefixes) => {
+                let m: Vec<bool> = names
+                    .iter()
+                    .map(|n| prefixes.iter().any(|p| n.starts_with(p.as_str())))
+                    .collect();
+                set_column(
+                    &mut a.var,
+                    &q.name,
+                    Column::Plain(DynArray::Bool(Array1::from(m.clone()).into_dyn())),
+                );
+                m
+            }
+            None => bool_column(&a.var, &q.name)?,
+        };
+        sets.push(mask);
+    }
+    let bar = progress(opts, &format!("{step}: QC metrics"), lin.blocks().len());
+    let ((cells, genes), blocks) = fold_pass(
+        lin,
+        &bar,
+        || (Vec::new(), ColumnSums::new(lin.n_vars())),
+        |(cells, genes): &mut (Vec<(usize, sparse::CellQc)>, ColumnSums), r, x| {
+            let x = x.to_csr()?;
+            cells.push((r.start, sparse::cell_qc(&x, &sets, percent_top)));
+            genes.add(&x, None, |v| v);
+            Ok(())
+        },
+        |(mut ca, ga), (cb, gb)| {
+            ca.extend(cb);
+            (ca, ga.merge(&gb))
+        },
+    )?;
+    let mut q = sparse::CellQc::default();
+    for (_, c) in cells {
+        q.n_genes.extend(c.n_genes);
+        q.total.extend(c.total);
+        q.pct_top.extend(c.pct_top);
+        q.set_totals.extend(c.set_totals);
+    }
+    let ln = |v: &[f64]| v.iter().map(|x| x.ln_1p()).collect::<Vec<f64>>();
+    let n_genes: Vec<f64> = q.n_genes.iter().map(|&n| n as f64).collect();
+    let obs = &mut a.obs;
+    set_column(
+        obs,
+        "n_genes_by_counts",
+        Column::Plain(DynArray::I32(
+            Array1::from_iter(q.n_genes.iter().map(|&n| n as i32)).into_dyn(),
+        )),
+    );
+    if log1p {
+        set_column(obs, "log1p_n_genes_by_counts", float_column(&ln(&n_genes), false));
+    }
+    set_column(obs, "total_counts", float_column(&q.total, f32_out));
+    if log1p {
+        set_column(obs, "log1p_total_counts", float_column(&ln(&q.total), f32_out));
+    }
+    for (k, n) in percent_top.iter().enumerate() {
+        let v: Vec<f64> = q.pct_top.iter().map(|p| p[k]).collect();
+        set_column(obs, &format!("pct_counts_in_top_{n}_genes"), float_column(&v, false));
+    }
+    for (s, qv) in qc_vars.iter().enumerate() {
+        let t: Vec<f64> = q.set_totals.iter().map(|t| t[s]).collect();
+        set_column(obs, &format!("total_counts_{}", qv.name), float_column(&t, f32_out));
+        if log1p {
+            set_column(
+                obs,
+                &format!("log1p_total_counts_{}", qv.name),
+                float_column(&ln(&t), f32_out),
+            );
+        }
+        let pct: Vec<f64> = t.iter().zip(&q.total).map(|(s, t)| s / t * 100.0).collect();
+        set_column(obs, &format!("pct_counts_{}", qv.name), float_column(&pct, f32_out));
+    }
+    let n = lin.n_obs().max(1) as f64;
+    let mean = genes.mean();
+    let var = &mut a.var;
+    set_column(
+        var,
+        "n_cells_by_counts",
+        Column::Plain(DynArray::I64(
+            Array1::from_iter(genes.nnz.iter().map(|&c| c as i64)).into_dyn(),
+        )),
+    );
+    set_column(var, "mean_counts", float_column(&mean, f32_out));
+    if log1p {
+        set_column(var, "log1p_mean_counts", float_column(&ln(&mean), f32_out));
+    }
+    let dropout: Vec<f64> = genes
+        .nnz
+        .iter()
+        .map(|&c| (1.0 - c as f64 / n) * 100.0)
+        .collect();
+    set_column(var, "pct_dropout_by_counts", float_column(&dropout, false));
+    set_column(var, "total_counts", float_column(&genes.sum, f32_out));
+    if log1p {
+        set_column(var, "log1p_total_counts", float_column(&ln(&genes.sum), f32_out));
+    }
+    Ok(blocks)
+}
+
+/// `highly_variable_genes`: one pass for per-gene sums (per batch with a batch key), then the
+/// selection on the gene statistics.
+fn highly_variable(
+    lin: &Lineage,
+    a: &mut Annotations,
+    h: &engine_plan::HvgParams,
+    opts: &ExecOptions,
+    step: &str,
+) -> Result<usize> {
+    let flavor = match h.flavor.as_str() {
+        "cell_ranger" => hvg::Flavor::CellRanger,
+        _ => hvg::Flavor::Seurat,
+    };
+    let cutoff = match h.n_top_genes {
+        Some(n) => hvg::Cutoff::Top(n),
+        None => hvg::Cutoff::Bounds {
+            min_disp: h.min_disp,
+            max_disp: h.max_disp,
+            min_mean: h.min_mean,
+            max_mean: h.max_mean,
+        },
+    };
+    // Batch codes per cell; one batch without a key.
+    let (codes, n_batches) = match &h.batch_key {
+        Some(key) => match a.obs.column(key) {
+            Some(Column::Categorical {
+                codes, categories, ..
+            }) => {
+                let c = codes
+                    .to_i64_vec()
+                    .ok_or_else(|| Error::internal("categorical codes are not integers"))?;
+                (c, categories.len())
+            }
+            _ => {
+                return Err(Error::usage(format!(
+                    "step `{step}`: batch_key obs['{key}'] must be categorical"
+                )));
+            }
+        },
+        None => (vec![0; lin.n_obs()], 1),
+    };
+    let expm1 = flavor == hvg::Flavor::Seurat;
+    let bar = progress(opts, &format!("{step}: gene statistics"), lin.blocks().len());
+    let (sums, blocks) = fold_pass(
+        lin,
+        &bar,
+        || vec![ColumnSums::new(lin.n_vars()); n_batches],
+        |acc, r, x| {
+            let x = x.to_csr()?;
+            let f = |v: f64| if expm1 { v.exp_m1() } else { v };
+            if n_batches == 1 {
+                acc[0].add(&x, None, f);
+            } else {
+                let mut by_batch: Vec<Vec<usize>> = vec![Vec::new(); n_batches];
+                for (local, row) in r.enumerate() {
+                    if let Ok(b) = usize::try_from(codes[row]) {
+                        by_batch[b].push(local);
+                    }
+                }
+                for (b, rows) in by_batch.iter().enumerate() {
+                    acc[b].add(&x, Some(rows), f);
+                }
+            }
+            Ok(())
+        },
+        |a, b| a.into_iter().zip(&b).map(|(x, y)| x.merge(y)).collect(),
+    )?;
+    let err = |e: String| Error::usage(format!("step `{step}`: {e}"));
+    let result = if h.batch_key.is_none() {
+        let s = &sums[0];
+        hvg::single_batch(&s.mean(), &s.var(), None, flavor, h.n_bins, cutoff).map_err(err)?
+    } else {
+        let per_batch = sums
+            .iter()
+            .filter(|s| s.n > 0)
+            .map(|s| {
+                let expressed: Vec<bool> = s.nnz.iter().map(|&c| c > 0).collect();
+                hvg::single_batch(&s.mean(), &s.var(), Some(&expressed), flavor, h.n_bins, cutoff)
+            })
+            .collect::<std::result::Result<Vec<_>, String>>()
+            .map_err(err)?;
+        let names: Vec<String> = (0..a.var.n_rows()).map(|i| a.var.index.render(i)).collect();
+        hvg::combine_batches(&per_batch, cutoff, Some(&names))
+    };
+    let var = &mut a.var;
+    set_column(
+        var,
+        "highly_variable",
+        Column::Plain(DynArray::Bool(Array1::from(result.highly_variable.clone()).into_dyn())),
+    );
+    set_column(var, "means", float_column(&result.means, false));
+    set_column(var, "dispersions", float_column(&result.dispersions, false));
+    set_column(var, "dispersions_norm", float_column(&result.dispersions_norm, true));
+    if let Some(nb) = &result.nbatches {
+        set_column(
+            var,
+            "highly_variable_nbatches",
+            Column::Plain(DynArray::I64(Array1::from(nb.clone()).into_dyn())),
+        );
+        let all = sums.iter().filter(|s| s.n > 0).count() as i64;
+        set_column(
+            var,
+            "highly_variable_intersection",
+            Column::Plain(DynArray::Bool(
+                Array1::from_iter(nb.iter().map(|&c| c == all)).into_dyn(),
+            )),
+        );
+    }
+    a.uns.insert(
+        "hvg".into(),
+        dict(vec![("flavor", Value::String(h.flavor.clone()))]),
+    );
+    Ok(blocks)
+}
+
+/// A categorical column with named categories.
+fn named_categorical(codes: &[u32], names: impl Iterator<Item = String>) -> Column {
+    let categories = engine_store::encoding::str_array(names);
+    let k = categories.len();
+    let codes = if k <= i8::MAX as usize {
+        DynArray::I8(Array1::from_iter(codes.iter().map(|&l| l as i8)).into_dyn())
+    } else {
+        DynArray::I16(Array1::from_iter(codes.iter().map(|&l| l as i16)).into_dyn())
+    };
+    Column::Categorical {
+        codes,
+        categories,
+        ordered: false,
+    }
 }
 
 fn f64_array(v: &[f64]) -> Value {
@@ -445,7 +569,24 @@ pub fn physical_plan(plan: &LogicalPlan, opts: &ExecOptions) -> String {
             ));
         }
         let passes: Vec<String> = match &n.op {
-            Op::Scan(_) | Op::Select { .. } => vec![],
+            Op::Scan(_) | Op::Select { .. } | Op::Log1p => vec![],
+            Op::Qc { .. } => {
+                vec!["pass over X: per-cell and per-gene counts (QC metrics)".into()]
+            }
+            Op::Filter { var: false, .. } => vec![
+                "pass over X: per-cell counts; the kept cells become the scan's selection".into(),
+            ],
+            Op::Filter { var: true, .. } => vec![
+                "pass over X: per-gene counts; the kept genes become the scan's selection".into(),
+            ],
+            Op::NormalizeTotal { target_sum } => vec![format!(
+                "pass over X: per-cell totals{}",
+                if target_sum.is_none() { " and their median" } else { "" }
+            )],
+            Op::Hvg(h) => vec![format!(
+                "pass over X: per-gene mean and variance{}",
+                if h.batch_key.is_some() { " per batch" } else { "" }
+            )],
             Op::Scale(_) => vec!["pass over X: column moments (mean, variance)".into()],
             Op::Pca {
                 standardize: Some(_),
@@ -586,6 +727,10 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
                         .as_ref()
                         .is_none_or(|c| c.iter().any(|c| c == name))
                 };
+                let row_pos: Vec<usize> = rows.indices().collect();
+                let col_pos: Vec<usize> = cols.indices().collect();
+                // Bytes a row takes in a block, as a count of float64 values.
+                let mut row_width = cols.len();
                 let kind = match &scan.source {
                     Source::Synthetic {
                         n_obs,
@@ -603,31 +748,87 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
                             seed: *seed,
                         };
                         let c = blobs.center_matrix();
+                        a.obs = Frame::with_range_index(*n_obs).take(&row_pos);
+                        a.var = Frame::with_range_index(*n_vars).take(&col_pos);
                         if wanted("blob") {
                             let labels: Vec<u32> =
                                 rows.indices().map(|r| blobs.label(r) as u32).collect();
-                            a.obs.push(("blob".into(), categorical(&labels, *centers)));
+                            set_column(&mut a.obs, "blob", categorical(&labels, *centers));
                         }
                         SourceKind::Blobs { blobs, centers: c }
                     }
-                    Source::File { path, .. } => {
+                    Source::Counts {
+                        n_obs,
+                        n_vars,
+                        n_types,
+                        n_batches,
+                        library_size,
+                        seed,
+                    } => {
+                        let counts = engine_ops::counts::Counts {
+                            n_obs: *n_obs,
+                            n_vars: *n_vars,
+                            n_types: *n_types,
+                            n_batches: *n_batches,
+                            library_size: *library_size,
+                            seed: *seed,
+                        };
+                        a.obs = Frame::with_range_index(*n_obs).take(&row_pos);
+                        let names = counts.var_names();
+                        a.var = Frame {
+                            index_name: "_index".into(),
+                            index: Column::Plain(engine_store::encoding::str_array(
+                                col_pos.iter().map(|&j| names[j].clone()),
+                            )),
+                            columns: vec![],
+                        };
+                        let label = |name: &str, k: usize, f: &dyn Fn(usize) -> usize| {
+                            let codes: Vec<u32> = row_pos.iter().map(|&r| f(r) as u32).collect();
+                            named_categorical(&codes, (0..k).map(|c| format!("{name}{c}")))
+                        };
+                        if wanted("cell_type") {
+                            let c = label("type_", *n_types, &|r| counts.cell_type(r));
+                            set_column(&mut a.obs, "cell_type", c);
+                        }
+                        if wanted("batch") {
+                            let c = label("batch_", *n_batches, &|r| counts.batch(r));
+                            set_column(&mut a.obs, "batch", c);
+                        }
+                        // Stored values per row, with the indices' share.
+                        row_width = (library_size * 0.6).min(*n_vars as f64) as usize * 3 / 2;
+                        SourceKind::Counts {
+                            model: counts.model(),
+                        }
+                    }
+                    Source::File { path, storage } => {
                         let ds = Dataset::open(path)?;
                         let matrix = ds
                             .x()?
                             .ok_or_else(|| Error::usage(format!("{path}: the dataset has no X")))?;
                         let obs = ds.obs(scan.obs_columns.as_deref())?;
-                        let obs = if rows.is_full(n_all) {
+                        a.obs = if rows.is_full(n_all) {
                             obs
                         } else {
-                            obs.take(&rows.indices().collect::<Vec<_>>())
+                            obs.take(&row_pos)
                         };
-                        a.obs.extend(obs.columns);
+                        let var = ds.var(None)?;
+                        a.var = if cols.is_full(m_all) {
+                            var
+                        } else {
+                            var.take(&col_pos)
+                        };
+                        if let Some(indptr) = &storage.indptr {
+                            let nnz = indptr.last().copied().unwrap_or(0) as f64;
+                            let per_row = nnz / n_all.max(1) as f64 * cols.len() as f64
+                                / m_all.max(1) as f64;
+                            row_width = (per_row * 1.5).ceil() as usize;
+                        }
                         SourceKind::File { matrix }
                     }
                 };
                 let (n_obs, n_vars) = (rows.len(), cols.len());
                 let source = XSource {
-                    kind,
+                    kind: Arc::new(kind),
                     rows,
                     cols,
                     chunk_starts: scan.chunk_starts.clone(),
@@ -639,7 +840,11 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
                         steps: vec![],
                         n_obs,
                         n_vars,
-                        max_rows: io::max_block_rows(n_vars, opts.memory_limit, workers()),
+                        max_rows: io::max_block_rows(
+                            row_width.max(1),
+                            opts.memory_limit,
+                            workers(),
+                        ),
                     },
                 );
             }
@@ -648,36 +853,158 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
                 let rows = rows.as_ref().map(|r| Arc::new(r.sel.clone()));
                 let cols = cols.as_ref().map(|c| Arc::new(c.sel.clone()));
                 if let Some(r) = &rows {
-                    let pos: Vec<usize> = r.indices().collect();
-                    a.obs = a
-                        .obs
-                        .iter()
-                        .map(|(n, c)| (n.clone(), c.take(&pos)))
-                        .collect();
-                    for v in a.obsm.values_mut() {
-                        *v = v.select(Axis(0), &pos);
-                    }
                     l.n_obs = r.len();
                 }
                 if let Some(c) = &cols {
-                    let pos: Vec<usize> = c.indices().collect();
-                    for v in a.varm.values_mut() {
-                        *v = v.select(Axis(0), &pos);
-                    }
                     l.n_vars = c.len();
                 }
-                if rows.is_some() {
-                    // A graph over cells keeps the selected cells' edges among themselves.
-                    let r = rows
-                        .as_deref()
-                        .cloned()
-                        .unwrap_or_else(|| AxisSelection::all(0));
-                    for g in a.obsp.values_mut() {
-                        *g = g.select(&r, &r);
-                    }
-                }
+                a.select(rows.as_deref(), cols.as_deref());
                 l.steps.push(LineageStep::View { rows, cols });
                 lineages.insert(id, l);
+            }
+            Op::Qc {
+                qc_vars,
+                percent_top,
+                log1p,
+            } => {
+                let lin = in_lineage()?;
+                let f32_out = node.schema.x_dtype == Some(engine_matrix::DType::F32);
+                let blocks = qc_metrics(&lin, &mut a, qc_vars, percent_top, *log1p, f32_out, opts, &node.step)?;
+                stage(
+                    format!("{}: QC metrics", node.step),
+                    blocks,
+                    lin.n_vars(),
+                    lin.n_obs(),
+                    &mut report,
+                );
+                lineages.insert(id, lin);
+            }
+            Op::Filter { var, by, min, max } => {
+                let lin = in_lineage()?;
+                let f32_out = node.schema.x_dtype == Some(engine_matrix::DType::F32);
+                let label = format!("{}: filter {}", node.step, if *var { "genes" } else { "cells" });
+                let bar = progress(opts, &label, lin.blocks().len());
+                let detected = *by == engine_plan::FilterBy::Detected;
+                let (values, blocks) = if *var {
+                    let (c, blocks) = fold_pass(
+                        &lin,
+                        &bar,
+                        || ColumnSums::new(lin.n_vars()),
+                        |acc, _, x| {
+                            acc.add(x.to_csr()?.as_ref(), None, |v| v);
+                            Ok(())
+                        },
+                        |a, b| a.merge(&b),
+                    )?;
+                    let v: Vec<f64> = if detected {
+                        c.nnz.iter().map(|&n| n as f64).collect()
+                    } else {
+                        c.sum
+                    };
+                    (v, blocks)
+                } else {
+                    let (parts, blocks) = map_pass(&lin, &bar, |_, x| Ok(x.to_csr()?.row_sums_nnz()))?;
+                    let v: Vec<f64> = parts
+                        .into_iter()
+                        .flat_map(|(_, (sums, nnz))| {
+                            if detected {
+                                nnz.into_iter().map(|n| n as f64).collect::<Vec<_>>()
+                            } else {
+                                sums
+                            }
+                        })
+                        .collect();
+                    (v, blocks)
+                };
+                let keep: Vec<usize> = values
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, v)| min.is_none_or(|m| **v >= m) && max.is_none_or(|m| **v <= m))
+                    .map(|(i, _)| i)
+                    .collect();
+                let key = match (*var, detected) {
+                    (_, false) => "n_counts",
+                    (false, true) => "n_genes",
+                    (true, true) => "n_cells",
+                };
+                let col = if detected {
+                    Column::Plain(DynArray::I64(
+                        Array1::from_iter(values.iter().map(|v| *v as i64)).into_dyn(),
+                    ))
+                } else {
+                    float_column(&values, f32_out)
+                };
+                let sel = AxisSelection::from_indices(&keep);
+                if *var {
+                    set_column(&mut a.var, key, col);
+                    a.select(None, Some(&sel));
+                } else {
+                    set_column(&mut a.obs, key, col);
+                    a.select(Some(&sel), None);
+                }
+                let out = if *var {
+                    lin.select(None, Some(&sel))
+                } else {
+                    lin.select(Some(&sel), None)
+                };
+                stage(
+                    format!("{label}: kept {} of {}", keep.len(), values.len()),
+                    blocks,
+                    lin.n_vars(),
+                    lin.n_obs(),
+                    &mut report,
+                );
+                lineages.insert(id, out);
+            }
+            Op::NormalizeTotal { target_sum } => {
+                let lin = in_lineage()?;
+                let bar = progress(opts, &format!("{}: totals", node.step), lin.blocks().len());
+                let (parts, blocks) = map_pass(&lin, &bar, |_, x| Ok(x.to_csr()?.row_sums_nnz().0))?;
+                let totals: Vec<f64> = parts.into_iter().flat_map(|(_, t)| t).collect();
+                let target = match target_sum {
+                    Some(t) => *t,
+                    None => median_positive(&totals),
+                };
+                let factors: Vec<f64> = totals
+                    .iter()
+                    .map(|&c| if c > 0.0 { target / c } else { target })
+                    .collect();
+                let mut l = lin.clone();
+                l.steps.push(LineageStep::Map(XMap::ScaleRows(Arc::new(factors))));
+                stage(
+                    format!("{}: totals", node.step),
+                    blocks,
+                    lin.n_vars(),
+                    lin.n_obs(),
+                    &mut report,
+                );
+                lineages.insert(id, l);
+            }
+            Op::Log1p => {
+                let mut l = in_lineage()?;
+                l.steps.push(LineageStep::Map(XMap::Log1p));
+                a.uns.insert("log1p".into(), Value::Dict(BTreeMap::new()));
+                lineages.insert(id, l);
+            }
+            Op::Hvg(h) => {
+                let lin = in_lineage()?;
+                let blocks = highly_variable(&lin, &mut a, h, opts, &node.step)?;
+                let out = if h.subset {
+                    let keep = bool_column(&a.var, "highly_variable")?;
+                    let sel = AxisSelection::from_mask(&keep);
+                    a.select(None, Some(&sel));
+                    lin.select(None, Some(&sel))
+                } else {
+                    lin.clone()
+                };
+                stage(
+                    format!("{}: highly variable genes", node.step),
+                    blocks,
+                    lin.n_vars(),
+                    lin.n_obs(),
+                    &mut report,
+                );
+                lineages.insert(id, out);
             }
             Op::Scale(p) => {
                 let lin = in_lineage()?;
@@ -686,7 +1013,14 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
                     &progress(opts, &format!("{}: moments", node.step), lin.blocks().len()),
                     || Moments::new(lin.n_vars()),
                     |acc, _, x| {
-                        *acc = std::mem::replace(acc, Moments::new(0)).merge(Moments::of_block(x))
+                        let part = match x {
+                            XBlock::Dense(d) => Moments::of_block(d.view()),
+                            XBlock::Sparse { x, fill } => {
+                                sparse::moments(x, fill.as_deref().map(Vec::as_slice))
+                            }
+                        };
+                        *acc = std::mem::replace(acc, Moments::new(0)).merge(part);
+                        Ok(())
                     },
                     Moments::merge,
                 )?;
@@ -695,6 +1029,8 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
                     .iter()
                     .map(|v| if *v > 0.0 { v.sqrt() } else { 1.0 })
                     .collect();
+                set_column(&mut a.var, "mean", float_column(&m.mean, false));
+                set_column(&mut a.var, "std", float_column(&sd, false));
                 let mut l = lin.clone();
                 l.steps.push(LineageStep::Map(XMap::Standardize {
                     mean: Arc::new(m.mean),
@@ -715,16 +1051,46 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
                 n_comps,
                 zero_center,
                 standardize,
+                mask_var,
             } => {
-                let lin = in_lineage()?;
-                // The shift keeps the Gram free of cancellation: the mean of a first block.
+                let full = in_lineage()?;
+                let mask = match mask_var {
+                    Some(m) => Some(AxisSelection::from_mask(&bool_column(&a.var, m)?)),
+                    None => None,
+                };
+                let lin = match &mask {
+                    Some(m) => full.select(None, Some(m)),
+                    None => full.clone(),
+                };
+                if lin.n_vars() == 0 || lin.n_obs() < 2 {
+                    return Err(Error::usage(format!(
+                        "step `{}`: PCA needs at least 2 cells and 1 gene, got {} x {}",
+                        node.step,
+                        lin.n_obs(),
+                        lin.n_vars()
+                    )));
+                }
+                let n_comps = (*n_comps).min(lin.n_vars()).min(lin.n_obs());
+                // The Gram's shift: a sparse block's fill (absent entries then cost nothing),
+                // else the mean of a first block, which keeps the Gram free of cancellation.
                 let first = lin.block(0..lin.n_obs().min(256))?;
-                let shift = Moments::of_block(first.view()).mean;
+                let shift = match &first {
+                    XBlock::Dense(d) => Moments::of_block(d.view()).mean,
+                    XBlock::Sparse { fill: Some(f), .. } => f.to_vec(),
+                    XBlock::Sparse { fill: None, .. } => vec![0.0; lin.n_vars()],
+                };
+                drop(first);
                 let (gram, blocks) = fold_pass(
                     &lin,
                     &progress(opts, &format!("{}: Gram", node.step), lin.blocks().len()),
                     || Gram::new(shift.clone()),
-                    |g, _, x| g.update(x),
+                    |g, _, x| {
+                        match x {
+                            XBlock::Dense(d) => g.update(d.view()),
+                            XBlock::Sparse { x, .. } => sparse::gram_update(g, x),
+                        }
+                        Ok(())
+                    },
                     |a, b| a.merge(&b),
                 )?;
                 stage(
@@ -750,9 +1116,9 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
                 let gram_mean = gram.mean();
                 // The n_vars² Gram and covariance are freed before the eigensolver allocates.
                 drop(gram);
-                let p = pca::from_covariance(cov, *n_comps).map_err(Error::internal)?;
+                let p = pca::from_covariance(cov, n_comps).map_err(Error::internal)?;
                 // Output X is the scaled X when a scale was fused in.
-                let mut out_lin = lin.clone();
+                let mut out_lin = full.clone();
                 if let (
                     Some(ScaleParams {
                         zero_center: zc,
@@ -784,8 +1150,18 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
                 outs.into_par_iter()
                     .zip(ranges.into_par_iter())
                     .try_for_each(|(mut out, r)| -> Result<()> {
-                        let x = lin.block(r)?;
-                        let scores = pca::project(x.view(), &mean, scale.as_deref(), &p.components);
+                        let scores = match lin.block(r)? {
+                            XBlock::Dense(x) => {
+                                pca::project(x.view(), &mean, scale.as_deref(), &p.components)
+                            }
+                            XBlock::Sparse { x, fill } => sparse::project(
+                                &x,
+                                fill.as_deref().map(Vec::as_slice),
+                                &mean,
+                                scale.as_deref(),
+                                &p.components,
+                            ),
+                        };
                         out.zip_mut_with(&scores, |o, &v| *o = v as f32);
                         bar.inc(1);
                         Ok(())
@@ -798,27 +1174,33 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
                     bytes: (lin.n_obs() * lin.n_vars() * 8) as u64,
                     peak_rss_kib: peak_rss_kib(),
                 });
+                // PCs over all genes: zero rows for genes outside the mask, as scanpy.
+                let pcs = match &mask {
+                    Some(m) => {
+                        let mut full_pcs = Array2::zeros((full.n_vars(), p.components.ncols()));
+                        for (row, j) in m.indices().enumerate() {
+                            full_pcs.row_mut(j).assign(&p.components.row(row));
+                        }
+                        full_pcs
+                    }
+                    None => p.components.clone(),
+                };
                 a.obsm.insert("X_pca".into(), x_pca);
-                a.varm.insert("PCs".into(), p.components.clone());
+                a.varm.insert("PCs".into(), pcs);
+                let mut params = vec![
+                    ("zero_center", scalar_bool(*zero_center)),
+                    ("use_highly_variable", scalar_bool(mask_var.as_deref() == Some("highly_variable"))),
+                ];
+                match mask_var {
+                    Some(m) => params.push(("mask_var", Value::String(m.clone()))),
+                    None => params.push(("mask_var", scalar_bool(false))),
+                }
                 a.uns.insert(
                     "pca".into(),
                     dict(vec![
                         ("variance", f64_array(&p.variance)),
                         ("variance_ratio", f64_array(&p.variance_ratio)),
-                        (
-                            "params",
-                            dict(vec![
-                                ("zero_center", scalar_bool(*zero_center)),
-                                ("use_highly_variable", scalar_bool(false)),
-                                (
-                                    "mask_var",
-                                    Value::Scalar(DynArray::Bool(ndarray::ArrayD::from_elem(
-                                        ndarray::IxDyn(&[]),
-                                        false,
-                                    ))),
-                                ),
-                            ]),
-                        ),
+                        ("params", dict(params)),
                     ]),
                 );
                 lineages.insert(id, out_lin);
@@ -889,8 +1271,7 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
                 };
                 let labels = leiden::leiden(conn, &params);
                 let k = labels.iter().max().map_or(0, |m| *m as usize + 1);
-                a.obs.retain(|(n, _)| n != key_added);
-                a.obs.push((key_added.clone(), categorical(&labels, k)));
+                set_column(&mut a.obs, key_added, categorical(&labels, k));
                 a.uns.insert(
                     key_added.clone(),
                     dict(vec![(
@@ -928,8 +1309,8 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
                 );
                 let groups = color
                     .as_ref()
-                    .and_then(|c| a.obs.iter().find(|(n, _)| n == c))
-                    .and_then(|(_, col)| match col {
+                    .and_then(|c| a.obs.column(c))
+                    .and_then(|col| match col {
                         Column::Categorical {
                             codes, categories, ..
                         } => {
@@ -1054,10 +1435,8 @@ fn write_anndata(
     let mut w = write::create_store(format, target.tmp_path())?;
     let (n_obs, n_vars) = (lin.n_obs(), lin.n_vars());
     write::write_root(w.as_mut())?;
-    let mut obs = Frame::with_range_index(n_obs);
-    obs.columns = a.obs.clone();
-    write::write_frame(w.as_mut(), "obs", &obs)?;
-    write::write_frame(w.as_mut(), "var", &Frame::with_range_index(n_vars))?;
+    write::write_frame(w.as_mut(), "obs", &a.obs)?;
+    write::write_frame(w.as_mut(), "var", &a.var)?;
     // X, streamed: blocks computed in parallel windows, written in order, as float32.
     let compression = compression
         .map(|c| {
@@ -1071,14 +1450,9 @@ fn write_anndata(
         compression: compression.unwrap_or(Compression::None),
     };
     let chunk_rows = x_opts.chunks.as_ref().map_or(0, |c| c[0] as usize);
-    w.create_array(
-        "X",
-        engine_matrix::DType::F32,
-        &[n_obs as u64, n_vars as u64],
-        &x_opts,
-        &write::enc_attrs("array", "0.2.0"),
-    )?;
-    let ranges = if chunk_rows > 0 {
+    // Unscaled sparse X is written as CSR, as scanpy keeps it; anything else dense.
+    let sparse_x = n_obs > 0 && matches!(lin.block(0..1)?, XBlock::Sparse { fill: None, .. });
+    let ranges = if chunk_rows > 0 && !sparse_x {
         // Whole output chunks per block so none is rewritten.
         io::even_blocks(n_obs, lin.max_rows.div_ceil(chunk_rows) * chunk_rows)
     } else {
@@ -1086,17 +1460,64 @@ fn write_anndata(
     };
     let workers = workers();
     let bar = progress(opts, &format!("write {path}"), ranges.len());
-    for window in ranges.chunks(workers) {
-        bar.inc(window.len() as u64);
-        let blocks: Vec<(Range<usize>, Array2<f32>)> = window
-            .par_iter()
-            .map(|r| {
-                lin.block(r.clone())
-                    .map(|x| (r.clone(), x.mapv(|v| v as f32)))
-            })
-            .collect::<Result<_>>()?;
-        for (r, b) in blocks {
-            w.write("X", &[r.start as u64, 0], &DynArray::F32(b.into_dyn()))?;
+    if sparse_x {
+        // The writer sizes `data` up front: a first pass counts the stored values.
+        let (counts, _) = map_pass(lin, &ProgressBar::hidden(), |_, x| {
+            Ok(x.to_csr()?.nnz() as u64)
+        })?;
+        let nnz: u64 = counts.iter().map(|(_, n)| n).sum();
+        let mut sw = write::SparseWriter::create(
+            w.as_mut(),
+            "X",
+            engine_matrix::SparseFormat::Csr,
+            [n_obs, n_vars],
+            engine_matrix::DType::F32,
+            nnz,
+            &x_opts,
+        )?;
+        for window in ranges.chunks(workers) {
+            bar.inc(window.len() as u64);
+            let blocks: Vec<Compressed> = window
+                .par_iter()
+                .map(|r| {
+                    let x = lin.block(r.clone())?;
+                    let x = x.to_csr()?;
+                    Ok(Compressed {
+                        format: engine_matrix::SparseFormat::Csr,
+                        shape: [x.n_rows(), n_vars],
+                        indptr: x.indptr.iter().map(|&p| p as u64).collect(),
+                        indices: x.indices.clone(),
+                        data: DynArray::F32(
+                            Array1::from_iter(x.data.iter().map(|&v| v as f32)).into_dyn(),
+                        ),
+                    })
+                })
+                .collect::<Result<_>>()?;
+            for b in &blocks {
+                sw.append(w.as_mut(), b)?;
+            }
+        }
+        sw.finish(w.as_mut())?;
+    } else {
+        w.create_array(
+            "X",
+            engine_matrix::DType::F32,
+            &[n_obs as u64, n_vars as u64],
+            &x_opts,
+            &write::enc_attrs("array", "0.2.0"),
+        )?;
+        for window in ranges.chunks(workers) {
+            bar.inc(window.len() as u64);
+            let blocks: Vec<(Range<usize>, Array2<f32>)> = window
+                .par_iter()
+                .map(|r| {
+                    lin.block(r.clone())
+                        .map(|x| (r.clone(), x.into_dense().mapv(|v| v as f32)))
+                })
+                .collect::<Result<_>>()?;
+            for (r, b) in blocks {
+                w.write("X", &[r.start as u64, 0], &DynArray::F32(b.into_dyn()))?;
+            }
         }
     }
     let group = |w: &mut dyn engine_store::StoreWriter, name: &str| {

@@ -5,6 +5,7 @@
 pub mod knn;
 pub mod leiden;
 pub mod nndescent;
+pub mod counts;
 pub mod hvg;
 pub mod pca;
 pub mod sparse;

@@ -7,7 +7,8 @@ pub mod planner;
 pub mod rules;
 
 pub use plan::{
-    LogicalPlan, Node, NodeId, Op, ScaleParams, Scan, Schema, Selection, Source, Storage,
+    FilterBy, HvgParams, LogicalPlan, Node, NodeId, Op, QcVar, ScaleParams, Scan, Schema,
+    Selection, Source, Storage,
 };
 pub use planner::{NoPredicates, Predicates, plan};
 pub use rules::optimize;

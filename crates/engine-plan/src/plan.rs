@@ -22,6 +22,15 @@ pub enum Source {
         seed: u64,
         dtype: DType,
     },
+    /// Sparse single-cell-like counts generated block by block.
+    Counts {
+        n_obs: usize,
+        n_vars: usize,
+        n_types: usize,
+        n_batches: usize,
+        library_size: f64,
+        seed: u64,
+    },
     /// An .h5ad or .zarr dataset.
     File { path: String, storage: Storage },
 }
@@ -92,7 +101,9 @@ impl Scan {
     /// Rows and columns of the full source.
     pub fn source_shape(&self) -> (usize, usize) {
         match &self.source {
-            Source::Synthetic { n_obs, n_vars, .. } => (*n_obs, *n_vars),
+            Source::Synthetic { n_obs, n_vars, .. } | Source::Counts { n_obs, n_vars, .. } => {
+                (*n_obs, *n_vars)
+            }
             Source::File { storage, .. } => (storage.shape[0], storage.shape[1]),
         }
     }
@@ -105,9 +116,56 @@ pub struct ScaleParams {
     pub max_value: Option<f64>,
 }
 
+/// A gene set for QC: an existing boolean var column, or one defined by name prefixes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QcVar {
+    pub name: String,
+    pub prefixes: Option<Vec<String>>,
+}
+
+/// What a filter counts per cell (gene): stored non-zeros or the sum of values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FilterBy {
+    Counts,
+    Detected,
+}
+
+/// Highly-variable-gene selection (`seurat` / `cell_ranger`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HvgParams {
+    pub flavor: String,
+    pub n_top_genes: Option<usize>,
+    pub min_disp: f64,
+    pub max_disp: f64,
+    pub min_mean: f64,
+    pub max_mean: f64,
+    pub n_bins: usize,
+    pub subset: bool,
+    pub batch_key: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Op {
     Scan(Scan),
+    /// Per-cell and per-gene QC columns.
+    Qc {
+        qc_vars: Vec<QcVar>,
+        percent_top: Vec<usize>,
+        log1p: bool,
+    },
+    /// Keeps cells (`var == false`) or genes whose count lies within the bounds; the keep
+    /// mask is known only after a pass, so the selection is made at run time.
+    Filter {
+        var: bool,
+        by: FilterBy,
+        min: Option<f64>,
+        max: Option<f64>,
+    },
+    NormalizeTotal {
+        target_sum: Option<f64>,
+    },
+    Log1p,
+    Hvg(HvgParams),
     /// A view `adata[rows, cols]` (positions in its input).
     Select {
         rows: Option<Selection>,
@@ -121,6 +179,8 @@ pub enum Op {
         n_comps: usize,
         zero_center: bool,
         standardize: Option<ScaleParams>,
+        /// A boolean var column restricting the genes (scanpy's `mask_var`).
+        mask_var: Option<String>,
     },
     Neighbors {
         n_neighbors: usize,
@@ -152,6 +212,11 @@ impl Op {
     pub fn name(&self) -> &'static str {
         match self {
             Op::Scan(_) => "Scan",
+            Op::Qc { .. } => "Qc",
+            Op::Filter { .. } => "Filter",
+            Op::NormalizeTotal { .. } => "NormalizeTotal",
+            Op::Log1p => "Log1p",
+            Op::Hvg(_) => "Hvg",
             Op::Select { .. } => "Select",
             Op::Scale(_) => "Scale",
             Op::Pca { .. } => "Pca",
@@ -177,6 +242,16 @@ impl Op {
                     } => format!(
                         "synthetic(n_obs={n_obs}, n_vars={n_vars}, centers={centers}, cluster_std={cluster_std}, seed={seed}, dtype={dtype})"
                     ),
+                    Source::Counts {
+                        n_obs,
+                        n_vars,
+                        n_types,
+                        n_batches,
+                        library_size,
+                        seed,
+                    } => format!(
+                        "synthetic_counts(n_obs={n_obs}, n_vars={n_vars}, n_types={n_types}, n_batches={n_batches}, library_size={library_size}, seed={seed})"
+                    ),
                     Source::File { path, storage } => {
                         format!("file({path}, {} {})", storage.encoding, storage.dtype)
                     }
@@ -193,6 +268,61 @@ impl Op {
                 }
                 if let Some(a) = &scan.chunk_starts {
                     let _ = write!(d, ", blocks aligned to {} chunk boundaries", a.len());
+                }
+                d
+            }
+            Op::Qc {
+                qc_vars,
+                percent_top,
+                log1p,
+            } => format!(
+                "qc_vars=[{}], percent_top={percent_top:?}, log1p={log1p}",
+                qc_vars
+                    .iter()
+                    .map(|q| match &q.prefixes {
+                        Some(p) => format!("{}={}", q.name, p.join("|")),
+                        None => q.name.clone(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+            Op::Filter { var, by, min, max } => {
+                let what = match (var, by) {
+                    (false, FilterBy::Counts) | (true, FilterBy::Counts) => "counts",
+                    (false, FilterBy::Detected) => "genes",
+                    (true, FilterBy::Detected) => "cells",
+                };
+                let mut d = format!("{} by {what}", if *var { "genes" } else { "cells" });
+                if let Some(m) = min {
+                    let _ = write!(d, ", min={m}");
+                }
+                if let Some(m) = max {
+                    let _ = write!(d, ", max={m}");
+                }
+                d
+            }
+            Op::NormalizeTotal { target_sum } => format!(
+                "target_sum={}",
+                target_sum.map_or("median".into(), |t| t.to_string())
+            ),
+            Op::Log1p => String::new(),
+            Op::Hvg(h) => {
+                let mut d = format!("flavor={}", h.flavor);
+                match h.n_top_genes {
+                    Some(n) => {
+                        let _ = write!(d, ", n_top_genes={n}");
+                    }
+                    None => {
+                        let _ = write!(
+                            d,
+                            ", min_mean={}, max_mean={}, min_disp={}, max_disp={}",
+                            h.min_mean, h.max_mean, h.min_disp, h.max_disp
+                        );
+                    }
+                }
+                let _ = write!(d, ", n_bins={}, subset={}", h.n_bins, h.subset);
+                if let Some(b) = &h.batch_key {
+                    let _ = write!(d, ", batch_key={b}");
                 }
                 d
             }
@@ -215,12 +345,16 @@ impl Op {
                 n_comps,
                 zero_center,
                 standardize,
+                mask_var,
             } => format!(
-                "n_comps={n_comps}, zero_center={zero_center}{}",
+                "n_comps={n_comps}, zero_center={zero_center}{}{}",
                 standardize.map_or(String::new(), |s| format!(
                     ", standardize(zero_center={})",
                     s.zero_center
-                ))
+                )),
+                mask_var
+                    .as_ref()
+                    .map_or(String::new(), |m| format!(", mask_var={m}"))
             ),
             Op::Neighbors {
                 n_neighbors,
@@ -278,9 +412,15 @@ pub struct Schema {
     pub n_obs: usize,
     pub n_vars: usize,
     pub x_dtype: Option<DType>,
+    /// Whether X is stored sparse (CSR) as it flows.
+    pub x_sparse: bool,
     /// Transformations applied to X since the scan, in order (e.g. `["scale"]`).
     pub x_maps: Vec<String>,
+    /// `n_obs` (`n_vars`) is an upper bound: a filter upstream decides at run time.
+    pub obs_bound: bool,
+    pub var_bound: bool,
     pub obs: Vec<String>,
+    pub var: Vec<String>,
     /// `(key, columns)`.
     pub obsm: Vec<(String, usize)>,
     pub varm: Vec<(String, usize)>,
@@ -290,10 +430,14 @@ pub struct Schema {
 
 impl Schema {
     pub fn describe(&self) -> String {
+        let bound = |b: bool| if b { "<=" } else { "" };
         let mut s = format!(
-            "{} x {} {}",
+            "{}{} x {}{} {}{}",
+            bound(self.obs_bound),
             self.n_obs,
+            bound(self.var_bound),
             self.n_vars,
+            if self.x_sparse { "csr " } else { "" },
             self.x_dtype.map_or("?".to_string(), |d| d.to_string())
         );
         if !self.x_maps.is_empty() {
@@ -307,6 +451,7 @@ impl Schema {
             }
         };
         s += &list("obs", &self.obs);
+        s += &list("var", &self.var);
         s += &list(
             "obsm",
             &self

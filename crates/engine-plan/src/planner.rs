@@ -2,7 +2,8 @@
 //! data), infers every node's schema, and checks what each step needs is there.
 
 use crate::plan::{
-    LogicalPlan, Node, NodeId, Op, ScaleParams, Scan, Schema, Selection, Source, Storage,
+    FilterBy, HvgParams, LogicalPlan, Node, NodeId, Op, QcVar, ScaleParams, Scan, Schema,
+    Selection, Source, Storage,
 };
 use engine_common::{Error, Result};
 use engine_matrix::{AxisSelection, DType};
@@ -149,6 +150,76 @@ fn predicate(
     }))
 }
 
+/// Adds a column name unless present (a recomputed column replaces the old one in place).
+fn add(list: &mut Vec<String>, name: &str) {
+    if !list.iter().any(|c| c == name) {
+        list.push(name.to_string());
+    }
+}
+
+/// `qc_vars`: comma-separated gene sets, each an existing boolean var column (`mt`) or one
+/// defined by gene-name prefixes (`mt=MT-`, `ribo=RPS|RPL`).
+fn qc_vars(step: &Step, s: &Schema) -> Result<Vec<QcVar>> {
+    let Some(text) = step.arg("qc_vars").as_str() else {
+        return Ok(vec![]);
+    };
+    let mut out = Vec::new();
+    for item in text.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+        let q = match item.split_once('=') {
+            Some((name, prefixes)) => QcVar {
+                name: name.trim().to_string(),
+                prefixes: Some(
+                    prefixes
+                        .split('|')
+                        .map(|p| p.trim().to_string())
+                        .filter(|p| !p.is_empty())
+                        .collect(),
+                ),
+            },
+            None => {
+                if !s.var.iter().any(|v| v == item) {
+                    return Err(Error::usage(format!(
+                        "step `{}`: qc_vars: `{item}` is not a var column; define it by gene-name prefix, e.g. `{item}=MT-`",
+                        step.id
+                    )));
+                }
+                QcVar {
+                    name: item.to_string(),
+                    prefixes: None,
+                }
+            }
+        };
+        if q.name.is_empty() || q.prefixes.as_ref().is_some_and(Vec::is_empty) {
+            return Err(Error::usage(format!(
+                "step `{}`: qc_vars: `{item}` needs a name and at least one prefix",
+                step.id
+            )));
+        }
+        out.push(q);
+    }
+    Ok(out)
+}
+
+/// `percent_top`: sorted positive gene counts, none above the number of genes.
+fn percent_top(step: &Step, n_vars: usize) -> Result<Vec<usize>> {
+    let text = step.arg("percent_top").as_str().unwrap_or("");
+    let mut v = Vec::new();
+    for t in text.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+        match t.parse::<usize>() {
+            Ok(n) if n > 0 && n <= n_vars => v.push(n),
+            _ => {
+                return Err(Error::usage(format!(
+                    "step `{}`: percent_top: `{t}` must be a number of genes from 1 to {n_vars} (set percent_top: \"\" to skip)",
+                    step.id
+                )));
+            }
+        }
+    }
+    v.sort_unstable();
+    v.dedup();
+    Ok(v)
+}
+
 /// Evaluates a SQL predicate over a file's obs (or, with `var`, its var) into a mask. The
 /// SQL engine lives in `engine-sql`; the binary passes it in, so planning (and everything
 /// that depends on it) does not link DataFusion.
@@ -214,6 +285,165 @@ pub fn plan(spec: &PipelineSpec, sql: &dyn Predicates) -> Result<LogicalPlan> {
                 };
                 (Op::Scan(Scan::new(src)), schema)
             }
+            "synthetic_counts" => {
+                let (n_obs, n_vars) = (positive(step, "n_obs")?, positive(step, "n_vars")?);
+                let src = Source::Counts {
+                    n_obs,
+                    n_vars,
+                    n_types: positive(step, "n_types")?,
+                    n_batches: positive(step, "n_batches")?,
+                    library_size: step.arg("library_size").as_f64().unwrap_or(3000.0),
+                    seed: int(step, "seed") as u64,
+                };
+                let schema = Schema {
+                    n_obs,
+                    n_vars,
+                    x_dtype: Some(DType::F32),
+                    x_sparse: true,
+                    obs: vec!["cell_type".into(), "batch".into()],
+                    ..Default::default()
+                };
+                (Op::Scan(Scan::new(src)), schema)
+            }
+            "calculate_qc_metrics" => {
+                let mut s = input_schema.unwrap_or_default();
+                let qc_vars = qc_vars(step, &s)?;
+                let percent_top = percent_top(step, s.n_vars)?;
+                let log1p = step.arg("log1p").as_bool().unwrap_or(true);
+                let mut obs = vec!["n_genes_by_counts".to_string()];
+                if log1p {
+                    obs.push("log1p_n_genes_by_counts".into());
+                }
+                obs.push("total_counts".into());
+                if log1p {
+                    obs.push("log1p_total_counts".into());
+                }
+                obs.extend(
+                    percent_top
+                        .iter()
+                        .map(|n| format!("pct_counts_in_top_{n}_genes")),
+                );
+                for q in &qc_vars {
+                    obs.push(format!("total_counts_{}", q.name));
+                    if log1p {
+                        obs.push(format!("log1p_total_counts_{}", q.name));
+                    }
+                    obs.push(format!("pct_counts_{}", q.name));
+                    if q.prefixes.is_some() {
+                        add(&mut s.var, &q.name);
+                    }
+                }
+                for o in obs {
+                    add(&mut s.obs, &o);
+                }
+                let mut var = vec!["n_cells_by_counts", "mean_counts"];
+                if log1p {
+                    var.push("log1p_mean_counts");
+                }
+                var.extend(["pct_dropout_by_counts", "total_counts"]);
+                if log1p {
+                    var.push("log1p_total_counts");
+                }
+                for v in var {
+                    add(&mut s.var, v);
+                }
+                (
+                    Op::Qc {
+                        qc_vars,
+                        percent_top,
+                        log1p,
+                    },
+                    s,
+                )
+            }
+            "filter_cells" | "filter_genes" => {
+                let mut s = input_schema.unwrap_or_default();
+                let var = step.op.name == "filter_genes";
+                let detected = if var { "min_cells" } else { "min_genes" };
+                let detected_max = if var { "max_cells" } else { "max_genes" };
+                let given: Vec<(&str, f64)> =
+                    ["min_counts", detected, "max_counts", detected_max]
+                        .into_iter()
+                        .filter_map(|k| step.arg(k).as_f64().map(|v| (k, v)))
+                        .collect();
+                let [(name, value)] = given.as_slice() else {
+                    return Err(Error::usage(format!(
+                        "step `{}` ({}): give exactly one of `min_counts`, `{detected}`, `max_counts`, `{detected_max}`, as scanpy requires",
+                        step.id, step.op.name
+                    )));
+                };
+                let by = if name.ends_with("counts") {
+                    FilterBy::Counts
+                } else {
+                    FilterBy::Detected
+                };
+                let (min, max) = if name.starts_with("min") {
+                    (Some(*value), None)
+                } else {
+                    (None, Some(*value))
+                };
+                let key = match (var, by) {
+                    (_, FilterBy::Counts) => "n_counts",
+                    (false, FilterBy::Detected) => "n_genes",
+                    (true, FilterBy::Detected) => "n_cells",
+                };
+                if var {
+                    add(&mut s.var, key);
+                    s.var_bound = true;
+                } else {
+                    add(&mut s.obs, key);
+                    s.obs_bound = true;
+                }
+                (Op::Filter { var, by, min, max }, s)
+            }
+            "normalize_total" => {
+                let mut s = input_schema.unwrap_or_default();
+                let target_sum = step.arg("target_sum").as_f64();
+                if target_sum.is_some_and(|t| t <= 0.0) {
+                    return Err(Error::usage(format!(
+                        "step `{}`: `target_sum` must be positive",
+                        step.id
+                    )));
+                }
+                s.x_maps.push("normalize_total".into());
+                (Op::NormalizeTotal { target_sum }, s)
+            }
+            "log1p" => {
+                let mut s = input_schema.unwrap_or_default();
+                s.x_maps.push("log1p".into());
+                add(&mut s.uns, "log1p");
+                (Op::Log1p, s)
+            }
+            "highly_variable_genes" => {
+                let mut s = input_schema.unwrap_or_default();
+                let batch_key = step.arg("batch_key").as_str().map(String::from);
+                if let Some(b) = &batch_key {
+                    need(&format!("obs['{b}'] (the batch_key)"), s.obs.contains(b))?;
+                }
+                let h = HvgParams {
+                    flavor: step.arg("flavor").as_str().unwrap_or("seurat").to_string(),
+                    n_top_genes: step.arg("n_top_genes").as_i64().map(|v| v.max(0) as usize),
+                    min_disp: step.arg("min_disp").as_f64().unwrap_or(0.5),
+                    max_disp: step.arg("max_disp").as_f64().unwrap_or(f64::INFINITY),
+                    min_mean: step.arg("min_mean").as_f64().unwrap_or(0.0125),
+                    max_mean: step.arg("max_mean").as_f64().unwrap_or(3.0),
+                    n_bins: positive(step, "n_bins")?,
+                    subset: step.arg("subset").as_bool().unwrap_or(false),
+                    batch_key,
+                };
+                for v in ["highly_variable", "means", "dispersions", "dispersions_norm"] {
+                    add(&mut s.var, v);
+                }
+                if h.batch_key.is_some() {
+                    add(&mut s.var, "highly_variable_nbatches");
+                    add(&mut s.var, "highly_variable_intersection");
+                }
+                add(&mut s.uns, "hvg");
+                if h.subset {
+                    s.var_bound = true;
+                }
+                (Op::Hvg(h), s)
+            }
             "read" => {
                 let path = step.arg("path").as_str().unwrap_or_default().to_string();
                 let ds = engine_store::Dataset::open(&path)?;
@@ -221,16 +451,19 @@ pub fn plan(spec: &PipelineSpec, sql: &dyn Predicates) -> Result<LogicalPlan> {
                     .x()?
                     .ok_or_else(|| Error::usage(format!("{path}: the dataset has no X")))?;
                 let obs = ds.obs(None)?.columns.into_iter().map(|(n, _)| n).collect();
+                let var = ds.var(None)?.columns.into_iter().map(|(n, _)| n).collect();
                 let obsm = ds.keys("obsm")?.into_iter().map(|k| (k, 0)).collect();
+                let storage = storage_of(&x)?;
                 let schema = Schema {
                     n_obs: ds.n_obs(),
                     n_vars: ds.n_vars(),
                     x_dtype: Some(x.dtype()),
+                    x_sparse: storage.encoding != "dense",
                     obs,
+                    var,
                     obsm,
                     ..Default::default()
                 };
-                let storage = storage_of(&x)?;
                 (Op::Scan(Scan::new(Source::File { path, storage })), schema)
             }
             "select" => {
@@ -255,6 +488,8 @@ pub fn plan(spec: &PipelineSpec, sql: &dyn Predicates) -> Result<LogicalPlan> {
             "scale" => {
                 let mut s = input_schema.unwrap_or_default();
                 s.x_maps.push("scale".into());
+                add(&mut s.var, "mean");
+                add(&mut s.var, "std");
                 let p = ScaleParams {
                     zero_center: step.arg("zero_center").as_bool().unwrap_or(true),
                     max_value: step.arg("max_value").as_f64(),
@@ -265,6 +500,18 @@ pub fn plan(spec: &PipelineSpec, sql: &dyn Predicates) -> Result<LogicalPlan> {
                 let mut s = input_schema.unwrap_or_default();
                 need("at least 2 cells (the selection left fewer)", s.n_obs >= 2)?;
                 let n_comps = positive(step, "n_comps")?.min(s.n_vars).min(s.n_obs);
+                // scanpy's default: the highly variable genes when they are annotated.
+                let mask_var = match step.arg("mask_var").as_str() {
+                    Some(m) => {
+                        need(&format!("var['{m}'] (the mask_var)"), s.var.iter().any(|v| v == m))?;
+                        Some(m.to_string())
+                    }
+                    None => s
+                        .var
+                        .iter()
+                        .any(|v| v == "highly_variable")
+                        .then(|| "highly_variable".to_string()),
+                };
                 s.obsm.retain(|(k, _)| k != "X_pca");
                 s.obsm.push(("X_pca".into(), n_comps));
                 s.varm.push(("PCs".into(), n_comps));
@@ -274,6 +521,7 @@ pub fn plan(spec: &PipelineSpec, sql: &dyn Predicates) -> Result<LogicalPlan> {
                         n_comps,
                         zero_center: step.arg("zero_center").as_bool().unwrap_or(true),
                         standardize: None,
+                        mask_var,
                     },
                     s,
                 )

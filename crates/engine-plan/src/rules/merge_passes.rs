@@ -17,8 +17,12 @@ pub const NAME: &str = "merge_passes";
 pub fn apply(plan: &mut LogicalPlan) -> bool {
     let mut changed = false;
     for i in 0..plan.nodes.len() {
+        // With a gene mask the Gram covers only the masked genes, but scale's statistics
+        // (var['mean'], var['std']) are wanted for all of them: not merged.
         let Op::Pca {
-            standardize: None, ..
+            standardize: None,
+            mask_var: None,
+            ..
         } = plan.nodes[i].op
         else {
             continue;
@@ -83,6 +87,7 @@ mod tests {
                 Node {
                     step: "pcs".into(),
                     op: Op::Pca {
+                        mask_var: None,
                         n_comps: 2,
                         zero_center: true,
                         standardize: None,

@@ -1,5 +1,6 @@
 //! `prune_elements`: a scan reads only the obs columns someone downstream uses. A written
-//! output uses every column; a plot uses its colour column; nothing else reads obs today.
+//! output uses every column; a plot uses its colour column, highly_variable_genes its batch
+//! key; nothing else reads obs.
 //!
 //! ```text
 //! before: Scan(file) -> … -> Plot(color=cell_type)     after: Scan(file, obs=[cell_type]) -> …
@@ -26,6 +27,7 @@ fn needed(plan: &LogicalPlan, id: NodeId) -> Option<Vec<String>> {
         match &plan.node(n).op {
             Op::Write { .. } => return None,
             Op::Plot { color: Some(c), .. } => want.push(c.clone()),
+            Op::Hvg(h) => want.extend(h.batch_key.clone()),
             _ => {}
         }
         stack.extend(plan.consumers(n));

@@ -1,0 +1,101 @@
+"""The standard scanpy workflow on a raw counts file, compared with engine's result.
+
+Usage: scanpy_counts_workflow.py RAW.h5ad OURS.h5ad CONFIG.json
+
+CONFIG: {"min_genes", "min_cells", "target_sum", "n_top_genes", "flavor", "batch_key",
+"subset", "max_value", "n_comps", "n_neighbors"}. Exits non-zero naming the first mismatch.
+"""
+
+import json
+import sys
+import warnings
+
+import anndata as ad
+import numpy as np
+import scanpy as sc
+from sklearn.metrics import adjusted_rand_score
+
+warnings.filterwarnings("ignore")
+raw_path, ours_path, cfg_path = sys.argv[1:4]
+cfg = json.load(open(cfg_path))
+a = ad.read_h5ad(raw_path)
+a.var["mt"] = a.var_names.str.startswith("MT-")
+sc.pp.calculate_qc_metrics(a, qc_vars=["mt"], inplace=True)
+sc.pp.filter_cells(a, min_genes=cfg["min_genes"])
+sc.pp.filter_genes(a, min_cells=cfg["min_cells"])
+sc.pp.normalize_total(a, target_sum=cfg["target_sum"])
+sc.pp.log1p(a)
+sc.pp.highly_variable_genes(
+    a,
+    n_top_genes=cfg["n_top_genes"],
+    flavor=cfg["flavor"],
+    batch_key=cfg["batch_key"],
+    subset=cfg["subset"],
+)
+sc.pp.scale(a, max_value=cfg["max_value"])
+sc.pp.pca(a, n_comps=cfg["n_comps"])
+sc.pp.neighbors(a, n_neighbors=cfg["n_neighbors"])
+sc.tl.leiden(a, flavor="igraph", n_iterations=2, directed=False, random_state=0)
+
+b = ad.read_h5ad(ours_path)
+report = {"n_obs": [a.n_obs, b.n_obs], "n_vars": [a.n_vars, b.n_vars]}
+
+
+def fail(msg):
+    print(json.dumps(report), file=sys.stderr)
+    sys.exit(f"mismatch: {msg}")
+
+
+if a.n_obs != b.n_obs or a.n_vars != b.n_vars:
+    fail(f"shape {a.shape} vs {b.shape}")
+if list(a.obs_names) != list(b.obs_names) or list(a.var_names) != list(b.var_names):
+    fail("obs or var names differ")
+
+
+def close(frame_a, frame_b, col, rtol=1e-5, atol=1e-8):
+    x = np.asarray(frame_a[col], dtype=np.float64)
+    y = np.asarray(frame_b[col], dtype=np.float64)
+    if not np.allclose(x, y, rtol=rtol, atol=atol, equal_nan=True):
+        i = int(np.nanargmax(np.abs(x - y)))
+        fail(f"{col}: {x[i]} vs {y[i]} at {i}")
+
+
+for col in a.obs.columns:
+    if col == "leiden":
+        continue
+    if isinstance(a.obs[col].dtype, __import__("pandas").CategoricalDtype):
+        if list(a.obs[col].astype(str)) != list(b.obs[col].astype(str)):
+            fail(f"obs['{col}'] differs")
+        continue
+    close(a.obs, b.obs, col)
+for col in ["mt", "n_cells_by_counts", "mean_counts", "pct_dropout_by_counts", "total_counts",
+            "n_cells", "means", "dispersions", "mean", "std"]:
+    close(a.var, b.var, col)
+# Normalised dispersions: float32 in both, within float32 rounding of the statistics.
+close(a.var, b.var, "dispersions_norm", rtol=1e-4, atol=1e-5)
+hv_a, hv_b = a.var["highly_variable"].to_numpy(), b.var["highly_variable"].to_numpy()
+report["hvg"] = [int(hv_a.sum()), int(hv_b.sum()), int((hv_a != hv_b).sum())]
+if (hv_a != hv_b).any():
+    fail(f"highly variable sets differ in {(hv_a != hv_b).sum()} genes")
+if cfg["batch_key"]:
+    close(a.var, b.var, "highly_variable_nbatches")
+evr_a = a.uns["pca"]["variance_ratio"]
+evr_b = b.uns["pca"]["variance_ratio"]
+report["evr"] = [list(map(float, evr_a[:3])), list(map(float, evr_b[:3]))]
+if not np.allclose(evr_a, evr_b, rtol=1e-4):
+    fail(f"variance ratio {evr_a[:5]} vs {evr_b[:5]}")
+# Components agree up to sign where eigenvalues are well separated (the first ten here).
+for c in range(10):
+    pa, pb = a.varm["PCs"][:, c], b.varm["PCs"][:, c]
+    if abs(abs(float(np.dot(pa, pb))) - 1.0) > 1e-4:
+        fail(f"PC{c + 1} differs: |cos| = {abs(float(np.dot(pa, pb)))}")
+    xa, xb = a.obsm["X_pca"][:, c], b.obsm["X_pca"][:, c].astype(np.float64)
+    s = np.sign(np.dot(xa, xb))
+    if not np.allclose(xa, s * xb, rtol=1e-3, atol=1e-3 * np.abs(xa).max()):
+        fail(f"X_pca[:, {c}] differs")
+ari = adjusted_rand_score(a.obs["leiden"], b.obs["leiden"])
+report["ari"] = ari
+report["clusters"] = [int(a.obs["leiden"].nunique()), int(b.obs["leiden"].nunique())]
+if ari < 0.9:
+    fail(f"Leiden ARI {ari}")
+print(json.dumps(report))
