@@ -2,7 +2,7 @@
 
 Usage: scanpy_counts_workflow.py RAW.h5ad OURS.h5ad CONFIG.json
 
-CONFIG: {"min_genes", "min_cells", "target_sum", "n_top_genes", "flavor", "batch_key",
+CONFIG: {"min_genes", "min_cells", "max_pct_mt" (optional), "target_sum", "n_top_genes", "flavor", "batch_key",
 "subset", "max_value", "n_comps", "n_neighbors"}. Exits non-zero naming the first mismatch.
 """
 
@@ -23,6 +23,8 @@ a.var["mt"] = a.var_names.str.startswith("MT-")
 sc.pp.calculate_qc_metrics(a, qc_vars=["mt"], inplace=True)
 sc.pp.filter_cells(a, min_genes=cfg["min_genes"])
 sc.pp.filter_genes(a, min_cells=cfg["min_cells"])
+if cfg.get("max_pct_mt") is not None:
+    a = a[a.obs["pct_counts_mt"] < cfg["max_pct_mt"]].copy()
 sc.pp.normalize_total(a, target_sum=cfg["target_sum"])
 sc.pp.log1p(a)
 sc.pp.highly_variable_genes(

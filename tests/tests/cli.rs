@@ -179,6 +179,10 @@ fn explain_output_is_stable() {
 fn sql_and_yaml_forms_give_identical_plans_and_outputs() {
     let root = engine_tests::root();
     let input = format!("input={}", root.join("pipelines/data/demo.h5ad").display());
+    let counts = format!(
+        "input={}",
+        root.join("pipelines/data/counts_demo.h5ad").display()
+    );
     for (yaml, sql, params) in [
         (
             "pipelines/blobs.yaml",
@@ -189,6 +193,16 @@ fn sql_and_yaml_forms_give_identical_plans_and_outputs() {
             "pipelines/blobs_file.yaml",
             "pipelines/blobs_file.sql",
             vec!["n_comps=5", input.as_str()],
+        ),
+        (
+            "pipelines/counts.yaml",
+            "pipelines/counts.sql",
+            vec!["n_obs=1500", "n_vars=1500"],
+        ),
+        (
+            "pipelines/counts_file.yaml",
+            "pipelines/counts_file.sql",
+            vec!["n_top_genes=500", "n_comps=20", counts.as_str()],
         ),
     ] {
         let explain = |p: &str| {
@@ -226,6 +240,8 @@ fn sql_and_yaml_forms_give_identical_plans_and_outputs() {
         run(sql, &b);
         let name = if yaml.contains("file") {
             "result.h5ad"
+        } else if yaml.contains("counts") {
+            "counts.h5ad"
         } else {
             "blobs.h5ad"
         };
@@ -256,4 +272,29 @@ fn sql_form_errors_point_into_the_file() {
         "{err}"
     );
     assert!(err.contains("2 problems"), "{err}");
+}
+
+#[test]
+fn a_bad_predicate_over_computed_columns_fails_cleanly_without_output() {
+    let dir = engine_tests::scratch("where-runtime");
+    let demo = engine_tests::root().join("pipelines/data/counts_demo.h5ad");
+    let p = dir.join("p.sql");
+    let out = dir.join("x.h5ad");
+    std::fs::write(
+        &p,
+        format!(
+            "FROM '{}' AS data\n  |> CALL calculate_qc_metrics(qc_vars => 'mt=MT-') AS qc\n  |> WHERE pct_count_mt < 5 AS healthy;\nWRITE healthy TO '{}';\n",
+            demo.display(),
+            out.display()
+        ),
+    )
+    .unwrap();
+    let res = engine(&["run", p.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert_eq!(res.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("step `healthy`") && err.contains("Did you mean 'obs.pct_counts_mt'"),
+        "{err}"
+    );
+    assert!(!out.exists());
 }

@@ -64,7 +64,7 @@ fn seurat_top_genes_pipeline_matches_scanpy() {
         &dir,
         &raw,
         &dir.join("result.h5ad"),
-        json!({"min_genes": 600, "min_cells": 3, "target_sum": 10000.0, "n_top_genes": 500,
+        json!({"min_genes": 600, "min_cells": 3, "max_pct_mt": 20.0, "target_sum": 10000.0, "n_top_genes": 500,
                "flavor": "seurat", "batch_key": null, "subset": false, "max_value": 10.0,
                "n_comps": 30, "n_neighbors": 15}),
     );

@@ -109,11 +109,21 @@ enum Command {
 }
 
 /// `where` predicates in pipelines, answered by DataFusion.
+#[derive(Debug)]
 struct SqlPredicates;
 
 impl engine_plan::Predicates for SqlPredicates {
     fn mask(&self, path: &Path, var: bool, predicate: &str) -> engine_common::Result<Vec<bool>> {
         engine_sql::mask(path, var, predicate)
+    }
+
+    fn mask_frame(
+        &self,
+        frame: &engine_store::Frame,
+        var: bool,
+        predicate: &str,
+    ) -> engine_common::Result<Vec<bool>> {
+        engine_sql::mask_frame(frame, var, predicate)
     }
 }
 
@@ -206,6 +216,7 @@ fn run(cli: Cli) -> Result<()> {
                 overwrite: true,
                 // Bars only for a person watching; logs and pipes stay clean.
                 progress: std::io::stdout().is_terminal() && std::io::stderr().is_terminal(),
+                predicates: std::sync::Arc::new(SqlPredicates),
             };
             let t = std::time::Instant::now();
             let report = engine_exec::run(&optimized, &opts)?;

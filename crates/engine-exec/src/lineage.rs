@@ -18,10 +18,7 @@ use std::sync::Arc;
 #[derive(Debug, Clone)]
 pub(crate) enum XBlock {
     Dense(Array2<f64>),
-    Sparse {
-        x: Csr,
-        fill: Option<Arc<Vec<f64>>>,
-    },
+    Sparse { x: Csr, fill: Option<Arc<Vec<f64>>> },
 }
 
 impl XBlock {
@@ -68,17 +65,23 @@ impl XBlock {
 
     fn select_cols(&self, cols: &AxisSelection) -> XBlock {
         match self {
-            XBlock::Dense(a) => XBlock::Dense(a.select(Axis(1), &cols.indices().collect::<Vec<_>>())),
+            XBlock::Dense(a) => {
+                XBlock::Dense(a.select(Axis(1), &cols.indices().collect::<Vec<_>>()))
+            }
             XBlock::Sparse { x, fill } => XBlock::Sparse {
                 x: x.select_cols(cols),
-                fill: fill.as_ref().map(|f| Arc::new(cols.indices().map(|j| f[j]).collect())),
+                fill: fill
+                    .as_ref()
+                    .map(|f| Arc::new(cols.indices().map(|j| f[j]).collect())),
             },
         }
     }
 
     fn concat(mut parts: Vec<XBlock>, n_cols: usize) -> Result<XBlock> {
         if parts.len() == 1 {
-            return Ok(parts.pop().unwrap_or(XBlock::Dense(Array2::zeros((0, n_cols)))));
+            return Ok(parts
+                .pop()
+                .unwrap_or(XBlock::Dense(Array2::zeros((0, n_cols)))));
         }
         if parts.is_empty() {
             return Ok(XBlock::Dense(Array2::zeros((0, n_cols))));
@@ -89,7 +92,9 @@ impl XBlock {
                 .into_iter()
                 .map(|p| match p {
                     XBlock::Sparse { x, .. } => Ok(x),
-                    XBlock::Dense(_) => Err(Error::internal("a lineage mixed dense and sparse blocks")),
+                    XBlock::Dense(_) => {
+                        Err(Error::internal("a lineage mixed dense and sparse blocks"))
+                    }
                 })
                 .collect::<Result<_>>()?;
             return Ok(XBlock::Sparse {
@@ -265,7 +270,8 @@ impl XSource {
                         return Ok::<_, Error>(());
                     }
                     let cover = group[0].start..group[group.len() - 1].end;
-                    let x = read_file_block(matrix, &AxisSelection::range(cover.clone()), &self.cols)?;
+                    let x =
+                        read_file_block(matrix, &AxisSelection::range(cover.clone()), &self.cols)?;
                     let local: Vec<usize> = group
                         .iter()
                         .flat_map(|r| r.start - cover.start..r.end - cover.start)

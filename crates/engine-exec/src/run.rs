@@ -27,6 +27,8 @@ pub struct ExecOptions {
     pub overwrite: bool,
     /// Draw a progress bar on stderr for passes over X.
     pub progress: bool,
+    /// Evaluates `where` predicates over columns computed in the pipeline.
+    pub predicates: Arc<dyn engine_plan::Predicates>,
 }
 
 impl Default for ExecOptions {
@@ -35,6 +37,7 @@ impl Default for ExecOptions {
             memory_limit: 256 << 20,
             overwrite: true,
             progress: false,
+            predicates: Arc::new(engine_plan::NoPredicates),
         }
     }
 }
@@ -221,13 +224,13 @@ fn map_pass<T: Send>(
     lineage: &Lineage,
     bar: &ProgressBar,
     f: impl Fn(Range<usize>, &XBlock) -> Result<T> + Sync + Send,
-) -> Result<(Vec<(Range<usize>, T)>, usize)> {
+) -> Result<(Vec<T>, usize)> {
     fold_pass(
         lineage,
         bar,
         Vec::new,
         |acc, r, x| {
-            acc.push((r.clone(), f(r, x)?));
+            acc.push(f(r, x)?);
             Ok(())
         },
         |mut a, b| {
@@ -303,19 +306,35 @@ fn qc_metrics(
         )),
     );
     if log1p {
-        set_column(obs, "log1p_n_genes_by_counts", float_column(&ln(&n_genes), false));
+        set_column(
+            obs,
+            "log1p_n_genes_by_counts",
+            float_column(&ln(&n_genes), false),
+        );
     }
     set_column(obs, "total_counts", float_column(&q.total, f32_out));
     if log1p {
-        set_column(obs, "log1p_total_counts", float_column(&ln(&q.total), f32_out));
+        set_column(
+            obs,
+            "log1p_total_counts",
+            float_column(&ln(&q.total), f32_out),
+        );
     }
     for (k, n) in percent_top.iter().enumerate() {
         let v: Vec<f64> = q.pct_top.iter().map(|p| p[k]).collect();
-        set_column(obs, &format!("pct_counts_in_top_{n}_genes"), float_column(&v, false));
+        set_column(
+            obs,
+            &format!("pct_counts_in_top_{n}_genes"),
+            float_column(&v, false),
+        );
     }
     for (s, qv) in qc_vars.iter().enumerate() {
         let t: Vec<f64> = q.set_totals.iter().map(|t| t[s]).collect();
-        set_column(obs, &format!("total_counts_{}", qv.name), float_column(&t, f32_out));
+        set_column(
+            obs,
+            &format!("total_counts_{}", qv.name),
+            float_column(&t, f32_out),
+        );
         if log1p {
             set_column(
                 obs,
@@ -324,7 +343,11 @@ fn qc_metrics(
             );
         }
         let pct: Vec<f64> = t.iter().zip(&q.total).map(|(s, t)| s / t * 100.0).collect();
-        set_column(obs, &format!("pct_counts_{}", qv.name), float_column(&pct, f32_out));
+        set_column(
+            obs,
+            &format!("pct_counts_{}", qv.name),
+            float_column(&pct, f32_out),
+        );
     }
     let n = lin.n_obs().max(1) as f64;
     let mean = genes.mean();
@@ -348,7 +371,11 @@ fn qc_metrics(
     set_column(var, "pct_dropout_by_counts", float_column(&dropout, false));
     set_column(var, "total_counts", float_column(&genes.sum, f32_out));
     if log1p {
-        set_column(var, "log1p_total_counts", float_column(&ln(&genes.sum), f32_out));
+        set_column(
+            var,
+            "log1p_total_counts",
+            float_column(&ln(&genes.sum), f32_out),
+        );
     }
     Ok(blocks)
 }
@@ -395,7 +422,11 @@ fn highly_variable(
         None => (vec![0; lin.n_obs()], 1),
     };
     let expm1 = flavor == hvg::Flavor::Seurat;
-    let bar = progress(opts, &format!("{step}: gene statistics"), lin.blocks().len());
+    let bar = progress(
+        opts,
+        &format!("{step}: gene statistics"),
+        lin.blocks().len(),
+    );
     let (sums, blocks) = fold_pass(
         lin,
         &bar,
@@ -430,7 +461,14 @@ fn highly_variable(
             .filter(|s| s.n > 0)
             .map(|s| {
                 let expressed: Vec<bool> = s.nnz.iter().map(|&c| c > 0).collect();
-                hvg::single_batch(&s.mean(), &s.var(), Some(&expressed), flavor, h.n_bins, cutoff)
+                hvg::single_batch(
+                    &s.mean(),
+                    &s.var(),
+                    Some(&expressed),
+                    flavor,
+                    h.n_bins,
+                    cutoff,
+                )
             })
             .collect::<std::result::Result<Vec<_>, String>>()
             .map_err(err)?;
@@ -441,11 +479,17 @@ fn highly_variable(
     set_column(
         var,
         "highly_variable",
-        Column::Plain(DynArray::Bool(Array1::from(result.highly_variable.clone()).into_dyn())),
+        Column::Plain(DynArray::Bool(
+            Array1::from(result.highly_variable.clone()).into_dyn(),
+        )),
     );
     set_column(var, "means", float_column(&result.means, false));
     set_column(var, "dispersions", float_column(&result.dispersions, false));
-    set_column(var, "dispersions_norm", float_column(&result.dispersions_norm, true));
+    set_column(
+        var,
+        "dispersions_norm",
+        float_column(&result.dispersions_norm, true),
+    );
     if let Some(nb) = &result.nbatches {
         set_column(
             var,
@@ -570,6 +614,10 @@ pub fn physical_plan(plan: &LogicalPlan, opts: &ExecOptions) -> String {
         }
         let passes: Vec<String> = match &n.op {
             Op::Scan(_) | Op::Select { .. } | Op::Log1p => vec![],
+            Op::Where { .. } => vec![
+                "in memory: predicates over obs/var; the kept rows become the scan's selection"
+                    .into(),
+            ],
             Op::Qc { .. } => {
                 vec!["pass over X: per-cell and per-gene counts (QC metrics)".into()]
             }
@@ -581,11 +629,19 @@ pub fn physical_plan(plan: &LogicalPlan, opts: &ExecOptions) -> String {
             ],
             Op::NormalizeTotal { target_sum } => vec![format!(
                 "pass over X: per-cell totals{}",
-                if target_sum.is_none() { " and their median" } else { "" }
+                if target_sum.is_none() {
+                    " and their median"
+                } else {
+                    ""
+                }
             )],
             Op::Hvg(h) => vec![format!(
                 "pass over X: per-gene mean and variance{}",
-                if h.batch_key.is_some() { " per batch" } else { "" }
+                if h.batch_key.is_some() {
+                    " per batch"
+                } else {
+                    ""
+                }
             )],
             Op::Scale(_) => vec!["pass over X: column moments (mean, variance)".into()],
             Op::Pca {
@@ -819,8 +875,8 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
                         };
                         if let Some(indptr) = &storage.indptr {
                             let nnz = indptr.last().copied().unwrap_or(0) as f64;
-                            let per_row = nnz / n_all.max(1) as f64 * cols.len() as f64
-                                / m_all.max(1) as f64;
+                            let per_row =
+                                nnz / n_all.max(1) as f64 * cols.len() as f64 / m_all.max(1) as f64;
                             row_width = (per_row * 1.5).ceil() as usize;
                         }
                         SourceKind::File { matrix }
@@ -862,6 +918,41 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
                 l.steps.push(LineageStep::View { rows, cols });
                 lineages.insert(id, l);
             }
+            Op::Where {
+                rows,
+                cols,
+                obs,
+                var,
+            } => {
+                let mut lin = in_lineage()?;
+                let (rows, cols) = (rows.as_ref().map(|r| &r.sel), cols.as_ref().map(|c| &c.sel));
+                a.select(rows, cols);
+                lin = lin.select(rows, cols);
+                let eval = |frame: &Frame, var: bool, p: &str| -> Result<AxisSelection> {
+                    let mask = opts
+                        .predicates
+                        .mask_frame(frame, var, p)
+                        .map_err(|e| Error::usage(format!("step `{}`: {e}", node.step)))?;
+                    Ok(AxisSelection::from_mask(&mask))
+                };
+                let r = obs.as_deref().map(|p| eval(&a.obs, false, p)).transpose()?;
+                let c = var.as_deref().map(|p| eval(&a.var, true, p)).transpose()?;
+                a.select(r.as_ref(), c.as_ref());
+                let out = lin.select(r.as_ref(), c.as_ref());
+                stage(
+                    format!(
+                        "{}: where, kept {} x {}",
+                        node.step,
+                        out.n_obs(),
+                        out.n_vars()
+                    ),
+                    0,
+                    0,
+                    0,
+                    &mut report,
+                );
+                lineages.insert(id, out);
+            }
             Op::Qc {
                 qc_vars,
                 percent_top,
@@ -869,7 +960,16 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
             } => {
                 let lin = in_lineage()?;
                 let f32_out = node.schema.x_dtype == Some(engine_matrix::DType::F32);
-                let blocks = qc_metrics(&lin, &mut a, qc_vars, percent_top, *log1p, f32_out, opts, &node.step)?;
+                let blocks = qc_metrics(
+                    &lin,
+                    &mut a,
+                    qc_vars,
+                    percent_top,
+                    *log1p,
+                    f32_out,
+                    opts,
+                    &node.step,
+                )?;
                 stage(
                     format!("{}: QC metrics", node.step),
                     blocks,
@@ -882,7 +982,11 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
             Op::Filter { var, by, min, max } => {
                 let lin = in_lineage()?;
                 let f32_out = node.schema.x_dtype == Some(engine_matrix::DType::F32);
-                let label = format!("{}: filter {}", node.step, if *var { "genes" } else { "cells" });
+                let label = format!(
+                    "{}: filter {}",
+                    node.step,
+                    if *var { "genes" } else { "cells" }
+                );
                 let bar = progress(opts, &label, lin.blocks().len());
                 let detected = *by == engine_plan::FilterBy::Detected;
                 let (values, blocks) = if *var {
@@ -903,10 +1007,11 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
                     };
                     (v, blocks)
                 } else {
-                    let (parts, blocks) = map_pass(&lin, &bar, |_, x| Ok(x.to_csr()?.row_sums_nnz()))?;
+                    let (parts, blocks) =
+                        map_pass(&lin, &bar, |_, x| Ok(x.to_csr()?.row_sums_nnz()))?;
                     let v: Vec<f64> = parts
                         .into_iter()
-                        .flat_map(|(_, (sums, nnz))| {
+                        .flat_map(|(sums, nnz)| {
                             if detected {
                                 nnz.into_iter().map(|n| n as f64).collect::<Vec<_>>()
                             } else {
@@ -959,8 +1064,9 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
             Op::NormalizeTotal { target_sum } => {
                 let lin = in_lineage()?;
                 let bar = progress(opts, &format!("{}: totals", node.step), lin.blocks().len());
-                let (parts, blocks) = map_pass(&lin, &bar, |_, x| Ok(x.to_csr()?.row_sums_nnz().0))?;
-                let totals: Vec<f64> = parts.into_iter().flat_map(|(_, t)| t).collect();
+                let (parts, blocks) =
+                    map_pass(&lin, &bar, |_, x| Ok(x.to_csr()?.row_sums_nnz().0))?;
+                let totals: Vec<f64> = parts.into_iter().flatten().collect();
                 let target = match target_sum {
                     Some(t) => *t,
                     None => median_positive(&totals),
@@ -970,7 +1076,8 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
                     .map(|&c| if c > 0.0 { target / c } else { target })
                     .collect();
                 let mut l = lin.clone();
-                l.steps.push(LineageStep::Map(XMap::ScaleRows(Arc::new(factors))));
+                l.steps
+                    .push(LineageStep::Map(XMap::ScaleRows(Arc::new(factors))));
                 stage(
                     format!("{}: totals", node.step),
                     blocks,
@@ -1127,6 +1234,9 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
                     Some(sd),
                 ) = (standardize, &scale)
                 {
+                    // What the folded scale would have recorded.
+                    set_column(&mut a.var, "mean", float_column(&gram_mean, false));
+                    set_column(&mut a.var, "std", float_column(sd, false));
                     out_lin.steps.push(LineageStep::Map(XMap::Standardize {
                         mean: Arc::new(gram_mean),
                         sd: Arc::new(sd.clone()),
@@ -1189,7 +1299,10 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
                 a.varm.insert("PCs".into(), pcs);
                 let mut params = vec![
                     ("zero_center", scalar_bool(*zero_center)),
-                    ("use_highly_variable", scalar_bool(mask_var.as_deref() == Some("highly_variable"))),
+                    (
+                        "use_highly_variable",
+                        scalar_bool(mask_var.as_deref() == Some("highly_variable")),
+                    ),
                 ];
                 match mask_var {
                     Some(m) => params.push(("mask_var", Value::String(m.clone()))),
@@ -1307,25 +1420,26 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
                     emb.column(components.0).mapv(f64::from).to_vec(),
                     emb.column(components.1).mapv(f64::from).to_vec(),
                 );
-                let groups = color
-                    .as_ref()
-                    .and_then(|c| a.obs.column(c))
-                    .and_then(|col| match col {
-                        Column::Categorical {
-                            codes, categories, ..
-                        } => {
-                            let codes: Vec<u32> = codes
-                                .to_i64_vec()?
-                                .into_iter()
-                                .map(|v| v.max(0) as u32)
-                                .collect();
-                            let names: Vec<String> = (0..categories.len())
-                                .map(|i| engine_store::value::render_scalar(categories, i))
-                                .collect();
-                            Some((codes, names))
-                        }
-                        _ => None,
-                    });
+                let groups =
+                    color
+                        .as_ref()
+                        .and_then(|c| a.obs.column(c))
+                        .and_then(|col| match col {
+                            Column::Categorical {
+                                codes, categories, ..
+                            } => {
+                                let codes: Vec<u32> = codes
+                                    .to_i64_vec()?
+                                    .into_iter()
+                                    .map(|v| v.max(0) as u32)
+                                    .collect();
+                                let names: Vec<String> = (0..categories.len())
+                                    .map(|i| engine_store::value::render_scalar(categories, i))
+                                    .collect();
+                                Some((codes, names))
+                            }
+                            _ => None,
+                        });
                 ensure_dir(Path::new(path))?;
                 let target = AtomicTarget::new(Path::new(path), opts.overwrite)?;
                 let label = |c: usize| {
@@ -1465,7 +1579,7 @@ fn write_anndata(
         let (counts, _) = map_pass(lin, &ProgressBar::hidden(), |_, x| {
             Ok(x.to_csr()?.nnz() as u64)
         })?;
-        let nnz: u64 = counts.iter().map(|(_, n)| n).sum();
+        let nnz: u64 = counts.iter().sum();
         let mut sw = write::SparseWriter::create(
             w.as_mut(),
             "X",

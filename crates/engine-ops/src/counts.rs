@@ -99,10 +99,16 @@ impl Counts {
     /// Draws the gene-level model.
     pub fn model(&self) -> CountsModel {
         let mut rng = ChaCha8Rng::seed_from_u64(mix(self.seed, u64::MAX));
-        let n_mt = if self.n_vars >= 200 { MT_GENES.len() } else { 0 };
+        let n_mt = if self.n_vars >= 200 {
+            MT_GENES.len()
+        } else {
+            0
+        };
         let n_nuc = self.n_vars - n_mt;
         let base_dist = LogNormal::new(0.0, 1.5).expect("valid log-normal");
-        let mut base: Vec<f64> = (0..self.n_vars).map(|_| base_dist.sample(&mut rng)).collect();
+        let mut base: Vec<f64> = (0..self.n_vars)
+            .map(|_| base_dist.sample(&mut rng))
+            .collect();
         // Nuclear genes share (1 - 3%) of the expected library, mitochondrial ones 3%.
         let nuc_total: f64 = base[..n_nuc].iter().sum();
         let mt_total: f64 = base[n_nuc..].iter().sum();
@@ -159,7 +165,13 @@ impl Counts {
             .map(|b| {
                 modules
                     .iter()
-                    .map(|_| if b == 0 { 1.0 } else { rng.random_range(0.7..1.4) })
+                    .map(|_| {
+                        if b == 0 {
+                            1.0
+                        } else {
+                            rng.random_range(0.7..1.4)
+                        }
+                    })
                     .collect()
             })
             .collect();
@@ -175,7 +187,11 @@ impl Counts {
 
     /// Gene names: `MT-…` for the mitochondrial genes (the last 13), `GENE00001…` otherwise.
     pub fn var_names(&self) -> Vec<String> {
-        let n_mt = if self.n_vars >= 200 { MT_GENES.len() } else { 0 };
+        let n_mt = if self.n_vars >= 200 {
+            MT_GENES.len()
+        } else {
+            0
+        };
         let width = self.n_vars.to_string().len().max(5);
         (0..self.n_vars)
             .map(|j| {
@@ -220,8 +236,7 @@ impl CountsModel {
             for (m, range) in self.modules.iter().enumerate() {
                 let (total, alias) = &self.rates[t][m];
                 let shape = self.shape[m];
-                let g: f64 = Gamma::new(shape, 1.0 / shape)
-                    .map_or(1.0, |d| d.sample(&mut rng));
+                let g: f64 = Gamma::new(shape, 1.0 / shape).map_or(1.0, |d| d.sample(&mut rng));
                 let mut rate = total * size * g * self.batch_effect[b][m];
                 if damaged && self.n_mt > 0 && m == self.modules.len() - 1 {
                     rate *= 14.0;
@@ -286,7 +301,10 @@ mod tests {
         // cells' extra mitochondrial counts, times the mean batch effect (1 and U(0.7, 1.4));
         // gamma factors have mean 1.
         let want = 2000.0 * (0.125f64).exp() * (1.0 + 0.05 * 0.03 * 13.0) * 1.025;
-        assert!((mean_total / want - 1.0).abs() < 0.05, "{mean_total} vs {want}");
+        assert!(
+            (mean_total / want - 1.0).abs() < 0.05,
+            "{mean_total} vs {want}"
+        );
         let names = p.var_names();
         assert_eq!(names[p.n_vars - 13], "MT-ND1");
         let mt: Vec<bool> = names.iter().map(|n| n.starts_with("MT-")).collect();

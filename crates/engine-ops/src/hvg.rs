@@ -142,7 +142,8 @@ pub fn combine_batches(batches: &[Hvg], cutoff: Cutoff, names: Option<&[String]>
     for j in 0..n {
         out.means.push(nan_mean(&|b| b.means[j]));
         out.dispersions.push(nan_mean(&|b| b.dispersions[j]));
-        out.dispersions_norm.push(nan_mean(&|b| b.dispersions_norm[j]));
+        out.dispersions_norm
+            .push(nan_mean(&|b| b.dispersions_norm[j]));
         nb.push(batches.iter().filter(|b| b.highly_variable[j]).count() as i64);
     }
     out.highly_variable = match cutoff {
@@ -192,9 +193,7 @@ fn select(means: &[f64], norm: &[f64], cutoff: Cutoff) -> Vec<bool> {
             }
             finite.sort_by(|a, b| b.total_cmp(a));
             let cut = finite[k - 1];
-            norm.iter()
-                .map(|v| !v.is_nan() && *v >= cut)
-                .collect()
+            norm.iter().map(|v| !v.is_nan() && *v >= cut).collect()
         }
         Cutoff::Bounds {
             min_disp,
@@ -257,7 +256,11 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
     let hi = (lo + 1).min(n - 1);
     let (a, b) = (sorted[lo], sorted[hi]);
     let diff = b - a;
-    if t >= 0.5 { b - diff * (1.0 - t) } else { a + diff * t }
+    if t >= 0.5 {
+        b - diff * (1.0 - t)
+    } else {
+        a + diff * t
+    }
 }
 
 fn mean_of(v: &[f64]) -> f64 {
@@ -344,8 +347,15 @@ mod tests {
         let mean = [0.0, 1.0, 1.0, 1.0];
         let var = [0.0, 1.0, 2.0, 4.0];
         let expressed = [false, true, true, true];
-        let a = single_batch(&mean, &var, Some(&expressed), Flavor::Seurat, 1, Cutoff::Top(1))
-            .unwrap();
+        let a = single_batch(
+            &mean,
+            &var,
+            Some(&expressed),
+            Flavor::Seurat,
+            1,
+            Cutoff::Top(1),
+        )
+        .unwrap();
         assert_eq!(a.means[0], 0.0);
         assert!(!a.highly_variable[0] && a.highly_variable[3]);
         let b = single_batch(&var, &mean, None, Flavor::Seurat, 1, Cutoff::Top(1)).unwrap();

@@ -2,11 +2,11 @@
 //! streaming statistics (moments, Gram) with associative merges, and PCA. Kernels only: no
 //! files, no plans.
 
+pub mod counts;
+pub mod hvg;
 pub mod knn;
 pub mod leiden;
 pub mod nndescent;
-pub mod counts;
-pub mod hvg;
 pub mod pca;
 pub mod sparse;
 pub mod stats;

@@ -140,7 +140,10 @@ impl Csr {
         (0..self.n_rows())
             .map(|i| {
                 let (_, v) = self.row(i);
-                (v.iter().sum::<f64>(), v.iter().filter(|x| **x != 0.0).count() as u64)
+                (
+                    v.iter().sum::<f64>(),
+                    v.iter().filter(|x| **x != 0.0).count() as u64,
+                )
             })
             .unzip()
     }
@@ -288,16 +291,16 @@ pub fn moments(x: &Csr, fill: Option<&[f64]>) -> Moments {
         stored[j as usize] += 1;
     }
     let f = |j: usize| fill.map_or(0.0, |f| f[j]);
-    for j in 0..d {
-        m.mean[j] = (m.mean[j] + (n as u64 - stored[j]) as f64 * f(j)) / n as f64;
+    for (j, (mean, s)) in m.mean.iter_mut().zip(&stored).enumerate() {
+        *mean = (*mean + (n as u64 - s) as f64 * f(j)) / n as f64;
     }
     for (&j, &v) in x.indices.iter().zip(&x.data) {
         let j = j as usize;
         m.m2[j] += (v - m.mean[j]) * (v - m.mean[j]);
     }
-    for j in 0..d {
-        let dev = f(j) - m.mean[j];
-        m.m2[j] += (n as u64 - stored[j]) as f64 * dev * dev;
+    for (j, ((q, mean), s)) in m.m2.iter_mut().zip(&m.mean).zip(&stored).enumerate() {
+        let dev = f(j) - mean;
+        *q += (n as u64 - s) as f64 * dev * dev;
     }
     m
 }

@@ -171,6 +171,14 @@ pub enum Op {
         rows: Option<Selection>,
         cols: Option<Selection>,
     },
+    /// A view by SQL predicates over columns computed in the pipeline (QC metrics, …),
+    /// evaluated at run time over the input's obs (var) after the positional selections.
+    Where {
+        rows: Option<Selection>,
+        cols: Option<Selection>,
+        obs: Option<String>,
+        var: Option<String>,
+    },
     Scale(ScaleParams),
     /// PCA of its input's X. `standardize` is set by `merge_passes` when a `scale` was
     /// folded in: the Gram of the unscaled data then yields the correlation matrix directly,
@@ -218,6 +226,7 @@ impl Op {
             Op::Log1p => "Log1p",
             Op::Hvg(_) => "Hvg",
             Op::Select { .. } => "Select",
+            Op::Where { .. } => "Where",
             Op::Scale(_) => "Scale",
             Op::Pca { .. } => "Pca",
             Op::Neighbors { .. } => "Neighbors",
@@ -325,6 +334,27 @@ impl Op {
                     let _ = write!(d, ", batch_key={b}");
                 }
                 d
+            }
+            Op::Where {
+                rows,
+                cols,
+                obs,
+                var,
+            } => {
+                let mut parts = Vec::new();
+                if let Some(r) = rows {
+                    parts.push(format!("rows={}", r.text));
+                }
+                if let Some(c) = cols {
+                    parts.push(format!("cols={}", c.text));
+                }
+                if let Some(o) = obs {
+                    parts.push(format!("obs where {o} (at run time)"));
+                }
+                if let Some(v) = var {
+                    parts.push(format!("var where {v} (at run time)"));
+                }
+                parts.join(", ")
             }
             Op::Select { rows, cols } => {
                 let mut parts = Vec::new();

@@ -114,8 +114,9 @@ fn file_positions(plan: &LogicalPlan, id: NodeId, var: bool) -> Option<(String, 
     }
 }
 
-/// A `select` step's SQL predicate (`where` over obs, `var_where` over var) as positions of
-/// its input, evaluated now with DataFusion over the file's table.
+/// A `select` step's SQL predicate (`where` over obs, `var_where` over var): positions of its
+/// input, evaluated now with DataFusion over the file's table when the input reads a file
+/// through views; otherwise (columns computed in the pipeline) the text, for run time.
 fn predicate(
     plan: &LogicalPlan,
     sql: &dyn Predicates,
@@ -124,15 +125,12 @@ fn predicate(
     name: &str,
     var: bool,
     n: usize,
-) -> Result<Option<Selection>> {
+) -> Result<Pred> {
     let Some(text) = step.arg(name).as_str() else {
-        return Ok(None);
+        return Ok(Pred::Now(None));
     };
     let Some((path, positions)) = input.and_then(|i| file_positions(plan, i, var)) else {
-        return Err(Error::usage(format!(
-            "step `{}`: `{name}` filters on the columns of a file read by `read`; predicates over columns computed in the pipeline are not supported yet",
-            step.id
-        )));
+        return Ok(Pred::Later(text.to_string()));
     };
     let mask = sql
         .mask(std::path::Path::new(&path), var, text)
@@ -144,10 +142,16 @@ fn predicate(
         .map(|(p, _)| p)
         .collect();
     debug_assert!(keep.iter().all(|&p| p < n));
-    Ok(Some(Selection {
+    Ok(Pred::Now(Some(Selection {
         sel: AxisSelection::from_indices(&keep),
         text: text.to_string(),
-    }))
+    })))
+}
+
+/// A predicate resolved at plan time, or left for run time.
+enum Pred {
+    Now(Option<Selection>),
+    Later(String),
 }
 
 /// Adds a column name unless present (a recomputed column replaces the old one in place).
@@ -223,10 +227,21 @@ fn percent_top(step: &Step, n_vars: usize) -> Result<Vec<usize>> {
 /// Evaluates a SQL predicate over a file's obs (or, with `var`, its var) into a mask. The
 /// SQL engine lives in `engine-sql`; the binary passes it in, so planning (and everything
 /// that depends on it) does not link DataFusion.
-pub trait Predicates {
+pub trait Predicates: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// On SQL errors and read failures.
     fn mask(&self, path: &std::path::Path, var: bool, predicate: &str) -> Result<Vec<bool>>;
+
+    /// Evaluates a predicate over an in-memory obs (or var) frame, for run time.
+    ///
+    /// # Errors
+    /// On SQL errors.
+    fn mask_frame(
+        &self,
+        frame: &engine_store::Frame,
+        var: bool,
+        predicate: &str,
+    ) -> Result<Vec<bool>>;
 }
 
 /// For plans without SQL predicates: any `where` is an error.
@@ -235,6 +250,10 @@ pub struct NoPredicates;
 
 impl Predicates for NoPredicates {
     fn mask(&self, _: &std::path::Path, _: bool, _: &str) -> Result<Vec<bool>> {
+        Err(Error::usage("SQL predicates are not available here"))
+    }
+
+    fn mask_frame(&self, _: &engine_store::Frame, _: bool, _: &str) -> Result<Vec<bool>> {
         Err(Error::usage("SQL predicates are not available here"))
     }
 }
@@ -361,11 +380,10 @@ pub fn plan(spec: &PipelineSpec, sql: &dyn Predicates) -> Result<LogicalPlan> {
                 let var = step.op.name == "filter_genes";
                 let detected = if var { "min_cells" } else { "min_genes" };
                 let detected_max = if var { "max_cells" } else { "max_genes" };
-                let given: Vec<(&str, f64)> =
-                    ["min_counts", detected, "max_counts", detected_max]
-                        .into_iter()
-                        .filter_map(|k| step.arg(k).as_f64().map(|v| (k, v)))
-                        .collect();
+                let given: Vec<(&str, f64)> = ["min_counts", detected, "max_counts", detected_max]
+                    .into_iter()
+                    .filter_map(|k| step.arg(k).as_f64().map(|v| (k, v)))
+                    .collect();
                 let [(name, value)] = given.as_slice() else {
                     return Err(Error::usage(format!(
                         "step `{}` ({}): give exactly one of `min_counts`, `{detected}`, `max_counts`, `{detected_max}`, as scanpy requires",
@@ -431,7 +449,12 @@ pub fn plan(spec: &PipelineSpec, sql: &dyn Predicates) -> Result<LogicalPlan> {
                     subset: step.arg("subset").as_bool().unwrap_or(false),
                     batch_key,
                 };
-                for v in ["highly_variable", "means", "dispersions", "dispersions_norm"] {
+                for v in [
+                    "highly_variable",
+                    "means",
+                    "dispersions",
+                    "dispersions_norm",
+                ] {
                     add(&mut s.var, v);
                 }
                 if h.batch_key.is_some() {
@@ -469,21 +492,39 @@ pub fn plan(spec: &PipelineSpec, sql: &dyn Predicates) -> Result<LogicalPlan> {
             "select" => {
                 let mut s = input_schema.unwrap_or_default();
                 let input = inputs.first().copied();
-                let rows = and(
+                let (mut rows, mut cols) = (
                     selection(step, "obs", s.n_obs)?,
-                    predicate(&plan, sql, input, step, "where", false, s.n_obs)?,
-                );
-                let cols = and(
                     selection(step, "var", s.n_vars)?,
-                    predicate(&plan, sql, input, step, "var_where", true, s.n_vars)?,
                 );
+                let mut later = (None, None);
+                match predicate(&plan, sql, input, step, "where", false, s.n_obs)? {
+                    Pred::Now(p) => rows = and(rows, p),
+                    Pred::Later(t) => later.0 = Some(t),
+                }
+                match predicate(&plan, sql, input, step, "var_where", true, s.n_vars)? {
+                    Pred::Now(p) => cols = and(cols, p),
+                    Pred::Later(t) => later.1 = Some(t),
+                }
                 if let Some(r) = &rows {
                     s.n_obs = r.sel.len();
                 }
                 if let Some(c) = &cols {
                     s.n_vars = c.sel.len();
                 }
-                (Op::Select { rows, cols }, s)
+                s.obs_bound |= later.0.is_some();
+                s.var_bound |= later.1.is_some();
+                match later {
+                    (None, None) => (Op::Select { rows, cols }, s),
+                    (obs, var) => (
+                        Op::Where {
+                            rows,
+                            cols,
+                            obs,
+                            var,
+                        },
+                        s,
+                    ),
+                }
             }
             "scale" => {
                 let mut s = input_schema.unwrap_or_default();
@@ -503,7 +544,10 @@ pub fn plan(spec: &PipelineSpec, sql: &dyn Predicates) -> Result<LogicalPlan> {
                 // scanpy's default: the highly variable genes when they are annotated.
                 let mask_var = match step.arg("mask_var").as_str() {
                     Some(m) => {
-                        need(&format!("var['{m}'] (the mask_var)"), s.var.iter().any(|v| v == m))?;
+                        need(
+                            &format!("var['{m}'] (the mask_var)"),
+                            s.var.iter().any(|v| v == m),
+                        )?;
                         Some(m.to_string())
                     }
                     None => s

@@ -183,7 +183,11 @@ pub const OPS: &[OpDef] = &[
             p("min_mean", T::Float, D::Float(0.0125)),
             p("max_mean", T::Float, D::Float(3.0)),
             p("n_bins", T::Int, D::Int(20)),
-            p("flavor", T::Choice(&["seurat", "cell_ranger"]), D::Str("seurat")),
+            p(
+                "flavor",
+                T::Choice(&["seurat", "cell_ranger"]),
+                D::Str("seurat"),
+            ),
             p("subset", T::Bool, D::Bool(false)),
             p("batch_key", T::Str, D::Null),
         ],

@@ -21,7 +21,7 @@ use datafusion::sql::sqlparser::ast::{
     visit_expressions_mut,
 };
 use engine_common::{Error, Result};
-use engine_store::Dataset;
+use engine_store::{Dataset, Frame};
 use std::collections::BTreeSet;
 use std::ops::ControlFlow;
 use std::path::Path;
@@ -196,6 +196,46 @@ pub fn mask(path: &Path, var: bool, predicate: &str) -> Result<Vec<bool>> {
         let ds = &s.datasets[0].1;
         if var { ds.n_vars() } else { ds.n_obs() }
     };
+    let mut out = Vec::with_capacity(n);
+    for b in &batches {
+        let col = b
+            .column(0)
+            .as_any()
+            .downcast_ref::<BooleanArray>()
+            .ok_or_else(|| Error::internal("mask column is not boolean"))?;
+        out.extend((0..col.len()).map(|i| col.is_valid(i) && col.value(i)));
+    }
+    if out.len() != n {
+        return Err(Error::usage(format!(
+            "`{predicate}` must be one condition on the columns of {table}, not a query"
+        )));
+    }
+    Ok(out)
+}
+
+/// Evaluates `predicate` over an in-memory obs (or var) frame, for `where` steps over columns
+/// computed in a pipeline.
+///
+/// # Errors
+/// On SQL errors (usage errors pointing into the predicate).
+pub fn mask_frame(frame: &Frame, var: bool, predicate: &str) -> Result<Vec<bool>> {
+    let table = if var { "var" } else { "obs" };
+    let batch = engine_store::arrow::frame_to_batch(frame)?;
+    let n = batch.num_rows();
+    let mut config = SessionConfig::new().with_target_partitions(1);
+    config.options_mut().sql_parser.collect_spans = true;
+    let ctx = SessionContext::new_with_config(config);
+    let mem = datafusion::datasource::MemTable::try_new(batch.schema(), vec![vec![batch]])
+        .map_err(|e| Error::internal(e.to_string()))?;
+    ctx.register_table(table, Arc::new(mem))
+        .map_err(|e| Error::internal(e.to_string()))?;
+    let sql = format!("SELECT (\n{predicate}\n) IS TRUE AS keep FROM {table}");
+    let batches = block_on(async { ctx.sql(&sql).await?.collect().await })
+        .map_err(|e| sql_error(&sql, &e))
+        .map_err(|e| match e {
+            Error::Usage(_) => Error::usage(e.to_string().replace("<query>:2:", "<predicate>:1:")),
+            other => other,
+        })?;
     let mut out = Vec::with_capacity(n);
     for b in &batches {
         let col = b
