@@ -17,15 +17,7 @@ engine="${CARGO_TARGET_DIR:-$PWD/target}/release/engine"
 data=.bench/data
 [[ -f "$data/blobs_50k_f64.h5ad" ]] || "$py" "$shared/make_data.py" --out "$data" --sparse none --formats h5ad >/dev/null
 
-measure() { # label, command...
-    local label="$1"
-    shift
-    /usr/bin/time -v "$@" >/tmp/bw_out.$$ 2>/tmp/bw_time.$$ || { cat /tmp/bw_out.$$ /tmp/bw_time.$$ >&2; exit 1; }
-    local wall rss
-    wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' /tmp/bw_time.$$)
-    rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' /tmp/bw_time.$$)
-    printf '| %s | %s | %d |\n' "$label" "$wall" "$((rss / 1024))"
-}
+source benches/measure.sh
 
 echo "| run | wall (m:ss) | peak RSS (MiB) |"
 echo "|---|---|---|"
@@ -42,4 +34,3 @@ print()
 print("engine on the file: clusters", a.obs["leiden"].nunique(), "ARI vs true label", round(ari(a.obs["label"], a.obs["leiden"]), 4))
 print("scanpy result:", json.load(open(".bench/blobs_scanpy.json")).get("checks", "see .bench/blobs_scanpy.json"))
 PY
-rm -f /tmp/bw_out.$$ /tmp/bw_time.$$

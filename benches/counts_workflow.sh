@@ -39,22 +39,13 @@ outputs:
   - {step: clusters, path: "${out}/result.h5ad"}
 YAML
 
-measure() { # label, command...
-    local label="$1"
-    shift
-    /usr/bin/time -v "$@" >/tmp/cw_out.$$ 2>/tmp/cw_time.$$ || { cat /tmp/cw_out.$$ /tmp/cw_time.$$ >&2; exit 1; }
-    local wall rss
-    wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' /tmp/cw_time.$$)
-    rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' /tmp/cw_time.$$)
-    printf '| %s | %s | %d |\n' "$label" "$wall" "$((rss / 1024))"
-}
+source benches/measure.sh
 
 echo "| run (sparse_$size, 20,000 genes) | wall (m:ss) | peak RSS (MiB) |"
 echo "|---|---|---|"
 for fmt in h5ad zarr; do
     measure "engine run ($fmt)" "$engine" run "$pipeline" --param input="$data/sparse_${size}.$fmt" --param out=".bench/counts_engine_$fmt" --metrics
-    cp /tmp/cw_time.$$ ".bench/counts_${size}_engine_${fmt}.txt"
+    cp "$measure_err" ".bench/counts_${size}_engine_${fmt}.txt"
 done
 measure "scanpy in memory (h5ad)" "$bench_py" "$shared/scanpy_standard.py" --input "$data/sparse_${size}.h5ad" --mode inmemory --leiden-flavor igraph --no-raw --result ".bench/results/standard_${size}_inmemory.json"
 measure "scanpy + dask (h5ad)" "$bench_py" "$shared/scanpy_standard.py" --input "$data/sparse_${size}.h5ad" --mode dask --pca-solver covariance_eigh --leiden-flavor igraph --no-raw --result ".bench/results/standard_${size}_dask.json"
-rm -f /tmp/cw_out.$$ /tmp/cw_time.$$

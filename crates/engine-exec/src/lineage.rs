@@ -405,14 +405,17 @@ impl Lineage {
             .unwrap_or(self.source.cols.len())
     }
 
+    /// Whether a view that was not pushed into the scan sits in the lineage.
+    fn viewed(&self) -> bool {
+        self.steps
+            .iter()
+            .any(|s| matches!(s, LineageStep::View { .. }))
+    }
+
     /// Row blocks for a pass: aligned to storage chunks when X is the scan itself, within
     /// the memory budget either way.
     pub fn blocks(&self) -> Vec<Range<usize>> {
-        let viewed = self
-            .steps
-            .iter()
-            .any(|s| matches!(s, LineageStep::View { .. }));
-        match (&self.source.chunk_starts, viewed) {
+        match (&self.source.chunk_starts, self.viewed()) {
             (Some(starts), false) => io::aligned_blocks(&self.source.rows, starts, self.max_rows),
             _ => io::even_blocks(self.n_obs, self.max_rows),
         }
@@ -429,11 +432,7 @@ impl Lineage {
         if let Some(c) = cols {
             out.n_vars = c.len();
         }
-        let viewed = self
-            .steps
-            .iter()
-            .any(|s| matches!(s, LineageStep::View { .. }));
-        if viewed {
+        if self.viewed() {
             out.steps.push(LineageStep::View {
                 rows: rows.map(|r| Arc::new(r.clone())),
                 cols: cols.map(|c| Arc::new(c.clone())),

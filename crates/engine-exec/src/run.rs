@@ -206,16 +206,11 @@ fn bool_column(f: &Frame, name: &str) -> Result<Vec<bool>> {
 
 /// The median of the positive values (normalize_total's default target), 0 without any.
 fn median_positive(v: &[f64]) -> f64 {
-    let mut p: Vec<f64> = v.iter().copied().filter(|x| *x > 0.0).collect();
+    let p: Vec<f64> = v.iter().copied().filter(|x| *x > 0.0).collect();
     if p.is_empty() {
-        return 0.0;
-    }
-    p.sort_by(f64::total_cmp);
-    let n = p.len();
-    if n % 2 == 1 {
-        p[n / 2]
+        0.0
     } else {
-        (p[n / 2 - 1] + p[n / 2]) / 2.0
+        engine_ops::stats::median(&p)
     }
 }
 
@@ -1514,17 +1509,7 @@ fn ensure_dir(path: &Path) -> Result<()> {
 /// A categorical column with string categories "0".."k-1" (scanpy's cluster labels), codes
 /// in the narrowest integer type as pandas stores them.
 fn categorical(labels: &[u32], k: usize) -> Column {
-    let categories = engine_store::encoding::str_array((0..k).map(|c| c.to_string()));
-    let codes = if k <= i8::MAX as usize {
-        DynArray::I8(Array1::from_iter(labels.iter().map(|&l| l as i8)).into_dyn())
-    } else {
-        DynArray::I16(Array1::from_iter(labels.iter().map(|&l| l as i16)).into_dyn())
-    };
-    Column::Categorical {
-        codes,
-        categories,
-        ordered: false,
-    }
+    named_categorical(labels, (0..k).map(|c| c.to_string()))
 }
 
 #[allow(clippy::too_many_arguments)]

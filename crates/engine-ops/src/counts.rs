@@ -13,6 +13,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Gamma, LogNormal, Poisson};
 
 use crate::sparse::Csr;
+use crate::synthetic::mix;
 
 /// The mitochondrial genes, named as in human annotations.
 pub const MT_GENES: [&str; 13] = [
@@ -32,14 +33,6 @@ pub struct Counts {
     /// Expected counts per cell before library-size variation.
     pub library_size: f64,
     pub seed: u64,
-}
-
-/// Splitmix64's finaliser: an independent seed per (seed, stream).
-fn mix(seed: u64, stream: u64) -> u64 {
-    let mut z = seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 /// Walker's alias table over a few weights.

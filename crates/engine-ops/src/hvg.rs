@@ -2,6 +2,8 @@
 //! computes them for the dispersion flavours (`seurat`, `cell_ranger`), with and without
 //! `batch_key`. The statistics come from one streaming pass; everything here is per gene.
 
+use crate::stats::median;
+
 /// Which dispersion normalisation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flavor {
@@ -277,20 +279,6 @@ fn std_of(v: &[f64]) -> f64 {
     }
     let m = mean_of(v);
     (v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (v.len() - 1) as f64).sqrt()
-}
-
-fn median(v: &[f64]) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    let n = s.len();
-    if n % 2 == 1 {
-        s[n / 2]
-    } else {
-        (s[n / 2 - 1] + s[n / 2]) / 2.0
-    }
 }
 
 /// statsmodels' `mad`: the median absolute deviation scaled to a normal's sd.

@@ -5,6 +5,21 @@ use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, Par};
 use ndarray::ArrayView2;
 
+/// The median (the mean of the middle two for an even count); NaN when empty.
+pub fn median(v: &[f64]) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    let n = s.len();
+    if n % 2 == 1 {
+        s[n / 2]
+    } else {
+        (s[n / 2 - 1] + s[n / 2]) / 2.0
+    }
+}
+
 /// Per-column count, mean and sum of squared deviations (Chan et al.'s parallel update).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Moments {

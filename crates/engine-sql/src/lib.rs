@@ -186,31 +186,14 @@ pub fn mask(path: &Path, var: bool, predicate: &str) -> Result<Vec<bool>> {
     let mut s = SqlSession::new().ordered();
     s.add(Some("data"), path)?;
     let table = if var { "var" } else { "obs" };
-    // The predicate sits alone on line 2, so error columns are columns of the user's text.
-    let sql = format!("SELECT (\n{predicate}\n) IS TRUE AS keep FROM {table}");
-    let (_, batches) = s.query(&sql).map_err(|e| match e {
-        Error::Usage(_) => Error::usage(e.to_string().replace("<query>:2:", "<predicate>:1:")),
-        other => other,
-    })?;
+    let (_, batches) = s
+        .query(&mask_sql(predicate, table))
+        .map_err(predicate_error)?;
     let n = {
         let ds = &s.datasets[0].1;
         if var { ds.n_vars() } else { ds.n_obs() }
     };
-    let mut out = Vec::with_capacity(n);
-    for b in &batches {
-        let col = b
-            .column(0)
-            .as_any()
-            .downcast_ref::<BooleanArray>()
-            .ok_or_else(|| Error::internal("mask column is not boolean"))?;
-        out.extend((0..col.len()).map(|i| col.is_valid(i) && col.value(i)));
-    }
-    if out.len() != n {
-        return Err(Error::usage(format!(
-            "`{predicate}` must be one condition on the columns of {table}, not a query"
-        )));
-    }
-    Ok(out)
+    collect_mask(&batches, n, predicate, table)
 }
 
 /// Evaluates `predicate` over an in-memory obs (or var) frame, for `where` steps over columns
@@ -229,15 +212,35 @@ pub fn mask_frame(frame: &Frame, var: bool, predicate: &str) -> Result<Vec<bool>
         .map_err(|e| Error::internal(e.to_string()))?;
     ctx.register_table(table, Arc::new(mem))
         .map_err(|e| Error::internal(e.to_string()))?;
-    let sql = format!("SELECT (\n{predicate}\n) IS TRUE AS keep FROM {table}");
+    let sql = mask_sql(predicate, table);
     let batches = block_on(async { ctx.sql(&sql).await?.collect().await })
-        .map_err(|e| sql_error(&sql, &e))
-        .map_err(|e| match e {
-            Error::Usage(_) => Error::usage(e.to_string().replace("<query>:2:", "<predicate>:1:")),
-            other => other,
-        })?;
+        .map_err(|e| predicate_error(sql_error(&sql, &e)))?;
+    collect_mask(&batches, n, predicate, table)
+}
+
+/// The query behind a mask. The predicate sits alone on line 2, so error columns are columns
+/// of the user's text.
+fn mask_sql(predicate: &str, table: &str) -> String {
+    format!("SELECT (\n{predicate}\n) IS TRUE AS keep FROM {table}")
+}
+
+/// A query error re-pointed from the mask query into the predicate.
+fn predicate_error(e: Error) -> Error {
+    match e {
+        Error::Usage(_) => Error::usage(e.to_string().replace("<query>:2:", "<predicate>:1:")),
+        other => other,
+    }
+}
+
+/// The boolean column of a mask query, NULL as false; exactly `n` rows.
+fn collect_mask(
+    batches: &[RecordBatch],
+    n: usize,
+    predicate: &str,
+    table: &str,
+) -> Result<Vec<bool>> {
     let mut out = Vec::with_capacity(n);
-    for b in &batches {
+    for b in batches {
         let col = b
             .column(0)
             .as_any()
