@@ -17,7 +17,12 @@ FROM synthetic_counts(n_obs => ${n_obs}, n_vars => ${n_vars}, n_types => 6, seed
   |> CALL pca(n_comps => 50) AS pcs
   |> CALL neighbors(n_neighbors => 15) AS graph
   |> CALL leiden() AS clusters
+  |> CALL umap() AS embedding
   |> CALL plot(basis => 'pca', color => 'leiden', path => '${out}/counts_pca.png') AS figure;
+FROM embedding
+  |> CALL plot(basis => 'umap', color => 'leiden', path => '${out}/counts_umap_leiden.png') AS umap_clusters;
+FROM embedding
+  |> CALL plot(basis => 'umap', color => 'cell_type', path => '${out}/counts_umap_cell_type.png') AS umap_types;
 
 WRITE logged TO '${out}/counts_normalized.h5ad';
-WRITE clusters TO '${out}/counts.h5ad';
+WRITE embedding TO '${out}/counts.h5ad';

@@ -24,6 +24,9 @@ FROM ${input} AS data
   |> CALL pca(n_comps => ${n_comps}) AS pcs
   |> CALL neighbors(n_neighbors => ${n_neighbors}) AS graph
   |> CALL leiden() AS clusters
+  |> CALL umap() AS embedding
   |> CALL plot(basis => 'pca', color => 'leiden', path => '${out}/pca_leiden.png') AS figure;
+FROM embedding
+  |> CALL plot(basis => 'umap', color => 'leiden', path => '${out}/umap_leiden.png') AS umap_clusters;
 
-WRITE clusters TO '${out}/result.h5ad';
+WRITE embedding TO '${out}/result.h5ad';

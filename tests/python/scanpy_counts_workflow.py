@@ -4,6 +4,10 @@ Usage: scanpy_counts_workflow.py RAW.h5ad OURS.h5ad CONFIG.json
 
 CONFIG: {"min_genes", "min_cells", "max_pct_mt" (optional), "target_sum", "n_top_genes", "flavor", "batch_key",
 "subset", "max_value", "n_comps", "n_neighbors"}. Exits non-zero naming the first mismatch.
+When OURS has obsm['X_umap'], scanpy's UMAP runs too and the layouts are compared by quality
+(layouts from different random streams cannot be compared point by point): the fitted curve
+parameters, how many of each cell's graph neighbours stay its neighbours in the layout, and
+how well the Leiden clusters separate in it.
 """
 
 import json
@@ -100,4 +104,35 @@ report["ari"] = ari
 report["clusters"] = [int(a.obs["leiden"].nunique()), int(b.obs["leiden"].nunique())]
 if ari < 0.9:
     fail(f"Leiden ARI {ari}")
+if "X_umap" in b.obsm:
+    from sklearn.metrics import silhouette_score
+    from sklearn.neighbors import NearestNeighbors
+
+    sc.tl.umap(a)
+    ua, ub = a.obsm["X_umap"], b.obsm["X_umap"]
+    if ub.shape != ua.shape or ub.dtype != np.float32:
+        fail(f"X_umap {ub.shape} {ub.dtype} vs {ua.shape} {ua.dtype}")
+    for key in ["a", "b"]:
+        pa, pb = float(a.uns["umap"]["params"][key]), float(b.uns["umap"]["params"][key])
+        if abs(pa - pb) > 1e-6 * abs(pa):
+            fail(f"umap {key}: {pa} vs {pb}")
+    graph = a.obsp["distances"].tocsr()
+    k = cfg["n_neighbors"] - 1
+
+    def preserved(emb):
+        # Mean share of each cell's kNN-graph neighbours among its k nearest in the layout.
+        _, idx = NearestNeighbors(n_neighbors=k + 1).fit(emb).kneighbors(emb)
+        shares = []
+        for i in range(emb.shape[0]):
+            nbrs = set(graph.indices[graph.indptr[i]:graph.indptr[i + 1]])
+            shares.append(len(nbrs & set(idx[i, 1:])) / max(len(nbrs), 1))
+        return float(np.mean(shares))
+
+    labels = a.obs["leiden"].to_numpy()
+    report["umap_knn_preserved"] = [preserved(ua), preserved(ub)]
+    report["umap_silhouette"] = [float(silhouette_score(ua, labels)), float(silhouette_score(ub, labels))]
+    if report["umap_knn_preserved"][1] < 0.9 * report["umap_knn_preserved"][0]:
+        fail(f"UMAP keeps fewer graph neighbours: {report['umap_knn_preserved']}")
+    if report["umap_silhouette"][1] < report["umap_silhouette"][0] - 0.1:
+        fail(f"UMAP separates clusters worse: {report['umap_silhouette']}")
 print(json.dumps(report))

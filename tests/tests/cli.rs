@@ -245,7 +245,11 @@ fn sql_and_yaml_forms_give_identical_plans_and_outputs() {
         } else {
             "blobs.h5ad"
         };
-        for el in ["X", "obsm/X_pca", "obsp/connectivities"] {
+        let mut elements = vec!["X", "obsm/X_pca", "obsp/connectivities"];
+        if yaml.contains("counts") {
+            elements.push("obsm/X_umap");
+        }
+        for el in elements {
             assert_eq!(
                 engine_tests::read_matrix(&a.join(name), el),
                 engine_tests::read_matrix(&b.join(name), el),

@@ -60,6 +60,7 @@ fn seurat_top_genes_pipeline_matches_scanpy() {
         "n_comps=30",
     ]);
     assert!(dir.join("pca_leiden.png").exists());
+    assert!(dir.join("umap_leiden.png").exists());
     let report = compare(
         &dir,
         &raw,
@@ -70,6 +71,8 @@ fn seurat_top_genes_pipeline_matches_scanpy() {
     );
     // The filter did remove cells, so the comparison covers it.
     assert!(report["n_obs"][0].as_u64().unwrap() < 3000, "{report}");
+    // The pipeline ends in UMAP, so its layout was compared too.
+    assert!(report["umap_silhouette"].is_array(), "{report}");
 }
 
 #[test]

@@ -5,7 +5,7 @@ use engine_matrix::{Compressed, DynArray};
 use engine_ops::sparse::{self, ColumnSums};
 use engine_ops::stats::{Gram, Moments};
 use engine_ops::synthetic::Blobs;
-use engine_ops::{hvg, knn, leiden, pca};
+use engine_ops::{hvg, knn, leiden, pca, umap};
 use engine_plan::{LogicalPlan, NodeId, Op, ScaleParams, Source, io};
 use engine_store::backend::{ArrayOptions, Compression, StoreFormat};
 use engine_store::write::{self, AtomicTarget};
@@ -527,6 +527,36 @@ fn f64_array(v: &[f64]) -> Value {
     Value::Array(DynArray::F64(Array1::from(v.to_vec()).into_dyn()))
 }
 
+/// The obsm matrix (and leading columns) `neighbors` built its graph on, as recorded in
+/// `uns['neighbors']['params']`; an empty matrix when there is none.
+fn umap_representation(
+    uns: &BTreeMap<String, Value>,
+    obsm: &BTreeMap<String, Array2<f32>>,
+) -> Array2<f32> {
+    let params = match uns.get("neighbors") {
+        Some(Value::Dict(d)) => match d.get("params") {
+            Some(Value::Dict(p)) => Some(p),
+            _ => None,
+        },
+        _ => None,
+    };
+    let use_rep = match params.and_then(|p| p.get("use_rep")) {
+        Some(Value::String(r)) => r.as_str(),
+        _ => "X_pca",
+    };
+    let n_pcs = match params.and_then(|p| p.get("n_pcs")) {
+        Some(Value::Scalar(v)) => v.to_i64_vec().and_then(|v| v.first().copied()),
+        _ => None,
+    };
+    match obsm.get(use_rep) {
+        Some(rep) => {
+            let cols = n_pcs.map_or(rep.ncols(), |n| (n.max(0) as usize).min(rep.ncols()));
+            rep.slice(s![.., ..cols]).to_owned()
+        }
+        None => Array2::zeros((0, 0)),
+    }
+}
+
 fn dict(items: Vec<(&str, Value)>) -> Value {
     Value::Dict(items.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
 }
@@ -661,6 +691,7 @@ pub fn physical_plan(plan: &LogicalPlan, opts: &ExecOptions) -> String {
                 ]
             }
             Op::Leiden { .. } => vec!["in memory: Leiden on obsp['connectivities']".into()],
+            Op::Umap { .. } => vec!["in memory: UMAP layout of obsp['connectivities']".into()],
             Op::Plot { .. } => vec!["in memory: scatter -> PNG".into()],
             Op::Write { .. } => vec![
                 "pass over X: stream blocks into the writer; then obs/var/obsm/varm/obsp/uns"
@@ -1336,21 +1367,22 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
                     "connectivities".into(),
                     knn::umap_connectivities(&idx, &dist),
                 );
+                let mut params = vec![
+                    ("n_neighbors", scalar_i64(*n_neighbors as i64)),
+                    ("method", Value::String("umap".into())),
+                    ("random_state", scalar_i64(*random_state)),
+                    ("metric", Value::String("euclidean".into())),
+                    ("use_rep", Value::String(use_rep.clone())),
+                ];
+                if let Some(n) = n_pcs {
+                    params.push(("n_pcs", scalar_i64(*n as i64)));
+                }
                 a.uns.insert(
                     "neighbors".into(),
                     dict(vec![
                         ("connectivities_key", Value::String("connectivities".into())),
                         ("distances_key", Value::String("distances".into())),
-                        (
-                            "params",
-                            dict(vec![
-                                ("n_neighbors", scalar_i64(*n_neighbors as i64)),
-                                ("method", Value::String("umap".into())),
-                                ("random_state", scalar_i64(*random_state)),
-                                ("metric", Value::String("euclidean".into())),
-                                ("use_rep", Value::String(use_rep.clone())),
-                            ]),
-                        ),
+                        ("params", dict(params)),
                     ]),
                 );
                 stage(
@@ -1392,6 +1424,48 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
                     )]),
                 );
                 stage(format!("{}: Leiden", node.step), 0, 0, 0, &mut report);
+                lineages.insert(id, in_lineage()?);
+            }
+            Op::Umap {
+                min_dist,
+                spread,
+                n_components,
+                maxiter,
+                alpha,
+                gamma,
+                negative_sample_rate,
+                spectral,
+                random_state,
+                a: fixed_a,
+                b: fixed_b,
+            } => {
+                let conn = a.obsp.get("connectivities").ok_or_else(|| {
+                    Error::usage(format!("step `{}`: no obsp['connectivities']", node.step))
+                })?;
+                // The representation the graph was built on places disconnected components.
+                let rep = umap_representation(&a.uns, &a.obsm);
+                let params = umap::UmapParams {
+                    min_dist: *min_dist,
+                    spread: *spread,
+                    n_components: *n_components,
+                    n_epochs: *maxiter,
+                    alpha: *alpha,
+                    gamma: *gamma,
+                    negative_sample_rate: *negative_sample_rate,
+                    a: *fixed_a,
+                    b: *fixed_b,
+                    seed: *random_state as u64,
+                    spectral: *spectral,
+                };
+                let layout = umap::umap(conn, rep.view(), &params);
+                a.obsm.insert("X_umap".into(), layout.embedding);
+                let mut params = vec![("a", scalar_f64(layout.a)), ("b", scalar_f64(layout.b))];
+                if *random_state != 0 {
+                    params.push(("random_state", scalar_i64(*random_state)));
+                }
+                a.uns
+                    .insert("umap".into(), dict(vec![("params", dict(params))]));
+                stage(format!("{}: UMAP", node.step), 0, 0, 0, &mut report);
                 lineages.insert(id, in_lineage()?);
             }
             Op::Plot {

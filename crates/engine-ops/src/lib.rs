@@ -3,6 +3,7 @@
 //! files, no plans.
 
 pub mod counts;
+pub mod eigen;
 pub mod hvg;
 pub mod knn;
 pub mod leiden;
@@ -11,3 +12,4 @@ pub mod pca;
 pub mod sparse;
 pub mod stats;
 pub mod synthetic;
+pub mod umap;

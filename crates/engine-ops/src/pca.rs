@@ -2,7 +2,7 @@
 //! the Gram matrix, a symmetric eigendecomposition gives the components, a second pass
 //! projects. This is scanpy's `svd_solver="covariance_eigh"`, exact when variables are few.
 
-use faer::{Mat, Side};
+use faer::Mat;
 use ndarray::{Array2, ArrayView2};
 
 /// What `sc.pp.pca` stores: `varm['PCs']`, `uns['pca']['variance']` and `['variance_ratio']`.
@@ -24,30 +24,21 @@ pub fn from_covariance(cov: Mat<f64>, n_comps: usize) -> Result<Pca, String> {
     let d = cov.nrows();
     let k = n_comps.min(d);
     let total: f64 = (0..d).map(|i| cov[(i, i)]).sum();
-    let eig = cov
-        .self_adjoint_eigen(Side::Lower)
-        .map_err(|e| format!("eigendecomposition failed: {e:?}"))?;
-    // Taken by value so the caller's matrix is gone before the solver's workspace exists.
+    // The Krylov solver costs a few dozen products with the matrix instead of the dense
+    // solver's O(d³); its residual bound is absolute, so it is scaled by the trace.
+    let (values, mut vectors) =
+        match crate::eigen::partial(&cov.as_ref(), k, 1e-11 * total.max(f64::MIN_POSITIVE)) {
+            Some(pairs) => pairs,
+            None => {
+                let (vals, vecs) = crate::eigen::dense(cov.as_ref())?;
+                (vals[..k].to_vec(), vecs.subcols(0, k).to_owned())
+            }
+        };
+    // Taken by value so the caller's matrix is gone before the projection needs memory.
     drop(cov);
-    let s = eig.S();
-    let u = eig.U();
-    let mut components = Array2::zeros((d, k));
-    let mut variance = Vec::with_capacity(k);
-    for c in 0..k {
-        // Eigenvalues come in nondecreasing order.
-        let src = d - 1 - c;
-        let lambda = s[src].max(0.0);
-        variance.push(lambda);
-        let col: Vec<f64> = (0..d).map(|i| u[(i, src)]).collect();
-        let pivot = col
-            .iter()
-            .copied()
-            .fold(0.0f64, |m, v| if v.abs() > m.abs() { v } else { m });
-        let sign = if pivot < 0.0 { -1.0 } else { 1.0 };
-        for (i, v) in col.iter().enumerate() {
-            components[[i, c]] = sign * v;
-        }
-    }
+    crate::eigen::fix_signs(&mut vectors);
+    let components = Array2::from_shape_fn((d, k), |(i, c)| vectors[(i, c)]);
+    let variance: Vec<f64> = values.iter().map(|v| v.max(0.0)).collect();
     let variance_ratio = variance
         .iter()
         .map(|v| if total > 0.0 { v / total } else { 0.0 })

@@ -202,6 +202,19 @@ pub enum Op {
         n_iterations: i64,
         key_added: String,
     },
+    Umap {
+        min_dist: f64,
+        spread: f64,
+        n_components: usize,
+        maxiter: Option<usize>,
+        alpha: f64,
+        gamma: f64,
+        negative_sample_rate: usize,
+        spectral: bool,
+        random_state: i64,
+        a: Option<f64>,
+        b: Option<f64>,
+    },
     Plot {
         basis: String,
         components: (usize, usize),
@@ -231,6 +244,7 @@ impl Op {
             Op::Pca { .. } => "Pca",
             Op::Neighbors { .. } => "Neighbors",
             Op::Leiden { .. } => "Leiden",
+            Op::Umap { .. } => "Umap",
             Op::Plot { .. } => "Plot",
             Op::Write { .. } => "Write",
         }
@@ -405,6 +419,22 @@ impl Op {
             } => {
                 format!(
                     "resolution={resolution}, random_state={random_state}, n_iterations={n_iterations}, key_added={key_added}"
+                )
+            }
+            Op::Umap {
+                min_dist,
+                spread,
+                n_components,
+                maxiter,
+                negative_sample_rate,
+                spectral,
+                random_state,
+                ..
+            } => {
+                format!(
+                    "min_dist={min_dist}, spread={spread}, n_components={n_components}, maxiter={}, negative_sample_rate={negative_sample_rate}, init_pos={}, random_state={random_state}",
+                    maxiter.map_or("auto".into(), |v| v.to_string()),
+                    if *spectral { "spectral" } else { "random" }
                 )
             }
             Op::Plot {

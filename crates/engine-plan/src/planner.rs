@@ -609,6 +609,30 @@ pub fn plan(spec: &PipelineSpec, sql: &dyn Predicates) -> Result<LogicalPlan> {
                 };
                 (op, s)
             }
+            "umap" => {
+                let mut s = input_schema.unwrap_or_default();
+                need(
+                    "obsp['connectivities'] (run `neighbors` first)",
+                    s.obsp.iter().any(|k| k == "connectivities"),
+                )?;
+                let n_components = positive(step, "n_components")?;
+                s.obsm.push(("X_umap".into(), n_components));
+                s.uns.push("umap".into());
+                let op = Op::Umap {
+                    min_dist: step.arg("min_dist").as_f64().unwrap_or(0.5),
+                    spread: step.arg("spread").as_f64().unwrap_or(1.0),
+                    n_components,
+                    maxiter: step.arg("maxiter").as_i64().map(|v| v.max(0) as usize),
+                    alpha: step.arg("alpha").as_f64().unwrap_or(1.0),
+                    gamma: step.arg("gamma").as_f64().unwrap_or(1.0),
+                    negative_sample_rate: positive(step, "negative_sample_rate")?,
+                    spectral: step.arg("init_pos").as_str() != Some("random"),
+                    random_state: int(step, "random_state"),
+                    a: step.arg("a").as_f64(),
+                    b: step.arg("b").as_f64(),
+                };
+                (op, s)
+            }
             "plot" => {
                 let s = input_schema.unwrap_or_default();
                 let basis = step.arg("basis").as_str().unwrap_or("pca").to_string();

@@ -241,6 +241,28 @@ pub const OPS: &[OpDef] = &[
         ],
     },
     OpDef {
+        name: "umap",
+        inputs: 1,
+        summary: "sc.tl.umap on the kNN graph (spectral init, seeded): obsm['X_umap'], uns['umap']",
+        params: &[
+            p("min_dist", T::Float, D::Float(0.5)),
+            p("spread", T::Float, D::Float(1.0)),
+            p("n_components", T::Int, D::Int(2)),
+            p("maxiter", T::Int, D::Null),
+            p("alpha", T::Float, D::Float(1.0)),
+            p("gamma", T::Float, D::Float(1.0)),
+            p("negative_sample_rate", T::Int, D::Int(5)),
+            p(
+                "init_pos",
+                T::Choice(&["spectral", "random"]),
+                D::Str("spectral"),
+            ),
+            p("random_state", T::Int, D::Int(0)),
+            p("a", T::Float, D::Null),
+            p("b", T::Float, D::Null),
+        ],
+    },
+    OpDef {
         name: "plot",
         inputs: 1,
         summary: "a PNG scatter of two components of an embedding, coloured by an obs column",

@@ -1,0 +1,805 @@
+//! UMAP layout of a fuzzy kNN graph (McInnes, Healy & Melville 2018), as `sc.tl.umap` runs
+//! umap-learn's `simplicial_set_embedding`:
+//! - `a`, `b` fitted so `1 / (1 + a d^2b)` matches the offset exponential set by `min_dist`
+//!   and `spread`;
+//! - edges lighter than `max / n_epochs` dropped; each remaining edge sampled in proportion
+//!   to its weight;
+//! - spectral initialisation from the normalised Laplacian, with disconnected components
+//!   laid out apart, scaled into `[0, 10]`;
+//! - SGD over the edges, each positive step followed by `negative_sample_rate` repulsive
+//!   steps against random vertices, with a learning rate decaying linearly to zero.
+//!
+//! The SGD runs sequentially, as umap-learn does when given a seed, so one seed gives one
+//! layout.
+
+use crate::eigen;
+use engine_matrix::Compressed;
+use faer::dyn_stack::{MemStack, StackReq};
+use faer::matrix_free::LinOp;
+use faer::{Mat, MatMut, MatRef, Par};
+use ndarray::{Array2, ArrayView2};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Normal};
+
+/// `sc.tl.umap`'s parameters, with its defaults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UmapParams {
+    pub min_dist: f64,
+    pub spread: f64,
+    pub n_components: usize,
+    /// `maxiter`: 500 epochs up to 10,000 cells, 200 above when `None`.
+    pub n_epochs: Option<usize>,
+    pub alpha: f64,
+    pub gamma: f64,
+    pub negative_sample_rate: usize,
+    pub a: Option<f64>,
+    pub b: Option<f64>,
+    pub seed: u64,
+    /// `init_pos`: `true` for "spectral", `false` for "random" (uniform in `[-10, 10]`).
+    pub spectral: bool,
+}
+
+impl Default for UmapParams {
+    fn default() -> Self {
+        UmapParams {
+            min_dist: 0.5,
+            spread: 1.0,
+            n_components: 2,
+            n_epochs: None,
+            alpha: 1.0,
+            gamma: 1.0,
+            negative_sample_rate: 5,
+            a: None,
+            b: None,
+            seed: 0,
+            spectral: true,
+        }
+    }
+}
+
+/// The layout and the curve parameters it was optimised with (`uns['umap']['params']`).
+#[derive(Debug, Clone)]
+pub struct Umap {
+    pub embedding: Array2<f32>,
+    pub a: f64,
+    pub b: f64,
+}
+
+/// Lays out the symmetric graph `graph` (`obsp['connectivities']`); `data` is the
+/// representation the graph was built from, used only to place disconnected components.
+pub fn umap(graph: &Compressed, data: ArrayView2<'_, f32>, params: &UmapParams) -> Umap {
+    let (a, b) = match (params.a, params.b) {
+        (Some(a), Some(b)) => (a, b),
+        _ => find_ab_params(params.spread, params.min_dist),
+    };
+    let n = graph.shape[0];
+    let dim = params.n_components;
+    let n_epochs = params
+        .n_epochs
+        .filter(|&e| e > 0)
+        .unwrap_or(if n <= 10_000 { 500 } else { 200 });
+    let edges = Edges::from_graph(graph, n_epochs);
+    let mut rng = ChaCha8Rng::seed_from_u64(params.seed);
+    if n == 0 {
+        return Umap {
+            embedding: Array2::zeros((0, dim)),
+            a,
+            b,
+        };
+    }
+    let adjacency = edges.adjacency(n);
+    let init = if params.spectral {
+        noisy_scale_coords(&spectral_layout(&adjacency, data, dim, &mut rng), &mut rng)
+    } else {
+        Array2::from_shape_fn((n, dim), |_| rng.random_range(-10.0f32..10.0))
+    };
+    let mut embedding = scale_into_box(init);
+    optimize_layout(&mut embedding, &edges, n_epochs, a, b, params, &mut rng);
+    Umap { embedding, a, b }
+}
+
+/// Least-squares fit of `1 / (1 + a x^2b)` to 1 below `min_dist` and
+/// `exp(-(x - min_dist) / spread)` above, on 300 points over `[0, 3 spread]`, from
+/// `a = b = 1` (umap-learn's `find_ab_params`, which calls scipy's `curve_fit`); solved here
+/// by Levenberg–Marquardt with the analytic Jacobian.
+pub fn find_ab_params(spread: f64, min_dist: f64) -> (f64, f64) {
+    let xs: Vec<f64> = (0..300).map(|i| 3.0 * spread * i as f64 / 299.0).collect();
+    let ys: Vec<f64> = xs
+        .iter()
+        .map(|&x| {
+            if x < min_dist {
+                1.0
+            } else {
+                (-(x - min_dist) / spread).exp()
+            }
+        })
+        .collect();
+    let cost = |a: f64, b: f64| -> f64 {
+        xs.iter()
+            .zip(&ys)
+            .map(|(&x, &y)| (1.0 / (1.0 + a * x.powf(2.0 * b)) - y).powi(2))
+            .sum()
+    };
+    let (mut a, mut b) = (1.0f64, 1.0f64);
+    let mut current = cost(a, b);
+    let mut lambda = 1e-3;
+    for _ in 0..500 {
+        // Normal equations of the linearised problem.
+        let (mut jaa, mut jab, mut jbb, mut ga, mut gb) = (0.0, 0.0, 0.0, 0.0, 0.0);
+        for (&x, &y) in xs.iter().zip(&ys) {
+            if x == 0.0 {
+                // f = 1 and both derivatives vanish at the origin.
+                continue;
+            }
+            let p = x.powf(2.0 * b);
+            let f = 1.0 / (1.0 + a * p);
+            let r = f - y;
+            let da = -p * f * f;
+            let db = -a * p * 2.0 * x.ln() * f * f;
+            jaa += da * da;
+            jab += da * db;
+            jbb += db * db;
+            ga += da * r;
+            gb += db * r;
+        }
+        let mut improved = false;
+        while lambda < 1e12 {
+            let (m00, m11) = (jaa * (1.0 + lambda), jbb * (1.0 + lambda));
+            let det = m00 * m11 - jab * jab;
+            if det.abs() < f64::MIN_POSITIVE {
+                lambda *= 10.0;
+                continue;
+            }
+            let step_a = -(m11 * ga - jab * gb) / det;
+            let step_b = -(m00 * gb - jab * ga) / det;
+            let (na, nb) = (a + step_a, b + step_b);
+            let trial = cost(na, nb);
+            if na > 0.0 && nb > 0.0 && trial <= current {
+                let converged = (step_a.abs() <= 1e-13 * a.abs().max(1e-13))
+                    && (step_b.abs() <= 1e-13 * b.abs().max(1e-13));
+                a = na;
+                b = nb;
+                let gain = current - trial;
+                current = trial;
+                lambda = (lambda / 10.0).max(1e-15);
+                improved = !converged && gain > 0.0;
+                break;
+            }
+            lambda *= 10.0;
+        }
+        if !improved {
+            break;
+        }
+    }
+    (a, b)
+}
+
+/// The graph's edges in both directions (COO from CSR, so grouped by head), with umap-learn's
+/// sampling schedule.
+#[derive(Debug)]
+struct Edges {
+    head: Vec<u32>,
+    tail: Vec<u32>,
+    weight: Vec<f64>,
+    epochs_per_sample: Vec<f64>,
+}
+
+impl Edges {
+    /// Drops edges lighter than `max / n_epochs` (they would never be sampled) and sets
+    /// `epochs_per_sample = max / weight`.
+    fn from_graph(graph: &Compressed, n_epochs: usize) -> Edges {
+        let weights = graph.data.to_f64_vec().unwrap_or_default();
+        let max = weights.iter().copied().fold(0.0f64, f64::max);
+        let floor = max / n_epochs as f64;
+        let mut e = Edges {
+            head: Vec::new(),
+            tail: Vec::new(),
+            weight: Vec::new(),
+            epochs_per_sample: Vec::new(),
+        };
+        for i in 0..graph.shape[0] {
+            let (lo, hi) = (graph.indptr[i] as usize, graph.indptr[i + 1] as usize);
+            for (&j, &w) in graph.indices[lo..hi].iter().zip(&weights[lo..hi]) {
+                if w > 0.0 && w >= floor && j as usize != i {
+                    e.head.push(i as u32);
+                    e.tail.push(j);
+                    e.weight.push(w);
+                    e.epochs_per_sample.push(max / w);
+                }
+            }
+        }
+        e
+    }
+
+    /// The kept edges as a symmetric weighted adjacency, row-major.
+    fn adjacency(&self, n: usize) -> Adjacency {
+        let mut indptr = vec![0usize; n + 1];
+        for &h in &self.head {
+            indptr[h as usize + 1] += 1;
+        }
+        for i in 0..n {
+            indptr[i + 1] += indptr[i];
+        }
+        Adjacency {
+            indptr,
+            indices: self.tail.clone(),
+            weight: self.weight.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Adjacency {
+    indptr: Vec<usize>,
+    indices: Vec<u32>,
+    weight: Vec<f64>,
+}
+
+impl Adjacency {
+    fn n(&self) -> usize {
+        self.indptr.len() - 1
+    }
+
+    fn row(&self, i: usize) -> impl Iterator<Item = (usize, f64)> + '_ {
+        let r = self.indptr[i]..self.indptr[i + 1];
+        self.indices[r.clone()]
+            .iter()
+            .zip(&self.weight[r])
+            .map(|(&j, &w)| (j as usize, w))
+    }
+
+    /// Connected-component label of every vertex, numbered in order of first vertex.
+    fn components(&self) -> (usize, Vec<usize>) {
+        let n = self.n();
+        let mut label = vec![usize::MAX; n];
+        let mut count = 0;
+        let mut stack = Vec::new();
+        for start in 0..n {
+            if label[start] != usize::MAX {
+                continue;
+            }
+            label[start] = count;
+            stack.push(start);
+            while let Some(v) = stack.pop() {
+                for (u, _) in self.row(v) {
+                    if label[u] == usize::MAX {
+                        label[u] = count;
+                        stack.push(u);
+                    }
+                }
+            }
+            count += 1;
+        }
+        (count, label)
+    }
+
+    /// The subgraph on `members` (sorted), renumbered.
+    fn induced(&self, members: &[usize]) -> Adjacency {
+        let mut local = vec![u32::MAX; self.n()];
+        for (k, &v) in members.iter().enumerate() {
+            local[v] = k as u32;
+        }
+        let mut out = Adjacency {
+            indptr: vec![0],
+            indices: Vec::new(),
+            weight: Vec::new(),
+        };
+        for &v in members {
+            for (u, w) in self.row(v) {
+                if local[u] != u32::MAX {
+                    out.indices.push(local[u]);
+                    out.weight.push(w);
+                }
+            }
+            out.indptr.push(out.indices.len());
+        }
+        out
+    }
+}
+
+/// `I + D^-1/2 A D^-1/2`: its largest eigenvectors are the normalised Laplacian's smallest,
+/// and the shift keeps the spectrum in `[0, 2]` so "largest magnitude" means "largest".
+#[derive(Debug)]
+struct ShiftedNormalized<'g> {
+    graph: &'g Adjacency,
+    inv_sqrt_deg: Vec<f64>,
+}
+
+impl LinOp<f64> for ShiftedNormalized<'_> {
+    fn apply_scratch(&self, _rhs_ncols: usize, _par: Par) -> StackReq {
+        StackReq::EMPTY
+    }
+    fn nrows(&self) -> usize {
+        self.graph.n()
+    }
+    fn ncols(&self) -> usize {
+        self.graph.n()
+    }
+    fn apply(
+        &self,
+        mut out: MatMut<'_, f64>,
+        rhs: MatRef<'_, f64>,
+        _par: Par,
+        _stack: &mut MemStack,
+    ) {
+        let d = &self.inv_sqrt_deg;
+        for c in 0..rhs.ncols() {
+            for i in 0..self.graph.n() {
+                let s: f64 = self.graph.row(i).map(|(j, w)| w * d[j] * rhs[(j, c)]).sum();
+                out[(i, c)] = rhs[(i, c)] + d[i] * s;
+            }
+        }
+    }
+    fn conj_apply(
+        &self,
+        out: MatMut<'_, f64>,
+        rhs: MatRef<'_, f64>,
+        par: Par,
+        stack: &mut MemStack,
+    ) {
+        self.apply(out, rhs, par, stack);
+    }
+}
+
+/// Eigenvectors 2..=dim+1 of the normalised Laplacian of a connected graph (umap-learn's
+/// `spectral_layout`), or `None` when the solver fails (umap-learn then falls back to a
+/// random layout, as the caller does).
+fn connected_spectral(graph: &Adjacency, dim: usize) -> Option<Array2<f64>> {
+    let n = graph.n();
+    let deg: Vec<f64> = (0..n).map(|i| graph.row(i).map(|(_, w)| w).sum()).collect();
+    if deg.iter().any(|&d| d <= 0.0) {
+        return None;
+    }
+    let op = ShiftedNormalized {
+        graph,
+        inv_sqrt_deg: deg.iter().map(|d| 1.0 / d.sqrt()).collect(),
+    };
+    let k = dim + 1;
+    let (_, mut vecs) = match eigen::partial(&op, k, 1e-8) {
+        Some(pairs) => pairs,
+        None if n <= 4096 => {
+            // Small graphs: the dense operator and the full solver.
+            let mut dense = Mat::<f64>::zeros(n, n);
+            let eye = Mat::<f64>::identity(n, n);
+            op.apply(
+                dense.as_mut(),
+                eye.as_ref(),
+                Par::Seq,
+                MemStack::new(&mut []),
+            );
+            let (_, vecs) = eigen::dense(dense.as_ref()).ok()?;
+            (Vec::new(), vecs.subcols(0, k.min(n)).to_owned())
+        }
+        None => return None,
+    };
+    if vecs.ncols() < k {
+        return None;
+    }
+    eigen::fix_signs(&mut vecs);
+    Some(Array2::from_shape_fn((n, dim), |(i, c)| vecs[(i, c + 1)]))
+}
+
+/// umap-learn's `spectral_layout`, with `multi_component_layout` for disconnected graphs:
+/// components are placed at meta-embedding points (the unit axes and their negatives when
+/// few, a spectral embedding of the component centroids in `data` otherwise) and each laid out
+/// within half the distance to its nearest neighbouring point.
+fn spectral_layout(
+    graph: &Adjacency,
+    data: ArrayView2<'_, f32>,
+    dim: usize,
+    rng: &mut ChaCha8Rng,
+) -> Array2<f64> {
+    let n = graph.n();
+    let random = |rng: &mut ChaCha8Rng, rows: usize, half: f64| {
+        Array2::from_shape_fn((rows, dim), |_| rng.random_range(-half..half))
+    };
+    let (n_comp, labels) = graph.components();
+    if n_comp == 1 {
+        return connected_spectral(graph, dim).unwrap_or_else(|| random(rng, n, 10.0));
+    }
+    let meta = meta_embedding(data, n_comp, &labels, dim);
+    let mut members = vec![Vec::new(); n_comp];
+    for (v, &l) in labels.iter().enumerate() {
+        members[l].push(v);
+    }
+    let mut out = Array2::zeros((n, dim));
+    for (c, m) in members.iter().enumerate() {
+        let data_range = (0..n_comp)
+            .filter(|&o| o != c)
+            .map(|o| {
+                (0..dim)
+                    .map(|d| (meta[[c, d]] - meta[[o, d]]).powi(2))
+                    .sum::<f64>()
+                    .sqrt()
+            })
+            .filter(|&d| d > 0.0)
+            .fold(f64::INFINITY, f64::min)
+            / 2.0;
+        let data_range = if data_range.is_finite() {
+            data_range
+        } else {
+            1.0
+        };
+        let local = if m.len() < 2 * dim || m.len() <= dim + 1 {
+            None
+        } else {
+            connected_spectral(&graph.induced(m), dim)
+        };
+        let local = match local {
+            Some(mut e) => {
+                let max = e.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+                if max > 0.0 {
+                    e.mapv_inplace(|v| v * data_range / max);
+                }
+                e
+            }
+            None => random(rng, m.len(), data_range),
+        };
+        for (k, &v) in m.iter().enumerate() {
+            for d in 0..dim {
+                out[[v, d]] = local[[k, d]] + meta[[c, d]];
+            }
+        }
+    }
+    out
+}
+
+/// Where each component goes: `±e_i` when there are at most `2 dim` components, else a
+/// spectral embedding of the centroids' Gaussian affinities `exp(-d²)` scaled to unit
+/// extent (umap-learn's `component_layout`), with evenly spread points on a circle when those
+/// affinities vanish.
+fn meta_embedding(
+    data: ArrayView2<'_, f32>,
+    n_comp: usize,
+    labels: &[usize],
+    dim: usize,
+) -> Array2<f64> {
+    if n_comp <= 2 * dim {
+        let k = n_comp.div_ceil(2);
+        return Array2::from_shape_fn((n_comp, dim), |(c, d)| {
+            let (axis, sign) = if c < k { (c, 1.0) } else { (c - k, -1.0) };
+            if axis == d { sign } else { 0.0 }
+        });
+    }
+    let p = data.ncols();
+    let mut centroids = Array2::<f64>::zeros((n_comp, p));
+    let mut counts = vec![0usize; n_comp];
+    for (row, &l) in data.outer_iter().zip(labels) {
+        counts[l] += 1;
+        for (c, &v) in centroids.row_mut(l).iter_mut().zip(row) {
+            *c += f64::from(v);
+        }
+    }
+    for (mut row, &c) in centroids.outer_iter_mut().zip(&counts) {
+        row.mapv_inplace(|v| v / c.max(1) as f64);
+    }
+    let affinity = Mat::from_fn(n_comp, n_comp, |i, j| {
+        let d2: f64 = (0..p)
+            .map(|k| (centroids[[i, k]] - centroids[[j, k]]).powi(2))
+            .sum();
+        (-d2).exp()
+    });
+    let deg: Vec<f64> = (0..n_comp)
+        .map(|i| (0..n_comp).map(|j| affinity[(i, j)]).sum())
+        .collect();
+    let off_diagonal: f64 = deg.iter().sum::<f64>() - n_comp as f64;
+    let spectral = (data.nrows() == labels.len() && off_diagonal > 1e-12)
+        .then(|| {
+            let norm = Mat::from_fn(n_comp, n_comp, |i, j| {
+                affinity[(i, j)] / (deg[i] * deg[j]).sqrt()
+            });
+            eigen::dense(norm.as_ref()).ok()
+        })
+        .flatten()
+        .map(|(_, mut vecs)| {
+            eigen::fix_signs(&mut vecs);
+            Array2::from_shape_fn((n_comp, dim), |(i, d)| vecs[(i, d + 1)] / deg[i].sqrt())
+        });
+    let mut meta = spectral.unwrap_or_else(|| {
+        Array2::from_shape_fn((n_comp, dim), |(c, d)| {
+            let t = std::f64::consts::TAU * c as f64 / n_comp as f64;
+            match d {
+                0 => t.cos(),
+                1 => t.sin(),
+                _ => 0.0,
+            }
+        })
+    });
+    let max = meta.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+    if max > 0.0 {
+        meta.mapv_inplace(|v| v / max);
+    }
+    meta
+}
+
+/// Scales so the largest coordinate is 10, then adds N(0, 1e-4) noise (umap-learn's
+/// `noisy_scale_coords`).
+fn noisy_scale_coords(coords: &Array2<f64>, rng: &mut ChaCha8Rng) -> Array2<f32> {
+    let max = coords.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+    let expansion = if max > 0.0 { 10.0 / max } else { 1.0 };
+    let noise = Normal::new(0.0, 1e-4).expect("valid normal");
+    coords.mapv(|v| (v * expansion) as f32 + noise.sample(rng) as f32)
+}
+
+/// Each coordinate rescaled to `[0, 10]`.
+fn scale_into_box(mut e: Array2<f32>) -> Array2<f32> {
+    for mut col in e.columns_mut() {
+        let (lo, hi) = col
+            .iter()
+            .fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &v| {
+                (l.min(v), h.max(v))
+            });
+        let span = hi - lo;
+        col.mapv_inplace(|v| {
+            if span > 0.0 {
+                10.0 * (v - lo) / span
+            } else {
+                0.0
+            }
+        });
+    }
+    e
+}
+
+/// A per-vertex xorshift stream for negative sampling (umap-learn keeps one tau-rand state
+/// per head vertex).
+fn next(state: &mut u64) -> u64 {
+    let mut x = *state;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    *state = x;
+    x
+}
+
+/// umap-learn's `optimize_layout_euclidean` with `move_other = True`.
+fn optimize_layout(
+    embedding: &mut Array2<f32>,
+    edges: &Edges,
+    n_epochs: usize,
+    a: f64,
+    b: f64,
+    params: &UmapParams,
+    rng: &mut ChaCha8Rng,
+) {
+    let n = embedding.nrows();
+    let dim = embedding.ncols();
+    let emb = embedding
+        .as_slice_mut()
+        .expect("a fresh array is contiguous");
+    let mut states: Vec<u64> = (0..n).map(|_| rng.random::<u64>() | 1).collect();
+    let rate = params.negative_sample_rate as f64;
+    let epochs_per_negative: Vec<f64> = edges.epochs_per_sample.iter().map(|e| e / rate).collect();
+    let mut next_sample = edges.epochs_per_sample.clone();
+    let mut next_negative = epochs_per_negative.clone();
+    let clip = |v: f64| v.clamp(-4.0, 4.0);
+    let mut alpha = params.alpha;
+    let mut delta = vec![0.0f64; dim];
+    for epoch in 0..n_epochs {
+        let e = epoch as f64;
+        for i in 0..edges.head.len() {
+            if next_sample[i] > e {
+                continue;
+            }
+            let (j, k) = (edges.head[i] as usize, edges.tail[i] as usize);
+            let d2 = sq_dist(emb, j, k, dim);
+            let coeff = if d2 > 0.0 {
+                let pb = d2.powf(b);
+                -2.0 * a * b * (pb / d2) / (a * pb + 1.0)
+            } else {
+                0.0
+            };
+            for d in 0..dim {
+                let g = clip(coeff * (emb[j * dim + d] - emb[k * dim + d]) as f64) * alpha;
+                emb[j * dim + d] += g as f32;
+                emb[k * dim + d] -= g as f32;
+            }
+            next_sample[i] += edges.epochs_per_sample[i];
+            let n_neg = ((e - next_negative[i]) / epochs_per_negative[i]) as i64;
+            for _ in 0..n_neg.max(0) {
+                let other = (next(&mut states[j]) % n as u64) as usize;
+                let d2 = sq_dist(emb, j, other, dim);
+                let coeff = if d2 > 0.0 {
+                    2.0 * params.gamma * b / ((0.001 + d2) * (a * d2.powf(b) + 1.0))
+                } else if j == other {
+                    continue;
+                } else {
+                    0.0
+                };
+                for (d, g) in delta.iter_mut().enumerate() {
+                    *g = if coeff > 0.0 {
+                        clip(coeff * (emb[j * dim + d] - emb[other * dim + d]) as f64)
+                    } else {
+                        4.0
+                    };
+                }
+                for (d, g) in delta.iter().enumerate() {
+                    emb[j * dim + d] += (g * alpha) as f32;
+                }
+            }
+            next_negative[i] += n_neg.max(0) as f64 * epochs_per_negative[i];
+        }
+        alpha = params.alpha * (1.0 - e / n_epochs as f64);
+    }
+}
+
+fn sq_dist(emb: &[f32], j: usize, k: usize, dim: usize) -> f64 {
+    (0..dim)
+        .map(|d| {
+            let v = f64::from(emb[j * dim + d] - emb[k * dim + d]);
+            v * v
+        })
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use engine_matrix::{DynArray, SparseFormat};
+
+    fn graph(n: usize, edges: &[(usize, usize, f32)]) -> Compressed {
+        let mut rows = vec![Vec::new(); n];
+        for &(i, j, w) in edges {
+            rows[i].push((j as u32, w));
+            rows[j].push((i as u32, w));
+        }
+        let mut indptr = vec![0u64];
+        let (mut indices, mut data) = (Vec::new(), Vec::new());
+        for mut r in rows {
+            r.sort_by_key(|e| e.0);
+            for (j, w) in r {
+                indices.push(j);
+                data.push(w);
+            }
+            indptr.push(indices.len() as u64);
+        }
+        Compressed {
+            format: SparseFormat::Csr,
+            shape: [n, n],
+            indptr,
+            indices,
+            data: DynArray::F32(ndarray::Array1::from(data).into_dyn()),
+        }
+    }
+
+    #[test]
+    fn ab_params_match_scipy_curve_fit() {
+        // umap.umap_.find_ab_params(1.0, 0.5) and (1.0, 0.1) with scipy 1.18.1.
+        let (a, b) = find_ab_params(1.0, 0.5);
+        assert!(
+            (a - 0.583_030_020_3).abs() < 1e-6 && (b - 1.334_166_992_4).abs() < 1e-6,
+            "{a} {b}"
+        );
+        let (a, b) = find_ab_params(1.0, 0.1);
+        assert!(
+            (a - 1.576_943_460_3).abs() < 1e-6 && (b - 0.895_060_877_9).abs() < 1e-6,
+            "{a} {b}"
+        );
+    }
+
+    #[test]
+    fn spectral_layout_of_a_path_is_closed_form() {
+        // On a path with unit weights, D⁻¹A has eigenvectors cos(π k i / (n - 1)) with
+        // eigenvalues cos(π k / (n - 1)), so the normalised Laplacian's k-th mode is
+        // sqrt(deg_i) cos(π k i / (n - 1)).
+        let n = 200;
+        let edges: Vec<_> = (0..n - 1).map(|i| (i, i + 1, 1.0f32)).collect();
+        let g = graph(n, &edges);
+        let x = connected_spectral(&Edges::from_graph(&g, 500).adjacency(n), 2).expect("converges");
+        for k in 1..=2 {
+            let expected: Vec<f64> = (0..n)
+                .map(|i| {
+                    let deg = if i == 0 || i == n - 1 { 1.0f64 } else { 2.0 };
+                    deg.sqrt() * (std::f64::consts::PI * (k * i) as f64 / (n - 1) as f64).cos()
+                })
+                .collect();
+            let got = x.column(k - 1);
+            let dot: f64 = got.iter().zip(&expected).map(|(a, b)| a * b).sum();
+            let norms = got.dot(&got).sqrt() * expected.iter().map(|v| v * v).sum::<f64>().sqrt();
+            assert!(
+                (dot.abs() / norms - 1.0).abs() < 1e-8,
+                "mode {k}: |cos| {}",
+                dot.abs() / norms
+            );
+        }
+    }
+
+    #[test]
+    fn separate_cliques_end_up_apart_and_the_seed_fixes_the_layout() {
+        // Three 30-vertex cliques, loosely chained: the layout keeps each clique together.
+        let (k, size) = (3, 30);
+        let mut edges = Vec::new();
+        for c in 0..k {
+            for i in 0..size {
+                for j in i + 1..size {
+                    edges.push((c * size + i, c * size + j, 1.0f32));
+                }
+            }
+            if c + 1 < k {
+                edges.push((c * size, (c + 1) * size, 0.1));
+            }
+        }
+        let g = graph(k * size, &edges);
+        let data = Array2::<f32>::zeros((k * size, 2));
+        let u = umap(&g, data.view(), &UmapParams::default());
+        let centre = |c: usize| {
+            let rows = u.embedding.slice(ndarray::s![c * size..(c + 1) * size, ..]);
+            (
+                rows.column(0).mean().unwrap(),
+                rows.column(1).mean().unwrap(),
+            )
+        };
+        let spread = |c: usize| {
+            let (cx, cy) = centre(c);
+            (c * size..(c + 1) * size)
+                .map(|i| {
+                    ((u.embedding[[i, 0]] - cx).powi(2) + (u.embedding[[i, 1]] - cy).powi(2)).sqrt()
+                })
+                .fold(0.0f32, f32::max)
+        };
+        for c in 0..k {
+            for o in c + 1..k {
+                let ((ax, ay), (bx, by)) = (centre(c), centre(o));
+                let gap = ((ax - bx).powi(2) + (ay - by).powi(2)).sqrt();
+                assert!(gap > spread(c) + spread(o), "cliques {c} and {o} overlap");
+            }
+        }
+        let again = umap(&g, data.view(), &UmapParams::default());
+        assert_eq!(u.embedding, again.embedding);
+        let other = umap(
+            &g,
+            data.view(),
+            &UmapParams {
+                seed: 1,
+                ..Default::default()
+            },
+        );
+        assert_ne!(u.embedding, other.embedding);
+    }
+
+    #[test]
+    fn disconnected_components_are_laid_out_apart() {
+        // Two separate rings: the components start at ±e_1 and stay apart.
+        let n = 40;
+        let mut edges = Vec::new();
+        for r in 0..2 {
+            for i in 0..n {
+                edges.push((r * n + i, r * n + (i + 1) % n, 1.0f32));
+                edges.push((r * n + i, r * n + (i + 2) % n, 0.5f32));
+            }
+        }
+        let g = graph(2 * n, &edges);
+        let data = Array2::<f32>::zeros((2 * n, 2));
+        let u = umap(&g, data.view(), &UmapParams::default());
+        let xs = |r: usize| {
+            u.embedding
+                .slice(ndarray::s![r * n..(r + 1) * n, 0])
+                .to_vec()
+        };
+        let (x0, x1) = (xs(0), xs(1));
+        let (lo0, hi0) = (
+            x0.iter().cloned().fold(f32::INFINITY, f32::min),
+            x0.iter().cloned().fold(f32::NEG_INFINITY, f32::max),
+        );
+        let (lo1, hi1) = (
+            x1.iter().cloned().fold(f32::INFINITY, f32::min),
+            x1.iter().cloned().fold(f32::NEG_INFINITY, f32::max),
+        );
+        let (ys0, ys1) = (
+            u.embedding.slice(ndarray::s![..n, 1]).to_vec(),
+            u.embedding.slice(ndarray::s![n.., 1]).to_vec(),
+        );
+        let apart_x = hi0 < lo1 || hi1 < lo0;
+        let (lo0y, hi0y) = (
+            ys0.iter().cloned().fold(f32::INFINITY, f32::min),
+            ys0.iter().cloned().fold(f32::NEG_INFINITY, f32::max),
+        );
+        let (lo1y, hi1y) = (
+            ys1.iter().cloned().fold(f32::INFINITY, f32::min),
+            ys1.iter().cloned().fold(f32::NEG_INFINITY, f32::max),
+        );
+        let apart_y = hi0y < lo1y || hi1y < lo0y;
+        assert!(apart_x || apart_y, "rings overlap");
+    }
+}
