@@ -98,3 +98,63 @@ fn rules_on_and_off_agree() {
     assert_eq!(passes(&e_on) + 1, passes(&e_off), "{e_on}\n{e_off}");
     assert!(e_on.contains("rules applied: merge_passes"));
 }
+
+#[test]
+fn fused_maps_give_the_values_of_separate_maps() {
+    // The counts workflow's normalize_total -> log1p -> (HVG) -> scale chain, as one kernel
+    // per block and as one sweep per map.
+    let pipeline = root().join("pipelines/counts_file.yaml");
+    let input = format!(
+        "input={}",
+        root().join("pipelines/data/counts_demo.h5ad").display()
+    );
+    let run = |dir: &std::path::Path, extra: &[&str]| {
+        let out = format!("out={}", dir.display());
+        let mut args = vec![
+            "run",
+            pipeline.to_str().unwrap(),
+            "--param",
+            &out,
+            "--param",
+            &input,
+        ];
+        args.extend_from_slice(extra);
+        let res = engine(&args);
+        assert!(
+            res.status.success(),
+            "{}",
+            String::from_utf8_lossy(&res.stderr)
+        );
+    };
+    let (on, off) = (scratch("fuse-on"), scratch("fuse-off"));
+    run(&on, &[]);
+    run(&off, &["--disable-rule", "fuse_elementwise"]);
+    for el in ["X", "obsm/X_pca", "obsm/X_umap"] {
+        let (a, b) = (
+            read_matrix(&on.join("result.h5ad"), el),
+            read_matrix(&off.join("result.h5ad"), el),
+        );
+        assert_eq!(a, b, "{el} differs with fuse_elementwise off");
+    }
+    let explain = |extra: &[&str]| {
+        let mut args = vec!["explain", pipeline.to_str().unwrap(), "--param", &input];
+        args.extend_from_slice(extra);
+        let res = engine(&args);
+        assert!(
+            res.status.success(),
+            "{}",
+            String::from_utf8_lossy(&res.stderr)
+        );
+        String::from_utf8(res.stdout).unwrap()
+    };
+    let (e_on, e_off) = (
+        explain(&[]),
+        explain(&["--disable-rule", "fuse_elementwise"]),
+    );
+    assert!(
+        e_on.contains("Log1p(fused into the previous map's kernel)")
+            && e_on.contains("max_value=10, fused into the previous map's kernel"),
+        "{e_on}"
+    );
+    assert!(!e_off.contains("fused into"), "{e_off}");
+}

@@ -123,6 +123,114 @@ pub(crate) enum XMap {
     Log1p,
     /// `normalize_total`: row `i` times `factors[i]` (positions at this depth).
     ScaleRows(Arc<Vec<f64>>),
+    /// Maps applied in order in one sweep over each block (`fuse_elementwise`).
+    Chain(Vec<XMap>),
+}
+
+impl XMap {
+    /// The map with its per-row and per-column parameters restricted to a selection.
+    fn restrict(&self, rows: Option<&AxisSelection>, cols: Option<&AxisSelection>) -> XMap {
+        let take = |v: &Arc<Vec<f64>>, sel: Option<&AxisSelection>| match sel {
+            Some(s) => Arc::new(s.indices().map(|i| v[i]).collect::<Vec<_>>()),
+            None => v.clone(),
+        };
+        match self {
+            XMap::Standardize {
+                mean,
+                sd,
+                zero_center,
+                max_value,
+            } => XMap::Standardize {
+                mean: take(mean, cols),
+                sd: take(sd, cols),
+                zero_center: *zero_center,
+                max_value: *max_value,
+            },
+            XMap::ScaleRows(f) => XMap::ScaleRows(take(f, rows)),
+            XMap::Log1p => XMap::Log1p,
+            XMap::Chain(maps) => XMap::Chain(maps.iter().map(|m| m.restrict(rows, cols)).collect()),
+        }
+    }
+
+    /// The map of one value at row position `i`, column `j`.
+    fn scalar(&self, v: f64, i: usize, j: usize) -> f64 {
+        match self {
+            XMap::Standardize {
+                mean,
+                sd,
+                zero_center,
+                max_value,
+            } => standardize(v, mean[j], sd[j], *zero_center, *max_value),
+            XMap::Log1p => v.ln_1p(),
+            XMap::ScaleRows(f) => v * f[i],
+            XMap::Chain(maps) => maps.iter().fold(v, |v, m| m.scalar(v, i, j)),
+        }
+    }
+
+    /// Appends `next` to this map as one kernel.
+    pub fn then(self, next: XMap) -> XMap {
+        match self {
+            XMap::Chain(mut maps) => {
+                maps.push(next);
+                XMap::Chain(maps)
+            }
+            first => XMap::Chain(vec![first, next]),
+        }
+    }
+}
+
+/// A chain in one sweep: each stored value goes through every map in turn. Absent entries of
+/// a sparse block stay absent while the maps keep zero at zero, and become a per-column fill
+/// once one does not; a row scale after that point has no per-column fill, so the block is
+/// then densified, as the unfused maps would.
+fn apply_chain(maps: &[XMap], x: XBlock, pos: &AxisSelection) -> XBlock {
+    let rows: Vec<usize> = pos.indices().collect();
+    match x {
+        XBlock::Sparse { mut x, fill } => {
+            let mut col_fill: Option<Vec<f64>> = fill.as_ref().map(|f| f.to_vec());
+            for m in maps {
+                match (m, &mut col_fill) {
+                    (XMap::ScaleRows(_), Some(_)) => {
+                        // Nothing has been applied to the block yet: densify it as read.
+                        let dense = XBlock::Sparse { x, fill };
+                        return apply_chain_dense(maps, dense.into_dense(), &rows);
+                    }
+                    (XMap::ScaleRows(_) | XMap::Log1p, None) => {}
+                    (m, f) => {
+                        let cur = f.take().unwrap_or_else(|| vec![0.0; x.n_cols]);
+                        *f = Some(
+                            cur.iter()
+                                .enumerate()
+                                .map(|(j, &v)| m.scalar(v, 0, j))
+                                .collect(),
+                        );
+                    }
+                }
+            }
+            let chain = XMap::Chain(maps.to_vec());
+            for (r, &i) in rows.iter().enumerate().take(x.n_rows()) {
+                let (lo, hi) = (x.indptr[r], x.indptr[r + 1]);
+                for k in lo..hi {
+                    x.data[k] = chain.scalar(x.data[k], i, x.indices[k] as usize);
+                }
+            }
+            let fill = col_fill
+                .filter(|f| f.iter().any(|v| *v != 0.0))
+                .map(Arc::new);
+            XBlock::Sparse { x, fill }
+        }
+        XBlock::Dense(a) => apply_chain_dense(maps, a, &rows),
+    }
+}
+
+fn apply_chain_dense(maps: &[XMap], mut a: Array2<f64>, rows: &[usize]) -> XBlock {
+    let chain = XMap::Chain(maps.to_vec());
+    for (mut row, &i) in a.outer_iter_mut().zip(rows) {
+        for (j, v) in row.iter_mut().enumerate() {
+            *v = chain.scalar(*v, i, j);
+        }
+    }
+    XBlock::Dense(a)
 }
 
 fn standardize(v: f64, mean: f64, sd: f64, zero_center: bool, max_value: Option<f64>) -> f64 {
@@ -137,6 +245,7 @@ fn standardize(v: f64, mean: f64, sd: f64, zero_center: bool, max_value: Option<
 /// Applies `m` to a block whose rows sit at positions `pos` of this depth.
 fn apply_map(m: &XMap, x: XBlock, pos: &AxisSelection) -> XBlock {
     match (m, x) {
+        (XMap::Chain(maps), x) => apply_chain(maps, x, pos),
         (
             XMap::Standardize {
                 mean,
@@ -405,6 +514,18 @@ impl Lineage {
             .unwrap_or(self.source.cols.len())
     }
 
+    /// Adds an elementwise map: fused into the map before it (one sweep per block for both)
+    /// when `fuse` is set and the last step is a map, else as a step of its own.
+    pub fn push_map(&mut self, map: XMap, fuse: bool) {
+        match self.steps.last_mut() {
+            Some(LineageStep::Map(prev)) if fuse => {
+                let first = std::mem::replace(prev, XMap::Log1p);
+                *prev = first.then(map);
+            }
+            _ => self.steps.push(LineageStep::Map(map)),
+        }
+    }
+
     /// Whether a view that was not pushed into the scan sits in the lineage.
     fn viewed(&self) -> bool {
         self.steps
@@ -439,28 +560,11 @@ impl Lineage {
             });
             return out;
         }
-        let take = |v: &Arc<Vec<f64>>, sel: Option<&AxisSelection>| match sel {
-            Some(s) => Arc::new(s.indices().map(|i| v[i]).collect::<Vec<_>>()),
-            None => v.clone(),
-        };
         out.steps = self
             .steps
             .iter()
             .map(|s| match s {
-                LineageStep::Map(XMap::Standardize {
-                    mean,
-                    sd,
-                    zero_center,
-                    max_value,
-                }) => LineageStep::Map(XMap::Standardize {
-                    mean: take(mean, cols),
-                    sd: take(sd, cols),
-                    zero_center: *zero_center,
-                    max_value: *max_value,
-                }),
-                LineageStep::Map(XMap::ScaleRows(f)) => {
-                    LineageStep::Map(XMap::ScaleRows(take(f, rows)))
-                }
+                LineageStep::Map(m) => LineageStep::Map(m.restrict(rows, cols)),
                 other => other.clone(),
             })
             .collect();
@@ -471,5 +575,79 @@ impl Lineage {
             chunk_starts: self.source.chunk_starts.clone(),
         });
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block() -> XBlock {
+        // 3 x 4 with absent entries in every column but the last.
+        XBlock::Sparse {
+            x: Csr {
+                n_cols: 4,
+                indptr: vec![0, 2, 3, 5],
+                indices: vec![0, 3, 1, 2, 3],
+                data: vec![1.0, 4.0, 2.0, 3.0, 5.0],
+            },
+            fill: None,
+        }
+    }
+
+    fn maps() -> (XMap, XMap, XMap) {
+        let rows = XMap::ScaleRows(Arc::new(vec![9.0, 0.5, 2.0, 3.0, 7.0]));
+        let cols = XMap::Standardize {
+            mean: Arc::new(vec![0.1, 0.2, 0.3, 0.4]),
+            sd: Arc::new(vec![1.0, 2.0, 0.5, 4.0]),
+            zero_center: true,
+            max_value: Some(1.5),
+        };
+        (rows, XMap::Log1p, cols)
+    }
+
+    /// The block through each map in turn, as unfused lineage steps apply them.
+    fn one_by_one(ms: &[XMap], pos: &AxisSelection) -> Array2<f64> {
+        ms.iter()
+            .fold(block(), |x, m| apply_map(m, x, pos))
+            .into_dense()
+    }
+
+    #[test]
+    fn a_chain_in_one_sweep_equals_its_maps_one_by_one() {
+        // Rows at positions 2..5 of their depth: the row factors are looked up by position.
+        let pos = AxisSelection::range(2..5);
+        let (rows, log, cols) = maps();
+        for order in [
+            vec![rows.clone(), log.clone(), cols.clone()],
+            // A row scale after the fill exists: no per-column fill, so it densifies.
+            vec![cols.clone(), log.clone(), rows.clone()],
+            vec![log.clone(), cols.clone()],
+        ] {
+            let chain = order[1..]
+                .iter()
+                .fold(order[0].clone(), |c, m| c.then(m.clone()));
+            let fused = apply_map(&chain, block(), &pos).into_dense();
+            assert_eq!(fused, one_by_one(&order, &pos), "{order:?}");
+        }
+    }
+
+    #[test]
+    fn restricting_a_chain_restricts_every_map() {
+        let (rows, log, cols) = maps();
+        let chain = rows.then(log).then(cols);
+        let keep_rows = AxisSelection::from_indices(&[1, 3]);
+        let keep_cols = AxisSelection::from_indices(&[2]);
+        let XMap::Chain(parts) = chain.restrict(Some(&keep_rows), Some(&keep_cols)) else {
+            panic!("still a chain");
+        };
+        match (&parts[0], &parts[2]) {
+            (XMap::ScaleRows(f), XMap::Standardize { mean, sd, .. }) => {
+                assert_eq!(**f, vec![0.5, 3.0]);
+                assert_eq!((**mean).clone(), vec![0.3]);
+                assert_eq!((**sd).clone(), vec![0.5]);
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -638,7 +638,7 @@ pub fn physical_plan(plan: &LogicalPlan, opts: &ExecOptions) -> String {
             ));
         }
         let passes: Vec<String> = match &n.op {
-            Op::Scan(_) | Op::Select { .. } | Op::Log1p => vec![],
+            Op::Scan(_) | Op::Select { .. } | Op::Log1p { .. } => vec![],
             Op::Where { .. } => vec![
                 "in memory: predicates over obs/var; the kept rows become the scan's selection"
                     .into(),
@@ -652,7 +652,7 @@ pub fn physical_plan(plan: &LogicalPlan, opts: &ExecOptions) -> String {
             Op::Filter { var: true, .. } => vec![
                 "pass over X: per-gene counts; the kept genes become the scan's selection".into(),
             ],
-            Op::NormalizeTotal { target_sum } => vec![format!(
+            Op::NormalizeTotal { target_sum, .. } => vec![format!(
                 "pass over X: per-cell totals{}",
                 if target_sum.is_none() {
                     " and their median"
@@ -668,7 +668,7 @@ pub fn physical_plan(plan: &LogicalPlan, opts: &ExecOptions) -> String {
                     ""
                 }
             )],
-            Op::Scale(_) => vec!["pass over X: column moments (mean, variance)".into()],
+            Op::Scale { .. } => vec!["pass over X: column moments (mean, variance)".into()],
             Op::Pca {
                 standardize: Some(_),
                 ..
@@ -1087,7 +1087,7 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
                 );
                 lineages.insert(id, out);
             }
-            Op::NormalizeTotal { target_sum } => {
+            Op::NormalizeTotal { target_sum, fused } => {
                 let lin = in_lineage()?;
                 let bar = progress(opts, &format!("{}: totals", node.step), lin.blocks().len());
                 let (parts, blocks) =
@@ -1102,8 +1102,7 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
                     .map(|&c| if c > 0.0 { target / c } else { target })
                     .collect();
                 let mut l = lin.clone();
-                l.steps
-                    .push(LineageStep::Map(XMap::ScaleRows(Arc::new(factors))));
+                l.push_map(XMap::ScaleRows(Arc::new(factors)), *fused);
                 stage(
                     format!("{}: totals", node.step),
                     blocks,
@@ -1113,9 +1112,9 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
                 );
                 lineages.insert(id, l);
             }
-            Op::Log1p => {
+            Op::Log1p { fused } => {
                 let mut l = in_lineage()?;
-                l.steps.push(LineageStep::Map(XMap::Log1p));
+                l.push_map(XMap::Log1p, *fused);
                 a.uns.insert("log1p".into(), Value::Dict(BTreeMap::new()));
                 lineages.insert(id, l);
             }
@@ -1139,7 +1138,7 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
                 );
                 lineages.insert(id, out);
             }
-            Op::Scale(p) => {
+            Op::Scale { params: p, fused } => {
                 let lin = in_lineage()?;
                 let (m, blocks) = fold_pass(
                     &lin,
@@ -1165,12 +1164,15 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
                 set_column(&mut a.var, "mean", float_column(&m.mean, false));
                 set_column(&mut a.var, "std", float_column(&sd, false));
                 let mut l = lin.clone();
-                l.steps.push(LineageStep::Map(XMap::Standardize {
-                    mean: Arc::new(m.mean),
-                    sd: Arc::new(sd),
-                    zero_center: p.zero_center,
-                    max_value: p.max_value,
-                }));
+                l.push_map(
+                    XMap::Standardize {
+                        mean: Arc::new(m.mean),
+                        sd: Arc::new(sd),
+                        zero_center: p.zero_center,
+                        max_value: p.max_value,
+                    },
+                    *fused,
+                );
                 stage(
                     format!("{}: moments", node.step),
                     blocks,

@@ -161,10 +161,15 @@ pub enum Op {
         min: Option<f64>,
         max: Option<f64>,
     },
+    /// `fused` (set by `fuse_elementwise`): this step's map runs in the same per-block
+    /// kernel as the maps before it.
     NormalizeTotal {
         target_sum: Option<f64>,
+        fused: bool,
     },
-    Log1p,
+    Log1p {
+        fused: bool,
+    },
     Hvg(HvgParams),
     /// A view `adata[rows, cols]` (positions in its input).
     Select {
@@ -179,7 +184,10 @@ pub enum Op {
         obs: Option<String>,
         var: Option<String>,
     },
-    Scale(ScaleParams),
+    Scale {
+        params: ScaleParams,
+        fused: bool,
+    },
     /// PCA of its input's X. `standardize` is set by `merge_passes` when a `scale` was
     /// folded in: the Gram of the unscaled data then yields the correlation matrix directly,
     /// and the output's X is the scaled X.
@@ -229,6 +237,15 @@ pub enum Op {
     },
 }
 
+/// How EXPLAIN marks a map fused into the kernel before it.
+fn fused_note(fused: bool, after_params: bool) -> String {
+    match (fused, after_params) {
+        (false, _) => String::new(),
+        (true, true) => ", fused into the previous map's kernel".into(),
+        (true, false) => "fused into the previous map's kernel".into(),
+    }
+}
+
 impl Op {
     pub fn name(&self) -> &'static str {
         match self {
@@ -236,11 +253,11 @@ impl Op {
             Op::Qc { .. } => "Qc",
             Op::Filter { .. } => "Filter",
             Op::NormalizeTotal { .. } => "NormalizeTotal",
-            Op::Log1p => "Log1p",
+            Op::Log1p { .. } => "Log1p",
             Op::Hvg(_) => "Hvg",
             Op::Select { .. } => "Select",
             Op::Where { .. } => "Where",
-            Op::Scale(_) => "Scale",
+            Op::Scale { .. } => "Scale",
             Op::Pca { .. } => "Pca",
             Op::Neighbors { .. } => "Neighbors",
             Op::Leiden { .. } => "Leiden",
@@ -324,11 +341,12 @@ impl Op {
                 }
                 d
             }
-            Op::NormalizeTotal { target_sum } => format!(
-                "target_sum={}",
-                target_sum.map_or("median".into(), |t| t.to_string())
+            Op::NormalizeTotal { target_sum, fused } => format!(
+                "target_sum={}{}",
+                target_sum.map_or("median".into(), |t| t.to_string()),
+                fused_note(*fused, true)
             ),
-            Op::Log1p => String::new(),
+            Op::Log1p { fused } => fused_note(*fused, false),
             Op::Hvg(h) => {
                 let mut d = format!("flavor={}", h.flavor);
                 match h.n_top_genes {
@@ -380,10 +398,11 @@ impl Op {
                 }
                 parts.join(", ")
             }
-            Op::Scale(p) => format!(
-                "zero_center={}, max_value={}",
+            Op::Scale { params: p, fused } => format!(
+                "zero_center={}, max_value={}{}",
                 p.zero_center,
-                p.max_value.map_or("none".into(), |v| v.to_string())
+                p.max_value.map_or("none".into(), |v| v.to_string()),
+                fused_note(*fused, true)
             ),
             Op::Pca {
                 n_comps,

@@ -109,7 +109,7 @@ fn file_positions(plan: &LogicalPlan, id: NodeId, var: bool) -> Option<(String, 
                 sel.as_ref().map_or(base.clone(), |s| base.compose(&s.sel)),
             ))
         }
-        Op::Scale(_) => file_positions(plan, *node.inputs.first()?, var),
+        Op::Scale { .. } => file_positions(plan, *node.inputs.first()?, var),
         _ => None,
     }
 }
@@ -424,13 +424,19 @@ pub fn plan(spec: &PipelineSpec, sql: &dyn Predicates) -> Result<LogicalPlan> {
                     )));
                 }
                 s.x_maps.push("normalize_total".into());
-                (Op::NormalizeTotal { target_sum }, s)
+                (
+                    Op::NormalizeTotal {
+                        target_sum,
+                        fused: false,
+                    },
+                    s,
+                )
             }
             "log1p" => {
                 let mut s = input_schema.unwrap_or_default();
                 s.x_maps.push("log1p".into());
                 add(&mut s.uns, "log1p");
-                (Op::Log1p, s)
+                (Op::Log1p { fused: false }, s)
             }
             "highly_variable_genes" => {
                 let mut s = input_schema.unwrap_or_default();
@@ -535,7 +541,13 @@ pub fn plan(spec: &PipelineSpec, sql: &dyn Predicates) -> Result<LogicalPlan> {
                     zero_center: step.arg("zero_center").as_bool().unwrap_or(true),
                     max_value: step.arg("max_value").as_f64(),
                 };
-                (Op::Scale(p), s)
+                (
+                    Op::Scale {
+                        params: p,
+                        fused: false,
+                    },
+                    s,
+                )
             }
             "pca" => {
                 let mut s = input_schema.unwrap_or_default();

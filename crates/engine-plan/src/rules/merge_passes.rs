@@ -30,7 +30,7 @@ pub fn apply(plan: &mut LogicalPlan) -> bool {
         let Some(&input) = plan.nodes[i].inputs.first() else {
             continue;
         };
-        let Op::Scale(p) = plan.nodes[input.0].op else {
+        let Op::Scale { params: p, .. } = plan.nodes[input.0].op else {
             continue;
         };
         if !p.zero_center || p.max_value.is_some() {
@@ -77,10 +77,13 @@ mod tests {
                 },
                 Node {
                     step: "scaled".into(),
-                    op: Op::Scale(ScaleParams {
-                        zero_center: true,
-                        max_value,
-                    }),
+                    op: Op::Scale {
+                        params: ScaleParams {
+                            zero_center: true,
+                            max_value,
+                        },
+                        fused: false,
+                    },
                     inputs: vec![NodeId(0)],
                     schema: schema.clone(),
                 },

@@ -2,14 +2,12 @@
 //!
 //! 1. `push_down_selection` — views become scan selections, so later rules see the real reads.
 //! 2. `prune_elements` — scans read only the obs columns used downstream.
-//! 3. `merge_passes` — scale's statistics and PCA's Gram matrix share one pass.
-//! 4. `align_chunks` — pass blocks follow storage chunks.
-//!
-//! (`fuse_elementwise`, chains of per-element transforms compiled into one kernel, arrives with
-//! the sparse operators: today `scale` is the only elementwise step and the executor already
-//! applies it inside the consuming pass.)
+//! 3. `fuse_elementwise` — chains of row, column and element maps run as one kernel per block.
+//! 4. `merge_passes` — scale's statistics and PCA's Gram matrix share one pass.
+//! 5. `align_chunks` — pass blocks follow storage chunks.
 
 pub mod align_chunks;
+pub mod fuse_elementwise;
 pub mod merge_passes;
 pub mod prune_elements;
 pub mod push_down_selection;
@@ -24,6 +22,7 @@ pub type Rule = fn(&mut LogicalPlan) -> bool;
 pub const RULES: &[(&str, Rule)] = &[
     (push_down_selection::NAME, push_down_selection::apply),
     (prune_elements::NAME, prune_elements::apply),
+    (fuse_elementwise::NAME, fuse_elementwise::apply),
     (merge_passes::NAME, merge_passes::apply),
     (align_chunks::NAME, align_chunks::apply),
 ];
