@@ -763,7 +763,8 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
             continue;
         }
         let sink = matches!(node.op, Op::Plot { .. } | Op::Write { .. });
-        let t = Instant::now();
+        // Each stage row times the work since the previous row of the same node.
+        let t = std::cell::Cell::new(Instant::now());
         let input = node.inputs.first().copied();
         let in_lineage = || {
             input
@@ -787,7 +788,7 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
             |name: String, blocks: usize, n_vars: usize, n_obs: usize, report: &mut RunReport| {
                 report.stages.push(StageReport {
                     name,
-                    seconds: t.elapsed().as_secs_f64(),
+                    seconds: t.replace(Instant::now()).elapsed().as_secs_f64(),
                     blocks,
                     bytes: (n_obs * n_vars * 8) as u64,
                     peak_rss_kib: peak_rss_kib(),
@@ -1459,7 +1460,9 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
                     seed: *random_state as u64,
                     spectral: *spectral,
                 };
-                let layout = umap::umap(conn, rep.view(), &params);
+                let initial = umap::initialize(conn, rep.view(), &params);
+                stage(format!("{}: UMAP init", node.step), 0, 0, 0, &mut report);
+                let layout = umap::optimize(initial, &params);
                 a.obsm.insert("X_umap".into(), layout.embedding);
                 let mut params = vec![("a", scalar_f64(layout.a)), ("b", scalar_f64(layout.b))];
                 if *random_state != 0 {
@@ -1467,7 +1470,7 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
                 }
                 a.uns
                     .insert("umap".into(), dict(vec![("params", dict(params))]));
-                stage(format!("{}: UMAP", node.step), 0, 0, 0, &mut report);
+                stage(format!("{}: UMAP layout", node.step), 0, 0, 0, &mut report);
                 lineages.insert(id, in_lineage()?);
             }
             Op::Plot {

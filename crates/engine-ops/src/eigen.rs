@@ -11,20 +11,32 @@ use faer::matrix_free::eigen::{
 use faer::{Col, Mat, MatRef, Par, Side};
 
 /// `k` eigenpairs of largest magnitude, in decreasing order of magnitude: the eigenvalues and
-/// one eigenvector per column. Uses the Krylov solver when it pays (`k` small next to `n`);
-/// returns `None` when it did not converge within its restarts.
-pub fn partial(op: &dyn LinOp<f64>, k: usize, tol: f64) -> Option<(Vec<f64>, Mat<f64>)> {
+/// one eigenvector per column, each with residual `‖Av − λv‖ ≤ tol`. Returns `None` when
+/// the operator is too small for the Krylov subspace or the solver did not converge within
+/// its restarts (clustered eigenvalues, as in the noise bulk of a PCA, converge slowly).
+///
+/// `subspace` bounds the Krylov basis (at least 64, faer's floor; by default the larger of
+/// `3k` and `k + 100`): its `n × subspace` workspace is the solver's memory.
+pub fn partial(
+    op: &dyn LinOp<f64>,
+    k: usize,
+    tol: f64,
+    subspace: Option<usize>,
+) -> Option<(Vec<f64>, Mat<f64>)> {
     let n = op.nrows();
     let k = k.min(n);
     // faer widens the subspace to at least 64 and needs it strictly smaller than the operator.
-    let max_dim = (2 * k + 20).max(64);
+    let max_dim = subspace
+        .unwrap_or((3 * k).max(k + 100))
+        .max(2 * k + 8)
+        .max(64);
     if max_dim >= n || k == 0 {
         return None;
     }
     let params = PartialEigenParams {
-        min_dim: k + 8,
+        min_dim: k + 16,
         max_dim,
-        max_restarts: 1000,
+        max_restarts: 200,
         ..Default::default()
     };
     let par = Par::rayon(0);
@@ -96,7 +108,7 @@ mod tests {
         });
         let a = &b * b.transpose();
         let (dv, du) = dense(a.as_ref()).unwrap();
-        let (pv, pu) = partial(&a.as_ref(), 10, 1e-12).expect("converges");
+        let (pv, pu) = partial(&a.as_ref(), 10, 1e-12, None).expect("converges");
         for c in 0..10 {
             assert!(
                 (pv[c] - dv[c]).abs() <= 1e-9 * dv[0],
@@ -112,6 +124,6 @@ mod tests {
     #[test]
     fn too_small_for_the_krylov_solver() {
         let a = Mat::<f64>::identity(20, 20);
-        assert!(partial(&a.as_ref(), 10, 1e-12).is_none());
+        assert!(partial(&a.as_ref(), 10, 1e-12, None).is_none());
     }
 }

@@ -21,6 +21,7 @@ use ndarray::{Array2, ArrayView2};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
+use rayon::prelude::*;
 
 /// `sc.tl.umap`'s parameters, with its defaults.
 #[derive(Debug, Clone, PartialEq)]
@@ -69,6 +70,23 @@ pub struct Umap {
 /// Lays out the symmetric graph `graph` (`obsp['connectivities']`); `data` is the
 /// representation the graph was built from, used only to place disconnected components.
 pub fn umap(graph: &Compressed, data: ArrayView2<'_, f32>, params: &UmapParams) -> Umap {
+    optimize(initialize(graph, data, params), params)
+}
+
+/// A layout ready for SGD: the starting coordinates (in `[0, 10]`), the edges to sample and
+/// the fitted curve.
+#[derive(Debug)]
+pub struct Initial {
+    embedding: Array2<f32>,
+    edges: Edges,
+    n_epochs: usize,
+    a: f64,
+    b: f64,
+    rng: ChaCha8Rng,
+}
+
+/// The curve fit, the edge schedule and the initial layout (spectral or random).
+pub fn initialize(graph: &Compressed, data: ArrayView2<'_, f32>, params: &UmapParams) -> Initial {
     let (a, b) = match (params.a, params.b) {
         (Some(a), Some(b)) => (a, b),
         _ => find_ab_params(params.spread, params.min_dist),
@@ -81,21 +99,37 @@ pub fn umap(graph: &Compressed, data: ArrayView2<'_, f32>, params: &UmapParams) 
         .unwrap_or(if n <= 10_000 { 500 } else { 200 });
     let edges = Edges::from_graph(graph, n_epochs);
     let mut rng = ChaCha8Rng::seed_from_u64(params.seed);
-    if n == 0 {
-        return Umap {
-            embedding: Array2::zeros((0, dim)),
-            a,
-            b,
-        };
-    }
-    let adjacency = edges.adjacency(n);
-    let init = if params.spectral {
+    let init = if n == 0 {
+        Array2::zeros((0, dim))
+    } else if params.spectral {
+        let adjacency = edges.adjacency(n);
         noisy_scale_coords(&spectral_layout(&adjacency, data, dim, &mut rng), &mut rng)
     } else {
         Array2::from_shape_fn((n, dim), |_| rng.random_range(-10.0f32..10.0))
     };
-    let mut embedding = scale_into_box(init);
-    optimize_layout(&mut embedding, &edges, n_epochs, a, b, params, &mut rng);
+    Initial {
+        embedding: scale_into_box(init),
+        edges,
+        n_epochs,
+        a,
+        b,
+        rng,
+    }
+}
+
+/// The SGD epochs.
+pub fn optimize(init: Initial, params: &UmapParams) -> Umap {
+    let Initial {
+        mut embedding,
+        edges,
+        n_epochs,
+        a,
+        b,
+        mut rng,
+    } = init;
+    if embedding.nrows() > 0 {
+        optimize_layout(&mut embedding, &edges, n_epochs, a, b, params, &mut rng);
+    }
     Umap { embedding, a, b }
 }
 
@@ -324,10 +358,20 @@ impl LinOp<f64> for ShiftedNormalized<'_> {
         _stack: &mut MemStack,
     ) {
         let d = &self.inv_sqrt_deg;
+        let n = self.graph.n();
         for c in 0..rhs.ncols() {
-            for i in 0..self.graph.n() {
-                let s: f64 = self.graph.row(i).map(|(j, w)| w * d[j] * rhs[(j, c)]).sum();
-                out[(i, c)] = rhs[(i, c)] + d[i] * s;
+            let x: Vec<f64> = (0..n).map(|j| rhs[(j, c)]).collect();
+            let scaled: Vec<f64> = x.iter().zip(d).map(|(v, s)| v * s).collect();
+            let y: Vec<f64> = (0..n)
+                .into_par_iter()
+                .with_min_len(4096)
+                .map(|i| {
+                    let s: f64 = self.graph.row(i).map(|(j, w)| w * scaled[j]).sum();
+                    x[i] + d[i] * s
+                })
+                .collect();
+            for (i, v) in y.into_iter().enumerate() {
+                out[(i, c)] = v;
             }
         }
     }
@@ -342,10 +386,14 @@ impl LinOp<f64> for ShiftedNormalized<'_> {
     }
 }
 
+/// Residual asked of the spectral initialisation: umap-learn asks ARPACK for 1e-4 too, and
+/// the layout only starts from these vectors.
+const SPECTRAL_TOL: f64 = 1e-4;
+
 /// Eigenvectors 2..=dim+1 of the normalised Laplacian of a connected graph (umap-learn's
 /// `spectral_layout`), or `None` when the solver fails (umap-learn then falls back to a
 /// random layout, as the caller does).
-fn connected_spectral(graph: &Adjacency, dim: usize) -> Option<Array2<f64>> {
+fn connected_spectral(graph: &Adjacency, dim: usize, tol: f64) -> Option<Array2<f64>> {
     let n = graph.n();
     let deg: Vec<f64> = (0..n).map(|i| graph.row(i).map(|(_, w)| w).sum()).collect();
     if deg.iter().any(|&d| d <= 0.0) {
@@ -356,7 +404,8 @@ fn connected_spectral(graph: &Adjacency, dim: usize) -> Option<Array2<f64>> {
         inv_sqrt_deg: deg.iter().map(|d| 1.0 / d.sqrt()).collect(),
     };
     let k = dim + 1;
-    let (_, mut vecs) = match eigen::partial(&op, k, 1e-8) {
+    // The smallest subspace keeps the workspace at 64 vectors of length n.
+    let (_, mut vecs) = match eigen::partial(&op, k, tol, Some(64)) {
         Some(pairs) => pairs,
         None if n <= 4096 => {
             // Small graphs: the dense operator and the full solver.
@@ -396,7 +445,8 @@ fn spectral_layout(
     };
     let (n_comp, labels) = graph.components();
     if n_comp == 1 {
-        return connected_spectral(graph, dim).unwrap_or_else(|| random(rng, n, 10.0));
+        return connected_spectral(graph, dim, SPECTRAL_TOL)
+            .unwrap_or_else(|| random(rng, n, 10.0));
     }
     let meta = meta_embedding(data, n_comp, &labels, dim);
     let mut members = vec![Vec::new(); n_comp];
@@ -424,7 +474,7 @@ fn spectral_layout(
         let local = if m.len() < 2 * dim || m.len() <= dim + 1 {
             None
         } else {
-            connected_spectral(&graph.induced(m), dim)
+            connected_spectral(&graph.induced(m), dim, SPECTRAL_TOL)
         };
         let local = match local {
             Some(mut e) => {
@@ -573,9 +623,11 @@ fn optimize_layout(
     let epochs_per_negative: Vec<f64> = edges.epochs_per_sample.iter().map(|e| e / rate).collect();
     let mut next_sample = edges.epochs_per_sample.clone();
     let mut next_negative = epochs_per_negative.clone();
-    let clip = |v: f64| v.clamp(-4.0, 4.0);
-    let mut alpha = params.alpha;
-    let mut delta = vec![0.0f64; dim];
+    // Single precision like umap-learn's float32 layout; the gradient is clipped to ±4.
+    let (a, b, gamma) = (a as f32, b as f32, params.gamma as f32);
+    let clip = |v: f32| v.clamp(-4.0, 4.0);
+    let mut alpha = params.alpha as f32;
+    let mut delta = vec![0.0f32; dim];
     for epoch in 0..n_epochs {
         let e = epoch as f64;
         for i in 0..edges.head.len() {
@@ -591,17 +643,18 @@ fn optimize_layout(
                 0.0
             };
             for d in 0..dim {
-                let g = clip(coeff * (emb[j * dim + d] - emb[k * dim + d]) as f64) * alpha;
-                emb[j * dim + d] += g as f32;
-                emb[k * dim + d] -= g as f32;
+                let g = clip(coeff * (emb[j * dim + d] - emb[k * dim + d])) * alpha;
+                emb[j * dim + d] += g;
+                emb[k * dim + d] -= g;
             }
             next_sample[i] += edges.epochs_per_sample[i];
-            let n_neg = ((e - next_negative[i]) / epochs_per_negative[i]) as i64;
-            for _ in 0..n_neg.max(0) {
-                let other = (next(&mut states[j]) % n as u64) as usize;
+            let n_neg = ((e - next_negative[i]) / epochs_per_negative[i]).max(0.0) as usize;
+            for _ in 0..n_neg {
+                // Lemire's multiply-shift maps 32 random bits onto 0..n without a division.
+                let other = (((next(&mut states[j]) >> 32) * n as u64) >> 32) as usize;
                 let d2 = sq_dist(emb, j, other, dim);
                 let coeff = if d2 > 0.0 {
-                    2.0 * params.gamma * b / ((0.001 + d2) * (a * d2.powf(b) + 1.0))
+                    2.0 * gamma * b / ((0.001 + d2) * (a * d2.powf(b) + 1.0))
                 } else if j == other {
                     continue;
                 } else {
@@ -609,28 +662,24 @@ fn optimize_layout(
                 };
                 for (d, g) in delta.iter_mut().enumerate() {
                     *g = if coeff > 0.0 {
-                        clip(coeff * (emb[j * dim + d] - emb[other * dim + d]) as f64)
+                        clip(coeff * (emb[j * dim + d] - emb[other * dim + d]))
                     } else {
                         4.0
                     };
                 }
                 for (d, g) in delta.iter().enumerate() {
-                    emb[j * dim + d] += (g * alpha) as f32;
+                    emb[j * dim + d] += g * alpha;
                 }
             }
-            next_negative[i] += n_neg.max(0) as f64 * epochs_per_negative[i];
+            next_negative[i] += n_neg as f64 * epochs_per_negative[i];
         }
-        alpha = params.alpha * (1.0 - e / n_epochs as f64);
+        alpha = (params.alpha * (1.0 - e / n_epochs as f64)) as f32;
     }
 }
 
-fn sq_dist(emb: &[f32], j: usize, k: usize, dim: usize) -> f64 {
-    (0..dim)
-        .map(|d| {
-            let v = f64::from(emb[j * dim + d] - emb[k * dim + d]);
-            v * v
-        })
-        .sum()
+fn sq_dist(emb: &[f32], j: usize, k: usize, dim: usize) -> f32 {
+    let (x, y) = (&emb[j * dim..(j + 1) * dim], &emb[k * dim..(k + 1) * dim]);
+    x.iter().zip(y).map(|(p, q)| (p - q) * (p - q)).sum()
 }
 
 #[cfg(test)]
@@ -686,7 +735,8 @@ mod tests {
         let n = 200;
         let edges: Vec<_> = (0..n - 1).map(|i| (i, i + 1, 1.0f32)).collect();
         let g = graph(n, &edges);
-        let x = connected_spectral(&Edges::from_graph(&g, 500).adjacency(n), 2).expect("converges");
+        let x = connected_spectral(&Edges::from_graph(&g, 500).adjacency(n), 2, 1e-12)
+            .expect("converges");
         for k in 1..=2 {
             let expected: Vec<f64> = (0..n)
                 .map(|i| {
