@@ -29,15 +29,26 @@ sc.pp.filter_cells(a, min_genes=cfg["min_genes"])
 sc.pp.filter_genes(a, min_cells=cfg["min_cells"])
 if cfg.get("max_pct_mt") is not None:
     a = a[a.obs["pct_counts_mt"] < cfg["max_pct_mt"]].copy()
+v3 = cfg["flavor"] == "seurat_v3"
+
+
+def hvg():
+    sc.pp.highly_variable_genes(
+        a,
+        n_top_genes=cfg["n_top_genes"],
+        flavor=cfg["flavor"],
+        batch_key=cfg["batch_key"],
+        subset=cfg["subset"],
+    )
+
+
+# seurat_v3 ranks genes on the raw counts; the dispersion flavours on log-normalised data.
+if v3:
+    hvg()
 sc.pp.normalize_total(a, target_sum=cfg["target_sum"])
 sc.pp.log1p(a)
-sc.pp.highly_variable_genes(
-    a,
-    n_top_genes=cfg["n_top_genes"],
-    flavor=cfg["flavor"],
-    batch_key=cfg["batch_key"],
-    subset=cfg["subset"],
-)
+if not v3:
+    hvg()
 sc.pp.scale(a, max_value=cfg["max_value"])
 sc.pp.pca(a, n_comps=cfg["n_comps"])
 sc.pp.neighbors(a, n_neighbors=cfg["n_neighbors"])
@@ -75,10 +86,22 @@ for col in a.obs.columns:
         continue
     close(a.obs, b.obs, col)
 for col in ["mt", "n_cells_by_counts", "mean_counts", "pct_dropout_by_counts", "total_counts",
-            "n_cells", "means", "dispersions", "mean", "std"]:
+            "n_cells", "means", "mean", "std"]:
     close(a.var, b.var, col)
-# Normalised dispersions: float32 in both, within float32 rounding of the statistics.
-close(a.var, b.var, "dispersions_norm", rtol=1e-4, atol=1e-5)
+if v3:
+    close(a.var, b.var, "variances")
+    # The LOESS trend enters every normalised variance. dloess's kd-tree splits on ties of
+    # log10(mean), and numpy's SIMD log10 differs from the C library's in the last bit for
+    # about 15% of values, which can move a split: the trend then differs by ~1e-4 relative
+    # (scanpy's own result changes the same way between CPUs with and without AVX-512).
+    x = np.asarray(a.var["variances_norm"], dtype=np.float64)
+    y = np.asarray(b.var["variances_norm"], dtype=np.float64)
+    report["variances_norm_max_rel"] = float(np.max(np.abs(x - y) / np.abs(x)))
+    close(a.var, b.var, "variances_norm", rtol=1e-3)
+else:
+    close(a.var, b.var, "dispersions")
+    # Normalised dispersions: float32 in both, within float32 rounding of the statistics.
+    close(a.var, b.var, "dispersions_norm", rtol=1e-4, atol=1e-5)
 hv_a, hv_b = a.var["highly_variable"].to_numpy(), b.var["highly_variable"].to_numpy()
 report["hvg"] = [int(hv_a.sum()), int(hv_b.sum()), int((hv_a != hv_b).sum())]
 if (hv_a != hv_b).any():

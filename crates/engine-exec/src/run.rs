@@ -384,6 +384,9 @@ fn highly_variable(
     opts: &ExecOptions,
     step: &str,
 ) -> Result<usize> {
+    if h.flavor == "seurat_v3" {
+        return highly_variable_v3(lin, a, h, opts, step);
+    }
     let flavor = match h.flavor.as_str() {
         "cell_ranger" => hvg::Flavor::CellRanger,
         _ => hvg::Flavor::Seurat,
@@ -397,25 +400,7 @@ fn highly_variable(
             max_mean: h.max_mean,
         },
     };
-    // Batch codes per cell; one batch without a key.
-    let (codes, n_batches) = match &h.batch_key {
-        Some(key) => match a.obs.column(key) {
-            Some(Column::Categorical {
-                codes, categories, ..
-            }) => {
-                let c = codes
-                    .to_i64_vec()
-                    .ok_or_else(|| Error::internal("categorical codes are not integers"))?;
-                (c, categories.len())
-            }
-            _ => {
-                return Err(Error::usage(format!(
-                    "step `{step}`: batch_key obs['{key}'] must be categorical"
-                )));
-            }
-        },
-        None => (vec![0; lin.n_obs()], 1),
-    };
+    let (codes, n_batches) = batch_codes(a, h, lin.n_obs(), step)?;
     let expm1 = flavor == hvg::Flavor::Seurat;
     let bar = progress(
         opts,
@@ -432,13 +417,7 @@ fn highly_variable(
             if n_batches == 1 {
                 acc[0].add(&x, None, f);
             } else {
-                let mut by_batch: Vec<Vec<usize>> = vec![Vec::new(); n_batches];
-                for (local, row) in r.enumerate() {
-                    if let Ok(b) = usize::try_from(codes[row]) {
-                        by_batch[b].push(local);
-                    }
-                }
-                for (b, rows) in by_batch.iter().enumerate() {
+                for (b, rows) in rows_by_batch(&codes, r, n_batches).iter().enumerate() {
                     acc[b].add(&x, Some(rows), f);
                 }
             }
@@ -505,6 +484,182 @@ fn highly_variable(
         dict(vec![("flavor", Value::String(h.flavor.clone()))]),
     );
     Ok(blocks)
+}
+
+/// Batch codes per cell and the number of batches; one batch without a key.
+fn batch_codes(
+    a: &Annotations,
+    h: &engine_plan::HvgParams,
+    n_obs: usize,
+    step: &str,
+) -> Result<(Vec<i64>, usize)> {
+    match &h.batch_key {
+        Some(key) => match a.obs.column(key) {
+            Some(Column::Categorical {
+                codes, categories, ..
+            }) => {
+                let c = codes
+                    .to_i64_vec()
+                    .ok_or_else(|| Error::internal("categorical codes are not integers"))?;
+                Ok((c, categories.len()))
+            }
+            _ => Err(Error::usage(format!(
+                "step `{step}`: batch_key obs['{key}'] must be categorical"
+            ))),
+        },
+        None => Ok((vec![0; n_obs], 1)),
+    }
+}
+
+/// Local rows of a block per batch.
+fn rows_by_batch(codes: &[i64], rows: Range<usize>, n_batches: usize) -> Vec<Vec<usize>> {
+    let mut by_batch: Vec<Vec<usize>> = vec![Vec::new(); n_batches];
+    for (local, row) in rows.enumerate() {
+        if let Ok(b) = usize::try_from(codes[row]) {
+            by_batch[b].push(local);
+        }
+    }
+    by_batch
+}
+
+/// `flavor="seurat_v3"` on counts: per batch, the mean and variance (one pass), a LOESS of
+/// log variance on log mean giving each gene's expected spread, then the variance of the
+/// counts clipped at `mean + sqrt(n) · sd` in units of that spread (a second pass); genes
+/// are ranked per batch and picked by median rank.
+fn highly_variable_v3(
+    lin: &Lineage,
+    a: &mut Annotations,
+    h: &engine_plan::HvgParams,
+    opts: &ExecOptions,
+    step: &str,
+) -> Result<usize> {
+    let (codes, n_batches) = batch_codes(a, h, lin.n_obs(), step)?;
+    let n_vars = lin.n_vars();
+    let per_batch = |acc: &mut Vec<ColumnSums>,
+                     r: Range<usize>,
+                     x: &XBlock,
+                     clip: Option<&[Vec<f64>]>|
+     -> Result<()> {
+        let x = x.to_csr()?;
+        for (b, rows) in rows_by_batch(&codes, r, n_batches).iter().enumerate() {
+            match clip {
+                None => acc[b].add(&x, Some(rows), |v| v),
+                Some(c) => acc[b].add_clipped(&x, Some(rows), &c[b]),
+            }
+        }
+        Ok(())
+    };
+    let merge = |a: Vec<ColumnSums>, b: Vec<ColumnSums>| -> Vec<ColumnSums> {
+        a.into_iter().zip(&b).map(|(x, y)| x.merge(y)).collect()
+    };
+    let (sums, blocks) = fold_pass(
+        lin,
+        &progress(
+            opts,
+            &format!("{step}: gene statistics"),
+            lin.blocks().len(),
+        ),
+        || vec![ColumnSums::new(n_vars); n_batches],
+        |acc, r, x| per_batch(acc, r, x, None),
+        merge,
+    )?;
+    // Per-batch means and variances as scanpy computes them: from the sums without a batch
+    // key, by its Welford kernel over the rows in order with one (a sequential pass).
+    let mut batch_stats: Vec<(Vec<f64>, Vec<f64>)> =
+        sums.iter().map(|s| (s.mean(), s.var())).collect();
+    let mut welford_blocks = 0;
+    if h.batch_key.is_some() {
+        let mut acc = vec![sparse::Welford::new(n_vars); n_batches];
+        let bar = progress(
+            opts,
+            &format!("{step}: batch statistics"),
+            lin.blocks().len(),
+        );
+        for r in lin.blocks() {
+            let x = lin.block(r.clone())?;
+            let x = x.to_csr()?;
+            for (b, rows) in rows_by_batch(&codes, r, n_batches).iter().enumerate() {
+                acc[b].add(&x, rows);
+            }
+            bar.inc(1);
+            welford_blocks += 1;
+        }
+        bar.finish_and_clear();
+        batch_stats = acc.iter().map(sparse::Welford::mean_var).collect();
+    }
+    // Batches without cells are skipped, as scanpy iterates over the batches present.
+    let present: Vec<usize> = (0..n_batches).filter(|&b| sums[b].n > 0).collect();
+    let err = |e: String| Error::usage(format!("step `{step}`: {e}"));
+    let mut clip = vec![vec![f64::INFINITY; n_vars]; n_batches];
+    let mut reg_std = vec![Vec::new(); n_batches];
+    for &b in &present {
+        let (mean, var) = (&batch_stats[b].0, &batch_stats[b].1);
+        let sd = hvg::seurat_v3_reg_std(mean, var, h.span).map_err(err)?;
+        let root_n = (sums[b].n as f64).sqrt();
+        clip[b] = (0..n_vars).map(|j| sd[j] * root_n + mean[j]).collect();
+        reg_std[b] = sd;
+    }
+    let (clipped, more) = fold_pass(
+        lin,
+        &progress(
+            opts,
+            &format!("{step}: clipped variances"),
+            lin.blocks().len(),
+        ),
+        || vec![ColumnSums::new(n_vars); n_batches],
+        |acc, r, x| per_batch(acc, r, x, Some(&clip)),
+        merge,
+    )?;
+    let norm_vars: Vec<Vec<f64>> = present
+        .iter()
+        .map(|&b| {
+            hvg::seurat_v3_norm_var(
+                &batch_stats[b].0,
+                &reg_std[b],
+                sums[b].n as usize,
+                &clipped[b].sum,
+                &clipped[b].sumsq,
+            )
+        })
+        .collect();
+    let n_top = h.n_top_genes.unwrap_or(2000);
+    let result = hvg::seurat_v3_select(&norm_vars, n_top);
+    let all = sums
+        .iter()
+        .skip(1)
+        .fold(sums[0].clone(), |acc, s| acc.merge(s));
+    let var = &mut a.var;
+    set_column(
+        var,
+        "highly_variable",
+        Column::Plain(DynArray::Bool(
+            Array1::from(result.highly_variable).into_dyn(),
+        )),
+    );
+    set_column(
+        var,
+        "highly_variable_rank",
+        Column::Plain(DynArray::F32(Array1::from(result.rank).into_dyn())),
+    );
+    set_column(var, "means", float_column(&all.mean(), false));
+    set_column(var, "variances", float_column(&all.var(), false));
+    set_column(
+        var,
+        "variances_norm",
+        float_column(&result.variances_norm, false),
+    );
+    if h.batch_key.is_some() {
+        set_column(
+            var,
+            "highly_variable_nbatches",
+            Column::Plain(DynArray::I64(Array1::from(result.nbatches).into_dyn())),
+        );
+    }
+    a.uns.insert(
+        "hvg".into(),
+        dict(vec![("flavor", Value::String(h.flavor.clone()))]),
+    );
+    Ok(blocks + welford_blocks + more)
 }
 
 /// A categorical column with named categories.
@@ -660,14 +815,25 @@ pub fn physical_plan(plan: &LogicalPlan, opts: &ExecOptions) -> String {
                     ""
                 }
             )],
-            Op::Hvg(h) => vec![format!(
-                "pass over X: per-gene mean and variance{}",
-                if h.batch_key.is_some() {
+            Op::Hvg(h) => {
+                let per = if h.batch_key.is_some() {
                     " per batch"
                 } else {
                     ""
+                };
+                let mut passes = vec![format!("pass over X: per-gene mean and variance{per}")];
+                if h.flavor == "seurat_v3" && h.batch_key.is_some() {
+                    passes.push(
+                        "pass over X (in row order): per-batch mean and variance as scanpy's aggregate".into(),
+                    );
                 }
-            )],
+                if h.flavor == "seurat_v3" {
+                    passes.push(format!(
+                        "pass over X: clipped variance around the LOESS trend{per}"
+                    ));
+                }
+                passes
+            }
             Op::Scale { .. } => vec!["pass over X: column moments (mean, variance)".into()],
             Op::Pca {
                 standardize: Some(_),

@@ -289,6 +289,111 @@ fn mad(v: &[f64]) -> f64 {
     median(&dev)
 }
 
+/// `seurat_v3`'s regularised standard deviation per gene: `sqrt(10^f)` with `f` the LOESS
+/// fit (span `span`, degree 2) of log10 variance on log10 mean over the genes with positive
+/// variance; 1 for the others (their fit is taken as 0, as scanpy does).
+///
+/// # Errors
+/// When the LOESS fit fails, as scikit-misc's does (see [`crate::loess`]).
+pub fn seurat_v3_reg_std(mean: &[f64], var: &[f64], span: f64) -> Result<Vec<f64>, String> {
+    let varying: Vec<usize> = (0..var.len()).filter(|&j| var[j] > 0.0).collect();
+    let mut fitted = vec![0.0; var.len()];
+    if !varying.is_empty() {
+        let x: Vec<f64> = varying.iter().map(|&j| mean[j].log10()).collect();
+        let y: Vec<f64> = varying.iter().map(|&j| var[j].log10()).collect();
+        let fit = crate::loess::loess(&x, &y, span)
+            .map_err(|e| format!("seurat_v3: LOESS of log variance on log mean failed: {e}"))?;
+        for (&j, f) in varying.iter().zip(fit) {
+            fitted[j] = f;
+        }
+    }
+    Ok(fitted.iter().map(|f| 10f64.powf(*f).sqrt()).collect())
+}
+
+/// `seurat_v3`'s normalised variance of one batch of `n_obs` cells: the variance of the
+/// counts clipped at `mean + sqrt(n_obs) · reg_std`, in units of the regularised variance.
+/// `clipped_sum` and `clipped_sumsq` are the column sums of the clipped counts and squares.
+pub fn seurat_v3_norm_var(
+    mean: &[f64],
+    reg_std: &[f64],
+    n_obs: usize,
+    clipped_sum: &[f64],
+    clipped_sumsq: &[f64],
+) -> Vec<f64> {
+    let n = n_obs as f64;
+    (0..mean.len())
+        .map(|j| {
+            (1.0 / ((n - 1.0) * reg_std[j] * reg_std[j]))
+                * (n * mean[j] * mean[j] + clipped_sumsq[j] - 2.0 * clipped_sum[j] * mean[j])
+        })
+        .collect()
+}
+
+/// What `seurat_v3` writes besides means and variances.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeuratV3 {
+    pub highly_variable: Vec<bool>,
+    /// Median rank over the batches where the gene ranks in the top `n_top_genes`; NaN
+    /// elsewhere (float32 in scanpy).
+    pub rank: Vec<f32>,
+    pub nbatches: Vec<i64>,
+    /// Mean of the normalised variances over batches.
+    pub variances_norm: Vec<f64>,
+}
+
+/// Ranks genes by normalised variance within each batch, then picks the `n_top` with the
+/// smallest median rank, more batches first on ties (scanpy's `seurat_v3` ordering).
+pub fn seurat_v3_select(norm_vars: &[Vec<f64>], n_top: usize) -> SeuratV3 {
+    let n_genes = norm_vars.first().map_or(0, Vec::len);
+    let mut ranks: Vec<Vec<f64>> = vec![Vec::new(); n_genes];
+    let mut nbatches = vec![0i64; n_genes];
+    for nv in norm_vars {
+        let mut order: Vec<usize> = (0..n_genes).collect();
+        order.sort_by(|&a, &b| nv[b].total_cmp(&nv[a]));
+        for (rank, &g) in order.iter().enumerate() {
+            if rank < n_top {
+                ranks[g].push(rank as f64);
+                nbatches[g] += 1;
+            }
+        }
+    }
+    let rank: Vec<f32> = ranks
+        .iter()
+        .map(|r| {
+            if r.is_empty() {
+                f32::NAN
+            } else {
+                crate::stats::median(r) as f32
+            }
+        })
+        .collect();
+    let mut order: Vec<usize> = (0..n_genes).collect();
+    // Stable: rank ascending with NaN last, then more batches first.
+    order.sort_by(|&a, &b| {
+        let (ra, rb) = (rank[a], rank[b]);
+        match (ra.is_nan(), rb.is_nan()) {
+            (false, true) => std::cmp::Ordering::Less,
+            (true, false) => std::cmp::Ordering::Greater,
+            (false, false) => ra.total_cmp(&rb),
+            (true, true) => std::cmp::Ordering::Equal,
+        }
+        .then(nbatches[b].cmp(&nbatches[a]))
+    });
+    let mut highly_variable = vec![false; n_genes];
+    for &g in order.iter().take(n_top) {
+        highly_variable[g] = true;
+    }
+    let variances_norm = (0..n_genes)
+        .map(|g| norm_vars.iter().map(|nv| nv[g]).sum::<f64>() / norm_vars.len() as f64)
+        .collect();
+    SeuratV3 {
+        highly_variable,
+        rank,
+        nbatches,
+        variances_norm,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -354,5 +459,29 @@ mod tests {
         let names: Vec<String> = ["d", "c", "b", "a"].map(String::from).to_vec();
         let c = combine_batches(&[a, b], Cutoff::Top(1), Some(&names));
         assert_eq!(c.highly_variable, vec![false, false, false, true]);
+    }
+
+    #[test]
+    fn seurat_v3_picks_by_median_rank_then_batch_count() {
+        // Genes 0..4 in three batches, top 2 per batch: gene 0 ranks first everywhere, gene 2
+        // second in two batches, gene 1 second in one, gene 3 never in the top.
+        let b12 = vec![4.0, 2.0, 3.0, 1.0];
+        let b3 = vec![4.0, 3.0, 2.0, 1.0];
+        let r = seurat_v3_select(&[b12.clone(), b12, b3], 2);
+        assert_eq!(r.nbatches, vec![3, 1, 2, 0]);
+        assert_eq!(&r.rank[..3], &[0.0, 1.0, 1.0]);
+        assert!(r.rank[3].is_nan());
+        // Genes 1 and 2 tie on median rank; gene 2 is top in more batches.
+        assert_eq!(r.highly_variable, vec![true, false, true, false]);
+        assert_eq!(r.variances_norm, vec![4.0, 7.0 / 3.0, 8.0 / 3.0, 1.0]);
+    }
+
+    #[test]
+    fn seurat_v3_normalised_variance_is_the_clipped_variance_over_the_trend() {
+        // Counts 0, 0, 2, 6 in one gene, trend sd 2, no clipping: the sample variance over 4.
+        let (mean, sum, sumsq) = (2.0, 8.0, 40.0);
+        let v = seurat_v3_norm_var(&[mean], &[2.0], 4, &[sum], &[sumsq]);
+        let sample_var = (4.0 + 4.0 + 0.0 + 16.0) / 3.0;
+        assert!((v[0] - sample_var / 4.0).abs() < 1e-12);
     }
 }

@@ -7,6 +7,7 @@ pub mod eigen;
 pub mod hvg;
 pub mod knn;
 pub mod leiden;
+pub mod loess;
 pub mod nndescent;
 pub mod pca;
 pub mod sparse;

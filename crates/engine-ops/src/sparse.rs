@@ -149,6 +149,66 @@ impl Csr {
     }
 }
 
+/// Per-column mean and variance by Welford's update over the stored entries of rows taken in
+/// order, the implicit zeros merged at the end: scanpy's `aggregate(func=["mean", "var"])`
+/// kernel (`mean_var_csr`), reproduced operation for operation. Its results differ from
+/// sum / n in the last bit, and `seurat_v3`'s LOESS trend is sensitive to those bits
+/// (its kd-tree splits on ties of the means), so per-batch statistics follow it exactly.
+#[derive(Debug, Clone)]
+pub struct Welford {
+    pub n: u64,
+    nnz: Vec<u64>,
+    mean: Vec<f64>,
+    m2: Vec<f64>,
+}
+
+impl Welford {
+    pub fn new(n_cols: usize) -> Welford {
+        Welford {
+            n: 0,
+            nnz: vec![0; n_cols],
+            mean: vec![0.0; n_cols],
+            m2: vec![0.0; n_cols],
+        }
+    }
+
+    /// Adds rows `rows` of `x`, in the order given.
+    pub fn add(&mut self, x: &Csr, rows: &[usize]) {
+        for &i in rows {
+            let (idx, val) = x.row(i);
+            for (&j, &v) in idx.iter().zip(val) {
+                let j = j as usize;
+                self.nnz[j] += 1;
+                let n = self.nnz[j] as f64;
+                let delta = v - self.mean[j];
+                self.mean[j] += delta / n;
+                self.m2[j] += delta * (v - self.mean[j]);
+            }
+        }
+        self.n += rows.len() as u64;
+    }
+
+    /// Mean and variance with `ddof` 1.
+    pub fn mean_var(&self) -> (Vec<f64>, Vec<f64>) {
+        let n_obs = self.n as f64;
+        let mut mean = self.mean.clone();
+        let mut var = self.m2.clone();
+        for j in 0..mean.len() {
+            let n_nz = self.nnz[j];
+            let k = self.n - n_nz;
+            if k > 0 && n_nz > 0 {
+                let mean_a = mean[j];
+                mean[j] = mean_a * n_nz as f64 / n_obs;
+                var[j] += mean_a * mean_a * n_nz as f64 * k as f64 / n_obs;
+            }
+            var[j] /= n_obs;
+        }
+        let correction = n_obs / (n_obs - 1.0);
+        var.iter_mut().for_each(|v| *v *= correction);
+        (mean, var)
+    }
+}
+
 /// Per-column count of non-zero entries and sum of `f(value)` and `f(value)²` over stored
 /// entries: what gene QC, `filter_genes` and highly-variable-gene statistics accumulate.
 #[derive(Debug, Clone, PartialEq)]
@@ -172,12 +232,22 @@ impl ColumnSums {
     /// Adds the rows of `x` (only `rows`, when given), each value passed through `f` (which
     /// must map 0 to 0).
     pub fn add(&mut self, x: &Csr, rows: Option<&[usize]>, f: impl Fn(f64) -> f64) {
+        self.add_by_column(x, rows, |_, v| f(v));
+    }
+
+    /// As [`ColumnSums::add`] with each value of column `j` clipped at `clip[j]` (seurat_v3's
+    /// clipped variance; clips are positive, so absent zeros stay zeros).
+    pub fn add_clipped(&mut self, x: &Csr, rows: Option<&[usize]>, clip: &[f64]) {
+        self.add_by_column(x, rows, |j, v| v.min(clip[j]));
+    }
+
+    fn add_by_column(&mut self, x: &Csr, rows: Option<&[usize]>, f: impl Fn(usize, f64) -> f64) {
         let mut one = |i: usize| {
             let (idx, val) = x.row(i);
             for (&j, &v) in idx.iter().zip(val) {
                 if v != 0.0 {
                     let j = j as usize;
-                    let y = f(v);
+                    let y = f(j, v);
                     self.nnz[j] += 1;
                     self.sum[j] += y;
                     self.sumsq[j] += y * y;

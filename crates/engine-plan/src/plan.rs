@@ -142,6 +142,8 @@ pub struct HvgParams {
     pub n_bins: usize,
     pub subset: bool,
     pub batch_key: Option<String>,
+    /// `seurat_v3`'s LOESS span.
+    pub span: f64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -347,6 +349,18 @@ impl Op {
                 fused_note(*fused, true)
             ),
             Op::Log1p { fused } => fused_note(*fused, false),
+            Op::Hvg(h) if h.flavor == "seurat_v3" => {
+                let mut d = format!(
+                    "flavor=seurat_v3, n_top_genes={}, span={}, subset={}",
+                    h.n_top_genes.unwrap_or(2000),
+                    h.span,
+                    h.subset
+                );
+                if let Some(b) = &h.batch_key {
+                    let _ = write!(d, ", batch_key={b}");
+                }
+                d
+            }
             Op::Hvg(h) => {
                 let mut d = format!("flavor={}", h.flavor);
                 match h.n_top_genes {

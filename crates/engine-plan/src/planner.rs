@@ -454,18 +454,39 @@ pub fn plan(spec: &PipelineSpec, sql: &dyn Predicates) -> Result<LogicalPlan> {
                     n_bins: positive(step, "n_bins")?,
                     subset: step.arg("subset").as_bool().unwrap_or(false),
                     batch_key,
+                    span: step.arg("span").as_f64().unwrap_or(0.3),
                 };
-                for v in [
-                    "highly_variable",
-                    "means",
-                    "dispersions",
-                    "dispersions_norm",
-                ] {
+                let v3 = h.flavor == "seurat_v3";
+                if v3 && !(h.span > 0.0 && h.span <= 1.0) {
+                    return Err(Error::usage(format!(
+                        "step `{}`: `span` must be in (0, 1], got {}",
+                        step.id, h.span
+                    )));
+                }
+                let columns: &[&str] = if v3 {
+                    &[
+                        "highly_variable",
+                        "highly_variable_rank",
+                        "means",
+                        "variances",
+                        "variances_norm",
+                    ]
+                } else {
+                    &[
+                        "highly_variable",
+                        "means",
+                        "dispersions",
+                        "dispersions_norm",
+                    ]
+                };
+                for v in columns {
                     add(&mut s.var, v);
                 }
                 if h.batch_key.is_some() {
                     add(&mut s.var, "highly_variable_nbatches");
-                    add(&mut s.var, "highly_variable_intersection");
+                    if !v3 {
+                        add(&mut s.var, "highly_variable_intersection");
+                    }
                 }
                 add(&mut s.uns, "hvg");
                 if h.subset {

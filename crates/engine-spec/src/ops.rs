@@ -175,7 +175,7 @@ pub const OPS: &[OpDef] = &[
     OpDef {
         name: "highly_variable_genes",
         inputs: 1,
-        summary: "sc.pp.highly_variable_genes (dispersion flavours): var['highly_variable'], means, dispersions",
+        summary: "sc.pp.highly_variable_genes (seurat, cell_ranger on log data; seurat_v3 on counts): var['highly_variable'], …",
         params: &[
             p("n_top_genes", T::Int, D::Null),
             p("min_disp", T::Float, D::Float(0.5)),
@@ -185,11 +185,12 @@ pub const OPS: &[OpDef] = &[
             p("n_bins", T::Int, D::Int(20)),
             p(
                 "flavor",
-                T::Choice(&["seurat", "cell_ranger"]),
+                T::Choice(&["seurat", "cell_ranger", "seurat_v3"]),
                 D::Str("seurat"),
             ),
             p("subset", T::Bool, D::Bool(false)),
             p("batch_key", T::Str, D::Null),
+            p("span", T::Float, D::Float(0.3)),
         ],
     },
     OpDef {

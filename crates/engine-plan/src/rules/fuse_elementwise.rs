@@ -107,6 +107,7 @@ mod tests {
                         n_bins: 20,
                         subset: true,
                         batch_key: None,
+                        span: 0.3,
                     }),
                     Some(2),
                 ),
