@@ -97,12 +97,12 @@ pub fn initialize(graph: &Compressed, data: ArrayView2<'_, f32>, params: &UmapPa
         .n_epochs
         .filter(|&e| e > 0)
         .unwrap_or(if n <= 10_000 { 500 } else { 200 });
-    let edges = Edges::from_graph(graph, n_epochs);
+    let mut edges = Edges::from_graph(graph, n_epochs);
     let mut rng = ChaCha8Rng::seed_from_u64(params.seed);
     let init = if n == 0 {
         Array2::zeros((0, dim))
     } else if params.spectral {
-        let adjacency = edges.adjacency(n);
+        let adjacency = edges.take_adjacency(n);
         noisy_scale_coords(&spectral_layout(&adjacency, data, dim, &mut rng), &mut rng)
     } else {
         Array2::from_shape_fn((n, dim), |_| rng.random_range(-10.0f32..10.0))
@@ -246,8 +246,9 @@ impl Edges {
         e
     }
 
-    /// The kept edges as a symmetric weighted adjacency, row-major.
-    fn adjacency(&self, n: usize) -> Adjacency {
+    /// The kept edges as a symmetric weighted adjacency for the spectral initialisation; the
+    /// weights move into it, as the SGD needs only the sampling schedule.
+    fn take_adjacency(&mut self, n: usize) -> Adjacency {
         let mut indptr = vec![0usize; n + 1];
         for &h in &self.head {
             indptr[h as usize + 1] += 1;
@@ -258,7 +259,7 @@ impl Edges {
         Adjacency {
             indptr,
             indices: self.tail.clone(),
-            weight: self.weight.clone(),
+            weight: std::mem::take(&mut self.weight),
         }
     }
 }
@@ -620,9 +621,8 @@ fn optimize_layout(
         .expect("a fresh array is contiguous");
     let mut states: Vec<u64> = (0..n).map(|_| rng.random::<u64>() | 1).collect();
     let rate = params.negative_sample_rate as f64;
-    let epochs_per_negative: Vec<f64> = edges.epochs_per_sample.iter().map(|e| e / rate).collect();
     let mut next_sample = edges.epochs_per_sample.clone();
-    let mut next_negative = epochs_per_negative.clone();
+    let mut next_negative: Vec<f64> = edges.epochs_per_sample.iter().map(|e| e / rate).collect();
     // Single precision like umap-learn's float32 layout; the gradient is clipped to ±4.
     let (a, b, gamma) = (a as f32, b as f32, params.gamma as f32);
     let clip = |v: f32| v.clamp(-4.0, 4.0);
@@ -648,7 +648,9 @@ fn optimize_layout(
                 emb[k * dim + d] -= g;
             }
             next_sample[i] += edges.epochs_per_sample[i];
-            let n_neg = ((e - next_negative[i]) / epochs_per_negative[i]).max(0.0) as usize;
+            // Computed per sample rather than stored: one array fewer per edge.
+            let per_negative = edges.epochs_per_sample[i] / rate;
+            let n_neg = ((e - next_negative[i]) / per_negative).max(0.0) as usize;
             for _ in 0..n_neg {
                 // Lemire's multiply-shift maps 32 random bits onto 0..n without a division.
                 let other = (((next(&mut states[j]) >> 32) * n as u64) >> 32) as usize;
@@ -671,7 +673,7 @@ fn optimize_layout(
                     emb[j * dim + d] += g * alpha;
                 }
             }
-            next_negative[i] += n_neg as f64 * epochs_per_negative[i];
+            next_negative[i] += n_neg as f64 * per_negative;
         }
         alpha = (params.alpha * (1.0 - e / n_epochs as f64)) as f32;
     }
@@ -735,7 +737,7 @@ mod tests {
         let n = 200;
         let edges: Vec<_> = (0..n - 1).map(|i| (i, i + 1, 1.0f32)).collect();
         let g = graph(n, &edges);
-        let x = connected_spectral(&Edges::from_graph(&g, 500).adjacency(n), 2, 1e-12)
+        let x = connected_spectral(&Edges::from_graph(&g, 500).take_adjacency(n), 2, 1e-12)
             .expect("converges");
         for k in 1..=2 {
             let expected: Vec<f64> = (0..n)
