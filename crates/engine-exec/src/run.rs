@@ -549,20 +549,17 @@ fn highly_variable_v3(
         }
         Ok(())
     };
-    let merge = |a: Vec<ColumnSums>, b: Vec<ColumnSums>| -> Vec<ColumnSums> {
-        a.into_iter().zip(&b).map(|(x, y)| x.merge(y)).collect()
+    // Per-batch column sums of the counts, clipped when clips are given.
+    let pass = |label: &str, clip: Option<&[Vec<f64>]>| {
+        fold_pass(
+            lin,
+            &progress(opts, &format!("{step}: {label}"), lin.blocks().len()),
+            || vec![ColumnSums::new(n_vars); n_batches],
+            |acc, r, x| per_batch(acc, r, x, clip),
+            |a: Vec<ColumnSums>, b| a.into_iter().zip(&b).map(|(x, y)| x.merge(y)).collect(),
+        )
     };
-    let (sums, blocks) = fold_pass(
-        lin,
-        &progress(
-            opts,
-            &format!("{step}: gene statistics"),
-            lin.blocks().len(),
-        ),
-        || vec![ColumnSums::new(n_vars); n_batches],
-        |acc, r, x| per_batch(acc, r, x, None),
-        merge,
-    )?;
+    let (sums, blocks) = pass("gene statistics", None)?;
     // Per-batch means and variances as scanpy computes them: from the sums without a batch
     // key, by its Welford kernel over the rows in order with one (a sequential pass).
     let mut batch_stats: Vec<(Vec<f64>, Vec<f64>)> =
@@ -599,17 +596,7 @@ fn highly_variable_v3(
         clip[b] = (0..n_vars).map(|j| sd[j] * root_n + mean[j]).collect();
         reg_std[b] = sd;
     }
-    let (clipped, more) = fold_pass(
-        lin,
-        &progress(
-            opts,
-            &format!("{step}: clipped variances"),
-            lin.blocks().len(),
-        ),
-        || vec![ColumnSums::new(n_vars); n_batches],
-        |acc, r, x| per_batch(acc, r, x, Some(&clip)),
-        merge,
-    )?;
+    let (clipped, more) = pass("clipped variances", Some(&clip))?;
     let norm_vars: Vec<Vec<f64>> = present
         .iter()
         .map(|&b| {

@@ -454,42 +454,14 @@ pub fn modularity(adjacency: &Compressed, labels: &[u32], resolution: f64) -> f6
 #[cfg(test)]
 mod tests {
     use super::*;
-    use engine_matrix::{DynArray, SparseFormat};
 
     /// Cliques of `size` nodes joined in a ring by single weak edges.
     fn ring_of_cliques(cliques: usize, size: usize) -> Compressed {
-        let n = cliques * size;
-        let mut rows: Vec<Vec<(u32, f64)>> = vec![Vec::new(); n];
-        let mut add = |a: usize, b: usize, w: f64| {
-            rows[a].push((b as u32, w));
-            rows[b].push((a as u32, w));
-        };
+        let mut edges = crate::test_graphs::cliques(cliques, size);
         for c in 0..cliques {
-            for i in 0..size {
-                for j in i + 1..size {
-                    add(c * size + i, c * size + j, 1.0);
-                }
-            }
-            add(c * size, ((c + 1) % cliques) * size + 1, 0.1);
+            edges.push((c * size, ((c + 1) % cliques) * size + 1, 0.1));
         }
-        let mut indptr = vec![0u64];
-        let mut indices = vec![];
-        let mut data = vec![];
-        for mut r in rows {
-            r.sort_by_key(|e| e.0);
-            for (j, w) in r {
-                indices.push(j);
-                data.push(w);
-            }
-            indptr.push(indices.len() as u64);
-        }
-        Compressed {
-            format: SparseFormat::Csr,
-            shape: [n, n],
-            indptr,
-            indices,
-            data: DynArray::F64(ndarray::Array1::from(data).into_dyn()),
-        }
+        crate::test_graphs::undirected(cliques * size, &edges)
     }
 
     #[test]

@@ -733,31 +733,18 @@ fn sq_dist(emb: &[f32], j: usize, k: usize, dim: usize) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use engine_matrix::{DynArray, SparseFormat};
 
-    fn graph(n: usize, edges: &[(usize, usize, f32)]) -> Compressed {
-        let mut rows = vec![Vec::new(); n];
-        for &(i, j, w) in edges {
-            rows[i].push((j as u32, w));
-            rows[j].push((i as u32, w));
+    fn graph(n: usize, edges: &[(usize, usize, f64)]) -> Compressed {
+        crate::test_graphs::undirected(n, edges)
+    }
+
+    /// `k` cliques of `size` vertices, each linked to the next by one edge of weight `link`.
+    fn clique_chain(k: usize, size: usize, link: f64) -> Compressed {
+        let mut edges = crate::test_graphs::cliques(k, size);
+        for c in 0..k - 1 {
+            edges.push((c * size, (c + 1) * size, link));
         }
-        let mut indptr = vec![0u64];
-        let (mut indices, mut data) = (Vec::new(), Vec::new());
-        for mut r in rows {
-            r.sort_by_key(|e| e.0);
-            for (j, w) in r {
-                indices.push(j);
-                data.push(w);
-            }
-            indptr.push(indices.len() as u64);
-        }
-        Compressed {
-            format: SparseFormat::Csr,
-            shape: [n, n],
-            indptr,
-            indices,
-            data: DynArray::F32(ndarray::Array1::from(data).into_dyn()),
-        }
+        graph(k * size, &edges)
     }
 
     #[test]
@@ -781,7 +768,7 @@ mod tests {
         // eigenvalues cos(π k / (n - 1)), so the normalised Laplacian's k-th mode is
         // sqrt(deg_i) cos(π k i / (n - 1)).
         let n = 200;
-        let edges: Vec<_> = (0..n - 1).map(|i| (i, i + 1, 1.0f32)).collect();
+        let edges: Vec<_> = (0..n - 1).map(|i| (i, i + 1, 1.0)).collect();
         let g = graph(n, &edges);
         let x = connected_spectral(&Edges::from_graph(&g, 500).take_adjacency(n), 2, 1e-12)
             .expect("converges");
@@ -807,18 +794,7 @@ mod tests {
     fn separate_cliques_end_up_apart_and_the_seed_fixes_the_layout() {
         // Three 30-vertex cliques, loosely chained: the layout keeps each clique together.
         let (k, size) = (3, 30);
-        let mut edges = Vec::new();
-        for c in 0..k {
-            for i in 0..size {
-                for j in i + 1..size {
-                    edges.push((c * size + i, c * size + j, 1.0f32));
-                }
-            }
-            if c + 1 < k {
-                edges.push((c * size, (c + 1) * size, 0.1));
-            }
-        }
-        let g = graph(k * size, &edges);
+        let g = clique_chain(k, size, 0.1);
         let data = Array2::<f32>::zeros((k * size, 2));
         let u = umap(&g, data.view(), &UmapParams::default());
         let centre = |c: usize| {
@@ -863,8 +839,8 @@ mod tests {
         let mut edges = Vec::new();
         for r in 0..2 {
             for i in 0..n {
-                edges.push((r * n + i, r * n + (i + 1) % n, 1.0f32));
-                edges.push((r * n + i, r * n + (i + 2) % n, 0.5f32));
+                edges.push((r * n + i, r * n + (i + 1) % n, 1.0));
+                edges.push((r * n + i, r * n + (i + 2) % n, 0.5));
             }
         }
         let g = graph(2 * n, &edges);
@@ -906,18 +882,7 @@ mod tests {
         // Three 40-vertex cliques in a chain: a clear gap after the three leading eigenvalues,
         // so 100 block iterations capture the exact modes the Krylov solver finds.
         let (k, size) = (3, 40);
-        let mut edges = Vec::new();
-        for c in 0..k {
-            for i in 0..size {
-                for j in i + 1..size {
-                    edges.push((c * size + i, c * size + j, 1.0f32));
-                }
-            }
-            if c + 1 < k {
-                edges.push((c * size, (c + 1) * size, 0.5));
-            }
-        }
-        let g = graph(k * size, &edges);
+        let g = clique_chain(k, size, 0.5);
         let adjacency = Edges::from_graph(&g, 500).take_adjacency(k * size);
         let deg: Vec<f64> = (0..k * size)
             .map(|i| adjacency.row(i).map(|(_, w)| w).sum())
