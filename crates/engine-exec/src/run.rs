@@ -1,7 +1,7 @@
 use crate::lineage::{Lineage, LineageStep, SourceKind, XBlock, XMap, XSource};
 use engine_common::{Error, Location, Result};
 use engine_matrix::AxisSelection;
-use engine_matrix::{Compressed, DynArray};
+use engine_matrix::{Block, Compressed, DynArray};
 use engine_ops::sparse::{self, ColumnSums};
 use engine_ops::stats::{Gram, Moments};
 use engine_ops::synthetic::Blobs;
@@ -11,7 +11,7 @@ use engine_store::backend::{ArrayOptions, Compression, StoreFormat};
 use engine_store::write::{self, AtomicTarget};
 use engine_store::{Column, Dataset, Frame, Value};
 use indicatif::{ProgressBar, ProgressStyle};
-use ndarray::{Array1, Array2, Axis, s};
+use ndarray::{Array1, Array2, Axis, CowArray, Ix2, s};
 use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
@@ -124,9 +124,10 @@ fn fold_pass<P: Send>(
 struct Annotations {
     obs: Frame,
     var: Frame,
-    /// Embeddings as float32, as scanpy stores X_pca for float32 data and as we write them.
-    obsm: BTreeMap<String, Array2<f32>>,
-    varm: BTreeMap<String, Array2<f64>>,
+    /// Embeddings we compute are float32, as scanpy stores X_pca for float32 data; those read
+    /// from the input keep their stored type and layout.
+    obsm: BTreeMap<String, Block>,
+    varm: BTreeMap<String, Block>,
     obsp: BTreeMap<String, Compressed>,
     uns: BTreeMap<String, Value>,
 }
@@ -151,7 +152,10 @@ impl Annotations {
             let pos: Vec<usize> = r.indices().collect();
             self.obs = self.obs.take(&pos);
             for v in self.obsm.values_mut() {
-                *v = v.select(Axis(0), &pos);
+                *v = v.select(
+                    r,
+                    &AxisSelection::all(v.shape().get(1).copied().unwrap_or(1)),
+                );
             }
             // A graph over cells keeps the selected cells' edges among themselves.
             for g in self.obsp.values_mut() {
@@ -162,7 +166,10 @@ impl Annotations {
             let pos: Vec<usize> = c.indices().collect();
             self.var = self.var.take(&pos);
             for v in self.varm.values_mut() {
-                *v = v.select(Axis(0), &pos);
+                *v = v.select(
+                    c,
+                    &AxisSelection::all(v.shape().get(1).copied().unwrap_or(1)),
+                );
             }
         }
     }
@@ -673,8 +680,8 @@ fn f64_array(v: &[f64]) -> Value {
 /// `uns['neighbors']['params']`; an empty matrix when there is none.
 fn umap_representation(
     uns: &BTreeMap<String, Value>,
-    obsm: &BTreeMap<String, Array2<f32>>,
-) -> Array2<f32> {
+    obsm: &BTreeMap<String, Block>,
+) -> Result<Array2<f32>> {
     let params = match uns.get("neighbors") {
         Some(Value::Dict(d)) => match d.get("params") {
             Some(Value::Dict(p)) => Some(p),
@@ -690,13 +697,97 @@ fn umap_representation(
         Some(Value::Scalar(v)) => v.to_i64_vec().and_then(|v| v.first().copied()),
         _ => None,
     };
-    match obsm.get(use_rep) {
+    Ok(match obsm.get(use_rep) {
         Some(rep) => {
+            let rep = embedding(rep, use_rep)?;
             let cols = n_pcs.map_or(rep.ncols(), |n| (n.max(0) as usize).min(rep.ncols()));
             rep.slice(s![.., ..cols]).to_owned()
         }
         None => Array2::zeros((0, 0)),
+    })
+}
+
+/// Reads the obsm/varm/obsp/uns elements of a file that the scan keeps, restricted to its
+/// rows and columns as a view would be.
+fn load_elements(
+    ds: &Dataset,
+    schema: &engine_plan::Schema,
+    scan: &engine_plan::Scan,
+    rows: &AxisSelection,
+    cols: &AxisSelection,
+    a: &mut Annotations,
+) -> Result<()> {
+    let wanted = |p: &str| {
+        scan.elements
+            .as_ref()
+            .is_none_or(|e| e.iter().any(|x| x == p))
+    };
+    let all = |m: &engine_store::Matrix| AxisSelection::all(m.n_cols());
+    for (k, _) in &schema.obsm {
+        let path = format!("obsm/{k}");
+        if wanted(&path) {
+            let m = ds.matrix(&path)?;
+            a.obsm.insert(k.clone(), m.read_block(rows, &all(&m))?);
+        }
     }
+    for (k, _) in &schema.varm {
+        let path = format!("varm/{k}");
+        if wanted(&path) {
+            let m = ds.matrix(&path)?;
+            a.varm.insert(k.clone(), m.read_block(cols, &all(&m))?);
+        }
+    }
+    for k in &schema.obsp {
+        let path = format!("obsp/{k}");
+        if wanted(&path) {
+            let graph = match ds.matrix(&path)?.read_block(rows, rows)? {
+                Block::Sparse(c) => c,
+                Block::Dense(_) => {
+                    return Err(Error::unsupported(
+                        Location::new(ds.path(), format!("/{path}")),
+                        "a dense obsp matrix (expected CSR or CSC)",
+                    ));
+                }
+            };
+            a.obsp.insert(k.clone(), graph);
+        }
+    }
+    for k in &schema.uns {
+        let path = format!("uns/{k}");
+        if wanted(&path) {
+            a.uns.insert(
+                k.clone(),
+                engine_store::encoding::read_value(ds.store().as_ref(), &path)?,
+            );
+        }
+    }
+    Ok(())
+}
+
+/// An obsm matrix as float32 rows: borrowed when stored so, converted otherwise.
+fn embedding<'a>(b: &'a Block, key: &str) -> Result<CowArray<'a, f32, Ix2>> {
+    let bad = || Error::usage(format!("obsm['{key}'] is not a numeric matrix"));
+    match b {
+        Block::Dense(DynArray::F32(a)) => a
+            .view()
+            .into_dimensionality::<Ix2>()
+            .map(CowArray::from)
+            .map_err(|_| bad()),
+        other => {
+            let shape = other.shape();
+            let dense = other.to_dense();
+            let v = dense.to_f64_vec().ok_or_else(bad)?;
+            let [n, m] = shape[..] else { return Err(bad()) };
+            let a = Array2::from_shape_vec((n, m), v.into_iter().map(|x| x as f32).collect())
+                .map_err(|_| bad())?;
+            Ok(CowArray::from(a))
+        }
+    }
+}
+
+/// A computed embedding as an obsm entry.
+fn f32_block(a: Array2<f32>) -> Block {
+    Block::Dense(DynArray::F32(a.into_dyn()))
 }
 
 fn dict(items: Vec<(&str, Value)>) -> Value {
@@ -1053,6 +1144,7 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
                         } else {
                             var.take(&col_pos)
                         };
+                        load_elements(&ds, &node.schema, scan, &rows, &cols, &mut a)?;
                         if let Some(indptr) = &storage.indptr {
                             let nnz = indptr.last().copied().unwrap_or(0) as f64;
                             let per_row =
@@ -1477,8 +1569,9 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
                     }
                     None => p.components.clone(),
                 };
-                a.obsm.insert("X_pca".into(), x_pca);
-                a.varm.insert("PCs".into(), pcs);
+                a.obsm.insert("X_pca".into(), f32_block(x_pca));
+                a.varm
+                    .insert("PCs".into(), Block::Dense(DynArray::F64(pcs.into_dyn())));
                 let mut params = vec![
                     ("zero_center", scalar_bool(*zero_center)),
                     (
@@ -1509,6 +1602,7 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
                 let rep = a.obsm.get(use_rep).ok_or_else(|| {
                     Error::usage(format!("step `{}`: no obsm['{use_rep}']", node.step))
                 })?;
+                let rep = embedding(rep, use_rep)?;
                 let cols = n_pcs.unwrap_or(rep.ncols()).min(rep.ncols());
                 let view = rep.slice(s![.., ..cols]);
                 // scanpy's switch: exact search below 8,192 cells, NN-descent above.
@@ -1599,7 +1693,7 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
                     Error::usage(format!("step `{}`: no obsp['connectivities']", node.step))
                 })?;
                 // The representation the graph was built on places disconnected components.
-                let rep = umap_representation(&a.uns, &a.obsm);
+                let rep = umap_representation(&a.uns, &a.obsm)?;
                 let params = umap::UmapParams {
                     min_dist: *min_dist,
                     spread: *spread,
@@ -1616,7 +1710,7 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
                 let initial = umap::initialize(conn, rep.view(), &params);
                 stage(format!("{}: UMAP init", node.step), 0, 0, 0, &mut report);
                 let layout = umap::optimize(initial, &params);
-                a.obsm.insert("X_umap".into(), layout.embedding);
+                a.obsm.insert("X_umap".into(), f32_block(layout.embedding));
                 let mut params = vec![("a", scalar_f64(layout.a)), ("b", scalar_f64(layout.b))];
                 if *random_state != 0 {
                     params.push(("random_state", scalar_i64(*random_state)));
@@ -1633,9 +1727,11 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
                 path,
             } => {
                 let a = &ann[&input.ok_or_else(|| Error::internal("plot without input"))?];
-                let emb = a.obsm.get(&format!("X_{basis}")).ok_or_else(|| {
-                    Error::usage(format!("step `{}`: no obsm['X_{basis}']", node.step))
+                let key = format!("X_{basis}");
+                let emb = a.obsm.get(&key).ok_or_else(|| {
+                    Error::usage(format!("step `{}`: no obsm['{key}']", node.step))
                 })?;
+                let emb = embedding(emb, &key)?;
                 if components.0 >= emb.ncols() || components.1 >= emb.ncols() {
                     return Err(Error::usage(format!(
                         "step `{}`: X_{basis} has {} components",
@@ -1854,23 +1950,16 @@ fn write_anndata(
     let group = |w: &mut dyn engine_store::StoreWriter, name: &str| {
         w.create_group(name, &write::enc_attrs("dict", "0.1.0"))
     };
-    group(w.as_mut(), "obsm")?;
-    for (k, v) in &a.obsm {
-        write::write_array(
-            w.as_mut(),
-            &format!("obsm/{k}"),
-            &DynArray::F32(v.clone().into_dyn()),
-            &ArrayOptions::default(),
-        )?;
-    }
-    group(w.as_mut(), "varm")?;
-    for (k, v) in &a.varm {
-        write::write_array(
-            w.as_mut(),
-            &format!("varm/{k}"),
-            &DynArray::F64(v.clone().into_dyn()),
-            &ArrayOptions::default(),
-        )?;
+    for (name, elements) in [("obsm", &a.obsm), ("varm", &a.varm)] {
+        group(w.as_mut(), name)?;
+        for (k, v) in elements {
+            let path = format!("{name}/{k}");
+            let opts = ArrayOptions::default();
+            match v {
+                Block::Dense(d) => write::write_array(w.as_mut(), &path, d, &opts)?,
+                Block::Sparse(c) => write::write_sparse(w.as_mut(), &path, c, &opts)?,
+            }
+        }
     }
     group(w.as_mut(), "obsp")?;
     for (k, v) in &a.obsp {

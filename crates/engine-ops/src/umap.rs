@@ -650,7 +650,8 @@ fn next(state: &mut u64) -> u64 {
     x
 }
 
-/// umap-learn's `optimize_layout_euclidean` with `move_other = True`.
+/// umap-learn's `optimize_layout_euclidean` with `move_other = True`, specialised for the
+/// usual 2 and 3 components.
 fn optimize_layout(
     embedding: &mut Array2<f32>,
     edges: &Edges,
@@ -660,8 +661,26 @@ fn optimize_layout(
     params: &UmapParams,
     rng: &mut ChaCha8Rng,
 ) {
+    match embedding.ncols() {
+        2 => layout_epochs::<2>(embedding, edges, n_epochs, a, b, params, rng),
+        3 => layout_epochs::<3>(embedding, edges, n_epochs, a, b, params, rng),
+        _ => layout_epochs::<0>(embedding, edges, n_epochs, a, b, params, rng),
+    }
+}
+
+/// The SGD with `D` components, or any number when `D` is 0 (the constant lets the compiler
+/// unroll the per-component loops).
+fn layout_epochs<const D: usize>(
+    embedding: &mut Array2<f32>,
+    edges: &Edges,
+    n_epochs: usize,
+    a: f64,
+    b: f64,
+    params: &UmapParams,
+    rng: &mut ChaCha8Rng,
+) {
     let n = embedding.nrows();
-    let dim = embedding.ncols();
+    let dim = if D == 0 { embedding.ncols() } else { D };
     let emb = embedding
         .as_slice_mut()
         .expect("a fresh array is contiguous");
@@ -697,27 +716,34 @@ fn optimize_layout(
             // Computed per sample rather than stored: one array fewer per edge.
             let per_negative = edges.epochs_per_sample[i] / rate;
             let n_neg = ((e - next_negative[i]) / per_negative).max(0.0) as usize;
+            // The head's negative samples are taken from its position after the attractive
+            // move and applied together: each is then independent of the others, so the
+            // processor overlaps their arithmetic instead of waiting on a chain of updates.
+            // (umap-learn moves the head after each one; its parallel mode already reads
+            // positions others are moving.)
+            delta.fill(0.0);
             for _ in 0..n_neg {
                 // Lemire's multiply-shift maps 32 random bits onto 0..n without a division.
                 let other = (((next(&mut states[j]) >> 32) * n as u64) >> 32) as usize;
+                if other == j {
+                    continue;
+                }
                 let d2 = sq_dist(emb, j, other, dim);
                 let coeff = if d2 > 0.0 {
                     2.0 * gamma * b / ((0.001 + d2) * (a * d2.powf(b) + 1.0))
-                } else if j == other {
-                    continue;
                 } else {
                     0.0
                 };
-                for (d, g) in delta.iter_mut().enumerate() {
-                    *g = if coeff > 0.0 {
+                for (d, acc) in delta.iter_mut().enumerate().take(dim) {
+                    *acc += if coeff > 0.0 {
                         clip(coeff * (emb[j * dim + d] - emb[other * dim + d]))
                     } else {
                         4.0
                     };
                 }
-                for (d, g) in delta.iter().enumerate() {
-                    emb[j * dim + d] += g * alpha;
-                }
+            }
+            for (d, acc) in delta.iter().enumerate().take(dim) {
+                emb[j * dim + d] += acc * alpha;
             }
             next_negative[i] += n_neg as f64 * per_negative;
         }

@@ -82,6 +82,9 @@ pub struct Scan {
     pub cols: Option<Selection>,
     /// The obs columns read; `None` reads all (`prune_elements`).
     pub obs_columns: Option<Vec<String>>,
+    /// The obsm/varm/obsp/uns elements read from a file, as paths (`obsm/X_pca`); `None`
+    /// reads all (`prune_elements`).
+    pub elements: Option<Vec<String>>,
     /// Source rows where storage chunks begin, which pass blocks should not cross
     /// (`align_chunks`).
     pub chunk_starts: Option<Arc<Vec<usize>>>,
@@ -94,6 +97,7 @@ impl Scan {
             rows: None,
             cols: None,
             obs_columns: None,
+            elements: None,
             chunk_starts: None,
         }
     }
@@ -307,6 +311,9 @@ impl Op {
                 }
                 if let Some(o) = &scan.obs_columns {
                     let _ = write!(d, ", obs=[{}]", o.join(","));
+                }
+                if let Some(e) = &scan.elements {
+                    let _ = write!(d, ", elements=[{}]", e.join(","));
                 }
                 if let Some(a) = &scan.chunk_starts {
                     let _ = write!(d, ", blocks aligned to {} chunk boundaries", a.len());
@@ -522,6 +529,30 @@ pub struct Schema {
 }
 
 impl Schema {
+    /// Drops repeated element keys: a step that recomputes an element (a second `neighbors`,
+    /// a `umap` on a file that has one) replaces it, keeping its place and taking the new width.
+    pub fn dedup(&mut self) {
+        fn keyed(v: &mut Vec<(String, usize)>) {
+            let mut out: Vec<(String, usize)> = Vec::with_capacity(v.len());
+            for (k, c) in v.drain(..) {
+                match out.iter_mut().find(|(o, _)| *o == k) {
+                    Some(slot) => slot.1 = c,
+                    None => out.push((k, c)),
+                }
+            }
+            *v = out;
+        }
+        fn names(v: &mut Vec<String>) {
+            let mut seen = std::collections::HashSet::new();
+            v.retain(|k| seen.insert(k.clone()));
+        }
+        keyed(&mut self.obsm);
+        keyed(&mut self.varm);
+        for v in [&mut self.obs, &mut self.var, &mut self.obsp, &mut self.uns] {
+            names(v);
+        }
+    }
+
     pub fn describe(&self) -> String {
         let bound = |b: bool| if b { "<=" } else { "" };
         let mut s = format!(

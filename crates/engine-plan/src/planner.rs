@@ -502,7 +502,21 @@ pub fn plan(spec: &PipelineSpec, sql: &dyn Predicates) -> Result<LogicalPlan> {
                     .ok_or_else(|| Error::usage(format!("{path}: the dataset has no X")))?;
                 let obs = ds.obs(None)?.columns.into_iter().map(|(n, _)| n).collect();
                 let var = ds.var(None)?.columns.into_iter().map(|(n, _)| n).collect();
-                let obsm = ds.keys("obsm")?.into_iter().map(|k| (k, 0)).collect();
+                // Matrices only: obsm dataframes are not read.
+                let matrices = |group: &str| -> Vec<(String, usize)> {
+                    ds.keys(group)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter_map(|k| {
+                            let m = ds.matrix(&format!("{group}/{k}")).ok()?;
+                            Some((k, m.n_cols()))
+                        })
+                        .collect()
+                };
+                let obsm = matrices("obsm");
+                let varm = matrices("varm");
+                let obsp = matrices("obsp").into_iter().map(|(k, _)| k).collect();
+                let uns = ds.keys("uns")?;
                 let storage = storage_of(&x)?;
                 let schema = Schema {
                     n_obs: ds.n_obs(),
@@ -512,6 +526,9 @@ pub fn plan(spec: &PipelineSpec, sql: &dyn Predicates) -> Result<LogicalPlan> {
                     obs,
                     var,
                     obsm,
+                    varm,
+                    obsp,
+                    uns,
                     ..Default::default()
                 };
                 (Op::Scan(Scan::new(Source::File { path, storage })), schema)
@@ -708,6 +725,8 @@ pub fn plan(spec: &PipelineSpec, sql: &dyn Predicates) -> Result<LogicalPlan> {
             }
             other => return Err(Error::internal(format!("op `{other}` has no planner"))),
         };
+        let mut schema = schema;
+        schema.dedup();
         plan.nodes.push(Node {
             step: step.id.clone(),
             op,

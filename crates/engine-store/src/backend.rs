@@ -209,6 +209,13 @@ pub trait StoreWriter: Send + Debug {
     /// Flushes and closes the store.
     fn finish(self: Box<Self>) -> Result<()>;
 
+    /// Creates the element anndata writes for `None`: here a 0-d boolean array, as anndata
+    /// writes it to zarr (HDF5 overrides this with a dataset without a dataspace).
+    fn create_null(&mut self, path: &str, attrs: &Attrs) -> Result<()> {
+        let data = DynArray::Bool(ndarray::ArrayD::from_elem(ndarray::IxDyn(&[]), false));
+        self.write_array(path, &data, &ArrayOptions::default(), attrs)
+    }
+
     /// Creates an array holding exactly `data`.
     fn write_array(
         &mut self,

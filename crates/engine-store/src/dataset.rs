@@ -300,6 +300,7 @@ impl Dataset {
                 }
             }
             Encoding::Dict | Encoding::AnnData | Encoding::Raw => recurse = depth < 3,
+            Encoding::Null => {}
             Encoding::Unknown { kind, version } => {
                 e.error = Some(format!("unsupported encoding `{kind}` version `{version}`"));
             }

@@ -28,6 +28,8 @@ pub enum Encoding {
     Dict,
     NumericScalar,
     String,
+    /// `null`: Python's `None` (an HDF5 dataset without a dataspace, a 0-d zarr array).
+    Null,
     /// Pre-spec obs/var: one HDF5 compound dataset.
     LegacyCompoundFrame,
     /// An encoding this engine does not read, with its type and version.
@@ -53,6 +55,7 @@ impl Encoding {
             Encoding::Dict => "dict".into(),
             Encoding::NumericScalar => "numeric-scalar".into(),
             Encoding::String => "string".into(),
+            Encoding::Null => "null".into(),
             Encoding::LegacyCompoundFrame => "dataframe (pre-0.7 compound)".into(),
             Encoding::Unknown { kind, version } => format!("{kind} {version} (unsupported)"),
         }
@@ -73,7 +76,8 @@ fn supported_version(kind: &str, version: &str) -> bool {
         | "raw"
         | "nullable-integer"
         | "nullable-boolean"
-        | "nullable-string-array" => matches!(version, "0.1.0"),
+        | "nullable-string-array"
+        | "null" => matches!(version, "0.1.0"),
         _ => false,
     }
 }
@@ -125,6 +129,7 @@ pub fn encoding_of(store: &dyn Store, path: &str) -> Result<Encoding> {
             "dict" => Encoding::Dict,
             "numeric-scalar" => Encoding::NumericScalar,
             "string" => Encoding::String,
+            "null" => Encoding::Null,
             _ => Encoding::Unknown {
                 kind: t.to_string(),
                 version,
@@ -578,6 +583,8 @@ pub fn read_value(store: &dyn Store, path: &str) -> Result<Value> {
             Value::Dict(map)
         }
         Encoding::NumericScalar => Value::Scalar(store.read_all(path)?),
+        // The stored data carries nothing: its attributes say `None`.
+        Encoding::Null => Value::Null,
         Encoding::String => match store.read_all(path)? {
             DynArray::Str(a) => Value::String(a.iter().next().cloned().unwrap_or_default()),
             other => {

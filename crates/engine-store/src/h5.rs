@@ -1069,6 +1069,20 @@ impl StoreWriter for H5Writer {
         Ok(())
     }
 
+    fn create_null(&mut self, path: &str, attrs: &Attrs) -> Result<()> {
+        // anndata's `h5py.Empty("f")`: float32 with a null dataspace.
+        let ds = self
+            .file
+            .new_dataset::<f32>()
+            .shape(hdf5::Extents::Null)
+            .create(path)
+            .map_err(|e| self.err(path, e))?;
+        for (k, v) in attrs {
+            write_attr(&ds, k, v).map_err(|e| self.err(path, e))?;
+        }
+        Ok(())
+    }
+
     fn write(&mut self, path: &str, offset: &[u64], data: &DynArray) -> Result<()> {
         let ds = self.file.dataset(path).map_err(|e| self.err(path, e))?;
         let shape = data.shape().to_vec();

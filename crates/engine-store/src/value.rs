@@ -188,6 +188,8 @@ pub enum Value {
     Scalar(DynArray),
     /// `string`.
     String(String),
+    /// `null` (Python's `None`).
+    Null,
 }
 
 impl Value {
@@ -202,6 +204,7 @@ impl Value {
             Value::Dict(_) => "dict",
             Value::Scalar(_) => "numeric-scalar",
             Value::String(_) => "string",
+            Value::Null => "null",
         }
     }
 }

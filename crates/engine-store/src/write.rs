@@ -462,6 +462,7 @@ pub fn write_value(
             &ArrayOptions::default(),
             &enc_attrs("numeric-scalar", "0.2.0"),
         ),
+        Value::Null => w.create_null(path, &enc_attrs("null", "0.1.0")),
         Value::String(s) => w.write_array(
             path,
             &crate::encoding::str_scalar(s),

@@ -1,38 +1,67 @@
-//! `prune_elements`: a scan reads only the obs columns someone downstream uses. A written
-//! output uses every column; a plot uses its colour column, highly_variable_genes its batch
-//! key; nothing else reads obs.
+//! `prune_elements`: a scan reads only the obs columns and the obsm/varm/obsp/uns elements
+//! someone downstream uses. A written output uses everything; a plot uses its colour column
+//! and its basis, highly_variable_genes its batch key, neighbors its representation, leiden
+//! and umap the connectivities (umap also the representation the graph was built on).
 //!
 //! ```text
-//! before: Scan(file) -> … -> Plot(color=cell_type)     after: Scan(file, obs=[cell_type]) -> …
+//! before: Scan(file) -> … -> Plot(color=cell_type)
+//! after:  Scan(file, obs=[cell_type], elements=[obsm/X_pca]) -> …
 //! ```
 //! Schemas are unchanged: they say what a node could offer, the scan says what is read.
 
-use crate::plan::{LogicalPlan, NodeId, Op};
+use crate::plan::{LogicalPlan, NodeId, Op, Schema};
 
 pub const NAME: &str = "prune_elements";
 
-/// Obs columns needed downstream of `id`, or `None` when all are (an output writes them) or
-/// nothing reads the scan at all (it is dead and left as it is).
-fn needed(plan: &LogicalPlan, id: NodeId) -> Option<Vec<String>> {
+/// What the nodes downstream of a scan read from it.
+#[derive(Debug, Default)]
+struct Needs {
+    obs: Vec<String>,
+    elements: Vec<String>,
+}
+
+/// Needs downstream of `id`, or `None` when everything is (an output writes it) or nothing
+/// reads the scan at all (it is dead and left as it is).
+fn needed(plan: &LogicalPlan, id: NodeId) -> Option<Needs> {
     if plan.consumers(id).is_empty() {
         return None;
     }
-    let mut want = Vec::new();
+    let mut want = Needs::default();
     let mut stack = vec![id];
     let mut seen = vec![false; plan.nodes.len()];
     while let Some(n) = stack.pop() {
         if std::mem::replace(&mut seen[n.0], true) {
             continue;
         }
+        let elements = &mut want.elements;
         match &plan.node(n).op {
             Op::Write { .. } => return None,
-            Op::Plot { color: Some(c), .. } => want.push(c.clone()),
-            Op::Hvg(h) => want.extend(h.batch_key.clone()),
+            Op::Plot { color, basis, .. } => {
+                want.obs.extend(color.clone());
+                elements.push(format!("obsm/X_{basis}"));
+            }
+            Op::Hvg(h) => want.obs.extend(h.batch_key.clone()),
+            Op::Neighbors { use_rep, .. } => elements.push(format!("obsm/{use_rep}")),
+            Op::Leiden { .. } => elements.push("obsp/connectivities".into()),
+            Op::Umap { .. } => elements
+                .extend(["obsp/connectivities", "uns/neighbors", "obsm/X_pca"].map(String::from)),
             _ => {}
         }
         stack.extend(plan.consumers(n));
     }
     Some(want)
+}
+
+/// Every element a scan's schema offers, as paths.
+fn offered(s: &Schema) -> Vec<String> {
+    let m = |g: &str, k: &String| format!("{g}/{k}");
+    s.obsm
+        .iter()
+        .map(|(k, _)| m("obsm", k))
+        .chain(s.varm.iter().map(|(k, _)| m("varm", k)))
+        .chain(s.obsp.iter().map(|k| m("obsp", k)))
+        .chain(s.uns.iter().map(|k| m("uns", k)))
+        .collect()
 }
 
 pub fn apply(plan: &mut LogicalPlan) -> bool {
@@ -41,17 +70,24 @@ pub fn apply(plan: &mut LogicalPlan) -> bool {
         let Op::Scan(scan) = &plan.nodes[i].op else {
             continue;
         };
-        if scan.obs_columns.is_some() {
+        if scan.obs_columns.is_some() || scan.elements.is_some() {
             continue;
         }
         let Some(want) = needed(plan, NodeId(i)) else {
             continue;
         };
-        let all = &plan.nodes[i].schema.obs;
-        let keep: Vec<String> = all.iter().filter(|c| want.contains(c)).cloned().collect();
-        if keep.len() < all.len() {
+        let schema = &plan.nodes[i].schema;
+        let keep = |all: Vec<String>, want: &[String]| {
+            let n = all.len();
+            let keep: Vec<String> = all.into_iter().filter(|c| want.contains(c)).collect();
+            (keep.len() < n).then_some(keep)
+        };
+        let obs = keep(schema.obs.clone(), &want.obs);
+        let elements = keep(offered(schema), &want.elements);
+        if obs.is_some() || elements.is_some() {
             if let Op::Scan(scan) = &mut plan.nodes[i].op {
-                scan.obs_columns = Some(keep);
+                scan.obs_columns = obs;
+                scan.elements = elements;
             }
             changed = true;
         }
@@ -133,5 +169,46 @@ mod tests {
     fn an_output_needs_every_column() {
         let mut p = plan(true);
         assert!(!apply(&mut p));
+    }
+
+    #[test]
+    fn a_plot_of_a_file_embedding_reads_only_that_embedding() {
+        let mut p = plan(false);
+        let s = &mut p.nodes[0].schema;
+        s.obsm.push(("X_umap".into(), 2));
+        s.obsp = vec!["connectivities".into(), "distances".into()];
+        s.uns = vec!["neighbors".into()];
+        assert!(apply(&mut p));
+        let Op::Scan(scan) = &p.nodes[0].op else {
+            unreachable!()
+        };
+        assert_eq!(
+            scan.elements.as_deref(),
+            Some(&["obsm/X_pca".to_string()][..])
+        );
+        assert!(p.explain().starts_with(
+            "#0 data = Scan(synthetic(n_obs=10, n_vars=3, centers=2, cluster_std=1, seed=1, dtype=float32), obs=[blob], elements=[obsm/X_pca])\n"
+        ));
+    }
+
+    #[test]
+    fn leiden_reads_only_the_connectivities() {
+        let mut p = plan(false);
+        p.nodes[0].schema.obsp = vec!["connectivities".into(), "distances".into()];
+        p.nodes[1].op = Op::Leiden {
+            resolution: 1.0,
+            random_state: 0,
+            n_iterations: -1,
+            key_added: "leiden".into(),
+        };
+        assert!(apply(&mut p));
+        let Op::Scan(scan) = &p.nodes[0].op else {
+            unreachable!()
+        };
+        assert_eq!(scan.obs_columns.as_deref(), Some(&[][..]));
+        assert_eq!(
+            scan.elements.as_deref(),
+            Some(&["obsp/connectivities".to_string()][..])
+        );
     }
 }
