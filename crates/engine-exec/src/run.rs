@@ -677,11 +677,11 @@ fn f64_array(v: &[f64]) -> Value {
 }
 
 /// The obsm matrix (and leading columns) `neighbors` built its graph on, as recorded in
-/// `uns['neighbors']['params']`; an empty matrix when there is none.
-fn umap_representation(
+/// `uns['neighbors']['params']`; `None` when there is none.
+fn umap_representation<'a>(
     uns: &BTreeMap<String, Value>,
-    obsm: &BTreeMap<String, Block>,
-) -> Result<Array2<f32>> {
+    obsm: &'a BTreeMap<String, Block>,
+) -> Result<Option<(CowArray<'a, f32, Ix2>, usize)>> {
     let params = match uns.get("neighbors") {
         Some(Value::Dict(d)) => match d.get("params") {
             Some(Value::Dict(p)) => Some(p),
@@ -701,9 +701,9 @@ fn umap_representation(
         Some(rep) => {
             let rep = embedding(rep, use_rep)?;
             let cols = n_pcs.map_or(rep.ncols(), |n| (n.max(0) as usize).min(rep.ncols()));
-            rep.slice(s![.., ..cols]).to_owned()
+            Some((rep, cols))
         }
-        None => Array2::zeros((0, 0)),
+        None => None,
     })
 }
 
@@ -1693,7 +1693,6 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
                     Error::usage(format!("step `{}`: no obsp['connectivities']", node.step))
                 })?;
                 // The representation the graph was built on places disconnected components.
-                let rep = umap_representation(&a.uns, &a.obsm)?;
                 let params = umap::UmapParams {
                     min_dist: *min_dist,
                     spread: *spread,
@@ -1707,7 +1706,13 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
                     seed: *random_state as u64,
                     spectral: *spectral,
                 };
-                let initial = umap::initialize(conn, rep.view(), &params);
+                // Borrowed, not copied: at a million cells X_pca is 200 MB.
+                let initial = match umap_representation(&a.uns, &a.obsm)? {
+                    Some((rep, cols)) => umap::initialize(conn, rep.slice(s![.., ..cols]), &params),
+                    None => {
+                        umap::initialize(conn, ndarray::ArrayView2::from(&[[0f32; 0]; 0]), &params)
+                    }
+                };
                 stage(format!("{}: UMAP init", node.step), 0, 0, 0, &mut report);
                 let layout = umap::optimize(initial, &params);
                 a.obsm.insert("X_umap".into(), f32_block(layout.embedding));

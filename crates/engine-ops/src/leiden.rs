@@ -95,7 +95,7 @@ impl Default for LeidenParams {
 /// Labels are numbered from the largest cluster down.
 pub fn leiden(adjacency: &Compressed, params: &LeidenParams) -> Vec<u32> {
     let n = adjacency.shape[0];
-    let weights = adjacency.data.to_f64_vec().unwrap_or_default();
+    let weight = crate::sparse::value_at(&adjacency.data);
     let mut graph = Graph {
         indptr: Vec::with_capacity(n + 1),
         nbr: Vec::with_capacity(adjacency.indices.len()),
@@ -108,7 +108,8 @@ pub fn leiden(adjacency: &Compressed, params: &LeidenParams) -> Vec<u32> {
             adjacency.indptr[i] as usize,
             adjacency.indptr[i + 1] as usize,
         );
-        for (&j, &w) in adjacency.indices[lo..hi].iter().zip(&weights[lo..hi]) {
+        for (e, &j) in (lo..hi).zip(&adjacency.indices[lo..hi]) {
+            let w = weight(e);
             graph.strength[i] += w;
             if j as usize != i {
                 graph.nbr.push(j);
@@ -117,7 +118,7 @@ pub fn leiden(adjacency: &Compressed, params: &LeidenParams) -> Vec<u32> {
         }
         graph.indptr.push(graph.nbr.len());
     }
-    drop(weights);
+    drop(weight);
     let two_m: f64 = graph.strength.iter().sum();
     let mut rng = ChaCha8Rng::seed_from_u64(params.seed);
     let mut membership: Vec<usize> = (0..n).collect();

@@ -4,8 +4,27 @@
 //! matrix stays sparse (stored entries plus a dense row of fills) instead of being densified.
 
 use crate::stats::{Gram, Moments};
-use engine_matrix::AxisSelection;
+use engine_matrix::{AxisSelection, DynArray};
 use ndarray::Array2;
+
+/// Entry `e` of a stored value array as float64, without a float64 copy of the whole array
+/// (a million-cell graph's weights are ~180 MB as float64).
+pub fn value_at(data: &DynArray) -> Box<dyn Fn(usize) -> f64 + Sync + '_> {
+    match data {
+        DynArray::F32(a) if a.as_slice().is_some() => {
+            let s = a.as_slice().expect("checked");
+            Box::new(move |e| f64::from(s[e]))
+        }
+        DynArray::F64(a) if a.as_slice().is_some() => {
+            let s = a.as_slice().expect("checked");
+            Box::new(move |e| s[e])
+        }
+        other => {
+            let v = other.to_f64_vec().unwrap_or_default();
+            Box::new(move |e| v[e])
+        }
+    }
+}
 
 /// Rows of a CSR matrix with float64 values; column indices sorted within each row.
 #[derive(Debug, Clone, PartialEq, Default)]

@@ -22,6 +22,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 use rayon::prelude::*;
+use std::borrow::Cow;
 
 /// `sc.tl.umap`'s parameters, with its defaults.
 #[derive(Debug, Clone, PartialEq)]
@@ -102,11 +103,13 @@ pub fn initialize(graph: &Compressed, data: ArrayView2<'_, f32>, params: &UmapPa
     let init = if n == 0 {
         Array2::zeros((0, dim))
     } else if params.spectral {
-        let adjacency = edges.take_adjacency(n);
-        noisy_scale_coords(&spectral_layout(&adjacency, data, dim, &mut rng), &mut rng)
+        let coords = spectral_layout(&edges.adjacency(), data, dim, &mut rng);
+        noisy_scale_coords(&coords, &mut rng)
     } else {
         Array2::from_shape_fn((n, dim), |_| rng.random_range(-10.0f32..10.0))
     };
+    // The SGD samples by the schedule alone.
+    edges.weight = Vec::new();
     Initial {
         embedding: scale_into_box(init),
         edges,
@@ -209,69 +212,67 @@ pub fn find_ab_params(spread: f64, min_dist: f64) -> (f64, f64) {
     (a, b)
 }
 
-/// The graph's edges in both directions (COO from CSR, so grouped by head), with umap-learn's
-/// sampling schedule.
+/// The graph's edges in both directions as CSR rows (row = head), with umap-learn's
+/// sampling schedule. Weights are kept only until the spectral initialisation.
 #[derive(Debug)]
 struct Edges {
-    head: Vec<u32>,
+    indptr: Vec<usize>,
     tail: Vec<u32>,
-    weight: Vec<f64>,
-    epochs_per_sample: Vec<f64>,
+    weight: Vec<f32>,
+    /// Single precision: at a million cells each per-edge array is ~90 MB, and an epoch
+    /// count below 2^24 is exact.
+    epochs_per_sample: Vec<f32>,
 }
 
 impl Edges {
     /// Drops edges lighter than `max / n_epochs` (they would never be sampled) and sets
     /// `epochs_per_sample = max / weight`.
     fn from_graph(graph: &Compressed, n_epochs: usize) -> Edges {
-        let weights = graph.data.to_f64_vec().unwrap_or_default();
-        let max = weights.iter().copied().fold(0.0f64, f64::max);
+        let weight = crate::sparse::value_at(&graph.data);
+        let max = (0..graph.indices.len()).map(&weight).fold(0.0f64, f64::max);
         let floor = max / n_epochs as f64;
+        let n = graph.shape[0];
         let mut e = Edges {
-            head: Vec::new(),
+            indptr: Vec::with_capacity(n + 1),
             tail: Vec::new(),
             weight: Vec::new(),
             epochs_per_sample: Vec::new(),
         };
-        for i in 0..graph.shape[0] {
+        e.indptr.push(0);
+        for i in 0..n {
             let (lo, hi) = (graph.indptr[i] as usize, graph.indptr[i + 1] as usize);
-            for (&j, &w) in graph.indices[lo..hi].iter().zip(&weights[lo..hi]) {
+            for (at, &j) in (lo..hi).zip(&graph.indices[lo..hi]) {
+                let w = weight(at);
                 if w > 0.0 && w >= floor && j as usize != i {
-                    e.head.push(i as u32);
                     e.tail.push(j);
-                    e.weight.push(w);
-                    e.epochs_per_sample.push(max / w);
+                    e.weight.push(w as f32);
+                    e.epochs_per_sample.push((max / w) as f32);
                 }
             }
+            e.indptr.push(e.tail.len());
         }
         e
     }
 
-    /// The kept edges as a symmetric weighted adjacency for the spectral initialisation; the
-    /// weights move into it, as the SGD needs only the sampling schedule.
-    fn take_adjacency(&mut self, n: usize) -> Adjacency {
-        let mut indptr = vec![0usize; n + 1];
-        for &h in &self.head {
-            indptr[h as usize + 1] += 1;
-        }
-        for i in 0..n {
-            indptr[i + 1] += indptr[i];
-        }
+    /// The kept edges as a symmetric weighted adjacency (borrowed) for the spectral
+    /// initialisation.
+    fn adjacency(&self) -> Adjacency<'_> {
         Adjacency {
-            indptr,
-            indices: self.tail.clone(),
-            weight: std::mem::take(&mut self.weight),
+            indptr: Cow::Borrowed(&self.indptr),
+            indices: Cow::Borrowed(&self.tail),
+            weight: Cow::Borrowed(&self.weight),
         }
     }
 }
 
 #[derive(Debug, Clone)]
-struct Adjacency {
-    indptr: Vec<usize>,
-    indices: Vec<u32>,
-    weight: Vec<f64>,
+struct Adjacency<'a> {
+    indptr: Cow<'a, [usize]>,
+    indices: Cow<'a, [u32]>,
+    weight: Cow<'a, [f32]>,
 }
 
-impl Adjacency {
+impl Adjacency<'_> {
     fn n(&self) -> usize {
         self.indptr.len() - 1
     }
@@ -281,7 +282,7 @@ impl Adjacency {
         self.indices[r.clone()]
             .iter()
             .zip(&self.weight[r])
-            .map(|(&j, &w)| (j as usize, w))
+            .map(|(&j, &w)| (j as usize, f64::from(w)))
     }
 
     /// Connected-component label of every vertex, numbered in order of first vertex.
@@ -310,26 +311,27 @@ impl Adjacency {
     }
 
     /// The subgraph on `members` (sorted), renumbered.
-    fn induced(&self, members: &[usize]) -> Adjacency {
+    fn induced(&self, members: &[usize]) -> Adjacency<'static> {
         let mut local = vec![u32::MAX; self.n()];
         for (k, &v) in members.iter().enumerate() {
             local[v] = k as u32;
         }
-        let mut out = Adjacency {
-            indptr: vec![0],
-            indices: Vec::new(),
-            weight: Vec::new(),
-        };
+        let (mut indptr, mut indices, mut weight) = (vec![0], Vec::new(), Vec::new());
         for &v in members {
-            for (u, w) in self.row(v) {
-                if local[u] != u32::MAX {
-                    out.indices.push(local[u]);
-                    out.weight.push(w);
+            let r = self.indptr[v]..self.indptr[v + 1];
+            for (&u, &w) in self.indices[r.clone()].iter().zip(&self.weight[r]) {
+                if local[u as usize] != u32::MAX {
+                    indices.push(local[u as usize]);
+                    weight.push(w);
                 }
             }
-            out.indptr.push(out.indices.len());
+            indptr.push(indices.len());
         }
-        out
+        Adjacency {
+            indptr: Cow::Owned(indptr),
+            indices: Cow::Owned(indices),
+            weight: Cow::Owned(weight),
+        }
     }
 }
 
@@ -337,7 +339,7 @@ impl Adjacency {
 /// and the shift keeps the spectrum in `[0, 2]` so "largest magnitude" means "largest".
 #[derive(Debug)]
 struct ShiftedNormalized<'g> {
-    graph: &'g Adjacency,
+    graph: &'g Adjacency<'g>,
     inv_sqrt_deg: Vec<f64>,
 }
 
@@ -394,7 +396,7 @@ const SPECTRAL_TOL: f64 = 1e-4;
 /// Eigenvectors 2..=dim+1 of the normalised Laplacian of a connected graph (umap-learn's
 /// `spectral_layout`), or `None` when the solver fails (umap-learn then falls back to a
 /// random layout, as the caller does).
-fn connected_spectral(graph: &Adjacency, dim: usize, tol: f64) -> Option<Array2<f64>> {
+fn connected_spectral(graph: &Adjacency<'_>, dim: usize, tol: f64) -> Option<Array2<f64>> {
     let n = graph.n();
     let deg: Vec<f64> = (0..n).map(|i| graph.row(i).map(|(_, w)| w).sum()).collect();
     if deg.iter().any(|&d| d <= 0.0) {
@@ -481,7 +483,7 @@ fn subspace_iteration(op: &ShiftedNormalized<'_>, k: usize, iterations: usize) -
 /// few, a spectral embedding of the component centroids in `data` otherwise) and each laid out
 /// within half the distance to its nearest neighbouring point.
 fn spectral_layout(
-    graph: &Adjacency,
+    graph: &Adjacency<'_>,
     data: ArrayView2<'_, f32>,
     dim: usize,
     rng: &mut ChaCha8Rng,
@@ -685,69 +687,71 @@ fn layout_epochs<const D: usize>(
         .as_slice_mut()
         .expect("a fresh array is contiguous");
     let mut states: Vec<u64> = (0..n).map(|_| rng.random::<u64>() | 1).collect();
-    let rate = params.negative_sample_rate as f64;
+    let rate = params.negative_sample_rate as f32;
     let mut next_sample = edges.epochs_per_sample.clone();
-    let mut next_negative: Vec<f64> = edges.epochs_per_sample.iter().map(|e| e / rate).collect();
+    let mut next_negative: Vec<f32> = edges.epochs_per_sample.iter().map(|e| e / rate).collect();
     // Single precision like umap-learn's float32 layout; the gradient is clipped to ±4.
     let (a, b, gamma) = (a as f32, b as f32, params.gamma as f32);
     let clip = |v: f32| v.clamp(-4.0, 4.0);
     let mut alpha = params.alpha as f32;
     let mut delta = vec![0.0f32; dim];
     for epoch in 0..n_epochs {
-        let e = epoch as f64;
-        for i in 0..edges.head.len() {
-            if next_sample[i] > e {
-                continue;
-            }
-            let (j, k) = (edges.head[i] as usize, edges.tail[i] as usize);
-            let d2 = sq_dist(emb, j, k, dim);
-            let coeff = if d2 > 0.0 {
-                let pb = d2.powf(b);
-                -2.0 * a * b * (pb / d2) / (a * pb + 1.0)
-            } else {
-                0.0
-            };
-            for d in 0..dim {
-                let g = clip(coeff * (emb[j * dim + d] - emb[k * dim + d])) * alpha;
-                emb[j * dim + d] += g;
-                emb[k * dim + d] -= g;
-            }
-            next_sample[i] += edges.epochs_per_sample[i];
-            // Computed per sample rather than stored: one array fewer per edge.
-            let per_negative = edges.epochs_per_sample[i] / rate;
-            let n_neg = ((e - next_negative[i]) / per_negative).max(0.0) as usize;
-            // The head's negative samples are taken from its position after the attractive
-            // move and applied together: each is then independent of the others, so the
-            // processor overlaps their arithmetic instead of waiting on a chain of updates.
-            // (umap-learn moves the head after each one; its parallel mode already reads
-            // positions others are moving.)
-            delta.fill(0.0);
-            for _ in 0..n_neg {
-                // Lemire's multiply-shift maps 32 random bits onto 0..n without a division.
-                let other = (((next(&mut states[j]) >> 32) * n as u64) >> 32) as usize;
-                if other == j {
+        let e = epoch as f32;
+        for j in 0..n {
+            for i in edges.indptr[j]..edges.indptr[j + 1] {
+                if next_sample[i] > e {
                     continue;
                 }
-                let d2 = sq_dist(emb, j, other, dim);
+                let k = edges.tail[i] as usize;
+                let d2 = sq_dist(emb, j, k, dim);
                 let coeff = if d2 > 0.0 {
-                    2.0 * gamma * b / ((0.001 + d2) * (a * d2.powf(b) + 1.0))
+                    let pb = d2.powf(b);
+                    -2.0 * a * b * (pb / d2) / (a * pb + 1.0)
                 } else {
                     0.0
                 };
-                for (d, acc) in delta.iter_mut().enumerate().take(dim) {
-                    *acc += if coeff > 0.0 {
-                        clip(coeff * (emb[j * dim + d] - emb[other * dim + d]))
-                    } else {
-                        4.0
-                    };
+                for d in 0..dim {
+                    let g = clip(coeff * (emb[j * dim + d] - emb[k * dim + d])) * alpha;
+                    emb[j * dim + d] += g;
+                    emb[k * dim + d] -= g;
                 }
+                next_sample[i] += edges.epochs_per_sample[i];
+                // Computed per sample rather than stored: one array fewer per edge.
+                let per_negative = edges.epochs_per_sample[i] / rate;
+                let n_neg = ((e - next_negative[i]) / per_negative).max(0.0) as usize;
+                // The head's negative samples are taken from its position after the attractive
+                // move and applied together: each is then independent of the others, so the
+                // processor overlaps their arithmetic instead of waiting on a chain of updates.
+                // (umap-learn moves the head after each one; its parallel mode already reads
+                // positions others are moving.)
+                delta.fill(0.0);
+                for _ in 0..n_neg {
+                    // Lemire's multiply-shift maps 32 random bits onto 0..n without a division.
+                    let other = (((next(&mut states[j]) >> 32) * n as u64) >> 32) as usize;
+                    if other == j {
+                        continue;
+                    }
+                    let d2 = sq_dist(emb, j, other, dim);
+                    let coeff = if d2 > 0.0 {
+                        2.0 * gamma * b / ((0.001 + d2) * (a * d2.powf(b) + 1.0))
+                    } else {
+                        0.0
+                    };
+                    for (d, acc) in delta.iter_mut().enumerate().take(dim) {
+                        *acc += if coeff > 0.0 {
+                            clip(coeff * (emb[j * dim + d] - emb[other * dim + d]))
+                        } else {
+                            4.0
+                        };
+                    }
+                }
+                for (d, acc) in delta.iter().enumerate().take(dim) {
+                    emb[j * dim + d] += acc * alpha;
+                }
+                next_negative[i] += n_neg as f32 * per_negative;
             }
-            for (d, acc) in delta.iter().enumerate().take(dim) {
-                emb[j * dim + d] += acc * alpha;
-            }
-            next_negative[i] += n_neg as f64 * per_negative;
         }
-        alpha = (params.alpha * (1.0 - e / n_epochs as f64)) as f32;
+        alpha = (params.alpha * (1.0 - f64::from(e) / n_epochs as f64)) as f32;
     }
 }
 
@@ -796,7 +800,7 @@ mod tests {
         let n = 200;
         let edges: Vec<_> = (0..n - 1).map(|i| (i, i + 1, 1.0)).collect();
         let g = graph(n, &edges);
-        let x = connected_spectral(&Edges::from_graph(&g, 500).take_adjacency(n), 2, 1e-12)
+        let x = connected_spectral(&Edges::from_graph(&g, 500).adjacency(), 2, 1e-12)
             .expect("converges");
         for k in 1..=2 {
             let expected: Vec<f64> = (0..n)
@@ -909,7 +913,8 @@ mod tests {
         // so 100 block iterations capture the exact modes the Krylov solver finds.
         let (k, size) = (3, 40);
         let g = clique_chain(k, size, 0.5);
-        let adjacency = Edges::from_graph(&g, 500).take_adjacency(k * size);
+        let edges = Edges::from_graph(&g, 500);
+        let adjacency = edges.adjacency();
         let deg: Vec<f64> = (0..k * size)
             .map(|i| adjacency.row(i).map(|(_, w)| w).sum())
             .collect();
