@@ -126,9 +126,11 @@ struct Annotations {
     var: Frame,
     /// Embeddings we compute are float32, as scanpy stores X_pca for float32 data; those read
     /// from the input keep their stored type and layout.
-    obsm: BTreeMap<String, Block>,
-    varm: BTreeMap<String, Block>,
-    obsp: BTreeMap<String, Compressed>,
+    obsm: BTreeMap<String, Arc<Block>>,
+    varm: BTreeMap<String, Arc<Block>>,
+    /// Shared: a node with two consumers (a plot and the next step) hands both the same
+    /// graph instead of a copy.
+    obsp: BTreeMap<String, Arc<Compressed>>,
     uns: BTreeMap<String, Value>,
 }
 
@@ -152,24 +154,20 @@ impl Annotations {
             let pos: Vec<usize> = r.indices().collect();
             self.obs = self.obs.take(&pos);
             for v in self.obsm.values_mut() {
-                *v = v.select(
-                    r,
-                    &AxisSelection::all(v.shape().get(1).copied().unwrap_or(1)),
-                );
+                let all = AxisSelection::all(v.shape().get(1).copied().unwrap_or(1));
+                *v = Arc::new(v.select(r, &all));
             }
             // A graph over cells keeps the selected cells' edges among themselves.
             for g in self.obsp.values_mut() {
-                *g = g.select(r, r);
+                *g = Arc::new(g.select(r, r));
             }
         }
         if let Some(c) = cols {
             let pos: Vec<usize> = c.indices().collect();
             self.var = self.var.take(&pos);
             for v in self.varm.values_mut() {
-                *v = v.select(
-                    c,
-                    &AxisSelection::all(v.shape().get(1).copied().unwrap_or(1)),
-                );
+                let all = AxisSelection::all(v.shape().get(1).copied().unwrap_or(1));
+                *v = Arc::new(v.select(c, &all));
             }
         }
     }
@@ -680,7 +678,7 @@ fn f64_array(v: &[f64]) -> Value {
 /// `uns['neighbors']['params']`; `None` when there is none.
 fn umap_representation<'a>(
     uns: &BTreeMap<String, Value>,
-    obsm: &'a BTreeMap<String, Block>,
+    obsm: &'a BTreeMap<String, Arc<Block>>,
 ) -> Result<Option<(CowArray<'a, f32, Ix2>, usize)>> {
     let params = match uns.get("neighbors") {
         Some(Value::Dict(d)) => match d.get("params") {
@@ -727,14 +725,16 @@ fn load_elements(
         let path = format!("obsm/{k}");
         if wanted(&path) {
             let m = ds.matrix(&path)?;
-            a.obsm.insert(k.clone(), m.read_block(rows, &all(&m))?);
+            a.obsm
+                .insert(k.clone(), Arc::new(m.read_block(rows, &all(&m))?));
         }
     }
     for (k, _) in &schema.varm {
         let path = format!("varm/{k}");
         if wanted(&path) {
             let m = ds.matrix(&path)?;
-            a.varm.insert(k.clone(), m.read_block(cols, &all(&m))?);
+            a.varm
+                .insert(k.clone(), Arc::new(m.read_block(cols, &all(&m))?));
         }
     }
     for k in &schema.obsp {
@@ -749,7 +749,7 @@ fn load_elements(
                     ));
                 }
             };
-            a.obsp.insert(k.clone(), graph);
+            a.obsp.insert(k.clone(), Arc::new(graph));
         }
     }
     for k in &schema.uns {
@@ -786,8 +786,8 @@ fn embedding<'a>(b: &'a Block, key: &str) -> Result<CowArray<'a, f32, Ix2>> {
 }
 
 /// A computed embedding as an obsm entry.
-fn f32_block(a: Array2<f32>) -> Block {
-    Block::Dense(DynArray::F32(a.into_dyn()))
+fn f32_block(a: Array2<f32>) -> Arc<Block> {
+    Arc::new(Block::Dense(DynArray::F32(a.into_dyn())))
 }
 
 fn dict(items: Vec<(&str, Value)>) -> Value {
@@ -1006,6 +1006,8 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
         if !live[i] {
             continue;
         }
+        // Each stage starts with clean vector registers on every thread: see `engine_ops::cpu`.
+        engine_ops::cpu::clean_all();
         let sink = matches!(node.op, Op::Plot { .. } | Op::Write { .. });
         // Each stage row times the work since the previous row of the same node.
         let t = std::cell::Cell::new(Instant::now());
@@ -1570,8 +1572,10 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
                     None => p.components.clone(),
                 };
                 a.obsm.insert("X_pca".into(), f32_block(x_pca));
-                a.varm
-                    .insert("PCs".into(), Block::Dense(DynArray::F64(pcs.into_dyn())));
+                a.varm.insert(
+                    "PCs".into(),
+                    Arc::new(Block::Dense(DynArray::F64(pcs.into_dyn()))),
+                );
                 let mut params = vec![
                     ("zero_center", scalar_bool(*zero_center)),
                     (
@@ -1612,10 +1616,10 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
                     engine_ops::nndescent::nn_descent(view, *n_neighbors, *random_state as u64)
                 };
                 a.obsp
-                    .insert("distances".into(), knn::distances(&idx, &dist));
+                    .insert("distances".into(), Arc::new(knn::distances(&idx, &dist)));
                 a.obsp.insert(
                     "connectivities".into(),
-                    knn::umap_connectivities(&idx, &dist),
+                    Arc::new(knn::umap_connectivities(&idx, &dist)),
                 );
                 let mut params = vec![
                     ("n_neighbors", scalar_i64(*n_neighbors as i64)),
@@ -1960,7 +1964,7 @@ fn write_anndata(
         for (k, v) in elements {
             let path = format!("{name}/{k}");
             let opts = ArrayOptions::default();
-            match v {
+            match &**v {
                 Block::Dense(d) => write::write_array(w.as_mut(), &path, d, &opts)?,
                 Block::Sparse(c) => write::write_sparse(w.as_mut(), &path, c, &opts)?,
             }

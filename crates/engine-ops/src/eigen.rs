@@ -61,6 +61,7 @@ pub fn partial(
         MemStack::new(&mut mem),
         params,
     );
+    crate::cpu::clean_all();
     (info.n_converged_eigen >= k).then_some((vals, vecs))
 }
 
@@ -77,6 +78,7 @@ pub fn dense(a: MatRef<'_, f64>) -> Result<(Vec<f64>, Mat<f64>), String> {
     // faer returns nondecreasing order.
     let vals = (0..n).rev().map(|i| s[i]).collect();
     let vecs = Mat::from_fn(n, n, |i, j| u[(i, n - 1 - j)]);
+    crate::cpu::clean_all();
     Ok((vals, vecs))
 }
 

@@ -41,6 +41,7 @@ pub fn exact_knn(x: ArrayView2<'_, f64>, k: usize) -> (Array2<u32>, Array2<f64>)
                 1.0,
                 Par::Seq,
             );
+            crate::cpu::clean();
             let mut idx = Vec::with_capacity((e - s) * k);
             let mut dist = Vec::with_capacity((e - s) * k);
             let mut cand: Vec<(f64, u32)> = Vec::with_capacity(n);

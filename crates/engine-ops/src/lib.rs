@@ -3,6 +3,7 @@
 //! files, no plans.
 
 pub mod counts;
+pub mod cpu;
 pub mod eigen;
 pub mod hvg;
 pub mod knn;

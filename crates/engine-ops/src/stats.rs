@@ -128,8 +128,10 @@ impl Gram {
             shifted.transpose(),
             shifted.as_ref(),
             1.0,
-            Par::rayon(0),
+            // Blocks already run in parallel; this thread then clears what the kernel left.
+            Par::Seq,
         );
+        crate::cpu::clean();
         self.n += n as u64;
     }
 

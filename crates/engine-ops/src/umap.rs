@@ -360,6 +360,8 @@ impl LinOp<f64> for ShiftedNormalized<'_> {
         _par: Par,
         _stack: &mut MemStack,
     ) {
+        // Plain SSE code on pool threads faer's solver just used: see `cpu`.
+        crate::cpu::clean_all();
         let d = &self.inv_sqrt_deg;
         let n = self.graph.n();
         for c in 0..rhs.ncols() {
@@ -670,8 +672,30 @@ fn optimize_layout(
     }
 }
 
+/// Vertex blocks the epochs are split into. Fixed rather than one per thread, so the layout
+/// is the same on every machine whatever its core count.
+const PARTITIONS: usize = 8;
+
+/// The per-edge sampling state of one vertex block.
+struct Part<'a> {
+    /// Vertices `lo..hi` and their edges `indptr[lo]..indptr[hi]`.
+    lo: usize,
+    hi: usize,
+    own: &'a mut [f32],
+    states: &'a mut [u64],
+    next_sample: &'a mut [f32],
+    next_negative: &'a mut [f32],
+    /// Moves of vertices outside the block, applied after the epoch.
+    deferred: &'a mut [f32],
+}
+
 /// The SGD with `D` components, or any number when `D` is 0 (the constant lets the compiler
 /// unroll the per-component loops).
+///
+/// Each epoch runs the vertex blocks in parallel. A block moves its own vertices at once, as
+/// umap-learn does; it reads other blocks' vertices as they were at the start of the epoch
+/// and its pulls on them wait until the epoch ends. So the result depends on the seed only,
+/// not on threads or timing. (umap-learn's parallel mode instead lets threads race.)
 fn layout_epochs<const D: usize>(
     embedding: &mut Array2<f32>,
     edges: &Edges,
@@ -690,73 +714,194 @@ fn layout_epochs<const D: usize>(
     let rate = params.negative_sample_rate as f32;
     let mut next_sample = edges.epochs_per_sample.clone();
     let mut next_negative: Vec<f32> = edges.epochs_per_sample.iter().map(|e| e / rate).collect();
-    // Single precision like umap-learn's float32 layout; the gradient is clipped to ±4.
-    let (a, b, gamma) = (a as f32, b as f32, params.gamma as f32);
-    let clip = |v: f32| v.clamp(-4.0, 4.0);
-    let mut alpha = params.alpha as f32;
-    let mut delta = vec![0.0f32; dim];
+    // Blocks of about equal edge counts.
+    let m = edges.tail.len();
+    let mut bounds = vec![0usize];
+    for p in 1..PARTITIONS {
+        let v = edges.indptr.partition_point(|&e| e < m * p / PARTITIONS);
+        bounds.push(v.clamp(*bounds.last().expect("non-empty"), n));
+    }
+    bounds.push(n);
+    let mut snapshot = vec![0.0f32; emb.len()];
+    let mut deferred = vec![0.0f32; PARTITIONS * emb.len()];
+    let curve = Curve {
+        a: a as f32,
+        b: b as f32,
+        gamma: params.gamma as f32,
+    };
     for epoch in 0..n_epochs {
-        let e = epoch as f32;
-        for j in 0..n {
-            for i in edges.indptr[j]..edges.indptr[j + 1] {
-                if next_sample[i] > e {
-                    continue;
-                }
-                let k = edges.tail[i] as usize;
-                let d2 = sq_dist(emb, j, k, dim);
-                let coeff = if d2 > 0.0 {
-                    let pb = d2.powf(b);
-                    -2.0 * a * b * (pb / d2) / (a * pb + 1.0)
-                } else {
-                    0.0
-                };
-                for d in 0..dim {
-                    let g = clip(coeff * (emb[j * dim + d] - emb[k * dim + d])) * alpha;
-                    emb[j * dim + d] += g;
-                    emb[k * dim + d] -= g;
-                }
-                next_sample[i] += edges.epochs_per_sample[i];
-                // Computed per sample rather than stored: one array fewer per edge.
-                let per_negative = edges.epochs_per_sample[i] / rate;
-                let n_neg = ((e - next_negative[i]) / per_negative).max(0.0) as usize;
-                // The head's negative samples are taken from its position after the attractive
-                // move and applied together: each is then independent of the others, so the
-                // processor overlaps their arithmetic instead of waiting on a chain of updates.
-                // (umap-learn moves the head after each one; its parallel mode already reads
-                // positions others are moving.)
-                delta.fill(0.0);
-                for _ in 0..n_neg {
-                    // Lemire's multiply-shift maps 32 random bits onto 0..n without a division.
-                    let other = (((next(&mut states[j]) >> 32) * n as u64) >> 32) as usize;
-                    if other == j {
-                        continue;
-                    }
-                    let d2 = sq_dist(emb, j, other, dim);
-                    let coeff = if d2 > 0.0 {
-                        2.0 * gamma * b / ((0.001 + d2) * (a * d2.powf(b) + 1.0))
-                    } else {
-                        0.0
-                    };
-                    for (d, acc) in delta.iter_mut().enumerate().take(dim) {
-                        *acc += if coeff > 0.0 {
-                            clip(coeff * (emb[j * dim + d] - emb[other * dim + d]))
-                        } else {
-                            4.0
-                        };
-                    }
-                }
-                for (d, acc) in delta.iter().enumerate().take(dim) {
-                    emb[j * dim + d] += acc * alpha;
-                }
-                next_negative[i] += n_neg as f32 * per_negative;
-            }
+        let alpha = (params.alpha * (1.0 - epoch as f64 / n_epochs as f64)) as f32;
+        snapshot.copy_from_slice(emb);
+        // Disjoint mutable pieces for the blocks.
+        let mut parts = Vec::with_capacity(PARTITIONS);
+        let (mut own, mut st, mut ns, mut nn, mut df) = (
+            &mut emb[..],
+            &mut states[..],
+            &mut next_sample[..],
+            &mut next_negative[..],
+            &mut deferred[..],
+        );
+        for w in bounds.windows(2) {
+            let (lo, hi) = (w[0], w[1]);
+            let n_edges = edges.indptr[hi] - edges.indptr[lo];
+            let (o, rest) = std::mem::take(&mut own).split_at_mut((hi - lo) * dim);
+            own = rest;
+            let (s, rest) = std::mem::take(&mut st).split_at_mut(hi - lo);
+            st = rest;
+            let (x, rest) = std::mem::take(&mut ns).split_at_mut(n_edges);
+            ns = rest;
+            let (y, rest) = std::mem::take(&mut nn).split_at_mut(n_edges);
+            nn = rest;
+            let (d, rest) = std::mem::take(&mut df).split_at_mut(n * dim);
+            df = rest;
+            parts.push(Part {
+                lo,
+                hi,
+                own: o,
+                states: s,
+                next_sample: x,
+                next_negative: y,
+                deferred: d,
+            });
         }
-        alpha = (params.alpha * (1.0 - f64::from(e) / n_epochs as f64)) as f32;
+        parts.par_iter_mut().for_each(|p| {
+            // Plain SSE code below: see `cpu`.
+            crate::cpu::clean();
+            block_epoch::<D>(p, edges, &snapshot, dim, epoch as f32, alpha, rate, &curve);
+        });
+        drop(parts);
+        // Deferred moves in block order, in parallel over vertices.
+        let width = 4096 * dim;
+        emb.par_chunks_mut(width)
+            .enumerate()
+            .for_each(|(c, chunk)| {
+                let start = c * width;
+                for p in 0..PARTITIONS {
+                    let d = &deferred[p * n * dim + start..p * n * dim + start + chunk.len()];
+                    for (x, g) in chunk.iter_mut().zip(d) {
+                        *x += g;
+                    }
+                }
+            });
+        deferred.par_chunks_mut(width).for_each(|d| d.fill(0.0));
     }
 }
 
-fn sq_dist(emb: &[f32], j: usize, k: usize, dim: usize) -> f32 {
-    let (x, y) = (&emb[j * dim..(j + 1) * dim], &emb[k * dim..(k + 1) * dim]);
+/// The fitted curve and the repulsion weight.
+struct Curve {
+    a: f32,
+    b: f32,
+    gamma: f32,
+}
+
+/// One epoch of one vertex block (umap-learn's per-edge step with `move_other = True`).
+#[allow(clippy::too_many_arguments)]
+fn block_epoch<const D: usize>(
+    p: &mut Part<'_>,
+    edges: &Edges,
+    snapshot: &[f32],
+    dim: usize,
+    e: f32,
+    alpha: f32,
+    rate: f32,
+    curve: &Curve,
+) {
+    let dim = if D == 0 { dim } else { D };
+    let n = snapshot.len() / dim.max(1);
+    let Curve { a, b, gamma } = *curve;
+    // Single precision like umap-learn's float32 layout; the gradient is clipped to ±4.
+    let clip = |v: f32| v.clamp(-4.0, 4.0);
+    let base = edges.indptr[p.lo];
+    let (lo, hi) = (p.lo, p.hi);
+    let mut head = [0.0f32; 8];
+    let mut delta = [0.0f32; 8];
+    let mut head_dyn = vec![0.0f32; if D == 0 && dim > 8 { dim } else { 0 }];
+    let mut delta_dyn = head_dyn.clone();
+    for j in lo..hi {
+        let jl = j - lo;
+        let (head, delta) = if dim <= 8 {
+            (&mut head[..dim], &mut delta[..dim])
+        } else {
+            (&mut head_dyn[..], &mut delta_dyn[..])
+        };
+        for i in edges.indptr[j]..edges.indptr[j + 1] {
+            let li = i - base;
+            if p.next_sample[li] > e {
+                continue;
+            }
+            let k = edges.tail[i] as usize;
+            head.copy_from_slice(&p.own[jl * dim..(jl + 1) * dim]);
+            let mine = (lo..hi).contains(&k);
+            let tail: &[f32] = if mine {
+                &p.own[(k - lo) * dim..(k - lo + 1) * dim]
+            } else {
+                &snapshot[k * dim..(k + 1) * dim]
+            };
+            let d2 = sq_dist(head, tail);
+            let coeff = if d2 > 0.0 {
+                let pb = d2.powf(b);
+                -2.0 * a * b * (pb / d2) / (a * pb + 1.0)
+            } else {
+                0.0
+            };
+            for (d, g) in delta.iter_mut().enumerate() {
+                *g = clip(coeff * (head[d] - tail[d])) * alpha;
+            }
+            for (d, g) in delta.iter().enumerate() {
+                p.own[jl * dim + d] += g;
+                head[d] += g;
+            }
+            if mine {
+                for (d, g) in delta.iter().enumerate() {
+                    p.own[(k - lo) * dim + d] -= g;
+                }
+            } else {
+                for (d, g) in delta.iter().enumerate() {
+                    p.deferred[k * dim + d] -= g;
+                }
+            }
+            p.next_sample[li] += edges.epochs_per_sample[i];
+            // Computed per sample rather than stored: one array fewer per edge.
+            let per_negative = edges.epochs_per_sample[i] / rate;
+            let n_neg = ((e - p.next_negative[li]) / per_negative).max(0.0) as usize;
+            // The head's negative samples are taken from its position after the attractive
+            // move and applied together: each is then independent of the others, so the
+            // processor overlaps their arithmetic instead of waiting on a chain of updates.
+            delta.fill(0.0);
+            for _ in 0..n_neg {
+                // Lemire's multiply-shift maps 32 random bits onto 0..n without a division.
+                let other = (((next(&mut p.states[jl]) >> 32) * n as u64) >> 32) as usize;
+                if other == j {
+                    continue;
+                }
+                let o: &[f32] = if (lo..hi).contains(&other) {
+                    &p.own[(other - lo) * dim..(other - lo + 1) * dim]
+                } else {
+                    &snapshot[other * dim..(other + 1) * dim]
+                };
+                let d2 = sq_dist(head, o);
+                let coeff = if d2 > 0.0 {
+                    2.0 * gamma * b / ((0.001 + d2) * (a * d2.powf(b) + 1.0))
+                } else {
+                    0.0
+                };
+                for (d, acc) in delta.iter_mut().enumerate() {
+                    *acc += if coeff > 0.0 {
+                        clip(coeff * (head[d] - o[d]))
+                    } else {
+                        4.0
+                    };
+                }
+            }
+            for (d, acc) in delta.iter().enumerate() {
+                p.own[jl * dim + d] += acc * alpha;
+            }
+            p.next_negative[li] += n_neg as f32 * per_negative;
+        }
+    }
+}
+
+fn sq_dist(x: &[f32], y: &[f32]) -> f32 {
     x.iter().zip(y).map(|(p, q)| (p - q) * (p - q)).sum()
 }
 
