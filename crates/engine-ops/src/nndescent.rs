@@ -348,8 +348,8 @@ pub fn nn_descent(x: ArrayView2<'_, f32>, k: usize, seed: u64) -> (Array2<u32>, 
         new.dedup();
         old.dedup();
         // Local joins in chunks, keeping only proposals that improve a list; a chunk holds
-        // at most about 4M candidate pairs, whatever k is.
-        let join_chunk = ((4usize << 20) / (width * width).max(1)).clamp(64, chunk);
+        // at most about 1M candidate pairs (each kept one is 12 bytes, twice), whatever k is.
+        let join_chunk = ((1usize << 20) / (width * width).max(1)).clamp(64, chunk);
         let mut updates = 0usize;
         let mut start = 0;
         while start < n {
