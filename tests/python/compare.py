@@ -97,7 +97,10 @@ def eq_mapping(where, a, b):
 
 
 def eq_value(where, a, b):
-    if isinstance(a, dict):
+    if a is None or b is None:
+        if a is not b:
+            problems.append(f"{where}: {a!r} != {b!r}")
+    elif isinstance(a, dict):
         if not isinstance(b, dict):
             problems.append(f"{where}: dict vs {type(b).__name__}")
             return

@@ -88,6 +88,8 @@ def make(nullable: bool) -> ad.AnnData:
     a.uns["nested"] = {"inner": {"k": 7}, "arr": np.arange(4, dtype=np.int16)}
     a.uns["table"] = pd.DataFrame({"c": [1.5, 2.5]}, index=["r0", "r1"])
     a.uns["cell_type_colors"] = np.array(["#ff0000", "#00ff00", "#0000ff"], dtype=object)
+    # Python's None: anndata's `null` encoding (what `sc.pp.log1p` leaves in uns['log1p']['base']).
+    a.uns["nothing"] = None
     raw = ad.AnnData(X=sp.csr_matrix(dense * 3), var=pd.DataFrame({"orig": np.arange(N_VARS)}, index=var.index.copy()), obs=obs[[]])
     a.raw = raw
     return a
