@@ -29,6 +29,8 @@ if sys.argv[1] == "make":
     sc.pp.neighbors(a, n_neighbors=15)
     sc.tl.leiden(a, key_added="scanpy_leiden", flavor="igraph", n_iterations=2, directed=False, random_state=0)
     a.obsm["X_f64"] = a.obsm["X_pca"].astype(np.float64)
+    # A numeric obs column with a missing value, for a continuous-colour plot.
+    a.obs["score"] = np.where(np.arange(a.n_obs) == 0, np.nan, np.arange(a.n_obs, dtype=np.float64))
     a.obsm["X_sparse"] = sp.random(a.n_obs, 7, density=0.2, format="csr", random_state=0, dtype=np.float32)
     a.write_h5ad(sys.argv[3])
     sys.exit(0)

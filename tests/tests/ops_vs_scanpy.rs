@@ -315,7 +315,7 @@ fn leiden_matches_scanpy_and_the_true_groups() {
     let plot = engine_plot::Scatter {
         x: &px,
         y: &py,
-        groups: Some((&ours, &names)),
+        colour: engine_plot::Colouring::Groups(&ours, &names),
         title: "pca".into(),
         x_label: "PC1".into(),
         y_label: "PC2".into(),

@@ -34,15 +34,18 @@ fn leiden_and_umap_on_a_scanpy_graph_keep_the_rest_of_the_file() {
     std::fs::write(
         &pipeline,
         format!(
-            "version: 1\nsteps:\n  - {{id: data, op: read, path: \"{}\"}}\n  - {{id: clusters, op: leiden, input: data}}\n  - {{id: embedding, op: umap, input: clusters}}\n  - {{id: fig, op: plot, input: embedding, basis: umap, color: scanpy_leiden, path: \"{}\"}}\noutputs:\n  - {{step: embedding, path: \"{}\"}}\n",
+            "version: 1\nsteps:\n  - {{id: data, op: read, path: \"{}\"}}\n  - {{id: clusters, op: leiden, input: data}}\n  - {{id: embedding, op: umap, input: clusters}}\n  - {{id: fig, op: plot, input: embedding, basis: umap, color: scanpy_leiden, path: \"{}\"}}\n  - {{id: score, op: plot, input: embedding, basis: pca, color: score, path: \"{}\"}}\noutputs:\n  - {{step: embedding, path: \"{}\"}}\n",
             processed.display(),
             dir.join("umap.png").display(),
+            dir.join("pca_score.png").display(),
             ours.display()
         ),
     )
     .unwrap();
     engine_ok(&["run", pipeline.to_str().unwrap()]);
     assert!(dir.join("umap.png").exists());
+    // A numeric column (with a NaN) colours on a continuous scale instead of failing.
+    assert!(dir.join("pca_score.png").exists());
 
     let out = run_python(
         "scanpy_processed.py",

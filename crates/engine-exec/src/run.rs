@@ -764,6 +764,77 @@ fn load_elements(
     Ok(())
 }
 
+/// A plot's colours, owned.
+enum Colours {
+    Groups(Vec<u32>, Vec<String>),
+    Values(Vec<f64>),
+}
+
+/// How scanpy colours by an obs column: categories (and booleans and strings, which it
+/// makes categorical) by group, numbers on a continuous scale; missing values apart.
+fn colours(col: &Column) -> Option<Colours> {
+    let groups_of = |labels: Vec<Option<String>>| {
+        let mut names: Vec<String> = labels.iter().flatten().cloned().collect();
+        names.sort();
+        names.dedup();
+        let codes = labels
+            .iter()
+            .map(|l| match l {
+                Some(l) => names
+                    .binary_search(l)
+                    .map_or(engine_plot::MISSING, |k| k as u32),
+                None => engine_plot::MISSING,
+            })
+            .collect();
+        Colours::Groups(codes, names)
+    };
+    match col {
+        Column::Categorical {
+            codes, categories, ..
+        } => {
+            let codes = codes
+                .to_i64_vec()?
+                .into_iter()
+                .map(|v| u32::try_from(v).unwrap_or(engine_plot::MISSING))
+                .collect();
+            let names = (0..categories.len())
+                .map(|i| engine_store::value::render_scalar(categories, i))
+                .collect();
+            Some(Colours::Groups(codes, names))
+        }
+        Column::Plain(DynArray::Bool(b)) => Some(groups_of(
+            b.iter()
+                .map(|v| Some(if *v { "True" } else { "False" }.to_string()))
+                .collect(),
+        )),
+        Column::Plain(DynArray::Str(s)) => Some(groups_of(s.iter().cloned().map(Some).collect())),
+        Column::Plain(a) => a.to_f64_vec().map(Colours::Values),
+        Column::Nullable { values, mask, .. } => match values {
+            DynArray::Bool(b) => Some(groups_of(
+                b.iter()
+                    .zip(mask)
+                    .map(|(v, m)| (!m).then(|| if *v { "True" } else { "False" }.to_string()))
+                    .collect(),
+            )),
+            DynArray::Str(s) => Some(groups_of(
+                s.iter()
+                    .zip(mask)
+                    .map(|(v, m)| (!m).then(|| v.clone()))
+                    .collect(),
+            )),
+            other => {
+                let v = other.to_f64_vec()?;
+                Some(Colours::Values(
+                    v.into_iter()
+                        .zip(mask)
+                        .map(|(x, m)| if *m { f64::NAN } else { x })
+                        .collect(),
+                ))
+            }
+        },
+    }
+}
+
 /// An obsm matrix as float32 rows: borrowed when stored so, converted otherwise.
 fn embedding<'a>(b: &'a Block, key: &str) -> Result<CowArray<'a, f32, Ix2>> {
     let bad = || Error::usage(format!("obsm['{key}'] is not a numeric matrix"));
@@ -1752,26 +1823,21 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
                     emb.column(components.0).mapv(f64::from).to_vec(),
                     emb.column(components.1).mapv(f64::from).to_vec(),
                 );
-                let groups =
-                    color
-                        .as_ref()
-                        .and_then(|c| a.obs.column(c))
-                        .and_then(|col| match col {
-                            Column::Categorical {
-                                codes, categories, ..
-                            } => {
-                                let codes: Vec<u32> = codes
-                                    .to_i64_vec()?
-                                    .into_iter()
-                                    .map(|v| v.max(0) as u32)
-                                    .collect();
-                                let names: Vec<String> = (0..categories.len())
-                                    .map(|i| engine_store::value::render_scalar(categories, i))
-                                    .collect();
-                                Some((codes, names))
-                            }
-                            _ => None,
-                        });
+                let colours = match color {
+                    Some(c) => {
+                        let col = a.obs.column(c).ok_or_else(|| {
+                            Error::usage(format!("step `{}`: no obs['{c}']", node.step))
+                        })?;
+                        Some(colours(col).ok_or_else(|| {
+                            Error::usage(format!(
+                                "step `{}`: cannot colour by obs['{c}'] ({})",
+                                node.step,
+                                col.encoding()
+                            ))
+                        })?)
+                    }
+                    None => None,
+                };
                 ensure_dir(Path::new(path))?;
                 let target = AtomicTarget::new(Path::new(path), opts.overwrite)?;
                 let label = |c: usize| {
@@ -1784,7 +1850,11 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
                 let plot = engine_plot::Scatter {
                     x: &x,
                     y: &y,
-                    groups: groups.as_ref().map(|(g, n)| (g.as_slice(), n.as_slice())),
+                    colour: match &colours {
+                        None => engine_plot::Colouring::Single,
+                        Some(Colours::Groups(g, n)) => engine_plot::Colouring::Groups(g, n),
+                        Some(Colours::Values(v)) => engine_plot::Colouring::Values(v),
+                    },
                     title: color.clone().unwrap_or_else(|| basis.clone()),
                     x_label: label(components.0),
                     y_label: label(components.1),
