@@ -67,6 +67,52 @@ fn inspect_text_shows_shape_and_storage() {
 }
 
 #[test]
+fn metrics_count_the_bytes_each_pass_decodes() {
+    // A dense 300 x 20 float32 file: projecting onto the components reads X once, so that
+    // row shows exactly 300 * 20 * 4 bytes; the in-memory steps read nothing.
+    let root = engine_tests::root();
+    let dir = engine_tests::scratch("metrics-bytes");
+    let input = dir.join("dense.h5ad");
+    let make = dir.join("make.yaml");
+    std::fs::write(
+        &make,
+        format!(
+            "version: 1\nsteps:\n  - {{id: data, op: synthetic, n_obs: 300, n_vars: 20, centers: 3, seed: 1, dtype: float32}}\noutputs:\n  - {{step: data, path: \"{}\"}}\n",
+            input.display()
+        ),
+    )
+    .unwrap();
+    engine_tests::engine_ok(&["run", make.to_str().unwrap()]);
+    let out = engine_tests::engine_ok(&[
+        "run",
+        root.join("pipelines/blobs_file.yaml").to_str().unwrap(),
+        "--param",
+        &format!("input={}", input.display()),
+        "--param",
+        &format!("out={}", dir.display()),
+        "--param",
+        "n_comps=5",
+        "--metrics",
+    ]);
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let bytes = |stage: &str| -> u64 {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(stage))
+            .unwrap_or_else(|| panic!("no `{stage}` row in\n{text}"));
+        line.split_whitespace()
+            .rev()
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(bytes("pcs: project"), 300 * 20 * 4, "{text}");
+    assert_eq!(bytes("clusters: Leiden"), 0, "{text}");
+}
+
+#[test]
 fn bad_arguments_exit_with_usage_errors() {
     let path = fixtures().join("full_plain.h5ad");
     let out = engine(&[

@@ -34,7 +34,8 @@ enum Command {
         /// Bytes of X blocks in flight, e.g. 512M.
         #[arg(long, default_value = "256M")]
         memory_limit: String,
-        /// Print per-stage wall time, blocks and bytes, and peak memory.
+        /// Print per-stage wall time, blocks, bytes of matrix data decoded from storage, and peak
+        /// memory.
         #[arg(long)]
         metrics: bool,
         /// Turn an optimizer rule off (repeatable), e.g. merge_passes.

@@ -48,6 +48,7 @@ pub struct StageReport {
     pub name: String,
     pub seconds: f64,
     pub blocks: usize,
+    /// Bytes of matrix data decoded from storage (values, indices and row pointers).
     pub bytes: u64,
     /// The process's peak resident memory once the stage finished, in KiB (Linux).
     pub peak_rss_kib: Option<u64>,
@@ -1101,16 +1102,18 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
             }
             None => Annotations::default(),
         };
-        let stage =
-            |name: String, blocks: usize, n_vars: usize, n_obs: usize, report: &mut RunReport| {
-                report.stages.push(StageReport {
-                    name,
-                    seconds: t.replace(Instant::now()).elapsed().as_secs_f64(),
-                    blocks,
-                    bytes: (n_obs * n_vars * 8) as u64,
-                    peak_rss_kib: peak_rss_kib(),
-                });
-            };
+        // Bytes of X decoded from storage since the previous row, as the store counts them.
+        let read = std::cell::Cell::new(engine_store::matrix::bytes_read());
+        let stage = |name: String, blocks: usize, report: &mut RunReport| {
+            let now = engine_store::matrix::bytes_read();
+            report.stages.push(StageReport {
+                name,
+                seconds: t.replace(Instant::now()).elapsed().as_secs_f64(),
+                blocks,
+                bytes: now - read.replace(now),
+                peak_rss_kib: peak_rss_kib(),
+            });
+        };
         match &node.op {
             Op::Scan(scan) => {
                 let (n_all, m_all) = scan.source_shape();
@@ -1292,8 +1295,6 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
                         out.n_vars()
                     ),
                     0,
-                    0,
-                    0,
                     &mut report,
                 );
                 lineages.insert(id, out);
@@ -1315,13 +1316,7 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
                     opts,
                     &node.step,
                 )?;
-                stage(
-                    format!("{}: QC metrics", node.step),
-                    blocks,
-                    lin.n_vars(),
-                    lin.n_obs(),
-                    &mut report,
-                );
+                stage(format!("{}: QC metrics", node.step), blocks, &mut report);
                 lineages.insert(id, lin);
             }
             Op::Filter { var, by, min, max } => {
@@ -1400,8 +1395,6 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
                 stage(
                     format!("{label}: kept {} of {}", keep.len(), values.len()),
                     blocks,
-                    lin.n_vars(),
-                    lin.n_obs(),
                     &mut report,
                 );
                 lineages.insert(id, out);
@@ -1422,13 +1415,7 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
                     .collect();
                 let mut l = lin.clone();
                 l.push_map(XMap::ScaleRows(Arc::new(factors)), *fused);
-                stage(
-                    format!("{}: totals", node.step),
-                    blocks,
-                    lin.n_vars(),
-                    lin.n_obs(),
-                    &mut report,
-                );
+                stage(format!("{}: totals", node.step), blocks, &mut report);
                 lineages.insert(id, l);
             }
             Op::Log1p { fused } => {
@@ -1451,8 +1438,6 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
                 stage(
                     format!("{}: highly variable genes", node.step),
                     blocks,
-                    lin.n_vars(),
-                    lin.n_obs(),
                     &mut report,
                 );
                 lineages.insert(id, out);
@@ -1492,13 +1477,7 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
                     },
                     *fused,
                 );
-                stage(
-                    format!("{}: moments", node.step),
-                    blocks,
-                    lin.n_vars(),
-                    lin.n_obs(),
-                    &mut report,
-                );
+                stage(format!("{}: moments", node.step), blocks, &mut report);
                 lineages.insert(id, l);
             }
             Op::Pca {
@@ -1547,13 +1526,7 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
                     },
                     |a, b| a.merge(&b),
                 )?;
-                stage(
-                    format!("{}: Gram", node.step),
-                    blocks,
-                    lin.n_vars(),
-                    lin.n_obs(),
-                    &mut report,
-                );
+                stage(format!("{}: Gram", node.step), blocks, &mut report);
                 let t2 = Instant::now();
                 let mean = if *zero_center {
                     gram.mean()
@@ -1624,11 +1597,12 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
                         Ok(())
                     })?;
                 bar.finish_and_clear();
+                let now = engine_store::matrix::bytes_read();
                 report.stages.push(StageReport {
                     name: format!("{}: project", node.step),
                     seconds: t2.elapsed().as_secs_f64(),
                     blocks: nblocks,
-                    bytes: (lin.n_obs() * lin.n_vars() * 8) as u64,
+                    bytes: now - read.replace(now),
                     peak_rss_kib: peak_rss_kib(),
                 });
                 // PCs over all genes: zero rows for genes outside the mask, as scanpy.
@@ -1713,8 +1687,6 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
                 stage(
                     format!("{}: kNN + connectivities", node.step),
                     0,
-                    0,
-                    0,
                     &mut report,
                 );
                 lineages.insert(id, in_lineage()?);
@@ -1748,7 +1720,7 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
                         ]),
                     )]),
                 );
-                stage(format!("{}: Leiden", node.step), 0, 0, 0, &mut report);
+                stage(format!("{}: Leiden", node.step), 0, &mut report);
                 lineages.insert(id, in_lineage()?);
             }
             Op::Umap {
@@ -1788,7 +1760,7 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
                         umap::initialize(conn, ndarray::ArrayView2::from(&[[0f32; 0]; 0]), &params)
                     }
                 };
-                stage(format!("{}: UMAP init", node.step), 0, 0, 0, &mut report);
+                stage(format!("{}: UMAP init", node.step), 0, &mut report);
                 let layout = umap::optimize(initial, &params);
                 a.obsm.insert("X_umap".into(), f32_block(layout.embedding));
                 let mut params = vec![("a", scalar_f64(layout.a)), ("b", scalar_f64(layout.b))];
@@ -1797,7 +1769,7 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
                 }
                 a.uns
                     .insert("umap".into(), dict(vec![("params", dict(params))]));
-                stage(format!("{}: UMAP layout", node.step), 0, 0, 0, &mut report);
+                stage(format!("{}: UMAP layout", node.step), 0, &mut report);
                 lineages.insert(id, in_lineage()?);
             }
             Op::Plot {
@@ -1862,7 +1834,7 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
                 engine_plot::scatter_png(&plot, target.tmp_path())?;
                 target.commit()?;
                 report.outputs.push(path.clone());
-                stage(format!("{}: plot", node.step), 0, 0, 0, &mut report);
+                stage(format!("{}: plot", node.step), 0, &mut report);
             }
             Op::Write {
                 path,
@@ -1882,13 +1854,7 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
                     opts,
                 )?;
                 report.outputs.push(path.clone());
-                stage(
-                    format!("{}: write", node.step),
-                    blocks,
-                    lin.n_vars(),
-                    lin.n_obs(),
-                    &mut report,
-                );
+                stage(format!("{}: write", node.step), blocks, &mut report);
             }
         }
         if sink {

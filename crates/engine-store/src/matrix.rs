@@ -10,6 +10,27 @@ use engine_common::{Error, Result};
 use engine_matrix::{AxisSelection, Block, Compressed, DType, DynArray, SparseFormat, concat_axis};
 use std::ops::Range;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Bytes of matrix data decoded from storage by this process (dense values; sparse values,
+/// indices and row pointers), for `--metrics`.
+static BYTES_READ: AtomicU64 = AtomicU64::new(0);
+
+/// The running total of bytes [`Matrix`] reads have decoded.
+pub fn bytes_read() -> u64 {
+    BYTES_READ.load(Ordering::Relaxed)
+}
+
+fn count(block: &Block) {
+    let n = match block {
+        Block::Dense(a) => a.len() * a.dtype().size(),
+        Block::Sparse(c) => {
+            c.nnz() * (c.data.dtype().size() + std::mem::size_of::<u32>())
+                + c.indptr.len() * std::mem::size_of::<u64>()
+        }
+    };
+    BYTES_READ.fetch_add(n as u64, Ordering::Relaxed);
+}
 
 /// How a matrix element is stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -201,10 +222,12 @@ impl Matrix {
                 self.shape()
             )));
         }
-        match &self.layout {
+        let block = match &self.layout {
             MatrixLayout::Dense(info) => self.read_dense(info, rows, cols).map(Block::Dense),
             MatrixLayout::Sparse(info) => self.read_sparse(info, rows, cols).map(Block::Sparse),
-        }
+        }?;
+        count(&block);
+        Ok(block)
     }
 
     /// Reads a contiguous range of rows, all columns.
