@@ -9,8 +9,9 @@
 //! - SGD over the edges, each positive step followed by `negative_sample_rate` repulsive
 //!   steps against random vertices, with a learning rate decaying linearly to zero.
 //!
-//! The SGD runs sequentially, as umap-learn does when given a seed, so one seed gives one
-//! layout.
+//! The SGD runs over fixed vertex blocks in parallel, each reading the others as of the
+//! epoch's start, so one seed gives one layout on any number of cores (umap-learn runs
+//! sequentially when given a seed).
 
 use crate::eigen;
 use engine_matrix::Compressed;
@@ -760,24 +761,14 @@ fn layout_epochs<const D: usize>(
         for w in bounds.windows(2) {
             let (lo, hi) = (w[0], w[1]);
             let n_edges = edges.indptr[hi] - edges.indptr[lo];
-            let (o, rest) = std::mem::take(&mut own).split_at_mut((hi - lo) * dim);
-            own = rest;
-            let (s, rest) = std::mem::take(&mut st).split_at_mut(hi - lo);
-            st = rest;
-            let (x, rest) = std::mem::take(&mut ns).split_at_mut(n_edges);
-            ns = rest;
-            let (y, rest) = std::mem::take(&mut nn).split_at_mut(n_edges);
-            nn = rest;
-            let (d, rest) = std::mem::take(&mut df).split_at_mut(n * dim);
-            df = rest;
             parts.push(Part {
                 lo,
                 hi,
-                own: o,
-                states: s,
-                next_sample: x,
-                next_negative: y,
-                deferred: d,
+                own: take_front(&mut own, (hi - lo) * dim),
+                states: take_front(&mut st, hi - lo),
+                next_sample: take_front(&mut ns, n_edges),
+                next_negative: take_front(&mut nn, n_edges),
+                deferred: take_front(&mut df, n * dim),
             });
         }
         parts.par_iter_mut().for_each(|p| {
@@ -801,6 +792,13 @@ fn layout_epochs<const D: usize>(
             });
         deferred.par_chunks_mut(width).for_each(|d| d.fill(0.0));
     }
+}
+
+/// The first `len` items of `rest`, which keeps the others.
+fn take_front<'a, T>(rest: &mut &'a mut [T], len: usize) -> &'a mut [T] {
+    let (front, back) = std::mem::take(rest).split_at_mut(len);
+    *rest = back;
+    front
 }
 
 /// The fitted curve and the repulsion weight.
@@ -829,17 +827,11 @@ fn block_epoch<const D: usize>(
     let clip = |v: f32| v.clamp(-4.0, 4.0);
     let base = edges.indptr[p.lo];
     let (lo, hi) = (p.lo, p.hi);
-    let mut head = [0.0f32; 8];
-    let mut delta = [0.0f32; 8];
-    let mut head_dyn = vec![0.0f32; if D == 0 && dim > 8 { dim } else { 0 }];
-    let mut delta_dyn = head_dyn.clone();
+    // The head's coordinates and a step, `dim` long (a constant when `D` is).
+    let mut buf = vec![0.0f32; 2 * dim];
+    let (head, delta) = buf.split_at_mut(dim);
     for j in lo..hi {
         let jl = j - lo;
-        let (head, delta) = if dim <= 8 {
-            (&mut head[..dim], &mut delta[..dim])
-        } else {
-            (&mut head_dyn[..], &mut delta_dyn[..])
-        };
         for i in edges.indptr[j]..edges.indptr[j + 1] {
             let li = i - base;
             if p.next_sample[li] > e {
