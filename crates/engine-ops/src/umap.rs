@@ -18,7 +18,7 @@ use engine_matrix::Compressed;
 use faer::dyn_stack::{MemStack, StackReq};
 use faer::matrix_free::LinOp;
 use faer::{Mat, MatMut, MatRef, Par};
-use ndarray::{Array2, ArrayView2};
+use ndarray::{Array2, ArrayView2, Axis};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
@@ -132,9 +132,48 @@ pub fn optimize(init: Initial, params: &UmapParams) -> Umap {
         mut rng,
     } = init;
     if embedding.nrows() > 0 {
-        optimize_layout(&mut embedding, &edges, n_epochs, a, b, params, &mut rng);
+        // Vertices renumbered so that graph neighbours sit close in memory: the layout
+        // starts from a spectral embedding, in which they are close in space, and a
+        // Z-order curve over it keeps most edges inside a block and in cache.
+        let order = z_order(&embedding);
+        let edges = edges.permuted(&order);
+        let mut local = embedding.select(Axis(0), &order);
+        optimize_layout(&mut local, &edges, n_epochs, a, b, params, &mut rng);
+        for (row, &v) in local.outer_iter().zip(&order) {
+            embedding.row_mut(v).assign(&row);
+        }
     }
     Umap { embedding, a, b }
+}
+
+/// The rows of `coords` sorted along a Z-order (Morton) curve through their first (up to
+/// three) columns; ties keep index order.
+fn z_order(coords: &Array2<f32>) -> Vec<usize> {
+    let k = coords.ncols().min(3);
+    let bits = 30 / k.max(1) as u32;
+    let top = ((1u64 << bits) - 1) as f32;
+    let range: Vec<(f32, f32)> = (0..k)
+        .map(|c| {
+            let col = coords.column(c);
+            let lo = col.iter().copied().fold(f32::INFINITY, f32::min);
+            let hi = col.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            (lo, (hi - lo).max(f32::MIN_POSITIVE))
+        })
+        .collect();
+    let code = |row: ndarray::ArrayView1<'_, f32>| -> u64 {
+        let mut z = 0u64;
+        for (c, &(lo, width)) in range.iter().enumerate() {
+            let q = (((row[c] - lo) / width * top) as u64).min(top as u64);
+            for bit in 0..bits {
+                z |= ((q >> bit) & 1) << (bit as usize * k + c);
+            }
+        }
+        z
+    };
+    let codes: Vec<u64> = coords.outer_iter().map(code).collect();
+    let mut order: Vec<usize> = (0..coords.nrows()).collect();
+    order.sort_by_key(|&v| (codes[v], v));
+    order
 }
 
 /// Least-squares fit of `1 / (1 + a x^2b)` to 1 below `min_dist` and
@@ -250,6 +289,30 @@ impl Edges {
                     e.epochs_per_sample.push((max / w) as f32);
                 }
             }
+            e.indptr.push(e.tail.len());
+        }
+        e
+    }
+
+    /// The same edges with vertex `order[v]` renamed `v` (rows keep their edge order).
+    fn permuted(self, order: &[usize]) -> Edges {
+        let mut rank = vec![0u32; order.len()];
+        for (v, &old) in order.iter().enumerate() {
+            rank[old] = v as u32;
+        }
+        let mut e = Edges {
+            indptr: Vec::with_capacity(self.indptr.len()),
+            tail: Vec::with_capacity(self.tail.len()),
+            weight: Vec::new(),
+            epochs_per_sample: Vec::with_capacity(self.tail.len()),
+        };
+        e.indptr.push(0);
+        for &old in order {
+            let (lo, hi) = (self.indptr[old], self.indptr[old + 1]);
+            e.tail
+                .extend(self.tail[lo..hi].iter().map(|&t| rank[t as usize]));
+            e.epochs_per_sample
+                .extend_from_slice(&self.epochs_per_sample[lo..hi]);
             e.indptr.push(e.tail.len());
         }
         e
@@ -772,9 +835,17 @@ fn layout_epochs<const D: usize>(
             });
         }
         parts.par_iter_mut().for_each(|p| {
-            // Plain SSE code below: see `cpu`.
-            crate::cpu::clean();
-            block_epoch::<D>(p, edges, &snapshot, dim, epoch as f32, alpha, rate, &curve);
+            // Compiled for the widest vector unit present: the sample batches vectorise.
+            pulp::Arch::new().dispatch(BlockEpoch::<D> {
+                p,
+                edges,
+                snapshot: &snapshot,
+                dim,
+                e: epoch as f32,
+                alpha,
+                rate,
+                curve: &curve,
+            });
         });
         drop(parts);
         // Deferred moves in block order, in parallel over vertices.
@@ -808,8 +879,80 @@ struct Curve {
     gamma: f32,
 }
 
-/// One epoch of one vertex block (umap-learn's per-edge step with `move_other = True`).
+/// [`block_epoch`]'s arguments, for `pulp`'s dispatch.
+struct BlockEpoch<'a, 'p, const D: usize> {
+    p: &'a mut Part<'p>,
+    edges: &'a Edges,
+    snapshot: &'a [f32],
+    dim: usize,
+    e: f32,
+    alpha: f32,
+    rate: f32,
+    curve: &'a Curve,
+}
+
+impl<const D: usize> pulp::WithSimd for BlockEpoch<'_, '_, D> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) {
+        let BlockEpoch {
+            p,
+            edges,
+            snapshot,
+            dim,
+            e,
+            alpha,
+            rate,
+            curve,
+        } = self;
+        block_epoch::<D>(p, edges, snapshot, dim, e, alpha, rate, curve);
+    }
+}
+
+/// One vertex's samples in an epoch, one lane each: the attractions to its sampled edges'
+/// tails and their negative samples. Reused from vertex to vertex.
+#[derive(Default)]
+struct Lanes {
+    /// 1 for an attraction, 0 for a negative sample.
+    pull: Vec<f32>,
+    d2: Vec<f32>,
+    /// `head - other`, one vector per component, so loops over lanes vectorise.
+    diff: Vec<Vec<f32>>,
+    /// The tail of each attraction, in lane order.
+    tails: Vec<usize>,
+    coeff: Vec<f32>,
+}
+
+impl Lanes {
+    fn clear(&mut self, dim: usize) {
+        self.diff.resize_with(dim, Vec::new);
+        for d in &mut self.diff {
+            d.clear();
+        }
+        self.pull.clear();
+        self.d2.clear();
+        self.tails.clear();
+    }
+
+    fn push(&mut self, head: &[f32], other: &[f32], pull: bool) {
+        let mut d2 = 0.0;
+        for ((h, o), diff) in head.iter().zip(other).zip(&mut self.diff) {
+            let d = h - o;
+            diff.push(d);
+            d2 += d * d;
+        }
+        self.d2.push(d2);
+        self.pull.push(if pull { 1.0 } else { 0.0 });
+    }
+}
+
+/// One epoch of one vertex block: umap-learn's per-edge step with `move_other = True`, except
+/// that a vertex takes all its samples of the epoch from where it stood at its turn (the
+/// tails still move at once). Its samples are then independent of each other: they are
+/// computed as one vector and the processor never waits on a chain of dependent steps.
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 fn block_epoch<const D: usize>(
     p: &mut Part<'_>,
     edges: &Edges,
@@ -823,94 +966,165 @@ fn block_epoch<const D: usize>(
     let dim = if D == 0 { dim } else { D };
     let n = snapshot.len() / dim.max(1);
     let Curve { a, b, gamma } = *curve;
-    // Single precision like umap-learn's float32 layout; the gradient is clipped to ±4.
-    let clip = |v: f32| v.clamp(-4.0, 4.0);
     let base = edges.indptr[p.lo];
     let (lo, hi) = (p.lo, p.hi);
-    // The head's coordinates and a step, `dim` long (a constant when `D` is).
-    let mut buf = vec![0.0f32; 2 * dim];
-    let (head, delta) = buf.split_at_mut(dim);
+    let mut head = vec![0.0f32; dim];
+    let mut lanes = Lanes::default();
     for j in lo..hi {
         let jl = j - lo;
-        for i in edges.indptr[j]..edges.indptr[j + 1] {
+        let (first, last) = (edges.indptr[j], edges.indptr[j + 1]);
+        lanes.clear(dim);
+        head.copy_from_slice(&p.own[jl * dim..(jl + 1) * dim]);
+        for i in first..last {
             let li = i - base;
             if p.next_sample[li] > e {
                 continue;
             }
             let k = edges.tail[i] as usize;
-            head.copy_from_slice(&p.own[jl * dim..(jl + 1) * dim]);
-            let mine = (lo..hi).contains(&k);
-            let tail: &[f32] = if mine {
+            let tail: &[f32] = if (lo..hi).contains(&k) {
                 &p.own[(k - lo) * dim..(k - lo + 1) * dim]
             } else {
                 &snapshot[k * dim..(k + 1) * dim]
             };
-            let d2 = sq_dist(head, tail);
-            let coeff = if d2 > 0.0 {
-                let pb = d2.powf(b);
-                -2.0 * a * b * (pb / d2) / (a * pb + 1.0)
-            } else {
-                0.0
-            };
-            for (d, g) in delta.iter_mut().enumerate() {
-                *g = clip(coeff * (head[d] - tail[d])) * alpha;
-            }
-            for (d, g) in delta.iter().enumerate() {
-                p.own[jl * dim + d] += g;
-                head[d] += g;
-            }
-            if mine {
-                for (d, g) in delta.iter().enumerate() {
-                    p.own[(k - lo) * dim + d] -= g;
-                }
-            } else {
-                for (d, g) in delta.iter().enumerate() {
-                    p.deferred[k * dim + d] -= g;
-                }
-            }
+            lanes.push(&head, tail, true);
+            lanes.tails.push(k);
             p.next_sample[li] += edges.epochs_per_sample[i];
             // Computed per sample rather than stored: one array fewer per edge.
             let per_negative = edges.epochs_per_sample[i] / rate;
             let n_neg = ((e - p.next_negative[li]) / per_negative).max(0.0) as usize;
-            // The head's negative samples are taken from its position after the attractive
-            // move and applied together: each is then independent of the others, so the
-            // processor overlaps their arithmetic instead of waiting on a chain of updates.
-            delta.fill(0.0);
+            p.next_negative[li] += n_neg as f32 * per_negative;
             for _ in 0..n_neg {
                 // Lemire's multiply-shift maps 32 random bits onto 0..n without a division.
                 let other = (((next(&mut p.states[jl]) >> 32) * n as u64) >> 32) as usize;
                 if other == j {
                     continue;
                 }
-                let o: &[f32] = if (lo..hi).contains(&other) {
-                    &p.own[(other - lo) * dim..(other - lo + 1) * dim]
-                } else {
-                    &snapshot[other * dim..(other + 1) * dim]
-                };
-                let d2 = sq_dist(head, o);
-                let coeff = if d2 > 0.0 {
-                    2.0 * gamma * b / ((0.001 + d2) * (a * d2.powf(b) + 1.0))
-                } else {
+                // From the epoch's start even inside the block: a branch here would be
+                // mispredicted often and stall the loads in flight.
+                lanes.push(&head, &snapshot[other * dim..(other + 1) * dim], false);
+            }
+        }
+        let len = lanes.d2.len();
+        if len == 0 {
+            continue;
+        }
+        lanes.coeff.resize(len, 0.0);
+        // The coefficients, with selects rather than branches so the loop vectorises: an
+        // attraction's is -2ab d^(2b-2) / (1 + a d^2b), a negative sample's
+        // 2 gamma b / ((0.001 + d^2)(1 + a d^2b)). (Coincident points give a non-finite
+        // attraction here; the next loop replaces it.)
+        for ((c, &q), &pull) in lanes.coeff[..len]
+            .iter_mut()
+            .zip(&lanes.d2[..len])
+            .zip(&lanes.pull[..len])
+        {
+            let pb = pow(q, b);
+            let attract = pull > 0.0;
+            let num = if attract {
+                -2.0 * a * b * pb
+            } else {
+                2.0 * gamma * b
+            };
+            let den = (a * pb + 1.0) * if attract { q } else { 0.001 + q };
+            *c = num / den;
+        }
+        for c in 0..dim {
+            let diff = &mut lanes.diff[c][..];
+            // Each lane's move along this component, clipped to ±4 as in umap-learn;
+            // coincident points: no pull, and umap-learn's fixed push of 4.
+            for ((d, &coeff), (&q, &pull)) in diff
+                .iter_mut()
+                .zip(&lanes.coeff[..len])
+                .zip(lanes.d2[..len].iter().zip(&lanes.pull[..len]))
+            {
+                let g = (coeff * *d).clamp(-4.0, 4.0);
+                *d = if q > 0.0 {
+                    g
+                } else if pull > 0.0 {
                     0.0
+                } else {
+                    4.0
                 };
-                for (d, acc) in delta.iter_mut().enumerate() {
-                    *acc += if coeff > 0.0 {
-                        clip(coeff * (head[d] - o[d]))
-                    } else {
-                        4.0
-                    };
+            }
+            let mv = alpha * sum(diff);
+            p.own[jl * dim + c] += mv;
+        }
+        // The tails move back along their pulls; lanes are in edge order, so an attraction's
+        // lane is found by walking the pull flags.
+        let mut t = 0;
+        for (l, &pull) in lanes.pull[..len].iter().enumerate() {
+            if pull == 0.0 {
+                continue;
+            }
+            let k = lanes.tails[t];
+            t += 1;
+            for c in 0..dim {
+                let g = alpha * lanes.diff[c][l];
+                if (lo..hi).contains(&k) {
+                    p.own[(k - lo) * dim + c] -= g;
+                } else {
+                    p.deferred[k * dim + c] -= g;
                 }
             }
-            for (d, acc) in delta.iter().enumerate() {
-                p.own[jl * dim + d] += acc * alpha;
-            }
-            p.next_negative[li] += n_neg as f32 * per_negative;
         }
     }
 }
 
-fn sq_dist(x: &[f32], y: &[f32]) -> f32 {
-    x.iter().zip(y).map(|(p, q)| (p - q) * (p - q)).sum()
+/// A sum in eight fixed partial sums: vectorises, and rounds the same on every processor.
+#[inline(always)]
+fn sum(x: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let mut chunks = x.chunks_exact(8);
+    for ch in &mut chunks {
+        for (a, v) in acc.iter_mut().zip(ch) {
+            *a += v;
+        }
+    }
+    let tail: f32 = chunks.remainder().iter().sum();
+    acc.iter().sum::<f32>() + tail
+}
+
+/// `x^y` for `x >= 0` as `2^(y log2 x)`, within 1e-5 relative for the layout's exponents.
+/// glibc's `powf` took a third of the layout and cannot be vectorised; this is branch-free
+/// and uses only adds, multiplies, a division and bit moves, so a loop over it vectorises.
+/// (The result is the same on every processor: no fused multiply-adds are formed.)
+#[inline(always)]
+fn pow(x: f32, y: f32) -> f32 {
+    exp2(y * log2(x))
+}
+
+/// `log2 x` for `x >= 0`; finite (about -127) at 0.
+#[inline(always)]
+fn log2(x: f32) -> f32 {
+    // x = 2^e m with m in [sqrt(1/2), sqrt(2)): subtracting sqrt(1/2)'s bits puts the
+    // exponent of the result in the high bits.
+    let bits = x.to_bits() as i32;
+    let e = bits.wrapping_sub(0x3f35_04f3) >> 23;
+    let m = f32::from_bits(bits.wrapping_sub(e << 23) as u32);
+    // ln m = 2 atanh(s), s = (m - 1)/(m + 1), |s| < 0.172: five odd terms leave < 1e-9.
+    let s = (m - 1.0) / (m + 1.0);
+    let s2 = s * s;
+    let ln = s * (2.0 + s2 * (2.0 / 3.0 + s2 * (2.0 / 5.0 + s2 * (2.0 / 7.0 + s2 * (2.0 / 9.0)))));
+    e as f32 + ln * std::f32::consts::LOG2_E
+}
+
+/// `2^y`, saturating outside the normal range.
+#[inline(always)]
+fn exp2(y: f32) -> f32 {
+    let y = y.clamp(-126.0, 126.0);
+    // Round to nearest by adding 1.5 * 2^23: the sum's low bits then hold the integer, so
+    // neither a rounding instruction nor a (saturating, scalar) float-to-int cast is needed.
+    const SHIFT: f32 = 12_582_912.0;
+    let t = y + SHIFT;
+    let n = t - SHIFT;
+    let ni = (t.to_bits() as i32).wrapping_sub(SHIFT.to_bits() as i32);
+    let f = (y - n) * std::f32::consts::LN_2;
+    // e^f for |f| <= ln(2)/2 by its Taylor series to f^6: error below 2e-7.
+    let p = 1.0
+        + f * (1.0
+            + f * (1.0 / 2.0
+                + f * (1.0 / 6.0 + f * (1.0 / 24.0 + f * (1.0 / 120.0 + f * (1.0 / 720.0))))));
+    p * f32::from_bits(((ni + 127) << 23) as u32)
 }
 
 #[cfg(test)]
@@ -928,6 +1142,24 @@ mod tests {
             edges.push((c * size, (c + 1) * size, link));
         }
         graph(k * size, &edges)
+    }
+
+    #[test]
+    fn fast_power_matches_powf() {
+        // The layout's exponents (b for min_dist 0.5 and 0.1, and 1) over the distances it meets.
+        for y in [0.8951f32, 0.7915, 1.0, 1.5] {
+            let mut x = 1e-6f32;
+            while x < 1e5 {
+                let (got, want) = (pow(x, y), x.powf(y));
+                assert!(
+                    ((got - want) / want).abs() < 1e-5,
+                    "{x}^{y}: {got} vs {want}"
+                );
+                x *= 1.0137;
+            }
+        }
+        assert_eq!(pow(1.0, 0.9), 1.0);
+        assert!(pow(0.0, 0.9) < 1e-30);
     }
 
     #[test]
