@@ -29,6 +29,9 @@ pub struct ExecOptions {
     pub progress: bool,
     /// Evaluates `where` predicates over columns computed in the pipeline.
     pub predicates: Arc<dyn engine_plan::Predicates>,
+    /// Hands memory freed by the previous stage back to the system; called on every thread
+    /// before each stage (the allocator is the binary's choice).
+    pub release_memory: Option<fn()>,
 }
 
 impl Default for ExecOptions {
@@ -38,6 +41,7 @@ impl Default for ExecOptions {
             overwrite: true,
             progress: false,
             predicates: Arc::new(engine_plan::NoPredicates),
+            release_memory: None,
         }
     }
 }
@@ -1078,8 +1082,13 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
         if !live[i] {
             continue;
         }
-        // Each stage starts with clean vector registers on every thread: see `engine_ops::cpu`.
+        // Each stage starts with clean vector registers on every thread (see
+        // `engine_ops::cpu`), and without the previous stage's freed memory.
         engine_ops::cpu::clean_all();
+        if let Some(release) = opts.release_memory {
+            release();
+            rayon::broadcast(|_| release());
+        }
         let sink = matches!(node.op, Op::Plot { .. } | Op::Write { .. });
         // Each stage row times the work since the previous row of the same node.
         let t = std::cell::Cell::new(Instant::now());
