@@ -11,7 +11,8 @@
 //!
 //! The SGD runs over fixed vertex blocks in parallel, each reading the others as of the
 //! epoch's start, so one seed gives one layout on any number of cores (umap-learn runs
-//! sequentially when given a seed).
+//! sequentially when given a seed). A vertex takes all its samples of an epoch from where it
+//! stood at its turn, so they are computed together as one vector.
 
 use crate::eigen;
 use engine_matrix::Compressed;
@@ -773,8 +774,8 @@ struct Part<'a> {
 /// unroll the per-component loops).
 ///
 /// Each epoch runs the vertex blocks in parallel. A block moves its own vertices at once, as
-/// umap-learn does; it reads other blocks' vertices as they were at the start of the epoch
-/// and its pulls on them wait until the epoch ends. So the result depends on the seed only,
+/// umap-learn does; it reads other blocks' vertices (and every negative sample) as they were
+/// at the start of the epoch, and its pulls on other blocks wait until the epoch ends. So the result depends on the seed only,
 /// not on threads or timing. (umap-learn's parallel mode instead lets threads race.)
 fn layout_epochs<const D: usize>(
     embedding: &mut Array2<f32>,
