@@ -99,6 +99,31 @@ fn rules_on_and_off_agree() {
     assert!(e_on.contains("rules applied: merge_passes"));
 }
 
+/// Runs `pipelines/counts_file.yaml` on the bundled demo counts into `out`.
+fn run_counts(out: &std::path::Path, extra: &[&str]) {
+    let pipeline = root().join("pipelines/counts_file.yaml");
+    let input = format!(
+        "input={}",
+        root().join("pipelines/data/counts_demo.h5ad").display()
+    );
+    let out = format!("out={}", out.display());
+    let mut args = vec![
+        "run",
+        pipeline.to_str().unwrap(),
+        "--param",
+        &out,
+        "--param",
+        &input,
+    ];
+    args.extend_from_slice(extra);
+    let res = engine(&args);
+    assert!(
+        res.status.success(),
+        "{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+}
+
 #[test]
 fn fused_maps_give_the_values_of_separate_maps() {
     // The counts workflow's normalize_total -> log1p -> (HVG) -> scale chain, as one kernel
@@ -108,27 +133,9 @@ fn fused_maps_give_the_values_of_separate_maps() {
         "input={}",
         root().join("pipelines/data/counts_demo.h5ad").display()
     );
-    let run = |dir: &std::path::Path, extra: &[&str]| {
-        let out = format!("out={}", dir.display());
-        let mut args = vec![
-            "run",
-            pipeline.to_str().unwrap(),
-            "--param",
-            &out,
-            "--param",
-            &input,
-        ];
-        args.extend_from_slice(extra);
-        let res = engine(&args);
-        assert!(
-            res.status.success(),
-            "{}",
-            String::from_utf8_lossy(&res.stderr)
-        );
-    };
     let (on, off) = (scratch("fuse-on"), scratch("fuse-off"));
-    run(&on, &[]);
-    run(&off, &["--disable-rule", "fuse_elementwise"]);
+    run_counts(&on, &[]);
+    run_counts(&off, &["--disable-rule", "fuse_elementwise"]);
     for el in ["X", "obsm/X_pca", "obsm/X_umap"] {
         let (a, b) = (
             read_matrix(&on.join("result.h5ad"), el),
@@ -157,4 +164,57 @@ fn fused_maps_give_the_values_of_separate_maps() {
         "{e_on}"
     );
     assert!(!e_off.contains("fused into"), "{e_off}");
+}
+
+#[test]
+fn scale_moments_from_the_hvg_pass_equal_their_own_pass() {
+    // merge_passes gives scale the column moments the HVG pass summed (sum and sum of squares)
+    // instead of a pass of its own (per-block moments merged): equal to rounding.
+    let (on, off) = (scratch("moments-merged"), scratch("moments-own-pass"));
+    run_counts(&on, &[]);
+    run_counts(&off, &["--disable-rule", "merge_passes"]);
+    let var = |d: &std::path::Path, key: &str| {
+        let var = Dataset::open(d.join("result.h5ad"))
+            .unwrap()
+            .var(None)
+            .unwrap();
+        match var.column(key).unwrap() {
+            engine_store::Column::Plain(a) => a.to_f64_vec().unwrap(),
+            other => panic!("{other:?}"),
+        }
+    };
+    for key in ["mean", "std"] {
+        let (a, b) = (var(&on, key), var(&off, key));
+        assert_eq!(a.len(), b.len());
+        for (x, y) in a.iter().zip(&b) {
+            assert!(
+                (x - y).abs() <= 1e-12 * y.abs().max(1.0),
+                "var['{key}']: {x} vs {y}"
+            );
+        }
+    }
+    let read = |d: &std::path::Path, el: &str| read_matrix(&d.join("result.h5ad"), el);
+    for el in ["X", "obsm/X_pca"] {
+        let (a, b) = (read(&on, el), read(&off, el));
+        let worst = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f64::max);
+        assert!(worst < 1e-4, "{el}: merged moments differ by {worst}");
+    }
+    let pipeline = root().join("pipelines/counts_file.yaml");
+    let input = format!(
+        "input={}",
+        root().join("pipelines/data/counts_demo.h5ad").display()
+    );
+    let explain = |extra: &[&str]| {
+        let mut args = vec!["explain", pipeline.to_str().unwrap(), "--param", &input];
+        args.extend_from_slice(extra);
+        String::from_utf8(engine(&args).stdout).unwrap()
+    };
+    let (e_on, e_off) = (explain(&[]), explain(&["--disable-rule", "merge_passes"]));
+    let passes = |s: &str| s.lines().filter(|l| l.contains("pass over X")).count();
+    assert_eq!(passes(&e_on) + 1, passes(&e_off), "{e_on}\n{e_off}");
+    assert!(e_on.contains("+ scale's column moments"), "{e_on}");
 }

@@ -385,17 +385,22 @@ fn qc_metrics(
     Ok(blocks)
 }
 
+/// Column means and variances (ddof 1) of a step's input, computed in that step's pass for a
+/// `scale` reading its output (`merge_passes`).
+type ColumnMoments = (Vec<f64>, Vec<f64>);
+
 /// `highly_variable_genes`: one pass for per-gene sums (per batch with a batch key), then the
-/// selection on the gene statistics.
+/// selection on the gene statistics. With `column_moments` the pass also sums the values
+/// themselves over all cells, returned for every gene.
 fn highly_variable(
     lin: &Lineage,
     a: &mut Annotations,
     h: &engine_plan::HvgParams,
     opts: &ExecOptions,
     step: &str,
-) -> Result<usize> {
+) -> Result<(usize, Option<ColumnMoments>)> {
     if h.flavor == "seurat_v3" {
-        return highly_variable_v3(lin, a, h, opts, step);
+        return Ok((highly_variable_v3(lin, a, h, opts, step)?, None));
     }
     let flavor = match h.flavor.as_str() {
         "cell_ranger" => hvg::Flavor::CellRanger,
@@ -417,10 +422,12 @@ fn highly_variable(
         &format!("{step}: gene statistics"),
         lin.blocks().len(),
     );
+    // One accumulator per batch, then (with column moments) one of the plain values.
+    let n_sums = n_batches + usize::from(h.column_moments);
     let (sums, blocks) = fold_pass(
         lin,
         &bar,
-        || vec![ColumnSums::new(lin.n_vars()); n_batches],
+        || vec![ColumnSums::new(lin.n_vars()); n_sums],
         |acc, r, x| {
             let x = x.to_csr()?;
             let f = |v: f64| if expm1 { v.exp_m1() } else { v };
@@ -431,10 +438,17 @@ fn highly_variable(
                     acc[b].add(&x, Some(rows), f);
                 }
             }
+            if h.column_moments {
+                acc[n_batches].add(&x, None, |v| v);
+            }
             Ok(())
         },
         |a, b| a.into_iter().zip(&b).map(|(x, y)| x.merge(y)).collect(),
     )?;
+    let moments = h
+        .column_moments
+        .then(|| (sums[n_batches].mean(), sums[n_batches].var()));
+    let sums = &sums[..n_batches];
     let err = |e: String| Error::usage(format!("step `{step}`: {e}"));
     let result = if h.batch_key.is_none() {
         let s = &sums[0];
@@ -493,7 +507,7 @@ fn highly_variable(
         "hvg".into(),
         dict(vec![("flavor", Value::String(h.flavor.clone()))]),
     );
-    Ok(blocks)
+    Ok((blocks, moments))
 }
 
 /// Batch codes per cell and the number of batches; one batch without a key.
@@ -975,7 +989,14 @@ pub fn physical_plan(plan: &LogicalPlan, opts: &ExecOptions) -> String {
                 } else {
                     ""
                 };
-                let mut passes = vec![format!("pass over X: per-gene mean and variance{per}")];
+                let also = if h.column_moments {
+                    " + scale's column moments"
+                } else {
+                    ""
+                };
+                let mut passes = vec![format!(
+                    "pass over X: per-gene mean and variance{per}{also}"
+                )];
                 if h.flavor == "seurat_v3" && h.batch_key.is_some() {
                     passes.push(
                         "pass over X (in row order): per-batch mean and variance as scanpy's aggregate".into(),
@@ -988,6 +1009,10 @@ pub fn physical_plan(plan: &LogicalPlan, opts: &ExecOptions) -> String {
                 }
                 passes
             }
+            Op::Scale {
+                moments_merged: true,
+                ..
+            } => vec![],
             Op::Scale { .. } => vec!["pass over X: column moments (mean, variance)".into()],
             Op::Pca {
                 standardize: Some(_),
@@ -1066,6 +1091,7 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
     let mut report = RunReport::default();
     let live = live_nodes(plan);
     let mut lineages: HashMap<NodeId, Lineage> = HashMap::new();
+    let mut merged_moments: HashMap<NodeId, ColumnMoments> = HashMap::new();
     let mut ann: HashMap<NodeId, Annotations> = HashMap::new();
     // Live consumers still to run per node: the last one takes the annotations instead of
     // copying them (an embedding or a graph is tens of MB at 50k cells).
@@ -1435,13 +1461,25 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
             }
             Op::Hvg(h) => {
                 let lin = in_lineage()?;
-                let blocks = highly_variable(&lin, &mut a, h, opts, &node.step)?;
+                let (blocks, moments) = highly_variable(&lin, &mut a, h, opts, &node.step)?;
                 let out = if h.subset {
                     let keep = bool_column(&a.var, "highly_variable")?;
                     let sel = AxisSelection::from_mask(&keep);
                     a.select(None, Some(&sel));
+                    let kept = |v: Vec<f64>| -> Vec<f64> {
+                        v.into_iter()
+                            .zip(&keep)
+                            .filter_map(|(x, &k)| k.then_some(x))
+                            .collect()
+                    };
+                    if let Some((mean, var)) = moments {
+                        merged_moments.insert(id, (kept(mean), kept(var)));
+                    }
                     lin.select(None, Some(&sel))
                 } else {
+                    if let Some(m) = moments {
+                        merged_moments.insert(id, m);
+                    }
                     lin.clone()
                 };
                 stage(
@@ -1451,42 +1489,68 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
                 );
                 lineages.insert(id, out);
             }
-            Op::Scale { params: p, fused } => {
+            Op::Scale {
+                params: p,
+                fused,
+                moments_merged,
+            } => {
                 let lin = in_lineage()?;
-                let (m, blocks) = fold_pass(
-                    &lin,
-                    &progress(opts, &format!("{}: moments", node.step), lin.blocks().len()),
-                    || Moments::new(lin.n_vars()),
-                    |acc, _, x| {
-                        let part = match x {
-                            XBlock::Dense(d) => Moments::of_block(d.view()),
-                            XBlock::Sparse { x, fill } => {
-                                sparse::moments(x, fill.as_deref().map(Vec::as_slice))
-                            }
-                        };
-                        *acc = std::mem::replace(acc, Moments::new(0)).merge(part);
-                        Ok(())
-                    },
-                    Moments::merge,
-                )?;
-                let sd: Vec<f64> = m
-                    .var(1)
+                let merged = match node.inputs.first() {
+                    Some(input) if *moments_merged => merged_moments.remove(input),
+                    _ => None,
+                };
+                if *moments_merged && merged.is_none() {
+                    return Err(Error::internal(format!(
+                        "step `{}`: merge_passes promised column moments from the input step, \
+                         which did not compute them",
+                        node.step
+                    )));
+                }
+                let ((mean, var), blocks) = match merged {
+                    Some(m) => (m, 0),
+                    None => {
+                        let (m, blocks) = fold_pass(
+                            &lin,
+                            &progress(opts, &format!("{}: moments", node.step), lin.blocks().len()),
+                            || Moments::new(lin.n_vars()),
+                            |acc, _, x| {
+                                let part = match x {
+                                    XBlock::Dense(d) => Moments::of_block(d.view()),
+                                    XBlock::Sparse { x, fill } => {
+                                        sparse::moments(x, fill.as_deref().map(Vec::as_slice))
+                                    }
+                                };
+                                *acc = std::mem::replace(acc, Moments::new(0)).merge(part);
+                                Ok(())
+                            },
+                            Moments::merge,
+                        )?;
+                        let var = m.var(1);
+                        ((m.mean, var), blocks)
+                    }
+                };
+                let sd: Vec<f64> = var
                     .iter()
                     .map(|v| if *v > 0.0 { v.sqrt() } else { 1.0 })
                     .collect();
-                set_column(&mut a.var, "mean", float_column(&m.mean, false));
+                set_column(&mut a.var, "mean", float_column(&mean, false));
                 set_column(&mut a.var, "std", float_column(&sd, false));
                 let mut l = lin.clone();
                 l.push_map(
                     XMap::Standardize {
-                        mean: Arc::new(m.mean),
+                        mean: Arc::new(mean),
                         sd: Arc::new(sd),
                         zero_center: p.zero_center,
                         max_value: p.max_value,
                     },
                     *fused,
                 );
-                stage(format!("{}: moments", node.step), blocks, &mut report);
+                let label = if *moments_merged {
+                    "moments (merged)"
+                } else {
+                    "moments"
+                };
+                stage(format!("{}: {label}", node.step), blocks, &mut report);
                 lineages.insert(id, l);
             }
             Op::Pca {

@@ -495,9 +495,21 @@ fn connected_spectral(graph: &Adjacency<'_>, dim: usize, tol: f64) -> Option<Arr
         eigen::fix_signs(&mut vecs);
         return Some(Array2::from_shape_fn((n, dim), |(i, c)| vecs[(i, c + 1)]));
     }
-    // The smallest subspace keeps the workspace at 64 vectors of length n.
-    let (_, mut vecs) = match eigen::partial(&op, k, tol, Some(64)) {
-        Some(pairs) => pairs,
+    // The trivial top eigenvector, D^1/2 1 with eigenvalue 2, is known: lock it and find the
+    // next `dim`.
+    let norm = deg.iter().sum::<f64>().sqrt();
+    let top = Mat::from_fn(n, 1, |i, _| deg[i].sqrt() / norm);
+    let lanczos =
+        eigen::thick_restart_lanczos(&op, dim, tol, LANCZOS_BASIS, top.as_ref(), LANCZOS_PRODUCTS)
+            .filter(|(_, vecs)| vecs.ncols() == dim)
+            .map(|(_, vecs)| {
+                let mut all = Mat::zeros(n, dim + 1);
+                all.as_mut().subcols_mut(0, 1).copy_from(&top);
+                all.as_mut().subcols_mut(1, dim).copy_from(&vecs);
+                all
+            });
+    let mut vecs = match lanczos {
+        Some(vecs) => vecs,
         None if n <= 4096 => {
             // Small graphs: the dense operator and the full solver.
             let mut dense = Mat::<f64>::zeros(n, n);
@@ -509,7 +521,7 @@ fn connected_spectral(graph: &Adjacency<'_>, dim: usize, tol: f64) -> Option<Arr
                 MemStack::new(&mut []),
             );
             let (_, vecs) = eigen::dense(dense.as_ref()).ok()?;
-            (Vec::new(), vecs.subcols(0, k.min(n)).to_owned())
+            vecs.subcols(0, k.min(n)).to_owned()
         }
         None => return None,
     };
@@ -520,9 +532,17 @@ fn connected_spectral(graph: &Adjacency<'_>, dim: usize, tol: f64) -> Option<Arr
     Some(Array2::from_shape_fn((n, dim), |(i, c)| vecs[(i, c + 1)]))
 }
 
-/// Above this many vertices the Krylov solver's workspace (64 vectors of length n, about
-/// 1 GB at a million cells) is too much for the memory budget; block subspace iteration needs
-/// `k + 4` vectors.
+/// Lanczos basis of the spectral initialisation: small, so reorthogonalisation stays cheap,
+/// and restarts keep the leading Ritz vectors.
+const LANCZOS_BASIS: usize = 32;
+
+/// Operator products before the spectral initialisation gives up (and falls back to a random
+/// layout, as umap-learn does when ARPACK fails).
+const LANCZOS_PRODUCTS: usize = 5000;
+
+/// Above this many vertices the Lanczos basis (`LANCZOS_BASIS + 2` vectors of length n,
+/// 270 MB at a million cells) is too much beside the graph in the memory budget; block subspace
+/// iteration needs `k + 4` vectors.
 const KRYLOV_MAX: usize = 250_000;
 
 /// Products with the operator per block column in [`subspace_iteration`]: components with

@@ -148,6 +148,9 @@ pub struct HvgParams {
     pub batch_key: Option<String>,
     /// `seurat_v3`'s LOESS span.
     pub span: f64,
+    /// Set by `merge_passes` when a `scale` reads this step's output: the gene-statistics
+    /// pass also sums the values themselves, which are scale's column moments.
+    pub column_moments: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -193,6 +196,9 @@ pub enum Op {
     Scale {
         params: ScaleParams,
         fused: bool,
+        /// Set by `merge_passes`: the column moments come from the input `highly_variable_genes`
+        /// step's pass instead of a pass of their own.
+        moments_merged: bool,
     },
     /// PCA of its input's X. `standardize` is set by `merge_passes` when a `scale` was
     /// folded in: the Gram of the unscaled data then yields the correlation matrix directly,
@@ -386,6 +392,9 @@ impl Op {
                 if let Some(b) = &h.batch_key {
                     let _ = write!(d, ", batch_key={b}");
                 }
+                if h.column_moments {
+                    d.push_str(", with scale's column moments");
+                }
                 d
             }
             Op::Where {
@@ -419,11 +428,20 @@ impl Op {
                 }
                 parts.join(", ")
             }
-            Op::Scale { params: p, fused } => format!(
-                "zero_center={}, max_value={}{}",
+            Op::Scale {
+                params: p,
+                fused,
+                moments_merged,
+            } => format!(
+                "zero_center={}, max_value={}{}{}",
                 p.zero_center,
                 p.max_value.map_or("none".into(), |v| v.to_string()),
-                fused_note(*fused, true)
+                fused_note(*fused, true),
+                if *moments_merged {
+                    ", moments from the input's pass"
+                } else {
+                    ""
+                }
             ),
             Op::Pca {
                 n_comps,

@@ -455,6 +455,7 @@ pub fn plan(spec: &PipelineSpec, sql: &dyn Predicates) -> Result<LogicalPlan> {
                     subset: step.arg("subset").as_bool().unwrap_or(false),
                     batch_key,
                     span: step.arg("span").as_f64().unwrap_or(0.3),
+                    column_moments: false,
                 };
                 let v3 = h.flavor == "seurat_v3";
                 if v3 && !(h.span > 0.0 && h.span <= 1.0) {
@@ -583,6 +584,7 @@ pub fn plan(spec: &PipelineSpec, sql: &dyn Predicates) -> Result<LogicalPlan> {
                     Op::Scale {
                         params: p,
                         fused: false,
+                        moments_merged: false,
                     },
                     s,
                 )

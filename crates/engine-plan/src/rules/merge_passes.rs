@@ -8,6 +8,16 @@
 //! ```
 //! The Pca node's schema is unchanged (its X is still the scaled X); only where it reads from
 //! changes. Clipping (`max_value`) breaks the algebra, so clipped scales are left alone.
+//!
+//! A `scale` (clipped or not) straight after `highly_variable_genes` takes its column moments
+//! from the gene-statistics pass, which reads the same values (the HVG step only selects
+//! genes) and then also sums them and their squares:
+//!
+//! ```text
+//! before: … -> Hvg -> Scale (moments pass) -> …
+//! after:  … -> Hvg(with scale's column moments) -> Scale(moments from the input's pass) -> …
+//! ```
+//! `seurat_v3` reads counts through passes of its own and is left alone.
 
 use crate::plan::{LogicalPlan, Op};
 
@@ -15,6 +25,42 @@ pub const NAME: &str = "merge_passes";
 
 /// Applies the rule; returns whether the plan changed.
 pub fn apply(plan: &mut LogicalPlan) -> bool {
+    let folded = fold_scale_into_pca(plan);
+    let merged = scale_moments_from_hvg(plan);
+    folded || merged
+}
+
+/// Marks each `scale` that reads a `highly_variable_genes` step (not `seurat_v3`) to take its
+/// moments from that step's pass.
+fn scale_moments_from_hvg(plan: &mut LogicalPlan) -> bool {
+    let mut changed = false;
+    for i in 0..plan.nodes.len() {
+        let Op::Scale {
+            moments_merged: false,
+            ..
+        } = plan.nodes[i].op
+        else {
+            continue;
+        };
+        let Some(&input) = plan.nodes[i].inputs.first() else {
+            continue;
+        };
+        let Op::Hvg(h) = &mut plan.nodes[input.0].op else {
+            continue;
+        };
+        if h.flavor == "seurat_v3" {
+            continue;
+        }
+        h.column_moments = true;
+        if let Op::Scale { moments_merged, .. } = &mut plan.nodes[i].op {
+            *moments_merged = true;
+        }
+        changed = true;
+    }
+    changed
+}
+
+fn fold_scale_into_pca(plan: &mut LogicalPlan) -> bool {
     let mut changed = false;
     for i in 0..plan.nodes.len() {
         // With a gene mask the Gram covers only the masked genes, but scale's statistics
@@ -49,7 +95,7 @@ pub fn apply(plan: &mut LogicalPlan) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{Node, NodeId, ScaleParams, Scan, Schema, Source};
+    use crate::plan::{HvgParams, Node, NodeId, ScaleParams, Scan, Schema, Source};
     use engine_matrix::DType;
 
     fn plan(max_value: Option<f64>) -> LogicalPlan {
@@ -83,6 +129,7 @@ mod tests {
                             max_value,
                         },
                         fused: false,
+                        moments_merged: false,
                     },
                     inputs: vec![NodeId(0)],
                     schema: schema.clone(),
@@ -136,6 +183,69 @@ mod tests {
     #[test]
     fn leaves_clipped_scales_alone() {
         let mut p = plan(Some(10.0));
+        assert!(!apply(&mut p));
+    }
+
+    /// `data -> hvg(flavor) -> scaled(max_value=10)`.
+    fn hvg_plan(flavor: &str) -> LogicalPlan {
+        let mut p = plan(Some(10.0));
+        p.nodes.truncate(2);
+        p.nodes.insert(
+            1,
+            Node {
+                step: "hvg".into(),
+                op: Op::Hvg(HvgParams {
+                    flavor: flavor.into(),
+                    n_top_genes: Some(2),
+                    min_disp: 0.5,
+                    max_disp: f64::INFINITY,
+                    min_mean: 0.0125,
+                    max_mean: 3.0,
+                    n_bins: 20,
+                    subset: true,
+                    batch_key: None,
+                    span: 0.3,
+                    column_moments: false,
+                }),
+                inputs: vec![NodeId(0)],
+                schema: p.nodes[0].schema.clone(),
+            },
+        );
+        p.nodes[2].inputs = vec![NodeId(1)];
+        p
+    }
+
+    #[test]
+    fn scale_after_hvg_takes_its_moments_from_the_hvg_pass() {
+        let mut p = hvg_plan("seurat");
+        let steps = |p: &LogicalPlan| {
+            p.explain()
+                .lines()
+                .filter(|l| l.starts_with("#1") || l.starts_with("#2"))
+                .map(String::from)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            steps(&p),
+            [
+                "#1 hvg = Hvg(flavor=seurat, n_top_genes=2, n_bins=20, subset=true) <- #0",
+                "#2 scaled = Scale(zero_center=true, max_value=10) <- #1",
+            ]
+        );
+        assert!(apply(&mut p));
+        assert_eq!(
+            steps(&p),
+            [
+                "#1 hvg = Hvg(flavor=seurat, n_top_genes=2, n_bins=20, subset=true, with scale's column moments) <- #0",
+                "#2 scaled = Scale(zero_center=true, max_value=10, moments from the input's pass) <- #1",
+            ]
+        );
+        assert!(!apply(&mut p), "a second application changes nothing");
+    }
+
+    #[test]
+    fn seurat_v3_keeps_scale_pass() {
+        let mut p = hvg_plan("seurat_v3");
         assert!(!apply(&mut p));
     }
 }
