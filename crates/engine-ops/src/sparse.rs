@@ -466,20 +466,22 @@ pub fn project(
             }
         }
     }
-    let mut out = Array2::zeros((x.n_rows(), k));
-    for i in 0..x.n_rows() {
+    // Contiguous component rows, so each entry's update is one vectorised sweep of k.
+    let comps = components.as_standard_layout();
+    let comps = comps.as_slice().expect("standard layout is contiguous");
+    let mut out = vec![0.0; x.n_rows() * k];
+    for (i, row) in out.chunks_exact_mut(k.max(1)).enumerate() {
         let (idx, val) = x.row(i);
-        let mut row = out.row_mut(i);
-        row.assign(&ndarray::ArrayView1::from(&base));
+        row.copy_from_slice(&base);
         for (&j, &v) in idx.iter().zip(val) {
             let j = j as usize;
             let w = (v - f(j)) / s(j);
-            for (c, o) in row.iter_mut().enumerate() {
-                *o += w * components[[j, c]];
+            for (o, &p) in row.iter_mut().zip(&comps[j * k..(j + 1) * k]) {
+                *o += w * p;
             }
         }
     }
-    out
+    Array2::from_shape_vec((x.n_rows(), k), out).expect("one row of k scores per cell")
 }
 
 #[cfg(test)]
