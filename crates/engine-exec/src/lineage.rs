@@ -207,12 +207,8 @@ fn apply_chain(maps: &[XMap], x: XBlock, pos: &AxisSelection) -> XBlock {
                     }
                 }
             }
-            let chain = XMap::Chain(maps.to_vec());
-            for (r, &i) in rows.iter().enumerate().take(x.n_rows()) {
-                let (lo, hi) = (x.indptr[r], x.indptr[r + 1]);
-                for k in lo..hi {
-                    x.data[k] = chain.scalar(x.data[k], i, x.indices[k] as usize);
-                }
+            for m in maps {
+                sweep_sparse(m, &mut x, &rows);
             }
             let fill = col_fill
                 .filter(|f| f.iter().any(|v| *v != 0.0))
@@ -231,6 +227,35 @@ fn apply_chain_dense(maps: &[XMap], mut a: Array2<f64>, rows: &[usize]) -> XBloc
         }
     }
     XBlock::Dense(a)
+}
+
+/// One map over a sparse block's stored values, as its own tight loop: the block is in cache,
+/// and a loop per map is several times faster than interpreting the whole chain per value
+/// (the same operations in the same order, so the same bits).
+fn sweep_sparse(m: &XMap, x: &mut Csr, rows: &[usize]) {
+    match m {
+        XMap::ScaleRows(f) => {
+            for (r, &i) in rows.iter().enumerate().take(x.n_rows()) {
+                let factor = f[i];
+                for v in &mut x.data[x.indptr[r]..x.indptr[r + 1]] {
+                    *v *= factor;
+                }
+            }
+        }
+        XMap::Log1p => x.data.iter_mut().for_each(|v| *v = v.ln_1p()),
+        XMap::Standardize {
+            mean,
+            sd,
+            zero_center,
+            max_value,
+        } => {
+            for (v, &j) in x.data.iter_mut().zip(&x.indices) {
+                let j = j as usize;
+                *v = standardize(*v, mean[j], sd[j], *zero_center, *max_value);
+            }
+        }
+        XMap::Chain(maps) => maps.iter().for_each(|m| sweep_sparse(m, x, rows)),
+    }
 }
 
 fn standardize(v: f64, mean: f64, sd: f64, zero_center: bool, max_value: Option<f64>) -> f64 {
