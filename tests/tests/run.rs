@@ -62,12 +62,7 @@ fn rules_on_and_off_agree() {
     run_blobs(&off, &["--disable-rule", "merge_passes"]);
     let read = |d: &std::path::Path, el: &str| read_matrix(&d.join("blobs.h5ad"), el);
     for el in ["X", "varm/PCs"] {
-        let (a, b) = (read(&on, el), read(&off, el));
-        let worst = a
-            .iter()
-            .zip(&b)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0.0, f64::max);
+        let worst = max_abs_diff(&read(&on, el), &read(&off, el));
         assert!(worst < 1e-5, "{el}: rules on/off differ by {worst}");
     }
     let labels = |d: &std::path::Path| {
@@ -99,22 +94,21 @@ fn rules_on_and_off_agree() {
     assert!(e_on.contains("rules applied: merge_passes"));
 }
 
-/// Runs `pipelines/counts_file.yaml` on the bundled demo counts into `out`.
-fn run_counts(out: &std::path::Path, extra: &[&str]) {
+/// `pipelines/counts_file.yaml` and its `input=` parameter for the bundled demo counts.
+fn counts_pipeline() -> (String, String) {
     let pipeline = root().join("pipelines/counts_file.yaml");
-    let input = format!(
-        "input={}",
-        root().join("pipelines/data/counts_demo.h5ad").display()
-    );
+    let input = root().join("pipelines/data/counts_demo.h5ad");
+    (
+        pipeline.display().to_string(),
+        format!("input={}", input.display()),
+    )
+}
+
+/// Runs the counts pipeline on the demo counts into `out`.
+fn run_counts(out: &std::path::Path, extra: &[&str]) {
+    let (pipeline, input) = counts_pipeline();
     let out = format!("out={}", out.display());
-    let mut args = vec![
-        "run",
-        pipeline.to_str().unwrap(),
-        "--param",
-        &out,
-        "--param",
-        &input,
-    ];
+    let mut args = vec!["run", &pipeline, "--param", &out, "--param", &input];
     args.extend_from_slice(extra);
     let res = engine(&args);
     assert!(
@@ -124,15 +118,33 @@ fn run_counts(out: &std::path::Path, extra: &[&str]) {
     );
 }
 
+/// `engine explain` of the counts pipeline.
+fn explain_counts(extra: &[&str]) -> String {
+    let (pipeline, input) = counts_pipeline();
+    let mut args = vec!["explain", &pipeline, "--param", &input];
+    args.extend_from_slice(extra);
+    let res = engine(&args);
+    assert!(
+        res.status.success(),
+        "{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    String::from_utf8(res.stdout).unwrap()
+}
+
+/// The largest absolute difference between two equally long arrays.
+fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max)
+}
+
 #[test]
 fn fused_maps_give_the_values_of_separate_maps() {
     // The counts workflow's normalize_total -> log1p -> (HVG) -> scale chain, as one kernel
     // per block and as one sweep per map.
-    let pipeline = root().join("pipelines/counts_file.yaml");
-    let input = format!(
-        "input={}",
-        root().join("pipelines/data/counts_demo.h5ad").display()
-    );
     let (on, off) = (scratch("fuse-on"), scratch("fuse-off"));
     run_counts(&on, &[]);
     run_counts(&off, &["--disable-rule", "fuse_elementwise"]);
@@ -143,20 +155,9 @@ fn fused_maps_give_the_values_of_separate_maps() {
         );
         assert_eq!(a, b, "{el} differs with fuse_elementwise off");
     }
-    let explain = |extra: &[&str]| {
-        let mut args = vec!["explain", pipeline.to_str().unwrap(), "--param", &input];
-        args.extend_from_slice(extra);
-        let res = engine(&args);
-        assert!(
-            res.status.success(),
-            "{}",
-            String::from_utf8_lossy(&res.stderr)
-        );
-        String::from_utf8(res.stdout).unwrap()
-    };
     let (e_on, e_off) = (
-        explain(&[]),
-        explain(&["--disable-rule", "fuse_elementwise"]),
+        explain_counts(&[]),
+        explain_counts(&["--disable-rule", "fuse_elementwise"]),
     );
     assert!(
         e_on.contains("Log1p(fused into the previous map's kernel)")
@@ -195,25 +196,13 @@ fn scale_moments_from_the_hvg_pass_equal_their_own_pass() {
     }
     let read = |d: &std::path::Path, el: &str| read_matrix(&d.join("result.h5ad"), el);
     for el in ["X", "obsm/X_pca"] {
-        let (a, b) = (read(&on, el), read(&off, el));
-        let worst = a
-            .iter()
-            .zip(&b)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0.0, f64::max);
+        let worst = max_abs_diff(&read(&on, el), &read(&off, el));
         assert!(worst < 1e-4, "{el}: merged moments differ by {worst}");
     }
-    let pipeline = root().join("pipelines/counts_file.yaml");
-    let input = format!(
-        "input={}",
-        root().join("pipelines/data/counts_demo.h5ad").display()
+    let (e_on, e_off) = (
+        explain_counts(&[]),
+        explain_counts(&["--disable-rule", "merge_passes"]),
     );
-    let explain = |extra: &[&str]| {
-        let mut args = vec!["explain", pipeline.to_str().unwrap(), "--param", &input];
-        args.extend_from_slice(extra);
-        String::from_utf8(engine(&args).stdout).unwrap()
-    };
-    let (e_on, e_off) = (explain(&[]), explain(&["--disable-rule", "merge_passes"]));
     let passes = |s: &str| s.lines().filter(|l| l.contains("pass over X")).count();
     assert_eq!(passes(&e_on) + 1, passes(&e_off), "{e_on}\n{e_off}");
     assert!(e_on.contains("+ scale's column moments"), "{e_on}");

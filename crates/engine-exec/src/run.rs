@@ -1495,17 +1495,18 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
                 moments_merged,
             } => {
                 let lin = in_lineage()?;
-                let merged = match node.inputs.first() {
-                    Some(input) if *moments_merged => merged_moments.remove(input),
-                    _ => None,
+                let merged = if *moments_merged {
+                    let m = node.inputs.first().and_then(|i| merged_moments.remove(i));
+                    Some(m.ok_or_else(|| {
+                        Error::internal(format!(
+                            "step `{}`: merge_passes promised column moments from the input \
+                             step, which did not compute them",
+                            node.step
+                        ))
+                    })?)
+                } else {
+                    None
                 };
-                if *moments_merged && merged.is_none() {
-                    return Err(Error::internal(format!(
-                        "step `{}`: merge_passes promised column moments from the input step, \
-                         which did not compute them",
-                        node.step
-                    )));
-                }
                 let ((mean, var), blocks) = match merged {
                     Some(m) => (m, 0),
                     None => {

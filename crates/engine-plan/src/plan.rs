@@ -153,6 +153,25 @@ pub struct HvgParams {
     pub column_moments: bool,
 }
 
+impl Default for HvgParams {
+    /// `sc.pp.highly_variable_genes`' defaults.
+    fn default() -> Self {
+        HvgParams {
+            flavor: "seurat".into(),
+            n_top_genes: None,
+            min_disp: 0.5,
+            max_disp: f64::INFINITY,
+            min_mean: 0.0125,
+            max_mean: 3.0,
+            n_bins: 20,
+            subset: false,
+            batch_key: None,
+            span: 0.3,
+            column_moments: false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Op {
     Scan(Scan),

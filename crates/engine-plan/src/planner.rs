@@ -444,17 +444,18 @@ pub fn plan(spec: &PipelineSpec, sql: &dyn Predicates) -> Result<LogicalPlan> {
                 if let Some(b) = &batch_key {
                     need(&format!("obs['{b}'] (the batch_key)"), s.obs.contains(b))?;
                 }
+                let d = HvgParams::default();
                 let h = HvgParams {
-                    flavor: step.arg("flavor").as_str().unwrap_or("seurat").to_string(),
+                    flavor: step.arg("flavor").as_str().map_or(d.flavor, String::from),
                     n_top_genes: step.arg("n_top_genes").as_i64().map(|v| v.max(0) as usize),
-                    min_disp: step.arg("min_disp").as_f64().unwrap_or(0.5),
-                    max_disp: step.arg("max_disp").as_f64().unwrap_or(f64::INFINITY),
-                    min_mean: step.arg("min_mean").as_f64().unwrap_or(0.0125),
-                    max_mean: step.arg("max_mean").as_f64().unwrap_or(3.0),
+                    min_disp: step.arg("min_disp").as_f64().unwrap_or(d.min_disp),
+                    max_disp: step.arg("max_disp").as_f64().unwrap_or(d.max_disp),
+                    min_mean: step.arg("min_mean").as_f64().unwrap_or(d.min_mean),
+                    max_mean: step.arg("max_mean").as_f64().unwrap_or(d.max_mean),
                     n_bins: positive(step, "n_bins")?,
-                    subset: step.arg("subset").as_bool().unwrap_or(false),
+                    subset: step.arg("subset").as_bool().unwrap_or(d.subset),
                     batch_key,
-                    span: step.arg("span").as_f64().unwrap_or(0.3),
+                    span: step.arg("span").as_f64().unwrap_or(d.span),
                     column_moments: false,
                 };
                 let v3 = h.flavor == "seurat_v3";

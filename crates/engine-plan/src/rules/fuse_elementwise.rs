@@ -98,17 +98,9 @@ mod tests {
                 node(
                     "hvg",
                     Op::Hvg(HvgParams {
-                        flavor: "seurat".into(),
                         n_top_genes: Some(20),
-                        min_disp: 0.5,
-                        max_disp: f64::INFINITY,
-                        min_mean: 0.0125,
-                        max_mean: 3.0,
-                        n_bins: 20,
                         subset: true,
-                        batch_key: None,
-                        span: 0.3,
-                        column_moments: false,
+                        ..Default::default()
                     }),
                     Some(2),
                 ),

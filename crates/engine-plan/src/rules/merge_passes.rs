@@ -197,15 +197,8 @@ mod tests {
                 op: Op::Hvg(HvgParams {
                     flavor: flavor.into(),
                     n_top_genes: Some(2),
-                    min_disp: 0.5,
-                    max_disp: f64::INFINITY,
-                    min_mean: 0.0125,
-                    max_mean: 3.0,
-                    n_bins: 20,
                     subset: true,
-                    batch_key: None,
-                    span: 0.3,
-                    column_moments: false,
+                    ..Default::default()
                 }),
                 inputs: vec![NodeId(0)],
                 schema: p.nodes[0].schema.clone(),
