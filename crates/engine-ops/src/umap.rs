@@ -931,47 +931,26 @@ impl<const D: usize> pulp::WithSimd for BlockEpoch<'_, '_, D> {
     }
 }
 
-/// One vertex's samples in an epoch, one lane each: the attractions to its sampled edges'
-/// tails and their negative samples. Reused from vertex to vertex.
+/// One vertex's samples in an epoch, one lane each: first the attractions to its sampled
+/// edges' tails, then the negative samples. Reused from vertex to vertex.
 #[derive(Default)]
 struct Lanes {
-    /// 1 for an attraction, 0 for a negative sample.
-    pull: Vec<f32>,
+    /// The attractions' tails, in edge order.
+    tails: Vec<u32>,
+    /// The negative samples.
+    negatives: Vec<u32>,
+    /// `head - other`, component-major (component `c` at `c * len..(c + 1) * len`), so loops
+    /// over lanes vectorise.
+    diff: Vec<f32>,
     d2: Vec<f32>,
-    /// `head - other`, one vector per component, so loops over lanes vectorise.
-    diff: Vec<Vec<f32>>,
-    /// The tail of each attraction, in lane order.
-    tails: Vec<usize>,
     coeff: Vec<f32>,
-}
-
-impl Lanes {
-    fn clear(&mut self, dim: usize) {
-        self.diff.resize_with(dim, Vec::new);
-        for d in &mut self.diff {
-            d.clear();
-        }
-        self.pull.clear();
-        self.d2.clear();
-        self.tails.clear();
-    }
-
-    fn push(&mut self, head: &[f32], other: &[f32], pull: bool) {
-        let mut d2 = 0.0;
-        for ((h, o), diff) in head.iter().zip(other).zip(&mut self.diff) {
-            let d = h - o;
-            diff.push(d);
-            d2 += d * d;
-        }
-        self.d2.push(d2);
-        self.pull.push(if pull { 1.0 } else { 0.0 });
-    }
 }
 
 /// One epoch of one vertex block: umap-learn's per-edge step with `move_other = True`, except
 /// that a vertex takes all its samples of the epoch from where it stood at its turn (the
 /// tails still move at once). Its samples are then independent of each other: they are
-/// computed as one vector and the processor never waits on a chain of dependent steps.
+/// drawn first as indices, then gathered and computed as vectors, so the processor never
+/// waits on a chain of dependent steps.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn block_epoch<const D: usize>(
@@ -989,26 +968,23 @@ fn block_epoch<const D: usize>(
     let Curve { a, b, gamma } = *curve;
     let base = edges.indptr[p.lo];
     let (lo, hi) = (p.lo, p.hi);
+    // Whether vertex `k` is in the block, in one comparison.
+    let inside = |k: usize| k.wrapping_sub(lo) < hi - lo;
     let mut head = vec![0.0f32; dim];
     let mut lanes = Lanes::default();
     for j in lo..hi {
         let jl = j - lo;
         let (first, last) = (edges.indptr[j], edges.indptr[j + 1]);
-        lanes.clear(dim);
-        head.copy_from_slice(&p.own[jl * dim..(jl + 1) * dim]);
+        lanes.tails.clear();
+        lanes.negatives.clear();
+        // In a register rather than memory while the vertex draws its samples.
+        let mut state = p.states[jl];
         for i in first..last {
             let li = i - base;
             if p.next_sample[li] > e {
                 continue;
             }
-            let k = edges.tail[i] as usize;
-            let tail: &[f32] = if (lo..hi).contains(&k) {
-                &p.own[(k - lo) * dim..(k - lo + 1) * dim]
-            } else {
-                &snapshot[k * dim..(k + 1) * dim]
-            };
-            lanes.push(&head, tail, true);
-            lanes.tails.push(k);
+            lanes.tails.push(edges.tail[i]);
             p.next_sample[li] += edges.epochs_per_sample[i];
             // Computed per sample rather than stored: one array fewer per edge.
             let per_negative = edges.epochs_per_sample[i] / rate;
@@ -1016,75 +992,78 @@ fn block_epoch<const D: usize>(
             p.next_negative[li] += n_neg as f32 * per_negative;
             for _ in 0..n_neg {
                 // Lemire's multiply-shift maps 32 random bits onto 0..n without a division.
-                let other = (((next(&mut p.states[jl]) >> 32) * n as u64) >> 32) as usize;
-                if other == j {
-                    continue;
+                let other = ((next(&mut state) >> 32) * n as u64) >> 32;
+                if other as usize != j {
+                    lanes.negatives.push(other as u32);
                 }
-                // From the epoch's start even inside the block: a branch here would be
-                // mispredicted often and stall the loads in flight.
-                lanes.push(&head, &snapshot[other * dim..(other + 1) * dim], false);
             }
         }
-        let len = lanes.d2.len();
+        p.states[jl] = state;
+        let pulls = lanes.tails.len();
+        let len = pulls + lanes.negatives.len();
         if len == 0 {
             continue;
         }
+        head.copy_from_slice(&p.own[jl * dim..(jl + 1) * dim]);
+        lanes.diff.resize(dim * len, 0.0);
+        lanes.d2.clear();
+        lanes.d2.resize(len, 0.0);
+        for (c, col) in lanes.diff.chunks_exact_mut(len).enumerate() {
+            let h = head[c];
+            let (pull, push) = col.split_at_mut(pulls);
+            // Tails inside the block are where they stand now; negative samples (even
+            // inside the block) where they stood at the epoch's start: a branch there would
+            // be mispredicted often and stall the loads in flight.
+            for (d, &k) in pull.iter_mut().zip(&lanes.tails) {
+                let k = k as usize;
+                let other = if inside(k) {
+                    p.own[(k - lo) * dim + c]
+                } else {
+                    snapshot[k * dim + c]
+                };
+                *d = h - other;
+            }
+            for (d, &k) in push.iter_mut().zip(&lanes.negatives) {
+                *d = h - snapshot[k as usize * dim + c];
+            }
+            for (q, d) in lanes.d2.iter_mut().zip(col.iter()) {
+                *q += d * d;
+            }
+        }
         lanes.coeff.resize(len, 0.0);
-        // The coefficients, with selects rather than branches so the loop vectorises: an
-        // attraction's is -2ab d^(2b-2) / (1 + a d^2b), a negative sample's
+        // An attraction's coefficient is -2ab d^(2b-2) / (1 + a d^2b), a negative sample's
         // 2 gamma b / ((0.001 + d^2)(1 + a d^2b)). (Coincident points give a non-finite
         // attraction here; the next loop replaces it.)
-        for ((c, &q), &pull) in lanes.coeff[..len]
-            .iter_mut()
-            .zip(&lanes.d2[..len])
-            .zip(&lanes.pull[..len])
-        {
+        let (pull_coeff, push_coeff) = lanes.coeff.split_at_mut(pulls);
+        let (pull_d2, push_d2) = lanes.d2.split_at(pulls);
+        for (c, &q) in pull_coeff.iter_mut().zip(pull_d2) {
             let pb = pow(q, b);
-            let attract = pull > 0.0;
-            let num = if attract {
-                -2.0 * a * b * pb
-            } else {
-                2.0 * gamma * b
-            };
-            let den = (a * pb + 1.0) * if attract { q } else { 0.001 + q };
-            *c = num / den;
+            *c = (-2.0 * a * b * pb) / ((a * pb + 1.0) * q);
         }
-        for c in 0..dim {
-            let diff = &mut lanes.diff[c][..];
+        for (c, &q) in push_coeff.iter_mut().zip(push_d2) {
+            let pb = pow(q, b);
+            *c = (2.0 * gamma * b) / ((a * pb + 1.0) * (0.001 + q));
+        }
+        for (c, col) in lanes.diff.chunks_exact_mut(len).enumerate() {
             // Each lane's move along this component, clipped to ±4 as in umap-learn;
             // coincident points: no pull, and umap-learn's fixed push of 4.
-            for ((d, &coeff), (&q, &pull)) in diff
-                .iter_mut()
-                .zip(&lanes.coeff[..len])
-                .zip(lanes.d2[..len].iter().zip(&lanes.pull[..len]))
-            {
+            let (pull, push) = col.split_at_mut(pulls);
+            for ((d, &coeff), &q) in pull.iter_mut().zip(pull_coeff.iter()).zip(pull_d2) {
                 let g = (coeff * *d).clamp(-4.0, 4.0);
-                *d = if q > 0.0 {
-                    g
-                } else if pull > 0.0 {
-                    0.0
-                } else {
-                    4.0
-                };
+                *d = if q > 0.0 { g } else { 0.0 };
             }
-            let mv = alpha * sum(diff);
-            p.own[jl * dim + c] += mv;
-        }
-        // The tails move back along their pulls; lanes are in edge order, so an attraction's
-        // lane is found by walking the pull flags.
-        let mut t = 0;
-        for (l, &pull) in lanes.pull[..len].iter().enumerate() {
-            if pull == 0.0 {
-                continue;
+            for ((d, &coeff), &q) in push.iter_mut().zip(push_coeff.iter()).zip(push_d2) {
+                let g = (coeff * *d).clamp(-4.0, 4.0);
+                *d = if q > 0.0 { g } else { 4.0 };
             }
-            let k = lanes.tails[t];
-            t += 1;
-            for c in 0..dim {
-                let g = alpha * lanes.diff[c][l];
-                if (lo..hi).contains(&k) {
-                    p.own[(k - lo) * dim + c] -= g;
+            p.own[jl * dim + c] += alpha * sum(col);
+            // The tails move back along their pulls.
+            for (&g, &k) in col[..pulls].iter().zip(&lanes.tails) {
+                let k = k as usize;
+                if inside(k) {
+                    p.own[(k - lo) * dim + c] -= alpha * g;
                 } else {
-                    p.deferred[k * dim + c] -= g;
+                    p.deferred[k * dim + c] -= alpha * g;
                 }
             }
         }
