@@ -34,6 +34,17 @@ pub struct ExecOptions {
     pub release_memory: Option<fn()>,
 }
 
+impl ExecOptions {
+    /// Returns freed memory to the system on every thread, so scratch just dropped does not
+    /// count in what comes next.
+    fn release_freed(&self) {
+        if let Some(release) = self.release_memory {
+            release();
+            rayon::broadcast(|_| release());
+        }
+    }
+}
+
 impl Default for ExecOptions {
     fn default() -> Self {
         ExecOptions {
@@ -1111,10 +1122,7 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
         // Each stage starts with clean vector registers on every thread (see
         // `engine_ops::cpu`), and without the previous stage's freed memory.
         engine_ops::cpu::clean_all();
-        if let Some(release) = opts.release_memory {
-            release();
-            rayon::broadcast(|_| release());
-        }
+        opts.release_freed();
         let sink = matches!(node.op, Op::Plot { .. } | Op::Write { .. });
         // Each stage row times the work since the previous row of the same node.
         let t = std::cell::Cell::new(Instant::now());
@@ -1734,6 +1742,8 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
                 } else {
                     engine_ops::nndescent::nn_descent(view, *n_neighbors, *random_state as u64)
                 };
+                // The search's lists and candidates are gone; the graphs come next.
+                opts.release_freed();
                 a.obsp
                     .insert("distances".into(), Arc::new(knn::distances(&idx, &dist)));
                 a.obsp.insert(

@@ -94,30 +94,28 @@ pub fn exact_knn(x: ArrayView2<'_, f64>, k: usize) -> (Array2<u32>, Array2<f64>)
 /// `obsp['distances']`: each row's neighbours without itself, float32 as scanpy stores it.
 pub fn distances(indices: &Array2<u32>, dists: &Array2<f64>) -> Compressed {
     let (n, k) = indices.dim();
-    csr_from_rows(
-        n,
-        (0..n).map(|i| {
-            let mut row: Vec<(u32, f32)> = (0..k)
+    let mut indptr = Vec::with_capacity(n + 1);
+    indptr.push(0u64);
+    let mut cols = Vec::with_capacity(n * k.saturating_sub(1));
+    let mut vals = Vec::with_capacity(n * k.saturating_sub(1));
+    let mut row: Vec<(u32, f32)> = Vec::with_capacity(k);
+    for i in 0..n {
+        row.clear();
+        row.extend(
+            (0..k)
                 .filter(|&j| indices[[i, j]] as usize != i)
-                .map(|j| (indices[[i, j]], dists[[i, j]] as f32))
-                .collect();
-            row.sort_by_key(|e| e.0);
-            row
-        }),
-    )
-}
-
-/// An `n × n` float32 CSR matrix from rows of (column, value) already sorted by column.
-fn csr_from_rows(n: usize, rows: impl Iterator<Item = Vec<(u32, f32)>>) -> Compressed {
-    let mut indptr = vec![0u64];
-    let (mut cols, mut vals) = (Vec::new(), Vec::new());
-    for row in rows {
-        for (c, v) in row {
-            cols.push(c);
-            vals.push(v);
-        }
+                .map(|j| (indices[[i, j]], dists[[i, j]] as f32)),
+        );
+        row.sort_by_key(|e| e.0);
+        cols.extend(row.iter().map(|e| e.0));
+        vals.extend(row.iter().map(|e| e.1));
         indptr.push(cols.len() as u64);
     }
+    csr(n, indptr, cols, vals)
+}
+
+/// An `n × n` float32 CSR matrix from its arrays.
+fn csr(n: usize, indptr: Vec<u64>, cols: Vec<u32>, vals: Vec<f32>) -> Compressed {
     Compressed {
         format: SparseFormat::Csr,
         shape: [n, n],
@@ -180,6 +178,52 @@ pub fn smooth_knn_dist(dists: &Array2<f64>, k: f64) -> (Vec<f64>, Vec<f64>) {
     rows.into_iter().unzip()
 }
 
+/// The directed memberships P as CSR rows sorted by column.
+struct Rows<'a> {
+    ptr: &'a [usize],
+    col: &'a [u32],
+    val: &'a [f64],
+}
+
+impl Rows<'_> {
+    /// `P[i, j]`, found in row i's few sorted entries.
+    fn at(&self, i: usize, j: u32) -> f64 {
+        let r = self.ptr[i]..self.ptr[i + 1];
+        self.col[r.clone()]
+            .binary_search(&j)
+            .map_or(0.0, |x| self.val[r.start + x])
+    }
+
+    /// Row i of the fuzzy union P + Pᵀ − P∘Pᵀ, in column order: the merge of P's row i and
+    /// Pᵀ's (`t`: Pᵀ's pattern).
+    fn union_row(&self, i: usize, t: (&[usize], &[u32]), mut emit: impl FnMut(u32, f32)) {
+        let r = self.ptr[i]..self.ptr[i + 1];
+        let (a, b) = (&self.col[r.clone()], &t.1[t.0[i]..t.0[i + 1]]);
+        let (mut x, mut y) = (0, 0);
+        while x < a.len() || y < b.len() {
+            let cx = a.get(x).copied().unwrap_or(u32::MAX);
+            let cy = b.get(y).copied().unwrap_or(u32::MAX);
+            let j = cx.min(cy);
+            let u = if cx == j {
+                x += 1;
+                self.val[r.start + x - 1]
+            } else {
+                0.0
+            };
+            let v = if cy == j {
+                y += 1;
+                self.at(j as usize, i as u32)
+            } else {
+                0.0
+            };
+            let w = (u + v - u * v) as f32;
+            if w != 0.0 {
+                emit(j, w);
+            }
+        }
+    }
+}
+
 /// `obsp['connectivities']`: the symmetric fuzzy union of each cell's membership strengths.
 pub fn umap_connectivities(indices: &Array2<u32>, dists: &Array2<f64>) -> Compressed {
     let (n, k) = indices.dim();
@@ -213,7 +257,8 @@ pub fn umap_connectivities(indices: &Array2<u32>, dists: &Array2<f64>) -> Compre
         }
         p_ptr.push(p_col.len());
     }
-    // Pᵀ by counting sort; its rows come out sorted because P's rows are visited in order.
+    // Pᵀ's pattern by counting sort (its rows come out sorted because P's rows are visited
+    // in order); its values are looked up in P's short sorted rows rather than copied.
     let mut t_ptr = vec![0usize; n + 1];
     for &c in &p_col {
         t_ptr[c as usize + 1] += 1;
@@ -221,46 +266,39 @@ pub fn umap_connectivities(indices: &Array2<u32>, dists: &Array2<f64>) -> Compre
     for i in 0..n {
         t_ptr[i + 1] += t_ptr[i];
     }
-    let mut cursor = t_ptr.clone();
-    let (mut t_col, mut t_val) = (vec![0u32; p_col.len()], vec![0f64; p_col.len()]);
-    for i in 0..n {
-        for e in p_ptr[i]..p_ptr[i + 1] {
-            let c = p_col[e] as usize;
-            t_col[cursor[c]] = i as u32;
-            t_val[cursor[c]] = p_val[e];
-            cursor[c] += 1;
+    let mut t_col = vec![0u32; p_col.len()];
+    {
+        let mut cursor = t_ptr.clone();
+        for i in 0..n {
+            for &c in &p_col[p_ptr[i]..p_ptr[i + 1]] {
+                t_col[cursor[c as usize]] = i as u32;
+                cursor[c as usize] += 1;
+            }
         }
     }
-    drop(cursor);
-    // Fuzzy union P + Pᵀ − P∘Pᵀ, merging the two sorted rows.
-    csr_from_rows(
-        n,
-        (0..n).map(|i| {
-            let (a, b) = (p_ptr[i]..p_ptr[i + 1], t_ptr[i]..t_ptr[i + 1]);
-            let (mut x, mut y) = (a.start, b.start);
-            let mut merged = Vec::with_capacity(a.len() + b.len());
-            while x < a.end || y < b.end {
-                let cx = if x < a.end { p_col[x] } else { u32::MAX };
-                let cy = if y < b.end { t_col[y] } else { u32::MAX };
-                let (j, u, v) = if cx == cy {
-                    x += 1;
-                    y += 1;
-                    (cx, p_val[x - 1], t_val[y - 1])
-                } else if cx < cy {
-                    x += 1;
-                    (cx, p_val[x - 1], 0.0)
-                } else {
-                    y += 1;
-                    (cy, 0.0, t_val[y - 1])
-                };
-                let w = (u + v - u * v) as f32;
-                if w != 0.0 {
-                    merged.push((j, w));
-                }
-            }
-            merged
-        }),
-    )
+    let p = Rows {
+        ptr: &p_ptr,
+        col: &p_col,
+        val: &p_val,
+    };
+    let t = (&t_ptr[..], &t_col[..]);
+    // Visited twice: to size the arrays exactly, then to fill them.
+    let mut indptr = Vec::with_capacity(n + 1);
+    indptr.push(0u64);
+    for i in 0..n {
+        let mut len = 0u64;
+        p.union_row(i, t, |_, _| len += 1);
+        indptr.push(indptr[i] + len);
+    }
+    let nnz = indptr[n] as usize;
+    let (mut cols, mut vals) = (Vec::with_capacity(nnz), Vec::with_capacity(nnz));
+    for i in 0..n {
+        p.union_row(i, t, |j, w| {
+            cols.push(j);
+            vals.push(w);
+        });
+    }
+    csr(n, indptr, cols, vals)
 }
 
 #[cfg(test)]

@@ -6,37 +6,93 @@
 //! `w(v, C) − γ · k_v · K_C / (2m)`, with `k_v` the node's strength, `K_C` the community's
 //! total strength and `m` the total edge weight.
 
-use engine_matrix::Compressed;
+use engine_matrix::{Compressed, DynArray};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use std::borrow::Cow;
 use std::collections::VecDeque;
 
 /// A weighted undirected graph in CSR form (no self loops), with node strengths kept
-/// explicitly so aggregated nodes keep the strength of their members.
+/// explicitly so aggregated nodes keep the strength of their members. The first level
+/// borrows the input's arrays; weights are float32 as in `obsp` (aggregates round their
+/// float64 sums), strengths float64.
 #[derive(Debug, Clone)]
-struct Graph {
-    indptr: Vec<usize>,
-    nbr: Vec<u32>,
-    w: Vec<f64>,
+struct Graph<'a> {
+    indptr: Cow<'a, [u64]>,
+    nbr: Cow<'a, [u32]>,
+    w: Cow<'a, [f32]>,
     strength: Vec<f64>,
 }
 
-impl Graph {
+impl Graph<'_> {
     fn n(&self) -> usize {
         self.strength.len()
     }
     fn edges(&self, v: usize) -> impl Iterator<Item = (usize, f64)> + '_ {
-        let r = self.indptr[v]..self.indptr[v + 1];
+        let r = self.indptr[v] as usize..self.indptr[v + 1] as usize;
         self.nbr[r.clone()]
             .iter()
             .zip(&self.w[r])
-            .map(|(&u, &w)| (u as usize, w))
+            .map(|(&u, &w)| (u as usize, f64::from(w)))
+    }
+
+    /// The adjacency as a graph: borrowed when it is float32 without self loops (as
+    /// `obsp['connectivities']` is), copied otherwise. Self loops count in the strength only.
+    fn of(adjacency: &Compressed) -> Graph<'_> {
+        let n = adjacency.shape[0];
+        let (ptr, idx) = (&adjacency.indptr, &adjacency.indices);
+        let weights: Cow<'_, [f32]> = match &adjacency.data {
+            DynArray::F32(a) if a.as_slice().is_some() => {
+                Cow::Borrowed(a.as_slice().expect("checked"))
+            }
+            other => {
+                let v = crate::sparse::value_at(other);
+                Cow::Owned((0..idx.len()).map(|e| v(e) as f32).collect())
+            }
+        };
+        let mut strength = vec![0.0; n];
+        let mut loops = false;
+        for (i, s) in strength.iter_mut().enumerate() {
+            let r = ptr[i] as usize..ptr[i + 1] as usize;
+            for (&j, &w) in idx[r.clone()].iter().zip(&weights[r]) {
+                *s += f64::from(w);
+                loops |= j as usize == i;
+            }
+        }
+        if !loops {
+            return Graph {
+                indptr: Cow::Borrowed(ptr),
+                nbr: Cow::Borrowed(idx),
+                w: weights,
+                strength,
+            };
+        }
+        let mut g = Graph {
+            indptr: Cow::Owned(Vec::with_capacity(n + 1)),
+            nbr: Cow::Owned(Vec::with_capacity(idx.len())),
+            w: Cow::Owned(Vec::with_capacity(idx.len())),
+            strength,
+        };
+        let (indptr, nbr, w) = (g.indptr.to_mut(), g.nbr.to_mut(), g.w.to_mut());
+        indptr.push(0);
+        for i in 0..n {
+            let r = ptr[i] as usize..ptr[i + 1] as usize;
+            for (&j, &x) in idx[r.clone()].iter().zip(&weights[r]) {
+                if j as usize != i {
+                    nbr.push(j);
+                    w.push(x);
+                }
+            }
+            indptr.push(nbr.len() as u64);
+        }
+        g
     }
 }
 
 /// Weights summed per community, with the touched communities listed so clearing costs only
 /// what was used (a hash map here dominated the run time).
+#[derive(Default)]
 struct Links {
     w: Vec<f64>,
     seen: Vec<bool>,
@@ -44,12 +100,11 @@ struct Links {
 }
 
 impl Links {
-    fn new(n: usize) -> Self {
-        Links {
-            w: vec![0.0; n],
-            seen: vec![false; n],
-            touched: Vec::new(),
-        }
+    /// Room for communities `0..n`, all at zero.
+    fn reset(&mut self, n: usize) {
+        self.clear();
+        self.w.resize(n, 0.0);
+        self.seen.resize(n, false);
     }
     fn add(&mut self, c: usize, w: f64) {
         if !self.seen[c] {
@@ -67,6 +122,67 @@ impl Links {
             self.seen[c] = false;
         }
     }
+}
+
+/// Nodes grouped by label: group `c` is `nodes[start[c]..start[c + 1]]`, in increasing order.
+#[derive(Default)]
+struct Groups {
+    start: Vec<usize>,
+    nodes: Vec<usize>,
+}
+
+impl Groups {
+    /// Regroups by `labels` (values below `k`) with a counting sort.
+    fn fill(&mut self, labels: &[usize], k: usize) {
+        self.start.clear();
+        self.start.resize(k + 1, 0);
+        for &l in labels {
+            self.start[l + 1] += 1;
+        }
+        for c in 0..k {
+            self.start[c + 1] += self.start[c];
+        }
+        self.nodes.clear();
+        self.nodes.resize(labels.len(), 0);
+        // `start[c]` serves as group c's cursor, then is restored from `start[c + 1]`'s
+        // old value by the shift below.
+        for (v, &l) in labels.iter().enumerate() {
+            self.nodes[self.start[l]] = v;
+            self.start[l] += 1;
+        }
+        for c in (1..=k).rev() {
+            self.start[c] = self.start[c - 1];
+        }
+        self.start[0] = 0;
+    }
+    fn group(&self, c: usize) -> &[usize] {
+        &self.nodes[self.start[c]..self.start[c + 1]]
+    }
+}
+
+/// Buffers shared by every level of every pass. The first level is the largest, so after it
+/// nothing is allocated but the aggregated graphs: no per-level churn for the allocator to
+/// hold on to (fresh buffers per level made resident memory grow 57 MiB during Leiden on
+/// the 50k-cell blobs).
+#[derive(Default)]
+struct Scratch {
+    total: Vec<f64>,
+    size: Vec<usize>,
+    order: Vec<usize>,
+    queue: VecDeque<usize>,
+    queued: Vec<bool>,
+    empty: Vec<usize>,
+    link: Links,
+    sub_total: Vec<f64>,
+    sub_ext: Vec<f64>,
+    singleton: Vec<bool>,
+    comm_total: Vec<f64>,
+    groups: Groups,
+    shuffled: Vec<usize>,
+    candidates: Vec<(usize, f64)>,
+    weights: Vec<f64>,
+    map: Vec<usize>,
+    row: Vec<(usize, f64)>,
 }
 
 /// Parameters with scanpy's defaults.
@@ -95,40 +211,26 @@ impl Default for LeidenParams {
 /// Labels are numbered from the largest cluster down.
 pub fn leiden(adjacency: &Compressed, params: &LeidenParams) -> Vec<u32> {
     let n = adjacency.shape[0];
-    let weight = crate::sparse::value_at(&adjacency.data);
-    let mut graph = Graph {
-        indptr: Vec::with_capacity(n + 1),
-        nbr: Vec::with_capacity(adjacency.indices.len()),
-        w: Vec::with_capacity(adjacency.indices.len()),
-        strength: vec![0.0; n],
-    };
-    graph.indptr.push(0);
-    for i in 0..n {
-        let (lo, hi) = (
-            adjacency.indptr[i] as usize,
-            adjacency.indptr[i + 1] as usize,
-        );
-        for (e, &j) in (lo..hi).zip(&adjacency.indices[lo..hi]) {
-            let w = weight(e);
-            graph.strength[i] += w;
-            if j as usize != i {
-                graph.nbr.push(j);
-                graph.w.push(w);
-            }
-        }
-        graph.indptr.push(graph.nbr.len());
-    }
-    drop(weight);
+    let graph = Graph::of(adjacency);
     let two_m: f64 = graph.strength.iter().sum();
     let mut rng = ChaCha8Rng::seed_from_u64(params.seed);
     let mut membership: Vec<usize> = (0..n).collect();
     if two_m <= 0.0 {
         return relabel_by_size(&membership);
     }
+    let mut scratch = Scratch::default();
+    let mut before = Vec::with_capacity(n);
     let mut pass = 0;
     loop {
-        let before = membership.clone();
-        membership = one_pass(&graph, membership, params, two_m, &mut rng);
+        before.clone_from(&membership);
+        one_pass(
+            &graph,
+            &mut membership,
+            params,
+            two_m,
+            &mut rng,
+            &mut scratch,
+        );
         pass += 1;
         let stable = same_partition(&before, &membership);
         if (params.n_iterations >= 0 && pass >= params.n_iterations)
@@ -141,84 +243,113 @@ pub fn leiden(adjacency: &Compressed, params: &LeidenParams) -> Vec<u32> {
 }
 
 /// One Leiden pass: move, refine, aggregate, until every community is a single node.
+/// `membership` holds the starting partition and receives the result.
 fn one_pass(
-    graph: &Graph,
-    initial: Vec<usize>,
+    graph: &Graph<'_>,
+    membership: &mut [usize],
     p: &LeidenParams,
     two_m: f64,
     rng: &mut ChaCha8Rng,
-) -> Vec<usize> {
+    scratch: &mut Scratch,
+) {
     let n0 = graph.n();
     // node_of[v] = aggregated node that original node v currently belongs to.
     let mut node_of: Vec<usize> = (0..n0).collect();
     // The first level works on the input graph itself; later levels own their aggregates.
-    let mut g = std::borrow::Cow::Borrowed(graph);
-    let mut part = compact(&initial);
+    let mut g = Cow::Borrowed(graph);
+    let mut part = membership.to_vec();
+    compact(&mut part, &mut scratch.map);
+    let mut refined = Vec::with_capacity(n0);
     loop {
-        move_nodes_fast(&g, &mut part, p.resolution, two_m, rng);
+        move_nodes_fast(&g, &mut part, p.resolution, two_m, rng, scratch);
         let n_comms = part.iter().copied().max().map_or(0, |m| m + 1);
         if n_comms == g.n() {
             break;
         }
-        let refined = refine(&g, &part, p, two_m, rng);
+        refine(&g, &part, p, two_m, rng, scratch, &mut refined);
         // Aggregate on the refined partition; the aggregate starts from the unrefined one.
         let n_ref = refined.iter().copied().max().map_or(0, |m| m + 1);
-        let mut agg_part = vec![0usize; n_ref];
+        let aggregated = aggregate(&g, &refined, n_ref, scratch);
+        // The refined labels of a level's nodes become the next level's node numbers; each
+        // new node starts in its members' community.
         for v in 0..g.n() {
-            agg_part[refined[v]] = part[v];
+            scratch.map[refined[v]] = part[v];
         }
-        g = std::borrow::Cow::Owned(aggregate(&g, &refined, n_ref));
+        part.clear();
+        part.extend_from_slice(&scratch.map[..n_ref]);
+        g = Cow::Owned(aggregated);
         for x in node_of.iter_mut() {
             *x = refined[*x];
         }
-        part = agg_part;
         if n_ref == refined.len() {
             // Refinement merged nothing: no further progress is possible at this level.
             break;
         }
     }
-    node_of.iter().map(|&a| part[a]).collect()
+    for (m, &a) in membership.iter_mut().zip(&node_of) {
+        *m = part[a];
+    }
 }
 
-/// Renumbers labels to 0..k in order of first appearance.
-fn compact(labels: &[usize]) -> Vec<usize> {
+/// Renumbers labels to 0..k in order of first appearance, in place (`map` is scratch).
+fn compact(labels: &mut [usize], map: &mut Vec<usize>) {
     let max = labels.iter().copied().max().map_or(0, |m| m + 1);
-    let mut map = vec![usize::MAX; max];
+    map.clear();
+    map.resize(max.max(labels.len()), usize::MAX);
     let mut next = 0;
-    labels
-        .iter()
-        .map(|&l| {
-            if map[l] == usize::MAX {
-                map[l] = next;
-                next += 1;
-            }
-            map[l]
-        })
-        .collect()
+    for l in labels.iter_mut() {
+        if map[*l] == usize::MAX {
+            map[*l] = next;
+            next += 1;
+        }
+        *l = map[*l];
+    }
 }
 
 fn same_partition(a: &[usize], b: &[usize]) -> bool {
-    compact(a) == compact(b)
+    let mut map = Vec::new();
+    let (mut a, mut b) = (a.to_vec(), b.to_vec());
+    compact(&mut a, &mut map);
+    compact(&mut b, &mut map);
+    a == b
 }
 
 /// The fast local moving phase: visit nodes from a queue; move each to the neighbouring
 /// community with the largest gain; re-queue neighbours outside its new community.
-fn move_nodes_fast(g: &Graph, part: &mut [usize], gamma: f64, two_m: f64, rng: &mut ChaCha8Rng) {
+fn move_nodes_fast(
+    g: &Graph<'_>,
+    part: &mut [usize],
+    gamma: f64,
+    two_m: f64,
+    rng: &mut ChaCha8Rng,
+    s: &mut Scratch,
+) {
     let n = g.n();
     let n_comm = n.max(part.iter().copied().max().map_or(0, |m| m + 1));
-    let mut total = vec![0.0; n_comm];
-    let mut size = vec![0usize; n_comm];
+    let (total, size) = (&mut s.total, &mut s.size);
+    total.clear();
+    total.resize(n_comm, 0.0);
+    size.clear();
+    size.resize(n_comm, 0);
     for v in 0..n {
         total[part[v]] += g.strength[v];
         size[part[v]] += 1;
     }
-    let mut order: Vec<usize> = (0..n).collect();
-    order.shuffle(rng);
-    let mut queue: VecDeque<usize> = order.into();
-    let mut queued = vec![true; n];
-    let mut link = Links::new(n_comm);
+    s.order.clear();
+    s.order.extend(0..n);
+    s.order.shuffle(rng);
+    let queue = &mut s.queue;
+    queue.clear();
+    queue.extend(s.order.iter().copied());
+    let queued = &mut s.queued;
+    queued.clear();
+    queued.resize(n, true);
+    let link = &mut s.link;
+    link.reset(n_comm);
     // Empty communities a node may move into alone; entries are dropped lazily once reused.
-    let mut empty: Vec<usize> = (0..n_comm).filter(|&c| size[c] == 0).collect();
+    let empty = &mut s.empty;
+    empty.clear();
+    empty.extend((0..n_comm).filter(|&c| size[c] == 0));
     while let Some(v) = queue.pop_front() {
         queued[v] = false;
         let cur = part[v];
@@ -235,9 +366,9 @@ fn move_nodes_fast(g: &Graph, part: &mut [usize], gamma: f64, two_m: f64, rng: &
         }
         let gain = |c: usize, w: f64, total: &[f64]| w - gamma * kv * total[c] / two_m;
         let mut best = cur;
-        let mut best_gain = gain(cur, link.get(cur), &total);
+        let mut best_gain = gain(cur, link.get(cur), total);
         for &c in &link.touched {
-            let g_c = gain(c, link.get(c), &total);
+            let g_c = gain(c, link.get(c), total);
             if g_c > best_gain || (g_c == best_gain && c < best && c != cur) {
                 best = c;
                 best_gain = g_c;
@@ -265,46 +396,56 @@ fn move_nodes_fast(g: &Graph, part: &mut [usize], gamma: f64, two_m: f64, rng: &
             }
         }
     }
-    let compacted = compact(part);
-    part.copy_from_slice(&compacted);
+    compact(part, &mut s.map);
 }
 
 /// The refinement phase: inside each community, nodes start alone and are merged, in random
-/// order, into well-connected sub-communities with probability ∝ exp(gain / beta).
+/// order, into well-connected sub-communities with probability ∝ exp(gain / beta). The
+/// sub-community labels (compacted) go to `refined`.
 fn refine(
-    g: &Graph,
+    g: &Graph<'_>,
     part: &[usize],
     p: &LeidenParams,
     two_m: f64,
     rng: &mut ChaCha8Rng,
-) -> Vec<usize> {
+    s: &mut Scratch,
+    refined: &mut Vec<usize>,
+) {
     let n = g.n();
     let gamma = p.resolution;
-    let mut refined: Vec<usize> = (0..n).collect();
-    let mut sub_total: Vec<f64> = g.strength.clone();
-    let mut singleton = vec![true; n];
+    refined.clear();
+    refined.extend(0..n);
+    let sub_total = &mut s.sub_total;
+    sub_total.clone_from(&g.strength);
+    let singleton = &mut s.singleton;
+    singleton.clear();
+    singleton.resize(n, true);
     let n_comm = part.iter().copied().max().map_or(0, |m| m + 1);
-    let mut members: Vec<Vec<usize>> = vec![Vec::new(); n_comm];
-    let mut comm_total = vec![0.0; n_comm];
+    s.groups.fill(part, n_comm);
+    let comm_total = &mut s.comm_total;
+    comm_total.clear();
+    comm_total.resize(n_comm, 0.0);
     for v in 0..n {
-        members[part[v]].push(v);
         comm_total[part[v]] += g.strength[v];
     }
     // External weight of each sub-community to the rest of its community, kept up to date.
-    let mut sub_ext: Vec<f64> = (0..n)
-        .map(|v| {
-            g.edges(v)
-                .filter(|(u, _)| part[*u] == part[v])
-                .map(|(_, w)| w)
-                .sum()
-        })
-        .collect();
-    let mut link = Links::new(n);
-    for c in 0..n_comm {
-        let mut nodes = members[c].clone();
+    let sub_ext = &mut s.sub_ext;
+    sub_ext.clear();
+    sub_ext.extend((0..n).map(|v| {
+        g.edges(v)
+            .filter(|(u, _)| part[*u] == part[v])
+            .map(|(_, w)| w)
+            .sum::<f64>()
+    }));
+    let link = &mut s.link;
+    link.reset(n);
+    let (candidates, weights) = (&mut s.candidates, &mut s.weights);
+    for (c, &kc) in comm_total.iter().enumerate() {
+        let nodes = &mut s.shuffled;
+        nodes.clear();
+        nodes.extend_from_slice(s.groups.group(c));
         nodes.shuffle(rng);
-        let kc = comm_total[c];
-        for &v in &nodes {
+        for &v in nodes.iter() {
             let kv = g.strength[v];
             // Only well-connected singletons move.
             if !singleton[v] || sub_ext[v] < gamma * kv * (kc - kv) / two_m {
@@ -316,20 +457,20 @@ fn refine(
                     link.add(refined[u], w);
                 }
             }
-            let mut candidates: Vec<(usize, f64)> = Vec::new();
+            candidates.clear();
             let own = refined[v];
-            for &s in &link.touched {
-                let w = link.get(s);
-                if s == own {
+            for &t in &link.touched {
+                let w = link.get(t);
+                if t == own {
                     continue;
                 }
                 // Target must itself be well connected within the community.
-                if sub_ext[s] < gamma * sub_total[s] * (kc - sub_total[s]) / two_m {
+                if sub_ext[t] < gamma * sub_total[t] * (kc - sub_total[t]) / two_m {
                     continue;
                 }
-                let gain = w - gamma * kv * sub_total[s] / two_m;
+                let gain = w - gamma * kv * sub_total[t] / two_m;
                 if gain >= 0.0 {
-                    candidates.push((s, gain));
+                    candidates.push((t, gain));
                 }
             }
             if candidates.is_empty() {
@@ -337,16 +478,18 @@ fn refine(
             }
             candidates.sort_by_key(|e| e.0);
             let max_gain = candidates.iter().map(|e| e.1).fold(f64::MIN, f64::max);
-            let weights: Vec<f64> = candidates
-                .iter()
-                .map(|(_, gn)| ((gn - max_gain) / p.beta).exp())
-                .collect();
+            weights.clear();
+            weights.extend(
+                candidates
+                    .iter()
+                    .map(|(_, gn)| ((gn - max_gain) / p.beta).exp()),
+            );
             let sum: f64 = weights.iter().sum();
             let mut r = rng.random::<f64>() * sum;
             let mut target = candidates[candidates.len() - 1].0;
-            for ((s, _), w) in candidates.iter().zip(&weights) {
+            for ((t, _), w) in candidates.iter().zip(weights.iter()) {
                 if r < *w {
-                    target = *s;
+                    target = *t;
                     break;
                 }
                 r -= w;
@@ -367,49 +510,58 @@ fn refine(
             singleton[target] = false;
         }
     }
-    compact(&refined)
+    compact(refined, &mut s.map);
 }
 
 /// Collapses each community of `part` (labels 0..k) into one node.
-fn aggregate(g: &Graph, part: &[usize], k: usize) -> Graph {
+fn aggregate(g: &Graph<'_>, part: &[usize], k: usize, s: &mut Scratch) -> Graph<'static> {
     let mut strength = vec![0.0; k];
-    let mut members: Vec<Vec<usize>> = vec![Vec::new(); k];
     for v in 0..g.n() {
         strength[part[v]] += g.strength[v];
-        members[part[v]].push(v);
     }
-    let mut link = Links::new(k);
-    let mut out = Graph {
-        indptr: vec![0],
-        nbr: Vec::new(),
-        w: Vec::new(),
-        strength,
-    };
-    let mut row: Vec<(usize, f64)> = Vec::new();
-    for (a, vs) in members.iter().enumerate() {
+    s.groups.fill(part, k);
+    let link = &mut s.link;
+    link.reset(k);
+    // The level's edge count bounds the aggregate's; reserved pages never written cost no
+    // memory, and no doubling copies are made.
+    let bound = g.nbr.len();
+    let (mut indptr, mut nbr, mut w) = (
+        Vec::with_capacity(k + 1),
+        Vec::with_capacity(bound),
+        Vec::with_capacity(bound),
+    );
+    indptr.push(0u64);
+    let row = &mut s.row;
+    for a in 0..k {
         link.clear();
-        for &v in vs {
-            for (u, w) in g.edges(v) {
+        for &v in s.groups.group(a) {
+            for (u, x) in g.edges(v) {
                 if part[u] != a {
-                    link.add(part[u], w);
+                    link.add(part[u], x);
                 }
             }
         }
         row.clear();
         row.extend(link.touched.iter().map(|&b| (b, link.get(b))));
         row.sort_by_key(|e| e.0);
-        for &(b, w) in &row {
-            out.nbr.push(b as u32);
-            out.w.push(w);
+        for &(b, x) in row.iter() {
+            nbr.push(b as u32);
+            w.push(x as f32);
         }
-        out.indptr.push(out.nbr.len());
+        indptr.push(nbr.len() as u64);
     }
-    out
+    Graph {
+        indptr: Cow::Owned(indptr),
+        nbr: Cow::Owned(nbr),
+        w: Cow::Owned(w),
+        strength,
+    }
 }
 
 /// Labels 0..k with 0 the largest community (ties by first appearance).
 fn relabel_by_size(membership: &[usize]) -> Vec<u32> {
-    let c = compact(membership);
+    let mut c = membership.to_vec();
+    compact(&mut c, &mut Vec::new());
     let k = c.iter().copied().max().map_or(0, |m| m + 1);
     let mut sizes: Vec<(usize, usize)> = (0..k).map(|i| (0, i)).collect();
     for &l in &c {
@@ -518,6 +670,59 @@ mod tests {
             "{} vs {}",
             count(&coarse),
             count(&fine)
+        );
+    }
+
+    #[test]
+    fn borrowed_float32_and_copied_graphs_cluster_alike() {
+        let g = ring_of_cliques(8, 6);
+        let weights = g.data.to_f64_vec().expect("numeric");
+        let as_f32 = Compressed {
+            data: DynArray::F32(
+                ndarray::Array1::from_iter(weights.iter().map(|&w| w as f32)).into_dyn(),
+            ),
+            ..g.clone()
+        };
+        assert!(matches!(Graph::of(&as_f32).nbr, Cow::Borrowed(_)));
+        assert!(matches!(Graph::of(&g).w, Cow::Owned(_)));
+        let p = LeidenParams::default();
+        assert_eq!(leiden(&as_f32, &p), leiden(&g, &p));
+        // Self loops stay out of the edge lists but count in the strength.
+        let n = 48;
+        let mut edges = crate::test_graphs::cliques(8, 6);
+        edges.extend((0..8).map(|c| (c * 6, ((c + 1) % 8) * 6 + 1, 0.1)));
+        let mut looped = crate::test_graphs::undirected(n, &edges);
+        let (mut indptr, mut indices, mut data) = (vec![0u64], Vec::new(), Vec::new());
+        for i in 0..n {
+            let r = looped.indptr[i] as usize..looped.indptr[i + 1] as usize;
+            let mut row: Vec<(u32, f32)> = looped.indices[r.clone()]
+                .iter()
+                .zip(&weights[r])
+                .map(|(&j, &w)| (j, w as f32))
+                .chain([(i as u32, 0.5)])
+                .collect();
+            row.sort_by_key(|e| e.0);
+            indices.extend(row.iter().map(|e| e.0));
+            data.extend(row.iter().map(|e| e.1));
+            indptr.push(indices.len() as u64);
+        }
+        looped.indptr = indptr;
+        looped.indices = indices;
+        looped.data = DynArray::F32(ndarray::Array1::from(data).into_dyn());
+        let graph = Graph::of(&looped);
+        assert!(matches!(graph.nbr, Cow::Owned(_)));
+        assert_eq!(graph.nbr.len(), g.indices.len());
+        assert!((graph.strength[2] - (5.0 + 0.5)).abs() < 1e-12);
+        let labels = leiden(&looped, &p);
+        for c in 0..8 {
+            assert!((0..6).all(|i| labels[c * 6 + i] == labels[c * 6]));
+        }
+        assert_eq!(
+            labels
+                .iter()
+                .collect::<std::collections::HashSet<_>>()
+                .len(),
+            8
         );
     }
 

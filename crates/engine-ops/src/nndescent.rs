@@ -169,8 +169,30 @@ impl Candidates {
 /// A worker's share of the graph: first point, then its distances, indices and flags.
 type Span<'a> = (usize, &'a mut [f32], &'a mut [u32], &'a mut [bool]);
 
+/// A proposed neighbour `j` of `i` at squared distance `d`.
+type Proposal = (u32, u32, f32);
+
+/// Runs `join` on each of `items` in parallel, split into as many consecutive spans as there
+/// are buffers; each span appends its proposals to its own buffer, emptied first. Buffers
+/// keep their capacity from call to call, so the joins allocate nothing once warm.
+fn gather<T: Sync>(
+    buffers: &mut [Vec<Proposal>],
+    items: &[T],
+    join: impl Fn(&T, &mut Vec<Proposal>) + Sync,
+) {
+    let span = items.len().div_ceil(buffers.len().max(1)).max(1);
+    buffers.par_iter_mut().enumerate().for_each(|(b, out)| {
+        out.clear();
+        let lo = (b * span).min(items.len());
+        let hi = (lo + span).min(items.len());
+        for item in &items[lo..hi] {
+            join(item, out);
+        }
+    });
+}
+
 /// Applies proposals `(i, j, d)`, partitioned by target so workers never share a list.
-fn apply(graph: &mut Graph, proposals: &[(u32, u32, f32)]) -> usize {
+fn apply(graph: &mut Graph, proposals: &[Vec<Proposal>]) -> usize {
     let workers = rayon::current_num_threads().max(1);
     let n = graph.dist.len() / graph.k;
     let span = n.div_ceil(workers).max(1);
@@ -188,7 +210,7 @@ fn apply(graph: &mut Graph, proposals: &[(u32, u32, f32)]) -> usize {
         .map(|(start, dist, idx, new)| {
             let end = start + dist.len() / k;
             let mut changed = 0;
-            for &(i, j, d) in proposals {
+            for &(i, j, d) in proposals.iter().flatten() {
                 let i = i as usize;
                 if (start..end).contains(&i) {
                     let s = (i - start) * k;
@@ -283,6 +305,8 @@ pub fn nn_descent(x: ArrayView2<'_, f32>, k: usize, seed: u64) -> (Array2<u32>, 
     // The trees are independent (each has its own seed), so they grow in parallel, one
     // per worker at a time: each holds n indices.
     let workers = rayon::current_num_threads().max(1);
+    // A few spans per worker so uneven spans still keep every worker busy.
+    let mut buffers: Vec<Vec<Proposal>> = vec![Vec::new(); 4 * workers];
     let trees: Vec<usize> = (0..n_trees).collect();
     for batch in trees.chunks(workers) {
         let forest: Vec<Vec<Vec<u32>>> = batch
@@ -303,25 +327,20 @@ pub fn nn_descent(x: ArrayView2<'_, f32>, k: usize, seed: u64) -> (Array2<u32>, 
             .collect();
         for leaves in &forest {
             for group in leaves.chunks(chunk / leaf.max(1) + 1) {
-                let proposals: Vec<(u32, u32, f32)> = group
-                    .par_iter()
-                    .flat_map_iter(|pts| {
-                        let mut out = Vec::new();
-                        for (a, &u) in pts.iter().enumerate() {
-                            for &v in &pts[a + 1..] {
-                                let dd = sq_dist(row(u as usize), row(v as usize));
-                                if dd < graph.worst(u as usize) {
-                                    out.push((u, v, dd));
-                                }
-                                if dd < graph.worst(v as usize) {
-                                    out.push((v, u, dd));
-                                }
+                gather(&mut buffers, group, |pts, out| {
+                    for (a, &u) in pts.iter().enumerate() {
+                        for &v in &pts[a + 1..] {
+                            let dd = sq_dist(row(u as usize), row(v as usize));
+                            if dd < graph.worst(u as usize) {
+                                out.push((u, v, dd));
+                            }
+                            if dd < graph.worst(v as usize) {
+                                out.push((v, u, dd));
                             }
                         }
-                        out
-                    })
-                    .collect();
-                apply(&mut graph, &proposals);
+                    }
+                });
+                apply(&mut graph, &buffers);
             }
         }
     }
@@ -341,12 +360,16 @@ pub fn nn_descent(x: ArrayView2<'_, f32>, k: usize, seed: u64) -> (Array2<u32>, 
 
     let max_candidates = kk.min(60);
     let iterations = ((n as f64).log2().round() as usize).max(5);
+    // New (not yet joined) and old members of each list, then reverse neighbours, in flat
+    // fixed-width rows (no per-point allocations), reused from iteration to iteration.
+    let width = 2 * max_candidates;
+    let mut new = Candidates::new(n, width);
+    let mut old = Candidates::new(n, width);
+    let mut forward = (vec![0usize; n], vec![0usize; n]);
+    let points: Vec<u32> = (0..n as u32).collect();
     for _ in 0..iterations {
-        // New (not yet joined) and old members of each list, then reverse neighbours, in
-        // flat fixed-width rows (no per-point allocations).
-        let width = 2 * max_candidates;
-        let mut new = Candidates::new(n, width);
-        let mut old = Candidates::new(n, width);
+        new.len.fill(0);
+        old.len.fill(0);
         for i in 0..n {
             for s in i * kk..(i + 1) * kk {
                 let j = graph.idx[s];
@@ -363,7 +386,8 @@ pub fn nn_descent(x: ArrayView2<'_, f32>, k: usize, seed: u64) -> (Array2<u32>, 
                 }
             }
         }
-        let forward = (new.len.clone(), old.len.clone());
+        forward.0.copy_from_slice(&new.len);
+        forward.1.copy_from_slice(&old.len);
         for i in 0..n {
             for c in 0..forward.0[i] {
                 let j = new.ids[i * width + c] as usize;
@@ -374,7 +398,6 @@ pub fn nn_descent(x: ArrayView2<'_, f32>, k: usize, seed: u64) -> (Array2<u32>, 
                 old.push_capped(j, i as u32, width);
             }
         }
-        drop(forward);
         new.dedup();
         old.dedup();
         // Local joins in chunks, keeping only proposals that improve a list; a chunk holds
@@ -384,29 +407,24 @@ pub fn nn_descent(x: ArrayView2<'_, f32>, k: usize, seed: u64) -> (Array2<u32>, 
         let mut start = 0;
         while start < n {
             let end = (start + join_chunk).min(n);
-            let proposals: Vec<(u32, u32, f32)> = (start..end)
-                .into_par_iter()
-                .flat_map_iter(|i| {
-                    let mut out = Vec::new();
-                    let nw = new.row(i);
-                    for (a, &u) in nw.iter().enumerate() {
-                        for &v in nw[a + 1..].iter().chain(old.row(i)) {
-                            if u == v {
-                                continue;
-                            }
-                            let dd = sq_dist(row(u as usize), row(v as usize));
-                            if dd < graph.worst(u as usize) {
-                                out.push((u, v, dd));
-                            }
-                            if dd < graph.worst(v as usize) {
-                                out.push((v, u, dd));
-                            }
+            gather(&mut buffers, &points[start..end], |&i, out| {
+                let nw = new.row(i as usize);
+                for (a, &u) in nw.iter().enumerate() {
+                    for &v in nw[a + 1..].iter().chain(old.row(i as usize)) {
+                        if u == v {
+                            continue;
+                        }
+                        let dd = sq_dist(row(u as usize), row(v as usize));
+                        if dd < graph.worst(u as usize) {
+                            out.push((u, v, dd));
+                        }
+                        if dd < graph.worst(v as usize) {
+                            out.push((v, u, dd));
                         }
                     }
-                    out
-                })
-                .collect();
-            updates += apply(&mut graph, &proposals);
+                }
+            });
+            updates += apply(&mut graph, &buffers);
             start = end;
         }
         if (updates as f64) <= 0.001 * (n * kk) as f64 {
