@@ -15,8 +15,8 @@ use std::collections::VecDeque;
 
 /// A weighted undirected graph in CSR form (no self loops), with node strengths kept
 /// explicitly so aggregated nodes keep the strength of their members. The first level
-/// borrows the input's arrays; weights are float32 as in `obsp` (aggregates round their
-/// float64 sums), strengths float64.
+/// borrows the input's arrays. Weights are float32, as scanpy stores `obsp` graphs (a
+/// float64 input and the aggregates' float64 sums are rounded); strengths are float64.
 #[derive(Debug, Clone)]
 struct Graph<'a> {
     indptr: Cow<'a, [u64]>,
@@ -161,8 +161,8 @@ impl Groups {
 }
 
 /// Buffers shared by every level of every pass. The first level is the largest, so after it
-/// nothing is allocated but the aggregated graphs: no per-level churn for the allocator to
-/// hold on to (fresh buffers per level made resident memory grow 57 MiB during Leiden on
+/// a level allocates only its aggregated graph and strengths: no per-level churn of
+/// node-sized scratch for the allocator to hold on to (fresh buffers per level made resident memory grow 57 MiB during Leiden on
 /// the 50k-cell blobs).
 #[derive(Default)]
 struct Scratch {
@@ -522,8 +522,8 @@ fn aggregate(g: &Graph<'_>, part: &[usize], k: usize, s: &mut Scratch) -> Graph<
     s.groups.fill(part, k);
     let link = &mut s.link;
     link.reset(k);
-    // The level's edge count bounds the aggregate's; reserved pages never written cost no
-    // memory, and no doubling copies are made.
+    // The level's edge count bounds the aggregate's, so the edge arrays never grow by
+    // doubling copies.
     let bound = g.nbr.len();
     let (mut indptr, mut nbr, mut w) = (
         Vec::with_capacity(k + 1),
