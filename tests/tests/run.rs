@@ -2,7 +2,7 @@
 //! optimizer rule on and off giving the same results.
 
 use engine_store::Dataset;
-use engine_tests::{engine, read_matrix, root, run_python, scratch};
+use engine_tests::{engine, engine_ok, read_matrix, root, run_python, scratch};
 
 fn run_blobs(out: &std::path::Path, extra: &[&str]) {
     let pipeline = root().join("pipelines/blobs.yaml");
@@ -18,12 +18,7 @@ fn run_blobs(out: &std::path::Path, extra: &[&str]) {
         &out_param,
     ];
     args.extend_from_slice(extra);
-    let res = engine(&args);
-    assert!(
-        res.status.success(),
-        "{}",
-        String::from_utf8_lossy(&res.stderr)
-    );
+    engine_ok(&args);
 }
 
 #[test]
@@ -110,12 +105,7 @@ fn run_counts(out: &std::path::Path, extra: &[&str]) {
     let out = format!("out={}", out.display());
     let mut args = vec!["run", &pipeline, "--param", &out, "--param", &input];
     args.extend_from_slice(extra);
-    let res = engine(&args);
-    assert!(
-        res.status.success(),
-        "{}",
-        String::from_utf8_lossy(&res.stderr)
-    );
+    engine_ok(&args);
 }
 
 /// `engine explain` of the counts pipeline.
@@ -123,13 +113,7 @@ fn explain_counts(extra: &[&str]) -> String {
     let (pipeline, input) = counts_pipeline();
     let mut args = vec!["explain", &pipeline, "--param", &input];
     args.extend_from_slice(extra);
-    let res = engine(&args);
-    assert!(
-        res.status.success(),
-        "{}",
-        String::from_utf8_lossy(&res.stderr)
-    );
-    String::from_utf8(res.stdout).unwrap()
+    String::from_utf8(engine_ok(&args).stdout).unwrap()
 }
 
 /// The largest absolute difference between two equally long arrays.
