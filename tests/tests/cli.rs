@@ -136,7 +136,12 @@ fn every_bundled_pipeline_checks() {
     for e in std::fs::read_dir(&dir).unwrap() {
         let p = e.unwrap().path();
         if p.extension().is_some_and(|x| x == "yaml" || x == "sql") {
-            let out = engine(&["check", p.to_str().unwrap()]);
+            // From the repository root, where the defaults' relative input paths point.
+            let out = std::process::Command::new(engine_tests::engine_bin())
+                .current_dir(engine_tests::root())
+                .args(["check", p.to_str().unwrap()])
+                .output()
+                .unwrap();
             assert!(
                 out.status.success(),
                 "{}: {}",
@@ -167,6 +172,28 @@ fn check_reports_all_problems_with_positions() {
     );
     assert!(err.contains("2 problems"), "{err}");
     assert!(!err.contains("panicked"));
+}
+
+#[test]
+fn check_plans_and_points_at_the_step_planning_rejects() {
+    let dir = engine_tests::scratch("check-plan");
+    let p = dir.join("pipeline.yaml");
+    // Well formed, but neighbors has no PCA to build on.
+    std::fs::write(
+        &p,
+        "version: 1\nsteps:\n  - id: a\n    op: synthetic\n    n_obs: 100\n    n_vars: 5\n  - id: g\n    op: neighbors\n    input: a\n",
+    )
+    .unwrap();
+    let out = engine(&["check", p.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "pipeline.yaml:7:5: error: step `g`: `neighbors` needs obsm['X_pca'] from its input\n  |\n7 |   - id: g"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("1 problem in"), "{err}");
 }
 
 #[test]

@@ -4,11 +4,16 @@
 use engine_store::Dataset;
 use engine_tests::{engine, engine_ok, read_matrix, root, run_python, scratch};
 
-fn run_blobs(out: &std::path::Path, extra: &[&str]) {
-    let pipeline = root().join("pipelines/blobs.yaml");
+/// `engine COMMAND PIPELINE` on 3000 x 100 blobs writing into `out`, then `extra`.
+fn blobs_command(
+    command: &str,
+    pipeline: &std::path::Path,
+    out: &std::path::Path,
+    extra: &[&str],
+) -> std::process::Output {
     let out_param = format!("out={}", out.display());
     let mut args = vec![
-        "run",
+        command,
         pipeline.to_str().unwrap(),
         "--param",
         "n_obs=3000",
@@ -18,16 +23,25 @@ fn run_blobs(out: &std::path::Path, extra: &[&str]) {
         &out_param,
     ];
     args.extend_from_slice(extra);
-    engine_ok(&args);
+    engine_ok(&args)
 }
 
-#[test]
-fn blobs_workflow_matches_scanpy() {
-    let dir = scratch("run-blobs");
-    run_blobs(&dir, &[]);
-    let h5ad = dir.join("blobs.h5ad");
-    assert!(dir.join("blobs_pca.png").exists());
-    let out = run_python("check_blobs_run.py", &[&h5ad, std::path::Path::new("50")]);
+fn run_blobs(out: &std::path::Path, extra: &[&str]) {
+    blobs_command("run", &root().join("pipelines/blobs.yaml"), out, extra);
+}
+
+/// scanpy's PCA (covariance_eigh), neighbors and Leiden on the output's scaled X: the issue's
+/// comparisons, with the variance ratios of the first `compared` components within 1e-4.
+fn check_against_scanpy(h5ad: &std::path::Path, compared: usize) -> serde_json::Value {
+    let compared = compared.to_string();
+    let out = run_python(
+        "check_blobs_run.py",
+        &[
+            h5ad,
+            std::path::Path::new("50"),
+            std::path::Path::new(&compared),
+        ],
+    );
     assert!(
         out.status.success(),
         "{}",
@@ -38,6 +52,15 @@ fn blobs_workflow_matches_scanpy() {
     assert!(r["pc_abs_err_first3"].as_f64().unwrap() < 1e-4, "{r}");
     assert!(r["ari_vs_scanpy"].as_f64().unwrap() >= 0.95, "{r}");
     assert_eq!(r["ari_vs_truth"].as_f64().unwrap(), 1.0, "{r}");
+    r
+}
+
+#[test]
+fn blobs_workflow_matches_scanpy() {
+    let dir = scratch("run-blobs");
+    run_blobs(&dir, &[]);
+    assert!(dir.join("blobs_pca.png").exists());
+    let r = check_against_scanpy(&dir.join("blobs.h5ad"), 50);
     assert_eq!(r["n_clusters"], 4, "{r}");
     assert_eq!(
         r["uns_keys"],
@@ -47,6 +70,28 @@ fn blobs_workflow_matches_scanpy() {
         r["obsp_keys"],
         serde_json::json!(["connectivities", "distances"])
     );
+}
+
+/// The same workflow with `svd_solver: randomized`: the signal components (the blobs span
+/// three) match scanpy's exact PCA, and so do the graph and clusters built on them.
+#[test]
+fn randomized_pca_finds_the_exact_components() {
+    let dir = scratch("run-blobs-randomized");
+    let text = std::fs::read_to_string(root().join("pipelines/blobs.yaml"))
+        .unwrap()
+        .replace("svd_solver: covariance_eigh", "svd_solver: randomized");
+    assert!(text.contains("svd_solver: randomized"));
+    let pipeline = dir.join("blobs_randomized.yaml");
+    std::fs::write(&pipeline, text).unwrap();
+    // 50 components of 100 variables: scikit-learn's 4 power iterations after the first pass.
+    let explain = blobs_command("explain", &pipeline, &dir, &[]);
+    let explain = String::from_utf8(explain.stdout).unwrap();
+    assert!(
+        explain.contains("5 passes over X: randomized subspace iteration"),
+        "{explain}"
+    );
+    blobs_command("run", &pipeline, &dir, &[]);
+    check_against_scanpy(&dir.join("blobs.h5ad"), 3);
 }
 
 #[test]
@@ -190,4 +235,54 @@ fn scale_moments_from_the_hvg_pass_equal_their_own_pass() {
     let passes = |s: &str| s.lines().filter(|l| l.contains("pass over X")).count();
     assert_eq!(passes(&e_on) + 1, passes(&e_off), "{e_on}\n{e_off}");
     assert!(e_on.contains("+ scale's column moments"), "{e_on}");
+}
+
+/// Each optimizer rule off, and all of them off together, on the counts workflow from a file
+/// (where the selection, pruning, fusion, merged passes and chunk alignment all apply): the
+/// same cells, genes, embeddings and clusters as with every rule on.
+#[test]
+fn every_rule_off_and_all_off_give_the_same_results() {
+    const RULES: [&str; 5] = [
+        "push_down_selection",
+        "prune_elements",
+        "fuse_elementwise",
+        "merge_passes",
+        "align_chunks",
+    ];
+    let on = scratch("rules-all-on");
+    run_counts(&on, &[]);
+    let read = |d: &std::path::Path, el: &str| read_matrix(&d.join("result.h5ad"), el);
+    let labels = |d: &std::path::Path| {
+        let obs = Dataset::open(d.join("result.h5ad"))
+            .unwrap()
+            .obs(None)
+            .unwrap();
+        let leiden = match obs.column("leiden").unwrap() {
+            engine_store::Column::Categorical { codes, .. } => codes.to_i64_vec().unwrap(),
+            other => panic!("{other:?}"),
+        };
+        (format!("{:?}", obs.index), leiden)
+    };
+    let want = labels(&on);
+    let mut cases: Vec<(String, Vec<&str>)> = RULES
+        .iter()
+        .map(|r| (r.to_string(), vec!["--disable-rule", r]))
+        .collect();
+    cases.push((
+        "all".into(),
+        RULES.iter().flat_map(|r| ["--disable-rule", r]).collect(),
+    ));
+    for (name, args) in &cases {
+        let off = scratch(&format!("rules-off-{name}"));
+        run_counts(&off, args);
+        for el in ["X", "obsm/X_pca", "varm/PCs"] {
+            let worst = max_abs_diff(&read(&on, el), &read(&off, el));
+            assert!(worst < 1e-4, "{el} with {name} off differs by {worst}");
+        }
+        assert_eq!(
+            labels(&off),
+            want,
+            "cells or clusters differ with {name} off"
+        );
+    }
 }

@@ -207,8 +207,8 @@ fn run(cli: Cli) -> Result<()> {
             memory_limit,
             disable_rules,
         } => {
-            let spec = load(&pipeline, &params)?;
-            let logical = engine_plan::plan(&spec, &SqlPredicates)?;
+            let loaded = load(&pipeline, &params)?;
+            let logical = plan(&loaded, &pipeline)?;
             let (optimized, applied) = engine_plan::optimize(&logical, &disable_rules)?;
             println!("== logical plan ==\n{}", logical.explain());
             println!(
@@ -239,8 +239,8 @@ fn run(cli: Cli) -> Result<()> {
             metrics,
             disable_rules,
         } => {
-            let spec = load(&pipeline, &params)?;
-            let logical = engine_plan::plan(&spec, &SqlPredicates)?;
+            let loaded = load(&pipeline, &params)?;
+            let logical = plan(&loaded, &pipeline)?;
             let (optimized, _) = engine_plan::optimize(&logical, &disable_rules)?;
             let opts = engine_exec::ExecOptions {
                 memory_limit: parse_bytes(&memory_limit)?,
@@ -353,8 +353,15 @@ fn parse_params(params: &[String]) -> Result<Vec<(String, String)>> {
         .collect()
 }
 
+/// A validated pipeline with the text it came from, to point into.
+struct Loaded {
+    spec: engine_spec::PipelineSpec,
+    file: String,
+    source: String,
+}
+
 /// Reads and validates a pipeline, printing every problem on failure.
-fn load(path: &Path, params: &[String]) -> Result<engine_spec::PipelineSpec> {
+fn load(path: &Path, params: &[String]) -> Result<Loaded> {
     let overrides = parse_params(params)?;
     let source =
         std::fs::read_to_string(path).map_err(|e| usage(format!("{}: {e}", path.display())))?;
@@ -364,19 +371,51 @@ fn load(path: &Path, params: &[String]) -> Result<engine_spec::PipelineSpec> {
     } else {
         engine_spec::parse_yaml
     };
-    parse(&path.display().to_string(), &source, &overrides).map_err(|diags| {
+    let file = path.display().to_string();
+    let spec = parse(&file, &source, &overrides).map_err(|diags| {
         eprintln!("{}", diags.render());
-        let n = diags.items.len();
-        usage(format!(
-            "{n} problem{} in {}",
-            if n == 1 { "" } else { "s" },
-            path.display()
-        ))
+        problems(diags.items.len(), path)
+    })?;
+    Ok(Loaded { spec, file, source })
+}
+
+fn problems(n: usize, path: &Path) -> anyhow::Error {
+    usage(format!(
+        "{n} problem{} in {}",
+        if n == 1 { "" } else { "s" },
+        path.display()
+    ))
+}
+
+/// The logical plan; a mistake planning finds in one step (an input column the step needs,
+/// an index out of range) is printed at that step's place in the file.
+fn plan(loaded: &Loaded, path: &Path) -> Result<engine_plan::LogicalPlan> {
+    engine_plan::plan(&loaded.spec, &SqlPredicates).map_err(|e| match e {
+        engine_common::Error::Step { step, message } => match loaded.spec.step(&step) {
+            Some(s) => {
+                let diags = engine_spec::Diagnostics {
+                    file: loaded.file.clone(),
+                    source: loaded.source.clone(),
+                    items: vec![engine_spec::Diagnostic::new(
+                        s.span,
+                        format!("step `{step}`: {message}"),
+                    )],
+                };
+                eprintln!("{}", diags.render());
+                problems(1, path)
+            }
+            None => engine_common::Error::Step { step, message }.into(),
+        },
+        other => other.into(),
     })
 }
 
+/// Validates the pipeline and plans it (which reads the inputs' metadata, not their data),
+/// so every step's inputs and columns are checked too.
 fn check(path: &Path, params: &[String]) -> Result<()> {
-    let spec = load(path, params)?;
+    let loaded = load(path, params)?;
+    plan(&loaded, path)?;
+    let spec = &loaded.spec;
     let steps: Vec<String> = spec
         .steps
         .iter()

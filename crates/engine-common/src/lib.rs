@@ -51,6 +51,10 @@ pub enum Error {
     /// element, a bad option value.
     #[error("{0}")]
     Usage(String),
+    /// A user mistake in one pipeline step that only planning finds (a missing input column,
+    /// an index out of range): the CLI points at the step in the pipeline file.
+    #[error("step `{step}`: {message}")]
+    Step { step: String, message: String },
     /// A file or store does not follow the AnnData on-disk format, or is damaged.
     #[error("{location}: {message}")]
     Format { location: Location, message: String },
@@ -90,6 +94,12 @@ impl Error {
     pub fn usage(message: impl Into<String>) -> Self {
         Error::Usage(message.into())
     }
+    pub fn step(step: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Step {
+            step: step.into(),
+            message: message.into(),
+        }
+    }
     pub fn internal(message: impl Into<String>) -> Self {
         Error::Internal(message.into())
     }
@@ -109,7 +119,7 @@ impl Error {
     /// A short name of the fault class, for exit codes and JSON reports.
     pub fn kind(&self) -> &'static str {
         match self {
-            Error::Usage(_) => "usage",
+            Error::Usage(_) | Error::Step { .. } => "usage",
             Error::Format { .. } => "format",
             Error::Unsupported { .. } => "unsupported",
             Error::Io { .. } => "io",

@@ -2,11 +2,12 @@ use crate::lineage::{Lineage, LineageStep, SourceKind, XBlock, XMap, XSource};
 use engine_common::{Error, Location, Result};
 use engine_matrix::AxisSelection;
 use engine_matrix::{Block, Compressed, DynArray};
+use engine_ops::randomized::{self, CovProduct, Randomized};
 use engine_ops::sparse::{self, ColumnSums};
 use engine_ops::stats::{Gram, Moments};
 use engine_ops::synthetic::Blobs;
 use engine_ops::{hvg, knn, leiden, pca, umap};
-use engine_plan::{LogicalPlan, NodeId, Op, ScaleParams, Source, io};
+use engine_plan::{GRAM_MAX_VARS, LogicalPlan, NodeId, Op, ScaleParams, Source, SvdSolver, io};
 use engine_store::backend::{ArrayOptions, Compression, StoreFormat};
 use engine_store::write::{self, AtomicTarget};
 use engine_store::{Column, Dataset, Frame, Value};
@@ -1026,16 +1027,39 @@ pub fn physical_plan(plan: &LogicalPlan, opts: &ExecOptions) -> String {
             } => vec![],
             Op::Scale { .. } => vec!["pass over X: column moments (mean, variance)".into()],
             Op::Pca {
-                standardize: Some(_),
+                n_comps,
+                standardize,
+                mask_var,
+                svd_solver,
                 ..
-            } => vec![
-                "pass over X: Gram matrix + column sums (correlation, fused scale)".into(),
-                "pass over X: project onto components -> obsm['X_pca']".into(),
-            ],
-            Op::Pca { .. } => vec![
-                "pass over X: Gram matrix + column sums".into(),
-                "pass over X: project onto components -> obsm['X_pca']".into(),
-            ],
+            } => {
+                let fused = if standardize.is_some() {
+                    " (correlation, fused scale)"
+                } else {
+                    ""
+                };
+                let n_vars = n.schema.n_vars;
+                let r = Randomized::new(*n_comps, n_vars, 0);
+                let randomized = format!(
+                    "{} passes over X: randomized subspace iteration, covariance times {} vectors + column moments{fused}",
+                    r.passes(),
+                    (n_comps + r.oversamples).min(n_vars),
+                );
+                let gram = format!("pass over X: Gram matrix + column sums{fused}");
+                let first = match (mask_var, svd_solver) {
+                    // The mask's size is known only when it is computed.
+                    (Some(_), SvdSolver::Auto) if n_vars > GRAM_MAX_VARS => format!(
+                        "{gram}, or above {GRAM_MAX_VARS} masked genes {}",
+                        randomized.replacen("passes over X: ", "passes: ", 1)
+                    ),
+                    _ if svd_solver.randomized_for(n_vars) => randomized,
+                    _ => gram,
+                };
+                vec![
+                    first,
+                    "pass over X: project onto components -> obsm['X_pca']".into(),
+                ]
+            }
             Op::Neighbors { .. } => {
                 vec![
                     if n.schema.n_obs < 8192 {
@@ -1567,6 +1591,8 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
                 zero_center,
                 standardize,
                 mask_var,
+                svd_solver,
+                random_state,
             } => {
                 let full = in_lineage()?;
                 let mask = match mask_var {
@@ -1595,37 +1621,78 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
                     XBlock::Sparse { fill: None, .. } => vec![0.0; lin.n_vars()],
                 };
                 drop(first);
-                let (gram, blocks) = fold_pass(
-                    &lin,
-                    &progress(opts, &format!("{}: Gram", node.step), lin.blocks().len()),
-                    || Gram::new(shift.clone()),
-                    |g, _, x| {
-                        match x {
-                            XBlock::Dense(d) => g.update(d.view()),
-                            XBlock::Sparse { x, .. } => sparse::gram_update(g, x),
+                // The components, the data's column means and, with a fused scale, its
+                // standard deviations.
+                let (p, gram_mean, scale, t2) = if svd_solver.randomized_for(lin.n_vars()) {
+                    let r = Randomized::new(n_comps, lin.n_vars(), *random_state as u64);
+                    let (mut pass, mut blocks) = (0, 0);
+                    let found = randomized::pca(
+                        lin.n_vars(),
+                        shift,
+                        standardize.is_some(),
+                        &r,
+                        |shift, w| {
+                            pass += 1;
+                            let label = format!("{}: pass {pass}/{}", node.step, r.passes());
+                            let (acc, n) = fold_pass(
+                                &lin,
+                                &progress(opts, &label, lin.blocks().len()),
+                                || CovProduct::new(shift.clone(), w.clone()),
+                                |acc, _, x| {
+                                    match x {
+                                        XBlock::Dense(d) => acc.update(d.view()),
+                                        XBlock::Sparse { x, .. } => acc.update_sparse(x),
+                                    }
+                                    Ok(())
+                                },
+                                CovProduct::merge,
+                            )?;
+                            blocks += n;
+                            Ok(acc)
+                        },
+                        Error::internal,
+                    )?;
+                    stage(
+                        format!("{}: randomized, {} passes", node.step, r.passes()),
+                        blocks,
+                        &mut report,
+                    );
+                    (found.pca, found.mean, found.scale, Instant::now())
+                } else {
+                    let (gram, blocks) = fold_pass(
+                        &lin,
+                        &progress(opts, &format!("{}: Gram", node.step), lin.blocks().len()),
+                        || Gram::new(shift.clone()),
+                        |g, _, x| {
+                            match x {
+                                XBlock::Dense(d) => g.update(d.view()),
+                                XBlock::Sparse { x, .. } => sparse::gram_update(g, x),
+                            }
+                            Ok(())
+                        },
+                        |a, b| a.merge(&b),
+                    )?;
+                    stage(format!("{}: Gram", node.step), blocks, &mut report);
+                    // The eigensolve counts in the projection's stage.
+                    let t2 = Instant::now();
+                    let (cov, scale) = match standardize {
+                        Some(_) => {
+                            let (c, sd) = gram.correlation();
+                            (c, Some(sd))
                         }
-                        Ok(())
-                    },
-                    |a, b| a.merge(&b),
-                )?;
-                stage(format!("{}: Gram", node.step), blocks, &mut report);
-                let t2 = Instant::now();
+                        None => (gram.covariance(), None),
+                    };
+                    let gram_mean = gram.mean();
+                    // The n_vars² Gram and covariance are freed before the eigensolver allocates.
+                    drop(gram);
+                    let p = pca::from_covariance(cov, n_comps).map_err(Error::internal)?;
+                    (p, gram_mean, scale, t2)
+                };
                 let mean = if *zero_center {
-                    gram.mean()
+                    gram_mean.clone()
                 } else {
                     vec![0.0; lin.n_vars()]
                 };
-                let (cov, scale) = match standardize {
-                    Some(_) => {
-                        let (c, sd) = gram.correlation();
-                        (c, Some(sd))
-                    }
-                    None => (gram.covariance(), None),
-                };
-                let gram_mean = gram.mean();
-                // The n_vars² Gram and covariance are freed before the eigensolver allocates.
-                drop(gram);
-                let p = pca::from_covariance(cov, n_comps).map_err(Error::internal)?;
                 // Output X is the scaled X when a scale was fused in.
                 let mut out_lin = full.clone();
                 if let (

@@ -11,6 +11,7 @@ pub mod leiden;
 pub mod loess;
 pub mod nndescent;
 pub mod pca;
+pub mod randomized;
 pub mod sparse;
 pub mod stats;
 pub mod synthetic;

@@ -110,18 +110,12 @@ impl Gram {
 
     /// Adds one dense block (rows × vars).
     pub fn update(&mut self, x: ArrayView2<'_, f64>) {
-        let (n, d) = x.dim();
+        let n = x.nrows();
         if n == 0 {
             return;
         }
-        let mut shifted = Mat::<f64>::zeros(n, d);
-        for (i, row) in x.outer_iter().enumerate() {
-            for (j, v) in row.iter().enumerate() {
-                let s = v - self.shift[j];
-                shifted[(i, j)] = s;
-                self.sum[j] += s;
-            }
-        }
+        let sum = &mut self.sum;
+        let shifted = shifted(x, &self.shift, |j, s| sum[j] += s);
         matmul(
             self.xtx.as_mut(),
             Accum::Add,
@@ -188,6 +182,25 @@ impl Gram {
         }
         (c, sd)
     }
+}
+
+/// A dense block minus `shift`, column by column, as a faer matrix for the products;
+/// `seen(j, value)` is called with each shifted value (for the column sums).
+pub(crate) fn shifted(
+    x: ArrayView2<'_, f64>,
+    shift: &[f64],
+    mut seen: impl FnMut(usize, f64),
+) -> Mat<f64> {
+    let (n, d) = x.dim();
+    let mut out = Mat::<f64>::zeros(n, d);
+    for (i, row) in x.outer_iter().enumerate() {
+        for (j, v) in row.iter().enumerate() {
+            let s = v - shift[j];
+            out[(i, j)] = s;
+            seen(j, s);
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -172,6 +172,50 @@ impl Default for HvgParams {
     }
 }
 
+/// How PCA finds its components (scanpy's `svd_solver`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SvdSolver {
+    /// The Gram matrix while variables are few ([`GRAM_MAX_VARS`]), randomized above.
+    Auto,
+    /// One pass builds the `n_vars²` Gram (covariance) matrix; exact.
+    CovarianceEigh,
+    /// Subspace iteration, one pass per iteration; each worker holds `n_vars × (n_comps +
+    /// 10)` numbers instead of `n_vars²`.
+    Randomized,
+}
+
+/// Variables up to which `auto` builds the Gram matrix: each worker holds `n_vars²` doubles,
+/// 200 MB at 5,000.
+pub const GRAM_MAX_VARS: usize = 5000;
+
+impl SvdSolver {
+    pub fn parse(name: &str) -> Option<SvdSolver> {
+        match name {
+            "auto" => Some(SvdSolver::Auto),
+            "covariance_eigh" => Some(SvdSolver::CovarianceEigh),
+            "randomized" => Some(SvdSolver::Randomized),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SvdSolver::Auto => "auto",
+            SvdSolver::CovarianceEigh => "covariance_eigh",
+            SvdSolver::Randomized => "randomized",
+        }
+    }
+
+    /// Whether PCA over `n_vars` variables runs the randomized solver.
+    pub fn randomized_for(self, n_vars: usize) -> bool {
+        match self {
+            SvdSolver::Auto => n_vars > GRAM_MAX_VARS,
+            SvdSolver::CovarianceEigh => false,
+            SvdSolver::Randomized => true,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Op {
     Scan(Scan),
@@ -228,6 +272,9 @@ pub enum Op {
         standardize: Option<ScaleParams>,
         /// A boolean var column restricting the genes (scanpy's `mask_var`).
         mask_var: Option<String>,
+        svd_solver: SvdSolver,
+        /// Seeds the randomized solver's start.
+        random_state: i64,
     },
     Neighbors {
         n_neighbors: usize,
@@ -467,15 +514,23 @@ impl Op {
                 zero_center,
                 standardize,
                 mask_var,
+                svd_solver,
+                random_state,
             } => format!(
-                "n_comps={n_comps}, zero_center={zero_center}{}{}",
+                "n_comps={n_comps}, zero_center={zero_center}{}{}{}",
                 standardize.map_or(String::new(), |s| format!(
                     ", standardize(zero_center={})",
                     s.zero_center
                 )),
                 mask_var
                     .as_ref()
-                    .map_or(String::new(), |m| format!(", mask_var={m}"))
+                    .map_or(String::new(), |m| format!(", mask_var={m}")),
+                match svd_solver {
+                    SvdSolver::Auto => String::new(),
+                    SvdSolver::CovarianceEigh => ", svd_solver=covariance_eigh".into(),
+                    SvdSolver::Randomized =>
+                        format!(", svd_solver=randomized, random_state={random_state}"),
+                }
             ),
             Op::Neighbors {
                 n_neighbors,

@@ -3,7 +3,7 @@
 
 use crate::plan::{
     FilterBy, HvgParams, LogicalPlan, Node, NodeId, Op, QcVar, ScaleParams, Scan, Schema,
-    Selection, Source, Storage,
+    Selection, Source, Storage, SvdSolver,
 };
 use engine_common::{Error, Result};
 use engine_matrix::{AxisSelection, DType};
@@ -19,10 +19,10 @@ fn int(step: &Step, name: &str) -> i64 {
 fn positive(step: &Step, name: &str) -> Result<usize> {
     match step.arg(name).as_i64() {
         Some(v) if v > 0 => Ok(v as usize),
-        other => Err(Error::usage(format!(
-            "step `{}`: `{name}` must be positive, got {other:?}",
-            step.id
-        ))),
+        other => Err(Error::step(
+            &step.id,
+            format!("`{name}` must be positive, got {other:?}"),
+        )),
     }
 }
 
@@ -59,9 +59,9 @@ fn selection(step: &Step, name: &str, n: usize) -> Result<Option<Selection>> {
         return Ok(None);
     };
     let items = engine_spec::index_expr::parse(text)
-        .map_err(|(_, m)| Error::usage(format!("step `{}`: `{name}`: {m}", step.id)))?;
+        .map_err(|(_, m)| Error::step(&step.id, format!("`{name}`: {m}")))?;
     let runs = engine_spec::index_expr::resolve(&items, n)
-        .map_err(|m| Error::usage(format!("step `{}`: `{name}`: {m}", step.id)))?;
+        .map_err(|m| Error::step(&step.id, format!("`{name}`: {m}")))?;
     Ok(Some(Selection {
         sel: AxisSelection::from_runs(runs),
         text: text.to_string(),
@@ -134,7 +134,7 @@ fn predicate(
     };
     let mask = sql
         .mask(std::path::Path::new(&path), var, text)
-        .map_err(|e| Error::usage(format!("step `{}`: `{name}`: {e}", step.id)))?;
+        .map_err(|e| Error::step(&step.id, format!("`{name}`: {e}")))?;
     let keep: Vec<usize> = positions
         .indices()
         .enumerate()
@@ -182,10 +182,12 @@ fn qc_vars(step: &Step, s: &Schema) -> Result<Vec<QcVar>> {
             },
             None => {
                 if !s.var.iter().any(|v| v == item) {
-                    return Err(Error::usage(format!(
-                        "step `{}`: qc_vars: `{item}` is not a var column; define it by gene-name prefix, e.g. `{item}=MT-`",
-                        step.id
-                    )));
+                    return Err(Error::step(
+                        &step.id,
+                        format!(
+                            "qc_vars: `{item}` is not a var column; define it by gene-name prefix, e.g. `{item}=MT-`"
+                        ),
+                    ));
                 }
                 QcVar {
                     name: item.to_string(),
@@ -194,10 +196,10 @@ fn qc_vars(step: &Step, s: &Schema) -> Result<Vec<QcVar>> {
             }
         };
         if q.name.is_empty() || q.prefixes.as_ref().is_some_and(Vec::is_empty) {
-            return Err(Error::usage(format!(
-                "step `{}`: qc_vars: `{item}` needs a name and at least one prefix",
-                step.id
-            )));
+            return Err(Error::step(
+                &step.id,
+                format!("qc_vars: `{item}` needs a name and at least one prefix"),
+            ));
         }
         out.push(q);
     }
@@ -212,10 +214,12 @@ fn percent_top(step: &Step, n_vars: usize) -> Result<Vec<usize>> {
         match t.parse::<usize>() {
             Ok(n) if n > 0 && n <= n_vars => v.push(n),
             _ => {
-                return Err(Error::usage(format!(
-                    "step `{}`: percent_top: `{t}` must be a number of genes from 1 to {n_vars} (set percent_top: \"\" to skip)",
-                    step.id
-                )));
+                return Err(Error::step(
+                    &step.id,
+                    format!(
+                        "percent_top: `{t}` must be a number of genes from 1 to {n_vars} (set percent_top: \"\" to skip)"
+                    ),
+                ));
             }
         }
     }
@@ -273,10 +277,10 @@ pub fn plan(spec: &PipelineSpec, sql: &dyn Predicates) -> Result<LogicalPlan> {
             if ok {
                 Ok(())
             } else {
-                Err(Error::usage(format!(
-                    "step `{}` ({}): needs {what} from its input",
-                    step.id, step.op.name
-                )))
+                Err(Error::step(
+                    &step.id,
+                    format!("`{}` needs {what} from its input", step.op.name),
+                ))
             }
         };
         let (op, schema) = match step.op.name {
@@ -385,10 +389,13 @@ pub fn plan(spec: &PipelineSpec, sql: &dyn Predicates) -> Result<LogicalPlan> {
                     .filter_map(|k| step.arg(k).as_f64().map(|v| (k, v)))
                     .collect();
                 let [(name, value)] = given.as_slice() else {
-                    return Err(Error::usage(format!(
-                        "step `{}` ({}): give exactly one of `min_counts`, `{detected}`, `max_counts`, `{detected_max}`, as scanpy requires",
-                        step.id, step.op.name
-                    )));
+                    return Err(Error::step(
+                        &step.id,
+                        format!(
+                            "`{}`: give exactly one of `min_counts`, `{detected}`, `max_counts`, `{detected_max}`, as scanpy requires",
+                            step.op.name
+                        ),
+                    ));
                 };
                 let by = if name.ends_with("counts") {
                     FilterBy::Counts
@@ -418,10 +425,7 @@ pub fn plan(spec: &PipelineSpec, sql: &dyn Predicates) -> Result<LogicalPlan> {
                 let mut s = input_schema.unwrap_or_default();
                 let target_sum = step.arg("target_sum").as_f64();
                 if target_sum.is_some_and(|t| t <= 0.0) {
-                    return Err(Error::usage(format!(
-                        "step `{}`: `target_sum` must be positive",
-                        step.id
-                    )));
+                    return Err(Error::step(&step.id, "`target_sum` must be positive"));
                 }
                 s.x_maps.push("normalize_total".into());
                 (
@@ -460,10 +464,10 @@ pub fn plan(spec: &PipelineSpec, sql: &dyn Predicates) -> Result<LogicalPlan> {
                 };
                 let v3 = h.flavor == "seurat_v3";
                 if v3 && !(h.span > 0.0 && h.span <= 1.0) {
-                    return Err(Error::usage(format!(
-                        "step `{}`: `span` must be in (0, 1], got {}",
-                        step.id, h.span
-                    )));
+                    return Err(Error::step(
+                        &step.id,
+                        format!("`span` must be in (0, 1], got {}", h.span),
+                    ));
                 }
                 let columns: &[&str] = if v3 {
                     &[
@@ -619,6 +623,13 @@ pub fn plan(spec: &PipelineSpec, sql: &dyn Predicates) -> Result<LogicalPlan> {
                         zero_center: step.arg("zero_center").as_bool().unwrap_or(true),
                         standardize: None,
                         mask_var,
+                        // The spec allows only the solvers this knows.
+                        svd_solver: step
+                            .arg("svd_solver")
+                            .as_str()
+                            .and_then(SvdSolver::parse)
+                            .unwrap_or(SvdSolver::Auto),
+                        random_state: int(step, "random_state"),
                     },
                     s,
                 )
@@ -709,10 +720,12 @@ pub fn plan(spec: &PipelineSpec, sql: &dyn Predicates) -> Result<LogicalPlan> {
                 let components = match parsed.as_slice() {
                     [a, b] if *a >= 1 && *b >= 1 => (a - 1, b - 1),
                     _ => {
-                        return Err(Error::usage(format!(
-                            "step `{}`: components must be two 1-based numbers like \"1,2\", got \"{comps}\"",
-                            step.id
-                        )));
+                        return Err(Error::step(
+                            &step.id,
+                            format!(
+                                "components must be two 1-based numbers like \"1,2\", got \"{comps}\""
+                            ),
+                        ));
                     }
                 };
                 let path = step.arg("path").as_str().unwrap_or_default().to_string();

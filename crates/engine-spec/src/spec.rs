@@ -102,6 +102,7 @@ impl PipelineSpec {
 
 const TOP_KEYS: [&str; 5] = ["version", "name", "params", "steps", "outputs"];
 const OUTPUT_KEYS: [&str; 5] = ["step", "path", "format", "chunks", "compression"];
+const PARAM_KEYS: [&str; 2] = ["type", "default"];
 
 /// Parses and validates pipeline YAML. `overrides` are `--param name=value` pairs.
 ///
@@ -250,6 +251,19 @@ impl Cx {
             // `name: default` or `name: {type: int, default: 3}`.
             let (ty, default) = match v.get("default").or_else(|| v.get("type").map(|_| v)) {
                 Some(_) if v.entries().is_some() => {
+                    for (pk, _) in v.entries().unwrap_or_default() {
+                        let key = pk.as_str().unwrap_or("");
+                        if !PARAM_KEYS.contains(&key) {
+                            let d = Diagnostic::new(
+                                pk.span,
+                                format!("unknown key `{key}` in parameter `{name}`"),
+                            );
+                            self.diags.push(match did_you_mean(key, PARAM_KEYS) {
+                                Some(h) => d.with_help(h),
+                                None => d.with_help("a parameter has `type` and `default`"),
+                            });
+                        }
+                    }
                     let ty = match v.get("type").and_then(|t| t.as_str()) {
                         Some("int") => ParamType::Int,
                         Some("float") => ParamType::Float,
@@ -935,6 +949,16 @@ outputs:
         let unknown = vec![("n_ob".to_string(), "3".to_string())];
         let e = parse_yaml("p.yaml", GOOD, &unknown).unwrap_err();
         assert_eq!(e.items[0].help.as_deref(), Some("did you mean `n_obs`?"));
+    }
+
+    #[test]
+    fn a_misspelt_key_in_a_typed_parameter_is_reported() {
+        let src = "version: 1\nparams:\n  k: {type: int, defualt: 3}\nsteps:\n  - id: data\n    op: synthetic\n";
+        let e = parse_yaml("p.yaml", src, &[]).unwrap_err();
+        let d = &e.items[0];
+        assert_eq!((d.span.line, d.span.col), (3, 18));
+        assert_eq!(d.message, "unknown key `defualt` in parameter `k`");
+        assert_eq!(d.help.as_deref(), Some("did you mean `default`?"));
     }
 
     #[test]

@@ -29,6 +29,7 @@ pub fn sql_error(sql: &str, e: &DataFusionError) -> Error {
     {
         return match ours {
             Error::Usage(m) => Error::usage(m.clone()),
+            Error::Step { step, message } => Error::step(step.clone(), message.clone()),
             Error::Internal(m) => Error::internal(m.clone()),
             Error::Resources(m) => Error::Resources(m.clone()),
             Error::Format { location, message } => Error::format(location.clone(), message.clone()),

@@ -95,7 +95,7 @@ fn fold_scale_into_pca(plan: &mut LogicalPlan) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{HvgParams, Node, NodeId, ScaleParams, Scan, Schema, Source};
+    use crate::plan::{HvgParams, Node, NodeId, ScaleParams, Scan, Schema, Source, SvdSolver};
     use engine_matrix::DType;
 
     fn plan(max_value: Option<f64>) -> LogicalPlan {
@@ -141,6 +141,8 @@ mod tests {
                         n_comps: 2,
                         zero_center: true,
                         standardize: None,
+                        svd_solver: SvdSolver::Auto,
+                        random_state: 0,
                     },
                     inputs: vec![NodeId(1)],
                     schema,
