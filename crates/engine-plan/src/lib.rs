@@ -7,8 +7,8 @@ pub mod planner;
 pub mod rules;
 
 pub use plan::{
-    FilterBy, GRAM_MAX_VARS, HvgParams, LogicalPlan, Node, NodeId, Op, QcVar, ScaleParams, Scan,
-    Schema, Selection, Source, Storage, SvdSolver,
+    ColType, FilterBy, GRAM_MAX_VARS, HvgParams, LogicalPlan, Node, NodeId, Op, QcVar, ScaleParams,
+    Scan, Schema, Selection, Source, Storage, SvdSolver,
 };
 pub use planner::{NoPredicates, Predicates, plan};
 pub use rules::optimize;

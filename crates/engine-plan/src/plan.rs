@@ -598,6 +598,53 @@ impl Op {
     }
 }
 
+/// An obs/var column's type as the plan knows it before any data is read (bit widths and
+/// missing values are the data's business).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColType {
+    Bool,
+    Int,
+    Float,
+    Str,
+    Category,
+}
+
+impl ColType {
+    /// The type of a column read from a file.
+    pub fn of(column: &engine_store::Column) -> ColType {
+        let values = match column {
+            engine_store::Column::Categorical { .. } => return ColType::Category,
+            engine_store::Column::Plain(a) => a.dtype(),
+            engine_store::Column::Nullable { values, .. } => values.dtype(),
+        };
+        match values {
+            DType::Bool => ColType::Bool,
+            DType::F32 | DType::F64 => ColType::Float,
+            DType::Str => ColType::Str,
+            _ => ColType::Int,
+        }
+    }
+
+    /// A frame's columns with their types, in order.
+    pub fn columns(frame: &engine_store::Frame) -> Vec<(String, ColType)> {
+        frame
+            .columns
+            .iter()
+            .map(|(n, c)| (n.clone(), ColType::of(c)))
+            .collect()
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ColType::Bool => "bool",
+            ColType::Int => "int",
+            ColType::Float => "float",
+            ColType::Str => "str",
+            ColType::Category => "category",
+        }
+    }
+}
+
 /// What a node's AnnData value holds, known at plan time.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Schema {
@@ -611,8 +658,9 @@ pub struct Schema {
     /// `n_obs` (`n_vars`) is an upper bound: a filter upstream decides at run time.
     pub obs_bound: bool,
     pub var_bound: bool,
-    pub obs: Vec<String>,
-    pub var: Vec<String>,
+    /// obs and var columns with their types, in order.
+    pub obs: Vec<(String, ColType)>,
+    pub var: Vec<(String, ColType)>,
     /// `(key, columns)`.
     pub obsm: Vec<(String, usize)>,
     pub varm: Vec<(String, usize)>,
@@ -621,11 +669,19 @@ pub struct Schema {
 }
 
 impl Schema {
+    pub fn has_obs(&self, name: &str) -> bool {
+        self.obs.iter().any(|(k, _)| k == name)
+    }
+
+    pub fn has_var(&self, name: &str) -> bool {
+        self.var.iter().any(|(k, _)| k == name)
+    }
+
     /// Drops repeated element keys: a step that recomputes an element (a second `neighbors`,
     /// a `umap` on a file that has one) replaces it, keeping its place and taking the new width.
     pub fn dedup(&mut self) {
-        fn keyed(v: &mut Vec<(String, usize)>) {
-            let mut out: Vec<(String, usize)> = Vec::with_capacity(v.len());
+        fn keyed<T>(v: &mut Vec<(String, T)>) {
+            let mut out: Vec<(String, T)> = Vec::with_capacity(v.len());
             for (k, c) in v.drain(..) {
                 match out.iter_mut().find(|(o, _)| *o == k) {
                     Some(slot) => slot.1 = c,
@@ -640,7 +696,9 @@ impl Schema {
         }
         keyed(&mut self.obsm);
         keyed(&mut self.varm);
-        for v in [&mut self.obs, &mut self.var, &mut self.obsp, &mut self.uns] {
+        keyed(&mut self.obs);
+        keyed(&mut self.var);
+        for v in [&mut self.obsp, &mut self.uns] {
             names(v);
         }
     }
@@ -666,8 +724,13 @@ impl Schema {
                 format!(" {name}[{}]", v.join(","))
             }
         };
-        s += &list("obs", &self.obs);
-        s += &list("var", &self.var);
+        let typed = |v: &[(String, ColType)]| {
+            v.iter()
+                .map(|(k, t)| format!("{k}:{}", t.name()))
+                .collect::<Vec<_>>()
+        };
+        s += &list("obs", &typed(&self.obs));
+        s += &list("var", &typed(&self.var));
         s += &list(
             "obsm",
             &self

@@ -2,7 +2,7 @@
 //! data), infers every node's schema, and checks what each step needs is there.
 
 use crate::plan::{
-    FilterBy, HvgParams, LogicalPlan, Node, NodeId, Op, QcVar, ScaleParams, Scan, Schema,
+    ColType, FilterBy, HvgParams, LogicalPlan, Node, NodeId, Op, QcVar, ScaleParams, Scan, Schema,
     Selection, Source, Storage, SvdSolver,
 };
 use engine_common::{Error, Result};
@@ -161,6 +161,14 @@ fn add(list: &mut Vec<String>, name: &str) {
     }
 }
 
+/// Adds an obs/var column; one the step recomputes keeps its place and takes the new type.
+fn col(list: &mut Vec<(String, ColType)>, name: &str, ty: ColType) {
+    match list.iter_mut().find(|(c, _)| c == name) {
+        Some(slot) => slot.1 = ty,
+        None => list.push((name.to_string(), ty)),
+    }
+}
+
 /// `qc_vars`: comma-separated gene sets, each an existing boolean var column (`mt`) or one
 /// defined by gene-name prefixes (`mt=MT-`, `ribo=RPS|RPL`).
 fn qc_vars(step: &Step, s: &Schema) -> Result<Vec<QcVar>> {
@@ -181,7 +189,7 @@ fn qc_vars(step: &Step, s: &Schema) -> Result<Vec<QcVar>> {
                 ),
             },
             None => {
-                if !s.var.iter().any(|v| v == item) {
+                if !s.has_var(item) {
                     return Err(Error::step(
                         &step.id,
                         format!(
@@ -303,7 +311,7 @@ pub fn plan(spec: &PipelineSpec, sql: &dyn Predicates) -> Result<LogicalPlan> {
                     n_obs,
                     n_vars,
                     x_dtype: Some(dtype),
-                    obs: vec!["blob".into()],
+                    obs: vec![("blob".into(), ColType::Category)],
                     ..Default::default()
                 };
                 (Op::Scan(Scan::new(src)), schema)
@@ -323,7 +331,10 @@ pub fn plan(spec: &PipelineSpec, sql: &dyn Predicates) -> Result<LogicalPlan> {
                     n_vars,
                     x_dtype: Some(DType::F32),
                     x_sparse: true,
-                    obs: vec!["cell_type".into(), "batch".into()],
+                    obs: vec![
+                        ("cell_type".into(), ColType::Category),
+                        ("batch".into(), ColType::Category),
+                    ],
                     ..Default::default()
                 };
                 (Op::Scan(Scan::new(src)), schema)
@@ -333,9 +344,11 @@ pub fn plan(spec: &PipelineSpec, sql: &dyn Predicates) -> Result<LogicalPlan> {
                 let qc_vars = qc_vars(step, &s)?;
                 let percent_top = percent_top(step, s.n_vars)?;
                 let log1p = step.arg("log1p").as_bool().unwrap_or(true);
-                let mut obs = vec!["n_genes_by_counts".to_string()];
+                // Every metric is a float but the gene counts.
+                col(&mut s.obs, "n_genes_by_counts", ColType::Int);
+                let mut obs = vec![];
                 if log1p {
-                    obs.push("log1p_n_genes_by_counts".into());
+                    obs.push("log1p_n_genes_by_counts".to_string());
                 }
                 obs.push("total_counts".into());
                 if log1p {
@@ -353,13 +366,14 @@ pub fn plan(spec: &PipelineSpec, sql: &dyn Predicates) -> Result<LogicalPlan> {
                     }
                     obs.push(format!("pct_counts_{}", q.name));
                     if q.prefixes.is_some() {
-                        add(&mut s.var, &q.name);
+                        col(&mut s.var, &q.name, ColType::Bool);
                     }
                 }
                 for o in obs {
-                    add(&mut s.obs, &o);
+                    col(&mut s.obs, &o, ColType::Float);
                 }
-                let mut var = vec!["n_cells_by_counts", "mean_counts"];
+                col(&mut s.var, "n_cells_by_counts", ColType::Int);
+                let mut var = vec!["mean_counts"];
                 if log1p {
                     var.push("log1p_mean_counts");
                 }
@@ -368,7 +382,7 @@ pub fn plan(spec: &PipelineSpec, sql: &dyn Predicates) -> Result<LogicalPlan> {
                     var.push("log1p_total_counts");
                 }
                 for v in var {
-                    add(&mut s.var, v);
+                    col(&mut s.var, v, ColType::Float);
                 }
                 (
                     Op::Qc {
@@ -412,11 +426,16 @@ pub fn plan(spec: &PipelineSpec, sql: &dyn Predicates) -> Result<LogicalPlan> {
                     (false, FilterBy::Detected) => "n_genes",
                     (true, FilterBy::Detected) => "n_cells",
                 };
+                // Counts are floats, numbers of genes or cells integers.
+                let ty = match by {
+                    FilterBy::Counts => ColType::Float,
+                    FilterBy::Detected => ColType::Int,
+                };
                 if var {
-                    add(&mut s.var, key);
+                    col(&mut s.var, key, ty);
                     s.var_bound = true;
                 } else {
-                    add(&mut s.obs, key);
+                    col(&mut s.obs, key, ty);
                     s.obs_bound = true;
                 }
                 (Op::Filter { var, by, min, max }, s)
@@ -446,7 +465,7 @@ pub fn plan(spec: &PipelineSpec, sql: &dyn Predicates) -> Result<LogicalPlan> {
                 let mut s = input_schema.unwrap_or_default();
                 let batch_key = step.arg("batch_key").as_str().map(String::from);
                 if let Some(b) = &batch_key {
-                    need(&format!("obs['{b}'] (the batch_key)"), s.obs.contains(b))?;
+                    need(&format!("obs['{b}'] (the batch_key)"), s.has_obs(b))?;
                 }
                 let d = HvgParams::default();
                 let h = HvgParams {
@@ -486,12 +505,17 @@ pub fn plan(spec: &PipelineSpec, sql: &dyn Predicates) -> Result<LogicalPlan> {
                     ]
                 };
                 for v in columns {
-                    add(&mut s.var, v);
+                    let ty = if *v == "highly_variable" {
+                        ColType::Bool
+                    } else {
+                        ColType::Float
+                    };
+                    col(&mut s.var, v, ty);
                 }
                 if h.batch_key.is_some() {
-                    add(&mut s.var, "highly_variable_nbatches");
+                    col(&mut s.var, "highly_variable_nbatches", ColType::Int);
                     if !v3 {
-                        add(&mut s.var, "highly_variable_intersection");
+                        col(&mut s.var, "highly_variable_intersection", ColType::Bool);
                     }
                 }
                 add(&mut s.uns, "hvg");
@@ -506,8 +530,8 @@ pub fn plan(spec: &PipelineSpec, sql: &dyn Predicates) -> Result<LogicalPlan> {
                 let x = ds
                     .x()?
                     .ok_or_else(|| Error::usage(format!("{path}: the dataset has no X")))?;
-                let obs = ds.obs(None)?.columns.into_iter().map(|(n, _)| n).collect();
-                let var = ds.var(None)?.columns.into_iter().map(|(n, _)| n).collect();
+                let obs = ColType::columns(&ds.obs(None)?);
+                let var = ColType::columns(&ds.var(None)?);
                 // Matrices only: obsm dataframes are not read.
                 let matrices = |group: &str| -> Vec<(String, usize)> {
                     ds.keys(group)
@@ -579,8 +603,8 @@ pub fn plan(spec: &PipelineSpec, sql: &dyn Predicates) -> Result<LogicalPlan> {
             "scale" => {
                 let mut s = input_schema.unwrap_or_default();
                 s.x_maps.push("scale".into());
-                add(&mut s.var, "mean");
-                add(&mut s.var, "std");
+                col(&mut s.var, "mean", ColType::Float);
+                col(&mut s.var, "std", ColType::Float);
                 let p = ScaleParams {
                     zero_center: step.arg("zero_center").as_bool().unwrap_or(true),
                     max_value: step.arg("max_value").as_f64(),
@@ -601,16 +625,11 @@ pub fn plan(spec: &PipelineSpec, sql: &dyn Predicates) -> Result<LogicalPlan> {
                 // scanpy's default: the highly variable genes when they are annotated.
                 let mask_var = match step.arg("mask_var").as_str() {
                     Some(m) => {
-                        need(
-                            &format!("var['{m}'] (the mask_var)"),
-                            s.var.iter().any(|v| v == m),
-                        )?;
+                        need(&format!("var['{m}'] (the mask_var)"), s.has_var(m))?;
                         Some(m.to_string())
                     }
                     None => s
-                        .var
-                        .iter()
-                        .any(|v| v == "highly_variable")
+                        .has_var("highly_variable")
                         .then(|| "highly_variable".to_string()),
                 };
                 s.obsm.retain(|(k, _)| k != "X_pca");
@@ -663,7 +682,7 @@ pub fn plan(spec: &PipelineSpec, sql: &dyn Predicates) -> Result<LogicalPlan> {
                     .as_str()
                     .unwrap_or("leiden")
                     .to_string();
-                s.obs.push(key.clone());
+                col(&mut s.obs, &key, ColType::Category);
                 s.uns.push(key.clone());
                 let op = Op::Leiden {
                     resolution: step.arg("resolution").as_f64().unwrap_or(1.0),
@@ -707,7 +726,7 @@ pub fn plan(spec: &PipelineSpec, sql: &dyn Predicates) -> Result<LogicalPlan> {
                 )?;
                 let color = match step.arg("color") {
                     Arg::Str(c) => {
-                        need(&format!("obs['{c}']"), s.obs.contains(c))?;
+                        need(&format!("obs['{c}']"), s.has_obs(c))?;
                         Some(c.clone())
                     }
                     _ => None,

@@ -82,7 +82,8 @@ pub fn apply(plan: &mut LogicalPlan) -> bool {
             let keep: Vec<String> = all.into_iter().filter(|c| want.contains(c)).collect();
             (keep.len() < n).then_some(keep)
         };
-        let obs = keep(schema.obs.clone(), &want.obs);
+        let names = schema.obs.iter().map(|(n, _)| n.clone()).collect();
+        let obs = keep(names, &want.obs);
         let elements = keep(offered(schema), &want.elements);
         if obs.is_some() || elements.is_some() {
             if let Op::Scan(scan) = &mut plan.nodes[i].op {
@@ -98,7 +99,7 @@ pub fn apply(plan: &mut LogicalPlan) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{Node, Scan, Schema, Source};
+    use crate::plan::{ColType, Node, Scan, Schema, Source};
     use engine_matrix::DType;
 
     fn plan(write: bool) -> LogicalPlan {
@@ -106,7 +107,10 @@ mod tests {
             n_obs: 10,
             n_vars: 3,
             x_dtype: Some(DType::F32),
-            obs: vec!["blob".into(), "other".into()],
+            obs: vec![
+                ("blob".into(), ColType::Category),
+                ("other".into(), ColType::Float),
+            ],
             obsm: vec![("X_pca".into(), 2)],
             ..Default::default()
         };
