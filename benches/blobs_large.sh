@@ -43,7 +43,7 @@ measure_may_fail() {
     else
         # The shared scripts print `[name] step ...` as each step starts.
         local step
-        step=$(cat "$measure_out" "$measure_err" | sed -n 's/^\[[^]]*\] \([a-z_]*\) \.\.\.$/\1/p' | tail -1)
+        step=$(cat "$measure_out" "$measure_err" | sed -n 's/^\[[^]]*\] \([A-Za-z0-9_]*\) \.\.\.$/\1/p' | tail -1)
         printf '| %s | failed (exit %d) after %s, in %s | %d |\n' "$label" "$status" "$wall" "${step:-?}" "$((rss / 1024))"
     fi
 }

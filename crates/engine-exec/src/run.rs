@@ -1038,21 +1038,25 @@ pub fn physical_plan(plan: &LogicalPlan, opts: &ExecOptions) -> String {
                 } else {
                     ""
                 };
-                let n_vars = n.schema.n_vars;
-                let r = Randomized::new(*n_comps, n_vars, 0);
-                let randomized = format!(
-                    "{} passes over X: randomized subspace iteration, covariance times {} vectors + column moments{fused}",
-                    r.passes(),
-                    (n_comps + r.oversamples).min(n_vars),
-                );
+                let (n_obs, n_vars) = (n.schema.n_obs, n.schema.n_vars);
+                // A mask, or a filter or subset upstream, leaves only an upper bound on the
+                // genes until the run: the solver and its passes are decided then.
+                let bounded = mask_var.is_some() || n.schema.var_bound;
+                let r = Randomized::new(*n_comps, n_obs, n_vars, 0);
+                let passes = |over: &str| {
+                    format!(
+                        "{}{} passes{over}: randomized subspace iteration, covariance times {} vectors + column moments{fused}",
+                        if bounded { "up to " } else { "" },
+                        r.passes(),
+                        (n_comps + r.oversamples).min(n_vars),
+                    )
+                };
                 let gram = format!("pass over X: Gram matrix + column sums{fused}");
-                let first = match (mask_var, svd_solver) {
-                    // The mask's size is known only when it is computed.
-                    (Some(_), SvdSolver::Auto) if n_vars > GRAM_MAX_VARS => format!(
-                        "{gram}, or above {GRAM_MAX_VARS} masked genes {}",
-                        randomized.replacen("passes over X: ", "passes: ", 1)
-                    ),
-                    _ if svd_solver.randomized_for(n_vars) => randomized,
+                let first = match svd_solver {
+                    SvdSolver::Auto if bounded && n_vars > GRAM_MAX_VARS => {
+                        format!("{gram}, or above {GRAM_MAX_VARS} genes {}", passes(""))
+                    }
+                    _ if svd_solver.randomized_for(n_vars) => passes(" over X"),
                     _ => gram,
                 };
                 vec![
@@ -1624,7 +1628,8 @@ pub fn run(plan: &LogicalPlan, opts: &ExecOptions) -> Result<RunReport> {
                 // The components, the data's column means and, with a fused scale, its
                 // standard deviations.
                 let (p, gram_mean, scale, t2) = if svd_solver.randomized_for(lin.n_vars()) {
-                    let r = Randomized::new(n_comps, lin.n_vars(), *random_state as u64);
+                    let r =
+                        Randomized::new(n_comps, lin.n_obs(), lin.n_vars(), *random_state as u64);
                     let (mut pass, mut blocks) = (0, 0);
                     let found = randomized::pca(
                         lin.n_vars(),
