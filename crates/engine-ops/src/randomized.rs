@@ -125,27 +125,12 @@ impl CovProduct {
     /// block visits them; each entry still adds in the same order as row by row.
     pub fn update_sparse(&mut self, x: &Csr) {
         let (n, l) = (x.n_rows(), self.l);
-        let dev: Vec<f64> = x
-            .indices
-            .iter()
-            .zip(&x.data)
-            .map(|(&j, &v)| v - self.shift[j as usize])
-            .collect();
+        let dev = x.deviations(&self.shift);
         for (&j, &s) in x.indices.iter().zip(&dev) {
             self.sum[j as usize] += s;
             self.sumsq[j as usize] += s * s;
         }
-        let tiles = x.n_cols.div_ceil(TILE).max(1);
-        // Row i's entries in tile t: bounds[i * (tiles + 1) + t .. + 1].
-        let mut bounds = Vec::with_capacity(n * (tiles + 1));
-        for i in 0..n {
-            let (start, end) = (x.indptr[i], x.indptr[i + 1]);
-            let idx = &x.indices[start..end];
-            for t in 0..tiles {
-                bounds.push(start + idx.partition_point(|&j| (j as usize) < t * TILE));
-            }
-            bounds.push(end);
-        }
+        let (tiles, bounds) = x.tile_bounds(TILE);
         // T = Bs W, one row of l per cell of the block.
         let mut t = vec![0.0; n * l];
         for tile in 0..tiles {

@@ -45,6 +45,31 @@ impl Csr {
     }
 
     /// Column indices and values of row `i`.
+    /// The stored values minus `shift` of their column, in storage order.
+    pub fn deviations(&self, shift: &[f64]) -> Vec<f64> {
+        self.indices
+            .iter()
+            .zip(&self.data)
+            .map(|(&j, &v)| v - shift[j as usize])
+            .collect()
+    }
+
+    /// Splits each row's entries by column tiles of `width`: returns the number of tiles and
+    /// bounds in which row i's entries in tile t are `bounds[i * (tiles + 1) + t ..][..2]`.
+    pub fn tile_bounds(&self, width: usize) -> (usize, Vec<usize>) {
+        let tiles = self.n_cols.div_ceil(width).max(1);
+        let mut bounds = Vec::with_capacity(self.n_rows() * (tiles + 1));
+        for i in 0..self.n_rows() {
+            let (start, end) = (self.indptr[i], self.indptr[i + 1]);
+            let idx = &self.indices[start..end];
+            for t in 0..tiles {
+                bounds.push(start + idx.partition_point(|&j| (j as usize) < t * width));
+            }
+            bounds.push(end);
+        }
+        (tiles, bounds)
+    }
+
     pub fn row(&self, i: usize) -> (&[u32], &[f64]) {
         let r = self.indptr[i]..self.indptr[i + 1];
         (&self.indices[r.clone()], &self.data[r])
@@ -405,26 +430,11 @@ const GRAM_TILE: usize = 256;
 /// each entry still sums the rows in order, so the result does not depend on the tiling.
 pub fn gram_update(g: &mut Gram, x: &Csr) {
     let n = x.n_rows();
-    let dev: Vec<f64> = x
-        .indices
-        .iter()
-        .zip(&x.data)
-        .map(|(&j, &v)| v - g.shift[j as usize])
-        .collect();
+    let dev = x.deviations(&g.shift);
     for (&j, &v) in x.indices.iter().zip(&dev) {
         g.sum[j as usize] += v;
     }
-    let tiles = x.n_cols.div_ceil(GRAM_TILE);
-    // Row i's entries in tile t are bounds[i * (tiles + 1) + t .. + 1].
-    let mut bounds = Vec::with_capacity(n * (tiles + 1));
-    for i in 0..n {
-        let (start, end) = (x.indptr[i], x.indptr[i + 1]);
-        let idx = &x.indices[start..end];
-        for t in 0..tiles {
-            bounds.push(start + idx.partition_point(|&j| (j as usize) < t * GRAM_TILE));
-        }
-        bounds.push(end);
-    }
+    let (tiles, bounds) = x.tile_bounds(GRAM_TILE);
     for tb in 0..tiles {
         for ta in 0..=tb {
             for row in bounds.chunks_exact(tiles + 1) {
