@@ -286,3 +286,41 @@ fn every_rule_off_and_all_off_give_the_same_results() {
         );
     }
 }
+
+/// A NaN in X reaches PCA's covariance: the run fails as bad data (exit 1, not a bug, not a
+/// usage mistake), names the step, and writes no output.
+#[test]
+fn nan_in_pca_input_is_a_data_error_at_its_step() {
+    let dir = scratch("nan_pca");
+    let input = dir.join("nan.h5ad");
+    let made = std::process::Command::new(engine_tests::python())
+        .env("HDF5_USE_FILE_LOCKING", "FALSE")
+        .arg("-c")
+        .arg(
+            "import sys, numpy as np, anndata as ad\n\
+             x = np.random.default_rng(0).normal(size=(60, 8)).astype(np.float32)\n\
+             x[17, 3] = np.nan\n\
+             ad.AnnData(x).write_h5ad(sys.argv[1])",
+        )
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let pipeline = dir.join("p.yaml");
+    let out = dir.join("out.h5ad");
+    std::fs::write(
+        &pipeline,
+        format!(
+            "version: 1\nsteps:\n  - {{id: data, op: read, path: \"{}\"}}\n  - {{id: pcs, op: pca, input: data, n_comps: 3}}\noutputs:\n  - {{step: pcs, path: \"{}\"}}\n",
+            input.display(),
+            out.display()
+        ),
+    )
+    .unwrap();
+    let r = engine(&["run", pipeline.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("step `pcs`") && stderr.contains("NaN"), "{stderr}");
+    assert!(!stderr.contains("bug"), "{stderr}");
+    assert!(!out.exists(), "no output from a failed run");
+}

@@ -64,6 +64,11 @@ pub enum Error {
     /// The operating system or a storage library failed.
     #[error("{location}: {message}")]
     Io { location: Location, message: String },
+    /// The values cannot be computed with: NaN or infinite entries where a step needs
+    /// numbers, statistics without a solution (bins that are not distinct, a trend that
+    /// cannot be fitted).
+    #[error("{0}")]
+    Data(String),
     /// A memory or resource limit was hit.
     #[error("resources exhausted: {0}")]
     Resources(String),
@@ -103,6 +108,19 @@ impl Error {
     pub fn internal(message: impl Into<String>) -> Self {
         Error::Internal(message.into())
     }
+    pub fn data(message: impl Into<String>) -> Self {
+        Error::Data(message.into())
+    }
+
+    /// Names the pipeline step a user or data error arose in (`step `pcs`: …`); other
+    /// faults name their own file and element.
+    pub fn in_step(self, step: &str) -> Self {
+        match self {
+            Error::Usage(m) => Error::Usage(format!("step `{step}`: {m}")),
+            Error::Data(m) => Error::Data(format!("step `{step}`: {m}")),
+            other => other,
+        }
+    }
 
     /// Fills in the file of a location-carrying error that was raised without one.
     pub fn in_file(mut self, file: &Path) -> Self {
@@ -123,6 +141,7 @@ impl Error {
             Error::Format { .. } => "format",
             Error::Unsupported { .. } => "unsupported",
             Error::Io { .. } => "io",
+            Error::Data(_) => "data",
             Error::Resources(_) => "resources",
             Error::Internal(_) => "internal",
         }
@@ -152,6 +171,15 @@ mod tests {
         let e = format_err!("/X/indptr", "not monotonic at {}", 3).in_file(Path::new("a.h5ad"));
         assert_eq!(e.to_string(), "a.h5ad:/X/indptr: not monotonic at 3");
         assert_eq!(e.kind(), "format");
+    }
+
+    #[test]
+    fn data_errors_name_their_step() {
+        let e = Error::data("X holds NaN").in_step("pcs");
+        assert_eq!(e.to_string(), "step `pcs`: X holds NaN");
+        assert_eq!(e.kind(), "data");
+        let io = Error::io(Location::file("a.h5ad"), "gone").in_step("pcs");
+        assert_eq!(io.to_string(), "a.h5ad: gone");
     }
 
     #[test]

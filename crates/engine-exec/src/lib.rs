@@ -1,13 +1,41 @@
-//! The streaming executor: lowers a logical plan into passes over X and runs them.
+//! The streaming executor: lowers an optimized logical plan into a physical plan, then runs
+//! it.
 //!
-//! X is never materialised. Each node's X is a *lineage*: the scan plus the elementwise maps
-//! applied since (e.g. standardisation). A pass streams row blocks of a lineage through a
-//! fold with an associative merge (statistics, Gram) or a per-block map (projection, writer),
-//! on all cores via rayon; each worker holds one block, so memory is bounded by
-//! `threads × block size` whatever the number of rows. Everything between passes is small
-//! (statistics, loadings, embeddings, graphs).
+//! - [`lower`] makes every choice of how to run (block sizes, solvers, searches, formats)
+//!   and gives a [`PhysicalPlan`] of nodes, one file each under `physical/`.
+//! - [`PhysicalPlan::explain`] prints those nodes; [`PhysicalPlan::run`] executes them.
+//!
+//! X is never materialised. Each value's X is a *lineage* (`lineage.rs`): a source behind the
+//! `BlockSource` trait (`source/`) with the scan's selection, then the elementwise maps
+//! (`maps.rs`) and unpushed views applied since. A pass streams row blocks of a lineage
+//! through a fold with an associative merge (statistics, Gram) or a per-block map
+//! (projection, writer), on all cores via rayon (`pass.rs`); each worker holds one block, so
+//! memory is bounded by `threads × block size` whatever the number of rows. Everything
+//! between passes is small (statistics, loadings, embeddings, graphs).
 
+mod annotations;
+mod block;
+mod context;
+mod execute;
 mod lineage;
-mod run;
+mod lower;
+mod maps;
+mod options;
+mod pass;
+mod physical;
+mod source;
 
-pub use run::{ExecOptions, RunReport, StageReport, peak_rss_kib, physical_plan, run};
+pub use lower::lower;
+pub use options::{DEFAULT_MEMORY_LIMIT, ExecOptions, RunReport, StageReport, peak_rss_kib};
+pub use physical::PhysicalPlan;
+
+use engine_common::Result;
+use engine_plan::LogicalPlan;
+
+/// Lowers an optimized plan for `memory_limit` bytes of blocks in flight and runs it.
+///
+/// # Errors
+/// When lowering rejects a step; on read/write failures or invalid data.
+pub fn run(plan: &LogicalPlan, memory_limit: usize, opts: &ExecOptions) -> Result<RunReport> {
+    lower(plan, memory_limit)?.run(opts)
+}

@@ -36,10 +36,15 @@ outputs:
     let write = plan
         .nodes
         .iter()
-        .find(|n| matches!(n.op, Op::Write { .. }))
+        .find(|n| matches!(n.op, Op::Write(_)))
         .expect("the output's write node");
     let planned = (write.schema.obs.clone(), write.schema.var.clone());
-    engine_exec::run(&plan, &engine_exec::ExecOptions::default()).unwrap();
+    engine_exec::run(
+        &plan,
+        engine_exec::DEFAULT_MEMORY_LIMIT,
+        &engine_exec::ExecOptions::default(),
+    )
+    .unwrap();
 
     let ds = engine_store::Dataset::open(&out).unwrap();
     let sorted = |mut v: Vec<(String, ColType)>| {

@@ -2,6 +2,7 @@
 //! when few pairs are wanted from a large operator; the dense solver otherwise, or when the
 //! partial one does not converge, so callers always get exact pairs.
 
+use engine_common::{Error, Result};
 use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::evd::{ComputeEigenvectors, self_adjoint_evd_scratch};
 use faer::linalg::matmul::matmul;
@@ -181,11 +182,15 @@ fn orthogonalize(basis: MatRef<'_, f64>, mut w: faer::ColMut<'_, f64>) -> Col<f6
 ///
 /// # Errors
 /// When the solver fails (NaN or infinite entries).
-pub fn dense(a: MatRef<'_, f64>) -> Result<(Vec<f64>, Mat<f64>), String> {
+pub fn dense(a: MatRef<'_, f64>) -> Result<(Vec<f64>, Mat<f64>)> {
     let n = a.nrows();
     let eig = a
         .self_adjoint_eigen(Side::Lower)
-        .map_err(|e| format!("eigendecomposition failed: {e:?}"))?;
+        .map_err(|e| {
+            Error::data(format!(
+                "the eigendecomposition did not converge ({e:?}): the matrix has NaN or infinite entries"
+            ))
+        })?;
     let (s, u) = (eig.S(), eig.U());
     // faer returns nondecreasing order.
     let vals = (0..n).rev().map(|i| s[i]).collect();

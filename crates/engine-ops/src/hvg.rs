@@ -3,6 +3,7 @@
 //! `batch_key`. The statistics come from one streaming pass; everything here is per gene.
 
 use crate::stats::median;
+use engine_common::{Error, Result};
 
 /// Which dispersion normalisation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,7 +52,7 @@ pub fn single_batch(
     flavor: Flavor,
     n_bins: usize,
     cutoff: Cutoff,
-) -> Result<Hvg, String> {
+) -> Result<Hvg> {
     let keep: Vec<usize> = (0..mean.len())
         .filter(|&j| expressed.is_none_or(|e| e[j]))
         .collect();
@@ -80,9 +81,9 @@ pub fn single_batch(
             edges.extend((10..105).step_by(5).map(|q| percentile(&sorted, q as f64)));
             edges.push(f64::INFINITY);
             if edges.windows(2).any(|w| w[0] >= w[1]) {
-                return Err(
-                    "cell_ranger: the percentile bins of the gene means are not distinct (many genes share a mean, e.g. unexpressed ones); filter genes first (filter_genes min_cells)".into(),
-                );
+                return Err(Error::data(
+                    "cell_ranger: the percentile bins of the gene means are not distinct (many genes share a mean, e.g. unexpressed ones); filter genes first (filter_genes min_cells)",
+                ));
             }
             edges
         }
@@ -295,14 +296,17 @@ fn mad(v: &[f64]) -> f64 {
 ///
 /// # Errors
 /// When the LOESS fit fails, as scikit-misc's does (see [`crate::loess`]).
-pub fn seurat_v3_reg_std(mean: &[f64], var: &[f64], span: f64) -> Result<Vec<f64>, String> {
+pub fn seurat_v3_reg_std(mean: &[f64], var: &[f64], span: f64) -> Result<Vec<f64>> {
     let varying: Vec<usize> = (0..var.len()).filter(|&j| var[j] > 0.0).collect();
     let mut fitted = vec![0.0; var.len()];
     if !varying.is_empty() {
         let x: Vec<f64> = varying.iter().map(|&j| mean[j].log10()).collect();
         let y: Vec<f64> = varying.iter().map(|&j| var[j].log10()).collect();
-        let fit = crate::loess::loess(&x, &y, span)
-            .map_err(|e| format!("seurat_v3: LOESS of log variance on log mean failed: {e}"))?;
+        let fit = crate::loess::loess(&x, &y, span).map_err(|e| {
+            Error::data(format!(
+                "seurat_v3: LOESS of log variance on log mean failed: {e}"
+            ))
+        })?;
         for (&j, f) in varying.iter().zip(fit) {
             fitted[j] = f;
         }

@@ -15,6 +15,9 @@ use faer::{Accum, Mat, Par};
 use ndarray::{Array2, ArrayView2};
 use rayon::prelude::*;
 
+/// Cells below which scanpy (and so `neighbors`) searches exactly; NN-descent from here on.
+pub const EXACT_MAX_CELLS: usize = 8192;
+
 /// The k nearest neighbours of every row (itself first, at distance 0), as `n × k` indices and
 /// euclidean distances in increasing order.
 pub fn exact_knn(x: ArrayView2<'_, f64>, k: usize) -> (Array2<u32>, Array2<f64>) {

@@ -13,6 +13,7 @@
 //! Where dloess warns (a near-singular local fit, a zero-width neighbourhood), scikit-misc
 //! raises, and so does this: the caller gets an error, not a different fit.
 
+use engine_common::{Error, Result};
 use faer::Mat;
 
 /// The fitted values at `x`, in input order.
@@ -20,23 +21,23 @@ use faer::Mat;
 /// # Errors
 /// When dloess would fail: too few points for the span, a vertex whose neighbourhood has no
 /// width or fewer than three distinct x values (scanpy issue #1504), or non-finite input.
-pub fn loess(x: &[f64], y: &[f64], span: f64) -> Result<Vec<f64>, String> {
+pub fn loess(x: &[f64], y: &[f64], span: f64) -> Result<Vec<f64>> {
     let n = x.len();
     if y.len() != n {
-        return Err("x and y differ in length".into());
+        return Err(Error::data("x and y differ in length"));
     }
     if !(span > 0.0 && span <= 1.0) {
-        return Err(format!("span must be in (0, 1], got {span}"));
+        return Err(Error::data(format!("span must be in (0, 1], got {span}")));
     }
     if x.iter().chain(y).any(|v| !v.is_finite()) {
-        return Err("non-finite values".into());
+        return Err(Error::data("non-finite values"));
     }
     let nf = ((n as f64 * span + 1e-5).floor() as usize).min(n);
     // Three local parameters need at least four neighbours.
     if nf < 4 {
-        return Err(format!(
+        return Err(Error::data(format!(
             "span too small: {nf} neighbours of {n} points for a local quadratic"
-        ));
+        )));
     }
     let fc = (n as f64 * (span * 0.2)).floor() as usize;
     let mut order: Vec<usize> = (0..n).collect();
@@ -174,7 +175,7 @@ impl Tree {
 
 /// The local quadratic at `q` (`ehg127`): intercept and slope of the weighted least-squares
 /// fit to the `nf` nearest points, tricube weights on distance over the `nf`-th distance.
-fn local_fit(xs: &[f64], ys: &[f64], q: f64, nf: usize) -> Result<(f64, f64), String> {
+fn local_fit(xs: &[f64], ys: &[f64], q: f64, nf: usize) -> Result<(f64, f64)> {
     let n = xs.len();
     // The nf nearest points of sorted data form a window around q's position.
     let mut right = xs.partition_point(|&v| v < q);
@@ -195,7 +196,7 @@ fn local_fit(xs: &[f64], ys: &[f64], q: f64, nf: usize) -> Result<(f64, f64), St
         .map(|&v| (v - q) * (v - q))
         .fold(0.0f64, f64::max);
     if rho <= 0.0 {
-        return Err(format!("zero-width neighbourhood at x = {q}"));
+        return Err(Error::data(format!("zero-width neighbourhood at x = {q}")));
     }
     // Rows of the weighted design, scaled by sqrt of the tricube weight; points at the
     // nf-th distance get weight zero.
@@ -210,9 +211,9 @@ fn local_fit(xs: &[f64], ys: &[f64], q: f64, nf: usize) -> Result<(f64, f64), St
         }
     }
     if rows.is_empty() {
-        return Err(format!(
+        return Err(Error::data(format!(
             "all points on the boundary of the neighbourhood at x = {q}"
-        ));
+        )));
     }
     // Column equilibration, then Householder QR of the m x 3 design.
     let m = rows.len();
@@ -258,13 +259,13 @@ fn local_fit(xs: &[f64], ys: &[f64], q: f64, nf: usize) -> Result<(f64, f64), St
     // dloess truncates singular values below 100 ε σ₁ and warns, which scikit-misc raises.
     let sigma = r
         .singular_values()
-        .map_err(|e| format!("SVD of the local fit failed at x = {q}: {e:?}"))?;
+        .map_err(|e| Error::data(format!("SVD of the local fit failed at x = {q}: {e:?}")))?;
     let (s_max, s_min) = (sigma[0], sigma[sigma.len() - 1]);
     // NaN singular values fail too.
     if s_min.is_nan() || s_min <= s_max * 100.0 * f64::EPSILON {
-        return Err(format!(
+        return Err(Error::data(format!(
             "the local quadratic at x = {q} is singular (fewer than three distinct values in its neighbourhood)"
-        ));
+        )));
     }
     let mut beta = [0.0f64; 3];
     for i in (0..3).rev() {

@@ -2,6 +2,7 @@
 //! the Gram matrix, a symmetric eigendecomposition gives the components, a second pass
 //! projects. This is scanpy's `svd_solver="covariance_eigh"`, exact when variables are few.
 
+use engine_common::{Error, Result};
 use faer::Mat;
 use ndarray::{Array2, ArrayView2};
 
@@ -22,9 +23,14 @@ pub struct Pca {
 /// magnitude in each component is positive.
 ///
 /// # Errors
-/// When the eigensolver does not converge (a matrix with NaN or infinite entries).
-pub fn from_covariance(cov: Mat<f64>, n_comps: usize) -> Result<Pca, String> {
+/// A data error when the matrix has NaN or infinite entries (so did the data).
+pub fn from_covariance(cov: Mat<f64>, n_comps: usize) -> Result<Pca> {
     let d = cov.nrows();
+    if (0..d).any(|j| (0..d).any(|i| !cov[(i, j)].is_finite())) {
+        return Err(Error::data(
+            "X has NaN or infinite values, so its covariance has too: PCA needs finite numbers",
+        ));
+    }
     let k = n_comps.min(d);
     let total: f64 = (0..d).map(|i| cov[(i, i)]).sum();
     // Up to a few thousand variables the dense solver takes seconds and is exact; above, the

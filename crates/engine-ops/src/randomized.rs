@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use crate::pca::Pca;
 use crate::sparse::Csr;
+use engine_common::Result;
 
 /// The sizes scikit-learn's `randomized_svd` picks by default. Its last step multiplies by
 /// X once more than our Rayleigh–Ritz on the covariance does, so for the same `n_iter` its
@@ -224,16 +225,15 @@ pub struct Found {
 /// also fixes the mean and, with `standardize`, the scale of the correlation matrix.
 ///
 /// # Errors
-/// What `pass` returns, or a failed eigendecomposition (NaN or infinite data) as `failed`
-/// makes it.
-pub fn pca<E>(
+/// What `pass` returns, or a data error when the eigendecomposition fails (NaN or infinite
+/// data).
+pub fn pca(
     n_vars: usize,
     shift: Vec<f64>,
     standardize: bool,
     r: &Randomized,
-    mut pass: impl FnMut(Arc<Vec<f64>>, Arc<Vec<f64>>) -> Result<CovProduct, E>,
-    failed: impl FnOnce(String) -> E,
-) -> Result<Found, E> {
+    mut pass: impl FnMut(Arc<Vec<f64>>, Arc<Vec<f64>>) -> Result<CovProduct>,
+) -> Result<Found> {
     let d = n_vars;
     let k = r.n_comps.min(d);
     let l = (k + r.oversamples).min(d);
@@ -292,7 +292,7 @@ pub fn pca<E>(
         Par::Seq,
     );
     let m = Mat::from_fn(l, l, |i, j| (m[(i, j)] + m[(j, i)]) / 2.0);
-    let (values, vecs) = crate::eigen::dense(m.as_ref()).map_err(failed)?;
+    let (values, vecs) = crate::eigen::dense(m.as_ref())?;
     let mut vectors = Mat::<f64>::zeros(d, k);
     matmul(
         vectors.as_mut(),
@@ -368,38 +368,31 @@ mod tests {
         sparse: bool,
     ) -> Found {
         let fill = shift.clone();
-        pca::<String>(
-            x.ncols(),
-            shift,
-            standardize,
-            &r,
-            |shift, w| {
-                let mut acc = CovProduct::new(shift.clone(), w.clone());
-                for start in (0..x.nrows()).step_by(37) {
-                    let end = (start + 37).min(x.nrows());
-                    let mut part = CovProduct::new(shift.clone(), w.clone());
-                    let b = x.slice(ndarray::s![start..end, ..]);
-                    if sparse {
-                        let rows: Vec<Vec<(u32, f64)>> = b
-                            .outer_iter()
-                            .map(|r| {
-                                r.iter()
-                                    .enumerate()
-                                    .filter(|&(j, &v)| v != fill[j])
-                                    .map(|(j, &v)| (j as u32, v))
-                                    .collect()
-                            })
-                            .collect();
-                        part.update_sparse(&Csr::from_rows(x.ncols(), &rows));
-                    } else {
-                        part.update(b);
-                    }
-                    acc = acc.merge(part);
+        pca(x.ncols(), shift, standardize, &r, |shift, w| {
+            let mut acc = CovProduct::new(shift.clone(), w.clone());
+            for start in (0..x.nrows()).step_by(37) {
+                let end = (start + 37).min(x.nrows());
+                let mut part = CovProduct::new(shift.clone(), w.clone());
+                let b = x.slice(ndarray::s![start..end, ..]);
+                if sparse {
+                    let rows: Vec<Vec<(u32, f64)>> = b
+                        .outer_iter()
+                        .map(|r| {
+                            r.iter()
+                                .enumerate()
+                                .filter(|&(j, &v)| v != fill[j])
+                                .map(|(j, &v)| (j as u32, v))
+                                .collect()
+                        })
+                        .collect();
+                    part.update_sparse(&Csr::from_rows(x.ncols(), &rows));
+                } else {
+                    part.update(b);
                 }
-                Ok(acc)
-            },
-            |e| e,
-        )
+                acc = acc.merge(part);
+            }
+            Ok(acc)
+        })
         .unwrap()
     }
 

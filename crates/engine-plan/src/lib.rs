@@ -1,14 +1,19 @@
 //! Logical plans over AnnData values: the planner binds a validated pipeline to its sources
-//! (metadata only), the optimizer rewrites the plan rule by rule, EXPLAIN prints it.
+//! (described by a catalogue from their metadata), the optimizer rewrites the plan rule by rule, EXPLAIN prints it.
 
+pub mod catalog;
 pub mod io;
+pub mod ops;
 pub mod plan;
 pub mod planner;
 pub mod rules;
+pub mod schema;
 
+pub use catalog::{Catalog, SourceInfo, StoreCatalog};
 pub use plan::{
-    ColType, FilterBy, GRAM_MAX_VARS, HvgParams, LogicalPlan, Node, NodeId, Op, QcVar, ScaleParams,
-    Scan, Schema, Selection, Source, Storage, SvdSolver,
+    ColType, Filter, FilterBy, GRAM_MAX_VARS, HvgFlavor, HvgParams, Leiden, Log1p, LogicalPlan,
+    Neighbors, Node, NodeId, NormalizeTotal, Op, Pca, Plot, Qc, QcVar, Reads, Scale, ScaleParams,
+    Scan, Schema, Select, Selection, Source, Storage, SvdSolver, Umap, Where, Write,
 };
-pub use planner::{NoPredicates, Predicates, plan};
+pub use planner::{NoPredicates, Predicates, plan, plan_with};
 pub use rules::optimize;

@@ -32,6 +32,7 @@ pub fn sql_error(sql: &str, e: &DataFusionError) -> Error {
             Error::Step { step, message } => Error::step(step.clone(), message.clone()),
             Error::Internal(m) => Error::internal(m.clone()),
             Error::Resources(m) => Error::Resources(m.clone()),
+            Error::Data(m) => Error::data(m.clone()),
             Error::Format { location, message } => Error::format(location.clone(), message.clone()),
             Error::Unsupported { location, what } => {
                 Error::unsupported(location.clone(), what.clone())

@@ -26,5 +26,5 @@ pub use backend::{
 pub use convert::{ConvertOptions, ConvertReport, convert};
 pub use dataset::{Dataset, ElementSummary, open_store};
 pub use encoding::Encoding;
-pub use matrix::{Matrix, MatrixLayout};
+pub use matrix::{Matrix, MatrixLayout, ReadCounter};
 pub use value::{Column, Frame, Value};

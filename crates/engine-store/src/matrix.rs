@@ -12,24 +12,32 @@ use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Bytes of matrix data decoded from storage by this process (dense values; sparse values,
-/// indices and row pointers), for `--metrics`.
-static BYTES_READ: AtomicU64 = AtomicU64::new(0);
+/// Counts the bytes of matrix data a run's reads decode from storage (dense values; sparse
+/// values, indices and row pointers), for `--metrics`. One per run, shared by the matrices
+/// it opens, so two runs in one process never mix their figures.
+#[derive(Debug, Clone, Default)]
+pub struct ReadCounter(Arc<AtomicU64>);
 
-/// The running total of bytes [`Matrix`] reads have decoded.
-pub fn bytes_read() -> u64 {
-    BYTES_READ.load(Ordering::Relaxed)
-}
+impl ReadCounter {
+    pub fn new() -> ReadCounter {
+        ReadCounter::default()
+    }
 
-fn count(block: &Block) {
-    let n = match block {
-        Block::Dense(a) => a.len() * a.dtype().size(),
-        Block::Sparse(c) => {
-            c.nnz() * (c.data.dtype().size() + std::mem::size_of::<u32>())
-                + c.indptr.len() * std::mem::size_of::<u64>()
-        }
-    };
-    BYTES_READ.fetch_add(n as u64, Ordering::Relaxed);
+    /// Bytes counted so far.
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn count(&self, block: &Block) {
+        let n = match block {
+            Block::Dense(a) => a.len() * a.dtype().size(),
+            Block::Sparse(c) => {
+                c.nnz() * (c.data.dtype().size() + std::mem::size_of::<u32>())
+                    + c.indptr.len() * std::mem::size_of::<u64>()
+            }
+        };
+        self.0.fetch_add(n as u64, Ordering::Relaxed);
+    }
 }
 
 /// How a matrix element is stored.
@@ -45,6 +53,8 @@ pub struct Matrix {
     store: Arc<dyn Store>,
     path: String,
     layout: MatrixLayout,
+    /// Where block reads count what they decode; none by default.
+    counter: Option<ReadCounter>,
 }
 
 impl Matrix {
@@ -90,7 +100,14 @@ impl Matrix {
             store,
             path: path.to_string(),
             layout,
+            counter: None,
         })
+    }
+
+    /// The same matrix, its block reads counted in `counter`.
+    pub fn counted(mut self, counter: ReadCounter) -> Matrix {
+        self.counter = Some(counter);
+        self
     }
 
     pub fn path(&self) -> &str {
@@ -226,7 +243,9 @@ impl Matrix {
             MatrixLayout::Dense(info) => self.read_dense(info, rows, cols).map(Block::Dense),
             MatrixLayout::Sparse(info) => self.read_sparse(info, rows, cols).map(Block::Sparse),
         }?;
-        count(&block);
+        if let Some(c) = &self.counter {
+            c.count(&block);
+        }
         Ok(block)
     }
 

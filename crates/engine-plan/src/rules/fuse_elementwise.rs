@@ -11,23 +11,20 @@
 //! Each step still makes the statistics pass it needs (totals, moments); only how its map is
 //! applied changes, so every schema and every value is unchanged.
 
-use crate::plan::{LogicalPlan, NodeId, Op};
+use crate::plan::{Log1p, LogicalPlan, NodeId, NormalizeTotal, Op, Scale};
 
 pub const NAME: &str = "fuse_elementwise";
 
 /// Whether a node applies a map to X.
 fn is_map(op: &Op) -> bool {
-    matches!(
-        op,
-        Op::NormalizeTotal { .. } | Op::Log1p { .. } | Op::Scale { .. }
-    )
+    matches!(op, Op::NormalizeTotal(_) | Op::Log1p(_) | Op::Scale(_))
 }
 
 /// Whether a node passes X's values through unchanged (possibly selecting rows or columns).
 fn keeps_values(op: &Op) -> bool {
     matches!(
         op,
-        Op::Qc { .. } | Op::Filter { .. } | Op::Hvg(_) | Op::Select { .. } | Op::Where { .. }
+        Op::Qc(_) | Op::Filter(_) | Op::Hvg(_) | Op::Select(_) | Op::Where(_)
     )
 }
 
@@ -50,7 +47,9 @@ pub fn apply(plan: &mut LogicalPlan) -> bool {
             continue;
         }
         match &mut plan.nodes[i].op {
-            Op::NormalizeTotal { fused, .. } | Op::Log1p { fused } | Op::Scale { fused, .. } => {
+            Op::NormalizeTotal(NormalizeTotal { fused, .. })
+            | Op::Log1p(Log1p { fused })
+            | Op::Scale(Scale { fused, .. }) => {
                 changed |= !*fused;
                 *fused = true;
             }
@@ -88,13 +87,13 @@ mod tests {
                 node("data", Op::Scan(Scan::new(scan)), None),
                 node(
                     "normalized",
-                    Op::NormalizeTotal {
+                    Op::NormalizeTotal(NormalizeTotal {
                         target_sum: Some(1e4),
                         fused: false,
-                    },
+                    }),
                     Some(0),
                 ),
-                node("logged", Op::Log1p { fused: false }, Some(1)),
+                node("logged", Op::Log1p(Log1p { fused: false }), Some(1)),
                 node(
                     "hvg",
                     Op::Hvg(HvgParams {
@@ -106,14 +105,14 @@ mod tests {
                 ),
                 node(
                     "scaled",
-                    Op::Scale {
+                    Op::Scale(Scale {
                         params: ScaleParams {
                             zero_center: true,
                             max_value: Some(10.0),
                         },
                         fused: false,
                         moments_merged: false,
-                    },
+                    }),
                     Some(3),
                 ),
             ],
@@ -124,9 +123,9 @@ mod tests {
         p.nodes
             .iter()
             .map(|n| match n.op {
-                Op::NormalizeTotal { fused, .. }
-                | Op::Log1p { fused }
-                | Op::Scale { fused, .. } => fused,
+                Op::NormalizeTotal(NormalizeTotal { fused, .. })
+                | Op::Log1p(Log1p { fused })
+                | Op::Scale(Scale { fused, .. }) => fused,
                 _ => false,
             })
             .collect()

@@ -19,7 +19,7 @@
 //! ```
 //! `seurat_v3` reads counts through passes of its own and is left alone.
 
-use crate::plan::{LogicalPlan, Op};
+use crate::plan::{HvgFlavor, LogicalPlan, Op, Pca, Scale};
 
 pub const NAME: &str = "merge_passes";
 
@@ -35,10 +35,10 @@ pub fn apply(plan: &mut LogicalPlan) -> bool {
 fn scale_moments_from_hvg(plan: &mut LogicalPlan) -> bool {
     let mut changed = false;
     for i in 0..plan.nodes.len() {
-        let Op::Scale {
+        let Op::Scale(Scale {
             moments_merged: false,
             ..
-        } = plan.nodes[i].op
+        }) = plan.nodes[i].op
         else {
             continue;
         };
@@ -48,11 +48,11 @@ fn scale_moments_from_hvg(plan: &mut LogicalPlan) -> bool {
         let Op::Hvg(h) = &mut plan.nodes[input.0].op else {
             continue;
         };
-        if h.flavor == "seurat_v3" {
+        if h.flavor == HvgFlavor::SeuratV3 {
             continue;
         }
         h.column_moments = true;
-        if let Op::Scale { moments_merged, .. } = &mut plan.nodes[i].op {
+        if let Op::Scale(Scale { moments_merged, .. }) = &mut plan.nodes[i].op {
             *moments_merged = true;
         }
         changed = true;
@@ -65,25 +65,25 @@ fn fold_scale_into_pca(plan: &mut LogicalPlan) -> bool {
     for i in 0..plan.nodes.len() {
         // With a gene mask the Gram covers only the masked genes, but scale's statistics
         // (var['mean'], var['std']) are wanted for all of them: not merged.
-        let Op::Pca {
+        let Op::Pca(Pca {
             standardize: None,
             mask_var: None,
             ..
-        } = plan.nodes[i].op
+        }) = plan.nodes[i].op
         else {
             continue;
         };
         let Some(&input) = plan.nodes[i].inputs.first() else {
             continue;
         };
-        let Op::Scale { params: p, .. } = plan.nodes[input.0].op else {
+        let Op::Scale(Scale { params: p, .. }) = plan.nodes[input.0].op else {
             continue;
         };
         if !p.zero_center || p.max_value.is_some() {
             continue;
         }
         let source = plan.nodes[input.0].inputs.clone();
-        if let Op::Pca { standardize, .. } = &mut plan.nodes[i].op {
+        if let Op::Pca(Pca { standardize, .. }) = &mut plan.nodes[i].op {
             *standardize = Some(p);
         }
         plan.nodes[i].inputs = source;
@@ -123,27 +123,27 @@ mod tests {
                 },
                 Node {
                     step: "scaled".into(),
-                    op: Op::Scale {
+                    op: Op::Scale(Scale {
                         params: ScaleParams {
                             zero_center: true,
                             max_value,
                         },
                         fused: false,
                         moments_merged: false,
-                    },
+                    }),
                     inputs: vec![NodeId(0)],
                     schema: schema.clone(),
                 },
                 Node {
                     step: "pcs".into(),
-                    op: Op::Pca {
+                    op: Op::Pca(Pca {
                         mask_var: None,
                         n_comps: 2,
                         zero_center: true,
                         standardize: None,
                         svd_solver: SvdSolver::Auto,
                         random_state: 0,
-                    },
+                    }),
                     inputs: vec![NodeId(1)],
                     schema,
                 },
@@ -189,7 +189,7 @@ mod tests {
     }
 
     /// `data -> hvg(flavor) -> scaled(max_value=10)`.
-    fn hvg_plan(flavor: &str) -> LogicalPlan {
+    fn hvg_plan(flavor: HvgFlavor) -> LogicalPlan {
         let mut p = plan(Some(10.0));
         p.nodes.truncate(2);
         p.nodes.insert(
@@ -197,7 +197,7 @@ mod tests {
             Node {
                 step: "hvg".into(),
                 op: Op::Hvg(HvgParams {
-                    flavor: flavor.into(),
+                    flavor,
                     n_top_genes: Some(2),
                     subset: true,
                     ..Default::default()
@@ -212,7 +212,7 @@ mod tests {
 
     #[test]
     fn scale_after_hvg_takes_its_moments_from_the_hvg_pass() {
-        let mut p = hvg_plan("seurat");
+        let mut p = hvg_plan(HvgFlavor::Seurat);
         let steps = |p: &LogicalPlan| {
             p.explain()
                 .lines()
@@ -240,7 +240,7 @@ mod tests {
 
     #[test]
     fn seurat_v3_keeps_scale_pass() {
-        let mut p = hvg_plan("seurat_v3");
+        let mut p = hvg_plan(HvgFlavor::SeuratV3);
         assert!(!apply(&mut p));
     }
 }

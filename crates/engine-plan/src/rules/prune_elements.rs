@@ -1,7 +1,8 @@
 //! `prune_elements`: a scan reads only the obs columns and the obsm/varm/obsp/uns elements
-//! someone downstream uses. A written output uses everything; a plot uses its colour column
-//! and its basis, highly_variable_genes its batch key, neighbors its representation, leiden
-//! and umap the connectivities (umap also the representation the graph was built on).
+//! someone downstream uses, as each operator says (`Op::reads`): a written output uses
+//! everything; a plot its colour column and its basis, highly_variable_genes its batch key,
+//! neighbors its representation, leiden and umap the connectivities (umap also the
+//! representation the graph was built on); a run-time `where` any obs column.
 //!
 //! ```text
 //! before: Scan(file) -> … -> Plot(color=cell_type)
@@ -9,7 +10,7 @@
 //! ```
 //! Schemas are unchanged: they say what a node could offer, the scan says what is read.
 
-use crate::plan::{LogicalPlan, NodeId, Op, Schema};
+use crate::plan::{LogicalPlan, NodeId, Op, Reads, Schema};
 
 pub const NAME: &str = "prune_elements";
 
@@ -33,19 +34,13 @@ fn needed(plan: &LogicalPlan, id: NodeId) -> Option<Needs> {
         if std::mem::replace(&mut seen[n.0], true) {
             continue;
         }
-        let elements = &mut want.elements;
-        match &plan.node(n).op {
-            Op::Write { .. } => return None,
-            Op::Plot { color, basis, .. } => {
-                want.obs.extend(color.clone());
-                elements.push(format!("obsm/X_{basis}"));
+        match plan.node(n).op.reads() {
+            Reads::Everything => return None,
+            Reads::Some { obs, elements } => {
+                want.obs.extend(obs);
+                want.elements.extend(elements);
             }
-            Op::Hvg(h) => want.obs.extend(h.batch_key.clone()),
-            Op::Neighbors { use_rep, .. } => elements.push(format!("obsm/{use_rep}")),
-            Op::Leiden { .. } => elements.push("obsp/connectivities".into()),
-            Op::Umap { .. } => elements
-                .extend(["obsp/connectivities", "uns/neighbors", "obsm/X_pca"].map(String::from)),
-            _ => {}
+            Reads::Nothing => {}
         }
         stack.extend(plan.consumers(n));
     }
@@ -99,7 +94,7 @@ pub fn apply(plan: &mut LogicalPlan) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{ColType, Node, Scan, Schema, Source};
+    use crate::plan::{ColType, Leiden, Node, Plot, Scan, Schema, Source, Where, Write};
     use engine_matrix::DType;
 
     fn plan(write: bool) -> LogicalPlan {
@@ -130,12 +125,12 @@ mod tests {
             },
             Node {
                 step: "fig".into(),
-                op: Op::Plot {
+                op: Op::Plot(Plot {
                     basis: "pca".into(),
                     components: (0, 1),
                     color: Some("blob".into()),
                     path: "p.png".into(),
-                },
+                }),
                 inputs: vec![NodeId(0)],
                 schema: schema.clone(),
             },
@@ -143,12 +138,12 @@ mod tests {
         if write {
             nodes.push(Node {
                 step: "data:write".into(),
-                op: Op::Write {
+                op: Op::Write(Write {
                     path: "o.h5ad".into(),
                     format: None,
                     chunks: None,
                     compression: None,
-                },
+                }),
                 inputs: vec![NodeId(0)],
                 schema,
             });
@@ -199,12 +194,12 @@ mod tests {
     fn leiden_reads_only_the_connectivities() {
         let mut p = plan(false);
         p.nodes[0].schema.obsp = vec!["connectivities".into(), "distances".into()];
-        p.nodes[1].op = Op::Leiden {
+        p.nodes[1].op = Op::Leiden(Leiden {
             resolution: 1.0,
             random_state: 0,
             n_iterations: -1,
             key_added: "leiden".into(),
-        };
+        });
         assert!(apply(&mut p));
         let Op::Scan(scan) = &p.nodes[0].op else {
             unreachable!()
@@ -214,5 +209,26 @@ mod tests {
             scan.elements.as_deref(),
             Some(&["obsp/connectivities".to_string()][..])
         );
+    }
+
+    #[test]
+    fn a_run_time_where_keeps_every_obs_column() {
+        // data -> where (over computed and file columns alike) -> plot(color=blob)
+        let mut p = plan(false);
+        let mut view = p.nodes[1].clone();
+        view.step = "kept".into();
+        view.op = Op::Where(Where {
+            rows: None,
+            cols: None,
+            obs: Some("other > 0 AND pct_counts_mt < 20".into()),
+            var: None,
+        });
+        p.nodes.insert(1, view);
+        p.nodes[2].inputs = vec![NodeId(1)];
+        assert!(!apply(&mut p), "the predicate may name any obs column");
+        let Op::Scan(scan) = &p.nodes[0].op else {
+            unreachable!()
+        };
+        assert_eq!(scan.obs_columns, None);
     }
 }

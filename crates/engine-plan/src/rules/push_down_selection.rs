@@ -8,7 +8,7 @@
 //! Only views directly on a scan move: a view after `scale` must not, because scale's
 //! statistics are taken over all rows.
 
-use crate::plan::{LogicalPlan, Op, Selection};
+use crate::plan::{LogicalPlan, Op, Select, Selection};
 
 pub const NAME: &str = "push_down_selection";
 
@@ -27,7 +27,7 @@ fn compose(inner: &Option<Selection>, outer: &Option<Selection>) -> Option<Selec
 pub fn apply(plan: &mut LogicalPlan) -> bool {
     let mut changed = false;
     for i in 0..plan.nodes.len() {
-        let Op::Select { rows, cols } = &plan.nodes[i].op else {
+        let Op::Select(Select { rows, cols }) = &plan.nodes[i].op else {
             continue;
         };
         let Some(&input) = plan.nodes[i].inputs.first() else {
@@ -40,10 +40,10 @@ pub fn apply(plan: &mut LogicalPlan) -> bool {
                 s.cols = compose(&scan.cols, cols);
                 Op::Scan(s)
             }
-            Op::Select { rows: r0, cols: c0 } => Op::Select {
+            Op::Select(Select { rows: r0, cols: c0 }) => Op::Select(Select {
                 rows: compose(r0, rows),
                 cols: compose(c0, cols),
-            },
+            }),
             _ => continue,
         };
         let inputs = plan.nodes[input.0].inputs.clone();
@@ -93,19 +93,19 @@ mod tests {
                 },
                 Node {
                     step: "first".into(),
-                    op: Op::Select {
+                    op: Op::Select(Select {
                         rows: sel(vec![10..60], "10:60"),
                         cols: None,
-                    },
+                    }),
                     inputs: vec![NodeId(0)],
                     schema: schema(50),
                 },
                 Node {
                     step: "some".into(),
-                    op: Op::Select {
+                    op: Op::Select(Select {
                         rows: sel(vec![0..5, 40..50], ":5,40:"),
                         cols: sel(vec![1..3], "1:3"),
-                    },
+                    }),
                     inputs: vec![NodeId(1)],
                     schema: schema(15),
                 },

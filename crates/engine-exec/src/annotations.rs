@@ -1,0 +1,176 @@
+//! Everything of a node's AnnData value but X: obs, var and the obsm/varm/obsp/uns elements,
+//! with the helpers nodes use to add columns and entries the way scanpy stores them.
+
+use engine_common::{Error, Result};
+use engine_matrix::{AxisSelection, Block, Compressed, DynArray};
+use engine_store::{Column, Frame, Value};
+use ndarray::{Array1, Array2, CowArray, Ix2};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Per-node results that are not X.
+#[derive(Debug, Clone)]
+pub(crate) struct Annotations {
+    pub obs: Frame,
+    pub var: Frame,
+    /// Embeddings we compute are float32, as scanpy stores X_pca for float32 data; those read
+    /// from the input keep their stored type and layout.
+    pub obsm: BTreeMap<String, Arc<Block>>,
+    pub varm: BTreeMap<String, Arc<Block>>,
+    /// Shared: a node with two consumers (a plot and the next step) hands both the same
+    /// graph instead of a copy.
+    pub obsp: BTreeMap<String, Arc<Compressed>>,
+    pub uns: BTreeMap<String, Value>,
+}
+
+impl Default for Annotations {
+    fn default() -> Self {
+        Annotations {
+            obs: Frame::with_range_index(0),
+            var: Frame::with_range_index(0),
+            obsm: BTreeMap::new(),
+            varm: BTreeMap::new(),
+            obsp: BTreeMap::new(),
+            uns: BTreeMap::new(),
+        }
+    }
+}
+
+impl Annotations {
+    /// The view `adata[rows, cols]` of everything but X.
+    pub(crate) fn select(&mut self, rows: Option<&AxisSelection>, cols: Option<&AxisSelection>) {
+        if let Some(r) = rows {
+            let pos: Vec<usize> = r.indices().collect();
+            self.obs = self.obs.take(&pos);
+            for v in self.obsm.values_mut() {
+                let all = AxisSelection::all(v.shape().get(1).copied().unwrap_or(1));
+                *v = Arc::new(v.select(r, &all));
+            }
+            // A graph over cells keeps the selected cells' edges among themselves.
+            for g in self.obsp.values_mut() {
+                *g = Arc::new(g.select(r, r));
+            }
+        }
+        if let Some(c) = cols {
+            let pos: Vec<usize> = c.indices().collect();
+            self.var = self.var.take(&pos);
+            for v in self.varm.values_mut() {
+                let all = AxisSelection::all(v.shape().get(1).copied().unwrap_or(1));
+                *v = Arc::new(v.select(c, &all));
+            }
+        }
+    }
+}
+
+/// Sets a dataframe column, replacing one of the same name in place.
+pub(crate) fn set_column(f: &mut Frame, name: &str, c: Column) {
+    match f.columns.iter_mut().find(|(n, _)| n == name) {
+        Some((_, old)) => *old = c,
+        None => f.columns.push((name.to_string(), c)),
+    }
+}
+
+/// A float column, float32 when scanpy keeps X's float32 in it.
+pub(crate) fn float_column(v: &[f64], f32_out: bool) -> Column {
+    if f32_out {
+        Column::Plain(DynArray::F32(
+            Array1::from_iter(v.iter().map(|&x| x as f32)).into_dyn(),
+        ))
+    } else {
+        Column::Plain(DynArray::F64(Array1::from(v.to_vec()).into_dyn()))
+    }
+}
+
+/// A boolean dataframe column as a mask.
+pub(crate) fn bool_column(f: &Frame, name: &str) -> Result<Vec<bool>> {
+    match f.column(name) {
+        Some(Column::Plain(DynArray::Bool(b))) => Ok(b.iter().copied().collect()),
+        Some(Column::Nullable {
+            values: DynArray::Bool(b),
+            mask,
+            ..
+        }) => Ok(b.iter().zip(mask).map(|(v, m)| *v && !m).collect()),
+        Some(other) => Err(Error::usage(format!(
+            "var['{name}'] must be boolean, it is {}",
+            other.type_name()
+        ))),
+        None => Err(Error::usage(format!("there is no var['{name}']"))),
+    }
+}
+
+/// A categorical column with string categories "0".."k-1" (scanpy's cluster labels), codes
+/// in the narrowest integer type as pandas stores them.
+pub(crate) fn categorical(labels: &[u32], k: usize) -> Column {
+    named_categorical(labels, (0..k).map(|c| c.to_string()))
+}
+
+/// A categorical column with named categories.
+pub(crate) fn named_categorical(codes: &[u32], names: impl Iterator<Item = String>) -> Column {
+    let categories = engine_store::encoding::str_array(names);
+    let k = categories.len();
+    let codes = if k <= i8::MAX as usize {
+        DynArray::I8(Array1::from_iter(codes.iter().map(|&l| l as i8)).into_dyn())
+    } else {
+        DynArray::I16(Array1::from_iter(codes.iter().map(|&l| l as i16)).into_dyn())
+    };
+    Column::Categorical {
+        codes,
+        categories,
+        ordered: false,
+    }
+}
+
+pub(crate) fn f64_array(v: &[f64]) -> Value {
+    Value::Array(DynArray::F64(Array1::from(v.to_vec()).into_dyn()))
+}
+
+pub(crate) fn dict(items: Vec<(&str, Value)>) -> Value {
+    Value::Dict(items.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+}
+
+pub(crate) fn scalar_i64(v: i64) -> Value {
+    Value::Scalar(DynArray::I64(ndarray::ArrayD::from_elem(
+        ndarray::IxDyn(&[]),
+        v,
+    )))
+}
+
+pub(crate) fn scalar_f64(v: f64) -> Value {
+    Value::Scalar(DynArray::F64(ndarray::ArrayD::from_elem(
+        ndarray::IxDyn(&[]),
+        v,
+    )))
+}
+
+pub(crate) fn scalar_bool(v: bool) -> Value {
+    Value::Scalar(DynArray::Bool(ndarray::ArrayD::from_elem(
+        ndarray::IxDyn(&[]),
+        v,
+    )))
+}
+
+/// An obsm matrix as float32 rows: borrowed when stored so, converted otherwise.
+pub(crate) fn embedding<'a>(b: &'a Block, key: &str) -> Result<CowArray<'a, f32, Ix2>> {
+    let bad = || Error::usage(format!("obsm['{key}'] is not a numeric matrix"));
+    match b {
+        Block::Dense(DynArray::F32(a)) => a
+            .view()
+            .into_dimensionality::<Ix2>()
+            .map(CowArray::from)
+            .map_err(|_| bad()),
+        other => {
+            let shape = other.shape();
+            let dense = other.to_dense();
+            let v = dense.to_f64_vec().ok_or_else(bad)?;
+            let [n, m] = shape[..] else { return Err(bad()) };
+            let a = Array2::from_shape_vec((n, m), v.into_iter().map(|x| x as f32).collect())
+                .map_err(|_| bad())?;
+            Ok(CowArray::from(a))
+        }
+    }
+}
+
+/// A computed embedding as an obsm entry.
+pub(crate) fn f32_block(a: Array2<f32>) -> Arc<Block> {
+    Arc::new(Block::Dense(DynArray::F32(a.into_dyn())))
+}

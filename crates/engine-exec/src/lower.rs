@@ -1,0 +1,484 @@
+//! Lowering: the optimized logical plan becomes a physical plan. Every choice of how to run is
+//! made here, once: block sizes within the memory budget, the PCA solver, the kNN search, the
+//! writer's format and compression. EXPLAIN prints the result and the executor runs it.
+
+use crate::context::workers;
+use crate::physical::filter::FilterNode;
+use crate::physical::hvg::HvgNode;
+use crate::physical::hvg_v3::HvgV3Node;
+use crate::physical::leiden::LeidenNode;
+use crate::physical::log1p::Log1pNode;
+use crate::physical::neighbors::{KnnSearch, NeighborsNode};
+use crate::physical::normalize_total::NormalizeTotalNode;
+use crate::physical::pca::{PcaNode, PcaSolver};
+use crate::physical::plot::PlotNode;
+use crate::physical::qc::QcNode;
+use crate::physical::scale::ScaleNode;
+use crate::physical::scan::{self, ScanNode};
+use crate::physical::umap::UmapNode;
+use crate::physical::view::ViewNode;
+use crate::physical::where_view::WhereNode;
+use crate::physical::write::WriteNode;
+use crate::physical::{ExecNode, PhysicalNode, PhysicalPlan};
+use engine_common::{Error, Result};
+use engine_matrix::{AxisSelection, DType};
+use engine_plan::{
+    Filter, GRAM_MAX_VARS, HvgFlavor, Leiden, Log1p, LogicalPlan, Neighbors, Node, NodeId,
+    NormalizeTotal, Op, Pca, Plot, Qc, Scale, Scan, Select, Source, SvdSolver, Umap, Where, Write,
+    io,
+};
+use engine_store::backend::{Compression, StoreFormat};
+
+/// Lowers `plan` for a run whose X blocks in flight share `memory_limit` bytes.
+///
+/// # Errors
+/// When a step's parameters cannot run (an unknown output format or compression), as a
+/// mistake in that step.
+pub fn lower(plan: &LogicalPlan, memory_limit: usize) -> Result<PhysicalPlan> {
+    let live = live_nodes(plan);
+    let mut nodes = Vec::with_capacity(plan.nodes.len());
+    for (i, n) in plan.nodes.iter().enumerate() {
+        let exec = if live[i] {
+            Some(lower_node(n, memory_limit)?)
+        } else {
+            None
+        };
+        let through_view = n
+            .inputs
+            .first()
+            .and_then(|&x| root_scan(plan, x))
+            .filter(|(_, viewed)| *viewed)
+            .map(|(scan, _)| {
+                let max_rows = scan_block_rows(scan, memory_limit);
+                scan::reads(scan, &io::even_blocks(selected_rows(scan).len(), max_rows))
+            });
+        nodes.push(PhysicalNode {
+            step: n.step.clone(),
+            logical: n.op.name(),
+            inputs: n.inputs.iter().map(|i| i.0).collect(),
+            exec,
+            through_view,
+        });
+    }
+    Ok(PhysicalPlan {
+        nodes,
+        workers: workers(),
+    })
+}
+
+fn lower_node(n: &Node, memory_limit: usize) -> Result<Box<dyn ExecNode>> {
+    let f32_out = n.schema.x_dtype == Some(DType::F32);
+    Ok(match &n.op {
+        Op::Scan(scan) => {
+            let max_rows = scan_block_rows(scan, memory_limit);
+            let blocks = match &scan.chunk_starts {
+                Some(starts) => io::aligned_blocks(&selected_rows(scan), starts, max_rows),
+                None => io::even_blocks(selected_rows(scan).len(), max_rows),
+            };
+            Box::new(ScanNode {
+                scan: scan.clone(),
+                schema: n.schema.clone(),
+                max_rows,
+                blocks,
+            })
+        }
+        Op::Select(Select { rows, cols }) => Box::new(ViewNode {
+            rows: rows.clone(),
+            cols: cols.clone(),
+        }),
+        Op::Where(Where {
+            rows,
+            cols,
+            obs,
+            var,
+        }) => Box::new(WhereNode {
+            rows: rows.clone(),
+            cols: cols.clone(),
+            obs: obs.clone(),
+            var: var.clone(),
+        }),
+        Op::Qc(Qc {
+            qc_vars,
+            percent_top,
+            log1p,
+        }) => Box::new(QcNode {
+            qc_vars: qc_vars.clone(),
+            percent_top: percent_top.clone(),
+            log1p: *log1p,
+            f32_out,
+        }),
+        Op::Filter(Filter { var, by, min, max }) => Box::new(FilterNode {
+            var: *var,
+            by: *by,
+            min: *min,
+            max: *max,
+            f32_out,
+        }),
+        Op::NormalizeTotal(NormalizeTotal { target_sum, fused }) => Box::new(NormalizeTotalNode {
+            target_sum: *target_sum,
+            fused: *fused,
+        }),
+        Op::Log1p(Log1p { fused }) => Box::new(Log1pNode { fused: *fused }),
+        Op::Hvg(h) if h.flavor == HvgFlavor::SeuratV3 => Box::new(HvgV3Node { params: h.clone() }),
+        Op::Hvg(h) => Box::new(HvgNode { params: h.clone() }),
+        Op::Scale(Scale {
+            params,
+            fused,
+            moments_merged,
+        }) => Box::new(ScaleNode {
+            params: *params,
+            fused: *fused,
+            moments_merged: *moments_merged,
+        }),
+        Op::Pca(Pca {
+            n_comps,
+            zero_center,
+            standardize,
+            mask_var,
+            svd_solver,
+            random_state,
+        }) => {
+            let (n_obs, n_vars) = (n.schema.n_obs, n.schema.n_vars);
+            // A mask, or a filter or subset upstream, leaves only an upper bound on the genes
+            // until the run.
+            let bounded = mask_var.is_some() || n.schema.var_bound;
+            let solver = match svd_solver {
+                SvdSolver::Auto if bounded && n_vars > GRAM_MAX_VARS => PcaSolver::ByGenes,
+                s if s.randomized_for(n_vars) => PcaSolver::Randomized,
+                _ => PcaSolver::Gram,
+            };
+            Box::new(PcaNode {
+                n_comps: *n_comps,
+                zero_center: *zero_center,
+                standardize: *standardize,
+                mask_var: mask_var.clone(),
+                solver,
+                random_state: *random_state,
+                n_obs,
+                n_vars,
+                bounded,
+            })
+        }
+        Op::Neighbors(Neighbors {
+            n_neighbors,
+            n_pcs,
+            use_rep,
+            random_state,
+        }) => Box::new(NeighborsNode {
+            n_neighbors: *n_neighbors,
+            n_pcs: *n_pcs,
+            use_rep: use_rep.clone(),
+            random_state: *random_state,
+            search: KnnSearch::for_cells(n.schema.n_obs, n.schema.obs_bound),
+        }),
+        Op::Leiden(Leiden {
+            resolution,
+            random_state,
+            n_iterations,
+            key_added,
+        }) => Box::new(LeidenNode {
+            params: engine_ops::leiden::LeidenParams {
+                resolution: *resolution,
+                n_iterations: *n_iterations,
+                seed: *random_state as u64,
+                ..Default::default()
+            },
+            random_state: *random_state,
+            key_added: key_added.clone(),
+        }),
+        Op::Umap(Umap {
+            min_dist,
+            spread,
+            n_components,
+            maxiter,
+            alpha,
+            gamma,
+            negative_sample_rate,
+            spectral,
+            random_state,
+            a,
+            b,
+        }) => Box::new(UmapNode {
+            params: engine_ops::umap::UmapParams {
+                min_dist: *min_dist,
+                spread: *spread,
+                n_components: *n_components,
+                n_epochs: *maxiter,
+                alpha: *alpha,
+                gamma: *gamma,
+                negative_sample_rate: *negative_sample_rate,
+                a: *a,
+                b: *b,
+                seed: *random_state as u64,
+                spectral: *spectral,
+            },
+            random_state: *random_state,
+        }),
+        Op::Plot(Plot {
+            basis,
+            components,
+            color,
+            path,
+        }) => Box::new(PlotNode {
+            basis: basis.clone(),
+            components: *components,
+            color: color.clone(),
+            path: path.clone(),
+        }),
+        Op::Write(Write {
+            path,
+            format,
+            chunks,
+            compression,
+        }) => {
+            let format = match format {
+                Some(f) => StoreFormat::parse(f).ok_or_else(|| {
+                    Error::step(
+                        &n.step,
+                        format!("unknown format `{f}`: use h5ad, zarr2 or zarr3"),
+                    )
+                })?,
+                None if path.ends_with(".h5ad") => StoreFormat::H5ad,
+                None => StoreFormat::Zarr2,
+            };
+            let compression = match compression {
+                Some(c) => Compression::parse(c)
+                    .ok_or_else(|| Error::step(&n.step, format!("unknown compression `{c}`")))?,
+                None => Compression::None,
+            };
+            Box::new(WriteNode {
+                path: path.clone(),
+                format,
+                chunks: chunks.clone(),
+                compression,
+            })
+        }
+    })
+}
+
+/// The scan's rows as positions in its source.
+fn selected_rows(scan: &Scan) -> AxisSelection {
+    let (n, _) = scan.source_shape();
+    scan.rows
+        .as_ref()
+        .map_or_else(|| AxisSelection::all(n), |r| r.sel.clone())
+}
+
+/// Rows per block of passes over `scan`: as many as fit the memory budget across the
+/// workers, counting a row as the values it holds (a sparse row's stored values and their
+/// indices, estimated from the row pointers or the generator's library size).
+fn scan_block_rows(scan: &Scan, memory_limit: usize) -> usize {
+    let (n_all, m_all) = scan.source_shape();
+    let cols = scan.cols.as_ref().map_or(m_all, |c| c.sel.len());
+    let row_width = match &scan.source {
+        Source::Counts {
+            n_vars,
+            library_size,
+            ..
+        } => (library_size * 0.6).min(*n_vars as f64) as usize * 3 / 2,
+        Source::File { storage, .. } => match &storage.indptr {
+            Some(indptr) => {
+                let nnz = indptr.last().copied().unwrap_or(0) as f64;
+                let per_row = nnz / n_all.max(1) as f64 * cols as f64 / m_all.max(1) as f64;
+                (per_row * 1.5).ceil() as usize
+            }
+            None => cols,
+        },
+        Source::Synthetic { .. } => cols,
+    };
+    io::max_block_rows(row_width.max(1), memory_limit, workers())
+}
+
+/// The scan feeding `id`'s X, and whether a view that was not pushed down sits in between.
+fn root_scan(plan: &LogicalPlan, mut id: NodeId) -> Option<(&Scan, bool)> {
+    let mut viewed = false;
+    loop {
+        let n = plan.node(id);
+        match &n.op {
+            Op::Scan(s) => return Some((s, viewed)),
+            Op::Select(_) => viewed = true,
+            _ => {}
+        }
+        id = *n.inputs.first()?;
+    }
+}
+
+/// Nodes some sink (Write, Plot) depends on.
+fn live_nodes(plan: &LogicalPlan) -> Vec<bool> {
+    let mut live = vec![false; plan.nodes.len()];
+    for i in (0..plan.nodes.len()).rev() {
+        if matches!(plan.nodes[i].op, Op::Write(_) | Op::Plot(_)) {
+            live[i] = true;
+        }
+        if live[i] {
+            for inp in &plan.nodes[i].inputs {
+                live[inp.0] = true;
+            }
+        }
+    }
+    live
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use engine_plan::{Schema, Source};
+
+    /// blobs (n_obs x n_vars) -> [bounded cells/genes] -> pca(solver) -> neighbors -> write.
+    fn pipeline(n_obs: usize, n_vars: usize, bounded: bool, solver: SvdSolver) -> LogicalPlan {
+        let schema = Schema {
+            n_obs,
+            n_vars,
+            x_dtype: Some(DType::F32),
+            obs_bound: bounded,
+            var_bound: bounded,
+            ..Default::default()
+        };
+        let node = |step: &str, op: Op, inputs: Vec<NodeId>| Node {
+            step: step.into(),
+            op,
+            inputs,
+            schema: schema.clone(),
+        };
+        let source = Source::Synthetic {
+            n_obs,
+            n_vars,
+            centers: 2,
+            cluster_std: 1.0,
+            seed: 1,
+            dtype: DType::F32,
+        };
+        LogicalPlan {
+            nodes: vec![
+                node("data", Op::Scan(Scan::new(source)), vec![]),
+                node(
+                    "pcs",
+                    Op::Pca(Pca {
+                        n_comps: 10,
+                        zero_center: true,
+                        standardize: None,
+                        mask_var: None,
+                        svd_solver: solver,
+                        random_state: 0,
+                    }),
+                    vec![NodeId(0)],
+                ),
+                node(
+                    "graph",
+                    Op::Neighbors(Neighbors {
+                        n_neighbors: 15,
+                        n_pcs: None,
+                        use_rep: "X_pca".into(),
+                        random_state: 0,
+                    }),
+                    vec![NodeId(1)],
+                ),
+                node(
+                    "out",
+                    Op::Write(Write {
+                        path: "out.h5ad".into(),
+                        format: None,
+                        chunks: None,
+                        compression: None,
+                    }),
+                    vec![NodeId(2)],
+                ),
+            ],
+        }
+    }
+
+    /// `(step, physical name)` of every stage line.
+    fn stages(plan: &LogicalPlan) -> Vec<(String, String)> {
+        lower(plan, 256 << 20)
+            .unwrap()
+            .explain()
+            .lines()
+            .filter(|l| l.starts_with("stage "))
+            .map(|l| {
+                let rest = l.split_once(": ").unwrap().1;
+                let (step, tail) = rest.split_once(" (").unwrap();
+                (
+                    step.to_string(),
+                    tail.split_once(')').unwrap().0.to_string(),
+                )
+            })
+            .collect()
+    }
+
+    fn name_of(plan: &LogicalPlan, step: &str) -> String {
+        stages(plan)
+            .into_iter()
+            .find(|(s, _)| s == step)
+            .map(|(_, n)| n)
+            .unwrap()
+    }
+
+    #[test]
+    fn pca_solver_is_chosen_in_lowering_from_the_gene_count() {
+        let at = |n_vars, bounded, s| name_of(&pipeline(1000, n_vars, bounded, s), "pcs");
+        assert_eq!(at(GRAM_MAX_VARS, false, SvdSolver::Auto), "PcaGram");
+        assert_eq!(
+            at(GRAM_MAX_VARS + 1, false, SvdSolver::Auto),
+            "PcaRandomized"
+        );
+        // Only a bound on the genes: at most GRAM_MAX_VARS is still surely the Gram.
+        assert_eq!(at(GRAM_MAX_VARS, true, SvdSolver::Auto), "PcaGram");
+        assert_eq!(at(GRAM_MAX_VARS + 1, true, SvdSolver::Auto), "PcaAuto");
+        assert_eq!(at(20_000, false, SvdSolver::CovarianceEigh), "PcaGram");
+        assert_eq!(at(50, true, SvdSolver::Randomized), "PcaRandomized");
+    }
+
+    #[test]
+    fn knn_search_is_chosen_in_lowering_from_the_cell_count() {
+        let at = |n_obs, bounded| name_of(&pipeline(n_obs, 50, bounded, SvdSolver::Auto), "graph");
+        assert_eq!(at(engine_ops::knn::EXACT_MAX_CELLS - 1, false), "KnnExact");
+        assert_eq!(at(engine_ops::knn::EXACT_MAX_CELLS, false), "KnnNnDescent");
+        // A bound below the switch is surely exact; above it, the run decides.
+        assert_eq!(at(engine_ops::knn::EXACT_MAX_CELLS - 1, true), "KnnExact");
+        assert_eq!(at(engine_ops::knn::EXACT_MAX_CELLS, true), "Knn");
+    }
+
+    #[test]
+    fn scan_blocks_in_explain_are_the_blocks_that_run() {
+        // 100,000 float32 rows of 1,000 values within 8 MiB on every worker.
+        let plan = pipeline(100_000, 1000, false, SvdSolver::Auto);
+        let lowered = lower(&plan, 8 << 20).unwrap();
+        let max_rows = io::max_block_rows(1000, 8 << 20, workers());
+        let want = 100_000usize.div_ceil(max_rows);
+        assert!(
+            lowered
+                .explain()
+                .contains(&format!("scan data: each pass generated in {want} blocks")),
+            "{}",
+            lowered.explain()
+        );
+    }
+
+    #[test]
+    fn an_unknown_output_format_is_a_mistake_in_its_step() {
+        let mut plan = pipeline(100, 5, false, SvdSolver::Auto);
+        if let Op::Write(Write { format, .. }) = &mut plan.nodes[3].op {
+            *format = Some("parquet".into());
+        }
+        match lower(&plan, 256 << 20) {
+            Err(Error::Step { step, message }) => {
+                assert_eq!(step, "out");
+                assert!(message.contains("unknown format `parquet`"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn nodes_no_output_needs_are_skipped() {
+        let mut plan = pipeline(100, 5, false, SvdSolver::Auto);
+        // The writer reads the PCA directly: the graph is dead.
+        plan.nodes[3].inputs = vec![NodeId(1)];
+        let text = lower(&plan, 256 << 20).unwrap().explain();
+        assert!(
+            text.contains("-- graph (Neighbors) not needed by any output: skipped"),
+            "{text}"
+        );
+        assert!(!stages(&plan).iter().any(|(s, _)| s == "graph"));
+    }
+}

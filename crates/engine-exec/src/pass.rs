@@ -1,0 +1,61 @@
+//! The two shapes of a pass over X: a fold of row blocks into per-worker accumulators with an
+//! associative merge (statistics, Gram), and a per-block map whose results keep block order.
+
+use crate::block::XBlock;
+use crate::lineage::Lineage;
+use engine_common::Result;
+use indicatif::ProgressBar;
+use rayon::prelude::*;
+use std::ops::Range;
+
+/// Folds `f` over row blocks in parallel and merges the partials.
+pub(crate) fn fold_pass<P: Send>(
+    lineage: &Lineage,
+    bar: &ProgressBar,
+    init: impl Fn() -> P + Sync + Send,
+    f: impl Fn(&mut P, Range<usize>, &XBlock) -> Result<()> + Sync + Send,
+    merge: impl Fn(P, P) -> P + Sync + Send,
+) -> Result<(P, usize)> {
+    let ranges = lineage.blocks();
+    let n = ranges.len();
+    // One accumulator per worker over a contiguous share of the blocks: rayon's own fold
+    // would create an accumulator per split, and a Gram partial is n_vars² doubles.
+    let workers = rayon::current_num_threads().max(1);
+    let share = n.div_ceil(workers).max(1);
+    let partials: Vec<P> = ranges
+        .par_chunks(share)
+        .map(|group| -> Result<P> {
+            let mut acc = init();
+            for r in group {
+                let x = lineage.block(r.clone())?;
+                f(&mut acc, r.clone(), &x)?;
+                bar.inc(1);
+            }
+            Ok(acc)
+        })
+        .collect::<Result<_>>()?;
+    bar.finish_and_clear();
+    let out = partials.into_iter().reduce(&merge).unwrap_or_else(&init);
+    Ok((out, n))
+}
+
+/// Runs `f` on every block in parallel; results in block order.
+pub(crate) fn map_pass<T: Send>(
+    lineage: &Lineage,
+    bar: &ProgressBar,
+    f: impl Fn(Range<usize>, &XBlock) -> Result<T> + Sync + Send,
+) -> Result<(Vec<T>, usize)> {
+    fold_pass(
+        lineage,
+        bar,
+        Vec::new,
+        |acc, r, x| {
+            acc.push(f(r, x)?);
+            Ok(())
+        },
+        |mut a, b| {
+            a.extend(b);
+            a
+        },
+    )
+}

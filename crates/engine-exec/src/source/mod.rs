@@ -1,0 +1,118 @@
+//! Where X's blocks (and the rest of a scan's AnnData value) come from. The executor sees
+//! every source through [`BlockSource`]: a file scan, the synthetic generators; a
+//! concatenation of many sources, a remote store or a permuted read for shuffling are further
+//! implementations, not special cases in the nodes.
+
+mod blobs;
+mod counts;
+mod file;
+
+use crate::annotations::Annotations;
+use crate::block::XBlock;
+use engine_common::Result;
+use engine_matrix::AxisSelection;
+use engine_plan::{Scan, Schema, Source};
+use engine_store::ReadCounter;
+use std::sync::Arc;
+
+/// A matrix source read block by block.
+pub(crate) trait BlockSource: std::fmt::Debug + Send + Sync {
+    /// Rows and columns of the whole source.
+    fn shape(&self) -> (usize, usize);
+
+    /// Rows `rows` (source positions, ascending) and columns `cols` of X as one block.
+    ///
+    /// # Errors
+    /// On read failures or damaged data.
+    fn read(&self, rows: &AxisSelection, cols: &AxisSelection) -> Result<XBlock>;
+
+    /// obs, var and the obsm/varm/obsp/uns elements the scan keeps, restricted to `rows` ×
+    /// `cols` as a view would be.
+    ///
+    /// # Errors
+    /// On read failures or damaged data.
+    fn annotations(
+        &self,
+        scan: &Scan,
+        schema: &Schema,
+        rows: &AxisSelection,
+        cols: &AxisSelection,
+    ) -> Result<Annotations>;
+}
+
+/// Opens the source a scan reads; file reads count their bytes in `counter`.
+///
+/// # Errors
+/// When a file cannot be opened or has no X.
+pub(crate) fn open(scan: &Scan, counter: &ReadCounter) -> Result<Arc<dyn BlockSource>> {
+    Ok(match &scan.source {
+        Source::Synthetic {
+            n_obs,
+            n_vars,
+            centers,
+            cluster_std,
+            seed,
+            ..
+        } => Arc::new(blobs::BlobSource::new(engine_ops::synthetic::Blobs {
+            n_obs: *n_obs,
+            n_vars: *n_vars,
+            centers: *centers,
+            cluster_std: *cluster_std,
+            seed: *seed,
+        })),
+        Source::Counts {
+            n_obs,
+            n_vars,
+            n_types,
+            n_batches,
+            library_size,
+            seed,
+        } => Arc::new(counts::CountsSource::new(engine_ops::counts::Counts {
+            n_obs: *n_obs,
+            n_vars: *n_vars,
+            n_types: *n_types,
+            n_batches: *n_batches,
+            library_size: *library_size,
+            seed: *seed,
+        })),
+        Source::File { path, .. } => Arc::new(file::FileSource::open(
+            path,
+            scan.chunk_starts.as_deref().map(Vec::as_slice),
+            counter,
+        )?),
+    })
+}
+
+/// Whether a scan reads obs column `name` (`prune_elements` may have dropped it).
+pub(crate) fn wants_obs(scan: &Scan, name: &str) -> bool {
+    scan.obs_columns
+        .as_ref()
+        .is_none_or(|c| c.iter().any(|c| c == name))
+}
+
+/// An opened source with the rows and columns a scan reads (all, or a selection).
+#[derive(Debug)]
+pub(crate) struct ScanSource {
+    pub source: Arc<dyn BlockSource>,
+    pub rows: AxisSelection,
+    pub cols: AxisSelection,
+    /// Source rows where storage chunks begin, which pass blocks do not cross.
+    pub chunk_starts: Option<Arc<Vec<usize>>>,
+}
+
+impl ScanSource {
+    /// The scan's rows at positions `pos`, every selected column.
+    pub fn read(&self, pos: &AxisSelection) -> Result<XBlock> {
+        self.source.read(&self.rows.compose(pos), &self.cols)
+    }
+
+    /// The same source read at positions `rows` and `cols` of this scan's selection.
+    pub fn select(&self, rows: Option<&AxisSelection>, cols: Option<&AxisSelection>) -> Self {
+        ScanSource {
+            source: self.source.clone(),
+            rows: rows.map_or_else(|| self.rows.clone(), |r| self.rows.compose(r)),
+            cols: cols.map_or_else(|| self.cols.clone(), |c| self.cols.compose(c)),
+            chunk_starts: self.chunk_starts.clone(),
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! What planning reads of a file: its metadata, never its data. A [`Catalog`] describes a
+//! dataset by path; [`StoreCatalog`] reads the store's metadata: X's encoding, shape, dtype,
+//! chunks and compression, the obs/var column names and types (from their encodings, not
+//! their values; legacy compound frames are read whole), the obsm/varm/obsp keys with their
+//! widths, the uns keys, and, for CSR, the row pointers (so EXPLAIN can count what a
+//! selection reads). `where` predicates over a file's columns are the one exception: the
+//! SQL engine reads the columns they name.
+
+use crate::plan::{ColType, Schema, Storage};
+use arrow_schema::DataType;
+use engine_common::{Error, Result};
+use engine_store::backend::StoredType;
+use std::sync::Arc;
+
+/// A dataset as planning sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceInfo {
+    /// The scan's schema: shape, X's type, columns and element keys.
+    pub schema: Schema,
+    pub storage: Storage,
+}
+
+/// Answers the planner's questions about datasets.
+pub trait Catalog: std::fmt::Debug + Send + Sync {
+    /// # Errors
+    /// When the dataset cannot be opened, has no X or its metadata is damaged.
+    fn describe(&self, path: &str) -> Result<SourceInfo>;
+}
+
+/// Datasets described from their stores' metadata.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StoreCatalog;
+
+impl Catalog for StoreCatalog {
+    fn describe(&self, path: &str) -> Result<SourceInfo> {
+        let ds = engine_store::Dataset::open(path)?;
+        let x = ds
+            .x()?
+            .ok_or_else(|| Error::usage(format!("{path}: the dataset has no X")))?;
+        let columns = |frame: &str| -> Result<Vec<(String, ColType)>> {
+            let schema = engine_store::arrow::frame_schema(ds.store().as_ref(), frame)?;
+            // The first field is the index.
+            Ok(schema
+                .fields()
+                .iter()
+                .skip(1)
+                .map(|f| (f.name().clone(), col_type(f.data_type())))
+                .collect())
+        };
+        let obs = columns("obs")?;
+        let var = columns("var")?;
+        // Matrices only: obsm dataframes are not read.
+        let matrices = |group: &str| -> Vec<(String, usize)> {
+            ds.keys(group)
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|k| {
+                    let m = ds.matrix(&format!("{group}/{k}")).ok()?;
+                    Some((k, m.n_cols()))
+                })
+                .collect()
+        };
+        let obsm = matrices("obsm");
+        let varm = matrices("varm");
+        let obsp = matrices("obsp").into_iter().map(|(k, _)| k).collect();
+        let uns = ds.keys("uns")?;
+        let storage = storage_of(&x)?;
+        let schema = Schema {
+            n_obs: ds.n_obs(),
+            n_vars: ds.n_vars(),
+            x_dtype: Some(x.dtype()),
+            x_sparse: storage.encoding != "dense",
+            obs,
+            var,
+            obsm,
+            varm,
+            obsp,
+            uns,
+            ..Default::default()
+        };
+        Ok(SourceInfo { schema, storage })
+    }
+}
+
+/// A column's plan type from its Arrow type (categoricals are dictionaries).
+fn col_type(t: &DataType) -> ColType {
+    match t {
+        DataType::Dictionary(..) => ColType::Category,
+        DataType::Boolean => ColType::Bool,
+        DataType::Float16 | DataType::Float32 | DataType::Float64 => ColType::Float,
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => ColType::Str,
+        _ => ColType::Int,
+    }
+}
+
+/// What the planner records about a file's X.
+fn storage_of(x: &engine_store::Matrix) -> Result<Storage> {
+    let values = x.value_info()?;
+    let index = x.index_info()?;
+    let bytes = |t: &StoredType| match t {
+        StoredType::Plain(d) => d.size(),
+        _ => 8,
+    };
+    let (encoding, indptr) = match x.sparse_format() {
+        None => ("dense".to_string(), None),
+        Some(f) => (
+            f.encoding().trim_end_matches("_matrix").to_string(),
+            x.indptr()?.map(Arc::new),
+        ),
+    };
+    Ok(Storage {
+        encoding,
+        shape: [x.n_rows(), x.n_cols()],
+        dtype: x.dtype(),
+        value_bytes: bytes(&values.dtype),
+        index_bytes: index.as_ref().map_or(0, |i| bytes(&i.dtype)),
+        chunks: values.chunks.clone(),
+        compression: values.compression.clone(),
+        indptr,
+    })
+}

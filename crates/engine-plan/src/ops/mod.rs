@@ -1,0 +1,154 @@
+//! Logical operators, one file each. A file holds everything the plan knows of its operator:
+//! its parameters, how a pipeline step binds to it (checking what the step needs of its input
+//! and inferring the output's schema), its EXPLAIN description, and what it reads of its input
+//! besides X (which `prune_elements` keeps in the scan).
+
+pub mod filter;
+pub mod hvg;
+pub mod leiden;
+pub mod log1p;
+pub mod neighbors;
+pub mod normalize_total;
+pub mod pca;
+pub mod plot;
+pub mod qc;
+pub mod scale;
+pub mod scan;
+pub mod select;
+pub mod umap;
+pub mod write;
+
+use crate::catalog::Catalog;
+use crate::plan::{LogicalPlan, NodeId, Op};
+use crate::planner::Predicates;
+use crate::schema::{ColType, Schema};
+use engine_common::{Error, Result};
+use engine_spec::Step;
+
+/// What binding a step sees: the step, the plan so far and the step's inputs in it.
+pub(crate) struct Bind<'a> {
+    pub step: &'a Step,
+    pub plan: &'a LogicalPlan,
+    pub inputs: &'a [NodeId],
+    pub catalog: &'a dyn Catalog,
+    pub sql: &'a dyn Predicates,
+}
+
+impl Bind<'_> {
+    /// The first input's schema (empty for a source).
+    pub fn input_schema(&self) -> Schema {
+        self.inputs
+            .first()
+            .map(|i| self.plan.node(*i).schema.clone())
+            .unwrap_or_default()
+    }
+
+    /// A mistake in this step unless `ok`: it needs `what` from its input.
+    pub fn need(&self, what: &str, ok: bool) -> Result<()> {
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::step(
+                &self.step.id,
+                format!("`{}` needs {what} from its input", self.step.op.name),
+            ))
+        }
+    }
+
+    /// An integer argument (0 when absent: the catalogue gives defaults).
+    pub fn int(&self, name: &str) -> i64 {
+        self.step.arg(name).as_i64().unwrap_or(0)
+    }
+
+    /// A positive integer argument.
+    pub fn positive(&self, name: &str) -> Result<usize> {
+        match self.step.arg(name).as_i64() {
+            Some(v) if v > 0 => Ok(v as usize),
+            other => Err(Error::step(
+                &self.step.id,
+                format!("`{name}` must be positive, got {other:?}"),
+            )),
+        }
+    }
+
+    pub fn f64_or(&self, name: &str, default: f64) -> f64 {
+        self.step.arg(name).as_f64().unwrap_or(default)
+    }
+
+    /// A mistake in this step.
+    pub fn error(&self, message: impl Into<String>) -> Error {
+        Error::step(&self.step.id, message)
+    }
+}
+
+/// What an operator reads of its input besides X, for `prune_elements`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Reads {
+    /// Nothing beyond X (and what it computes itself).
+    #[default]
+    Nothing,
+    /// These obs columns and elements (`obsm/X_pca`, `uns/neighbors`).
+    Some {
+        obs: Vec<String>,
+        elements: Vec<String>,
+    },
+    /// Everything (a writer; a predicate whose columns are only known to SQL).
+    Everything,
+}
+
+impl Reads {
+    pub fn elements(elements: &[&str]) -> Reads {
+        Reads::Some {
+            obs: vec![],
+            elements: elements.iter().map(|e| e.to_string()).collect(),
+        }
+    }
+}
+
+/// Adds a name unless present (a recomputed element replaces the old one in place).
+pub(crate) fn add(list: &mut Vec<String>, name: &str) {
+    if !list.iter().any(|c| c == name) {
+        list.push(name.to_string());
+    }
+}
+
+/// Adds an obs/var column; one the step recomputes keeps its place and takes the new type.
+pub(crate) fn col(list: &mut Vec<(String, ColType)>, name: &str, ty: ColType) {
+    match list.iter_mut().find(|(c, _)| c == name) {
+        Some(slot) => slot.1 = ty,
+        None => list.push((name.to_string(), ty)),
+    }
+}
+
+/// How EXPLAIN marks a map fused into the kernel before it.
+pub(crate) fn fused_note(fused: bool, after_params: bool) -> String {
+    match (fused, after_params) {
+        (false, _) => String::new(),
+        (true, true) => ", fused into the previous map's kernel".into(),
+        (true, false) => "fused into the previous map's kernel".into(),
+    }
+}
+
+/// Binds a step to its operator by the catalogue name of its op.
+pub(crate) fn bind(b: &Bind<'_>) -> Result<(Op, Schema)> {
+    match b.step.op.name {
+        "synthetic" => scan::bind_synthetic(b),
+        "synthetic_counts" => scan::bind_counts(b),
+        "read" => scan::bind_read(b),
+        "calculate_qc_metrics" => qc::Qc::bind(b),
+        "filter_cells" | "filter_genes" => filter::Filter::bind(b),
+        "normalize_total" => normalize_total::NormalizeTotal::bind(b),
+        "log1p" => log1p::Log1p::bind(b),
+        "highly_variable_genes" => hvg::HvgParams::bind(b),
+        "select" => select::bind(b),
+        "scale" => scale::Scale::bind(b),
+        "pca" => pca::Pca::bind(b),
+        "neighbors" => neighbors::Neighbors::bind(b),
+        "leiden" => leiden::Leiden::bind(b),
+        "umap" => umap::Umap::bind(b),
+        "plot" => plot::Plot::bind(b),
+        other => Err(Error::internal(format!(
+            "op `{other}` is in the catalogue but has no logical operator"
+        ))),
+    }
+}

@@ -1,0 +1,209 @@
+//! `Scan`: where X comes from (the synthetic generators, or a file the catalogue describes),
+//! with what the optimizer pushed into the read.
+
+use super::{Bind, Reads};
+use crate::catalog::SourceInfo;
+use crate::ops::select::Selection;
+use crate::plan::Op;
+use crate::schema::{ColType, Schema};
+use engine_common::Result;
+use engine_matrix::DType;
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+/// Where X comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Source {
+    /// Gaussian blobs generated block by block.
+    Synthetic {
+        n_obs: usize,
+        n_vars: usize,
+        centers: usize,
+        cluster_std: f64,
+        seed: u64,
+        dtype: DType,
+    },
+    /// Sparse single-cell-like counts generated block by block.
+    Counts {
+        n_obs: usize,
+        n_vars: usize,
+        n_types: usize,
+        n_batches: usize,
+        library_size: f64,
+        seed: u64,
+    },
+    /// An .h5ad or .zarr dataset.
+    File { path: String, storage: Storage },
+}
+
+/// How a file's X is stored, learnt at plan time from metadata (and, for CSR, the row
+/// pointers), so EXPLAIN can say what a scan reads and `align_chunks` can follow the chunks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Storage {
+    /// `dense`, `csr` or `csc`.
+    pub encoding: String,
+    pub shape: [usize; 2],
+    pub dtype: DType,
+    /// Bytes per value and, for sparse, per stored column index.
+    pub value_bytes: usize,
+    pub index_bytes: usize,
+    /// Chunk shape of the dense array, or the 1-D chunk of a sparse matrix's `data`;
+    /// `None` when contiguous.
+    pub chunks: Option<Vec<u64>>,
+    pub compression: Vec<String>,
+    /// CSR row pointers.
+    pub indptr: Option<Arc<Vec<u64>>>,
+}
+
+/// A read of X and obs from a source, with what the optimizer pushed into it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scan {
+    pub source: Source,
+    /// Rows and columns read, as positions in the source (`push_down_selection`).
+    pub rows: Option<Selection>,
+    pub cols: Option<Selection>,
+    /// The obs columns read; `None` reads all (`prune_elements`).
+    pub obs_columns: Option<Vec<String>>,
+    /// The obsm/varm/obsp/uns elements read from a file, as paths (`obsm/X_pca`); `None`
+    /// reads all (`prune_elements`).
+    pub elements: Option<Vec<String>>,
+    /// Source rows where storage chunks begin, which pass blocks should not cross
+    /// (`align_chunks`).
+    pub chunk_starts: Option<Arc<Vec<usize>>>,
+}
+
+impl Scan {
+    pub fn new(source: Source) -> Scan {
+        Scan {
+            source,
+            rows: None,
+            cols: None,
+            obs_columns: None,
+            elements: None,
+            chunk_starts: None,
+        }
+    }
+
+    /// Rows and columns of the full source.
+    pub fn source_shape(&self) -> (usize, usize) {
+        match &self.source {
+            Source::Synthetic { n_obs, n_vars, .. } | Source::Counts { n_obs, n_vars, .. } => {
+                (*n_obs, *n_vars)
+            }
+            Source::File { storage, .. } => (storage.shape[0], storage.shape[1]),
+        }
+    }
+}
+
+impl Scan {
+    /// Parameters as stable text for EXPLAIN.
+    pub fn describe(&self) -> String {
+        let scan = self;
+        let mut d = match &scan.source {
+            Source::Synthetic {
+                n_obs,
+                n_vars,
+                centers,
+                cluster_std,
+                seed,
+                dtype,
+            } => format!(
+                "synthetic(n_obs={n_obs}, n_vars={n_vars}, centers={centers}, cluster_std={cluster_std}, seed={seed}, dtype={dtype})"
+            ),
+            Source::Counts {
+                n_obs,
+                n_vars,
+                n_types,
+                n_batches,
+                library_size,
+                seed,
+            } => format!(
+                "synthetic_counts(n_obs={n_obs}, n_vars={n_vars}, n_types={n_types}, n_batches={n_batches}, library_size={library_size}, seed={seed})"
+            ),
+            Source::File { path, storage } => {
+                format!("file({path}, {} {})", storage.encoding, storage.dtype)
+            }
+        };
+        let (n, m) = scan.source_shape();
+        if let Some(r) = &scan.rows {
+            let _ = write!(d, ", rows={}", r.describe(n));
+        }
+        if let Some(c) = &scan.cols {
+            let _ = write!(d, ", cols={}", c.describe(m));
+        }
+        if let Some(o) = &scan.obs_columns {
+            let _ = write!(d, ", obs=[{}]", o.join(","));
+        }
+        if let Some(e) = &scan.elements {
+            let _ = write!(d, ", elements=[{}]", e.join(","));
+        }
+        if let Some(a) = &scan.chunk_starts {
+            let _ = write!(d, ", blocks aligned to {} chunk boundaries", a.len());
+        }
+        d
+    }
+
+    /// A source reads nothing of an input.
+    pub fn reads(&self) -> Reads {
+        Reads::Nothing
+    }
+}
+
+/// `synthetic`: Gaussian blobs.
+pub(crate) fn bind_synthetic(b: &Bind<'_>) -> Result<(Op, Schema)> {
+    let step = b.step;
+    let dtype = if step.arg("dtype").as_str() == Some("float64") {
+        DType::F64
+    } else {
+        DType::F32
+    };
+    let (n_obs, n_vars) = (b.positive("n_obs")?, b.positive("n_vars")?);
+    let src = Source::Synthetic {
+        n_obs,
+        n_vars,
+        centers: b.positive("centers")?,
+        cluster_std: b.f64_or("cluster_std", 1.0),
+        seed: b.int("seed") as u64,
+        dtype,
+    };
+    let schema = Schema {
+        n_obs,
+        n_vars,
+        x_dtype: Some(dtype),
+        obs: vec![("blob".into(), ColType::Category)],
+        ..Default::default()
+    };
+    Ok((Op::Scan(Scan::new(src)), schema))
+}
+
+/// `synthetic_counts`: negative-binomial counts with cell types and batches.
+pub(crate) fn bind_counts(b: &Bind<'_>) -> Result<(Op, Schema)> {
+    let (n_obs, n_vars) = (b.positive("n_obs")?, b.positive("n_vars")?);
+    let src = Source::Counts {
+        n_obs,
+        n_vars,
+        n_types: b.positive("n_types")?,
+        n_batches: b.positive("n_batches")?,
+        library_size: b.f64_or("library_size", 3000.0),
+        seed: b.int("seed") as u64,
+    };
+    let schema = Schema {
+        n_obs,
+        n_vars,
+        x_dtype: Some(DType::F32),
+        x_sparse: true,
+        obs: vec![
+            ("cell_type".into(), ColType::Category),
+            ("batch".into(), ColType::Category),
+        ],
+        ..Default::default()
+    };
+    Ok((Op::Scan(Scan::new(src)), schema))
+}
+
+/// `read`: an .h5ad or .zarr, as the catalogue describes it.
+pub(crate) fn bind_read(b: &Bind<'_>) -> Result<(Op, Schema)> {
+    let path = b.step.arg("path").as_str().unwrap_or_default().to_string();
+    let SourceInfo { schema, storage } = b.catalog.describe(&path)?;
+    Ok((Op::Scan(Scan::new(Source::File { path, storage })), schema))
+}

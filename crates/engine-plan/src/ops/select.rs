@@ -1,0 +1,234 @@
+//! `select`: a view `adata[rows, cols]` by positions, names' indices or SQL predicates. A
+//! predicate over a file's own columns is evaluated now (DataFusion over the file's table);
+//! one over columns the pipeline computes stays a `Where`, evaluated at run time.
+
+use super::scan::Source;
+use super::{Bind, Reads};
+use crate::plan::{LogicalPlan, NodeId, Op};
+use crate::planner::Predicates;
+use crate::schema::Schema;
+use engine_common::{Error, Result};
+use engine_matrix::AxisSelection;
+use engine_spec::Step;
+
+/// A row or column selection (positions) with the text it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Selection {
+    pub sel: AxisSelection,
+    pub text: String,
+}
+
+impl Selection {
+    pub fn describe(&self, n: usize) -> String {
+        format!(
+            "{} ({} of {n} in {} run{})",
+            self.text,
+            self.sel.len(),
+            self.sel.runs().len(),
+            if self.sel.runs().len() == 1 { "" } else { "s" }
+        )
+    }
+}
+
+/// A view by positions (and plan-time predicates), which `push_down_selection` moves into
+/// the scan.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Select {
+    pub rows: Option<Selection>,
+    pub cols: Option<Selection>,
+}
+
+/// A view by SQL predicates over columns computed in the pipeline (QC metrics, …),
+/// evaluated at run time over the input's obs (var) after the positional selections.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Where {
+    pub rows: Option<Selection>,
+    pub cols: Option<Selection>,
+    pub obs: Option<String>,
+    pub var: Option<String>,
+}
+
+fn positions(rows: &Option<Selection>, cols: &Option<Selection>) -> Vec<String> {
+    let mut parts = Vec::new();
+    if let Some(r) = rows {
+        parts.push(format!("rows={}", r.text));
+    }
+    if let Some(c) = cols {
+        parts.push(format!("cols={}", c.text));
+    }
+    parts
+}
+
+impl Select {
+    pub fn describe(&self) -> String {
+        positions(&self.rows, &self.cols).join(", ")
+    }
+
+    pub fn reads(&self) -> Reads {
+        Reads::Nothing
+    }
+}
+
+impl Where {
+    pub fn describe(&self) -> String {
+        let mut parts = positions(&self.rows, &self.cols);
+        if let Some(o) = &self.obs {
+            parts.push(format!("obs where {o} (at run time)"));
+        }
+        if let Some(v) = &self.var {
+            parts.push(format!("var where {v} (at run time)"));
+        }
+        parts.join(", ")
+    }
+
+    /// A run-time predicate may name any obs column, the file's among them: only SQL knows
+    /// which, so the scan keeps them all.
+    pub fn reads(&self) -> Reads {
+        if self.obs.is_some() {
+            Reads::Everything
+        } else {
+            Reads::Nothing
+        }
+    }
+}
+
+/// Binds a `select` step.
+pub(crate) fn bind(b: &Bind<'_>) -> Result<(Op, Schema)> {
+    let step = b.step;
+    let mut s = b.input_schema();
+    let input = b.inputs.first().copied();
+    let (mut rows, mut cols) = (
+        selection(step, "obs", s.n_obs)?,
+        selection(step, "var", s.n_vars)?,
+    );
+    let mut later = (None, None);
+    match predicate(b.plan, b.sql, input, step, "where", false, s.n_obs)? {
+        Pred::Now(p) => rows = and(rows, p),
+        Pred::Later(t) => later.0 = Some(t),
+    }
+    match predicate(b.plan, b.sql, input, step, "var_where", true, s.n_vars)? {
+        Pred::Now(p) => cols = and(cols, p),
+        Pred::Later(t) => later.1 = Some(t),
+    }
+    if let Some(r) = &rows {
+        s.n_obs = r.sel.len();
+    }
+    if let Some(c) = &cols {
+        s.n_vars = c.sel.len();
+    }
+    s.obs_bound |= later.0.is_some();
+    s.var_bound |= later.1.is_some();
+    Ok(match later {
+        (None, None) => (Op::Select(Select { rows, cols }), s),
+        (obs, var) => (
+            Op::Where(Where {
+                rows,
+                cols,
+                obs,
+                var,
+            }),
+            s,
+        ),
+    })
+}
+
+/// A `select` step's `obs` or `var` argument resolved against the axis length.
+fn selection(step: &Step, name: &str, n: usize) -> Result<Option<Selection>> {
+    let Some(text) = step.arg(name).as_str() else {
+        return Ok(None);
+    };
+    let items = engine_spec::index_expr::parse(text)
+        .map_err(|(_, m)| Error::step(&step.id, format!("`{name}`: {m}")))?;
+    let runs = engine_spec::index_expr::resolve(&items, n)
+        .map_err(|m| Error::step(&step.id, format!("`{name}`: {m}")))?;
+    Ok(Some(Selection {
+        sel: AxisSelection::from_runs(runs),
+        text: text.to_string(),
+    }))
+}
+
+/// Both selections (positions within the same axis).
+fn and(a: Option<Selection>, b: Option<Selection>) -> Option<Selection> {
+    match (a, b) {
+        (Some(a), Some(b)) => {
+            let keep: std::collections::HashSet<usize> = b.sel.indices().collect();
+            let both: Vec<usize> = a.sel.indices().filter(|i| keep.contains(i)).collect();
+            Some(Selection {
+                sel: AxisSelection::from_indices(&both),
+                text: format!("{} and {}", a.text, b.text),
+            })
+        }
+        (a, None) => a,
+        (None, b) => b,
+    }
+}
+
+/// The file rows (or columns) behind each position of `id`'s obs (var), when `id` reads a
+/// file through views and elementwise steps only.
+fn file_positions(plan: &LogicalPlan, id: NodeId, var: bool) -> Option<(String, AxisSelection)> {
+    let node = plan.node(id);
+    match &node.op {
+        Op::Scan(scan) => {
+            let Source::File { path, storage } = &scan.source else {
+                return None;
+            };
+            let n = storage.shape[usize::from(var)];
+            let sel = if var { &scan.cols } else { &scan.rows };
+            Some((
+                path.clone(),
+                sel.as_ref()
+                    .map_or_else(|| AxisSelection::all(n), |s| s.sel.clone()),
+            ))
+        }
+        Op::Select(Select { rows, cols }) => {
+            let (path, base) = file_positions(plan, *node.inputs.first()?, var)?;
+            let sel = if var { cols } else { rows };
+            Some((
+                path,
+                sel.as_ref().map_or(base.clone(), |s| base.compose(&s.sel)),
+            ))
+        }
+        Op::Scale(_) => file_positions(plan, *node.inputs.first()?, var),
+        _ => None,
+    }
+}
+
+/// A `select` step's SQL predicate (`where` over obs, `var_where` over var): positions of its
+/// input, evaluated now with DataFusion over the file's table when the input reads a file
+/// through views; otherwise (columns computed in the pipeline) the text, for run time.
+fn predicate(
+    plan: &LogicalPlan,
+    sql: &dyn Predicates,
+    input: Option<NodeId>,
+    step: &Step,
+    name: &str,
+    var: bool,
+    n: usize,
+) -> Result<Pred> {
+    let Some(text) = step.arg(name).as_str() else {
+        return Ok(Pred::Now(None));
+    };
+    let Some((path, positions)) = input.and_then(|i| file_positions(plan, i, var)) else {
+        return Ok(Pred::Later(text.to_string()));
+    };
+    let mask = sql
+        .mask(std::path::Path::new(&path), var, text)
+        .map_err(|e| Error::step(&step.id, format!("`{name}`: {e}")))?;
+    let keep: Vec<usize> = positions
+        .indices()
+        .enumerate()
+        .filter(|(_, f)| mask.get(*f).copied().unwrap_or(false))
+        .map(|(p, _)| p)
+        .collect();
+    debug_assert!(keep.iter().all(|&p| p < n));
+    Ok(Pred::Now(Some(Selection {
+        sel: AxisSelection::from_indices(&keep),
+        text: text.to_string(),
+    })))
+}
+
+/// A predicate resolved at plan time, or left for run time.
+enum Pred {
+    Now(Option<Selection>),
+    Later(String),
+}

@@ -1,0 +1,108 @@
+//! Input references resolved into a DAG, with steps in a topological order.
+
+use super::{Cx, Step, Unresolved};
+use crate::diag::{Diagnostic, Span, did_you_mean};
+use std::collections::HashMap;
+
+impl Cx {
+    pub(super) fn unknown_step(&mut self, s: &str, span: Span, steps: &[Unresolved]) {
+        let d = Diagnostic::new(span, format!("no step with id `{s}`"));
+        self.diags.push(
+            match did_you_mean(s, steps.iter().map(|(st, _)| st.id.as_str())) {
+                Some(h) => d.with_help(h),
+                None => d,
+            },
+        );
+    }
+
+    /// Resolves inputs and orders steps so inputs come first; reports dangling references and
+    /// cycles. The DAG comes from the references, never from the order in the file.
+    pub(super) fn order(&mut self, steps: Vec<Unresolved>) -> Vec<Step> {
+        let index: HashMap<String, usize> = steps
+            .iter()
+            .enumerate()
+            .map(|(i, (s, _))| (s.id.clone(), i))
+            .collect();
+        let mut edges: Vec<Vec<usize>> = vec![vec![]; steps.len()];
+        for (i, (step, inputs)) in steps.iter().enumerate() {
+            for (name, span) in inputs {
+                match index.get(name) {
+                    Some(&j) if j == i => {
+                        self.err(*span, format!("step `{}` uses itself as input", step.id))
+                    }
+                    Some(&j) => edges[i].push(j),
+                    None => self.unknown_step(name, *span, &steps),
+                }
+            }
+        }
+        // Depth-first topological sort; a grey node seen again closes a cycle.
+        let mut state = vec![0u8; steps.len()];
+        let mut order = Vec::with_capacity(steps.len());
+        fn visit(
+            i: usize,
+            edges: &[Vec<usize>],
+            state: &mut [u8],
+            order: &mut Vec<usize>,
+            cycle: &mut Option<usize>,
+        ) {
+            state[i] = 1;
+            for &j in &edges[i] {
+                match state[j] {
+                    0 => visit(j, edges, state, order, cycle),
+                    1 => *cycle = cycle.or(Some(j)),
+                    _ => {}
+                }
+            }
+            state[i] = 2;
+            order.push(i);
+        }
+        for i in 0..steps.len() {
+            if state[i] == 0 {
+                let mut cycle = None;
+                visit(i, &edges, &mut state, &mut order, &mut cycle);
+                if let Some(j) = cycle {
+                    let (s, inputs) = &steps[j];
+                    let span = inputs.first().map_or(s.span, |(_, sp)| *sp);
+                    self.err(span, format!("steps form a cycle through `{}`", s.id));
+                }
+            }
+        }
+        let mut steps: Vec<Option<Unresolved>> = steps.into_iter().map(Some).collect();
+        order
+            .into_iter()
+            .filter_map(|i| steps[i].take())
+            .map(|(mut s, inputs)| {
+                s.inputs = inputs.into_iter().map(|(n, _)| n).collect();
+                s
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::spec::tests::GOOD;
+    use crate::spec::{Arg, parse_yaml};
+
+    #[test]
+    fn steps_follow_references_not_file_order() {
+        let spec = parse_yaml("p.yaml", GOOD, &[]).unwrap();
+        let ids: Vec<&str> = spec.steps.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids, ["data", "scaled", "pcs", "graph", "clusters"]);
+        let pcs = spec.step("pcs").unwrap();
+        assert_eq!(pcs.arg("n_comps"), &Arg::Int(10));
+        assert_eq!(
+            pcs.arg("svd_solver"),
+            &Arg::Str("auto".into()),
+            "defaults are filled in"
+        );
+        assert_eq!(spec.step("data").unwrap().arg("n_obs"), &Arg::Int(1000));
+        assert_eq!(
+            spec.step("data").unwrap().arg("cluster_std"),
+            &Arg::Float(1.0)
+        );
+        assert_eq!(spec.step("graph").unwrap().arg("n_pcs"), &Arg::Null);
+        assert_eq!(spec.outputs[0].path, "out/result.h5ad");
+        assert_eq!(spec.outputs[0].chunks, Some(vec![100, 0]));
+    }
+}

@@ -1,0 +1,63 @@
+//! The HDF5 (`.h5ad`) backend, on hdf5-metno with a statically built HDF5.
+//!
+//! HDF5 serialises every call behind one process-wide lock, so this backend is correct from
+//! any thread but does not read in parallel; see `benches/` for raw-chunk reading.
+//!
+//! - `read`: [`H5Store`], the [`Store`](crate::backend::Store) implementation.
+//! - `write`: [`H5Writer`], the [`StoreWriter`](crate::backend::StoreWriter) implementation.
+//! - `attrs`: attributes to and from JSON.
+//! - `parallel`: reads that bypass HDF5's lock (positional reads, parallel inflate).
+//! - `raw`: the FFI reads hdf5-metno has no safe API for; the only unsafe code here.
+
+mod attrs;
+mod parallel;
+// The only module in the store allowed unsafe code (see ARCHITECTURE.md).
+#[allow(unsafe_code)]
+mod raw;
+mod read;
+mod write;
+
+pub use read::H5Store;
+pub use write::H5Writer;
+
+use crate::backend::StoredType;
+use engine_matrix::DType;
+use hdf5::types::{FloatSize, IntSize, TypeDescriptor as TD, VarLenUnicode};
+use hdf5::{Hyperslab, SliceOrIndex};
+use std::ops::Range;
+
+/// The engine's view of an HDF5 type.
+fn stored_type(td: &TD) -> StoredType {
+    StoredType::Plain(match td {
+        TD::Integer(IntSize::U1) => DType::I8,
+        TD::Integer(IntSize::U2) => DType::I16,
+        TD::Integer(IntSize::U4) => DType::I32,
+        TD::Integer(IntSize::U8) => DType::I64,
+        TD::Unsigned(IntSize::U1) => DType::U8,
+        TD::Unsigned(IntSize::U2) => DType::U16,
+        TD::Unsigned(IntSize::U4) => DType::U32,
+        TD::Unsigned(IntSize::U8) => DType::U64,
+        TD::Float(FloatSize::U4) => DType::F32,
+        TD::Float(FloatSize::U8) => DType::F64,
+        TD::Boolean => DType::Bool,
+        TD::VarLenUnicode | TD::VarLenAscii | TD::FixedAscii(_) | TD::FixedUnicode(_) => DType::Str,
+        TD::Compound(c) => {
+            return StoredType::Compound(c.fields.iter().map(|f| f.name.clone()).collect());
+        }
+        other => return StoredType::Other(format!("HDF5 {other}")),
+    })
+}
+
+fn hyperslab(sel: &[Range<u64>]) -> Hyperslab {
+    Hyperslab::from(
+        sel.iter()
+            .map(|r| SliceOrIndex::from(r.start as usize..r.end as usize))
+            .collect::<Vec<_>>(),
+    )
+}
+
+fn vlu(s: &str) -> hdf5::Result<VarLenUnicode> {
+    s.replace('\0', "")
+        .parse::<VarLenUnicode>()
+        .map_err(|e| e.to_string().into())
+}

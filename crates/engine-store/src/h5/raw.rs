@@ -1,0 +1,175 @@
+//! Reads needing a memory type built at run time, which hdf5-metno has no safe API for.
+
+use engine_matrix::DynArray;
+use hdf5::types::{
+    CompoundField, CompoundType, FloatSize, H5Type, IntSize, TypeDescriptor as TD, VarLenAscii,
+    VarLenUnicode,
+};
+use hdf5::{Dataset, Datatype};
+use hdf5_sys::{h5d::H5Dread, h5p::H5P_DEFAULT, h5s::H5S_ALL};
+use ndarray::Array1;
+
+/// Reads one field of a compound dataset: HDF5 converts compound types field by field,
+/// matching names, so a one-field memory type reads just that column.
+fn field<T: H5Type>(ds: &Dataset, name: &str) -> hdf5::Result<Vec<T>> {
+    let ty = T::type_descriptor();
+    let mem = Datatype::from_descriptor(&TD::Compound(CompoundType {
+        fields: vec![CompoundField::new(name, ty.clone(), 0, 0)],
+        size: ty.size(),
+    }))?;
+    let n = ds.size();
+    let mut out: Vec<T> = Vec::with_capacity(n);
+    // SAFETY: `out` has room for `n` elements whose layout is the one-field compound
+    // `mem`; HDF5 writes exactly `n` of them before we set the length.
+    hdf5::sync::sync(|| unsafe {
+        hdf5::h5check(H5Dread(
+            ds.id(),
+            mem.id(),
+            H5S_ALL,
+            H5S_ALL,
+            H5P_DEFAULT,
+            out.as_mut_ptr().cast(),
+        ))
+    })?;
+    // SAFETY: H5Dread succeeded and initialised all `n` elements.
+    unsafe { out.set_len(n) };
+    Ok(out)
+}
+
+/// The raw, still-filtered bytes of the chunk starting at `offset`, with its filter mask;
+/// `None` when the chunk was never written.
+pub fn read_chunk(ds: &Dataset, offset: &[u64]) -> hdf5::Result<Option<(Vec<u8>, u32)>> {
+    use hdf5_sys::h5d::{H5Dget_chunk_info_by_coord, H5Dread_chunk};
+    let (mut mask, mut addr, mut size) = (0u32, 0u64, 0u64);
+    // SAFETY: `offset` has one entry per dimension; the out-pointers are valid locals.
+    hdf5::sync::sync(|| unsafe {
+        hdf5::h5check(H5Dget_chunk_info_by_coord(
+            ds.id(),
+            offset.as_ptr(),
+            &mut mask,
+            &mut addr,
+            &mut size,
+        ))
+    })?;
+    if addr == hdf5_sys::h5::HADDR_UNDEF || size == 0 {
+        return Ok(None);
+    }
+    let mut buf = vec![0u8; size as usize];
+    let mut len = buf.len();
+    // SAFETY: `buf` has `len` bytes of room, the stored size of this chunk.
+    hdf5::sync::sync(|| unsafe {
+        hdf5::h5check(H5Dread_chunk(
+            ds.id(),
+            H5P_DEFAULT,
+            offset.as_ptr(),
+            &mut mask,
+            buf.as_mut_ptr().cast(),
+            &mut len,
+        ))
+    })?;
+    buf.truncate(len);
+    Ok(Some((buf, mask)))
+}
+
+/// Reads one field of type `ty` (`width` bytes per record) of every record as raw bytes.
+fn field_bytes(ds: &Dataset, name: &str, ty: TD, width: usize) -> hdf5::Result<Vec<u8>> {
+    let mem = Datatype::from_descriptor(&TD::Compound(CompoundType {
+        fields: vec![CompoundField::new(name, ty, 0, 0)],
+        size: width,
+    }))?;
+    let n = ds.size();
+    let mut buf = vec![0u8; n * width];
+    if n > 0 {
+        // SAFETY: `buf` holds `n` records of `width` bytes, the size of `mem`.
+        hdf5::sync::sync(|| unsafe {
+            hdf5::h5check(H5Dread(
+                ds.id(),
+                mem.id(),
+                H5S_ALL,
+                H5S_ALL,
+                H5P_DEFAULT,
+                buf.as_mut_ptr().cast(),
+            ))
+        })?;
+    }
+    Ok(buf)
+}
+
+/// Reads a fixed-length string field of `len` bytes.
+fn fixed_field(ds: &Dataset, name: &str, td: &TD, len: usize) -> hdf5::Result<Vec<String>> {
+    let buf = field_bytes(ds, name, td.clone(), len)?;
+    Ok(buf
+        .chunks_exact(len.max(1))
+        .map(|c| {
+            let end = c.iter().position(|&b| b == 0).unwrap_or(c.len());
+            String::from_utf8_lossy(&c[..end]).into_owned()
+        })
+        .collect())
+}
+
+/// Reads a fixed-size numeric array field (`('X_pca', '<f4', (2,))`) as an `n × k` matrix.
+fn array_field(ds: &Dataset, name: &str, inner: &TD, k: usize) -> hdf5::Result<DynArray> {
+    let n = ds.size();
+    let buf = field_bytes(
+        ds,
+        name,
+        TD::FixedArray(Box::new(inner.clone()), k),
+        inner.size() * k,
+    )?;
+    macro_rules! decode {
+        ($t:ty, $v:ident) => {{
+            let vals: Vec<$t> = buf
+                .chunks_exact(std::mem::size_of::<$t>())
+                .map(|c| <$t>::from_ne_bytes(c.try_into().expect("chunk has the element size")))
+                .collect();
+            DynArray::$v(
+                ndarray::Array2::from_shape_vec((n, k), vals)
+                    .map_err(|e| e.to_string())?
+                    .into_dyn(),
+            )
+        }};
+    }
+    Ok(match inner {
+        TD::Integer(IntSize::U1) => decode!(i8, I8),
+        TD::Integer(IntSize::U2) => decode!(i16, I16),
+        TD::Integer(IntSize::U4) => decode!(i32, I32),
+        TD::Integer(IntSize::U8) => decode!(i64, I64),
+        TD::Unsigned(IntSize::U1) => decode!(u8, U8),
+        TD::Unsigned(IntSize::U2) => decode!(u16, U16),
+        TD::Unsigned(IntSize::U4) => decode!(u32, U32),
+        TD::Unsigned(IntSize::U8) => decode!(u64, U64),
+        TD::Float(FloatSize::U4) => decode!(f32, F32),
+        TD::Float(FloatSize::U8) => decode!(f64, F64),
+        other => return Err(format!("unsupported array field type {other}").into()),
+    })
+}
+
+pub fn compound_field(ds: &Dataset, name: &str, ty: &TD) -> hdf5::Result<DynArray> {
+    fn a<T>(v: Vec<T>) -> ndarray::ArrayD<T> {
+        Array1::from_vec(v).into_dyn()
+    }
+    Ok(match ty {
+        TD::Integer(IntSize::U1) => DynArray::I8(a(field::<i8>(ds, name)?)),
+        TD::Integer(IntSize::U2) => DynArray::I16(a(field::<i16>(ds, name)?)),
+        TD::Integer(IntSize::U4) => DynArray::I32(a(field::<i32>(ds, name)?)),
+        TD::Integer(IntSize::U8) => DynArray::I64(a(field::<i64>(ds, name)?)),
+        TD::Unsigned(IntSize::U1) => DynArray::U8(a(field::<u8>(ds, name)?)),
+        TD::Unsigned(IntSize::U2) => DynArray::U16(a(field::<u16>(ds, name)?)),
+        TD::Unsigned(IntSize::U4) => DynArray::U32(a(field::<u32>(ds, name)?)),
+        TD::Unsigned(IntSize::U8) => DynArray::U64(a(field::<u64>(ds, name)?)),
+        TD::Float(FloatSize::U4) => DynArray::F32(a(field::<f32>(ds, name)?)),
+        TD::Float(FloatSize::U8) => DynArray::F64(a(field::<f64>(ds, name)?)),
+        TD::Boolean => DynArray::Bool(a(field::<bool>(ds, name)?)),
+        TD::VarLenUnicode => DynArray::Str(a(field::<VarLenUnicode>(ds, name)?
+            .iter()
+            .map(|s| String::from_utf8_lossy(s.as_bytes()).into_owned())
+            .collect())),
+        TD::VarLenAscii => DynArray::Str(a(field::<VarLenAscii>(ds, name)?
+            .iter()
+            .map(|s| String::from_utf8_lossy(s.as_bytes()).into_owned())
+            .collect())),
+        TD::FixedAscii(n) | TD::FixedUnicode(n) => DynArray::Str(a(fixed_field(ds, name, ty, *n)?)),
+        TD::FixedArray(inner, k) => array_field(ds, name, inner, *k)?,
+        other => return Err(format!("unsupported compound field type {other}").into()),
+    })
+}

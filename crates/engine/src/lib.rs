@@ -1,0 +1,25 @@
+//! The engine as a library: one entry point for the CLI, and for a Python binding.
+//!
+//! ```text
+//! Pipeline::from_file ──> plan() ──> Plans { logical, optimized, physical }
+//!                                      ├── explain()  the three plans as stable text
+//!                                      └── run()      the physical plan, streamed
+//! ```
+//!
+//! [`check`] is [`plan`] without running: whatever `run` would reject at planning, lowering
+//! or in a step's parameters, `check` rejects first. Mistakes in a pipeline come back as
+//! [`Error::Pipeline`], positioned in its text; everything else as [`Error::Engine`]. No state
+//! is process-global: each run counts its own bytes and stages.
+
+mod error;
+mod pipeline;
+mod predicates;
+mod session;
+
+pub use engine_exec::{RunReport, StageReport, peak_rss_kib};
+pub use engine_sql::SqlSession;
+pub use engine_store::{Dataset, convert};
+pub use error::Error;
+pub use pipeline::Pipeline;
+pub use predicates::SqlPredicates;
+pub use session::{Options, Plans, check, plan, run};

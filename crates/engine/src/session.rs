@@ -1,0 +1,106 @@
+//! Plan, explain, check and run a pipeline.
+
+use crate::error::Error;
+use crate::pipeline::Pipeline;
+use crate::predicates::SqlPredicates;
+use engine_exec::{DEFAULT_MEMORY_LIMIT, ExecOptions, PhysicalPlan, RunReport};
+use engine_plan::LogicalPlan;
+use std::sync::Arc;
+
+/// How to plan and run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Bytes of X blocks in flight across all workers; block sizes follow from it.
+    pub memory_limit: usize,
+    /// Optimizer rules switched off, by name.
+    pub disabled_rules: Vec<String>,
+    /// Draw progress bars on stderr.
+    pub progress: bool,
+    /// Replace existing outputs.
+    pub overwrite: bool,
+    /// Hands freed memory back to the system between stages (the allocator is the caller's
+    /// choice).
+    pub release_memory: Option<fn()>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        let exec = ExecOptions::default();
+        Options {
+            memory_limit: DEFAULT_MEMORY_LIMIT,
+            disabled_rules: Vec::new(),
+            progress: false,
+            overwrite: exec.overwrite,
+            release_memory: None,
+        }
+    }
+}
+
+/// A pipeline's plans: as written, as optimized, and as it runs.
+#[derive(Debug)]
+pub struct Plans {
+    pub logical: LogicalPlan,
+    pub optimized: LogicalPlan,
+    /// The rules that changed something, in order.
+    pub applied: Vec<&'static str>,
+    pub physical: PhysicalPlan,
+}
+
+impl Plans {
+    /// The three plans as stable text (what `engine explain` prints).
+    pub fn explain(&self) -> String {
+        format!(
+            "== logical plan ==\n{}\n== optimized plan (rules applied: {}) ==\n{}\n== physical plan ==\n{}\n",
+            self.logical.explain(),
+            if self.applied.is_empty() {
+                "none".to_string()
+            } else {
+                self.applied.join(", ")
+            },
+            self.optimized.explain(),
+            self.physical.explain()
+        )
+    }
+}
+
+/// Binds a pipeline to its sources (reading their metadata, not their data), optimizes and
+/// lowers it.
+///
+/// # Errors
+/// A step planning or lowering rejects, as [`Error::Pipeline`] at that step; an unknown rule
+/// or an unreadable source as [`Error::Engine`].
+pub fn plan(pipeline: &Pipeline, opts: &Options) -> Result<Plans, Error> {
+    let logical =
+        engine_plan::plan(pipeline.spec(), &SqlPredicates).map_err(|e| pipeline.at_step(e))?;
+    let (optimized, applied) = engine_plan::optimize(&logical, &opts.disabled_rules)?;
+    let physical =
+        engine_exec::lower(&optimized, opts.memory_limit).map_err(|e| pipeline.at_step(e))?;
+    Ok(Plans {
+        logical,
+        optimized,
+        applied,
+        physical,
+    })
+}
+
+/// Everything [`plan`] checks, without running.
+///
+/// # Errors
+/// As [`plan`].
+pub fn check(pipeline: &Pipeline, opts: &Options) -> Result<(), Error> {
+    plan(pipeline, opts).map(|_| ())
+}
+
+/// Runs planned work.
+///
+/// # Errors
+/// On read/write failures or data a step cannot take.
+pub fn run(plans: &Plans, opts: &Options) -> Result<RunReport, Error> {
+    let exec = ExecOptions {
+        overwrite: opts.overwrite,
+        progress: opts.progress,
+        predicates: Arc::new(SqlPredicates),
+        release_memory: opts.release_memory,
+    };
+    Ok(plans.physical.run(&exec)?)
+}
