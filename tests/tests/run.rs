@@ -305,7 +305,11 @@ fn nan_in_pca_input_is_a_data_error_at_its_step() {
         .arg(&input)
         .output()
         .unwrap();
-    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
     let pipeline = dir.join("p.yaml");
     let out = dir.join("out.h5ad");
     std::fs::write(
@@ -320,7 +324,10 @@ fn nan_in_pca_input_is_a_data_error_at_its_step() {
     let r = engine(&["run", pipeline.to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&r.stderr);
     assert_eq!(r.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("step `pcs`") && stderr.contains("NaN"), "{stderr}");
+    assert!(
+        stderr.contains("step `pcs`") && stderr.contains("NaN"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("bug"), "{stderr}");
     assert!(!out.exists(), "no output from a failed run");
 }

@@ -1,5 +1,6 @@
 //! Element types as AnnData files store them, and arrays typed at run time.
 
+use crate::LayoutError;
 use ndarray::{ArrayD, IxDyn};
 use std::fmt;
 
@@ -187,14 +188,14 @@ impl DynArray {
     ///
     /// # Errors
     /// When the element count does not match `shape`.
-    pub fn into_shape(self, shape: &[usize]) -> Result<DynArray, String> {
+    pub fn into_shape(self, shape: &[usize]) -> Result<DynArray, LayoutError> {
         let n: usize = shape.iter().product();
         if n != self.len() {
-            return Err(format!(
+            return Err(LayoutError::new(format!(
                 "cannot reshape {} elements to {:?}",
                 self.len(),
                 shape
-            ));
+            )));
         }
         Ok(dyn_rewrap!(self, a => {
             let v: Vec<_> = a.into_iter().collect();

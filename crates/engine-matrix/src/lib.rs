@@ -9,6 +9,27 @@ pub mod selection;
 pub mod sparse;
 
 pub use dtype::{DType, DynArray};
+
+/// A block whose shape or layout an operation cannot take (reshaping to another size,
+/// concatenating different element types, a compressed matrix whose pointers do not fit its
+/// indices). This crate knows no files: the store turns it into a format error at the
+/// element it read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayoutError(String);
+
+impl LayoutError {
+    pub fn new(message: impl Into<String>) -> LayoutError {
+        LayoutError(message.into())
+    }
+}
+
+impl std::fmt::Display for LayoutError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for LayoutError {}
 pub use selection::AxisSelection;
 pub use sparse::{Compressed, SparseFormat, concat_axis, select_axis, take_1d};
 

@@ -9,6 +9,7 @@
 //! Row `i`'s entries are `data[indptr[i]..indptr[i+1]]` at columns `indices[...]`; CSC is the
 //! same with rows and columns swapped. Indices are `u32`: no AnnData axis has 2^32 entries.
 
+use crate::LayoutError;
 use crate::dtype::DynArray;
 use crate::selection::AxisSelection;
 use crate::{DType, dyn_rewrap};
@@ -86,34 +87,40 @@ impl Compressed {
     ///
     /// # Errors
     /// A sentence naming the first broken invariant.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), LayoutError> {
         if self.indptr.len() != self.n_major() + 1 {
-            return Err(format!(
+            return Err(LayoutError::new(format!(
                 "indptr has length {}, expected {}",
                 self.indptr.len(),
                 self.n_major() + 1
-            ));
+            )));
         }
         if self.indptr[0] != 0 {
-            return Err(format!("indptr starts at {}, expected 0", self.indptr[0]));
+            return Err(LayoutError::new(format!(
+                "indptr starts at {}, expected 0",
+                self.indptr[0]
+            )));
         }
         if let Some(i) = self.indptr.windows(2).position(|w| w[0] > w[1]) {
-            return Err(format!("indptr is not monotonic at position {}", i + 1));
+            return Err(LayoutError::new(format!(
+                "indptr is not monotonic at position {}",
+                i + 1
+            )));
         }
         let last = *self.indptr.last().unwrap_or(&0) as usize;
         if last != self.indices.len() || last != self.data.len() {
-            return Err(format!(
+            return Err(LayoutError::new(format!(
                 "indptr ends at {last} but indices has {} and data {} entries",
                 self.indices.len(),
                 self.data.len()
-            ));
+            )));
         }
         let n_minor = self.n_minor();
         if let Some(p) = self.indices.iter().position(|&i| i as usize >= n_minor) {
-            return Err(format!(
+            return Err(LayoutError::new(format!(
                 "index {} at position {p} is out of range for axis of length {n_minor}",
                 self.indices[p]
-            ));
+            )));
         }
         Ok(())
     }
@@ -257,8 +264,10 @@ impl Compressed {
     ///
     /// # Errors
     /// When formats, minor lengths or element types disagree.
-    pub fn concat_major(blocks: &[Compressed]) -> Result<Compressed, String> {
-        let first = blocks.first().ok_or("no blocks to concatenate")?;
+    pub fn concat_major(blocks: &[Compressed]) -> Result<Compressed, LayoutError> {
+        let first = blocks
+            .first()
+            .ok_or(LayoutError::new("no blocks to concatenate"))?;
         let mut indptr = vec![0u64];
         let mut indices = Vec::new();
         let mut parts = Vec::new();
@@ -268,7 +277,9 @@ impl Compressed {
                 || b.n_minor() != first.n_minor()
                 || b.data.dtype() != first.data.dtype()
             {
-                return Err("blocks differ in format, minor length or element type".into());
+                return Err(LayoutError::new(
+                    "blocks differ in format, minor length or element type",
+                ));
             }
             let base = *indptr.last().unwrap_or(&0);
             indptr.extend(b.indptr[1..].iter().map(|&p| p + base));
@@ -303,7 +314,7 @@ pub fn take_1d(a: &DynArray, positions: &[usize]) -> DynArray {
 ///
 /// # Errors
 /// When element types or trailing dimensions differ.
-pub fn concat_1d(parts: &[&DynArray]) -> Result<DynArray, String> {
+pub fn concat_1d(parts: &[&DynArray]) -> Result<DynArray, LayoutError> {
     concat_axis(parts, 0)
 }
 
@@ -311,8 +322,10 @@ pub fn concat_1d(parts: &[&DynArray]) -> Result<DynArray, String> {
 ///
 /// # Errors
 /// When element types or the other dimensions differ.
-pub fn concat_axis(parts: &[&DynArray], axis: usize) -> Result<DynArray, String> {
-    let first = parts.first().ok_or("nothing to concatenate")?;
+pub fn concat_axis(parts: &[&DynArray], axis: usize) -> Result<DynArray, LayoutError> {
+    let first = parts
+        .first()
+        .ok_or(LayoutError::new("nothing to concatenate"))?;
     macro_rules! cat {
         ($variant:ident) => {{
             let mut views = Vec::with_capacity(parts.len());
@@ -320,15 +333,18 @@ pub fn concat_axis(parts: &[&DynArray], axis: usize) -> Result<DynArray, String>
                 match p {
                     DynArray::$variant(a) => views.push(a.view()),
                     other => {
-                        return Err(format!(
+                        return Err(LayoutError::new(format!(
                             "cannot concatenate {} with {}",
                             first.dtype(),
                             other.dtype()
-                        ));
+                        )));
                     }
                 }
             }
-            DynArray::$variant(ndarray::concatenate(Axis(axis), &views).map_err(|e| e.to_string())?)
+            DynArray::$variant(
+                ndarray::concatenate(Axis(axis), &views)
+                    .map_err(|e| LayoutError::new(e.to_string()))?,
+            )
         }};
     }
     Ok(match first {
@@ -404,10 +420,20 @@ mod tests {
     fn validate_catches_bad_structure() {
         let mut m = example();
         m.indptr = vec![0, 2, 1, 3];
-        assert!(m.validate().unwrap_err().contains("not monotonic"));
+        assert!(
+            m.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("not monotonic")
+        );
         let mut m = example();
         m.indices[2] = 9;
-        assert!(m.validate().unwrap_err().contains("out of range"));
+        assert!(
+            m.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("out of range")
+        );
     }
 
     #[test]

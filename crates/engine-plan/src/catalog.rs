@@ -6,9 +6,10 @@
 //! selection reads). `where` predicates over a file's columns are the one exception: the
 //! SQL engine reads the columns they name.
 
-use crate::plan::{ColType, Schema, Storage};
+use crate::plan::{ColType, Schema, Storage, XEncoding};
 use arrow_schema::DataType;
 use engine_common::{Error, Result};
+use engine_matrix::SparseFormat;
 use engine_store::backend::StoredType;
 use std::sync::Arc;
 
@@ -69,7 +70,7 @@ impl Catalog for StoreCatalog {
             n_obs: ds.n_obs(),
             n_vars: ds.n_vars(),
             x_dtype: Some(x.dtype()),
-            x_sparse: storage.encoding != "dense",
+            x_sparse: storage.encoding != XEncoding::Dense,
             obs,
             var,
             obsm,
@@ -102,11 +103,9 @@ fn storage_of(x: &engine_store::Matrix) -> Result<Storage> {
         _ => 8,
     };
     let (encoding, indptr) = match x.sparse_format() {
-        None => ("dense".to_string(), None),
-        Some(f) => (
-            f.encoding().trim_end_matches("_matrix").to_string(),
-            x.indptr()?.map(Arc::new),
-        ),
+        None => (XEncoding::Dense, None),
+        Some(SparseFormat::Csr) => (XEncoding::Csr, x.indptr()?.map(Arc::new)),
+        Some(SparseFormat::Csc) => (XEncoding::Csc, x.indptr()?.map(Arc::new)),
     };
     Ok(Storage {
         encoding,

@@ -1,7 +1,7 @@
 //! How passes cut a scan into blocks, and what those blocks read from storage: shared by
 //! `align_chunks`, EXPLAIN and the executor so all three agree.
 
-use crate::plan::{Scan, Source};
+use crate::plan::{Scan, Source, XEncoding};
 use engine_matrix::AxisSelection;
 use std::collections::BTreeSet;
 use std::ops::Range;
@@ -128,8 +128,8 @@ pub fn scan_io(scan: &Scan, blocks: &[Range<usize>]) -> Option<ScanIo> {
         .as_ref()
         .map_or_else(|| AxisSelection::all(m), |s| s.sel.clone());
     let vb = storage.value_bytes as u64;
-    match (storage.encoding.as_str(), &storage.indptr) {
-        ("csr", Some(indptr)) => {
+    match (storage.encoding, &storage.indptr) {
+        (XEncoding::Csr, Some(indptr)) => {
             let per = vb + storage.index_bytes as u64;
             let nnz = *indptr.last().unwrap_or(&0);
             let mut bytes = 0;
@@ -157,7 +157,7 @@ pub fn scan_io(scan: &Scan, blocks: &[Range<usize>]) -> Option<ScanIo> {
                 bytes: (bytes, nnz * per + 8 * (n as u64 + 1)),
             })
         }
-        ("dense", _) => {
+        (XEncoding::Dense, _) => {
             let total = n as u64 * m as u64 * vb;
             // Column chunks (or, contiguous, the column span) each row run reads.
             let col_runs: Vec<Range<u64>> = cols

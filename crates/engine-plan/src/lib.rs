@@ -13,7 +13,7 @@ pub use catalog::{Catalog, SourceInfo, StoreCatalog};
 pub use plan::{
     ColType, Filter, FilterBy, GRAM_MAX_VARS, HvgFlavor, HvgParams, Leiden, Log1p, LogicalPlan,
     Neighbors, Node, NodeId, NormalizeTotal, Op, Pca, Plot, Qc, QcVar, Reads, Scale, ScaleParams,
-    Scan, Schema, Select, Selection, Source, Storage, SvdSolver, Umap, Where, Write,
+    Scan, Schema, Select, Selection, Source, Storage, SvdSolver, Umap, Where, Write, XEncoding,
 };
 pub use planner::{NoPredicates, Predicates, plan, plan_with};
 pub use rules::optimize;

@@ -14,7 +14,7 @@ pub use crate::ops::pca::{GRAM_MAX_VARS, Pca, SvdSolver};
 pub use crate::ops::plot::Plot;
 pub use crate::ops::qc::{Qc, QcVar};
 pub use crate::ops::scale::{Scale, ScaleParams};
-pub use crate::ops::scan::{Scan, Source, Storage};
+pub use crate::ops::scan::{Scan, Source, Storage, XEncoding};
 pub use crate::ops::select::{Select, Selection, Where};
 pub use crate::ops::umap::Umap;
 pub use crate::ops::write::Write;

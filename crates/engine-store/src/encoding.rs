@@ -318,7 +318,7 @@ pub fn read_sparse(store: &dyn Store, path: &str, format: SparseFormat) -> Resul
         },
         data: store.read_all(&join(path, "data"))?,
     };
-    m.validate().map_err(|e| bad(store, path, e))?;
+    m.validate().map_err(|e| bad(store, path, e.to_string()))?;
     Ok(m)
 }
 

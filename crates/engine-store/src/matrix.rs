@@ -299,14 +299,14 @@ impl Matrix {
             row_parts.push(if refs.len() == 1 {
                 col_parts.swap_remove(0)
             } else {
-                concat_axis(&refs, 1).map_err(Error::internal)?
+                concat_axis(&refs, 1).map_err(|e| Error::internal(e.to_string()))?
             });
         }
         let refs: Vec<&DynArray> = row_parts.iter().collect();
         let mut out = if refs.len() == 1 {
             row_parts.swap_remove(0)
         } else {
-            concat_axis(&refs, 0).map_err(Error::internal)?
+            concat_axis(&refs, 0).map_err(|e| Error::internal(e.to_string()))?
         };
         if ndim > 1 && cols.runs().len() > 8 {
             let local = cols.restrict(cols.runs()[0].start..cols.end());
@@ -388,7 +388,7 @@ impl Matrix {
             DynArray::zeros(info.dtype, &[0])
         } else {
             let refs: Vec<&DynArray> = data_parts.iter().collect();
-            concat_axis(&refs, 0).map_err(Error::internal)?
+            concat_axis(&refs, 0).map_err(|e| Error::internal(e.to_string()))?
         };
         let mut shape = info.shape;
         match info.format {

@@ -64,18 +64,22 @@ impl ExecNode for HvgNode {
         let (blocks, moments) = highly_variable(&lin, &mut a, h, self.flavor(), cx)?;
         let mut lin = lin;
         lin.moments = moments.map(Arc::new);
-        let out = if h.subset {
-            let keep = bool_column(&a.var, "highly_variable")?;
-            let sel = AxisSelection::from_mask(&keep);
-            a.select(None, Some(&sel));
-            // The moments are restricted to the kept genes with the selection.
-            lin.select(None, Some(&sel))
-        } else {
-            lin
-        };
+        let out = subset(lin, &mut a, h.subset)?;
         cx.stage("highly variable genes", blocks);
         Ok(Some(Data { x: out, ann: a }))
     }
+}
+
+/// With `subset`, X and var keep only the highly variable genes (and so do moments a pass
+/// computed on the way).
+pub(super) fn subset(lin: Lineage, a: &mut Annotations, subset: bool) -> Result<Lineage> {
+    if !subset {
+        return Ok(lin);
+    }
+    let keep = bool_column(&a.var, "highly_variable")?;
+    let sel = AxisSelection::from_mask(&keep);
+    a.select(None, Some(&sel));
+    Ok(lin.select(None, Some(&sel)))
 }
 
 /// `highly_variable_genes`: one pass for per-gene sums (per batch with a batch key), then the

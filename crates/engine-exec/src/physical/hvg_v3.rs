@@ -2,7 +2,7 @@
 //! variance, a LOESS of log variance on log mean, then the variances of the counts clipped
 //! around that trend (a second pass); genes ranked per batch and picked by median rank.
 
-use super::hvg::{batch_codes, rows_by_batch};
+use super::hvg::{batch_codes, rows_by_batch, subset};
 use super::{Data, ExecNode, single};
 use crate::annotations::{Annotations, dict, float_column, set_column};
 use crate::block::XBlock;
@@ -10,7 +10,7 @@ use crate::context::RunContext;
 use crate::lineage::Lineage;
 use crate::pass::fold_pass;
 use engine_common::{Error, Result};
-use engine_matrix::{AxisSelection, DynArray};
+use engine_matrix::DynArray;
 use engine_ops::hvg;
 use engine_ops::sparse::{self, ColumnSums};
 use engine_plan::HvgParams;
@@ -53,14 +53,7 @@ impl ExecNode for HvgV3Node {
         let Data { x: lin, ann: mut a } = single(inputs, "HvgSeuratV3")?.into_owned();
         let h = &self.params;
         let blocks = highly_variable_v3(&lin, &mut a, h, cx)?;
-        let out = if h.subset {
-            let keep = crate::annotations::bool_column(&a.var, "highly_variable")?;
-            let sel = AxisSelection::from_mask(&keep);
-            a.select(None, Some(&sel));
-            lin.select(None, Some(&sel))
-        } else {
-            lin
-        };
+        let out = subset(lin, &mut a, h.subset)?;
         cx.stage("highly variable genes", blocks);
         Ok(Some(Data { x: out, ann: a }))
     }

@@ -92,7 +92,9 @@ pub enum Reads {
         obs: Vec<String>,
         elements: Vec<String>,
     },
-    /// Everything (a writer; a predicate whose columns are only known to SQL).
+    /// Every obs column (a predicate whose columns only SQL knows), no element.
+    AllObs,
+    /// Everything (a writer).
     Everything,
 }
 

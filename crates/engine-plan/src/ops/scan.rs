@@ -36,12 +36,29 @@ pub enum Source {
     File { path: String, storage: Storage },
 }
 
+/// How a file's X is laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum XEncoding {
+    Dense,
+    Csr,
+    Csc,
+}
+
+impl XEncoding {
+    pub fn name(self) -> &'static str {
+        match self {
+            XEncoding::Dense => "dense",
+            XEncoding::Csr => "csr",
+            XEncoding::Csc => "csc",
+        }
+    }
+}
+
 /// How a file's X is stored, learnt at plan time from metadata (and, for CSR, the row
 /// pointers), so EXPLAIN can say what a scan reads and `align_chunks` can follow the chunks.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Storage {
-    /// `dense`, `csr` or `csc`.
-    pub encoding: String,
+    pub encoding: XEncoding,
     pub shape: [usize; 2],
     pub dtype: DType,
     /// Bytes per value and, for sparse, per stored column index.
@@ -121,7 +138,11 @@ impl Scan {
                 "synthetic_counts(n_obs={n_obs}, n_vars={n_vars}, n_types={n_types}, n_batches={n_batches}, library_size={library_size}, seed={seed})"
             ),
             Source::File { path, storage } => {
-                format!("file({path}, {} {})", storage.encoding, storage.dtype)
+                format!(
+                    "file({path}, {} {})",
+                    storage.encoding.name(),
+                    storage.dtype
+                )
             }
         };
         let (n, m) = scan.source_shape();

@@ -85,7 +85,7 @@ impl Where {
     /// which, so the scan keeps them all.
     pub fn reads(&self) -> Reads {
         if self.obs.is_some() {
-            Reads::Everything
+            Reads::AllObs
         } else {
             Reads::Nothing
         }

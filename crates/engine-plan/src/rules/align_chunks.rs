@@ -10,7 +10,7 @@
 //! Column-chunked dense arrays (`(n_obs, k)` chunks) have nothing to align to by rows; every
 //! row block decodes every chunk, which EXPLAIN shows as repeated decodes.
 
-use crate::plan::{LogicalPlan, Op, Source};
+use crate::plan::{LogicalPlan, Op, Source, XEncoding};
 use std::sync::Arc;
 
 pub const NAME: &str = "align_chunks";
@@ -28,25 +28,24 @@ pub fn apply(plan: &mut LogicalPlan) -> bool {
             continue;
         }
         let n = storage.shape[0];
-        let starts: Option<Vec<usize>> = match (
-            storage.encoding.as_str(),
-            storage.chunks.as_deref(),
-            &storage.indptr,
-        ) {
-            ("dense", Some([cr, ..]), _) if (*cr as usize) < n => {
-                Some((0..n).step_by(*cr as usize).collect())
-            }
-            ("csr", Some([len]), Some(indptr)) if *len < *indptr.last().unwrap_or(&0) => {
-                let nnz = *indptr.last().unwrap_or(&0);
-                let mut s: Vec<usize> = (0..nnz)
-                    .step_by(*len as usize)
-                    .map(|p| indptr.partition_point(|&q| q <= p).saturating_sub(1))
-                    .collect();
-                s.dedup();
-                Some(s)
-            }
-            _ => None,
-        };
+        let starts: Option<Vec<usize>> =
+            match (storage.encoding, storage.chunks.as_deref(), &storage.indptr) {
+                (XEncoding::Dense, Some([cr, ..]), _) if (*cr as usize) < n => {
+                    Some((0..n).step_by(*cr as usize).collect())
+                }
+                (XEncoding::Csr, Some([len]), Some(indptr))
+                    if *len < *indptr.last().unwrap_or(&0) =>
+                {
+                    let nnz = *indptr.last().unwrap_or(&0);
+                    let mut s: Vec<usize> = (0..nnz)
+                        .step_by(*len as usize)
+                        .map(|p| indptr.partition_point(|&q| q <= p).saturating_sub(1))
+                        .collect();
+                    s.dedup();
+                    Some(s)
+                }
+                _ => None,
+            };
         if let Some(s) = starts {
             scan.chunk_starts = Some(Arc::new(s));
             changed = true;
@@ -61,9 +60,13 @@ mod tests {
     use crate::plan::{Node, Scan, Schema, Storage};
     use engine_matrix::DType;
 
-    fn plan(encoding: &str, chunks: Option<Vec<u64>>, indptr: Option<Vec<u64>>) -> LogicalPlan {
+    fn plan(
+        encoding: XEncoding,
+        chunks: Option<Vec<u64>>,
+        indptr: Option<Vec<u64>>,
+    ) -> LogicalPlan {
         let storage = Storage {
-            encoding: encoding.into(),
+            encoding,
             shape: [10, 4],
             dtype: DType::F32,
             value_bytes: 4,
@@ -94,7 +97,7 @@ mod tests {
 
     #[test]
     fn dense_row_chunks() {
-        let mut p = plan("dense", Some(vec![4, 4]), None);
+        let mut p = plan(XEncoding::Dense, Some(vec![4, 4]), None);
         assert_eq!(
             p.explain().lines().next().unwrap(),
             "#0 data = Scan(file(x.h5ad, dense float32))"
@@ -112,14 +115,14 @@ mod tests {
     fn csr_data_chunks() {
         // Rows hold 3, 0, 5, 2, … values; data chunks of 4 begin inside rows 0, 2 and 3.
         let indptr = vec![0, 3, 3, 8, 10, 10, 10, 10, 10, 10, 12];
-        let mut p = plan("csr", Some(vec![4]), Some(indptr));
+        let mut p = plan(XEncoding::Csr, Some(vec![4]), Some(indptr));
         assert!(apply(&mut p));
         assert_eq!(starts(&p), vec![0, 2, 3]);
     }
 
     #[test]
     fn contiguous_and_column_chunks_are_left_alone() {
-        assert!(!apply(&mut plan("dense", None, None)));
-        assert!(!apply(&mut plan("dense", Some(vec![10, 2]), None)));
+        assert!(!apply(&mut plan(XEncoding::Dense, None, None)));
+        assert!(!apply(&mut plan(XEncoding::Dense, Some(vec![10, 2]), None)));
     }
 }

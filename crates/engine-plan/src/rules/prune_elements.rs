@@ -18,6 +18,8 @@ pub const NAME: &str = "prune_elements";
 #[derive(Debug, Default)]
 struct Needs {
     obs: Vec<String>,
+    /// Some consumer reads obs columns it cannot name (a run-time `where`).
+    all_obs: bool,
     elements: Vec<String>,
 }
 
@@ -40,6 +42,7 @@ fn needed(plan: &LogicalPlan, id: NodeId) -> Option<Needs> {
                 want.obs.extend(obs);
                 want.elements.extend(elements);
             }
+            Reads::AllObs => want.all_obs = true,
             Reads::Nothing => {}
         }
         stack.extend(plan.consumers(n));
@@ -78,7 +81,11 @@ pub fn apply(plan: &mut LogicalPlan) -> bool {
             (keep.len() < n).then_some(keep)
         };
         let names = schema.obs.iter().map(|(n, _)| n.clone()).collect();
-        let obs = keep(names, &want.obs);
+        let obs = if want.all_obs {
+            None
+        } else {
+            keep(names, &want.obs)
+        };
         let elements = keep(offered(schema), &want.elements);
         if obs.is_some() || elements.is_some() {
             if let Op::Scan(scan) = &mut plan.nodes[i].op {
@@ -225,10 +232,19 @@ mod tests {
         });
         p.nodes.insert(1, view);
         p.nodes[2].inputs = vec![NodeId(1)];
-        assert!(!apply(&mut p), "the predicate may name any obs column");
+        p.nodes[0].schema.obsm.push(("X_umap".into(), 2));
+        assert!(apply(&mut p));
         let Op::Scan(scan) = &p.nodes[0].op else {
             unreachable!()
         };
-        assert_eq!(scan.obs_columns, None);
+        assert_eq!(
+            scan.obs_columns, None,
+            "the predicate may name any obs column"
+        );
+        assert_eq!(
+            scan.elements.as_deref(),
+            Some(&["obsm/X_pca".to_string()][..]),
+            "and only the elements named downstream"
+        );
     }
 }
