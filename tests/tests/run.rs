@@ -331,3 +331,64 @@ fn nan_in_pca_input_is_a_data_error_at_its_step() {
     assert!(!stderr.contains("bug"), "{stderr}");
     assert!(!out.exists(), "no output from a failed run");
 }
+
+/// Two `scale` steps reading one `highly_variable_genes` step both take its merged column
+/// moments (the moments travel with the HVG step's X to each consumer), and both equal the
+/// moments of their own pass with merge_passes off.
+#[test]
+fn two_scales_of_one_hvg_both_take_its_moments() {
+    let dir = scratch("two_scales");
+    let pipeline = dir.join("p.yaml");
+    std::fs::write(
+        &pipeline,
+        "version: 1\n\
+         params:\n  out: {type: path, default: out}\n\
+         steps:\n\
+         \x20 - {id: data, op: synthetic_counts, n_obs: 1500, n_vars: 400, n_types: 3, seed: 1}\n\
+         \x20 - {id: normalized, op: normalize_total, input: data, target_sum: 10000}\n\
+         \x20 - {id: logged, op: log1p, input: normalized}\n\
+         \x20 - {id: hvg, op: highly_variable_genes, input: logged, n_top_genes: 100, subset: true}\n\
+         \x20 - {id: plain, op: scale, input: hvg}\n\
+         \x20 - {id: clipped, op: scale, input: hvg, max_value: 2}\n\
+         outputs:\n\
+         \x20 - {step: plain, path: \"${out}/plain.h5ad\"}\n\
+         \x20 - {step: clipped, path: \"${out}/clipped.h5ad\"}\n",
+    )
+    .unwrap();
+    let p = pipeline.to_str().unwrap();
+    let explain = String::from_utf8_lossy(&engine_ok(&["explain", p]).stdout).to_string();
+    assert_eq!(
+        explain.matches("moments from the input's pass").count(),
+        2,
+        "{explain}"
+    );
+    let (on, off) = (dir.join("on"), dir.join("off"));
+    engine_ok(&["run", p, "--param", &format!("out={}", on.display())]);
+    engine_ok(&[
+        "run",
+        p,
+        "--disable-rule",
+        "merge_passes",
+        "--param",
+        &format!("out={}", off.display()),
+    ]);
+    let var = |d: &std::path::Path, file: &str, key: &str| {
+        let var = Dataset::open(d.join(file)).unwrap().var(None).unwrap();
+        match var.column(key).unwrap() {
+            engine_store::Column::Plain(a) => a.to_f64_vec().unwrap(),
+            other => panic!("{other:?}"),
+        }
+    };
+    for file in ["plain.h5ad", "clipped.h5ad"] {
+        for key in ["mean", "std"] {
+            let (a, b) = (var(&on, file, key), var(&off, file, key));
+            assert_eq!(a.len(), 100);
+            assert!(max_abs_diff(&a, &b) <= 1e-12, "{file} var['{key}']");
+        }
+        let worst = max_abs_diff(
+            &read_matrix(&on.join(file), "X"),
+            &read_matrix(&off.join(file), "X"),
+        );
+        assert!(worst < 1e-4, "{file}: X differs by {worst}");
+    }
+}
