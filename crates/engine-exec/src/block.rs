@@ -56,6 +56,15 @@ impl XBlock {
         }
     }
 
+    /// The block's columns `cols` of `n_cols`; the block itself when that is all of them.
+    pub(crate) fn with_cols(self, cols: &AxisSelection, n_cols: usize) -> XBlock {
+        if cols.is_full(n_cols) {
+            self
+        } else {
+            self.select_cols(cols)
+        }
+    }
+
     pub(crate) fn select_cols(&self, cols: &AxisSelection) -> XBlock {
         match self {
             XBlock::Dense(a) => {

@@ -51,7 +51,14 @@ impl PhysicalPlan {
                     .iter()
                     .map(|&i| values.get(&i).map(Cow::Borrowed).ok_or_else(|| missing(i)))
                     .collect::<Result<Vec<_>>>()?;
-                exec.execute(inputs, &mut cx)?
+                let out = exec.execute(inputs, &mut cx)?;
+                for &i in &node.inputs {
+                    pending[i] -= 1;
+                    if pending[i] == 0 {
+                        values.remove(&i);
+                    }
+                }
+                out
             } else {
                 let mut inputs = Vec::with_capacity(node.inputs.len());
                 for &i in &node.inputs {
@@ -65,14 +72,6 @@ impl PhysicalPlan {
                 }
                 exec.execute(inputs, &mut cx)?
             };
-            if exec.is_sink() {
-                for &i in &node.inputs {
-                    pending[i] -= 1;
-                    if pending[i] == 0 {
-                        values.remove(&i);
-                    }
-                }
-            }
             if let Some(v) = out {
                 values.insert(id, v);
             }

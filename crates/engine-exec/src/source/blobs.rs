@@ -30,12 +30,7 @@ impl BlockSource for BlobSource {
 
     fn read(&self, rows: &AxisSelection, cols: &AxisSelection) -> Result<XBlock> {
         let (x, _) = self.blobs.rows(&self.centers, rows.indices(), rows.len());
-        let x = XBlock::Dense(x);
-        Ok(if cols.is_full(self.blobs.n_vars) {
-            x
-        } else {
-            x.select_cols(cols)
-        })
+        Ok(XBlock::Dense(x).with_cols(cols, self.blobs.n_vars))
     }
 
     fn annotations(

@@ -32,11 +32,7 @@ impl BlockSource for CountsSource {
             x: self.model.rows(rows.indices()),
             fill: None,
         };
-        Ok(if cols.is_full(self.counts.n_vars) {
-            x
-        } else {
-            x.select_cols(cols)
-        })
+        Ok(x.with_cols(cols, self.counts.n_vars))
     }
 
     fn annotations(
