@@ -4,7 +4,7 @@ use anyhow::Result;
 
 /// A user mistake: exits with status 2.
 pub(crate) fn usage(msg: String) -> anyhow::Error {
-    engine_common::Error::usage(msg).into()
+    engine::EngineError::usage(msg).into()
 }
 
 /// Parses `--param name=value` pairs.
@@ -25,7 +25,7 @@ pub(crate) fn parse_shape(s: &str) -> Result<Vec<u64>> {
         .map(|p| match p.trim() {
             "all" | ":" => Ok(0),
             n => n.parse::<u64>().map_err(|_| {
-                engine_common::Error::usage(format!(
+                engine::EngineError::usage(format!(
                     "bad chunk size `{n}` in `{s}`: use numbers or `all`"
                 ))
                 .into()
@@ -44,6 +44,6 @@ pub(crate) fn parse_bytes(s: &str) -> Result<usize> {
     };
     let n: usize = num
         .parse()
-        .map_err(|_| engine_common::Error::usage(format!("bad size `{s}`")))?;
+        .map_err(|_| engine::EngineError::usage(format!("bad size `{s}`")))?;
     Ok(n * mul)
 }

@@ -2,7 +2,7 @@
 
 use crate::args::{parse_bytes, parse_shape, usage};
 use anyhow::{Result, bail};
-use engine_store::{ArrayOptions, Compression, ConvertOptions, Dataset, StoreFormat};
+use engine::{ArrayOptions, Compression, ConvertOptions, Dataset, StoreFormat};
 use std::path::Path;
 
 /// What `engine convert` was asked for, as given on the command line.
@@ -44,7 +44,7 @@ pub(crate) fn convert(r: &Request<'_>) -> Result<()> {
     };
     let src = Dataset::open(r.input)?;
     let t = std::time::Instant::now();
-    let report = engine_store::convert(&src, r.output, &opts)?;
+    let report = engine::convert(&src, r.output, &opts)?;
     eprintln!(
         "wrote {} ({}, {} × {}) in {:.2}s: {} elements, {} matrix blocks",
         r.output.display(),
@@ -62,7 +62,7 @@ fn format_from_extension(p: &Path) -> Result<StoreFormat> {
     match p.extension().and_then(|e| e.to_str()) {
         Some("h5ad" | "h5") => Ok(StoreFormat::H5ad),
         Some("zarr") => Ok(StoreFormat::Zarr2),
-        _ => bail!(engine_common::Error::usage(format!(
+        _ => bail!(engine::EngineError::usage(format!(
             "cannot tell the format of {}; pass --format h5ad|zarr2|zarr3",
             p.display()
         ))),

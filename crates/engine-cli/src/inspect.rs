@@ -1,7 +1,7 @@
 //! `engine inspect`: what is in a store and how it is stored.
 
 use anyhow::Result;
-use engine_store::Dataset;
+use engine::Dataset;
 use serde_json::json;
 use std::path::Path;
 
@@ -10,7 +10,7 @@ pub(crate) fn inspect(path: &Path, as_json: bool, head: usize) -> Result<()> {
     let elements = ds.summarize()?;
     let obs = ds.obs(None);
     let var = ds.var(None);
-    let frame_json = |f: &engine_store::Frame| {
+    let frame_json = |f: &engine::Frame| {
         let mut cols = vec![
             json!({"name": f.index_name, "index": true, "type": f.index.type_name(), "encoding": f.index.encoding(),
             "head": (0..head.min(f.n_rows())).map(|i| f.index.render(i)).collect::<Vec<_>>()}),
@@ -98,7 +98,7 @@ pub(crate) fn inspect(path: &Path, as_json: bool, head: usize) -> Result<()> {
         match frame {
             Ok(f) => {
                 println!("{name}: {} rows, {} columns", f.n_rows(), f.columns.len());
-                let preview = |c: &engine_store::Column| {
+                let preview = |c: &engine::Column| {
                     (0..head.min(c.len()))
                         .map(|i| c.render(i))
                         .collect::<Vec<_>>()

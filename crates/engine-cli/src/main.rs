@@ -119,8 +119,8 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("error: {e:#}");
             let usage = e
-                .downcast_ref::<engine_common::Error>()
-                .is_some_and(|e| e.kind() == "usage");
+                .downcast_ref::<engine::EngineError>()
+                .is_some_and(|e| e.is_usage());
             ExitCode::from(if usage { 2 } else { 1 })
         }
     }

@@ -18,7 +18,7 @@ fn report(e: engine::Error) -> anyhow::Error {
         engine::Error::Pipeline(d) => {
             eprintln!("{}", d.render());
             let n = d.items.len();
-            engine_common::Error::usage(format!(
+            engine::EngineError::usage(format!(
                 "{n} problem{} in {}",
                 if n == 1 { "" } else { "s" },
                 d.file

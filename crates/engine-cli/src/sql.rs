@@ -9,7 +9,7 @@ pub(crate) fn sql(
     output: Option<&Path>,
     overwrite: bool,
 ) -> Result<()> {
-    let mut session = engine_sql::SqlSession::new();
+    let mut session = engine::SqlSession::new();
     for d in data {
         // `name=path`, unless the whole argument is an existing path containing `=`.
         match d.split_once('=') {
@@ -26,7 +26,7 @@ pub(crate) fn sql(
         }
         None => {
             let (_, batches) = session.query(query)?;
-            println!("{}", engine_sql::format_table(&batches)?);
+            println!("{}", engine::format_table(&batches)?);
             let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
             eprintln!("{rows} row{}", if rows == 1 { "" } else { "s" });
         }

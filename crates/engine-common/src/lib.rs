@@ -134,6 +134,12 @@ impl Error {
         self
     }
 
+    /// Whether the user's input is at fault (a mistake in the pipeline, the arguments or a
+    /// step), as opposed to the data, the machine or a bug.
+    pub fn is_usage(&self) -> bool {
+        matches!(self, Error::Usage(_) | Error::Step { .. })
+    }
+
     /// A short name of the fault class, for exit codes and JSON reports.
     pub fn kind(&self) -> &'static str {
         match self {

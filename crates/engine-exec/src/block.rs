@@ -1,8 +1,7 @@
 //! A row block of X as passes see it.
 
 use engine_common::{Error, Result};
-use engine_matrix::AxisSelection;
-use engine_ops::sparse::Csr;
+use engine_matrix::{AxisSelection, Csr};
 use ndarray::{Array2, Axis};
 use std::sync::Arc;
 

@@ -22,10 +22,10 @@ use crate::physical::write::WriteNode;
 use crate::physical::{ExecNode, PhysicalNode, PhysicalPlan};
 use engine_common::{Error, Result};
 use engine_matrix::{AxisSelection, DType};
+use engine_ops::hvg;
 use engine_plan::{
-    Filter, GRAM_MAX_VARS, HvgFlavor, Leiden, Log1p, LogicalPlan, Neighbors, Node, NodeId,
-    NormalizeTotal, Op, Pca, Plot, Qc, Scale, Scan, Select, Source, SvdSolver, Umap, Where, Write,
-    io,
+    Filter, HvgFlavor, Leiden, Log1p, LogicalPlan, Neighbors, Node, NodeId, NormalizeTotal, Op,
+    Pca, Plot, Qc, Scale, Scan, Select, Source, Umap, Where, Write, io,
 };
 use engine_store::backend::{Compression, StoreFormat};
 
@@ -35,14 +35,14 @@ use engine_store::backend::{Compression, StoreFormat};
 /// When a step's parameters cannot run (an unknown output format or compression), as a
 /// mistake in that step.
 pub fn lower(plan: &LogicalPlan, memory_limit: usize) -> Result<PhysicalPlan> {
-    let live = live_nodes(plan);
+    let execs = plan
+        .nodes
+        .iter()
+        .map(|n| lower_node(n, memory_limit))
+        .collect::<Result<Vec<_>>>()?;
+    let live = live_nodes(plan, &execs);
     let mut nodes = Vec::with_capacity(plan.nodes.len());
-    for (i, n) in plan.nodes.iter().enumerate() {
-        let exec = if live[i] {
-            Some(lower_node(n, memory_limit)?)
-        } else {
-            None
-        };
+    for ((n, exec), live) in plan.nodes.iter().zip(execs).zip(live) {
         let through_view = n
             .inputs
             .first()
@@ -56,7 +56,7 @@ pub fn lower(plan: &LogicalPlan, memory_limit: usize) -> Result<PhysicalPlan> {
             step: n.step.clone(),
             logical: n.op.name(),
             inputs: n.inputs.iter().map(|i| i.0).collect(),
-            exec,
+            exec: live.then_some(exec),
             through_view,
         });
     }
@@ -119,8 +119,20 @@ fn lower_node(n: &Node, memory_limit: usize) -> Result<Box<dyn ExecNode>> {
             fused: *fused,
         }),
         Op::Log1p(Log1p { fused }) => Box::new(Log1pNode { fused: *fused }),
-        Op::Hvg(h) if h.flavor == HvgFlavor::SeuratV3 => Box::new(HvgV3Node { params: h.clone() }),
-        Op::Hvg(h) => Box::new(HvgNode { params: h.clone() }),
+        Op::Hvg(h) => {
+            let params = h.clone();
+            match h.flavor {
+                HvgFlavor::SeuratV3 => Box::new(HvgV3Node { params }),
+                HvgFlavor::Seurat => Box::new(HvgNode {
+                    params,
+                    dispersion: hvg::Flavor::Seurat,
+                }),
+                HvgFlavor::CellRanger => Box::new(HvgNode {
+                    params,
+                    dispersion: hvg::Flavor::CellRanger,
+                }),
+            }
+        }
         Op::Scale(Scale {
             params,
             fused,
@@ -142,11 +154,7 @@ fn lower_node(n: &Node, memory_limit: usize) -> Result<Box<dyn ExecNode>> {
             // A mask, or a filter or subset upstream, leaves only an upper bound on the genes
             // until the run.
             let bounded = mask_var.is_some() || n.schema.var_bound;
-            let solver = match svd_solver {
-                SvdSolver::Auto if bounded && n_vars > GRAM_MAX_VARS => PcaSolver::ByGenes,
-                s if s.randomized_for(n_vars) => PcaSolver::Randomized,
-                _ => PcaSolver::Gram,
-            };
+            let solver = PcaSolver::choose(*svd_solver, n_vars, bounded);
             Box::new(PcaNode {
                 n_comps: *n_comps,
                 zero_center: *zero_center,
@@ -303,11 +311,11 @@ fn root_scan(plan: &LogicalPlan, mut id: NodeId) -> Option<(&Scan, bool)> {
     }
 }
 
-/// Nodes some sink (Write, Plot) depends on.
-fn live_nodes(plan: &LogicalPlan) -> Vec<bool> {
+/// Nodes some sink (a writer, a plot) depends on.
+fn live_nodes(plan: &LogicalPlan, execs: &[Box<dyn ExecNode>]) -> Vec<bool> {
     let mut live = vec![false; plan.nodes.len()];
     for i in (0..plan.nodes.len()).rev() {
-        if matches!(plan.nodes[i].op, Op::Write(_) | Op::Plot(_)) {
+        if execs[i].is_sink() {
             live[i] = true;
         }
         if live[i] {
@@ -322,7 +330,8 @@ fn live_nodes(plan: &LogicalPlan) -> Vec<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use engine_plan::{Schema, Source};
+    use crate::physical::pca::GRAM_MAX_VARS;
+    use engine_plan::{Schema, Source, SvdSolver};
 
     /// blobs (n_obs x n_vars) -> [bounded cells/genes] -> pca(solver) -> neighbors -> write.
     fn pipeline(n_obs: usize, n_vars: usize, bounded: bool, solver: SvdSolver) -> LogicalPlan {

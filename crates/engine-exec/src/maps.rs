@@ -3,7 +3,7 @@
 
 use crate::block::XBlock;
 use engine_matrix::AxisSelection;
-use engine_ops::sparse::Csr;
+use engine_matrix::Csr;
 use ndarray::Array2;
 use std::sync::Arc;
 
@@ -98,7 +98,7 @@ fn apply_chain(maps: &[XMap], x: XBlock, pos: &AxisSelection) -> XBlock {
                     }
                     (XMap::ScaleRows(_) | XMap::Log1p, None) => {}
                     (m, f) => {
-                        let cur = f.take().unwrap_or_else(|| vec![0.0; x.n_cols]);
+                        let cur = f.take().unwrap_or_else(|| vec![0.0; x.n_cols()]);
                         *f = Some(
                             cur.iter()
                                 .enumerate()
@@ -138,7 +138,8 @@ fn sweep_sparse(m: &XMap, x: &mut Csr, rows: &[usize]) {
         XMap::ScaleRows(f) => {
             for (r, &i) in rows.iter().enumerate().take(x.n_rows()) {
                 let factor = f[i];
-                for v in &mut x.data[x.indptr[r]..x.indptr[r + 1]] {
+                let range = x.major_range(r);
+                for v in &mut x.data[range] {
                     *v *= factor;
                 }
             }
@@ -182,7 +183,7 @@ pub(crate) fn apply_map(m: &XMap, x: XBlock, pos: &AxisSelection) -> XBlock {
             XBlock::Sparse { mut x, fill },
         ) => {
             let f = |j: usize| fill.as_ref().map_or(0.0, |f| f[j]);
-            let new_fill: Vec<f64> = (0..x.n_cols)
+            let new_fill: Vec<f64> = (0..x.n_cols())
                 .map(|j| standardize(f(j), mean[j], sd[j], *zero_center, *max_value))
                 .collect();
             for (&j, v) in x.indices.iter().zip(x.data.iter_mut()) {
@@ -244,12 +245,12 @@ mod tests {
     fn block() -> XBlock {
         // 3 x 4 with absent entries in every column but the last.
         XBlock::Sparse {
-            x: Csr {
-                n_cols: 4,
-                indptr: vec![0, 2, 3, 5],
-                indices: vec![0, 3, 1, 2, 3],
-                data: vec![1.0, 4.0, 2.0, 3.0, 5.0],
-            },
+            x: Csr::from_parts(
+                4,
+                vec![0, 2, 3, 5],
+                vec![0, 3, 1, 2, 3],
+                vec![1.0, 4.0, 2.0, 3.0, 5.0],
+            ),
             fill: None,
         }
     }

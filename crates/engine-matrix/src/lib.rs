@@ -1,9 +1,11 @@
 //! In-memory matrix blocks and the kernels that work on them.
 //!
 //! A block is what a storage reader hands to an operator: a dense n-d array typed at run time
-//! ([`DynArray`]) or a compressed sparse matrix ([`Compressed`]). Selections along an axis are
+//! ([`DynArray`]) or a compressed sparse matrix ([`Compressed`]); kernels compute on float64
+//! rows ([`Csr`], the same structure with float64 values). Selections along an axis are
 //! sorted runs ([`AxisSelection`]). This crate knows nothing of files or plans.
 
+pub mod csr;
 pub mod dtype;
 pub mod selection;
 pub mod sparse;
@@ -30,6 +32,7 @@ impl std::fmt::Display for LayoutError {
 }
 
 impl std::error::Error for LayoutError {}
+pub use csr::Csr;
 pub use selection::AxisSelection;
 pub use sparse::{Compressed, SparseFormat, concat_axis, select_axis, take_1d};
 

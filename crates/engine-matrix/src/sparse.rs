@@ -33,9 +33,11 @@ impl SparseFormat {
     }
 }
 
-/// A CSR or CSC matrix block.
+/// A CSR or CSC matrix block. The values are a run-time typed array as files store them
+/// (`Compressed<DynArray>`, the default) or float64 rows as kernels compute on them ([`Csr`]);
+/// the structure and its invariants are the same for both.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Compressed {
+pub struct Compressed<V = DynArray> {
     pub format: SparseFormat,
     /// `[n_rows, n_cols]`.
     pub shape: [usize; 2],
@@ -44,10 +46,10 @@ pub struct Compressed {
     /// Minor-axis index of each stored value.
     pub indices: Vec<u32>,
     /// Stored values, 1-D.
-    pub data: DynArray,
+    pub data: V,
 }
 
-impl Compressed {
+impl<V> Compressed<V> {
     /// Length of the compressed (major) axis.
     pub fn n_major(&self) -> usize {
         match self.format {
@@ -67,6 +69,13 @@ impl Compressed {
         self.indices.len()
     }
 
+    /// Stored positions of major slice `i` (row `i` of a CSR).
+    pub fn major_range(&self, i: usize) -> std::ops::Range<usize> {
+        self.indptr[i] as usize..self.indptr[i + 1] as usize
+    }
+}
+
+impl Compressed {
     /// An all-zero matrix of the given shape.
     pub fn empty(format: SparseFormat, shape: [usize; 2], dtype: DType) -> Self {
         let n_major = if format == SparseFormat::Csr {

@@ -12,8 +12,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Gamma, LogNormal, Poisson};
 
-use crate::sparse::Csr;
 use crate::synthetic::mix;
+use engine_matrix::Csr;
 
 /// The mitochondrial genes, named as in human annotations.
 pub const MT_GENES: [&str; 13] = [
@@ -215,11 +215,7 @@ impl CountsModel {
         let lib = LogNormal::new(0.0, 0.5).expect("valid log-normal");
         let mut counts = vec![0u32; p.n_vars];
         let mut touched: Vec<u32> = Vec::new();
-        let mut out = Csr {
-            n_cols: p.n_vars,
-            indptr: vec![0],
-            ..Default::default()
-        };
+        let mut out = Csr::with_cols(p.n_vars);
         for row in rows {
             let mut rng = ChaCha8Rng::seed_from_u64(mix(p.seed ^ 0xC0FF_EE00, row as u64));
             let t = p.cell_type(row);
@@ -253,7 +249,7 @@ impl CountsModel {
                 counts[g as usize] = 0;
             }
             touched.clear();
-            out.indptr.push(out.indices.len());
+            out.end_row();
         }
         out
     }

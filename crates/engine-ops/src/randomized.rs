@@ -13,8 +13,8 @@ use rand_distr::{Distribution, StandardNormal};
 use std::sync::Arc;
 
 use crate::pca::Pca;
-use crate::sparse::Csr;
 use engine_common::Result;
+use engine_matrix::Csr;
 
 /// The sizes scikit-learn's `randomized_svd` picks by default. Its last step multiplies by
 /// X once more than our Rayleigh–Ritz on the covariance does, so for the same `n_iter` its

@@ -1,10 +1,10 @@
-//! Row blocks of a sparse matrix (CSR, float64) and the kernels the count workflow runs on
-//! them. A block may carry a per-column *fill*: the value of every entry that is not stored.
+//! The kernels the count workflow runs on row blocks of a sparse matrix ([`Csr`]). A block may carry a per-column *fill*: the value of every entry that is not stored.
 //! Unscaled counts have fill 0; after `scale` the fill is `-mean / sd`, so a standardised
 //! matrix stays sparse (stored entries plus a dense row of fills) instead of being densified.
 
 use crate::stats::{Gram, Moments};
-use engine_matrix::{AxisSelection, DynArray};
+use engine_matrix::Csr;
+use engine_matrix::DynArray;
 use ndarray::Array2;
 
 /// Entry `e` of a stored value array as float64, without a float64 copy of the whole array
@@ -23,173 +23,6 @@ pub fn value_at(data: &DynArray) -> Box<dyn Fn(usize) -> f64 + Sync + '_> {
             let v = other.to_f64_vec().unwrap_or_default();
             Box::new(move |e| v[e])
         }
-    }
-}
-
-/// Rows of a CSR matrix with float64 values; column indices sorted within each row.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Csr {
-    pub n_cols: usize,
-    pub indptr: Vec<usize>,
-    pub indices: Vec<u32>,
-    pub data: Vec<f64>,
-}
-
-impl Csr {
-    pub fn n_rows(&self) -> usize {
-        self.indptr.len().saturating_sub(1)
-    }
-
-    pub fn nnz(&self) -> usize {
-        self.data.len()
-    }
-
-    /// Column indices and values of row `i`.
-    /// The stored values minus `shift` of their column, in storage order.
-    pub fn deviations(&self, shift: &[f64]) -> Vec<f64> {
-        self.indices
-            .iter()
-            .zip(&self.data)
-            .map(|(&j, &v)| v - shift[j as usize])
-            .collect()
-    }
-
-    /// Splits each row's entries by column tiles of `width`: returns the number of tiles and
-    /// bounds in which row i's entries in tile t are `bounds[i * (tiles + 1) + t ..][..2]`.
-    pub fn tile_bounds(&self, width: usize) -> (usize, Vec<usize>) {
-        let tiles = self.n_cols.div_ceil(width).max(1);
-        let mut bounds = Vec::with_capacity(self.n_rows() * (tiles + 1));
-        for i in 0..self.n_rows() {
-            let (start, end) = (self.indptr[i], self.indptr[i + 1]);
-            let idx = &self.indices[start..end];
-            for t in 0..tiles {
-                bounds.push(start + idx.partition_point(|&j| (j as usize) < t * width));
-            }
-            bounds.push(end);
-        }
-        (tiles, bounds)
-    }
-
-    pub fn row(&self, i: usize) -> (&[u32], &[f64]) {
-        let r = self.indptr[i]..self.indptr[i + 1];
-        (&self.indices[r.clone()], &self.data[r])
-    }
-
-    /// Builds a block from rows given as (column, value) lists.
-    pub fn from_rows(n_cols: usize, rows: &[Vec<(u32, f64)>]) -> Csr {
-        let mut m = Csr {
-            n_cols,
-            indptr: vec![0],
-            ..Default::default()
-        };
-        for r in rows {
-            for &(j, v) in r {
-                m.indices.push(j);
-                m.data.push(v);
-            }
-            m.indptr.push(m.indices.len());
-        }
-        m
-    }
-
-    /// The columns in `sel`, renumbered.
-    pub fn select_cols(&self, sel: &AxisSelection) -> Csr {
-        let mut map = vec![u32::MAX; self.n_cols];
-        for (new, old) in sel.indices().enumerate() {
-            map[old] = new as u32;
-        }
-        let mut out = Csr {
-            n_cols: sel.len(),
-            indptr: Vec::with_capacity(self.indptr.len()),
-            ..Default::default()
-        };
-        out.indptr.push(0);
-        for i in 0..self.n_rows() {
-            let (idx, val) = self.row(i);
-            for (&j, &v) in idx.iter().zip(val) {
-                let n = map[j as usize];
-                if n != u32::MAX {
-                    out.indices.push(n);
-                    out.data.push(v);
-                }
-            }
-            out.indptr.push(out.indices.len());
-        }
-        out
-    }
-
-    /// The rows at `positions`, in that order.
-    pub fn select_rows(&self, positions: &[usize]) -> Csr {
-        let mut out = Csr {
-            n_cols: self.n_cols,
-            indptr: Vec::with_capacity(positions.len() + 1),
-            ..Default::default()
-        };
-        out.indptr.push(0);
-        for &p in positions {
-            let (idx, val) = self.row(p);
-            out.indices.extend_from_slice(idx);
-            out.data.extend_from_slice(val);
-            out.indptr.push(out.indices.len());
-        }
-        out
-    }
-
-    /// Rows stacked in order.
-    pub fn vstack(parts: &[Csr], n_cols: usize) -> Csr {
-        let mut out = Csr {
-            n_cols,
-            indptr: vec![0],
-            ..Default::default()
-        };
-        for p in parts {
-            let base = out.indices.len();
-            out.indices.extend_from_slice(&p.indices);
-            out.data.extend_from_slice(&p.data);
-            out.indptr.extend(p.indptr[1..].iter().map(|&o| o + base));
-        }
-        out
-    }
-
-    /// The dense matrix, absent entries set to `fill[j]` (or 0).
-    pub fn to_dense(&self, fill: Option<&[f64]>) -> Array2<f64> {
-        let mut x = match fill {
-            Some(f) => Array2::from_shape_fn((self.n_rows(), self.n_cols), |(_, j)| f[j]),
-            None => Array2::zeros((self.n_rows(), self.n_cols)),
-        };
-        for i in 0..self.n_rows() {
-            let (idx, val) = self.row(i);
-            for (&j, &v) in idx.iter().zip(val) {
-                x[[i, j as usize]] = v;
-            }
-        }
-        x
-    }
-
-    /// Applies `f` to every stored value.
-    pub fn map_values(&mut self, f: impl Fn(f64) -> f64) {
-        self.data.iter_mut().for_each(|v| *v = f(*v));
-    }
-
-    /// Multiplies row `i` by `factors[i]`.
-    pub fn scale_rows(&mut self, factors: &[f64]) {
-        for (i, &f) in factors.iter().enumerate() {
-            let r = self.indptr[i]..self.indptr[i + 1];
-            self.data[r].iter_mut().for_each(|v| *v *= f);
-        }
-    }
-
-    /// Per row: the sum of stored values and the number of non-zero ones.
-    pub fn row_sums_nnz(&self) -> (Vec<f64>, Vec<u64>) {
-        (0..self.n_rows())
-            .map(|i| {
-                let (_, v) = self.row(i);
-                (
-                    v.iter().sum::<f64>(),
-                    v.iter().filter(|x| **x != 0.0).count() as u64,
-                )
-            })
-            .unzip()
     }
 }
 
@@ -393,7 +226,7 @@ pub fn cell_qc(x: &Csr, gene_sets: &[Vec<bool>], percent_top: &[usize]) -> CellQ
 
 /// Moments of a block whose absent entries equal `fill` (zero without one).
 pub fn moments(x: &Csr, fill: Option<&[f64]>) -> Moments {
-    let (n, d) = (x.n_rows(), x.n_cols);
+    let (n, d) = (x.n_rows(), x.n_cols());
     let mut m = Moments::new(d);
     if n == 0 {
         return m;
@@ -468,7 +301,7 @@ pub fn project(
     let f = |j: usize| fill.map_or(0.0, |f| f[j]);
     // The absent entries' contribution, the same for every row.
     let mut base = vec![0.0; k];
-    for j in 0..x.n_cols {
+    for j in 0..x.n_cols() {
         let w = (f(j) - mean[j]) / s(j);
         if w != 0.0 {
             for (c, b) in base.iter_mut().enumerate() {
@@ -591,10 +424,6 @@ mod tests {
         assert_eq!(c.nnz, vec![1, 1, 2, 2]);
         // Column 3: values 0, 0, 5, 1 -> mean 1.5, var (2.25*2 + 12.25 + 0.25) / 3.
         assert!((c.var()[3] - (4.5 + 12.25 + 0.25) / 3.0).abs() < 1e-12);
-        let sel = x.select_cols(&AxisSelection::from_indices(&[2, 3]));
-        assert_eq!(sel.to_dense(None), dense.select(Axis(1), &[2, 3]));
-        let rows = x.select_rows(&[2, 0]);
-        assert_eq!(rows.to_dense(None), dense.select(Axis(0), &[2, 0]));
         let mut y = x.clone();
         y.scale_rows(&[2.0, 1.0, 0.5, 1.0]);
         assert_eq!(y.row(2).1, &[1.0, 0.5, 2.5]);

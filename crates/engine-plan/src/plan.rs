@@ -3,14 +3,13 @@
 //! [`NodeId`]; a node consumed twice is a fan-out, never a copy. Each operator lives in its
 //! own file under `ops/`; [`Op`] names them and dispatches to them.
 
-pub use crate::ops::Reads;
 pub use crate::ops::filter::{Filter, FilterBy};
-pub use crate::ops::hvg::{HvgFlavor, HvgParams};
+pub use crate::ops::hvg::{HvgFlavor, HvgParams, SEURAT_V3_N_TOP};
 pub use crate::ops::leiden::Leiden;
 pub use crate::ops::log1p::Log1p;
 pub use crate::ops::neighbors::Neighbors;
 pub use crate::ops::normalize_total::NormalizeTotal;
-pub use crate::ops::pca::{GRAM_MAX_VARS, Pca, SvdSolver};
+pub use crate::ops::pca::{Pca, SvdSolver};
 pub use crate::ops::plot::Plot;
 pub use crate::ops::qc::{Qc, QcVar};
 pub use crate::ops::scale::{Scale, ScaleParams};
@@ -18,6 +17,7 @@ pub use crate::ops::scan::{Scan, Source, Storage, XEncoding};
 pub use crate::ops::select::{Select, Selection, Where};
 pub use crate::ops::umap::Umap;
 pub use crate::ops::write::Write;
+pub use crate::ops::{LogicalOp, Reads, XEffect};
 pub use crate::schema::{ColType, Schema};
 use std::fmt::Write as _;
 
@@ -100,6 +100,16 @@ impl Op {
     /// What the operator reads of its input besides X (`prune_elements`).
     pub fn reads(&self) -> Reads {
         each!(self, o => o.reads())
+    }
+
+    /// What the operator does to X's values (`fuse_elementwise`).
+    pub fn x_effect(&self) -> XEffect {
+        each!(self, o => o.x_effect())
+    }
+
+    /// A map's `fused` flag (`fuse_elementwise`).
+    pub fn fused_mut(&mut self) -> Option<&mut bool> {
+        each!(self, o => o.fused_mut())
     }
 }
 

@@ -2,7 +2,40 @@
 //! `"0:50000:10"`, and comma-separated lists of these (`"0:10, 20, 30:40"`). Negative numbers
 //! count from the end; steps are positive. The result is a set of positions, in file order.
 
+use std::fmt;
 use std::ops::Range;
+
+/// What is wrong with an index expression, and where in its text when that is known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexError {
+    /// Byte offset of the offending item (parse errors).
+    pub at: Option<usize>,
+    pub message: String,
+}
+
+impl IndexError {
+    fn at(at: usize, message: impl Into<String>) -> IndexError {
+        IndexError {
+            at: Some(at),
+            message: message.into(),
+        }
+    }
+
+    fn new(message: impl Into<String>) -> IndexError {
+        IndexError {
+            at: None,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for IndexError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for IndexError {}
 
 /// One item of an index expression.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,8 +48,11 @@ pub enum IndexItem {
     },
 }
 
-/// Parses an expression; on failure returns the byte offset of the problem and a message.
-pub fn parse(text: &str) -> Result<Vec<IndexItem>, (usize, String)> {
+/// Parses an expression.
+///
+/// # Errors
+/// The first malformed item, at its byte offset.
+pub fn parse(text: &str) -> Result<Vec<IndexItem>, IndexError> {
     let mut items = Vec::new();
     if text.trim().is_empty() {
         return Ok(items); // An empty list selects nothing.
@@ -27,16 +63,16 @@ pub fn parse(text: &str) -> Result<Vec<IndexItem>, (usize, String)> {
         offset += part.len() + 1;
         let p = part.trim();
         if p.is_empty() {
-            return Err((start, "empty item in index list".into()));
+            return Err(IndexError::at(start, "empty item in index list"));
         }
-        let num = |s: &str, at: usize| -> Result<Option<i64>, (usize, String)> {
+        let num = |s: &str, at: usize| -> Result<Option<i64>, IndexError> {
             let s = s.trim();
             if s.is_empty() {
                 return Ok(None);
             }
             s.parse::<i64>()
                 .map(Some)
-                .map_err(|_| (at, format!("`{s}` is not an integer")))
+                .map_err(|_| IndexError::at(at, format!("`{s}` is not an integer")))
         };
         let fields: Vec<&str> = p.split(':').collect();
         let item = match fields.as_slice() {
@@ -49,7 +85,10 @@ pub fn parse(text: &str) -> Result<Vec<IndexItem>, (usize, String)> {
             [a, b, c] => {
                 let step = num(c, start)?.unwrap_or(1);
                 if step <= 0 {
-                    return Err((start, format!("slice step must be positive, got {step}")));
+                    return Err(IndexError::at(
+                        start,
+                        format!("slice step must be positive, got {step}"),
+                    ));
                 }
                 IndexItem::Slice {
                     start: num(a, start)?,
@@ -57,7 +96,12 @@ pub fn parse(text: &str) -> Result<Vec<IndexItem>, (usize, String)> {
                     step,
                 }
             }
-            _ => return Err((start, format!("`{p}` is not an index or a slice"))),
+            _ => {
+                return Err(IndexError::at(
+                    start,
+                    format!("`{p}` is not an index or a slice"),
+                ));
+            }
         };
         items.push(item);
     }
@@ -70,7 +114,7 @@ pub fn parse(text: &str) -> Result<Vec<IndexItem>, (usize, String)> {
 /// When a single index is out of range (slices clip, as in Python), or when items are out of
 /// order or repeat: views keep the file's row order, so a reordering list would silently
 /// differ from what anndata returns for it.
-pub fn resolve(items: &[IndexItem], n: usize) -> Result<Vec<Range<usize>>, String> {
+pub fn resolve(items: &[IndexItem], n: usize) -> Result<Vec<Range<usize>>, IndexError> {
     let n_i = n as i64;
     let clip = |v: i64| -> usize {
         let v = if v < 0 { v + n_i } else { v };
@@ -82,7 +126,9 @@ pub fn resolve(items: &[IndexItem], n: usize) -> Result<Vec<Range<usize>>, Strin
             IndexItem::One(i) => {
                 let j = if i < 0 { i + n_i } else { i };
                 if !(0..n_i).contains(&j) {
-                    return Err(format!("index {i} is out of range for {n} entries"));
+                    return Err(IndexError::new(format!(
+                        "index {i} is out of range for {n} entries"
+                    )));
                 }
                 runs.push(j as usize..j as usize + 1);
             }
@@ -101,11 +147,11 @@ pub fn resolve(items: &[IndexItem], n: usize) -> Result<Vec<Range<usize>>, Strin
     let mut last_end = 0;
     for r in &runs {
         if r.start < last_end {
-            return Err(format!(
+            return Err(IndexError::new(format!(
                 "positions must increase and not repeat (views keep the file order); {} comes after {}",
                 r.start,
                 last_end - 1
-            ));
+            )));
         }
         last_end = r.end;
     }
@@ -142,8 +188,8 @@ mod tests {
 
     #[test]
     fn errors_point_at_the_item() {
-        assert_eq!(parse("0:5, x").unwrap_err().0, 5);
-        assert!(parse("1:2:0").unwrap_err().1.contains("positive"));
+        assert_eq!(parse("0:5, x").unwrap_err().at, Some(5));
+        assert!(parse("1:2:0").unwrap_err().message.contains("positive"));
         assert!(parse("1,,2").is_err());
         assert!(resolve(&parse("10").unwrap(), 10).is_err());
     }

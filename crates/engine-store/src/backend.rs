@@ -233,6 +233,18 @@ pub trait StoreWriter: Send + Debug {
     }
 }
 
+/// Default chunking when the caller gave none: about 1 MiB per chunk, whole rows.
+pub fn default_chunks(shape: &[u64], dtype: DType) -> Vec<u64> {
+    if shape.is_empty() {
+        return vec![];
+    }
+    let row: u64 = shape[1..].iter().product::<u64>().max(1) * dtype.size() as u64;
+    let rows = ((1u64 << 20) / row).clamp(1, shape[0].max(1));
+    let mut c = vec![rows];
+    c.extend(shape[1..].iter().map(|&s| s.max(1)));
+    c
+}
+
 /// Fits a requested chunk (or shard) shape to an array: one entry per dimension, each in
 /// `1..=len`; `0` or a missing entry means the whole axis.
 pub fn fit_chunks(req: &[u64], shape: &[u64]) -> Vec<u64> {

@@ -1,12 +1,13 @@
 //! Copying a dataset into another format or chunking, streaming matrices block by block.
 
+use crate::backend::default_chunks;
 use crate::backend::{
     ArrayOptions, Attrs, NodeKind, Store, StoreFormat, StoreWriter, fit_chunks, join,
 };
 use crate::dataset::{Dataset, MATRIX_GROUPS};
 use crate::encoding::{Encoding, encoding_of, read_frame, read_value};
 use crate::matrix::{Matrix, MatrixLayout};
-use crate::write::{self, AtomicTarget, SparseWriter, default_chunks, enc_attrs};
+use crate::write::{self, AtomicTarget, SparseWriter, enc_attrs};
 use engine_common::{Error, Result};
 use engine_matrix::{AxisSelection, Block, SparseFormat};
 use std::path::Path;

@@ -4,7 +4,7 @@
 //! place only after everything was written and closed. Dropping an uncommitted target removes
 //! the temporary, so a failed or interrupted write leaves nothing at the target path.
 
-use crate::backend::{ArrayOptions, Attrs, StoreFormat, StoreWriter, join};
+use crate::backend::{ArrayOptions, Attrs, StoreFormat, StoreWriter, default_chunks, join};
 use crate::value::{Column, Frame, Value};
 use crate::{h5, zarr};
 use engine_common::{Error, Location, Result};
@@ -132,18 +132,6 @@ fn version_of(kind: &str) -> &'static str {
         }
         _ => "0.1.0",
     }
-}
-
-/// Default chunking when the caller gave none: about 1 MiB per chunk, whole rows.
-pub fn default_chunks(shape: &[u64], dtype: DType) -> Vec<u64> {
-    if shape.is_empty() {
-        return vec![];
-    }
-    let row: u64 = shape[1..].iter().product::<u64>().max(1) * dtype.size() as u64;
-    let rows = ((1u64 << 20) / row).clamp(1, shape[0].max(1));
-    let mut c = vec![rows];
-    c.extend(shape[1..].iter().map(|&s| s.max(1)));
-    c
 }
 
 /// Writes the root group of an AnnData store.

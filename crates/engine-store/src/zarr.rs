@@ -671,7 +671,7 @@ impl StoreWriter for ZarrWriter {
     ) -> Result<()> {
         let chunks: Vec<u64> = match &opts.chunks {
             Some(c) => crate::backend::fit_chunks(c, shape),
-            None => crate::write::default_chunks(shape, dtype),
+            None => crate::backend::default_chunks(shape, dtype),
         };
         if self.version == 3 {
             let mut codecs: Vec<Json> = vec![if dtype == DType::Str {

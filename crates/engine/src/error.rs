@@ -17,7 +17,7 @@ impl Error {
     pub fn is_usage(&self) -> bool {
         match self {
             Error::Pipeline(_) => true,
-            Error::Engine(e) => e.kind() == "usage",
+            Error::Engine(e) => e.is_usage(),
         }
     }
 }

@@ -16,9 +16,14 @@ mod pipeline;
 mod predicates;
 mod session;
 
+/// The engine's error classified by fault, which [`Error::Engine`] holds; callers build and
+/// match it without depending on the crate that defines it.
+pub use engine_common::Error as EngineError;
 pub use engine_exec::{RunReport, StageReport, peak_rss_kib};
-pub use engine_sql::SqlSession;
-pub use engine_store::{Dataset, convert};
+pub use engine_sql::{SqlSession, format_table};
+pub use engine_store::{
+    ArrayOptions, Column, Compression, ConvertOptions, Dataset, Frame, StoreFormat, convert,
+};
 pub use error::Error;
 pub use pipeline::Pipeline;
 pub use predicates::SqlPredicates;

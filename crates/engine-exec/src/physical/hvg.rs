@@ -12,7 +12,7 @@ use engine_common::{Error, Result};
 use engine_matrix::{AxisSelection, DynArray};
 use engine_ops::hvg;
 use engine_ops::sparse::ColumnSums;
-use engine_plan::{HvgFlavor, HvgParams};
+use engine_plan::HvgParams;
 use engine_store::{Column, Value};
 use ndarray::Array1;
 use std::borrow::Cow;
@@ -22,22 +22,15 @@ use std::sync::Arc;
 #[derive(Debug)]
 pub(crate) struct HvgNode {
     pub params: HvgParams,
-}
-
-impl HvgNode {
-    fn flavor(&self) -> hvg::Flavor {
-        match self.params.flavor {
-            HvgFlavor::CellRanger => hvg::Flavor::CellRanger,
-            HvgFlavor::Seurat | HvgFlavor::SeuratV3 => hvg::Flavor::Seurat,
-        }
-    }
+    /// The dispersion normalisation, chosen in lowering from the flavour.
+    pub dispersion: hvg::Flavor,
 }
 
 impl ExecNode for HvgNode {
     fn name(&self) -> &'static str {
-        match self.params.flavor {
-            HvgFlavor::CellRanger => "HvgCellRanger",
-            HvgFlavor::Seurat | HvgFlavor::SeuratV3 => "HvgSeurat",
+        match self.dispersion {
+            hvg::Flavor::CellRanger => "HvgCellRanger",
+            hvg::Flavor::Seurat => "HvgSeurat",
         }
     }
 
@@ -61,7 +54,7 @@ impl ExecNode for HvgNode {
     fn execute(&self, inputs: Vec<Cow<'_, Data>>, cx: &mut RunContext<'_>) -> Result<Option<Data>> {
         let Data { x: lin, ann: mut a } = single(inputs, self.name())?.into_owned();
         let h = &self.params;
-        let (blocks, moments) = highly_variable(&lin, &mut a, h, self.flavor(), cx)?;
+        let (blocks, moments) = highly_variable(&lin, &mut a, h, self.dispersion, cx)?;
         let mut lin = lin;
         lin.moments = moments.map(Arc::new);
         let out = subset(lin, &mut a, h.subset)?;
@@ -210,9 +203,10 @@ pub(super) fn batch_codes(
                     .ok_or_else(|| Error::internal("categorical codes are not integers"))?;
                 Ok((c, categories.len()))
             }
-            _ => Err(Error::usage(format!(
-                "step `{step}`: batch_key obs['{key}'] must be categorical"
-            ))),
+            _ => Err(Error::step(
+                step,
+                format!("batch_key obs['{key}'] must be categorical"),
+            )),
         },
         None => Ok((vec![0; n_obs], 1)),
     }

@@ -13,7 +13,7 @@ use engine_common::{Error, Result};
 use engine_matrix::DynArray;
 use engine_ops::hvg;
 use engine_ops::sparse::{self, ColumnSums};
-use engine_plan::HvgParams;
+use engine_plan::{HvgParams, SEURAT_V3_N_TOP};
 use engine_store::{Column, Value};
 use ndarray::Array1;
 use std::borrow::Cow;
@@ -142,7 +142,7 @@ fn highly_variable_v3(
             )
         })
         .collect();
-    let n_top = h.n_top_genes.unwrap_or(2000);
+    let n_top = h.n_top_genes.unwrap_or(SEURAT_V3_N_TOP);
     let result = hvg::seurat_v3_select(&norm_vars, n_top);
     let all = sums
         .iter()

@@ -26,9 +26,10 @@ impl ExecNode for LeidenNode {
 
     fn execute(&self, inputs: Vec<Cow<'_, Data>>, cx: &mut RunContext<'_>) -> Result<Option<Data>> {
         let Data { x, ann: mut a } = single(inputs, "Leiden")?.into_owned();
-        let conn = a.obsp.get("connectivities").ok_or_else(|| {
-            Error::usage(format!("step `{}`: no obsp['connectivities']", cx.step()))
-        })?;
+        let conn = a
+            .obsp
+            .get("connectivities")
+            .ok_or_else(|| Error::step(cx.step(), "no obsp['connectivities']"))?;
         let labels = leiden::leiden(conn, &self.params);
         let k = labels.iter().max().map_or(0, |m| *m as usize + 1);
         set_column(&mut a.obs, &self.key_added, categorical(&labels, k));

@@ -73,14 +73,14 @@ impl ExecNode for NeighborsNode {
         let rep = a
             .obsm
             .get(use_rep)
-            .ok_or_else(|| Error::usage(format!("step `{}`: no obsm['{use_rep}']", cx.step())))?;
+            .ok_or_else(|| Error::step(cx.step(), format!("no obsm['{use_rep}']")))?;
         let rep = embedding(rep, use_rep)?;
         let cols = self.n_pcs.unwrap_or(rep.ncols()).min(rep.ncols());
         let view = rep.slice(s![.., ..cols]);
         let exact = match self.search {
             KnnSearch::Exact => true,
             KnnSearch::NnDescent => false,
-            KnnSearch::ByCells => view.nrows() < EXACT_MAX_CELLS,
+            KnnSearch::ByCells => KnnSearch::for_cells(view.nrows(), false) == KnnSearch::Exact,
         };
         let (idx, dist) = if exact {
             knn::exact_knn(view.mapv(f64::from).view(), self.n_neighbors)

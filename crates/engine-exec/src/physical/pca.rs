@@ -17,12 +17,16 @@ use engine_matrix::{AxisSelection, Block, DynArray};
 use engine_ops::randomized::{self, CovProduct, Randomized};
 use engine_ops::stats::{Gram, Moments};
 use engine_ops::{pca, sparse};
-use engine_plan::{GRAM_MAX_VARS, ScaleParams};
+use engine_plan::{ScaleParams, SvdSolver};
 use engine_store::Value;
 use ndarray::{Array2, Axis};
 use rayon::prelude::*;
 use std::borrow::Cow;
 use std::sync::Arc;
+
+/// Variables up to which `auto` builds the Gram matrix: each worker holds `n_vars²` doubles,
+/// 200 MB at 5,000.
+pub(crate) const GRAM_MAX_VARS: usize = 5000;
 
 /// How the components are found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,13 +56,26 @@ pub(crate) struct PcaNode {
     pub bounded: bool,
 }
 
-impl PcaNode {
-    fn randomized(&self, n_vars: usize) -> bool {
-        match self.solver {
-            PcaSolver::Gram => false,
-            PcaSolver::Randomized => true,
-            PcaSolver::ByGenes => n_vars > GRAM_MAX_VARS,
+impl PcaSolver {
+    /// The solver for the user's `svd_solver` over `n_vars` genes, an upper bound when
+    /// `bounded`: the one place the rule is written, for lowering and for the run.
+    pub fn choose(svd_solver: SvdSolver, n_vars: usize, bounded: bool) -> PcaSolver {
+        match svd_solver {
+            SvdSolver::CovarianceEigh => PcaSolver::Gram,
+            SvdSolver::Randomized => PcaSolver::Randomized,
+            SvdSolver::Auto if n_vars <= GRAM_MAX_VARS => PcaSolver::Gram,
+            SvdSolver::Auto if bounded => PcaSolver::ByGenes,
+            SvdSolver::Auto => PcaSolver::Randomized,
         }
+    }
+
+    /// Whether the run over the real `n_vars` genes is randomized.
+    fn randomized(self, n_vars: usize) -> bool {
+        let solver = match self {
+            PcaSolver::ByGenes => PcaSolver::choose(SvdSolver::Auto, n_vars, false),
+            s => s,
+        };
+        solver == PcaSolver::Randomized
     }
 }
 
@@ -116,11 +133,14 @@ impl ExecNode for PcaNode {
             None => full.clone(),
         };
         if lin.n_vars() == 0 || lin.n_obs() < 2 {
-            return Err(Error::usage(format!(
-                "step `{step}`: PCA needs at least 2 cells and 1 gene, got {} x {}",
-                lin.n_obs(),
-                lin.n_vars()
-            )));
+            return Err(Error::step(
+                &step,
+                format!(
+                    "PCA needs at least 2 cells and 1 gene, got {} x {}",
+                    lin.n_obs(),
+                    lin.n_vars()
+                ),
+            ));
         }
         let n_comps = self.n_comps.min(lin.n_vars()).min(lin.n_obs());
         // The Gram's shift: a sparse block's fill (absent entries then cost nothing), else
@@ -132,7 +152,7 @@ impl ExecNode for PcaNode {
             XBlock::Sparse { fill: None, .. } => vec![0.0; lin.n_vars()],
         };
         drop(first);
-        let found = if self.randomized(lin.n_vars()) {
+        let found = if self.solver.randomized(lin.n_vars()) {
             self.randomized_components(&lin, n_comps, shift, cx)?
         } else {
             self.gram_components(&lin, n_comps, shift, cx)?

@@ -42,13 +42,13 @@ impl ExecNode for PlotNode {
         let emb = a
             .obsm
             .get(&key)
-            .ok_or_else(|| Error::usage(format!("step `{step}`: no obsm['{key}']")))?;
+            .ok_or_else(|| Error::step(&step, format!("no obsm['{key}']")))?;
         let emb = embedding(emb, &key)?;
         if components.0 >= emb.ncols() || components.1 >= emb.ncols() {
-            return Err(Error::usage(format!(
-                "step `{step}`: X_{basis} has {} components",
-                emb.ncols()
-            )));
+            return Err(Error::step(
+                &step,
+                format!("X_{basis} has {} components", emb.ncols()),
+            ));
         }
         let (x, y) = (
             emb.column(components.0).mapv(f64::from).to_vec(),
@@ -59,12 +59,12 @@ impl ExecNode for PlotNode {
                 let col = a
                     .obs
                     .column(c)
-                    .ok_or_else(|| Error::usage(format!("step `{step}`: no obs['{c}']")))?;
+                    .ok_or_else(|| Error::step(&step, format!("no obs['{c}']")))?;
                 Some(colours(col).ok_or_else(|| {
-                    Error::usage(format!(
-                        "step `{step}`: cannot colour by obs['{c}'] ({})",
-                        col.encoding()
-                    ))
+                    Error::step(
+                        &step,
+                        format!("cannot colour by obs['{c}'] ({})", col.encoding()),
+                    )
                 })?)
             }
             None => None,

@@ -31,9 +31,10 @@ impl ExecNode for UmapNode {
 
     fn execute(&self, inputs: Vec<Cow<'_, Data>>, cx: &mut RunContext<'_>) -> Result<Option<Data>> {
         let Data { x, ann: mut a } = single(inputs, "Umap")?.into_owned();
-        let conn = a.obsp.get("connectivities").ok_or_else(|| {
-            Error::usage(format!("step `{}`: no obsp['connectivities']", cx.step()))
-        })?;
+        let conn = a
+            .obsp
+            .get("connectivities")
+            .ok_or_else(|| Error::step(cx.step(), "no obsp['connectivities']"))?;
         let params = &self.params;
         // The representation the graph was built on places disconnected components; borrowed,
         // not copied: at a million cells X_pca is 200 MB.

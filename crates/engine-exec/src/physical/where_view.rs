@@ -41,7 +41,7 @@ impl ExecNode for WhereNode {
                 .opts
                 .predicates
                 .mask_frame(frame, var, p)
-                .map_err(|e| Error::usage(format!("step `{step}`: {e}")))?;
+                .map_err(|e| Error::step(&step, format!("{e}")))?;
             Ok(AxisSelection::from_mask(&mask))
         };
         let r = self

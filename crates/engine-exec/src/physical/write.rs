@@ -112,15 +112,9 @@ fn write_anndata(
                 .map(|r| {
                     let x = lin.block(r.clone())?;
                     let x = x.to_csr()?;
-                    Ok(Compressed {
-                        format: engine_matrix::SparseFormat::Csr,
-                        shape: [x.n_rows(), n_vars],
-                        indptr: x.indptr.iter().map(|&p| p as u64).collect(),
-                        indices: x.indices.clone(),
-                        data: DynArray::F32(
-                            Array1::from_iter(x.data.iter().map(|&v| v as f32)).into_dyn(),
-                        ),
-                    })
+                    Ok(x.to_stored(|v| {
+                        DynArray::F32(Array1::from_iter(v.iter().map(|&v| v as f32)).into_dyn())
+                    }))
                 })
                 .collect::<Result<_>>()?;
             for b in &blocks {

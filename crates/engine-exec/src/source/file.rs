@@ -4,8 +4,8 @@ use super::BlockSource;
 use crate::annotations::Annotations;
 use crate::block::XBlock;
 use engine_common::{Error, Location, Result};
+use engine_matrix::Csr;
 use engine_matrix::{AxisSelection, Block, SparseFormat};
-use engine_ops::sparse::Csr;
 use engine_plan::{Scan, Schema};
 use engine_store::{Dataset, Matrix, ReadCounter};
 use ndarray::Array2;
@@ -127,12 +127,7 @@ fn read_file_block(matrix: &Matrix, rows: &AxisSelection, cols: &AxisSelection) 
                 c
             };
             Ok(XBlock::Sparse {
-                x: Csr {
-                    n_cols: c.shape[1],
-                    indptr: c.indptr.iter().map(|&p| p as usize).collect(),
-                    indices: c.indices,
-                    data: c.data.to_f64_vec().ok_or_else(numeric)?,
-                },
+                x: Csr::from_stored(c).map_err(|_| numeric())?,
                 fill: None,
             })
         }

@@ -1,7 +1,7 @@
 //! `filter_cells` / `filter_genes`: keeps cells (genes) whose count lies within the bounds;
 //! the keep mask is known only after a pass, so the selection is made at run time.
 
-use super::{Bind, Reads, col};
+use super::{Bind, LogicalOp, Reads, XEffect, col};
 use crate::plan::Op;
 use crate::schema::{ColType, Schema};
 use engine_common::{Error, Result};
@@ -72,8 +72,10 @@ impl Filter {
         }
         Ok((Op::Filter(Filter { var, by, min, max }), s))
     }
+}
 
-    pub fn describe(&self) -> String {
+impl LogicalOp for Filter {
+    fn describe(&self) -> String {
         let what = match (self.var, self.by) {
             (false, FilterBy::Counts) | (true, FilterBy::Counts) => "counts",
             (false, FilterBy::Detected) => "genes",
@@ -89,7 +91,11 @@ impl Filter {
         d
     }
 
-    pub fn reads(&self) -> Reads {
+    fn reads(&self) -> Reads {
         Reads::Nothing
+    }
+
+    fn x_effect(&self) -> XEffect {
+        XEffect::Keeps
     }
 }

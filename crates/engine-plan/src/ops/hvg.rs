@@ -1,6 +1,6 @@
 //! `highly_variable_genes`: scanpy's `seurat`, `cell_ranger` and `seurat_v3` flavours.
 
-use super::{Bind, Reads, add, col};
+use super::{Bind, LogicalOp, Reads, XEffect, add, col};
 use crate::plan::Op;
 use crate::schema::{ColType, Schema};
 use engine_common::{Error, Result};
@@ -35,6 +35,9 @@ impl HvgFlavor {
         }
     }
 }
+
+/// `n_top_genes` of `seurat_v3` when the step gives none (scanpy's default there).
+pub const SEURAT_V3_N_TOP: usize = 2000;
 
 /// Highly-variable-gene selection.
 #[derive(Debug, Clone, PartialEq)]
@@ -147,13 +150,15 @@ impl HvgParams {
         }
         Ok((Op::Hvg(h), s))
     }
+}
 
-    pub fn describe(&self) -> String {
+impl LogicalOp for HvgParams {
+    fn describe(&self) -> String {
         let h = self;
         if h.flavor == HvgFlavor::SeuratV3 {
             let mut d = format!(
                 "flavor=seurat_v3, n_top_genes={}, span={}, subset={}",
-                h.n_top_genes.unwrap_or(2000),
+                h.n_top_genes.unwrap_or(SEURAT_V3_N_TOP),
                 h.span,
                 h.subset
             );
@@ -186,10 +191,14 @@ impl HvgParams {
     }
 
     /// The batch key is an obs column.
-    pub fn reads(&self) -> Reads {
+    fn reads(&self) -> Reads {
         Reads::Some {
             obs: self.batch_key.iter().cloned().collect(),
             elements: vec![],
         }
+    }
+
+    fn x_effect(&self) -> XEffect {
+        XEffect::Keeps
     }
 }

@@ -1,6 +1,6 @@
 //! `leiden`: clusters of the connectivities (`obs[key_added]`, `uns[key_added]`).
 
-use super::{Bind, Reads, col};
+use super::{Bind, LogicalOp, Reads, col};
 use crate::plan::Op;
 use crate::schema::{ColType, Schema};
 use engine_common::Result;
@@ -36,15 +36,17 @@ impl Leiden {
         });
         Ok((op, s))
     }
+}
 
-    pub fn describe(&self) -> String {
+impl LogicalOp for Leiden {
+    fn describe(&self) -> String {
         format!(
             "resolution={}, random_state={}, n_iterations={}, key_added={}",
             self.resolution, self.random_state, self.n_iterations, self.key_added
         )
     }
 
-    pub fn reads(&self) -> Reads {
+    fn reads(&self) -> Reads {
         Reads::elements(&["obsp/connectivities"])
     }
 }

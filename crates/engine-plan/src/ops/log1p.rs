@@ -1,6 +1,6 @@
 //! `log1p`: `ln(1 + x)` of every value.
 
-use super::{Bind, Reads, add, fused_note};
+use super::{Bind, LogicalOp, Reads, XEffect, add, fused_note};
 use crate::plan::Op;
 use crate::schema::Schema;
 use engine_common::Result;
@@ -18,12 +18,22 @@ impl Log1p {
         add(&mut s.uns, "log1p");
         Ok((Op::Log1p(Log1p { fused: false }), s))
     }
+}
 
-    pub fn describe(&self) -> String {
+impl LogicalOp for Log1p {
+    fn describe(&self) -> String {
         fused_note(self.fused, false)
     }
 
-    pub fn reads(&self) -> Reads {
+    fn reads(&self) -> Reads {
         Reads::Nothing
+    }
+
+    fn x_effect(&self) -> XEffect {
+        XEffect::Map
+    }
+
+    fn fused_mut(&mut self) -> Option<&mut bool> {
+        Some(&mut self.fused)
     }
 }

@@ -1,7 +1,9 @@
 //! Logical operators, one file each. A file holds everything the plan knows of its operator:
 //! its parameters, how a pipeline step binds to it (checking what the step needs of its input
 //! and inferring the output's schema), its EXPLAIN description, and what it reads of its input
-//! besides X (which `prune_elements` keeps in the scan).
+//! besides X (which `prune_elements` keeps in the scan), and what it does to X's values (which
+//! `fuse_elementwise` asks). The last three are the [`LogicalOp`] trait; [`bind`] is the one
+//! table from catalogue names to binders.
 
 pub mod filter;
 pub mod hvg;
@@ -79,6 +81,36 @@ impl Bind<'_> {
     pub fn error(&self, message: impl Into<String>) -> Error {
         Error::step(&self.step.id, message)
     }
+}
+
+/// What the plan asks of every logical operator.
+pub trait LogicalOp {
+    /// Parameters as stable text for EXPLAIN.
+    fn describe(&self) -> String;
+
+    /// What it reads of its input besides X (`prune_elements`).
+    fn reads(&self) -> Reads;
+
+    /// What it does to X's values (`fuse_elementwise`).
+    fn x_effect(&self) -> XEffect {
+        XEffect::Other
+    }
+
+    /// A map's `fused` flag, which `fuse_elementwise` sets; `None` for other operators.
+    fn fused_mut(&mut self) -> Option<&mut bool> {
+        None
+    }
+}
+
+/// What an operator does to X's values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum XEffect {
+    /// An elementwise, per-row or per-column map, which can join the kernel before it.
+    Map,
+    /// The values pass through unchanged (rows or columns may be selected).
+    Keeps,
+    /// Anything else: a source, a step that replaces X, a sink.
+    Other,
 }
 
 /// What an operator reads of its input besides X, for `prune_elements`.

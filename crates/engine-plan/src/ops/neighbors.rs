@@ -1,7 +1,7 @@
 //! `neighbors`: the kNN graph on a representation and UMAP's connectivities
 //! (`obsp['distances']`, `obsp['connectivities']`, `uns['neighbors']`).
 
-use super::{Bind, Reads};
+use super::{Bind, LogicalOp, Reads};
 use crate::plan::Op;
 use crate::schema::Schema;
 use engine_common::Result;
@@ -34,8 +34,10 @@ impl Neighbors {
         });
         Ok((op, s))
     }
+}
 
-    pub fn describe(&self) -> String {
+impl LogicalOp for Neighbors {
+    fn describe(&self) -> String {
         format!(
             "n_neighbors={}, use_rep={}, n_pcs={}",
             self.n_neighbors,
@@ -44,7 +46,7 @@ impl Neighbors {
         )
     }
 
-    pub fn reads(&self) -> Reads {
+    fn reads(&self) -> Reads {
         Reads::elements(&[&format!("obsm/{}", self.use_rep)])
     }
 }

@@ -1,6 +1,6 @@
 //! `normalize_total`: every cell scaled to the same total (the median by default).
 
-use super::{Bind, Reads, fused_note};
+use super::{Bind, LogicalOp, Reads, XEffect, fused_note};
 use crate::plan::Op;
 use crate::schema::Schema;
 use engine_common::Result;
@@ -30,8 +30,10 @@ impl NormalizeTotal {
             s,
         ))
     }
+}
 
-    pub fn describe(&self) -> String {
+impl LogicalOp for NormalizeTotal {
+    fn describe(&self) -> String {
         format!(
             "target_sum={}{}",
             self.target_sum.map_or("median".into(), |t| t.to_string()),
@@ -39,7 +41,15 @@ impl NormalizeTotal {
         )
     }
 
-    pub fn reads(&self) -> Reads {
+    fn reads(&self) -> Reads {
         Reads::Nothing
+    }
+
+    fn x_effect(&self) -> XEffect {
+        XEffect::Map
+    }
+
+    fn fused_mut(&mut self) -> Option<&mut bool> {
+        Some(&mut self.fused)
     }
 }

@@ -1,7 +1,7 @@
 //! `pca`: principal components of X (scanpy's `sc.pp.pca`), `obsm['X_pca']`,
 //! `varm['PCs']`, `uns['pca']`.
 
-use super::{Bind, Reads};
+use super::{Bind, LogicalOp, Reads};
 use crate::ops::scale::ScaleParams;
 use crate::plan::Op;
 use crate::schema::Schema;
@@ -10,7 +10,7 @@ use engine_common::Result;
 /// How PCA finds its components (scanpy's `svd_solver`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SvdSolver {
-    /// The Gram matrix while variables are few ([`GRAM_MAX_VARS`]), randomized above.
+    /// The Gram matrix while variables are few, randomized above (lowering chooses).
     Auto,
     /// One pass builds the `n_vars²` Gram (covariance) matrix; exact.
     CovarianceEigh,
@@ -18,10 +18,6 @@ pub enum SvdSolver {
     /// 10)` numbers instead of `n_vars²`.
     Randomized,
 }
-
-/// Variables up to which `auto` builds the Gram matrix: each worker holds `n_vars²` doubles,
-/// 200 MB at 5,000.
-pub const GRAM_MAX_VARS: usize = 5000;
 
 impl SvdSolver {
     pub fn parse(name: &str) -> Option<SvdSolver> {
@@ -38,15 +34,6 @@ impl SvdSolver {
             SvdSolver::Auto => "auto",
             SvdSolver::CovarianceEigh => "covariance_eigh",
             SvdSolver::Randomized => "randomized",
-        }
-    }
-
-    /// Whether PCA over `n_vars` variables runs the randomized solver.
-    pub fn randomized_for(self, n_vars: usize) -> bool {
-        match self {
-            SvdSolver::Auto => n_vars > GRAM_MAX_VARS,
-            SvdSolver::CovarianceEigh => false,
-            SvdSolver::Randomized => true,
         }
     }
 }
@@ -103,8 +90,10 @@ impl Pca {
             s,
         ))
     }
+}
 
-    pub fn describe(&self) -> String {
+impl LogicalOp for Pca {
+    fn describe(&self) -> String {
         format!(
             "n_comps={}, zero_center={}{}{}{}",
             self.n_comps,
@@ -128,7 +117,7 @@ impl Pca {
     }
 
     /// The mask is a var column, which scans always read.
-    pub fn reads(&self) -> Reads {
+    fn reads(&self) -> Reads {
         Reads::Nothing
     }
 }

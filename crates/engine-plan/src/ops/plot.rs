@@ -1,6 +1,6 @@
 //! `plot`: a scatter of an embedding coloured by an obs column, to PNG.
 
-use super::{Bind, Reads};
+use super::{Bind, LogicalOp, Reads};
 use crate::plan::Op;
 use crate::schema::Schema;
 use engine_common::Result;
@@ -56,8 +56,10 @@ impl Plot {
             s,
         ))
     }
+}
 
-    pub fn describe(&self) -> String {
+impl LogicalOp for Plot {
+    fn describe(&self) -> String {
         format!(
             "basis={}, components={},{}, color={}, path={}",
             self.basis,
@@ -69,7 +71,7 @@ impl Plot {
     }
 
     /// Its colour column and its basis.
-    pub fn reads(&self) -> Reads {
+    fn reads(&self) -> Reads {
         Reads::Some {
             obs: self.color.iter().cloned().collect(),
             elements: vec![format!("obsm/X_{}", self.basis)],

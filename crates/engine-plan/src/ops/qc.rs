@@ -1,6 +1,6 @@
 //! `calculate_qc_metrics`: per-cell and per-gene QC columns from one pass over X.
 
-use super::{Bind, Reads, col};
+use super::{Bind, LogicalOp, Reads, XEffect, col};
 use crate::plan::Op;
 use crate::schema::{ColType, Schema};
 use engine_common::{Error, Result};
@@ -76,8 +76,10 @@ impl Qc {
             s,
         ))
     }
+}
 
-    pub fn describe(&self) -> String {
+impl LogicalOp for Qc {
+    fn describe(&self) -> String {
         format!(
             "qc_vars=[{}], percent_top={:?}, log1p={}",
             self.qc_vars
@@ -94,8 +96,12 @@ impl Qc {
     }
 
     /// Gene sets are var columns, which scans always read.
-    pub fn reads(&self) -> Reads {
+    fn reads(&self) -> Reads {
         Reads::Nothing
+    }
+
+    fn x_effect(&self) -> XEffect {
+        XEffect::Keeps
     }
 }
 

@@ -1,6 +1,6 @@
 //! `scale`: every gene to zero mean and unit variance, optionally clipped.
 
-use super::{Bind, Reads, col, fused_note};
+use super::{Bind, LogicalOp, Reads, XEffect, col, fused_note};
 use crate::plan::Op;
 use crate::schema::{ColType, Schema};
 use engine_common::Result;
@@ -42,8 +42,10 @@ impl Scale {
             s,
         ))
     }
+}
 
-    pub fn describe(&self) -> String {
+impl LogicalOp for Scale {
+    fn describe(&self) -> String {
         let p = &self.params;
         format!(
             "zero_center={}, max_value={}{}{}",
@@ -58,7 +60,15 @@ impl Scale {
         )
     }
 
-    pub fn reads(&self) -> Reads {
+    fn reads(&self) -> Reads {
         Reads::Nothing
+    }
+
+    fn x_effect(&self) -> XEffect {
+        XEffect::Map
+    }
+
+    fn fused_mut(&mut self) -> Option<&mut bool> {
+        Some(&mut self.fused)
     }
 }

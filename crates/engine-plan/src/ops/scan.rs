@@ -1,7 +1,7 @@
 //! `Scan`: where X comes from (the synthetic generators, or a file the catalogue describes),
 //! with what the optimizer pushed into the read.
 
-use super::{Bind, Reads};
+use super::{Bind, LogicalOp, Reads};
 use crate::catalog::SourceInfo;
 use crate::ops::select::Selection;
 use crate::plan::Op;
@@ -112,9 +112,9 @@ impl Scan {
     }
 }
 
-impl Scan {
+impl LogicalOp for Scan {
     /// Parameters as stable text for EXPLAIN.
-    pub fn describe(&self) -> String {
+    fn describe(&self) -> String {
         let scan = self;
         let mut d = match &scan.source {
             Source::Synthetic {
@@ -165,7 +165,7 @@ impl Scan {
     }
 
     /// A source reads nothing of an input.
-    pub fn reads(&self) -> Reads {
+    fn reads(&self) -> Reads {
         Reads::Nothing
     }
 }

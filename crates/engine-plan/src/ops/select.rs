@@ -3,13 +3,14 @@
 //! one over columns the pipeline computes stays a `Where`, evaluated at run time.
 
 use super::scan::Source;
-use super::{Bind, Reads};
+use super::{Bind, LogicalOp, Reads, XEffect};
 use crate::plan::{LogicalPlan, NodeId, Op};
 use crate::planner::Predicates;
 use crate::schema::Schema;
 use engine_common::{Error, Result};
 use engine_matrix::AxisSelection;
 use engine_spec::Step;
+use engine_spec::index_expr::IndexError;
 
 /// A row or column selection (positions) with the text it came from.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,18 +60,22 @@ fn positions(rows: &Option<Selection>, cols: &Option<Selection>) -> Vec<String> 
     parts
 }
 
-impl Select {
-    pub fn describe(&self) -> String {
+impl LogicalOp for Select {
+    fn describe(&self) -> String {
         positions(&self.rows, &self.cols).join(", ")
     }
 
-    pub fn reads(&self) -> Reads {
+    fn reads(&self) -> Reads {
         Reads::Nothing
+    }
+
+    fn x_effect(&self) -> XEffect {
+        XEffect::Keeps
     }
 }
 
-impl Where {
-    pub fn describe(&self) -> String {
+impl LogicalOp for Where {
+    fn describe(&self) -> String {
         let mut parts = positions(&self.rows, &self.cols);
         if let Some(o) = &self.obs {
             parts.push(format!("obs where {o} (at run time)"));
@@ -83,12 +88,16 @@ impl Where {
 
     /// A run-time predicate may name any obs column, the file's among them: only SQL knows
     /// which, so the scan keeps them all.
-    pub fn reads(&self) -> Reads {
+    fn reads(&self) -> Reads {
         if self.obs.is_some() {
             Reads::AllObs
         } else {
             Reads::Nothing
         }
+    }
+
+    fn x_effect(&self) -> XEffect {
+        XEffect::Keeps
     }
 }
 
@@ -137,10 +146,9 @@ fn selection(step: &Step, name: &str, n: usize) -> Result<Option<Selection>> {
     let Some(text) = step.arg(name).as_str() else {
         return Ok(None);
     };
-    let items = engine_spec::index_expr::parse(text)
-        .map_err(|(_, m)| Error::step(&step.id, format!("`{name}`: {m}")))?;
-    let runs = engine_spec::index_expr::resolve(&items, n)
-        .map_err(|m| Error::step(&step.id, format!("`{name}`: {m}")))?;
+    let bad = |e: IndexError| Error::step(&step.id, format!("`{name}`: {e}"));
+    let items = engine_spec::index_expr::parse(text).map_err(bad)?;
+    let runs = engine_spec::index_expr::resolve(&items, n).map_err(bad)?;
     Ok(Some(Selection {
         sel: AxisSelection::from_runs(runs),
         text: text.to_string(),

@@ -1,6 +1,6 @@
 //! `umap`: a 2-D (or n-D) layout of the connectivities (`obsm['X_umap']`, `uns['umap']`).
 
-use super::{Bind, Reads};
+use super::{Bind, LogicalOp, Reads};
 use crate::plan::Op;
 use crate::schema::Schema;
 use engine_common::Result;
@@ -46,8 +46,10 @@ impl Umap {
         });
         Ok((op, s))
     }
+}
 
-    pub fn describe(&self) -> String {
+impl LogicalOp for Umap {
+    fn describe(&self) -> String {
         format!(
             "min_dist={}, spread={}, n_components={}, maxiter={}, negative_sample_rate={}, init_pos={}, random_state={}",
             self.min_dist,
@@ -62,7 +64,7 @@ impl Umap {
 
     /// The graph, and the representation it was built on (which places disconnected
     /// components).
-    pub fn reads(&self) -> Reads {
+    fn reads(&self) -> Reads {
         Reads::elements(&["obsp/connectivities", "uns/neighbors", "obsm/X_pca"])
     }
 }

@@ -1,6 +1,6 @@
 //! `write` (a pipeline's `outputs`): the value as an .h5ad or .zarr.
 
-use super::Reads;
+use super::{LogicalOp, Reads};
 use crate::plan::Op;
 use engine_spec::Output;
 
@@ -22,8 +22,10 @@ impl Write {
             compression: out.compression.clone(),
         })
     }
+}
 
-    pub fn describe(&self) -> String {
+impl LogicalOp for Write {
+    fn describe(&self) -> String {
         format!(
             "path={}, format={}{}",
             self.path,
@@ -35,7 +37,7 @@ impl Write {
     }
 
     /// An output holds everything.
-    pub fn reads(&self) -> Reads {
+    fn reads(&self) -> Reads {
         Reads::Everything
     }
 }

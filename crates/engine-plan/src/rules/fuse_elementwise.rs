@@ -11,49 +11,31 @@
 //! Each step still makes the statistics pass it needs (totals, moments); only how its map is
 //! applied changes, so every schema and every value is unchanged.
 
-use crate::plan::{Log1p, LogicalPlan, NodeId, NormalizeTotal, Op, Scale};
+use crate::plan::{LogicalPlan, NodeId, XEffect};
 
 pub const NAME: &str = "fuse_elementwise";
-
-/// Whether a node applies a map to X.
-fn is_map(op: &Op) -> bool {
-    matches!(op, Op::NormalizeTotal(_) | Op::Log1p(_) | Op::Scale(_))
-}
-
-/// Whether a node passes X's values through unchanged (possibly selecting rows or columns).
-fn keeps_values(op: &Op) -> bool {
-    matches!(
-        op,
-        Op::Qc(_) | Op::Filter(_) | Op::Hvg(_) | Op::Select(_) | Op::Where(_)
-    )
-}
 
 /// Applies the rule; returns whether the plan changed.
 pub fn apply(plan: &mut LogicalPlan) -> bool {
     let mut changed = false;
     for i in 0..plan.nodes.len() {
-        if !is_map(&plan.nodes[i].op) {
+        if plan.nodes[i].op.x_effect() != XEffect::Map {
             continue;
         }
         // The nearest ancestor that changes X's values: fuse when it is a map too.
         let mut up: Option<NodeId> = plan.nodes[i].inputs.first().copied();
         while let Some(u) = up {
-            if !keeps_values(&plan.nodes[u.0].op) {
+            if plan.nodes[u.0].op.x_effect() != XEffect::Keeps {
                 break;
             }
             up = plan.nodes[u.0].inputs.first().copied();
         }
-        if !up.is_some_and(|u| is_map(&plan.nodes[u.0].op)) {
+        if !up.is_some_and(|u| plan.nodes[u.0].op.x_effect() == XEffect::Map) {
             continue;
         }
-        match &mut plan.nodes[i].op {
-            Op::NormalizeTotal(NormalizeTotal { fused, .. })
-            | Op::Log1p(Log1p { fused })
-            | Op::Scale(Scale { fused, .. }) => {
-                changed |= !*fused;
-                *fused = true;
-            }
-            _ => unreachable!("checked by is_map"),
+        if let Some(fused) = plan.nodes[i].op.fused_mut() {
+            changed |= !*fused;
+            *fused = true;
         }
     }
     changed
@@ -62,7 +44,9 @@ pub fn apply(plan: &mut LogicalPlan) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{HvgParams, Node, ScaleParams, Scan, Schema, Source};
+    use crate::plan::{
+        HvgParams, Log1p, Node, NormalizeTotal, Op, Scale, ScaleParams, Scan, Schema, Source,
+    };
 
     fn node(step: &str, op: Op, input: Option<usize>) -> Node {
         Node {
@@ -131,15 +115,38 @@ mod tests {
             .collect()
     }
 
+    fn op_lines(p: &LogicalPlan) -> Vec<String> {
+        p.explain()
+            .lines()
+            .filter(|l| l.starts_with('#'))
+            .map(String::from)
+            .collect()
+    }
+
     #[test]
     fn maps_after_a_map_join_its_kernel_across_value_keeping_steps() {
         let mut p = plan();
-        assert_eq!(fused(&p), vec![false; 5]);
+        let before = op_lines(&p);
         assert!(apply(&mut p));
         // normalize_total reads the scan: it starts the kernel; log1p and scale (past the HVG
-        // step) join it.
+        // step) join it. Only their two lines change.
+        let after = op_lines(&p);
+        let changed: Vec<(&String, &String)> =
+            before.iter().zip(&after).filter(|(b, a)| b != a).collect();
+        assert_eq!(
+            changed,
+            [
+                (
+                    &"#2 logged = Log1p() <- #1".to_string(),
+                    &"#2 logged = Log1p(fused into the previous map's kernel) <- #1".to_string()
+                ),
+                (
+                    &"#4 scaled = Scale(zero_center=true, max_value=10) <- #3".to_string(),
+                    &"#4 scaled = Scale(zero_center=true, max_value=10, fused into the previous map's kernel) <- #3".to_string()
+                ),
+            ]
+        );
         assert_eq!(fused(&p), vec![false, false, true, false, true]);
-        assert!(p.nodes[2].op.describe().contains("fused"));
         assert!(!apply(&mut p), "a second run changes nothing");
     }
 

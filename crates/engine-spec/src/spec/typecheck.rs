@@ -80,12 +80,13 @@ impl Cx {
             (Arg::Str(_), ParamType::Str | ParamType::Path) => true,
             (Arg::Int(_), ParamType::Indices) => true,
             (Arg::Str(text), ParamType::Indices) => {
-                if let Err((at, msg)) = crate::index_expr::parse(text) {
+                if let Err(e) = crate::index_expr::parse(text) {
+                    let at = e.at.unwrap_or(0);
                     // Point into the string when it is written inline (after a quote).
                     let quoted = node.span.len > text.len();
                     let span =
                         Span::new(node.span.line, node.span.col + at + usize::from(quoted), 1);
-                    self.err(span, format!("{what}: {msg}"));
+                    self.err(span, format!("{what}: {e}"));
                     return None;
                 }
                 true

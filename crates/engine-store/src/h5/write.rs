@@ -79,7 +79,7 @@ impl StoreWriter for H5Writer {
                 ),
                 (None, Compression::None) => None,
                 (None, _) => Some(
-                    crate::write::default_chunks(shape, dtype)
+                    crate::backend::default_chunks(shape, dtype)
                         .into_iter()
                         .map(|c| c as usize)
                         .collect(),
