@@ -27,7 +27,13 @@ problems: list[str] = []
 
 def read(p: str) -> ad.AnnData:
     path = Path(p)
-    return ad.read_h5ad(path) if path.suffix == ".h5ad" else ad.read_zarr(path)
+    if path.suffix == ".h5ad":
+        return ad.read_h5ad(path)
+    if path.suffix == ".zip":
+        import zarr
+
+        return ad.read_zarr(zarr.storage.ZipStore(path, mode="r"))
+    return ad.read_zarr(path)
 
 
 def eq_array(where, a, b):

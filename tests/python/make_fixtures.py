@@ -6,7 +6,9 @@ For each string flavour (pandas-3 `nullable-string-array`, and plain `string-arr
 anndata.settings.allow_write_nullable_strings = False) and each format (h5ad, zarr v2, zarr v3)
 it writes `full_<flavour>.<fmt>`. Also writes files only older or other writers produce:
 `legacy_compound.h5ad` (anndata < 0.7 layout), `blosc.h5ad` (anndata-rs / SnapATAC2 style
-Blosc-zstd filter and an index named `index`), and `awkward.h5ad` (an unsupported encoding).
+Blosc-zstd filter and an index named `index`), `awkward.h5ad` (an unsupported encoding) and
+`plugin_<filter>.h5ad` (hdf5plugin's zstd, LZ4, bitshuffle and, unsupported, bzip2) and zarr
+stores in zip archives (`zip_v2.zarr.zip`, `zip_v3.zarr.zip`, `zipped_dir.zip`).
 All values are deterministic so tests can assert them in closed form.
 """
 
@@ -108,6 +110,52 @@ def write_all(out: Path):
     write_blosc(out / "blosc.h5ad")
     write_awkward(out / "awkward.h5ad")
     write_codecs(out)
+    write_plugins(out)
+    write_zips(out)
+
+
+def write_zips(out: Path):
+    """zarr stores in zip archives: through zarr's ZipStore (entries at the top, as scanpy
+    ships its bundled pbmc68k_reduced.zarr.zip), in v2 and v3, and a store directory zipped
+    with its folder name (entries under one top-level folder)."""
+    import zipfile
+
+    import zarr
+
+    a = make(False)
+    for v in (2, 3):
+        ad.settings.zarr_write_format = v
+        store = zarr.storage.ZipStore(out / f"zip_v{v}.zarr.zip", mode="w")
+        a.write_zarr(store)
+        store.close()
+    ad.settings.zarr_write_format = 3
+    folder = out / "zipped_dir.zarr"
+    a.write_zarr(folder)
+    with zipfile.ZipFile(out / "zipped_dir.zip", "w", zipfile.ZIP_DEFLATED) as z:
+        for f in sorted(folder.rglob("*")):
+            z.write(f, Path("zipped_dir.zarr") / f.relative_to(folder))
+
+
+def write_plugins(out: Path):
+    """h5ad files compressed with hdf5plugin's filters, as users write them
+    (`write_h5ad(compression=hdf5plugin.Zstd())`), and one with a filter the engine lacks.
+    A wide float64 obsm array spans many bitshuffle blocks; 12-element var columns leave a tail
+    that is not a multiple of 8."""
+    import hdf5plugin
+
+    a = make(False)
+    del a.obsm["meta"]
+    a.obsm["wide"] = np.arange(N_OBS * 300, dtype=np.float64).reshape(N_OBS, 300) ** 1.5
+    filters = {
+        "zstd": hdf5plugin.Zstd(clevel=5),
+        "lz4": hdf5plugin.LZ4(nbytes=256),
+        "bitshuffle": hdf5plugin.Bitshuffle(cname="none"),
+        "bitshuffle_lz4": hdf5plugin.Bitshuffle(cname="lz4"),
+        "bitshuffle_zstd": hdf5plugin.Bitshuffle(cname="zstd"),
+        "bzip2": hdf5plugin.BZip2(),
+    }
+    for name, f in filters.items():
+        a.write_h5ad(out / f"plugin_{name}.h5ad", compression=f)
 
 
 def write_codecs(out: Path):

@@ -441,3 +441,128 @@ fn consolidated_metadata_alone_is_enough_to_read() {
         assert_anndata_equal(&fixtures().join(fixture), &out);
     }
 }
+
+/// Files compressed with hdf5plugin's filters (zstd, LZ4, bitshuffle bare and with LZ4 or
+/// zstd inside) read with the decoders built into the binary, whatever HDF5_PLUGIN_PATH says,
+/// and convert to every format with every value anndata sees unchanged.
+#[test]
+fn hdf5plugin_filters_are_built_in() {
+    for name in [
+        "zstd",
+        "lz4",
+        "bitshuffle",
+        "bitshuffle_lz4",
+        "bitshuffle_zstd",
+    ] {
+        round_trip(&format!("plugin_{name}.h5ad"));
+    }
+    // inspect names the filters by what they are.
+    for (name, shown) in [
+        ("zstd", "zstd(5)"),
+        ("lz4", "lz4"),
+        ("bitshuffle_lz4", "bitshuffle+lz4"),
+        ("bitshuffle_zstd", "bitshuffle+zstd"),
+    ] {
+        let path = fixtures().join(format!("plugin_{name}.h5ad"));
+        let out = engine_tests::engine_ok(&["inspect", path.to_str().unwrap()]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains(&format!("X/data: chunks [159], {shown}")),
+            "{name}: {text}"
+        );
+    }
+}
+
+/// A filter the binary lacks (bzip2, 307) is named in the error, with the element, instead of
+/// HDF5's complaint about a plugin directory on the machine that built the binary.
+#[test]
+fn a_missing_hdf5_filter_is_named() {
+    let path = fixtures().join("plugin_bzip2.h5ad");
+    let out_path = scratch("bzip2").join("out.zarr");
+    let out = engine_tests::engine(&[
+        "convert",
+        path.to_str().unwrap(),
+        out_path.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("HDF5 filter 307"), "{stderr}");
+    assert!(stderr.contains("plugin_bzip2.h5ad:/"), "{stderr}");
+    assert!(!stderr.contains("can't open directory"), "{stderr}");
+    assert!(!out_path.exists(), "nothing is left at the target");
+}
+
+/// Zarr stores in zip archives (zarr's ZipStore in v2 and v3, and a zipped store directory)
+/// read in place and convert to every format with everything anndata sees unchanged.
+#[test]
+fn zipped_zarr_stores_are_read_in_place() {
+    for name in ["zip_v2.zarr.zip", "zip_v3.zarr.zip"] {
+        round_trip(name);
+    }
+    // anndata reads the zipped directory's inner store only through its folder, so compare
+    // the conversion with the directory it was zipped from.
+    let src = Dataset::open(fixtures().join("zipped_dir.zip")).expect("zipped directory");
+    let out = scratch("zipped-dir").join("out.h5ad");
+    convert(
+        &src,
+        &out,
+        &ConvertOptions {
+            format: StoreFormat::H5ad,
+            ..Default::default()
+        },
+    )
+    .expect("convert");
+    assert_anndata_equal(&fixtures().join("zipped_dir.zarr"), &out);
+}
+
+/// A zip archive without a zarr store in it is refused with a message naming the file.
+#[test]
+fn a_zip_without_a_store_is_refused() {
+    let dir = scratch("zip-empty");
+    let path = dir.join("notes.zip");
+    // A stored (uncompressed) single-entry zip written by hand: `readme.txt` = "hi".
+    let mut zip = Vec::new();
+    let crc = 0xd8932aacu32; // crc32("hi")
+    let local = [
+        &b"PK\x03\x04"[..],
+        &[20, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+        &crc.to_le_bytes(),
+        &2u32.to_le_bytes(),
+        &2u32.to_le_bytes(),
+        &10u16.to_le_bytes(),
+        &0u16.to_le_bytes(),
+        b"readme.txt",
+        b"hi",
+    ]
+    .concat();
+    let central = [
+        &b"PK\x01\x02"[..],
+        &[20, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+        &crc.to_le_bytes(),
+        &2u32.to_le_bytes(),
+        &2u32.to_le_bytes(),
+        &10u16.to_le_bytes(),
+        &[0; 8],
+        &0u32.to_le_bytes(),
+        &0u32.to_le_bytes(),
+        b"readme.txt",
+    ]
+    .concat();
+    let end = [
+        &b"PK\x05\x06"[..],
+        &[0, 0, 0, 0, 1, 0, 1, 0],
+        &(central.len() as u32).to_le_bytes(),
+        &(local.len() as u32).to_le_bytes(),
+        &0u16.to_le_bytes(),
+    ]
+    .concat();
+    zip.extend(local);
+    zip.extend(central);
+    zip.extend(end);
+    std::fs::write(&path, zip).unwrap();
+    let e = Dataset::open(&path)
+        .expect_err("no store inside")
+        .to_string();
+    assert!(e.contains("notes.zip"), "{e}");
+    assert!(e.contains("holds no zarr store"), "{e}");
+}

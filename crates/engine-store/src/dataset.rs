@@ -41,12 +41,16 @@ pub fn open_store(path: &Path) -> Result<Arc<dyn Store>> {
         let n = f
             .read(&mut sig)
             .map_err(|e| Error::io(Location::file(path), e))?;
+        // A zip archive starts with a local file header (or, empty, its end record).
+        if n >= 4 && (&sig[..4] == b"PK\x03\x04" || &sig[..4] == b"PK\x05\x06") {
+            return Ok(Arc::new(zarr::ZarrStore::open_zip(path)?));
+        }
         if n < 8 || &sig != b"\x89HDF\r\n\x1a\n" {
             // HDF5 allows a user block before the signature; let the library decide then.
             if meta.len() < 512 || n < 8 {
                 return Err(Error::format(
                     Location::file(path),
-                    "not an HDF5 file or zarr store",
+                    "not an HDF5 file, zarr store or zipped zarr store",
                 ));
             }
         }

@@ -19,6 +19,7 @@ pub mod value;
 pub mod write;
 pub mod zarr;
 pub mod zarr_lz4;
+pub mod zip;
 
 pub use backend::{
     ArrayInfo, ArrayOptions, Compression, NodeKind, Store, StoreFormat, StoreWriter, StoredType,

@@ -7,9 +7,12 @@
 //! - `write`: [`H5Writer`], the [`StoreWriter`](crate::backend::StoreWriter) implementation.
 //! - `attrs`: attributes to and from JSON.
 //! - `parallel`: reads that bypass HDF5's lock (positional reads, parallel inflate).
-//! - `raw`: the FFI reads hdf5-metno has no safe API for; the only unsafe code here.
+//! - `filters`: decoders for hdf5plugin's zstd, LZ4 and bitshuffle, built in.
+//! - `raw`: the FFI hdf5-metno has no safe API for (run-time memory types, raw chunks,
+//!   filter registration); the only unsafe code here.
 
 mod attrs;
+mod filters;
 mod parallel;
 // The only module in the store allowed unsafe code (see ARCHITECTURE.md).
 #[allow(unsafe_code)]

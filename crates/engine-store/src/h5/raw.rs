@@ -173,3 +173,123 @@ pub fn compound_field(ds: &Dataset, name: &str, ty: &TD) -> hdf5::Result<DynArra
         other => return Err(format!("unsupported compound field type {other}").into()),
     })
 }
+
+/// Registers the decoders of `filters.rs` with HDF5, once per process, and keeps HDF5 from
+/// searching the plugin directory compiled into it (a path on the machine that built the
+/// binary) unless `HDF5_PLUGIN_PATH` names one: a filter that is not built in is then
+/// reported by name instead of as a missing directory.
+pub fn register_filters() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        use super::filters::{BITSHUFFLE_ID, LZ4_ID, ZSTD_ID};
+        register(ZSTD_ID, c"zstd", Some(zstd_filter));
+        register(LZ4_ID, c"lz4", Some(lz4_filter));
+        register(BITSHUFFLE_ID, c"bitshuffle", Some(bitshuffle_filter));
+        if std::env::var_os("HDF5_PLUGIN_PATH").is_none() {
+            use hdf5_sys::h5pl::{H5PLremove, H5PLsize};
+            let mut n = 0u32;
+            // SAFETY: plain calls with a valid out-pointer; HDF5 is initialised by the
+            // registrations above, under its lock.
+            hdf5::sync::sync(|| unsafe {
+                if H5PLsize(&mut n) >= 0 {
+                    for _ in 0..n {
+                        H5PLremove(0);
+                    }
+                }
+            });
+        }
+    });
+}
+
+fn register(id: i32, name: &'static std::ffi::CStr, filter: hdf5_sys::h5z::H5Z_func_t) {
+    use hdf5_sys::h5z::{H5Z_CLASS_T_VERS, H5Z_class2_t, H5Zregister};
+    let class = H5Z_class2_t {
+        version: H5Z_CLASS_T_VERS as _,
+        id,
+        encoder_present: 0,
+        decoder_present: 1,
+        name: name.as_ptr(),
+        can_apply: None,
+        set_local: None,
+        filter,
+    };
+    // SAFETY: HDF5 copies the class; `name` is a static C string and `filter` a function
+    // with the H5Z_func_t signature.
+    hdf5::sync::sync(|| unsafe { H5Zregister((&raw const class).cast()) });
+}
+
+macro_rules! decoder {
+    ($name:ident, $decode:path) => {
+        unsafe extern "C" fn $name(
+            flags: std::ffi::c_uint,
+            cd_nelmts: usize,
+            cd_values: *const std::ffi::c_uint,
+            nbytes: usize,
+            buf_size: *mut usize,
+            buf: *mut *mut std::ffi::c_void,
+        ) -> usize {
+            // SAFETY: HDF5 passes its filter arguments as documented for H5Z_func_t.
+            unsafe { run_decoder(flags, cd_nelmts, cd_values, nbytes, buf_size, buf, $decode) }
+        }
+    };
+}
+decoder!(zstd_filter, super::filters::zstd);
+decoder!(lz4_filter, super::filters::lz4);
+decoder!(bitshuffle_filter, super::filters::bitshuffle);
+
+/// Runs a safe decoder on HDF5's chunk buffer and hands HDF5 a new buffer from its own
+/// allocator. Returns 0 (HDF5's failure) when asked to encode, when the chunk does not
+/// decode, or when the decoder panics: a damaged file gives a read error, never an abort.
+///
+/// # Safety
+/// The arguments must be those HDF5 passes to a filter: `*buf` holds `nbytes` readable bytes
+/// allocated by HDF5, and `cd_values` points to `cd_nelmts` values.
+unsafe fn run_decoder(
+    flags: std::ffi::c_uint,
+    cd_nelmts: usize,
+    cd_values: *const std::ffi::c_uint,
+    nbytes: usize,
+    buf_size: *mut usize,
+    buf: *mut *mut std::ffi::c_void,
+    decode: fn(&[u8], &[u32]) -> super::filters::Decoded,
+) -> usize {
+    use hdf5_sys::h5::{H5allocate_memory, H5free_memory};
+    use hdf5_sys::h5z::H5Z_FLAG_REVERSE;
+    if flags & H5Z_FLAG_REVERSE == 0 || buf.is_null() || unsafe { (*buf).is_null() } {
+        return 0;
+    }
+    // SAFETY: per the contract, `*buf` holds `nbytes` bytes and `cd_values` `cd_nelmts`.
+    let (input, cd) = unsafe {
+        (
+            std::slice::from_raw_parts((*buf).cast::<u8>(), nbytes),
+            if cd_values.is_null() {
+                &[][..]
+            } else {
+                std::slice::from_raw_parts(cd_values, cd_nelmts)
+            },
+        )
+    };
+    let Ok(Ok(out)) = std::panic::catch_unwind(|| decode(input, cd)) else {
+        return 0;
+    };
+    // SAFETY: a fresh HDF5 allocation of `out.len()` bytes (at least 1), filled from `out`;
+    // HDF5 owns the old buffer and frees it through the same allocator.
+    unsafe {
+        let dst = H5allocate_memory(out.len().max(1), 0);
+        if dst.is_null() {
+            return 0;
+        }
+        std::ptr::copy_nonoverlapping(out.as_ptr(), dst.cast::<u8>(), out.len());
+        H5free_memory(*buf);
+        *buf = dst;
+        *buf_size = out.len().max(1);
+    }
+    out.len()
+}
+
+/// Whether HDF5 can decode data with filter `id` (built in, registered, or found as a
+/// plugin).
+pub fn filter_available(id: i32) -> bool {
+    // SAFETY: a plain query of HDF5's filter table, under its lock.
+    hdf5::sync::sync(|| unsafe { hdf5_sys::h5z::H5Zfilter_avail(id) > 0 })
+}

@@ -36,6 +36,7 @@ impl H5Store {
     /// # Errors
     /// When the file is not HDF5 or cannot be opened.
     pub fn open(path: &Path) -> Result<H5Store> {
+        raw::register_filters();
         let file = hdf5::File::open(path).map_err(|e| {
             Error::format(
                 Location::file(path),
@@ -52,6 +53,26 @@ impl H5Store {
             path: path.to_path_buf(),
             raw,
         })
+    }
+
+    /// A failed read of a dataset's values: when it needs an HDF5 filter this binary does
+    /// not have, says which, instead of HDF5's message about plugin directories.
+    fn read_err(&self, ds: &Dataset, path: &str, e: impl std::fmt::Display) -> Error {
+        let missing = ds.filters().into_iter().find_map(|f| match f {
+            hdf5::filters::Filter::User(id, _) if !raw::filter_available(id) => Some(id),
+            _ => None,
+        });
+        match missing {
+            Some(id) => Error::unsupported(
+                Location::new(&self.path, format!("/{path}")),
+                format!(
+                    "compression: HDF5 filter {id} is not built into this binary (it has {}); \
+                     set HDF5_PLUGIN_PATH to a directory holding that filter's plugin",
+                    super::filters::ALL_NAMES
+                ),
+            ),
+            None => h5err(&self.path, path, e),
+        }
     }
 
     fn dataset(&self, path: &str) -> Result<Dataset> {
@@ -161,7 +182,7 @@ fn filter_names(ds: &Dataset) -> Vec<String> {
             Filter::Fletcher32 => "fletcher32".into(),
             Filter::LZF => "lzf".into(),
             Filter::Blosc(c, l, s) => format!("blosc({c:?}, {l}, {s:?})").to_lowercase(),
-            Filter::User(id, _) => format!("filter#{id}"),
+            Filter::User(id, cd) => super::filters::describe(id, &cd),
             other => format!("{other:?}").to_lowercase(),
         })
         .collect()
@@ -280,9 +301,9 @@ impl Store for H5Store {
             return Ok(a);
         }
         if let Some(plan) = parallel::plan(&ds, &td, sel) {
-            return parallel::read(&ds, &plan, sel).map_err(|e| h5err(&self.path, path, e));
+            return parallel::read(&ds, &plan, sel).map_err(|e| self.read_err(&ds, path, e));
         }
-        read_typed(&ds, &td, sel).map_err(|e| h5err(&self.path, path, e))
+        read_typed(&ds, &td, sel).map_err(|e| self.read_err(&ds, path, e))
     }
 
     fn read_compound(&self, path: &str) -> Result<Vec<(String, DynArray)>> {

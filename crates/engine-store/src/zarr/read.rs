@@ -1,44 +1,31 @@
-//! The zarr backend (v2 and v3, sharded or not), on zarrs.
-//!
-//! Metadata (node kinds, attributes, chunking, codecs) is read straight from the JSON
-//! documents so errors can name the exact key; array data goes through zarrs, which decodes
-//! the chunks a selection intersects in parallel.
+//! Reading zarr stores: [`ZarrStore`] and its [`Store`] implementation.
 
-use crate::backend::{
-    ArrayInfo, ArrayOptions, Attrs, Compression, NodeKind, Store, StoreFormat, StoreWriter,
-    StoredType,
-};
+use crate::backend::{ArrayInfo, Attrs, NodeKind, Store, StoreFormat, StoredType};
+use crate::zip::ZipStore;
 use engine_common::{Error, Location, Result};
-use engine_matrix::{DType, DynArray, dyn_map};
+use engine_matrix::{DType, DynArray};
 use ndarray::ArrayD;
 use serde_json::{Value as Json, json};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use zarrs::array::{Array, ArraySubset};
 use zarrs::filesystem::FilesystemStore;
-use zarrs::storage::{ReadableWritableListableStorageTraits, StoreKey, StorePrefix};
+use zarrs::storage::{ListableStorageTraits, ReadableListableStorageTraits, StoreKey, StorePrefix};
 
-type DynStore = dyn ReadableWritableListableStorageTraits;
-type ZArray = Array<DynStore>;
+/// What the reader reads through: a directory, or a zip archive (read only).
+type ReadStore = dyn ReadableListableStorageTraits;
+type ZArray = Array<ReadStore>;
 
-fn key(path: &str, name: &str) -> String {
-    if path.is_empty() {
-        name.to_string()
-    } else {
-        format!("{path}/{name}")
-    }
-}
-
-fn node_path(path: &str) -> String {
-    format!("/{path}")
-}
+use super::{key, node_path};
 
 /// An open zarr store.
 pub struct ZarrStore {
-    store: Arc<DynStore>,
+    store: Arc<ReadStore>,
     path: PathBuf,
+    /// Read from a zip archive (`zarr.storage.ZipStore`, `.zarr.zip`).
+    zipped: bool,
     format: StoreFormat,
     arrays: Mutex<HashMap<String, Arc<ZArray>>>,
     /// Consolidated metadata (v2 `.zmetadata`, v3 inline in the root `zarr.json`) by key
@@ -62,18 +49,63 @@ impl ZarrStore {
     /// # Errors
     /// When the directory has no zarr root metadata.
     pub fn open(path: &Path) -> Result<ZarrStore> {
-        crate::zarr_lz4::register();
         let fs = FilesystemStore::new(path).map_err(|e| Error::io(Location::file(path), e))?;
-        let store: Arc<DynStore> = Arc::new(fs);
-        let format = if path.join("zarr.json").exists() {
-            StoreFormat::Zarr3
-        } else {
-            StoreFormat::Zarr2
+        ZarrStore::with_store(path, Arc::new(fs), false)
+    }
+
+    /// Opens a zarr store kept in a zip archive (v2 or v3), as `zarr.storage.ZipStore` writes
+    /// it (entries at the top) or as zipping a store's directory does (entries under one
+    /// top-level folder). Entries are read in place; nothing is extracted.
+    ///
+    /// # Errors
+    /// When the file is not a zip archive or holds no zarr root metadata.
+    pub fn open_zip(path: &Path) -> Result<ZarrStore> {
+        let loc = || Location::file(path);
+        let bad_zip = |e: zarrs::storage::StorageError| {
+            Error::format(loc(), format!("not a readable zip archive: {e}"))
         };
+        let zip = ZipStore::open(path, "").map_err(bad_zip)?;
+        let is_root = |s: &dyn ReadableListableStorageTraits, prefix: &str| {
+            ["zarr.json", ".zgroup", ".zattrs"].iter().any(|k| {
+                StoreKey::new(format!("{prefix}{k}"))
+                    .ok()
+                    .and_then(|k| s.size_key(&k).ok().flatten())
+                    .is_some()
+            })
+        };
+        if is_root(&zip, "") {
+            return ZarrStore::with_store(path, Arc::new(zip), true);
+        }
+        let top = zip
+            .list_dir(&StorePrefix::root())
+            .map_err(|e| Error::io(loc(), e))?;
+        match top.prefixes().as_slice() {
+            [only] if top.keys().is_empty() && is_root(&zip, only.as_str()) => {
+                let inner = ZipStore::open(path, only.as_str()).map_err(bad_zip)?;
+                ZarrStore::with_store(path, Arc::new(inner), true)
+            }
+            _ => Err(Error::format(
+                loc(),
+                "zip archive holds no zarr store (no zarr.json or .zgroup at its top or in its one folder)",
+            )),
+        }
+    }
+
+    fn with_store(path: &Path, store: Arc<ReadStore>, zipped: bool) -> Result<ZarrStore> {
+        crate::zarr_lz4::register();
+        let v3 = StoreKey::new("zarr.json")
+            .ok()
+            .and_then(|k| store.size_key(&k).ok().flatten())
+            .is_some();
         let mut store = ZarrStore {
             store,
             path: path.to_path_buf(),
-            format,
+            zipped,
+            format: if v3 {
+                StoreFormat::Zarr3
+            } else {
+                StoreFormat::Zarr2
+            },
             arrays: Mutex::new(HashMap::new()),
             consolidated: HashMap::new(),
         };
@@ -164,9 +196,15 @@ impl ZarrStore {
         // zarrs rejects node names starting with `__`, which anndata 0.7 used for
         // `__categories`; such arrays are opened through a store rooted at their directory.
         let a = if path.split('/').any(|p| p.starts_with("__")) {
+            if self.zipped {
+                return Err(Error::unsupported(
+                    self.loc(path),
+                    "anndata 0.7 `__` array names inside a zip archive (unzip it first)",
+                ));
+            }
             let fs = FilesystemStore::new(self.path.join(path))
                 .map_err(|e| Error::io(self.loc(path), e))?;
-            let store: Arc<DynStore> = Arc::new(fs);
+            let store: Arc<ReadStore> = Arc::new(fs);
             Array::open(store, "/")
         } else if let Some((NodeKind::Array, meta)) = self.meta(path)? {
             // Build the array from the metadata already in hand (possibly consolidated), so
@@ -538,223 +576,5 @@ impl ZarrStore {
                 "corrupt chunk data (decoder failed)",
             )),
         }
-    }
-}
-
-/// Writes a new zarr store, v2 or v3.
-pub struct ZarrWriter {
-    store: Arc<DynStore>,
-    path: PathBuf,
-    version: u8,
-    arrays: HashMap<String, ZArray>,
-    /// Metadata documents written, for v2 consolidated metadata (`.zmetadata`).
-    written: BTreeMap<String, Json>,
-}
-
-impl std::fmt::Debug for ZarrWriter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ZarrWriter")
-            .field("path", &self.path)
-            .field("version", &self.version)
-            .finish()
-    }
-}
-
-impl ZarrWriter {
-    /// Creates the store directory.
-    ///
-    /// # Errors
-    /// When the directory cannot be created.
-    pub fn create(path: &Path, format: StoreFormat) -> Result<ZarrWriter> {
-        std::fs::create_dir_all(path).map_err(|e| Error::io(Location::file(path), e))?;
-        let fs = FilesystemStore::new(path).map_err(|e| Error::io(Location::file(path), e))?;
-        let version = if format == StoreFormat::Zarr3 { 3 } else { 2 };
-        Ok(ZarrWriter {
-            store: Arc::new(fs),
-            path: path.to_path_buf(),
-            version,
-            arrays: HashMap::new(),
-            written: BTreeMap::new(),
-        })
-    }
-
-    fn put(&mut self, k: &str, j: &Json) -> Result<()> {
-        let sk = StoreKey::new(k).map_err(|e| Error::internal(e.to_string()))?;
-        let bytes = serde_json::to_vec_pretty(j).map_err(|e| Error::internal(e.to_string()))?;
-        self.store
-            .set(&sk, bytes.into())
-            .map_err(|e| Error::io(Location::new(&self.path, k), e))?;
-        self.written.insert(k.to_string(), j.clone());
-        Ok(())
-    }
-}
-
-fn v2_dtype(d: DType) -> &'static str {
-    match d {
-        DType::Bool => "|b1",
-        DType::I8 => "|i1",
-        DType::I16 => "<i2",
-        DType::I32 => "<i4",
-        DType::I64 => "<i8",
-        DType::U8 => "|u1",
-        DType::U16 => "<u2",
-        DType::U32 => "<u4",
-        DType::U64 => "<u8",
-        DType::F32 => "<f4",
-        DType::F64 => "<f8",
-        DType::Str => "|O",
-    }
-}
-
-fn v3_dtype(d: DType) -> &'static str {
-    match d {
-        DType::Str => "string",
-        other => other.numpy_name(),
-    }
-}
-
-fn fill(d: DType) -> Json {
-    match d {
-        DType::Bool => json!(false),
-        DType::Str => json!(""),
-        DType::F32 | DType::F64 => json!(0.0),
-        _ => json!(0),
-    }
-}
-
-fn v3_compressor(c: &Compression, d: DType) -> Option<Json> {
-    match c {
-        Compression::None => None,
-        Compression::Gzip(l) => Some(json!({"name": "gzip", "configuration": {"level": l}})),
-        Compression::Zstd(l) => {
-            Some(json!({"name": "zstd", "configuration": {"level": l, "checksum": false}}))
-        }
-        Compression::Blosc { cname, clevel } => Some(json!({"name": "blosc", "configuration": {
-            "cname": cname, "clevel": clevel,
-            "shuffle": if d == DType::Str { "noshuffle" } else { "shuffle" },
-            // Variable-length strings are a byte stream: element size 1.
-            "typesize": if d == DType::Str { 1 } else { d.size() }, "blocksize": 0}})),
-    }
-}
-
-fn v2_compressor(c: &Compression, d: DType) -> Json {
-    match c {
-        Compression::None => Json::Null,
-        Compression::Gzip(l) => json!({"id": "zlib", "level": l}),
-        Compression::Zstd(l) => json!({"id": "zstd", "level": l}),
-        Compression::Blosc { cname, clevel } => {
-            json!({"id": "blosc", "cname": cname, "clevel": clevel, "shuffle": if d == DType::Str { 0 } else { 1 }, "blocksize": 0})
-        }
-    }
-}
-
-impl StoreWriter for ZarrWriter {
-    fn create_group(&mut self, path: &str, attrs: &Attrs) -> Result<()> {
-        if self.version == 3 {
-            self.put(
-                &key(path, "zarr.json"),
-                &json!({"zarr_format": 3, "node_type": "group", "attributes": attrs}),
-            )
-        } else {
-            self.put(&key(path, ".zgroup"), &json!({"zarr_format": 2}))?;
-            self.put(&key(path, ".zattrs"), &Json::Object(attrs.clone()))
-        }
-    }
-
-    fn create_array(
-        &mut self,
-        path: &str,
-        dtype: DType,
-        shape: &[u64],
-        opts: &ArrayOptions,
-        attrs: &Attrs,
-    ) -> Result<()> {
-        let chunks: Vec<u64> = match &opts.chunks {
-            Some(c) => crate::backend::fit_chunks(c, shape),
-            None => crate::backend::default_chunks(shape, dtype),
-        };
-        if self.version == 3 {
-            let mut codecs: Vec<Json> = vec![if dtype == DType::Str {
-                json!({"name": "vlen-utf8"})
-            } else {
-                json!({"name": "bytes", "configuration": {"endian": "little"}})
-            }];
-            codecs.extend(v3_compressor(&opts.compression, dtype));
-            let (grid, codecs) = match &opts.shards {
-                Some(sh) if !shape.is_empty() => {
-                    // Shards must hold whole chunks.
-                    let sh: Vec<u64> = crate::backend::fit_chunks(sh, shape)
-                        .iter()
-                        .zip(&chunks)
-                        .map(|(&s, &c)| s.max(c).div_ceil(c) * c)
-                        .collect();
-                    let sharding = json!({"name": "sharding_indexed", "configuration": {
-                        "chunk_shape": chunks, "codecs": codecs,
-                        "index_codecs": [{"name": "bytes", "configuration": {"endian": "little"}}, {"name": "crc32c"}],
-                        "index_location": "end"}});
-                    (sh, vec![sharding])
-                }
-                _ => (chunks, codecs),
-            };
-            let meta = json!({
-                "zarr_format": 3, "node_type": "array", "shape": shape, "data_type": v3_dtype(dtype),
-                "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": grid}},
-                "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
-                "fill_value": fill(dtype), "codecs": codecs, "attributes": attrs,
-            });
-            self.put(&key(path, "zarr.json"), &meta)?;
-        } else {
-            let filters = if dtype == DType::Str {
-                json!([{"id": "vlen-utf8"}])
-            } else {
-                Json::Null
-            };
-            let meta = json!({
-                "zarr_format": 2, "shape": shape, "chunks": chunks, "dtype": v2_dtype(dtype),
-                "compressor": v2_compressor(&opts.compression, dtype), "fill_value": if dtype == DType::Str { Json::Null } else { fill(dtype) },
-                "order": "C", "filters": filters, "dimension_separator": ".",
-            });
-            self.put(&key(path, ".zarray"), &meta)?;
-            self.put(&key(path, ".zattrs"), &Json::Object(attrs.clone()))?;
-        }
-        let a = Array::open(self.store.clone(), &node_path(path)).map_err(|e| {
-            Error::internal(format!("zarrs rejected metadata written for /{path}: {e}"))
-        })?;
-        self.arrays.insert(path.to_string(), a);
-        Ok(())
-    }
-
-    fn write(&mut self, path: &str, offset: &[u64], data: &DynArray) -> Result<()> {
-        let a = self
-            .arrays
-            .get(path)
-            .ok_or_else(|| Error::internal(format!("write to /{path} before create_array")))?;
-        let ranges: Vec<Range<u64>> = offset
-            .iter()
-            .zip(data.shape())
-            .map(|(&o, &n)| o..o + n as u64)
-            .collect();
-        if ranges.iter().any(|r| r.is_empty()) {
-            return Ok(());
-        }
-        let subset = ArraySubset::new_with_ranges(&ranges);
-        let r = dyn_map!(data, v => {
-            let v = v.as_standard_layout().into_owned();
-            a.store_array_subset(&subset, v)
-        });
-        r.map_err(|e| Error::io(Location::new(&self.path, format!("/{path}")), e))
-    }
-
-    fn finish(mut self: Box<Self>) -> Result<()> {
-        if self.version == 2 {
-            // Consolidated metadata, as anndata writes it, so remote readers need one request.
-            let metadata: serde_json::Map<String, Json> =
-                std::mem::take(&mut self.written).into_iter().collect();
-            self.put(
-                ".zmetadata",
-                &json!({"metadata": metadata, "zarr_consolidated_format": 1}),
-            )?;
-        }
-        Ok(())
     }
 }
