@@ -85,6 +85,30 @@ h5("unknown_encoding_type.h5ad", "/X", unknown_type)
 h5("unknown_encoding_version.h5ad", "/X", unknown_version)
 h5("shape_attr_wrong.h5ad", "/X", wrong_shape_attr)
 
+
+def with_shape(path, shape):
+    def edit(f):
+        attrs = dict(f[path].attrs)
+        dtype = f[path].dtype
+        del f[path]
+        f[path] = np.zeros(shape, dtype=dtype)
+        for k, v in attrs.items():
+            f[path].attrs[k] = v
+
+    return edit
+
+
+def not_anndata(f):
+    f.attrs["encoding-type"] = "not-anndata"
+
+
+# What anndata refuses when it builds the object: elements that do not fit the axes.
+h5("layer_wrong_shape.h5ad", "/layers/dense", with_shape("layers/dense", (40, 11)))
+h5("obsm_wrong_rows.h5ad", "/obsm/X_pca", with_shape("obsm/X_pca", (39, 5)))
+h5("varm_wrong_rows.h5ad", "/varm/PCs", with_shape("varm/PCs", (13, 5)))
+h5("varp_not_square.h5ad", "/varp/corr", with_shape("varp/corr", (12, 11)))
+h5("root_not_anndata.h5ad", "encoding-type is `not-anndata`", not_anndata)
+
 data = good_h5.read_bytes()
 (out / "truncated.h5ad").write_bytes(data[: len(data) // 2])
 expect.append(("truncated.h5ad", "truncated.h5ad"))

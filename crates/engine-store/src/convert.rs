@@ -46,6 +46,7 @@ pub struct ConvertReport {
 /// # Errors
 /// On unreadable source elements or write failures; nothing is left at `out` then.
 pub fn convert(src: &Dataset, out: &Path, opts: &ConvertOptions) -> Result<ConvertReport> {
+    src.check_structure().map_err(|e| e.in_file(src.path()))?;
     let target = AtomicTarget::new(out, opts.overwrite)?;
     let mut w = write::create_store(opts.format, target.tmp_path())?;
     let mut report = ConvertReport::default();

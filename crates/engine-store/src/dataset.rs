@@ -224,6 +224,60 @@ impl Dataset {
         }
     }
 
+    /// Checks, from metadata alone, the invariants anndata enforces when it builds the object:
+    /// the root is AnnData, every layer is obs × var, every obsm/varm entry has a row per
+    /// obs/var, every obsp/varp entry is square on its axis. `convert` runs it first, so a
+    /// file anndata would refuse is not turned into one it reads differently.
+    ///
+    /// # Errors
+    /// The first problem, as a format error naming the element.
+    pub fn check_structure(&self) -> Result<()> {
+        let s = self.store.as_ref();
+        if let Some(t) = s
+            .attributes("")?
+            .get("encoding-type")
+            .and_then(|v| v.as_str())
+            && t != "anndata"
+        {
+            return Err(bad(
+                s,
+                "",
+                format!("the root's encoding-type is `{t}`, not `anndata`"),
+            ));
+        }
+        let (o, v) = (self.n_obs as u64, self.n_vars as u64);
+        for e in self.summarize()? {
+            let (Some((group, _)), Some(shape)) = (e.path.split_once('/'), &e.shape) else {
+                continue;
+            };
+            if e.path.matches('/').count() != 1 {
+                continue;
+            }
+            // The leading dimensions each kind must have; 2-D kinds must be exactly that.
+            let (want, exact, what): (&[u64], bool, &str) = match group {
+                "layers" => (&[o, v], true, "obs × var"),
+                "obsm" => (&[o], false, "one row per obs"),
+                "varm" => (&[v], false, "one row per var"),
+                "obsp" => (&[o, o], true, "obs × obs"),
+                "varp" => (&[v, v], true, "var × var"),
+                _ => continue,
+            };
+            let fits = shape.len() >= want.len()
+                && (!exact || shape.len() == want.len())
+                && want.iter().zip(shape).all(|(w, n)| w == n);
+            if !fits {
+                return Err(bad(
+                    s,
+                    &e.path,
+                    format!(
+                        "shape {shape:?} does not fit the file's {o} obs × {v} var (needs {what})"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Every element of the file with its encoding and storage, for `inspect`. Elements that
     /// cannot be read are listed with the reason instead of failing the whole listing.
     ///
