@@ -109,6 +109,14 @@ h5("varm_wrong_rows.h5ad", "/varm/PCs", with_shape("varm/PCs", (13, 5)))
 h5("varp_not_square.h5ad", "/varp/corr", with_shape("varp/corr", (12, 11)))
 h5("root_not_anndata.h5ad", "encoding-type is `not-anndata`", not_anndata)
 
+
+def cycle(f):
+    # A hard link from a dict back to its grandparent: the tree never ends.
+    f["uns/nested/inner/loop"] = f["uns/nested"]
+
+
+h5("hard_link_cycle.h5ad", "/uns/nested/inner/loop", cycle)
+
 data = good_h5.read_bytes()
 (out / "truncated.h5ad").write_bytes(data[: len(data) // 2])
 expect.append(("truncated.h5ad", "truncated.h5ad"))

@@ -75,6 +75,45 @@ impl H5Store {
         }
     }
 
+    /// A hard link back to a group's own ancestor makes the tree infinite (anndata recurses
+    /// until Python gives up); refuse it with both paths. Only an ancestor with more than one
+    /// link can be reached again, so files without such groups pay one lookup per level.
+    fn refuse_cycles(&self, group: &str, g: &hdf5::Group, names: &[String]) -> Result<()> {
+        let mut ancestors = Vec::new();
+        let mut prefix = String::new();
+        for part in std::iter::once("").chain(group.split('/').filter(|p| !p.is_empty())) {
+            if !part.is_empty() {
+                prefix = crate::backend::join(&prefix, part);
+            }
+            let info = self
+                .file
+                .loc_info_by_name(if prefix.is_empty() { "/" } else { &prefix })
+                .map_err(|e| h5err(&self.path, &prefix, e))?;
+            if info.num_links > 1 {
+                ancestors.push((prefix.clone(), info.token));
+            }
+        }
+        if ancestors.is_empty() {
+            return Ok(());
+        }
+        for name in names {
+            let Ok(info) = g.loc_info_by_name(name) else {
+                continue;
+            };
+            if info.loc_type != LocationType::Group {
+                continue;
+            }
+            if let Some((same, _)) = ancestors.iter().find(|(_, t)| *t == info.token) {
+                let child = crate::backend::join(group, name);
+                return Err(Error::format(
+                    Location::new(&self.path, format!("/{child}")),
+                    format!("a hard link back to its ancestor /{same}: the tree never ends"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     fn dataset(&self, path: &str) -> Result<Dataset> {
         self.file
             .dataset(path)
@@ -230,6 +269,7 @@ impl Store for H5Store {
         };
         let mut names = g.member_names().map_err(|e| h5err(&self.path, group, e))?;
         names.sort();
+        self.refuse_cycles(group, &g, &names)?;
         Ok(names)
     }
 
