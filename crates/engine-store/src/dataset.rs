@@ -246,33 +246,35 @@ impl Dataset {
             ));
         }
         let (o, v) = (self.n_obs as u64, self.n_vars as u64);
-        for e in self.summarize()? {
-            let (Some((group, _)), Some(shape)) = (e.path.split_once('/'), &e.shape) else {
-                continue;
-            };
-            if e.path.matches('/').count() != 1 {
-                continue;
-            }
-            // The leading dimensions each kind must have; 2-D kinds must be exactly that.
-            let (want, exact, what): (&[u64], bool, &str) = match group {
-                "layers" => (&[o, v], true, "obs × var"),
-                "obsm" => (&[o], false, "one row per obs"),
-                "varm" => (&[v], false, "one row per var"),
-                "obsp" => (&[o, o], true, "obs × obs"),
-                "varp" => (&[v, v], true, "var × var"),
-                _ => continue,
-            };
-            let fits = shape.len() >= want.len()
-                && (!exact || shape.len() == want.len())
-                && want.iter().zip(shape).all(|(w, n)| w == n);
-            if !fits {
-                return Err(bad(
-                    s,
-                    &e.path,
-                    format!(
-                        "shape {shape:?} does not fit the file's {o} obs × {v} var (needs {what})"
-                    ),
-                ));
+        // The leading dimensions each kind must have; 2-D kinds must be exactly that.
+        let kinds: [(&str, &[u64], bool, &str); 5] = [
+            ("layers", &[o, v], true, "obs × var"),
+            ("obsm", &[o], false, "one row per obs"),
+            ("varm", &[v], false, "one row per var"),
+            ("obsp", &[o, o], true, "obs × obs"),
+            ("varp", &[v, v], true, "var × var"),
+        ];
+        // Only these groups' entries, not the whole tree: `uns` can be large and deep.
+        for (group, want, exact, what) in kinds {
+            for key in self.keys(group)? {
+                let path = join(group, &key);
+                let mut summary = Vec::new();
+                self.summarize_into(&path, 0, &mut summary);
+                let Some(shape) = summary.first().and_then(|e| e.shape.as_ref()) else {
+                    continue;
+                };
+                let fits = shape.len() >= want.len()
+                    && (!exact || shape.len() == want.len())
+                    && want.iter().zip(shape).all(|(w, n)| w == n);
+                if !fits {
+                    return Err(bad(
+                        s,
+                        &path,
+                        format!(
+                            "shape {shape:?} does not fit the file's {o} obs × {v} var (needs {what})"
+                        ),
+                    ));
+                }
             }
         }
         Ok(())
