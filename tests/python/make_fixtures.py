@@ -7,8 +7,10 @@ anndata.settings.allow_write_nullable_strings = False) and each format (h5ad, za
 it writes `full_<flavour>.<fmt>`. Also writes files only older or other writers produce:
 `legacy_compound.h5ad` (anndata < 0.7 layout), `blosc.h5ad` (anndata-rs / SnapATAC2 style
 Blosc-zstd filter and an index named `index`), `awkward.h5ad` (an unsupported encoding) and
-`plugin_<filter>.h5ad` (hdf5plugin's zstd, LZ4, bitshuffle and, unsupported, bzip2) and zarr
-stores in zip archives (`zip_v2.zarr.zip`, `zip_v3.zarr.zip`, `zipped_dir.zip`).
+`plugin_<filter>.h5ad` (hdf5plugin's zstd, LZ4, bitshuffle and, unsupported, bzip2), zarr
+stores in zip archives (`zip_v2.zarr.zip`, `zip_v3.zarr.zip`, `zipped_dir.zip`), record arrays
+(`records.<fmt>`: scanpy's rank_genes_groups and a mixed-type record array) and scanpy's
+bundled pbmc68k_reduced (`pbmc68k_reduced.h5ad`, `.zarr2`, `.zarr3`, `.zarr.zip`).
 All values are deterministic so tests can assert them in closed form.
 """
 
@@ -112,6 +114,8 @@ def write_all(out: Path):
     write_codecs(out)
     write_plugins(out)
     write_zips(out)
+    write_records(out)
+    write_scanpy_bundled(out)
 
 
 def write_zips(out: Path):
@@ -134,6 +138,62 @@ def write_zips(out: Path):
     with zipfile.ZipFile(out / "zipped_dir.zip", "w", zipfile.ZIP_DEFLATED) as z:
         for f in sorted(folder.rglob("*")):
             z.write(f, Path("zipped_dir.zarr") / f.relative_to(folder))
+
+
+def mixed_records() -> np.ndarray:
+    """A numpy record array with a field of every kind anndata writes; rec[k] closed form:
+    i8 = k - 2, u16 = 1000 k, i64 = 2**40 k, flag = k odd, f32 = k / 4, f64 = k / 3,
+    text = ["", "é", "ab", "ünï", "x"][k]."""
+    k = np.arange(5)
+    return np.rec.fromarrays(
+        [
+            (k - 2).astype(np.int8),
+            (1000 * k).astype(np.uint16),
+            (2**40 * k).astype(np.int64),
+            k % 2 == 1,
+            (k / 4).astype(np.float32),
+            k / 3,
+            np.array(["", "é", "ab", "ünï", "x"], dtype=object),
+        ],
+        names=["i8", "u16", "i64", "flag", "f32", "f64", "text"],
+    )
+
+
+def write_records(out: Path):
+    """Record arrays (`rec-array`) as scanpy leaves them: `sc.tl.rank_genes_groups` (wilcoxon,
+    with `pts`), and a record array of mixed field types, in h5ad, zarr v2 and zarr v3."""
+    import scanpy as sc
+
+    a = make(False)
+    a.X = a.X.astype(np.float32)
+    sc.pp.log1p(a)
+    sc.tl.rank_genes_groups(a, "stage", method="wilcoxon", pts=True, use_raw=False)
+    a.uns["mixed"] = mixed_records()
+    ad.settings.allow_write_nullable_strings = False
+    a.write_h5ad(out / "records.h5ad")
+    for v in (2, 3):
+        ad.settings.zarr_write_format = v
+        a.write_zarr(out / f"records.zarr{v}")
+    ad.settings.allow_write_nullable_strings = True
+
+
+def write_scanpy_bundled(out: Path):
+    """scanpy's bundled pbmc68k_reduced (the first file a scanpy user opens, with
+    rank_genes_groups in uns) as shipped, and as zarr v2, v3 and a v3 zip store."""
+    import shutil
+
+    import scanpy as sc
+    import zarr
+
+    src = Path(sc.__file__).parent / "datasets" / "10x_pbmc68k_reduced.h5ad"
+    shutil.copy(src, out / "pbmc68k_reduced.h5ad")
+    a = ad.read_h5ad(src)
+    for v in (2, 3):
+        ad.settings.zarr_write_format = v
+        a.write_zarr(out / f"pbmc68k_reduced.zarr{v}")
+    store = zarr.storage.ZipStore(out / "pbmc68k_reduced.zarr.zip", mode="w")
+    a.write_zarr(store)
+    store.close()
 
 
 def write_plugins(out: Path):

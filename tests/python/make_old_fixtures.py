@@ -1,5 +1,6 @@
 """Writes small .h5ad files with OLD anndata releases (0.6.x, 0.7.x), committed under
-tests/data/old/ so CI needs no old Python. Regenerate with scripts/make-old-fixtures.sh.
+tests/data/old/ so CI needs no old Python. Both hold uns['rank_genes_groups'] as old scanpy
+left it: record arrays (structured arrays without encoding attributes in 0.6). Regenerate with scripts/make-old-fixtures.sh.
 
 Usage (under the old anndata's Python): make_old_fixtures.py OUT.h5ad
 Content is the same closed form the tests check: X[i, j] = 100 i + j if (i + j) % 3 == 0.
@@ -33,9 +34,15 @@ a.varm["PCs"] = np.arange(n_vars * 2, dtype=np.float64).reshape(n_vars, 2)
 a.layers["dense"] = dense * 2
 a.uns["title"] = "old"
 a.uns["vec"] = np.array([1.0, 2.0])
+# What sc.tl.rank_genes_groups leaves in uns: record arrays, one field per group
+# (names[k][g] = "GENE{(k + g) % n_vars}", scores[k][g] = k + g / 10).
+groups = ["B", "NK", "T"]
+names = np.rec.fromarrays([np.array(["GENE%d" % ((k + g) % n_vars) for k in range(4)]) for g in range(3)], names=groups)
+scores = np.rec.fromarrays([np.array([k + g / 10 for k in range(4)], dtype=np.float32) for g in range(3)], names=groups)
+a.uns["rank_genes_groups"] = {"names": names, "scores": scores}
 out = sys.argv[1]
 if out.endswith(".zarr"):
-    a.write_zarr(out)
+    a.write_zarr(out, chunks=None)
 else:
     a.write(out)
 print(ad.__version__)

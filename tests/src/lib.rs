@@ -160,6 +160,19 @@ pub fn assert_anndata_equal(expected: &Path, actual: &Path) {
     );
 }
 
+/// Like [`assert_anndata_equal`] with `compare.py` flags (`--x-values-only`, `--no-raw`).
+pub fn assert_anndata_equal_with(expected: &Path, actual: &Path, flags: &[&str]) {
+    let mut args: Vec<&Path> = vec![expected, actual];
+    args.extend(flags.iter().map(Path::new));
+    let out = run_python("compare.py", &args);
+    assert!(
+        out.status.success(),
+        "anndata sees a difference:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// The adjusted Rand index of two labelings (Hubert & Arabie 1985), written out here
 /// independently of the engine so tests can score clusterings.
 pub fn adjusted_rand_index(a: &[u32], b: &[u32]) -> f64 {

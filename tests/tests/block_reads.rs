@@ -41,8 +41,8 @@ impl Store for Recording {
             .push((path.to_string(), sel.to_vec()));
         self.inner.read(path, sel)
     }
-    fn read_compound(&self, path: &str) -> engine_common::Result<Vec<(String, DynArray)>> {
-        self.inner.read_compound(path)
+    fn read_records(&self, path: &str) -> engine_common::Result<Vec<(String, DynArray)>> {
+        self.inner.read_records(path)
     }
 }
 

@@ -55,7 +55,7 @@ impl StoreFormat {
 pub enum StoredType {
     /// A type the engine reads into a [`DynArray`].
     Plain(DType),
-    /// An HDF5 compound type (anndata < 0.7 obs/var tables), with its field names.
+    /// A structured (record) type, with its field names: HDF5 compound, zarr structured.
     Compound(Vec<String>),
     /// Anything else; the string says what.
     Other(String),
@@ -180,8 +180,9 @@ pub trait Store: Send + Sync + Debug {
     fn array_info(&self, path: &str) -> Result<ArrayInfo>;
     /// Reads a hyperslab: one range per dimension (none for a scalar).
     fn read(&self, path: &str, sel: &[Range<u64>]) -> Result<DynArray>;
-    /// Reads the fields of a compound dataset, one 1-D array each. Only HDF5 has them.
-    fn read_compound(&self, path: &str) -> Result<Vec<(String, DynArray)>>;
+    /// Reads the fields of a structured (record) array, one array each: HDF5 compound
+    /// datasets, zarr v2 structured dtypes, zarr v3 `struct` arrays.
+    fn read_records(&self, path: &str) -> Result<Vec<(String, DynArray)>>;
 
     /// Reads a whole array.
     fn read_all(&self, path: &str) -> Result<DynArray> {
@@ -206,6 +207,14 @@ pub trait StoreWriter: Send + Debug {
     ) -> Result<()>;
     /// Writes `data` at `offset` (one entry per dimension) into an existing array.
     fn write(&mut self, path: &str, offset: &[u64], data: &DynArray) -> Result<()>;
+    /// Creates a 1-D structured (record) array holding `fields` (equal-length 1-D arrays),
+    /// as anndata writes a `rec-array`.
+    fn write_records(
+        &mut self,
+        path: &str,
+        fields: &[(String, DynArray)],
+        attrs: &Attrs,
+    ) -> Result<()>;
     /// Flushes and closes the store.
     fn finish(self: Box<Self>) -> Result<()>;
 

@@ -74,7 +74,7 @@ fn copy_dataset(
         w.create_group(group, &enc_attrs("dict", "0.1.0"))?;
         if store.node(group)? == Some(NodeKind::Array) {
             // Pre-0.7 files keep obsm/varm as one compound dataset, a field per entry.
-            for (name, values) in store.read_compound(group)? {
+            for (name, values) in store.read_records(group)? {
                 write::write_array(w, &join(group, &name), &values, &ArrayOptions::default())?;
             }
             continue;
@@ -134,7 +134,7 @@ fn legacy_category_keys(store: &dyn Store) -> Result<Vec<String>> {
     let mut out = Vec::new();
     for axis in ["obs", "var"] {
         if store.node(axis)? == Some(NodeKind::Array) {
-            for (name, _) in store.read_compound(axis)? {
+            for (name, _) in store.read_records(axis)? {
                 let key = format!("{name}_categories");
                 if store.node(&join("uns", &key))?.is_some() {
                     out.push(key);

@@ -319,7 +319,8 @@ impl Dataset {
             | Encoding::StringArray
             | Encoding::NumericScalar
             | Encoding::String
-            | Encoding::LegacyCompoundFrame => match s.array_info(path) {
+            | Encoding::LegacyCompoundFrame
+            | Encoding::RecArray => match s.array_info(path) {
                 Ok(info) => {
                     e.dtype = Some(info.dtype.to_string());
                     e.shape = Some(info.shape.clone());

@@ -30,8 +30,11 @@ pub enum Encoding {
     String,
     /// `null`: Python's `None` (an HDF5 dataset without a dataspace, a 0-d zarr array).
     Null,
-    /// Pre-spec obs/var: one HDF5 compound dataset.
+    /// Pre-spec obs/var: one structured (compound) array.
     LegacyCompoundFrame,
+    /// `rec-array`: a structured array (`rank_genes_groups` names, scores, …); also any
+    /// structured array without encoding attributes outside obs/var (pre-0.7 `uns`).
+    RecArray,
     /// An encoding this engine does not read, with its type and version.
     Unknown {
         kind: String,
@@ -57,6 +60,7 @@ impl Encoding {
             Encoding::String => "string".into(),
             Encoding::Null => "null".into(),
             Encoding::LegacyCompoundFrame => "dataframe (pre-0.7 compound)".into(),
+            Encoding::RecArray => "rec-array".into(),
             Encoding::Unknown { kind, version } => format!("{kind} {version} (unsupported)"),
         }
     }
@@ -65,7 +69,7 @@ impl Encoding {
 /// Versions of each encoding this reader understands, from the anndata IO spec.
 fn supported_version(kind: &str, version: &str) -> bool {
     match kind {
-        "array" | "string-array" | "numeric-scalar" | "string" | "categorical" => {
+        "array" | "string-array" | "numeric-scalar" | "string" | "categorical" | "rec-array" => {
             matches!(version, "0.2.0")
         }
         "dataframe" => matches!(version, "0.2.0" | "0.1.0"),
@@ -94,6 +98,9 @@ pub fn bad(store: &dyn Store, path: &str, msg: impl Into<String>) -> Error {
 fn attr_str<'a>(attrs: &'a serde_json::Map<String, Json>, key: &str) -> Option<&'a str> {
     attrs.get(key).and_then(|v| v.as_str())
 }
+
+/// Where pre-0.7 files keep dataframes as one structured array.
+const LEGACY_FRAMES: [&str; 3] = ["obs", "var", "raw/var"];
 
 /// Works out the encoding of the element at `path`.
 ///
@@ -130,6 +137,7 @@ pub fn encoding_of(store: &dyn Store, path: &str) -> Result<Encoding> {
             "numeric-scalar" => Encoding::NumericScalar,
             "string" => Encoding::String,
             "null" => Encoding::Null,
+            "rec-array" => Encoding::RecArray,
             _ => Encoding::Unknown {
                 kind: t.to_string(),
                 version,
@@ -152,7 +160,12 @@ pub fn encoding_of(store: &dyn Store, path: &str) -> Result<Encoding> {
         NodeKind::Array => {
             let info = store.array_info(path)?;
             match info.dtype {
-                StoredType::Compound(_) => Encoding::LegacyCompoundFrame,
+                // anndata < 0.7 stored obs, var and raw.var as structured arrays; elsewhere
+                // (uns) a structured array is a record array.
+                StoredType::Compound(_) if LEGACY_FRAMES.contains(&path) => {
+                    Encoding::LegacyCompoundFrame
+                }
+                StoredType::Compound(_) => Encoding::RecArray,
                 StoredType::Plain(DType::Str) if info.shape.is_empty() => Encoding::String,
                 StoredType::Plain(DType::Str) => Encoding::StringArray,
                 StoredType::Plain(_) if info.shape.is_empty() => Encoding::NumericScalar,
@@ -527,16 +540,21 @@ pub fn read_frame(store: &dyn Store, path: &str, only: Option<&[String]>) -> Res
 }
 
 /// Reads a pre-0.7 compound obs/var table; categorical columns keep their categories in
-/// `uns/<column>_categories`.
+/// `uns/<column>_categories`. The first field is the index, as anndata takes it.
 fn read_legacy_frame(store: &dyn Store, path: &str, only: Option<&[String]>) -> Result<Frame> {
-    let fields = store.read_compound(path)?;
-    let mut index = None;
+    let mut fields = store.read_records(path)?.into_iter();
+    let (index_name, index) = fields
+        .next()
+        .ok_or_else(|| bad(store, path, "structured dataframe has no fields"))?;
+    if index.shape().len() != 1 {
+        return Err(bad(
+            store,
+            path,
+            format!("index field `{index_name}` is not one value per row"),
+        ));
+    }
     let mut columns = Vec::new();
     for (name, values) in fields {
-        if name == "index" || name == "_index" {
-            index = Some((name, Column::Plain(values)));
-            continue;
-        }
         if let Some(cols) = only
             && !cols.contains(&name)
         {
@@ -551,11 +569,9 @@ fn read_legacy_frame(store: &dyn Store, path: &str, only: Option<&[String]>) -> 
         };
         columns.push((name, col));
     }
-    let (index_name, index) =
-        index.ok_or_else(|| bad(store, path, "compound dataframe has no `index` field"))?;
     Ok(Frame {
         index_name,
-        index,
+        index: Column::Plain(index),
         columns,
     })
 }
@@ -583,6 +599,7 @@ pub fn read_value(store: &dyn Store, path: &str) -> Result<Value> {
             Value::Dict(map)
         }
         Encoding::NumericScalar => Value::Scalar(store.read_all(path)?),
+        Encoding::RecArray => Value::Records(store.read_records(path)?),
         // The stored data carries nothing: its attributes say `None`.
         Encoding::Null => Value::Null,
         Encoding::String => match store.read_all(path)? {

@@ -184,6 +184,8 @@ pub enum Value {
     Column(Column),
     /// `dict`: a group of named elements.
     Dict(BTreeMap<String, Value>),
+    /// `rec-array`: a 1-D structured array, one named array per field.
+    Records(Vec<(String, DynArray)>),
     /// `numeric-scalar` (a 0-d array).
     Scalar(DynArray),
     /// `string`.
@@ -202,6 +204,7 @@ impl Value {
             Value::Frame(_) => "dataframe",
             Value::Column(c) => c.encoding(),
             Value::Dict(_) => "dict",
+            Value::Records(_) => "rec-array",
             Value::Scalar(_) => "numeric-scalar",
             Value::String(_) => "string",
             Value::Null => "null",

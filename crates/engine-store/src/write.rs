@@ -127,9 +127,8 @@ pub fn enc_attrs(kind: &str, version: &str) -> Attrs {
 /// The version anndata writes for each encoding.
 fn version_of(kind: &str) -> &'static str {
     match kind {
-        "array" | "string-array" | "numeric-scalar" | "string" | "categorical" | "dataframe" => {
-            "0.2.0"
-        }
+        "array" | "string-array" | "numeric-scalar" | "string" | "categorical" | "dataframe"
+        | "rec-array" => "0.2.0",
         _ => "0.1.0",
     }
 }
@@ -451,6 +450,7 @@ pub fn write_value(
             &enc_attrs("numeric-scalar", "0.2.0"),
         ),
         Value::Null => w.create_null(path, &enc_attrs("null", "0.1.0")),
+        Value::Records(fields) => w.write_records(path, fields, &enc_attrs("rec-array", "0.2.0")),
         Value::String(s) => w.write_array(
             path,
             &crate::encoding::str_scalar(s),

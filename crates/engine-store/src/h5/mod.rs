@@ -51,6 +51,25 @@ fn stored_type(td: &TD) -> StoredType {
     })
 }
 
+/// The HDF5 type of a numeric element type.
+fn descriptor(d: DType) -> TD {
+    use hdf5::types::H5Type;
+    match d {
+        DType::Bool => bool::type_descriptor(),
+        DType::I8 => i8::type_descriptor(),
+        DType::I16 => i16::type_descriptor(),
+        DType::I32 => i32::type_descriptor(),
+        DType::I64 => i64::type_descriptor(),
+        DType::U8 => u8::type_descriptor(),
+        DType::U16 => u16::type_descriptor(),
+        DType::U32 => u32::type_descriptor(),
+        DType::U64 => u64::type_descriptor(),
+        DType::F32 => f32::type_descriptor(),
+        DType::F64 => f64::type_descriptor(),
+        DType::Str => VarLenUnicode::type_descriptor(),
+    }
+}
+
 fn hyperslab(sel: &[Range<u64>]) -> Hyperslab {
     Hyperslab::from(
         sel.iter()

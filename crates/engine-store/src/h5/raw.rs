@@ -6,7 +6,11 @@ use hdf5::types::{
     VarLenUnicode,
 };
 use hdf5::{Dataset, Datatype};
-use hdf5_sys::{h5d::H5Dread, h5p::H5P_DEFAULT, h5s::H5S_ALL};
+use hdf5_sys::{
+    h5d::{H5Dread, H5Dwrite},
+    h5p::H5P_DEFAULT,
+    h5s::H5S_ALL,
+};
 use ndarray::Array1;
 
 /// Reads one field of a compound dataset: HDF5 converts compound types field by field,
@@ -34,6 +38,68 @@ fn field<T: H5Type>(ds: &Dataset, name: &str) -> hdf5::Result<Vec<T>> {
     // SAFETY: H5Dread succeeded and initialised all `n` elements.
     unsafe { out.set_len(n) };
     Ok(out)
+}
+
+/// Writes one field of every record of a compound dataset: as on reading, HDF5 matches
+/// members by name, so a one-field memory type writes just that member.
+fn write_field<T: H5Type>(ds: &Dataset, name: &str, values: &[T]) -> hdf5::Result<()> {
+    let ty = T::type_descriptor();
+    let mem = Datatype::from_descriptor(&TD::Compound(CompoundType {
+        fields: vec![CompoundField::new(name, ty.clone(), 0, 0)],
+        size: ty.size(),
+    }))?;
+    if values.len() != ds.size() {
+        return Err(format!(
+            "field `{name}` has {} values for {} records",
+            values.len(),
+            ds.size()
+        )
+        .into());
+    }
+    if values.is_empty() {
+        return Ok(());
+    }
+    // SAFETY: `values` holds exactly one element of the one-field compound `mem` per record
+    // of the dataset; HDF5 only reads from the buffer.
+    hdf5::sync::sync(|| unsafe {
+        hdf5::h5check(H5Dwrite(
+            ds.id(),
+            mem.id(),
+            H5S_ALL,
+            H5S_ALL,
+            H5P_DEFAULT,
+            values.as_ptr().cast(),
+        ))
+    })?;
+    Ok(())
+}
+
+/// Writes a 1-D array as the member `name` of a compound dataset (strings as variable-length
+/// UTF-8, as anndata writes a rec-array's text fields).
+pub fn write_compound_field(ds: &Dataset, name: &str, a: &DynArray) -> hdf5::Result<()> {
+    fn v<T: Clone>(a: &ndarray::ArrayD<T>) -> Vec<T> {
+        a.iter().cloned().collect()
+    }
+    match a {
+        DynArray::Bool(x) => write_field(ds, name, &v(x)),
+        DynArray::I8(x) => write_field(ds, name, &v(x)),
+        DynArray::I16(x) => write_field(ds, name, &v(x)),
+        DynArray::I32(x) => write_field(ds, name, &v(x)),
+        DynArray::I64(x) => write_field(ds, name, &v(x)),
+        DynArray::U8(x) => write_field(ds, name, &v(x)),
+        DynArray::U16(x) => write_field(ds, name, &v(x)),
+        DynArray::U32(x) => write_field(ds, name, &v(x)),
+        DynArray::U64(x) => write_field(ds, name, &v(x)),
+        DynArray::F32(x) => write_field(ds, name, &v(x)),
+        DynArray::F64(x) => write_field(ds, name, &v(x)),
+        DynArray::Str(x) => {
+            let s = x
+                .iter()
+                .map(|s| super::vlu(s))
+                .collect::<hdf5::Result<Vec<_>>>()?;
+            write_field(ds, name, &s)
+        }
+    }
 }
 
 /// The raw, still-filtered bytes of the chunk starting at `offset`, with its filter mask;

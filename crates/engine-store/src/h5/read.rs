@@ -346,7 +346,7 @@ impl Store for H5Store {
         read_typed(&ds, &td, sel).map_err(|e| self.read_err(&ds, path, e))
     }
 
-    fn read_compound(&self, path: &str) -> Result<Vec<(String, DynArray)>> {
+    fn read_records(&self, path: &str) -> Result<Vec<(String, DynArray)>> {
         let ds = self.dataset(path)?;
         let td = ds
             .dtype()

@@ -189,6 +189,56 @@ impl StoreWriter for H5Writer {
         r.map_err(|e| self.err(path, e))
     }
 
+    fn write_records(
+        &mut self,
+        path: &str,
+        fields: &[(String, DynArray)],
+        attrs: &Attrs,
+    ) -> Result<()> {
+        use hdf5::types::{CompoundField, CompoundType, TypeDescriptor as TD};
+        let n = fields.first().map_or(0, |(_, a)| a.len());
+        let mut members = Vec::with_capacity(fields.len());
+        let mut size = 0;
+        for (i, (name, a)) in fields.iter().enumerate() {
+            if a.shape() != [n] {
+                return Err(Error::unsupported(
+                    Location::new(&self.path, format!("/{path}")),
+                    format!(
+                        "record field `{name}` has shape {:?}, expected [{n}]",
+                        a.shape()
+                    ),
+                ));
+            }
+            let ty = match a.dtype() {
+                DType::Str => TD::VarLenUnicode,
+                d => super::descriptor(d),
+            };
+            let width = ty.size();
+            members.push(CompoundField::new(name, ty, size, i));
+            size += width;
+        }
+        let td = TD::Compound(CompoundType {
+            fields: members,
+            size,
+        });
+        let ds = self
+            .file
+            .new_dataset_builder()
+            .empty_as(&td)
+            // Packed like numpy's record arrays: anndata cannot read padded records back.
+            .packed(true)
+            .shape([n])
+            .create(path)
+            .map_err(|e| self.err(path, e))?;
+        for (name, a) in fields {
+            super::raw::write_compound_field(&ds, name, a).map_err(|e| self.err(path, e))?;
+        }
+        for (k, v) in attrs {
+            write_attr(&ds, k, v).map_err(|e| self.err(path, e))?;
+        }
+        Ok(())
+    }
+
     fn finish(self: Box<Self>) -> Result<()> {
         let path = self.path.clone();
         self.file

@@ -5,7 +5,7 @@ use crate::zip::ZipStore;
 use engine_common::{Error, Location, Result};
 use engine_matrix::{DType, DynArray};
 use ndarray::ArrayD;
-use serde_json::{Value as Json, json};
+use serde_json::Value as Json;
 use std::collections::HashMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -18,7 +18,7 @@ use zarrs::storage::{ListableStorageTraits, ReadableListableStorageTraits, Store
 type ReadStore = dyn ReadableListableStorageTraits;
 type ZArray = Array<ReadStore>;
 
-use super::{key, node_path};
+use super::{key, node_path, raw_metadata, records};
 
 /// An open zarr store.
 pub struct ZarrStore {
@@ -233,25 +233,49 @@ impl ZarrStore {
 
 /// Maps a zarr v2 `dtype` or v3 `data_type` to the engine's types.
 fn parse_dtype(j: &Json) -> StoredType {
+    if let Some(Ok(layout)) = records::parse_v2(j).or_else(|| records::parse_v3(j, false)) {
+        return StoredType::Compound(layout.names());
+    }
     let Some(s) = j.as_str() else {
-        return StoredType::Other(j.to_string());
+        return StoredType::Other(format!("zarr {j}"));
     };
     let t = s.trim_start_matches(['<', '>', '|', '=']);
     StoredType::Plain(match (s, t) {
-        (_, "b1") | ("bool", _) => DType::Bool,
-        (_, "i1") | ("int8", _) => DType::I8,
-        (_, "i2") | ("int16", _) => DType::I16,
-        (_, "i4") | ("int32", _) => DType::I32,
-        (_, "i8") | ("int64", _) => DType::I64,
-        (_, "u1") | ("uint8", _) => DType::U8,
-        (_, "u2") | ("uint16", _) => DType::U16,
-        (_, "u4") | ("uint32", _) => DType::U32,
-        (_, "u8") | ("uint64", _) => DType::U64,
-        (_, "f4") | ("float32", _) => DType::F32,
-        (_, "f8") | ("float64", _) => DType::F64,
+        (_, "b1") => DType::Bool,
+        (_, "i1") => DType::I8,
+        (_, "i2") => DType::I16,
+        (_, "i4") => DType::I32,
+        (_, "i8") => DType::I64,
+        (_, "u1") => DType::U8,
+        (_, "u2") => DType::U16,
+        (_, "u4") => DType::U32,
+        (_, "u8") => DType::U64,
+        (_, "f4") => DType::F32,
+        (_, "f8") => DType::F64,
         (_, "O") | ("string", _) => DType::Str,
         _ if fixed_width(s).is_some() => DType::Str,
-        _ => return StoredType::Other(format!("zarr {s}")),
+        _ => match v3_numeric(s) {
+            Some(d) => d,
+            None => return StoredType::Other(format!("zarr {s}")),
+        },
+    })
+}
+
+/// A zarr v3 numeric data type name (`float32`, `bool`).
+pub(super) fn v3_numeric(s: &str) -> Option<DType> {
+    Some(match s {
+        "bool" => DType::Bool,
+        "int8" => DType::I8,
+        "int16" => DType::I16,
+        "int32" => DType::I32,
+        "int64" => DType::I64,
+        "uint8" => DType::U8,
+        "uint16" => DType::U16,
+        "uint32" => DType::U32,
+        "uint64" => DType::U64,
+        "float32" => DType::F32,
+        "float64" => DType::F64,
+        _ => return None,
     })
 }
 
@@ -267,12 +291,6 @@ fn fixed_width(dtype: &str) -> Option<(usize, bool)> {
     };
     let n: usize = n.parse().ok()?;
     Some((if utf32 { n * 4 } else { n }.max(1), utf32))
-}
-
-/// Base64 of `n` zero bytes: the fill value of a raw-bits array.
-fn zero_base64(n: usize) -> String {
-    let pad = (3 - n % 3) % 3;
-    "A".repeat(4 * n.div_ceil(3) - pad) + &"=".repeat(pad)
 }
 
 fn describe_codec(c: &Json) -> String {
@@ -312,33 +330,56 @@ fn zarr_err(loc: Location, e: impl std::fmt::Display) -> Error {
 }
 
 impl ZarrStore {
+    /// Opens the array at `path` as raw bytes of `width` per element (zarr v2 `|V{width}`,
+    /// v3 `r{8 width}`), for element types zarrs has no type for; codecs and chunking stay.
+    fn raw_array(&self, path: &str, meta: Json, width: usize) -> Result<ZArray> {
+        let md = raw_metadata(meta, width)
+            .map_err(|e| Error::format(self.loc(path), format!("zarr: {e}")))?;
+        Array::new_with_metadata(self.store.clone(), &node_path(path), md)
+            .map_err(|e| Error::format(self.loc(path), format!("cannot open zarr array: {e}")))
+    }
+
+    /// Reads `sel` of an array opened by [`Self::raw_array`] as bytes.
+    fn raw_bytes(&self, path: &str, array: &ZArray, sel: &[Range<u64>]) -> Result<Vec<u8>> {
+        let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            array.retrieve_array_subset::<zarrs::array::ArrayBytes<'static>>(
+                &ArraySubset::new_with_ranges(sel),
+            )
+        }));
+        let bytes = match res {
+            Ok(Ok(b)) => b,
+            Ok(Err(e)) => {
+                return Err(zarr_err(
+                    self.loc(path),
+                    format!("cannot read chunk data (corrupt or truncated?): {e}"),
+                ));
+            }
+            Err(_) => {
+                return Err(zarr_err(
+                    self.loc(path),
+                    "corrupt chunk data (decoder failed)",
+                ));
+            }
+        };
+        bytes
+            .into_fixed()
+            .map(|b| b.into_owned())
+            .map_err(|e| Error::internal(e.to_string()))
+    }
+
     /// Reads zarr v2 fixed-width strings: zarrs has no such type, so the array is opened as
     /// raw bytes of the same width and decoded here.
     fn read_fixed_width(
         &self,
         path: &str,
-        mut meta: Json,
+        meta: Json,
         sel: &[Range<u64>],
         width: usize,
         utf32: bool,
         shape: &[usize],
     ) -> Result<DynArray> {
-        meta["dtype"] = json!(format!("|V{width}"));
-        meta["fill_value"] = json!(zero_base64(width));
-        let md: zarrs::metadata::v2::ArrayMetadataV2 = serde_json::from_value(meta)
-            .map_err(|e| Error::format(self.loc(path), format!("zarr: {e}")))?;
-        let array = Array::new_with_metadata(
-            self.store.clone(),
-            &node_path(path),
-            zarrs::metadata::ArrayMetadata::V2(md),
-        )
-        .map_err(|e| Error::format(self.loc(path), format!("cannot open zarr array: {e}")))?;
-        let bytes: zarrs::array::ArrayBytes<'static> = array
-            .retrieve_array_subset(&ArraySubset::new_with_ranges(sel))
-            .map_err(|e| zarr_err(self.loc(path), format!("cannot read chunk data: {e}")))?;
-        let raw = bytes
-            .into_fixed()
-            .map_err(|e| Error::internal(e.to_string()))?;
+        let array = self.raw_array(path, meta, width)?;
+        let raw = self.raw_bytes(path, &array, sel)?;
         let strings: Vec<String> = raw
             .chunks_exact(width)
             .map(|c| {
@@ -357,6 +398,115 @@ impl ZarrStore {
         ArrayD::from_shape_vec(ndarray::IxDyn(shape), strings)
             .map(DynArray::Str)
             .map_err(|e| Error::internal(e.to_string()))
+    }
+}
+
+/// A zarr v2 object array encoded with numcodecs' `json2` filter (anndata 0.6 wrote
+/// categories this way); zarrs has no such codec.
+fn is_json2(meta: &Json) -> bool {
+    meta.get("dtype").and_then(Json::as_str) == Some("|O")
+        && meta
+            .get("filters")
+            .and_then(Json::as_array)
+            .is_some_and(|f| {
+                f.iter()
+                    .any(|c| c.get("id").and_then(Json::as_str) == Some("json2"))
+            })
+}
+
+impl ZarrStore {
+    /// Reads a 1-D `json2` object array: each chunk is decompressed with the array's
+    /// compressor (through zarrs' codec) and holds a JSON list of its values followed by its
+    /// shape.
+    fn read_json2(
+        &self,
+        path: &str,
+        meta: &Json,
+        shape: &[u64],
+        sel: &[Range<u64>],
+    ) -> Result<DynArray> {
+        use zarrs::array::codec::api::{BytesRepresentation, Codec, CodecOptions};
+        let unsupported = |why: String| Error::unsupported(self.loc(path), why);
+        if shape.len() != 1 || meta.get("filters").and_then(Json::as_array).map(Vec::len) != Some(1)
+        {
+            return Err(unsupported(
+                "json2-encoded object arrays other than 1-D with json2 as the only filter".into(),
+            ));
+        }
+        let chunk = u64s(meta.get("chunks"))
+            .and_then(|c| c.first().copied())
+            .filter(|&c| c > 0)
+            .ok_or_else(|| Error::format(self.loc(path), "array metadata has no chunks"))?;
+        // The compressor as zarrs' v3 bytes-to-bytes codecs (its v2 conversion supplies the
+        // `bytes` codec first, which is skipped).
+        let mut compressors = Vec::new();
+        if let Some(c) = meta.get("compressor").filter(|c| !c.is_null()) {
+            let bad =
+                |e: &dyn std::fmt::Display| Error::format(self.loc(path), format!("zarr: {e}"));
+            let md: zarrs::metadata::v2::MetadataV2 =
+                serde_json::from_value(c.clone()).map_err(|e| bad(&e))?;
+            let v3 = zarrs::convert::codec_metadata_v2_to_v3(
+                zarrs::metadata::v2::ArrayMetadataV2Order::C,
+                1,
+                &zarrs::metadata::v3::MetadataV3::new("uint8"),
+                None,
+                &None,
+                &Some(md),
+            )
+            .map_err(|e| bad(&e))?;
+            for m in &v3 {
+                match Codec::from_metadata(m) {
+                    Ok(Codec::BytesToBytes(c)) => compressors.push(c),
+                    Ok(_) => {}
+                    Err(e) => return Err(unsupported(format!("compressor {c} ({e})"))),
+                }
+            }
+        }
+        let mut values = Vec::with_capacity(shape[0] as usize);
+        for i in 0..shape[0].div_ceil(chunk) {
+            let k = key(path, &i.to_string());
+            let sk = StoreKey::new(k.as_str()).map_err(|e| Error::internal(e.to_string()))?;
+            let want = (chunk.min(shape[0] - i * chunk)) as usize;
+            let Some(bytes) = self
+                .store
+                .get(&sk)
+                .map_err(|e| Error::io(self.loc(path), e))?
+            else {
+                values.extend(std::iter::repeat_n(String::new(), want));
+                continue;
+            };
+            let mut raw: Vec<u8> = bytes.to_vec();
+            for c in compressors.iter().rev() {
+                raw = c
+                    .decode(
+                        std::borrow::Cow::Owned(raw),
+                        &BytesRepresentation::UnboundedSize,
+                        &CodecOptions::default(),
+                    )
+                    .map_err(|e| {
+                        zarr_err(self.loc(path), format!("cannot decompress chunk {i}: {e}"))
+                    })?
+                    .into_owned();
+            }
+            let items: Vec<Json> = serde_json::from_slice(&raw).map_err(|e| {
+                zarr_err(self.loc(path), format!("chunk {i} is not json2 data: {e}"))
+            })?;
+            // The last item is the chunk's shape; edge chunks hold a full chunk of values.
+            let n = items.len().saturating_sub(1);
+            if n < want {
+                return Err(zarr_err(
+                    self.loc(path),
+                    format!("chunk {i} holds {n} values, expected {want}"),
+                ));
+            }
+            values.extend(items.into_iter().take(want).map(|v| match v {
+                Json::String(s) => s,
+                other => other.to_string(),
+            }));
+        }
+        let r = &sel[0];
+        let picked: Vec<String> = values[r.start as usize..r.end as usize].to_vec();
+        Ok(DynArray::Str(ndarray::Array1::from(picked).into_dyn()))
     }
 }
 
@@ -426,11 +576,38 @@ impl Store for ZarrStore {
         self.read_with(path, meta, info, sel)
     }
 
-    fn read_compound(&self, path: &str) -> Result<Vec<(String, DynArray)>> {
-        Err(Error::unsupported(
-            self.loc(path),
-            "compound arrays in zarr",
-        ))
+    fn read_records(&self, path: &str) -> Result<Vec<(String, DynArray)>> {
+        let meta = self.array_meta(path)?;
+        let v3 = meta.get("zarr_format").and_then(|v| v.as_u64()) == Some(3);
+        let parsed = if v3 {
+            let big = meta
+                .get("codecs")
+                .and_then(Json::as_array)
+                .into_iter()
+                .flatten()
+                .any(|c| c.pointer("/configuration/endian").and_then(Json::as_str) == Some("big"));
+            records::parse_v3(meta.get("data_type").unwrap_or(&Json::Null), big)
+        } else {
+            records::parse_v2(meta.get("dtype").unwrap_or(&Json::Null))
+        };
+        let layout = match parsed {
+            Some(Ok(l)) => l,
+            Some(Err(why)) => return Err(Error::unsupported(self.loc(path), why)),
+            None => return Err(Error::format(self.loc(path), "not a structured array")),
+        };
+        let shape = u64s(meta.get("shape")).unwrap_or_default();
+        if shape.len() != 1 {
+            return Err(Error::unsupported(
+                self.loc(path),
+                format!("a structured array of shape {shape:?} (only 1-D)"),
+            ));
+        }
+        if shape[0] == 0 || layout.width == 0 {
+            return Ok(records::decode(&layout, &[]));
+        }
+        let array = self.raw_array(path, meta, layout.width)?;
+        let bytes = self.raw_bytes(path, &array, &[0..shape[0]])?;
+        Ok(records::decode(&layout, &bytes))
     }
 }
 
@@ -540,6 +717,9 @@ impl ZarrStore {
             .and_then(fixed_width)
         {
             return self.read_fixed_width(path, meta, sel, width, utf32, &out_shape);
+        }
+        if is_json2(&meta) {
+            return self.read_json2(path, &meta, &info.shape, sel);
         }
         let array = self.array(path)?;
         let subset = ArraySubset::new_with_ranges(sel);

@@ -12,7 +12,7 @@ use zarrs::array::{Array, ArraySubset};
 use zarrs::filesystem::FilesystemStore;
 use zarrs::storage::StoreKey;
 
-use super::{DynStore, key, node_path};
+use super::{DynStore, key, node_path, raw_metadata, records, zero_base64};
 
 /// Writes a new zarr store, v2 or v3.
 pub struct ZarrWriter {
@@ -62,7 +62,7 @@ impl ZarrWriter {
     }
 }
 
-fn v2_dtype(d: DType) -> &'static str {
+pub(super) fn v2_dtype(d: DType) -> &'static str {
     match d {
         DType::Bool => "|b1",
         DType::I8 => "|i1",
@@ -216,6 +216,57 @@ impl StoreWriter for ZarrWriter {
             a.store_array_subset(&subset, v)
         });
         r.map_err(|e| Error::io(Location::new(&self.path, format!("/{path}")), e))
+    }
+
+    fn write_records(
+        &mut self,
+        path: &str,
+        fields: &[(String, DynArray)],
+        attrs: &Attrs,
+    ) -> Result<()> {
+        let loc = Location::new(&self.path, format!("/{path}"));
+        let (layout, bytes) =
+            records::encode(fields).map_err(|why| Error::unsupported(loc.clone(), why))?;
+        let n = fields.first().map_or(0, |(_, a)| a.len()) as u64;
+        // One chunk: record arrays are small summaries (`rank_genes_groups`).
+        let chunk = n.max(1);
+        let meta = if self.version == 3 {
+            let (data_type, fill_value) = records::v3_dtype(&layout);
+            json!({
+                "zarr_format": 3, "node_type": "array", "shape": [n], "data_type": data_type,
+                "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": [chunk]}},
+                "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
+                "fill_value": fill_value,
+                "codecs": [{"name": "bytes", "configuration": {"endian": "little"}}],
+                "attributes": attrs,
+            })
+        } else {
+            json!({
+                "zarr_format": 2, "shape": [n], "chunks": [chunk], "dtype": records::v2_dtype(&layout),
+                "compressor": Json::Null, "fill_value": zero_base64(layout.width), "order": "C",
+                "filters": Json::Null, "dimension_separator": ".",
+            })
+        };
+        if self.version == 3 {
+            self.put(&key(path, "zarr.json"), &meta)?;
+        } else {
+            self.put(&key(path, ".zarray"), &meta)?;
+            self.put(&key(path, ".zattrs"), &Json::Object(attrs.clone()))?;
+        }
+        if n == 0 || layout.width == 0 {
+            return Ok(());
+        }
+        let md = raw_metadata(meta, layout.width)
+            .map_err(|e| Error::internal(format!("raw metadata for /{path}: {e}")))?;
+        let a =
+            Array::new_with_metadata(self.store.clone(), &node_path(path), md).map_err(|e| {
+                Error::internal(format!("zarrs rejected raw metadata for /{path}: {e}"))
+            })?;
+        a.store_array_subset(
+            &ArraySubset::new_with_ranges(&[0..n]),
+            zarrs::array::ArrayBytes::new_flen(bytes),
+        )
+        .map_err(|e| Error::io(loc, e))
     }
 
     fn finish(mut self: Box<Self>) -> Result<()> {
