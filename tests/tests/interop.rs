@@ -716,3 +716,49 @@ fn a_pipeline_reads_scanpys_bundled_file() {
         engine_tests::assert_anndata_equal_with(&src, &out, &["--no-raw"]);
     }
 }
+
+/// Every element keeps its encoding type and version through a conversion (a plain
+/// `string-array` column stays one, a nullable string stays nullable with its `na-value`), so
+/// anndata reads what it would read from a file it wrote itself in that format. (anndata 0.13
+/// itself reads a `string-array` column as pandas `str` from h5ad and as `object` from zarr,
+/// for files it wrote; that difference belongs to the reader, not the file.)
+#[test]
+fn encodings_survive_conversion() {
+    fn walk(store: &dyn engine_store::Store, path: &str, out: &mut Vec<(String, String)>) {
+        let attrs = store.attributes(path).unwrap();
+        let get = |k: &str| attrs.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
+        let na = attrs.get("na-value").map(|v| v.to_string()).unwrap_or_default();
+        out.push((
+            path.to_string(),
+            format!("{} {} {na}", get("encoding-type"), get("encoding-version")),
+        ));
+        if store.node(path).unwrap() == Some(engine_store::NodeKind::Group) {
+            for c in store.children(path).unwrap() {
+                walk(store, &engine_store::backend::join(path, &c), out);
+            }
+        }
+    }
+    let dir = scratch("encodings");
+    for name in [
+        "full_plain.h5ad",
+        "full_plain.zarr2",
+        "full_nullable.zarr3",
+        "records.h5ad",
+    ] {
+        let src = Dataset::open(fixtures().join(name)).unwrap();
+        let mut expected = Vec::new();
+        walk(src.store().as_ref(), "", &mut expected);
+        for format in [StoreFormat::H5ad, StoreFormat::Zarr2, StoreFormat::Zarr3] {
+            let out = dir.join(format!("{name}.{}", format.name()));
+            let opts = ConvertOptions {
+                format,
+                overwrite: true,
+                ..Default::default()
+            };
+            convert(&src, &out, &opts).unwrap();
+            let mut got = Vec::new();
+            walk(Dataset::open(&out).unwrap().store().as_ref(), "", &mut got);
+            assert_eq!(got, expected, "{name} -> {}", format.name());
+        }
+    }
+}
