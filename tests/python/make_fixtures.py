@@ -111,6 +111,7 @@ def write_all(out: Path):
     write_legacy(out / "legacy_compound.h5ad")
     write_blosc(out / "blosc.h5ad")
     write_awkward(out / "awkward.h5ad")
+    write_undecodable_uns(out)
     write_codecs(out)
     write_plugins(out)
     write_zips(out)
@@ -280,6 +281,22 @@ def write_blosc(path: Path):
             d.attrs["column-order"] = np.array([], dtype=np.float64)
             idx = d.create_dataset("index", data=np.array([f"{prefix}{i}" for i in range(n)], dtype=object), dtype=s)
             idx.attrs["encoding-type"], idx.attrs["encoding-version"] = "string-array", "0.2.0"
+
+
+def write_undecodable_uns(out: Path):
+    """uns entries the engine holds no type for: complex numbers (h5py's compound {r, i},
+    zarr's complex128/complex64) and an awkward array. X[i, j] stays the closed form."""
+    import awkward as ak
+
+    a = make(False)
+    ad.settings.allow_write_nullable_strings = False
+    a.uns["cplx"] = np.array([1 + 2j, 3j, -1.5 + 0j])
+    a.uns["cplx64"] = np.array([1 - 1j], dtype=np.complex64)
+    a.uns["ragged"] = ak.Array([[1.0], [2.0, 3.0]])
+    a.write_h5ad(out / "uns_undecodable.h5ad")
+    ad.settings.zarr_write_format = 3
+    a.write_zarr(out / "uns_undecodable.zarr3")
+    ad.settings.allow_write_nullable_strings = True
 
 
 def write_awkward(path: Path):

@@ -726,8 +726,17 @@ fn a_pipeline_reads_scanpys_bundled_file() {
 fn encodings_survive_conversion() {
     fn walk(store: &dyn engine_store::Store, path: &str, out: &mut Vec<(String, String)>) {
         let attrs = store.attributes(path).unwrap();
-        let get = |k: &str| attrs.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
-        let na = attrs.get("na-value").map(|v| v.to_string()).unwrap_or_default();
+        let get = |k: &str| {
+            attrs
+                .get(k)
+                .and_then(|v| v.as_str())
+                .unwrap_or("")
+                .to_string()
+        };
+        let na = attrs
+            .get("na-value")
+            .map(|v| v.to_string())
+            .unwrap_or_default();
         out.push((
             path.to_string(),
             format!("{} {} {na}", get("encoding-type"), get("encoding-version")),
@@ -760,5 +769,41 @@ fn encodings_survive_conversion() {
             walk(Dataset::open(&out).unwrap().store().as_ref(), "", &mut got);
             assert_eq!(got, expected, "{name} -> {}", format.name());
         }
+    }
+}
+
+/// uns entries the engine holds no type for (complex numbers, an awkward array) are copied as
+/// stored by convert, in every format, and anndata reads the same values.
+#[test]
+fn undecodable_uns_entries_are_copied_as_stored() {
+    round_trip("uns_undecodable.h5ad");
+    round_trip("uns_undecodable.zarr3");
+}
+
+/// A pipeline that does not use uns runs on a file whose uns the engine cannot decode, and its
+/// output carries those entries as stored (outputs hold X, obs, var, obsm matrices, obsp and
+/// uns; issue 17 adds layers and raw).
+#[test]
+fn undecodable_uns_does_not_stop_a_pipeline() {
+    let dir = scratch("run-uns-undecodable");
+    for (i, name) in ["uns_undecodable.h5ad", "uns_undecodable.zarr3"]
+        .iter()
+        .enumerate()
+    {
+        let src = fixtures().join(name);
+        let out = dir.join(format!("out{i}.h5ad"));
+        let _ = std::fs::remove_file(&out);
+        let yaml = dir.join(format!("p{i}.yaml"));
+        std::fs::write(
+            &yaml,
+            format!(
+                "version: 1\nsteps:\n  - {{id: data, op: read, path: '{}'}}\noutputs:\n  - {{step: data, path: '{}'}}\n",
+                src.display(),
+                out.display()
+            ),
+        )
+        .unwrap();
+        engine_tests::engine_ok(&["run", yaml.to_str().unwrap()]);
+        engine_tests::assert_anndata_equal_with(&src, &out, &["--slots=X,obs,var,uns"]);
     }
 }

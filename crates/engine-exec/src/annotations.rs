@@ -21,6 +21,16 @@ pub(crate) struct Annotations {
     /// graph instead of a copy.
     pub obsp: BTreeMap<String, Arc<Compressed>>,
     pub uns: BTreeMap<String, Value>,
+    /// uns entries of a source file that the engine cannot decode, copied from the file as
+    /// stored when written (uns does not depend on the cells or genes kept).
+    pub uns_verbatim: BTreeMap<String, Verbatim>,
+}
+
+/// An element left as stored in a source file.
+#[derive(Debug, Clone)]
+pub(crate) struct Verbatim {
+    pub store: Arc<dyn engine_store::Store>,
+    pub path: String,
 }
 
 impl Default for Annotations {
@@ -32,6 +42,7 @@ impl Default for Annotations {
             varm: BTreeMap::new(),
             obsp: BTreeMap::new(),
             uns: BTreeMap::new(),
+            uns_verbatim: BTreeMap::new(),
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use crate::backend::default_chunks;
 use crate::backend::{
-    ArrayOptions, Attrs, NodeKind, Store, StoreFormat, StoreWriter, fit_chunks, join,
+    ArrayOptions, Attrs, NodeKind, Store, StoreFormat, StoreWriter, StoredType, fit_chunks, join,
 };
 use crate::dataset::{Dataset, MATRIX_GROUPS};
 use crate::encoding::{Encoding, encoding_of, read_frame, read_value};
@@ -157,29 +157,45 @@ fn copy_element(store: &dyn Store, w: &mut dyn StoreWriter, path: &str) -> Resul
             }
             Ok(())
         }
-        Encoding::Unknown { .. } => copy_verbatim(store, w, path),
-        _ => {
-            let v = read_value(store, path)?;
-            write::write_value(w, path, &v, &ArrayOptions::default())
-        }
+        Encoding::Unknown { .. } => copy_verbatim(store, w, path, path),
+        _ => match read_value(store, path) {
+            Ok(v) => write::write_value(w, path, &v, &ArrayOptions::default()),
+            // A value of a type the engine cannot decode (complex numbers, say) is still
+            // copied as stored; if that fails too, the first reason is the one to give.
+            Err(e) if e.kind() == "unsupported" => {
+                copy_verbatim(store, w, path, path).map_err(|_| e)
+            }
+            Err(e) => Err(e),
+        },
     }
 }
 
-/// Copies groups, arrays and attributes as they are.
-fn copy_verbatim(store: &dyn Store, w: &mut dyn StoreWriter, path: &str) -> Result<()> {
+/// Copies the groups, arrays and attributes at `path` in `store` as they are, to `to`.
+///
+/// # Errors
+/// When an array's element type is one the engine cannot hold (neither plain nor records).
+pub fn copy_verbatim(
+    store: &dyn Store,
+    w: &mut dyn StoreWriter,
+    path: &str,
+    to: &str,
+) -> Result<()> {
     let attrs: Attrs = store.attributes(path)?;
     match store.node(path)? {
         Some(NodeKind::Group) => {
-            w.create_group(path, &attrs)?;
+            w.create_group(to, &attrs)?;
             for c in store.children(path)? {
-                copy_verbatim(store, w, &join(path, &c))?;
+                copy_verbatim(store, w, &join(path, &c), &join(to, &c))?;
             }
             Ok(())
         }
-        Some(NodeKind::Array) => {
-            let data = store.read_all(path)?;
-            w.write_array(path, &data, &ArrayOptions::default(), &attrs)
-        }
+        Some(NodeKind::Array) => match store.array_info(path)?.dtype {
+            StoredType::Compound(_) => w.write_records(to, &store.read_records(path)?, &attrs),
+            _ => {
+                let data = store.read_all(path)?;
+                w.write_array(to, &data, &ArrayOptions::default(), &attrs)
+            }
+        },
         None => Ok(()),
     }
 }

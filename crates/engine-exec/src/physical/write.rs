@@ -175,6 +175,17 @@ fn write_anndata(
         &Value::Dict(a.uns.clone()),
         &ArrayOptions::default(),
     )?;
+    for (k, v) in &a.uns_verbatim {
+        // A step that wrote its own entry under the same key replaced the stored one.
+        if !a.uns.contains_key(k) {
+            engine_store::convert::copy_verbatim(
+                v.store.as_ref(),
+                out.as_mut(),
+                &v.path,
+                &format!("uns/{k}"),
+            )?;
+        }
+    }
     bar.finish_and_clear();
     out.finish()?;
     target.commit()?;

@@ -1,7 +1,7 @@
 //! An .h5ad or .zarr dataset's X, read by selection, with its obs, var and elements.
 
 use super::BlockSource;
-use crate::annotations::Annotations;
+use crate::annotations::{Annotations, Verbatim};
 use crate::block::XBlock;
 use engine_common::{Error, Location, Result};
 use engine_matrix::Csr;
@@ -189,10 +189,23 @@ fn load_elements(
     for k in &schema.uns {
         let path = format!("uns/{k}");
         if wanted(&path) {
-            a.uns.insert(
-                k.clone(),
-                engine_store::encoding::read_value(ds.store().as_ref(), &path)?,
-            );
+            match engine_store::encoding::read_value(ds.store().as_ref(), &path) {
+                Ok(v) => {
+                    a.uns.insert(k.clone(), v);
+                }
+                // An encoding or type the engine does not read stops nothing: the element is
+                // written back as stored.
+                Err(e) if e.kind() == "unsupported" => {
+                    a.uns_verbatim.insert(
+                        k.clone(),
+                        Verbatim {
+                            store: ds.store().clone(),
+                            path,
+                        },
+                    );
+                }
+                Err(e) => return Err(e),
+            }
         }
     }
     Ok(())

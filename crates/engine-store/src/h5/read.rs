@@ -324,15 +324,18 @@ impl Store for H5Store {
             .dtype()
             .and_then(|t| t.to_descriptor())
             .map_err(|e| h5err(&self.path, path, e))?;
-        if sel.iter().any(|r| r.is_empty()) {
-            let out: Vec<usize> = sel.iter().map(|r| (r.end - r.start) as usize).collect();
-            return match stored_type(&td) {
-                StoredType::Plain(d) => Ok(DynArray::zeros(d, &out)),
-                other => Err(Error::unsupported(
+        let dtype = match stored_type(&td) {
+            StoredType::Plain(d) => d,
+            other => {
+                return Err(Error::unsupported(
                     Location::new(&self.path, format!("/{path}")),
                     format!("element type {other}"),
-                )),
-            };
+                ));
+            }
+        };
+        if sel.iter().any(|r| r.is_empty()) {
+            let out: Vec<usize> = sel.iter().map(|r| (r.end - r.start) as usize).collect();
+            return Ok(DynArray::zeros(dtype, &out));
         }
         if let Some(raw) = &self.raw
             && let Some(a) = parallel::read_contiguous(raw, &ds, &td, sel)

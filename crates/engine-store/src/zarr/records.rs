@@ -5,6 +5,10 @@
 //! zarrs has no struct type, so records travel through it as raw bytes of the record width
 //! (`|V{n}` / `r{8n}`) and are packed and unpacked here. Records are packed (no padding), which
 //! is what numpy and zarr-python write.
+//!
+//! Complex numbers are records too: h5py stores them as an HDF5 compound `{r, i}`, so a zarr
+//! `<c16` / `complex128` array reads as those two fields and two such fields write back as
+//! complex, which is what Python sees on either side.
 
 use engine_matrix::{DType, DynArray};
 use ndarray::Array1;
@@ -44,6 +48,36 @@ impl Layout {
         self.fields.iter().map(|f| f.name.clone()).collect()
     }
 
+    /// The complex type (`F32` for complex64, `F64` for complex128) when the records are
+    /// exactly the fields `r` and `i` of one little-endian float type.
+    fn complex(&self) -> Option<DType> {
+        match self.fields.as_slice() {
+            [r, i] if r.name == "r" && i.name == "i" && r.kind == i.kind => match r.kind {
+                Kind::Num {
+                    dtype: d @ (DType::F32 | DType::F64),
+                    big_endian: false,
+                } => Some(d),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    fn complex_of(d: DType) -> Layout {
+        let mut l = Layout {
+            fields: vec![],
+            width: 0,
+        };
+        for name in ["r", "i"] {
+            let kind = Kind::Num {
+                dtype: d,
+                big_endian: false,
+            };
+            l.push(name.into(), kind, d.size());
+        }
+        l
+    }
+
     fn push(&mut self, name: String, kind: Kind, width: usize) {
         self.fields.push(Field {
             name,
@@ -79,6 +113,11 @@ fn numpy_num(s: &str) -> Option<(DType, bool)> {
 /// The v2 structured dtype (a list of `[name, type]`), or why it cannot be read. `None` when
 /// `dtype` is not structured at all.
 pub fn parse_v2(dtype: &Json) -> Option<Result<Layout, String>> {
+    match dtype.as_str() {
+        Some("<c8") => return Some(Ok(Layout::complex_of(DType::F32))),
+        Some("<c16") => return Some(Ok(Layout::complex_of(DType::F64))),
+        _ => {}
+    }
     let fields = dtype.as_array()?;
     let mut out = Layout {
         fields: vec![],
@@ -121,6 +160,11 @@ pub fn parse_v2(dtype: &Json) -> Option<Result<Layout, String>> {
 /// The v3 `struct` data type (zarr-python 3's `structured` spelling too), or why it cannot be
 /// read; `None` when `data_type` is not a struct. `big_endian` comes from the `bytes` codec.
 pub fn parse_v3(data_type: &Json, big_endian: bool) -> Option<Result<Layout, String>> {
+    match data_type.as_str() {
+        Some("complex64") if !big_endian => return Some(Ok(Layout::complex_of(DType::F32))),
+        Some("complex128") if !big_endian => return Some(Ok(Layout::complex_of(DType::F64))),
+        _ => {}
+    }
     let name = data_type.get("name")?.as_str()?;
     if name != "struct" && name != "structured" {
         return None;
@@ -358,6 +402,11 @@ pub fn encode(fields: &[(String, DynArray)]) -> Result<(Layout, Vec<u8>), String
 
 /// The v2 `dtype` of a layout made by [`encode`].
 pub fn v2_dtype(layout: &Layout) -> Json {
+    match layout.complex() {
+        Some(DType::F32) => return json!("<c8"),
+        Some(_) => return json!("<c16"),
+        None => {}
+    }
     Json::Array(
         layout
             .fields
@@ -374,8 +423,22 @@ pub fn v2_dtype(layout: &Layout) -> Json {
     )
 }
 
+/// The v2 `fill_value` of a layout made by [`encode`]: zero bytes for structured types
+/// (base64, as numpy writes them), a zero pair for complex numbers.
+pub fn v2_fill(layout: &Layout) -> Json {
+    match layout.complex() {
+        Some(_) => json!([0.0, 0.0]),
+        None => json!(super::zero_base64(layout.width)),
+    }
+}
+
 /// The v3 `struct` data type and fill value of a layout made by [`encode`].
 pub fn v3_dtype(layout: &Layout) -> (Json, Json) {
+    match layout.complex() {
+        Some(DType::F32) => return (json!("complex64"), json!([0.0, 0.0])),
+        Some(_) => return (json!("complex128"), json!([0.0, 0.0])),
+        None => {}
+    }
     let mut fill = serde_json::Map::new();
     let fields: Vec<Json> = layout
         .fields
@@ -457,5 +520,26 @@ mod tests {
         assert_eq!(got[1].1, DynArray::Str(array!["ab".to_string()].into_dyn()));
         assert!(parse_v2(&json!([["a", "<f4", [2]]])).unwrap().is_err());
         assert!(parse_v2(&json!("<f4")).is_none());
+    }
+
+    /// Two float fields `r` and `i` are complex numbers in zarr, as h5py makes them in HDF5.
+    #[test]
+    fn complex_numbers_are_r_i_records() {
+        let fields = vec![
+            ("r".to_string(), DynArray::F64(array![1.0, 0.0].into_dyn())),
+            ("i".to_string(), DynArray::F64(array![2.0, 3.0].into_dyn())),
+        ];
+        let (layout, bytes) = encode(&fields).unwrap();
+        assert_eq!(v2_dtype(&layout), json!("<c16"));
+        assert_eq!(v3_dtype(&layout).0, json!("complex128"));
+        assert_eq!(
+            parse_v3(&json!("complex128"), false).unwrap().unwrap(),
+            layout
+        );
+        assert_eq!(parse_v2(&json!("<c16")).unwrap().unwrap(), layout);
+        assert_eq!(decode(&layout, &bytes), fields);
+        // Not complex: other names, or mixed types.
+        let (other, _) = encode(&[fields[0].clone()]).unwrap();
+        assert!(v2_dtype(&other).is_array());
     }
 }

@@ -12,7 +12,7 @@ use zarrs::array::{Array, ArraySubset};
 use zarrs::filesystem::FilesystemStore;
 use zarrs::storage::StoreKey;
 
-use super::{DynStore, key, node_path, raw_metadata, records, zero_base64};
+use super::{DynStore, key, node_path, raw_metadata, records};
 
 /// Writes a new zarr store, v2 or v3.
 pub struct ZarrWriter {
@@ -243,7 +243,7 @@ impl StoreWriter for ZarrWriter {
         } else {
             json!({
                 "zarr_format": 2, "shape": [n], "chunks": [chunk], "dtype": records::v2_dtype(&layout),
-                "compressor": Json::Null, "fill_value": zero_base64(layout.width), "order": "C",
+                "compressor": Json::Null, "fill_value": records::v2_fill(&layout), "order": "C",
                 "filters": Json::Null, "dimension_separator": ".",
             })
         };
