@@ -117,6 +117,28 @@ def cycle(f):
 
 h5("hard_link_cycle.h5ad", "/uns/nested/inner/loop", cycle)
 
+
+def no_obs(f):
+    # anndata numbers the rows, then refuses obsm['meta'], whose index is the cell names.
+    del f["obs"]
+
+
+def renamed_frame_index(f):
+    idx = f["obsm/meta/_index/values"]  # a nullable-string-array index
+    values = np.array([f"other_{i}" for i in range(idx.shape[0])], dtype=object)
+    replace(f, "obsm/meta/_index/values", values.astype(h5py.string_dtype()))
+
+
+def duplicate_categories(f):
+    cats = f["obs/cell_type/categories"][:]
+    cats[1] = cats[0]
+    replace(f, "obs/cell_type/categories", cats)
+
+
+h5("no_obs.h5ad", "/obsm/meta", no_obs)
+h5("obsm_frame_wrong_index.h5ad", "/obsm/meta", renamed_frame_index)
+h5("duplicate_categories.h5ad", "/obs/cell_type", duplicate_categories)
+
 data = good_h5.read_bytes()
 (out / "truncated.h5ad").write_bytes(data[: len(data) // 2])
 expect.append(("truncated.h5ad", "truncated.h5ad"))

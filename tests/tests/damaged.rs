@@ -48,7 +48,7 @@ fn damaged_files_fail_cleanly() {
         })
         .collect();
     assert!(
-        cases.len() >= 14,
+        cases.len() >= 20,
         "all kinds of damage were made: {cases:?}"
     );
     let out_dir = dir.join("out");
@@ -92,6 +92,27 @@ fn damaged_files_fail_cleanly() {
                 "{name}: temporary files left: {leftovers:?}"
             );
         }
+        // validate refuses it too, naming the element, in text and JSON.
+        let res = engine(&["validate", input.to_str().unwrap()]);
+        let stdout = String::from_utf8_lossy(&res.stdout);
+        assert_eq!(res.status.code(), Some(1), "{name}: validate: {stdout}");
+        assert!(
+            stdout.contains(name.as_str()) && stdout.contains(element.as_str()),
+            "{name}: validate does not name {element}: {stdout}"
+        );
+        assert!(!String::from_utf8_lossy(&res.stderr).contains("panicked"));
+        let res = engine(&["validate", "--json", input.to_str().unwrap()]);
+        let report: serde_json::Value = serde_json::from_slice(&res.stdout)
+            .unwrap_or_else(|e| panic!("{name}: validate --json: {e}"));
+        assert_eq!(report["valid"], false, "{name}");
+        assert!(
+            report["problems"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["severity"] == "error"),
+            "{name}: {report}"
+        );
         assert!(
             tree_bytes(&input) == before,
             "{name}: the source was modified"

@@ -8,6 +8,7 @@ mod convert;
 mod inspect;
 mod pipeline;
 mod sql;
+mod validate;
 
 use anyhow::Result;
 use args::parse_bytes;
@@ -72,6 +73,17 @@ enum Command {
         #[arg(long, default_value_t = 3)]
         head: usize,
     },
+    /// Read every element of an .h5ad or zarr store and check every invariant anndata relies
+    /// on; lists each problem with its element and exits 1 when there are errors.
+    Validate {
+        path: PathBuf,
+        /// Print machine-readable JSON.
+        #[arg(long)]
+        json: bool,
+        /// Bytes of matrix data read per block, e.g. 64M.
+        #[arg(long, default_value = "64M")]
+        block_size: String,
+    },
     /// Query obs and var with SQL: `engine sql "SELECT cell_type, count(*) FROM obs GROUP BY 1"
     /// --data pbmc.h5ad`. With several datasets the tables are `NAME.obs` and `NAME.var`.
     Sql {
@@ -116,6 +128,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        // The report already named every problem.
+        Err(e) if e.is::<validate::Invalid>() => ExitCode::from(1),
         Err(e) => {
             eprintln!("error: {e:#}");
             let usage = e
@@ -154,6 +168,11 @@ fn run(cli: Cli) -> Result<()> {
             metrics,
         ),
         Command::Inspect { path, json, head } => inspect::inspect(&path, json, head),
+        Command::Validate {
+            path,
+            json,
+            block_size,
+        } => validate::validate(&path, json, parse_bytes(&block_size)?),
         Command::Sql {
             query,
             data,

@@ -224,60 +224,22 @@ impl Dataset {
         }
     }
 
-    /// Checks, from metadata alone, the invariants anndata enforces when it builds the object:
-    /// the root is AnnData, every layer is obs × var, every obsm/varm entry has a row per
-    /// obs/var, every obsp/varp entry is square on its axis. `convert` runs it first, so a
-    /// file anndata would refuse is not turned into one it reads differently.
+    /// Checks the invariants anndata enforces when it builds the object (see
+    /// [`crate::validate::structure_problems`]): from metadata, plus the index of obsm/varm
+    /// dataframes. `convert` runs it first, so a file anndata would refuse is not turned into
+    /// one it reads differently.
     ///
     /// # Errors
     /// The first problem, as a format error naming the element.
     pub fn check_structure(&self) -> Result<()> {
-        let s = self.store.as_ref();
-        if let Some(t) = s
-            .attributes("")?
-            .get("encoding-type")
-            .and_then(|v| v.as_str())
-            && t != "anndata"
-        {
-            return Err(bad(
-                s,
-                "",
-                format!("the root's encoding-type is `{t}`, not `anndata`"),
-            ));
+        let problems = crate::validate::structure_problems(&self.store, self.n_obs, self.n_vars);
+        match problems.into_iter().next() {
+            Some(p) => Err(Error::format(
+                Location::new(&self.path, p.element),
+                p.message,
+            )),
+            None => Ok(()),
         }
-        let (o, v) = (self.n_obs as u64, self.n_vars as u64);
-        // The leading dimensions each kind must have; 2-D kinds must be exactly that.
-        let kinds: [(&str, &[u64], bool, &str); 5] = [
-            ("layers", &[o, v], true, "obs × var"),
-            ("obsm", &[o], false, "one row per obs"),
-            ("varm", &[v], false, "one row per var"),
-            ("obsp", &[o, o], true, "obs × obs"),
-            ("varp", &[v, v], true, "var × var"),
-        ];
-        // Only these groups' entries, not the whole tree: `uns` can be large and deep.
-        for (group, want, exact, what) in kinds {
-            for key in self.keys(group)? {
-                let path = join(group, &key);
-                let mut summary = Vec::new();
-                self.summarize_into(&path, 0, &mut summary);
-                let Some(shape) = summary.first().and_then(|e| e.shape.as_ref()) else {
-                    continue;
-                };
-                let fits = shape.len() >= want.len()
-                    && (!exact || shape.len() == want.len())
-                    && want.iter().zip(shape).all(|(w, n)| w == n);
-                if !fits {
-                    return Err(bad(
-                        s,
-                        &path,
-                        format!(
-                            "shape {shape:?} does not fit the file's {o} obs × {v} var (needs {what})"
-                        ),
-                    ));
-                }
-            }
-        }
-        Ok(())
     }
 
     /// Every element of the file with its encoding and storage, for `inspect`. Elements that
@@ -376,7 +338,7 @@ impl Dataset {
 }
 
 /// Rows of the obs/var dataframe at `path`, from its index, or `None` if absent.
-fn axis_len(s: &dyn Store, path: &str) -> Result<Option<usize>> {
+pub(crate) fn axis_len(s: &dyn Store, path: &str) -> Result<Option<usize>> {
     match s.node(path)? {
         None => Ok(None),
         Some(_) => match encoding_of(s, path)? {

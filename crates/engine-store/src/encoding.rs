@@ -442,6 +442,17 @@ fn checked_categorical(
         )
     })?;
     let n = categories.len() as i64;
+    let mut seen = std::collections::HashSet::new();
+    if let Some(d) = (0..categories.len())
+        .map(|i| crate::value::render_scalar(&categories, i))
+        .find(|c| !seen.insert(c.clone()))
+    {
+        return Err(bad(
+            store,
+            path,
+            format!("category `{d}` appears twice (pandas refuses duplicate categories)"),
+        ));
+    }
     if let Some(p) = v.iter().position(|&c| c < -1 || c >= n) {
         return Err(bad(
             store,

@@ -15,6 +15,7 @@ pub mod dataset;
 pub mod encoding;
 pub mod h5;
 pub mod matrix;
+pub mod validate;
 pub mod value;
 pub mod write;
 pub mod zarr;
