@@ -117,6 +117,7 @@ def write_all(out: Path):
     write_zips(out)
     write_records(out)
     write_scanpy_bundled(out)
+    write_tenx(out)
 
 
 def write_zips(out: Path):
@@ -195,6 +196,100 @@ def write_scanpy_bundled(out: Path):
     store = zarr.storage.ZipStore(out / "pbmc68k_reduced.zarr.zip", mode="w")
     a.write_zarr(store)
     store.close()
+
+
+def tenx_counts(n_features: int, n_cells: int, seed: int) -> sp.csc_matrix:
+    """Counts as Cell Ranger stores them: features × cells, CSC (one column per barcode),
+    int32; a few empty cells and features."""
+    rng = np.random.default_rng(seed)
+    m = rng.poisson(0.8, size=(n_features, n_cells)).astype(np.int32)
+    m[:, 3] = 0
+    m[2, :] = 0
+    return sp.csc_matrix(m)
+
+
+def write_tenx_v3(path: Path, features: list[tuple[str, str, str, str]], n_cells: int, seed: int):
+    """Cell Ranger 3+ HDF5: /matrix with barcodes, data, indices, indptr, shape, features/."""
+    m = tenx_counts(len(features), n_cells, seed)
+    with h5py.File(path, "w") as f:
+        g = f.create_group("matrix")
+        g["barcodes"] = np.array([f"AAACCTGAG{i:06d}-1".encode() for i in range(n_cells)])
+        g["data"] = m.data.astype(np.int32)
+        g["indices"] = m.indices.astype(np.int64)
+        g["indptr"] = m.indptr.astype(np.int64)
+        g["shape"] = np.array(m.shape, dtype=np.int32)
+        ft = g.create_group("features")
+        ft["_all_tag_keys"] = np.array([b"genome"])
+        for k, name in enumerate(["id", "name", "feature_type", "genome"]):
+            ft[name] = np.array([x[k].encode() for x in features])
+
+
+def write_tenx_v2(path: Path, genomes: dict[str, int], n_cells: int):
+    """Cell Ranger 2 HDF5: one group per genome (barcodes, data, gene_names, genes, ...)."""
+    with h5py.File(path, "w") as f:
+        for seed, (genome, n_genes) in enumerate(genomes.items()):
+            m = tenx_counts(n_genes, n_cells, 10 + seed)
+            g = f.create_group(genome)
+            g["barcodes"] = np.array([f"CGTAC{i:06d}-1".encode() for i in range(n_cells)])
+            g["data"] = m.data.astype(np.int32)
+            g["indices"] = m.indices.astype(np.int64)
+            g["indptr"] = m.indptr.astype(np.int64)
+            g["shape"] = np.array(m.shape, dtype=np.int32)
+            # A repeated symbol, as real annotations have.
+            g["gene_names"] = np.array([(f"{genome}_G{j}" if j != 4 else f"{genome}_G1").encode() for j in range(n_genes)])
+            g["genes"] = np.array([f"ENS{genome.upper()}{j:05d}".encode() for j in range(n_genes)])
+
+
+def write_tenx_mtx(path: Path, features: list[tuple[str, str, str]], n_cells: int, legacy: bool):
+    """A Cell Ranger MTX directory: v3 (gzipped, features.tsv with types) or v2 (plain,
+    genes.tsv)."""
+    import gzip
+    import io
+
+    import scipy.io
+
+    path.mkdir(parents=True, exist_ok=True)
+    m = tenx_counts(len(features), n_cells, 7).tocoo()
+    buf = io.BytesIO()
+    scipy.io.mmwrite(buf, m, comment='metadata_json: {"software_version": "cellranger-7.1.0"}', field="integer")
+    barcodes = "".join(f"TTGCA{i:06d}-1\n" for i in range(n_cells)).encode()
+    if legacy:
+        (path / "matrix.mtx").write_bytes(buf.getvalue())
+        (path / "genes.tsv").write_text("".join(f"{f[0]}\t{f[1]}\n" for f in features))
+        (path / "barcodes.tsv").write_bytes(barcodes)
+    else:
+        (path / "matrix.mtx.gz").write_bytes(gzip.compress(buf.getvalue()))
+        (path / "features.tsv.gz").write_bytes(gzip.compress("".join("\t".join(f) + "\n" for f in features).encode()))
+        (path / "barcodes.tsv.gz").write_bytes(gzip.compress(barcodes))
+
+
+def write_tenx(out: Path):
+    """10x inputs and what scanpy's readers make of them (`ref_<name>.h5ad`, written without
+    turning strings into categoricals, so they hold scanpy's in-memory object)."""
+    import scanpy as sc
+
+    gex = [(f"ENSG{j:05d}", f"GENE{j % 7}", "Gene Expression", "GRCh38") for j in range(9)]
+    ab = [("CD3_TotalSeqB", "CD3", "Antibody Capture", ""), ("CD19_TotalSeqB", "CD19", "Antibody Capture", "")]
+    write_tenx_v3(out / "tenx_v3.h5", gex + ab, 14, 1)
+    mouse = [(f"ENSMUSG{j:05d}", f"Gm{j}", "Gene Expression", "mm10") for j in range(5)]
+    write_tenx_v3(out / "tenx_v3_barnyard.h5", gex + mouse, 10, 2)
+    write_tenx_v2(out / "tenx_v2.h5", {"hg19": 8}, 9)
+    write_tenx_v2(out / "tenx_v2_two.h5", {"hg19": 8, "mm10": 6}, 9)
+    write_tenx_mtx(out / "tenx_mtx_v3", [f[:3] for f in gex + ab], 12, legacy=False)
+    write_tenx_mtx(out / "tenx_mtx_v2", [f[:2] for f in gex], 12, legacy=True)
+    refs = {
+        "tenx_v3": sc.read_10x_h5(out / "tenx_v3.h5"),
+        "tenx_v3_all": sc.read_10x_h5(out / "tenx_v3.h5", gex_only=False),
+        "tenx_v3_barnyard_mm10": sc.read_10x_h5(out / "tenx_v3_barnyard.h5", genome="mm10"),
+        "tenx_v2": sc.read_10x_h5(out / "tenx_v2.h5"),
+        "tenx_v2_two_mm10": sc.read_10x_h5(out / "tenx_v2_two.h5", genome="mm10"),
+        "tenx_mtx_v3": sc.read_10x_mtx(out / "tenx_mtx_v3"),
+        "tenx_mtx_v2": sc.read_10x_mtx(out / "tenx_mtx_v2"),
+    }
+    ad.settings.allow_write_nullable_strings = False
+    for name, a in refs.items():
+        a.write_h5ad(out / f"ref_{name}.h5ad", convert_strings_to_categoricals=False)
+    ad.settings.allow_write_nullable_strings = True
 
 
 def write_plugins(out: Path):

@@ -169,3 +169,48 @@ fn convert_refuses_to_overwrite_without_flag() {
     );
     assert_ne!(std::fs::read(&out).unwrap(), b"precious");
 }
+
+/// Damaged 10x MTX directories: a matrix with fewer entries than its header says, an entry
+/// outside the matrix, barcodes that do not match; each refused naming the file (and line).
+#[test]
+fn damaged_10x_mtx_is_refused() {
+    let dir = scratch("damaged-mtx");
+    let cases: [(&str, &str, &str, &str); 3] = [
+        (
+            "short",
+            "%%MatrixMarket matrix coordinate integer general\n3 2 3\n1 1 5\n2 2 1\n",
+            "promises 3 entries",
+            "matrix.mtx",
+        ),
+        (
+            "outside",
+            "%%MatrixMarket matrix coordinate integer general\n3 2 2\n1 1 5\n4 2 1\n",
+            "outside the 3 × 2 matrix",
+            "line 4",
+        ),
+        (
+            "barcodes",
+            "%%MatrixMarket matrix coordinate integer general\n3 3 1\n1 1 5\n",
+            "2 barcodes",
+            "barcodes",
+        ),
+    ];
+    for (name, mtx, message, names) in cases {
+        let d = dir.join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("matrix.mtx"), mtx).unwrap();
+        std::fs::write(d.join("genes.tsv"), "G1\tA\nG2\tB\nG3\tC\n").unwrap();
+        std::fs::write(d.join("barcodes.tsv"), "AAA-1\nCCC-1\n").unwrap();
+        let out = dir.join(format!("{name}.h5ad"));
+        let res = engine(&["convert", d.to_str().unwrap(), out.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&res.stderr);
+        assert_eq!(res.status.code(), Some(1), "{name}: {err}");
+        assert!(
+            err.contains(message) && err.contains(names),
+            "{name}: {err}"
+        );
+        assert!(!out.exists(), "{name}");
+        let res = engine(&["validate", d.to_str().unwrap()]);
+        assert_eq!(res.status.code(), Some(1), "{name}");
+    }
+}

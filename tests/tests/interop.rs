@@ -874,3 +874,131 @@ fn every_good_file_validates() {
         "some file has unsorted indices (pbmc68k's raw.X)"
     );
 }
+
+/// 10x inputs with what scanpy's readers make of them (make_fixtures.py `write_tenx`): the
+/// source, the reference, and the options given to both.
+const TENX: [(&str, &str, &[&str]); 7] = [
+    ("tenx_v3.h5", "tenx_v3", &[]),
+    ("tenx_v3.h5", "tenx_v3_all", &["--all-features"]),
+    (
+        "tenx_v3_barnyard.h5",
+        "tenx_v3_barnyard_mm10",
+        &["--genome", "mm10"],
+    ),
+    ("tenx_v2.h5", "tenx_v2", &[]),
+    ("tenx_v2_two.h5", "tenx_v2_two_mm10", &["--genome", "mm10"]),
+    ("tenx_mtx_v3", "tenx_mtx_v3", &[]),
+    ("tenx_mtx_v2", "tenx_mtx_v2", &[]),
+];
+
+/// Cell Ranger HDF5 (v3 with antibody features and a barnyard of two genomes, v2 with one and
+/// two genome groups) and MTX directories (v3 gzipped, v2 plain) convert to what
+/// `scanpy.read_10x_h5` / `read_10x_mtx` give: X values, obs and var names, every var column.
+/// Small blocks make the feature filter read X piecewise.
+#[test]
+fn tenx_inputs_convert_as_scanpy_reads_them() {
+    let dir = scratch("tenx-convert");
+    for (src, reference, args) in TENX {
+        for (fmt, ext) in [("h5ad", "h5ad"), ("zarr3", "zarr")] {
+            let out = dir.join(format!("{reference}.{ext}"));
+            let input = fixtures().join(src);
+            let mut cmd = vec![
+                "convert",
+                input.to_str().unwrap(),
+                out.to_str().unwrap(),
+                "--format",
+                fmt,
+                "--block-size",
+                "48",
+                "--overwrite",
+            ];
+            cmd.extend(args.iter());
+            engine_tests::engine_ok(&cmd);
+            let expected = fixtures().join(format!("ref_{reference}.h5ad"));
+            // scanpy's MTX reader transposes a CSR matrix, so its X is CSC; values compared.
+            let flags: &[&str] = if src.contains("mtx") {
+                &["--x-values-only"]
+            } else {
+                &[]
+            };
+            engine_tests::assert_anndata_equal_with(&expected, &out, flags);
+        }
+    }
+}
+
+/// `read` takes 10x inputs in pipelines, with `genome` and `gex_only`, and a `where` over var
+/// sees the features the read keeps.
+#[test]
+fn tenx_inputs_read_in_pipelines() {
+    let dir = scratch("tenx-run");
+    for (i, (src, reference, extra)) in [
+        ("tenx_v2_two.h5", "tenx_v2_two_mm10", "genome: mm10"),
+        ("tenx_v3.h5", "tenx_v3_all", "gex_only: false"),
+        ("tenx_mtx_v3", "tenx_mtx_v3", "gex_only: true"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let out = dir.join(format!("out{i}.h5ad"));
+        let _ = std::fs::remove_file(&out);
+        let yaml = dir.join(format!("p{i}.yaml"));
+        std::fs::write(
+            &yaml,
+            format!(
+                "version: 1\nsteps:\n  - {{id: data, op: read, path: '{}', {extra}}}\noutputs:\n  - {{step: data, path: '{}'}}\n",
+                fixtures().join(src).display(),
+                out.display()
+            ),
+        )
+        .unwrap();
+        engine_tests::engine_ok(&["run", yaml.to_str().unwrap()]);
+        engine_tests::assert_anndata_equal_with(
+            &fixtures().join(format!("ref_{reference}.h5ad")),
+            &out,
+            &["--x-values-only", "--slots=X,obs,var"],
+        );
+    }
+    // The var predicate is evaluated over the mm10 features: all of them match `Gm`.
+    let yaml = dir.join("where.yaml");
+    let out = dir.join("where.h5ad");
+    std::fs::write(
+        &yaml,
+        format!(
+            "version: 1\nsteps:\n  - {{id: data, op: read, path: '{}', genome: mm10}}\n  - {{id: some, op: select, input: data, var_where: \"gene_ids LIKE 'ENSMM10%'\"}}\noutputs:\n  - {{step: some, path: '{}'}}\n",
+            fixtures().join("tenx_v2_two.h5").display(),
+            out.display()
+        ),
+    )
+    .unwrap();
+    engine_tests::engine_ok(&["run", yaml.to_str().unwrap()]);
+    assert_eq!(Dataset::open(&out).unwrap().n_vars(), 6);
+}
+
+/// A Cell Ranger 2 file with two genomes needs one chosen, as in scanpy; `check` says so
+/// before a run, listing the genomes.
+#[test]
+fn a_multi_genome_10x_file_needs_a_genome() {
+    let src = fixtures().join("tenx_v2_two.h5");
+    let out = scratch("tenx-genome").join("x.h5ad");
+    let res = engine_tests::engine(&["convert", src.to_str().unwrap(), out.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert_eq!(res.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("hg19, mm10") && err.contains("genome"),
+        "{err}"
+    );
+    assert!(!out.exists());
+    let yaml = scratch("tenx-genome").join("p.yaml");
+    std::fs::write(
+        &yaml,
+        format!(
+            "version: 1\nsteps:\n  - {{id: data, op: read, path: '{}'}}\noutputs:\n  - {{step: data, path: 'never.h5ad'}}\n",
+            src.display()
+        ),
+    )
+    .unwrap();
+    let res = engine_tests::engine(&["check", yaml.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert_ne!(res.status.code(), Some(0), "{err}");
+    assert!(err.contains("hg19, mm10"), "{err}");
+}

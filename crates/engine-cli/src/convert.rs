@@ -16,6 +16,9 @@ pub(crate) struct Request<'a> {
     pub compression: Option<&'a str>,
     pub overwrite: bool,
     pub block_size: &'a str,
+    /// 10x inputs: the genome to keep, and whether to keep every feature type.
+    pub genome: Option<&'a str>,
+    pub all_features: bool,
 }
 
 pub(crate) fn convert(r: &Request<'_>) -> Result<()> {
@@ -42,7 +45,11 @@ pub(crate) fn convert(r: &Request<'_>) -> Result<()> {
         block_bytes: parse_bytes(r.block_size)?,
         overwrite: r.overwrite,
     };
-    let src = Dataset::open(r.input)?;
+    let tenx = engine::TenxOptions {
+        genome: r.genome.map(String::from),
+        gex_only: !r.all_features,
+    };
+    let src = Dataset::open_with(r.input, &tenx)?;
     let t = std::time::Instant::now();
     let report = engine::convert(&src, r.output, &opts)?;
     eprintln!(

@@ -120,6 +120,14 @@ enum Command {
         /// Bytes per streamed block, e.g. 64M.
         #[arg(long, default_value = "64M")]
         block_size: String,
+        /// 10x input: keep this genome's features (Cell Ranger 3) or read this genome's group
+        /// (Cell Ranger 2), as scanpy's `genome=`.
+        #[arg(long)]
+        genome: Option<String>,
+        /// 10x input: keep every feature type, not only Gene Expression (scanpy's
+        /// `gex_only=False`).
+        #[arg(long)]
+        all_features: bool,
     },
 }
 
@@ -188,6 +196,8 @@ fn run(cli: Cli) -> Result<()> {
             compression,
             overwrite,
             block_size,
+            genome,
+            all_features,
         } => convert::convert(&convert::Request {
             input: &input,
             output: &output,
@@ -197,6 +207,8 @@ fn run(cli: Cli) -> Result<()> {
             compression: compression.as_deref(),
             overwrite,
             block_size: &block_size,
+            genome: genome.as_deref(),
+            all_features,
         }),
     }
 }

@@ -16,7 +16,13 @@ use std::collections::HashMap;
 pub trait Predicates: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// On SQL errors and read failures.
-    fn mask(&self, path: &std::path::Path, var: bool, predicate: &str) -> Result<Vec<bool>>;
+    fn mask(
+        &self,
+        path: &std::path::Path,
+        tenx: &engine_store::tenx::TenxOptions,
+        var: bool,
+        predicate: &str,
+    ) -> Result<Vec<bool>>;
 
     /// Evaluates a predicate over an in-memory obs (or var) frame, for run time.
     ///
@@ -35,7 +41,13 @@ pub trait Predicates: Send + Sync + std::fmt::Debug {
 pub struct NoPredicates;
 
 impl Predicates for NoPredicates {
-    fn mask(&self, _: &std::path::Path, _: bool, _: &str) -> Result<Vec<bool>> {
+    fn mask(
+        &self,
+        _: &std::path::Path,
+        _: &engine_store::tenx::TenxOptions,
+        _: bool,
+        _: &str,
+    ) -> Result<Vec<bool>> {
         Err(Error::usage("SQL predicates are not available here"))
     }
 

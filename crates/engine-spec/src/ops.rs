@@ -114,8 +114,12 @@ pub const OPS: &[OpDef] = &[
     OpDef {
         name: "read",
         inputs: 0,
-        summary: "an .h5ad or .zarr dataset, opened lazily",
-        params: &[p("path", T::Path, D::Required)],
+        summary: "an .h5ad or .zarr dataset, or 10x output (Cell Ranger .h5, an MTX directory; `genome`, `gex_only` as scanpy's read_10x_h5), opened lazily",
+        params: &[
+            p("path", T::Path, D::Required),
+            p("genome", T::Str, D::Null),
+            p("gex_only", T::Bool, D::Bool(true)),
+        ],
     },
     OpDef {
         name: "select",

@@ -21,6 +21,7 @@ use datafusion::sql::sqlparser::ast::{
     visit_expressions_mut,
 };
 use engine_common::{Error, Result};
+use engine_store::tenx::TenxOptions;
 use engine_store::{Dataset, Frame};
 use std::collections::BTreeSet;
 use std::ops::ControlFlow;
@@ -57,6 +58,14 @@ impl SqlSession {
     /// # Errors
     /// When the dataset cannot be opened or the name is taken.
     pub fn add(&mut self, name: Option<&str>, path: &Path) -> Result<()> {
+        self.add_with(name, path, &TenxOptions::default())
+    }
+
+    /// [`SqlSession::add`], with how a 10x input is read.
+    ///
+    /// # Errors
+    /// As [`SqlSession::add`].
+    pub fn add_with(&mut self, name: Option<&str>, path: &Path, tenx: &TenxOptions) -> Result<()> {
         let name = match name {
             Some(n) => n.to_string(),
             None => path
@@ -70,7 +79,7 @@ impl SqlSession {
                 "two datasets are named `{name}`; name them with --data NAME=PATH"
             )));
         }
-        let ds = Dataset::open(path)?;
+        let ds = Dataset::open_with(path, tenx)?;
         self.datasets.push((name, Arc::new(ds)));
         Ok(())
     }
@@ -182,9 +191,9 @@ impl Default for SqlSession {
 ///
 /// # Errors
 /// On SQL errors (pointing into the predicate) and read failures.
-pub fn mask(path: &Path, var: bool, predicate: &str) -> Result<Vec<bool>> {
+pub fn mask(path: &Path, tenx: &TenxOptions, var: bool, predicate: &str) -> Result<Vec<bool>> {
     let mut s = SqlSession::new().ordered();
-    s.add(Some("data"), path)?;
+    s.add_with(Some("data"), path, tenx)?;
     let table = if var { "var" } else { "obs" };
     let (_, batches) = s
         .query(&mask_sql(predicate, table))

@@ -28,6 +28,8 @@ pub enum StoreFormat {
     H5ad,
     Zarr2,
     Zarr3,
+    /// 10x Genomics output (Cell Ranger HDF5 or an MTX directory), read only.
+    Tenx,
 }
 
 impl StoreFormat {
@@ -36,6 +38,7 @@ impl StoreFormat {
             StoreFormat::H5ad => "h5ad",
             StoreFormat::Zarr2 => "zarr2",
             StoreFormat::Zarr3 => "zarr3",
+            StoreFormat::Tenx => "10x",
         }
     }
 

@@ -4,6 +4,7 @@
 use crate::backend::{NodeKind, Store, StoreFormat, StoredType, join};
 use crate::encoding::{Encoding, bad, encoding_of, frame_layout, read_frame, sparse_info};
 use crate::matrix::Matrix;
+use crate::tenx::TenxOptions;
 use crate::value::Frame;
 use crate::{h5, zarr};
 use engine_common::{Error, Location, Result};
@@ -13,13 +14,26 @@ use std::sync::Arc;
 /// The slots of an AnnData object that hold matrices, with the axes they align to.
 pub const MATRIX_GROUPS: [&str; 5] = ["layers", "obsm", "varm", "obsp", "varp"];
 
-/// Opens a store by sniffing what is at `path`: an HDF5 file or a zarr v2/v3 directory.
+/// Opens a store by sniffing what is at `path`: an HDF5 file, a zarr v2/v3 directory or zip
+/// archive, or 10x Genomics output (Cell Ranger HDF5, an MTX directory) read with scanpy's
+/// defaults.
 ///
 /// # Errors
-/// When the path is missing, empty, or neither format.
+/// When the path is missing, empty, or none of these.
 pub fn open_store(path: &Path) -> Result<Arc<dyn Store>> {
+    open_store_with(path, &TenxOptions::default())
+}
+
+/// [`open_store`], with how to read 10x inputs.
+///
+/// # Errors
+/// As [`open_store`].
+pub fn open_store_with(path: &Path, tenx: &TenxOptions) -> Result<Arc<dyn Store>> {
     let meta = std::fs::metadata(path).map_err(|e| Error::io(Location::file(path), e))?;
     if meta.is_dir() {
+        if crate::tenx::is_mtx_dir(path) {
+            return Ok(Arc::new(crate::tenx::read_mtx(path, tenx)?));
+        }
         if path.join("zarr.json").exists() {
             return Ok(Arc::new(zarr::ZarrStore::open(path)?));
         }
@@ -28,7 +42,7 @@ pub fn open_store(path: &Path) -> Result<Arc<dyn Store>> {
         }
         return Err(Error::format(
             Location::file(path),
-            "directory is not a zarr store (no zarr.json or .zgroup)",
+            "directory is not a zarr store (no zarr.json or .zgroup) or 10x MTX directory (no matrix.mtx)",
         ));
     }
     if meta.len() == 0 {
@@ -55,7 +69,11 @@ pub fn open_store(path: &Path) -> Result<Arc<dyn Store>> {
             }
         }
     }
-    Ok(Arc::new(h5::H5Store::open(path)?))
+    let h5 = h5::H5Store::open(path)?;
+    Ok(match crate::tenx::TenxH5::open(h5, tenx)? {
+        Ok(tenx) => Arc::new(tenx),
+        Err(h5) => Arc::new(h5),
+    })
 }
 
 /// A summary of one element, for `inspect`.
@@ -89,6 +107,16 @@ impl Dataset {
     pub fn open(path: impl AsRef<Path>) -> Result<Dataset> {
         let path = path.as_ref();
         let store = open_store(path)?;
+        Self::from_store(store, path)
+    }
+
+    /// [`Dataset::open`], with how to read a 10x input (genome, Gene Expression only).
+    ///
+    /// # Errors
+    /// As [`Dataset::open`]; also when the genome asked for is not in the file.
+    pub fn open_with(path: impl AsRef<Path>, tenx: &TenxOptions) -> Result<Dataset> {
+        let path = path.as_ref();
+        let store = open_store_with(path, tenx)?;
         Self::from_store(store, path)
     }
 

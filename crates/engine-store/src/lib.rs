@@ -15,6 +15,8 @@ pub mod dataset;
 pub mod encoding;
 pub mod h5;
 pub mod matrix;
+pub mod mem;
+pub mod tenx;
 pub mod validate;
 pub mod value;
 pub mod write;

@@ -113,6 +113,11 @@ pub fn create_store(format: StoreFormat, path: &Path) -> Result<Box<dyn StoreWri
         StoreFormat::Zarr2 | StoreFormat::Zarr3 => {
             Box::new(zarr::ZarrWriter::create(path, format)?)
         }
+        StoreFormat::Tenx => {
+            return Err(Error::usage(
+                "10x formats are read only: write h5ad, zarr2 or zarr3",
+            ));
+        }
     })
 }
 

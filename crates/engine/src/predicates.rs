@@ -7,8 +7,14 @@ use std::path::Path;
 pub struct SqlPredicates;
 
 impl engine_plan::Predicates for SqlPredicates {
-    fn mask(&self, path: &Path, var: bool, predicate: &str) -> Result<Vec<bool>> {
-        engine_sql::mask(path, var, predicate)
+    fn mask(
+        &self,
+        path: &Path,
+        tenx: &engine_store::tenx::TenxOptions,
+        var: bool,
+        predicate: &str,
+    ) -> Result<Vec<bool>> {
+        engine_sql::mask(path, tenx, var, predicate)
     }
 
     fn mask_frame(

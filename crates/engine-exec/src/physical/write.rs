@@ -35,6 +35,8 @@ impl ExecNode for WriteNode {
             StoreFormat::H5ad => "WriteH5ad",
             StoreFormat::Zarr2 => "WriteZarr2",
             StoreFormat::Zarr3 => "WriteZarr3",
+            // Lowering only makes writers of the formats it can parse.
+            StoreFormat::Tenx => "Write10x",
         }
     }
 

@@ -24,8 +24,13 @@ pub(super) struct FileSource {
 
 impl FileSource {
     /// Opens `path`'s X; reads of it count in `counter`.
-    pub fn open(path: &str, chunk_starts: Option<&[usize]>, counter: &ReadCounter) -> Result<Self> {
-        let ds = Dataset::open(path)?;
+    pub fn open(
+        path: &str,
+        tenx: &engine_store::tenx::TenxOptions,
+        chunk_starts: Option<&[usize]>,
+        counter: &ReadCounter,
+    ) -> Result<Self> {
+        let ds = Dataset::open_with(path, tenx)?;
         let matrix = ds
             .x()?
             .ok_or_else(|| Error::usage(format!("{path}: the dataset has no X")))?

@@ -8,6 +8,7 @@ use crate::plan::Op;
 use crate::schema::{ColType, Schema};
 use engine_common::Result;
 use engine_matrix::DType;
+use engine_store::tenx::TenxOptions;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
@@ -33,7 +34,12 @@ pub enum Source {
         seed: u64,
     },
     /// An .h5ad or .zarr dataset.
-    File { path: String, storage: Storage },
+    File {
+        path: String,
+        storage: Storage,
+        /// How a 10x input is read (ignored for AnnData files).
+        tenx: TenxOptions,
+    },
 }
 
 /// How a file's X is laid out.
@@ -137,12 +143,19 @@ impl LogicalOp for Scan {
             } => format!(
                 "synthetic_counts(n_obs={n_obs}, n_vars={n_vars}, n_types={n_types}, n_batches={n_batches}, library_size={library_size}, seed={seed})"
             ),
-            Source::File { path, storage } => {
-                format!(
-                    "file({path}, {} {})",
-                    storage.encoding.name(),
-                    storage.dtype
-                )
+            Source::File {
+                path,
+                storage,
+                tenx,
+            } => {
+                let mut s = format!("file({path}, {} {}", storage.encoding.name(), storage.dtype);
+                if let Some(g) = &tenx.genome {
+                    let _ = write!(s, ", genome={g}");
+                }
+                if !tenx.gex_only {
+                    s += ", gex_only=false";
+                }
+                s + ")"
             }
         };
         let (n, m) = scan.source_shape();
@@ -225,6 +238,17 @@ pub(crate) fn bind_counts(b: &Bind<'_>) -> Result<(Op, Schema)> {
 /// `read`: an .h5ad or .zarr, as the catalogue describes it.
 pub(crate) fn bind_read(b: &Bind<'_>) -> Result<(Op, Schema)> {
     let path = b.step.arg("path").as_str().unwrap_or_default().to_string();
-    let SourceInfo { schema, storage } = b.catalog.describe(&path)?;
-    Ok((Op::Scan(Scan::new(Source::File { path, storage })), schema))
+    let tenx = TenxOptions {
+        genome: b.step.arg("genome").as_str().map(String::from),
+        gex_only: b.step.arg("gex_only").as_bool().unwrap_or(true),
+    };
+    let SourceInfo { schema, storage } = b.catalog.describe(&path, &tenx)?;
+    Ok((
+        Op::Scan(Scan::new(Source::File {
+            path,
+            storage,
+            tenx,
+        })),
+        schema,
+    ))
 }

@@ -171,19 +171,27 @@ fn and(a: Option<Selection>, b: Option<Selection>) -> Option<Selection> {
     }
 }
 
+/// A file and how it is read.
+type FileRef = (String, engine_store::tenx::TenxOptions);
+
 /// The file rows (or columns) behind each position of `id`'s obs (var), when `id` reads a
 /// file through views and elementwise steps only.
-fn file_positions(plan: &LogicalPlan, id: NodeId, var: bool) -> Option<(String, AxisSelection)> {
+fn file_positions(plan: &LogicalPlan, id: NodeId, var: bool) -> Option<(FileRef, AxisSelection)> {
     let node = plan.node(id);
     match &node.op {
         Op::Scan(scan) => {
-            let Source::File { path, storage } = &scan.source else {
+            let Source::File {
+                path,
+                storage,
+                tenx,
+            } = &scan.source
+            else {
                 return None;
             };
             let n = storage.shape[usize::from(var)];
             let sel = if var { &scan.cols } else { &scan.rows };
             Some((
-                path.clone(),
+                (path.clone(), tenx.clone()),
                 sel.as_ref()
                     .map_or_else(|| AxisSelection::all(n), |s| s.sel.clone()),
             ))
@@ -216,11 +224,11 @@ fn predicate(
     let Some(text) = step.arg(name).as_str() else {
         return Ok(Pred::Now(None));
     };
-    let Some((path, positions)) = input.and_then(|i| file_positions(plan, i, var)) else {
+    let Some(((path, tenx), positions)) = input.and_then(|i| file_positions(plan, i, var)) else {
         return Ok(Pred::Later(text.to_string()));
     };
     let mask = sql
-        .mask(std::path::Path::new(&path), var, text)
+        .mask(std::path::Path::new(&path), &tenx, var, text)
         .map_err(|e| Error::step(&step.id, format!("`{name}`: {e}")))?;
     let keep: Vec<usize> = positions
         .indices()

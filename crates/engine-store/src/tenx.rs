@@ -1,0 +1,809 @@
+//! 10x Genomics inputs as AnnData stores: Cell Ranger HDF5 (v3 `/matrix`, v2 one group per
+//! genome) and MTX directories (`matrix.mtx[.gz]`, `barcodes.tsv[.gz]`, `features.tsv.gz` or
+//! `genes.tsv`), giving what scanpy's `read_10x_h5` / `read_10x_mtx` give: X as cells × genes
+//! (int32 counts as float32), obs named by barcode, var by gene symbol with `gene_ids`,
+//! `feature_types` and the other feature metadata, only Gene Expression features by default
+//! (`gex_only`), one genome when asked.
+//!
+//! The HDF5 forms stay on disk: 10x keeps genes × cells in CSC, which is cells × genes in CSR,
+//! so X's arrays are the file's own, read by range; a feature filter is applied on the fly
+//! with the rows' new offsets computed in one pass. MTX is text without random access and is
+//! decoded into memory.
+
+use crate::backend::{ArrayInfo, Attrs, NodeKind, Store, StoreFormat, StoredType, join};
+use crate::h5::H5Store;
+use crate::mem::MemStore;
+use crate::write::enc_attrs;
+use engine_common::{Error, Location, Result};
+use engine_matrix::{DType, DynArray};
+use ndarray::Array1;
+use serde_json::json;
+use std::collections::{HashMap, HashSet};
+use std::io::{BufRead, BufReader, Read};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+/// How to read a 10x input (scanpy's parameters, with its defaults).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenxOptions {
+    /// Keep only this genome's features (v3); pick this genome's group (v2, required when
+    /// the file has several).
+    pub genome: Option<String>,
+    /// Keep only `Gene Expression` features (v3 HDF5 and v3 MTX).
+    pub gex_only: bool,
+}
+
+impl Default for TenxOptions {
+    fn default() -> Self {
+        Self {
+            genome: None,
+            gex_only: true,
+        }
+    }
+}
+
+fn strings(items: Vec<String>) -> DynArray {
+    DynArray::Str(Array1::from(items).into_dyn())
+}
+
+fn frame_attrs(columns: &[String]) -> Attrs {
+    let mut a = enc_attrs("dataframe", "0.2.0");
+    a.insert("_index".into(), json!("_index"));
+    a.insert("column-order".into(), json!(columns));
+    a
+}
+
+fn root_attrs() -> Attrs {
+    enc_attrs("anndata", "0.1.0")
+}
+
+/// Puts a dataframe into `m`: `_index` plus columns in order.
+fn put_frame(m: &mut MemStore, path: &str, index: Vec<String>, columns: Vec<(String, DynArray)>) {
+    let names: Vec<String> = columns.iter().map(|(n, _)| n.clone()).collect();
+    m.group(path, frame_attrs(&names));
+    m.array(
+        &join(path, "_index"),
+        strings(index),
+        enc_attrs("string-array", "0.2.0"),
+    );
+    for (n, a) in columns {
+        let kind = if a.dtype() == DType::Str {
+            "string-array"
+        } else {
+            "array"
+        };
+        m.array(&join(path, &n), a, enc_attrs(kind, "0.2.0"));
+    }
+}
+
+/// The rows of `a` (1-D) at `keep`.
+fn take(a: DynArray, keep: Option<&[usize]>) -> DynArray {
+    match keep {
+        Some(k) => engine_matrix::take_1d(&a, k),
+        None => a,
+    }
+}
+
+/// Values as the text numpy's `astype(str)` gives (booleans stay booleans, as scanpy keeps
+/// them).
+fn as_text(a: DynArray) -> DynArray {
+    match a {
+        DynArray::Str(_) | DynArray::Bool(_) => a,
+        DynArray::F32(v) => strings(v.iter().map(|x| format!("{x:?}")).collect()),
+        DynArray::F64(v) => strings(v.iter().map(|x| format!("{x:?}")).collect()),
+        other => {
+            let n = other.len();
+            strings(
+                other
+                    .to_i64_vec()
+                    .map(|v| v.iter().map(i64::to_string).collect())
+                    .unwrap_or_else(|| vec![String::new(); n]),
+            )
+        }
+    }
+}
+
+/// Which 10x HDF5 layout a file has, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum H5Layout {
+    /// Cell Ranger 3+: `/matrix` with `features/`.
+    V3,
+    /// Cell Ranger 2: one group per genome.
+    V2 { genomes: Vec<String> },
+}
+
+const V2_MEMBERS: [&str; 7] = [
+    "barcodes",
+    "data",
+    "gene_names",
+    "genes",
+    "indices",
+    "indptr",
+    "shape",
+];
+
+fn h5_layout(h5: &H5Store) -> Result<Option<H5Layout>> {
+    let has = |p: &str| h5.node(p).map(|n| n.is_some());
+    if h5.node("matrix")? == Some(NodeKind::Group)
+        && has("matrix/barcodes")?
+        && has("matrix/indptr")?
+    {
+        return Ok(Some(H5Layout::V3));
+    }
+    let top = h5.children("")?;
+    if top.is_empty()
+        || top
+            .iter()
+            .any(|t| ["X", "obs", "var"].contains(&t.as_str()))
+    {
+        return Ok(None);
+    }
+    for t in &top {
+        for m in V2_MEMBERS {
+            if !has(&join(t, m))? {
+                return Ok(None);
+            }
+        }
+    }
+    Ok(Some(H5Layout::V2 { genomes: top }))
+}
+
+/// A Cell Ranger HDF5 file read as AnnData.
+#[derive(Debug)]
+pub struct TenxH5 {
+    h5: H5Store,
+    /// The group holding the matrix: `matrix`, or the genome's group (v2).
+    base: String,
+    /// obs, var, X's attributes and indptr: everything but X's values and indices.
+    meta: MemStore,
+    /// The file's row offsets, when a feature filter changes them.
+    raw_indptr: Vec<u64>,
+    /// New offsets of the kept entries, per row, when filtering.
+    indptr: Vec<u64>,
+    /// Old feature index to new one (`u32::MAX`: dropped), when filtering.
+    remap: Option<Vec<u32>>,
+    nnz: u64,
+    /// The file's data type; int32 counts read as float32, as scanpy reads them.
+    data_type: DType,
+}
+
+impl TenxH5 {
+    /// Opens `path` as 10x HDF5 if it is one (`Ok(None)` when it is an ordinary HDF5 file).
+    ///
+    /// # Errors
+    /// On a 10x file that is damaged or lacks the genome asked for.
+    pub fn open(h5: H5Store, opts: &TenxOptions) -> Result<std::result::Result<TenxH5, H5Store>> {
+        let Some(layout) = h5_layout(&h5)? else {
+            return Ok(Err(h5));
+        };
+        let path = h5.path().to_path_buf();
+        let loc = |el: &str| Location::new(&path, format!("/{el}"));
+        let base = match &layout {
+            H5Layout::V3 => "matrix".to_string(),
+            H5Layout::V2 { genomes } => match &opts.genome {
+                Some(g) if genomes.contains(g) => g.clone(),
+                Some(g) => {
+                    return Err(Error::usage(format!(
+                        "{}: no genome `{g}`; the file has {}",
+                        path.display(),
+                        genomes.join(", ")
+                    )));
+                }
+                None if genomes.len() == 1 => genomes[0].clone(),
+                None => {
+                    return Err(Error::usage(format!(
+                        "{}: the file holds several genomes ({}); choose one with `genome`",
+                        path.display(),
+                        genomes.join(", ")
+                    )));
+                }
+            },
+        };
+        let read_all = |p: &str| h5.read_all(&join(&base, p));
+        let shape = read_all("shape")?.to_i64_vec().unwrap_or_default();
+        let [n_features, n_cells] = shape[..] else {
+            return Err(Error::format(
+                loc(&join(&base, "shape")),
+                "expected 2 values",
+            ));
+        };
+        let (n_features, n_cells) = (n_features.max(0) as usize, n_cells.max(0) as usize);
+        let strs = |a: DynArray| as_text(a);
+        let barcodes = match strs(read_all("barcodes")?) {
+            DynArray::Str(s) => s.into_iter().collect::<Vec<_>>(),
+            _ => unreachable!("as_text gives text"),
+        };
+        let feature = |name: &str| -> Result<DynArray> {
+            let p = match layout {
+                H5Layout::V3 => join("features", name),
+                H5Layout::V2 { .. } => name.to_string(),
+            };
+            read_all(&p)
+        };
+        // var columns as scanpy builds them, before any filter.
+        let (names, mut columns, keep) = match layout {
+            H5Layout::V3 => {
+                let fpath = join(&base, "features");
+                let members = h5.children(&fpath)?;
+                let mut cols = Vec::new();
+                if members.iter().any(|m| m == "gene_id") {
+                    cols.push(("gene_ids".to_string(), strs(feature("gene_id")?)));
+                    cols.push(("probe_ids".to_string(), strs(feature("id")?)));
+                } else {
+                    cols.push(("gene_ids".to_string(), strs(feature("id")?)));
+                }
+                let types = strs(feature("feature_type")?);
+                cols.push(("feature_types".to_string(), types.clone()));
+                for m in &members {
+                    let skip = ["name", "feature_type", "id", "gene_id", "_all_tag_keys"];
+                    if skip.contains(&m.as_str())
+                        || h5.node(&join(&fpath, m))? != Some(NodeKind::Array)
+                    {
+                        continue;
+                    }
+                    cols.push((m.clone(), strs(feature(m)?)));
+                }
+                let column = |cols: &[(String, DynArray)], n: &str| -> Option<Vec<String>> {
+                    cols.iter()
+                        .find(|(c, _)| c == n)
+                        .and_then(|(_, a)| match a {
+                            DynArray::Str(s) => Some(s.iter().cloned().collect()),
+                            _ => None,
+                        })
+                };
+                let mut keep: Vec<bool> = vec![true; n_features];
+                if let Some(g) = &opts.genome {
+                    let genomes = column(&cols, "genome").unwrap_or_default();
+                    if !genomes.contains(g) {
+                        let mut have: Vec<&String> = genomes.iter().collect();
+                        have.sort();
+                        have.dedup();
+                        return Err(Error::usage(format!(
+                            "{}: no features of genome `{g}`; the file has {have:?}",
+                            path.display()
+                        )));
+                    }
+                    for (k, gn) in keep.iter_mut().zip(&genomes) {
+                        *k &= gn == g;
+                    }
+                }
+                if opts.gex_only {
+                    let t = column(&cols, "feature_types").unwrap_or_default();
+                    for (k, ft) in keep.iter_mut().zip(&t) {
+                        *k &= ft == "Gene Expression";
+                    }
+                }
+                (strs(feature("name")?), cols, keep)
+            }
+            H5Layout::V2 { .. } => (
+                strs(feature("gene_names")?),
+                vec![("gene_ids".to_string(), strs(feature("genes")?))],
+                vec![true; n_features],
+            ),
+        };
+        for (n, a) in std::iter::once(&("names".to_string(), names.clone())).chain(&columns) {
+            if a.len() != n_features {
+                return Err(Error::format(
+                    loc(&base),
+                    format!(
+                        "features `{n}` has {} entries for {n_features} features",
+                        a.len()
+                    ),
+                ));
+            }
+        }
+        if barcodes.len() != n_cells {
+            return Err(Error::format(
+                loc(&join(&base, "barcodes")),
+                format!("{} barcodes for {n_cells} cells", barcodes.len()),
+            ));
+        }
+        let filtered = keep.iter().any(|k| !k);
+        let kept: Vec<usize> = (0..n_features).filter(|&j| keep[j]).collect();
+        let sel = filtered.then_some(kept.as_slice());
+        let var_names = match take(names, sel) {
+            DynArray::Str(s) => s.into_iter().collect(),
+            _ => unreachable!("names are text"),
+        };
+        for (_, a) in columns.iter_mut() {
+            *a = take(
+                std::mem::replace(a, DynArray::zeros(DType::Bool, &[0])),
+                sel,
+            );
+        }
+        let mut obs_columns = Vec::new();
+        if layout == H5Layout::V3 && h5.node(&join(&base, "filtered_barcodes"))?.is_some() {
+            let fb = read_all("filtered_barcodes")?;
+            let fb = match fb {
+                DynArray::Bool(_) => fb,
+                other => DynArray::Bool(
+                    Array1::from(
+                        other
+                            .to_i64_vec()
+                            .unwrap_or_default()
+                            .into_iter()
+                            .map(|v| v != 0)
+                            .collect::<Vec<_>>(),
+                    )
+                    .into_dyn(),
+                ),
+            };
+            obs_columns.push(("filtered_barcodes".to_string(), fb));
+        }
+
+        // X: the file's offsets, and new ones when a filter drops entries.
+        let indptr_path = join(&base, "indptr");
+        let raw_indptr =
+            crate::encoding::to_indptr(&h5, &indptr_path, &h5.read_all(&indptr_path)?)?;
+        if raw_indptr.len() != n_cells + 1 || raw_indptr.windows(2).any(|w| w[0] > w[1]) {
+            return Err(Error::format(
+                loc(&indptr_path),
+                format!("expected {} monotone offsets", n_cells + 1),
+            ));
+        }
+        let data_info = h5.array_info(&join(&base, "data"))?;
+        let StoredType::Plain(file_type) = data_info.dtype else {
+            return Err(Error::unsupported(
+                loc(&join(&base, "data")),
+                format!("element type {}", data_info.dtype),
+            ));
+        };
+        let data_type = if file_type == DType::I32 {
+            DType::F32
+        } else {
+            file_type
+        };
+        let mut remap = None;
+        let mut indptr = raw_indptr.clone();
+        if filtered {
+            let mut map = vec![u32::MAX; n_features];
+            for (new, &old) in kept.iter().enumerate() {
+                map[old] = new as u32;
+            }
+            // One pass over the indices, a few million at a time, counts what each row keeps.
+            let indices_path = join(&base, "indices");
+            let mut row = 0usize;
+            let mut out = vec![0u64];
+            let total = *raw_indptr.last().unwrap_or(&0);
+            let step = 1u64 << 22;
+            let mut lo = 0u64;
+            let mut kept_in_row = 0u64;
+            while lo < total {
+                let hi = (lo + step).min(total);
+                let idx = h5
+                    .read(&indices_path, &[lo..hi])?
+                    .to_i64_vec()
+                    .unwrap_or_default();
+                for (k, &j) in idx.iter().enumerate() {
+                    let pos = lo + k as u64;
+                    while raw_indptr[row + 1] <= pos {
+                        out.push(out[row] + kept_in_row);
+                        kept_in_row = 0;
+                        row += 1;
+                    }
+                    if map.get(j as usize).is_some_and(|&m| m != u32::MAX) {
+                        kept_in_row += 1;
+                    }
+                }
+                lo = hi;
+            }
+            while out.len() < n_cells + 1 {
+                out.push(out[row] + kept_in_row);
+                kept_in_row = 0;
+                row += 1;
+            }
+            indptr = out;
+            remap = Some(map);
+        }
+        let nnz = *indptr.last().unwrap_or(&0);
+
+        let mut meta = MemStore::new(&path, StoreFormat::Tenx, root_attrs());
+        let mut x_attrs = enc_attrs("csr_matrix", "0.1.0");
+        x_attrs.insert("shape".into(), json!([n_cells, kept.len()]));
+        meta.group("X", x_attrs);
+        meta.array(
+            "X/indptr",
+            DynArray::I64(
+                Array1::from(indptr.iter().map(|&p| p as i64).collect::<Vec<_>>()).into_dyn(),
+            ),
+            Attrs::new(),
+        );
+        // Listed so the group has its members; reads go to the file.
+        for m in ["data", "indices"] {
+            meta.array(
+                &join("X", m),
+                DynArray::zeros(DType::I64, &[0]),
+                Attrs::new(),
+            );
+        }
+        put_frame(&mut meta, "obs", barcodes, obs_columns);
+        put_frame(&mut meta, "var", var_names, columns);
+        Ok(Ok(TenxH5 {
+            h5,
+            base,
+            meta,
+            raw_indptr,
+            indptr,
+            remap,
+            nnz,
+            data_type,
+        }))
+    }
+
+    fn is_x_member(path: &str) -> Option<&'static str> {
+        match path {
+            "X/data" => Some("data"),
+            "X/indices" => Some("indices"),
+            _ => None,
+        }
+    }
+
+    /// Entries `lo..hi` of the kept values or indices.
+    fn read_member(&self, member: &str, lo: u64, hi: u64) -> Result<DynArray> {
+        let file_path = join(&self.base, member);
+        let Some(map) = &self.remap else {
+            let a = self.h5.read(&file_path, &[lo..hi])?;
+            return Ok(self.convert(member, a));
+        };
+        if lo >= hi {
+            return Ok(DynArray::zeros(
+                if member == "data" {
+                    self.data_type
+                } else {
+                    DType::I64
+                },
+                &[0],
+            ));
+        }
+        // The rows holding kept entries lo..hi, read from the file and filtered.
+        let first = self.indptr.partition_point(|&p| p <= lo) - 1;
+        let last = self.indptr.partition_point(|&p| p < hi);
+        let (flo, fhi) = (self.raw_indptr[first], self.raw_indptr[last]);
+        let idx = self
+            .h5
+            .read(&join(&self.base, "indices"), &[flo..fhi])?
+            .to_i64_vec()
+            .unwrap_or_default();
+        let keep: Vec<usize> = idx
+            .iter()
+            .enumerate()
+            .filter(|(_, j)| map.get(**j as usize).is_some_and(|&m| m != u32::MAX))
+            .map(|(k, _)| k)
+            .collect();
+        let skip = (lo - self.indptr[first]) as usize;
+        let want = &keep[skip..skip + (hi - lo) as usize];
+        Ok(if member == "indices" {
+            DynArray::I64(
+                Array1::from(
+                    want.iter()
+                        .map(|&k| map[idx[k] as usize] as i64)
+                        .collect::<Vec<_>>(),
+                )
+                .into_dyn(),
+            )
+        } else {
+            let data = self.h5.read(&file_path, &[flo..fhi])?;
+            self.convert(member, engine_matrix::take_1d(&data, want))
+        })
+    }
+
+    fn convert(&self, member: &str, a: DynArray) -> DynArray {
+        match (member, a) {
+            ("data", DynArray::I32(v)) => DynArray::F32(v.mapv(|x| x as f32)),
+            (_, a) => a,
+        }
+    }
+}
+
+impl Store for TenxH5 {
+    fn path(&self) -> &Path {
+        self.h5.path()
+    }
+
+    fn format(&self) -> StoreFormat {
+        StoreFormat::Tenx
+    }
+
+    fn node(&self, path: &str) -> Result<Option<NodeKind>> {
+        self.meta.node(path)
+    }
+
+    fn children(&self, group: &str) -> Result<Vec<String>> {
+        self.meta.children(group)
+    }
+
+    fn attributes(&self, path: &str) -> Result<Attrs> {
+        self.meta.attributes(path)
+    }
+
+    fn array_info(&self, path: &str) -> Result<ArrayInfo> {
+        let Some(member) = Self::is_x_member(path) else {
+            return self.meta.array_info(path);
+        };
+        let mut info = self.h5.array_info(&join(&self.base, member))?;
+        info.shape = vec![self.nnz];
+        if member == "data" {
+            info.dtype = StoredType::Plain(self.data_type);
+        } else if self.remap.is_some() {
+            info.dtype = StoredType::Plain(DType::I64);
+        }
+        Ok(info)
+    }
+
+    fn read(&self, path: &str, sel: &[Range<u64>]) -> Result<DynArray> {
+        match Self::is_x_member(path) {
+            Some(member) => match sel {
+                [r] if r.start <= r.end && r.end <= self.nnz => {
+                    self.read_member(member, r.start, r.end)
+                }
+                _ => Err(Error::internal(format!(
+                    "read of /{path} with selection {sel:?} outside [{}]",
+                    self.nnz
+                ))),
+            },
+            None => self.meta.read(path, sel),
+        }
+    }
+
+    fn read_records(&self, path: &str) -> Result<Vec<(String, DynArray)>> {
+        self.meta.read_records(path)
+    }
+}
+
+/// Whether `dir` is a 10x MTX directory (`matrix.mtx` or `matrix.mtx.gz` in it).
+pub fn is_mtx_dir(dir: &Path) -> bool {
+    dir.join("matrix.mtx.gz").is_file() || dir.join("matrix.mtx").is_file()
+}
+
+/// A text file, gunzipped when its name ends in `.gz`.
+fn open_text(path: &Path) -> Result<Box<dyn BufRead>> {
+    let f = std::fs::File::open(path).map_err(|e| Error::io(Location::file(path), e))?;
+    let r: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") {
+        Box::new(flate2::read::MultiGzDecoder::new(f))
+    } else {
+        Box::new(f)
+    };
+    Ok(Box::new(BufReader::with_capacity(1 << 20, r)))
+}
+
+/// `name.gz` if present, else `name`.
+fn find(dir: &Path, name: &str) -> Option<PathBuf> {
+    [format!("{name}.gz"), name.to_string()]
+        .into_iter()
+        .map(|n| dir.join(n))
+        .find(|p| p.is_file())
+}
+
+/// Rows of a tab-separated file without header.
+fn read_tsv(path: &Path) -> Result<Vec<Vec<String>>> {
+    let mut out = Vec::new();
+    for (i, line) in open_text(path)?.lines().enumerate() {
+        let line = line.map_err(|e| Error::io(Location::file(path), e))?;
+        if line.is_empty() && i > 0 {
+            continue;
+        }
+        out.push(line.split('\t').map(String::from).collect());
+    }
+    Ok(out)
+}
+
+/// anndata's `make_index_unique`: the second and later copies of a name get `-1`, `-2`, …,
+/// skipping suffixes that are names already.
+pub fn make_unique(names: &mut [String]) {
+    let mut seen = HashSet::new();
+    let dup: Vec<bool> = names.iter().map(|n| !seen.insert(n.clone())).collect();
+    if !dup.iter().any(|&d| d) {
+        return;
+    }
+    let mut taken: HashSet<String> = names.iter().cloned().collect();
+    let mut counter: HashMap<String, usize> = HashMap::new();
+    for (n, d) in names.iter_mut().zip(dup) {
+        if !d {
+            continue;
+        }
+        let c = counter.entry(n.clone()).or_default();
+        loop {
+            *c += 1;
+            let candidate = format!("{n}-{c}");
+            if taken.insert(candidate.clone()) {
+                *n = candidate;
+                break;
+            }
+        }
+    }
+}
+
+/// Reads a 10x MTX directory into memory as AnnData.
+///
+/// # Errors
+/// When a file is missing or malformed, naming the file and line.
+pub fn read_mtx(dir: &Path, opts: &TenxOptions) -> Result<MemStore> {
+    let missing = |what: &str| {
+        Error::format(
+            Location::file(dir),
+            format!("10x MTX directory has no {what}"),
+        )
+    };
+    let matrix = find(dir, "matrix.mtx").ok_or_else(|| missing("matrix.mtx"))?;
+    let barcodes = find(dir, "barcodes.tsv").ok_or_else(|| missing("barcodes.tsv"))?;
+    let (features, legacy) = match (find(dir, "features.tsv"), find(dir, "genes.tsv")) {
+        (Some(f), _) => (f, false),
+        (None, Some(g)) => (g, true),
+        _ => return Err(missing("features.tsv or genes.tsv")),
+    };
+    let at = |line: usize, msg: String| {
+        Error::format(Location::new(&matrix, format!("line {line}")), msg)
+    };
+    let mut lines = open_text(&matrix)?.lines().enumerate();
+    let header = lines
+        .next()
+        .map(|(_, l)| l.map_err(|e| Error::io(Location::file(&matrix), e)))
+        .transpose()?
+        .unwrap_or_default();
+    let h: Vec<String> = header.split_whitespace().map(str::to_lowercase).collect();
+    if h.len() < 5 || h[0] != "%%matrixmarket" || h[1] != "matrix" || h[2] != "coordinate" {
+        return Err(at(
+            1,
+            format!("not a MatrixMarket coordinate matrix: `{header}`"),
+        ));
+    }
+    let pattern = h[3] == "pattern";
+    if !["integer", "real", "pattern"].contains(&h[3].as_str()) || h[4] != "general" {
+        return Err(at(
+            1,
+            format!(
+                "unsupported MatrixMarket field/symmetry `{} {}`",
+                h[3], h[4]
+            ),
+        ));
+    }
+    // Size line, after comments: genes, cells, entries.
+    let (mut n_genes, mut n_cells, mut nnz) = (0usize, 0usize, 0usize);
+    let mut entries: Vec<(u32, u32, f32)> = Vec::new();
+    let mut sized = false;
+    for (i, line) in lines {
+        let line = line.map_err(|e| Error::io(Location::file(&matrix), e))?;
+        let t = line.trim();
+        if t.is_empty() || t.starts_with('%') {
+            continue;
+        }
+        let mut parts = t.split_whitespace();
+        let mut num = |what: &str| -> Result<f64> {
+            parts
+                .next()
+                .and_then(|p| p.parse::<f64>().ok())
+                .ok_or_else(|| at(i + 1, format!("expected {what} in `{t}`")))
+        };
+        if !sized {
+            n_genes = num("the number of rows")? as usize;
+            n_cells = num("the number of columns")? as usize;
+            nnz = num("the number of entries")? as usize;
+            entries.reserve(nnz.min(1 << 28));
+            sized = true;
+            continue;
+        }
+        let g = num("a row")? as usize;
+        let c = num("a column")? as usize;
+        let v = if pattern { 1.0 } else { num("a value")? as f32 };
+        if g == 0 || g > n_genes || c == 0 || c > n_cells {
+            return Err(at(
+                i + 1,
+                format!("entry ({g}, {c}) is outside the {n_genes} × {n_cells} matrix"),
+            ));
+        }
+        entries.push(((c - 1) as u32, (g - 1) as u32, v));
+    }
+    if entries.len() != nnz {
+        return Err(Error::format(
+            Location::file(&matrix),
+            format!(
+                "the header promises {nnz} entries but the file has {}",
+                entries.len()
+            ),
+        ));
+    }
+    let barcodes: Vec<String> = read_tsv(&barcodes)?
+        .into_iter()
+        .map(|r| r.into_iter().next().unwrap_or_default())
+        .collect();
+    let feats = read_tsv(&features)?;
+    if barcodes.len() != n_cells || feats.len() != n_genes {
+        return Err(Error::format(
+            Location::file(dir),
+            format!(
+                "matrix is {n_genes} genes × {n_cells} cells but there are {} features and {} barcodes",
+                feats.len(),
+                barcodes.len()
+            ),
+        ));
+    }
+    let col = |k: usize| -> Vec<String> {
+        feats
+            .iter()
+            .map(|r| r.get(k).cloned().unwrap_or_default())
+            .collect()
+    };
+    let ids = col(0);
+    let mut symbols = col(1);
+    let types = (!legacy).then(|| col(2));
+    make_unique(&mut symbols);
+    let keep: Vec<bool> = match (&types, opts.gex_only) {
+        (Some(t), true) => t.iter().map(|t| t == "Gene Expression").collect(),
+        _ => vec![true; n_genes],
+    };
+    let mut new_index = vec![u32::MAX; n_genes];
+    let mut kept = 0u32;
+    for (j, &k) in keep.iter().enumerate() {
+        if k {
+            new_index[j] = kept;
+            kept += 1;
+        }
+    }
+    // Cells × genes CSR: entries grouped by cell, genes ascending, duplicates summed (as
+    // scipy does when it builds the matrix).
+    entries.retain(|e| new_index[e.1 as usize] != u32::MAX);
+    entries.sort_unstable_by_key(|e| (e.0, e.1));
+    let mut indptr = vec![0i64; n_cells + 1];
+    let mut indices: Vec<i64> = Vec::with_capacity(entries.len());
+    let mut data: Vec<f32> = Vec::with_capacity(entries.len());
+    let mut prev: Option<(u32, u32)> = None;
+    for (c, g, v) in entries {
+        if prev == Some((c, g)) {
+            *data.last_mut().expect("a previous entry") += v;
+            continue;
+        }
+        prev = Some((c, g));
+        indptr[c as usize + 1] += 1;
+        indices.push(i64::from(new_index[g as usize]));
+        data.push(v);
+    }
+    for i in 0..n_cells {
+        indptr[i + 1] += indptr[i];
+    }
+    let pick = |v: Vec<String>| -> Vec<String> {
+        v.into_iter()
+            .zip(&keep)
+            .filter(|(_, k)| **k)
+            .map(|(s, _)| s)
+            .collect()
+    };
+    let mut m = MemStore::new(dir, StoreFormat::Tenx, root_attrs());
+    let mut x_attrs = enc_attrs("csr_matrix", "0.1.0");
+    x_attrs.insert("shape".into(), json!([n_cells, kept]));
+    m.group("X", x_attrs);
+    m.array(
+        "X/indptr",
+        DynArray::I64(Array1::from(indptr).into_dyn()),
+        Attrs::new(),
+    );
+    m.array(
+        "X/indices",
+        DynArray::I64(Array1::from(indices).into_dyn()),
+        Attrs::new(),
+    );
+    m.array(
+        "X/data",
+        DynArray::F32(Array1::from(data).into_dyn()),
+        Attrs::new(),
+    );
+    put_frame(&mut m, "obs", barcodes, vec![]);
+    let mut var_cols = vec![("gene_ids".to_string(), strings(pick(ids)))];
+    if let Some(t) = types {
+        var_cols.push(("feature_types".to_string(), strings(pick(t))));
+    }
+    put_frame(&mut m, "var", pick(symbols), var_cols);
+    Ok(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// anndata's examples: later copies get -1, -2; a suffix that is taken is skipped.
+    #[test]
+    fn names_are_made_unique_as_anndata_does() {
+        let mut v: Vec<String> = ["a", "a", "b", "a", "a-2"].map(String::from).to_vec();
+        make_unique(&mut v);
+        assert_eq!(v, ["a", "a-1", "b", "a-3", "a-2"]);
+    }
+}
