@@ -168,5 +168,36 @@ chunk = p / "layers" / "dense" / "c" / "0" / "0"
 chunk.write_bytes(chunk.read_bytes()[:7])
 expect.append(("truncated_chunk_v3.zarr", "/layers/dense"))
 
+# zarr metadata whose numbers are nonsense: a negative extent, chunks (v2) and shards (v3)
+# whose size overflows; refused by name, not by a decoder panic.
+import json  # noqa: E402
+
+
+def zarr_meta(src, name, doc, edit):
+    p = out / name
+    shutil.copytree(src, p)
+    # Without consolidated metadata the edited document is the truth.
+    if (p / ".zmetadata").exists():
+        (p / ".zmetadata").unlink()
+    meta = json.loads((p / doc).read_text())
+    edit(meta)
+    (p / doc).write_text(json.dumps(meta))
+    if (p / "zarr.json").exists():
+        root = json.loads((p / "zarr.json").read_text())
+        root.pop("consolidated_metadata", None)
+        (p / "zarr.json").write_text(json.dumps(root))
+    expect.append((name, "/layers/dense"))
+
+
+zarr_meta(good_z2, "negative_shape.zarr", "layers/dense/.zarray", lambda m: m.update(shape=[-5, 12]))
+zarr_meta(good_z2, "overflowing_chunks.zarr", "layers/dense/.zarray", lambda m: m.update(chunks=[2**62, 2**62]))
+
+
+def huge_shards(m):
+    m["chunk_grid"]["configuration"]["chunk_shape"] = [2**62, 2**62]
+
+
+zarr_meta(good_z3, "overflowing_shards_v3.zarr", "layers/dense/zarr.json", huge_shards)
+
 for name, element in expect:
     print(f"{name}\t{element}")

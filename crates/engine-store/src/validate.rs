@@ -95,6 +95,7 @@ pub fn validate(path: &Path, block_bytes: usize) -> Report {
     report.format = Some(store.format());
     let mut v = Validator {
         store,
+        misfit: HashSet::new(),
         problems: Vec::new(),
         elements: 0,
         block_bytes: block_bytes.max(1),
@@ -111,6 +112,7 @@ pub fn validate(path: &Path, block_bytes: usize) -> Report {
 pub fn structure_problems(store: &Arc<dyn Store>, n_obs: usize, n_vars: usize) -> Vec<Problem> {
     let mut v = Validator {
         store: store.clone(),
+        misfit: HashSet::new(),
         problems: Vec::new(),
         elements: 0,
         block_bytes: 1,
@@ -125,6 +127,9 @@ pub fn structure_problems(store: &Arc<dyn Store>, n_obs: usize, n_vars: usize) -
 
 struct Validator {
     store: Arc<dyn Store>,
+    /// Elements whose shape does not fit the axes: reported once, never read (a declared
+    /// shape can be anything, so reading it could take forever).
+    misfit: HashSet<String>,
     problems: Vec<Problem>,
     elements: usize,
     block_bytes: usize,
@@ -228,8 +233,9 @@ impl Validator {
                         x.shape()
                     ),
                 );
+            } else {
+                self.matrix(x);
             }
-            self.matrix(x);
         }
         if let (Some(o), Some(v)) = (n_obs, n_vars) {
             self.fits(o, v);
@@ -296,6 +302,7 @@ impl Validator {
                     && (!exact || shape.len() == want.len())
                     && want.iter().zip(&shape).all(|(w, n)| w == n);
                 if !fits {
+                    self.misfit.insert(path.clone());
                     self.error(
                         &path,
                         format!(
@@ -366,6 +373,9 @@ impl Validator {
             };
             for key in keys {
                 let path = join(group, &key);
+                if self.misfit.contains(&path) {
+                    continue;
+                }
                 match encoding_of(s, &path) {
                     Ok(Encoding::Array | Encoding::Sparse(_)) => {
                         match Matrix::open(arc.clone(), &path) {
@@ -397,16 +407,14 @@ impl Validator {
         if s.node("raw/X").ok().flatten().is_some() {
             match Matrix::open(arc.clone(), "raw/X") {
                 Ok(m) => {
-                    if let Some(o) = n_obs
-                        && m.n_rows() != o
-                    {
-                        self.error(
+                    raw_vars = Some(m.n_cols());
+                    match n_obs {
+                        Some(o) if m.n_rows() != o => self.error(
                             "raw/X",
                             format!("has {} rows but the file has {o} obs", m.n_rows()),
-                        );
+                        ),
+                        _ => self.matrix(&m),
                     }
-                    raw_vars = Some(m.n_cols());
-                    self.matrix(&m);
                 }
                 Err(e) => self.fail("raw/X", &e),
             }

@@ -6,11 +6,13 @@ use crate::backend::{ArrayInfo, Attrs, NodeKind, Store, StoreFormat, StoredType}
 use engine_common::{Error, Location, Result};
 use engine_matrix::DynArray;
 use hdf5::types::{FloatSize, IntSize, TypeDescriptor as TD, VarLenAscii, VarLenUnicode};
-use hdf5::{Dataset, Hyperslab, LocationType};
+use hdf5::{Dataset, Hyperslab, LocationToken, LocationType};
 use ndarray::{ArrayD, IxDyn};
 use serde_json::Value as Json;
+use std::collections::HashMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 /// Maps an HDF5 error onto the engine's error for an element.
 fn h5err(file: &Path, element: &str, e: impl std::fmt::Display) -> Error {
@@ -28,6 +30,8 @@ pub struct H5Store {
     /// The same file opened for positional reads of contiguous datasets, when HDF5
     /// addresses are file offsets (no user block before the superblock).
     raw: Option<std::fs::File>,
+    /// [`H5Store::linked_ancestors`] by group path.
+    ancestors: Mutex<HashMap<String, Arc<Vec<(String, LocationToken)>>>>,
 }
 
 impl H5Store {
@@ -52,6 +56,7 @@ impl H5Store {
             file,
             path: path.to_path_buf(),
             raw,
+            ancestors: Mutex::new(HashMap::new()),
         })
     }
 
@@ -79,20 +84,7 @@ impl H5Store {
     /// until Python gives up); refuse it with both paths. Only an ancestor with more than one
     /// link can be reached again, so files without such groups pay one lookup per level.
     fn refuse_cycles(&self, group: &str, g: &hdf5::Group, names: &[String]) -> Result<()> {
-        let mut ancestors = Vec::new();
-        let mut prefix = String::new();
-        for part in std::iter::once("").chain(group.split('/').filter(|p| !p.is_empty())) {
-            if !part.is_empty() {
-                prefix = crate::backend::join(&prefix, part);
-            }
-            let info = self
-                .file
-                .loc_info_by_name(if prefix.is_empty() { "/" } else { &prefix })
-                .map_err(|e| h5err(&self.path, &prefix, e))?;
-            if info.num_links > 1 {
-                ancestors.push((prefix.clone(), info.token));
-            }
-        }
+        let ancestors = self.linked_ancestors(group)?;
         if ancestors.is_empty() {
             return Ok(());
         }
@@ -112,6 +104,38 @@ impl H5Store {
             }
         }
         Ok(())
+    }
+
+    /// The groups from the root down to `group` (itself included) that have more than one
+    /// link, with their tokens; built from the parent's list and cached, so a deep tree
+    /// costs one lookup per group instead of one per ancestor per group.
+    fn linked_ancestors(&self, group: &str) -> Result<Arc<Vec<(String, LocationToken)>>> {
+        let group = group.trim_matches('/');
+        if let Some(a) = self
+            .ancestors
+            .lock()
+            .ok()
+            .and_then(|m| m.get(group).cloned())
+        {
+            return Ok(a);
+        }
+        let mut list = match group.rsplit_once('/') {
+            Some((parent, _)) => (*self.linked_ancestors(parent)?).clone(),
+            None if group.is_empty() => Vec::new(),
+            None => (*self.linked_ancestors("")?).clone(),
+        };
+        let info = self
+            .file
+            .loc_info_by_name(if group.is_empty() { "/" } else { group })
+            .map_err(|e| h5err(&self.path, group, e))?;
+        if info.num_links > 1 {
+            list.push((group.to_string(), info.token));
+        }
+        let list = Arc::new(list);
+        if let Ok(mut m) = self.ancestors.lock() {
+            m.insert(group.to_string(), list.clone());
+        }
+        Ok(list)
     }
 
     fn dataset(&self, path: &str) -> Result<Dataset> {
@@ -240,16 +264,10 @@ impl Store for H5Store {
         if path.is_empty() {
             return Ok(Some(NodeKind::Group));
         }
-        // link_exists fails quietly when an intermediate group is missing; check each level.
-        let mut prefix = String::new();
-        for part in path.split('/') {
-            if !prefix.is_empty() {
-                prefix.push('/');
-            }
-            prefix.push_str(part);
-            if !self.file.link_exists(&prefix) {
-                return Ok(None);
-            }
+        // False also when an intermediate group is missing (or is a dataset): one lookup,
+        // not one per level, so deep trees stay linear.
+        if !self.file.link_exists(path) {
+            return Ok(None);
         }
         match self.file.loc_type_by_name(path) {
             Ok(LocationType::Group) => Ok(Some(NodeKind::Group)),

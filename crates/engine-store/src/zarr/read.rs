@@ -320,6 +320,26 @@ fn describe_codec(c: &Json) -> String {
     }
 }
 
+/// The most a chunk or shard may hold, decoded: far past any real chunk (1 TiB), far below
+/// where sizes overflow.
+const MAX_CHUNK_BYTES: u128 = 1 << 40;
+
+/// An array's extents: `Ok(None)` when absent, an error naming what is wrong when an entry is
+/// negative or not an integer.
+fn extents(j: Option<&Json>) -> std::result::Result<Option<Vec<u64>>, String> {
+    let Some(j) = j else { return Ok(None) };
+    let a = j
+        .as_array()
+        .ok_or_else(|| format!("{j} is not a list of extents"))?;
+    a.iter()
+        .map(|v| {
+            v.as_u64()
+                .ok_or_else(|| format!("{j} has an extent {v} that is not a size"))
+        })
+        .collect::<std::result::Result<Vec<u64>, String>>()
+        .map(Some)
+}
+
 fn u64s(j: Option<&Json>) -> Option<Vec<u64>> {
     j.and_then(|v| v.as_array())
         .map(|a| a.iter().filter_map(|x| x.as_u64()).collect())
@@ -621,7 +641,8 @@ impl ZarrStore {
     }
 
     fn info_from_meta(&self, path: &str, m: &Json) -> Result<ArrayInfo> {
-        let shape = u64s(m.get("shape"))
+        let shape = extents(m.get("shape"))
+            .map_err(|why| Error::format(self.loc(path), format!("shape {why}")))?
             .ok_or_else(|| Error::format(self.loc(path), "array metadata has no shape"))?;
         let v3 = m.get("zarr_format").and_then(|v| v.as_u64()) == Some(3);
         let (dtype, chunks, shards, compression) = if v3 {
@@ -673,6 +694,30 @@ impl ZarrStore {
                 compression,
             )
         };
+        // zarrs multiplies these out; nonsense sizes are refused here, by name, rather than
+        // overflowing inside it.
+        let elem = match &dtype {
+            StoredType::Plain(d) => d.size() as u128,
+            _ => 8,
+        };
+        for (what, grid) in [("chunk", &chunks), ("shard", &shards)] {
+            let Some(g) = grid else { continue };
+            if g.len() != shape.len() || g.contains(&0) {
+                return Err(Error::format(
+                    self.loc(path),
+                    format!("{what} shape {g:?} does not suit an array of shape {shape:?}"),
+                ));
+            }
+            let bytes = g
+                .iter()
+                .try_fold(elem, |acc, &c| acc.checked_mul(u128::from(c)));
+            if bytes.is_none_or(|b| b > MAX_CHUNK_BYTES) {
+                return Err(Error::format(
+                    self.loc(path),
+                    format!("{what} shape {g:?} is impossibly large (corrupt metadata?)"),
+                ));
+            }
+        }
         Ok(ArrayInfo {
             shape,
             dtype,
