@@ -22,6 +22,9 @@ fn h5err(file: &Path, element: &str, e: impl std::fmt::Display) -> Error {
     )
 }
 
+/// Groups on a path that have more than one link, with their tokens.
+type Ancestors = Arc<Vec<(String, LocationToken)>>;
+
 /// An open `.h5ad` file.
 #[derive(Debug)]
 pub struct H5Store {
@@ -31,7 +34,7 @@ pub struct H5Store {
     /// addresses are file offsets (no user block before the superblock).
     raw: Option<std::fs::File>,
     /// [`H5Store::linked_ancestors`] by group path.
-    ancestors: Mutex<HashMap<String, Arc<Vec<(String, LocationToken)>>>>,
+    ancestors: Mutex<HashMap<String, Ancestors>>,
 }
 
 impl H5Store {
@@ -109,7 +112,7 @@ impl H5Store {
     /// The groups from the root down to `group` (itself included) that have more than one
     /// link, with their tokens; built from the parent's list and cached, so a deep tree
     /// costs one lookup per group instead of one per ancestor per group.
-    fn linked_ancestors(&self, group: &str) -> Result<Arc<Vec<(String, LocationToken)>>> {
+    fn linked_ancestors(&self, group: &str) -> Result<Ancestors> {
         let group = group.trim_matches('/');
         if let Some(a) = self
             .ancestors
