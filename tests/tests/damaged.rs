@@ -214,3 +214,70 @@ fn damaged_10x_mtx_is_refused() {
         assert_eq!(res.status.code(), Some(1), "{name}");
     }
 }
+
+/// A disk that fills while strings are written: HDF5 used to crash (SIGSEGV in its
+/// variable-length conversion's error path); now the space is reserved first and the error
+/// names the target, not the temporary, and nothing is left behind. The limit is the
+/// process's file-size limit (`ulimit -f`, SIGXFSZ ignored), which fails writes as a full disk
+/// does.
+#[test]
+fn a_full_disk_while_writing_strings_is_an_error() {
+    let dir = scratch("full-disk");
+    let src = dir.join("strings.zarr");
+    let script = format!(
+        "import anndata as ad, numpy as np, pandas as pd, scipy.sparse as sp\n\
+         n = 100000\n\
+         ad.settings.allow_write_nullable_strings = False\n\
+         ad.AnnData(sp.random(n, 4, density=0.1, format='csr', dtype=np.float32, random_state=0), \
+         obs=pd.DataFrame({{'s': [f'text_{{i}}_padding_padding' for i in range(n)]}}, \
+         index=[f'c{{i}}' for i in range(n)])).write_zarr('{}')\n",
+        src.display()
+    );
+    let py = std::process::Command::new(engine_tests::python())
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        py.status.success(),
+        "{}",
+        String::from_utf8_lossy(&py.stderr)
+    );
+    let out_dir = dir.join("out");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let out = out_dir.join("full.h5ad");
+    let limited = |kib: u32| {
+        std::process::Command::new("sh")
+            .args([
+                "-c",
+                &format!("ulimit -f {kib}; trap '' XFSZ; exec \"$0\" \"$@\""),
+                engine_tests::engine_bin().to_str().unwrap(),
+                "convert",
+                src.to_str().unwrap(),
+                out.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap()
+    };
+    // Limits across the file's growth, so one falls inside the string writes.
+    for kib in (500..=6000).step_by(500) {
+        let res = limited(kib);
+        let err = String::from_utf8_lossy(&res.stderr);
+        assert_eq!(res.status.code(), Some(1), "limit {kib} KiB: {err}");
+        assert!(
+            err.contains("full.h5ad:/obs") && !err.contains(".tmp-"),
+            "limit {kib} KiB: {err}"
+        );
+        assert_eq!(
+            std::fs::read_dir(&out_dir).unwrap().count(),
+            0,
+            "limit {kib} KiB left files behind"
+        );
+    }
+    let res = limited(1 << 20);
+    assert!(
+        res.status.success(),
+        "{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    engine_tests::assert_anndata_equal(&src, &out);
+}

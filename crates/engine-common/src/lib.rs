@@ -134,6 +134,30 @@ impl Error {
         self
     }
 
+    /// Names `to` wherever the error names `from` (its location and its message): errors
+    /// raised while writing a temporary file speak of the target the user asked for.
+    pub fn with_path_replaced(mut self, from: &Path, to: &Path) -> Self {
+        let (f, t) = (from.display().to_string(), to.display().to_string());
+        let fix = |s: &mut String| {
+            if s.contains(&f) {
+                *s = s.replace(&f, &t);
+            }
+        };
+        match &mut self {
+            Error::Format { location, message } | Error::Io { location, message } => {
+                relocate(&mut location.file, from, to);
+                fix(message);
+            }
+            Error::Unsupported { location, what } => {
+                relocate(&mut location.file, from, to);
+                fix(what);
+            }
+            Error::Usage(m) | Error::Data(m) | Error::Resources(m) | Error::Internal(m) => fix(m),
+            Error::Step { message, .. } => fix(message),
+        }
+        self
+    }
+
     /// Whether the user's input is at fault (a mistake in the pipeline, the arguments or a
     /// step), as opposed to the data, the machine or a bug.
     pub fn is_usage(&self) -> bool {
@@ -151,6 +175,19 @@ impl Error {
             Error::Resources(_) => "resources",
             Error::Internal(_) => "internal",
         }
+    }
+}
+
+/// `file` under `to` instead of `from`, if it was under `from`.
+fn relocate(file: &mut Option<PathBuf>, from: &Path, to: &Path) {
+    if let Some(f) = file
+        && let Ok(rest) = f.strip_prefix(from)
+    {
+        *f = if rest.as_os_str().is_empty() {
+            to.to_path_buf()
+        } else {
+            to.join(rest)
+        };
     }
 }
 
@@ -186,6 +223,19 @@ mod tests {
         assert_eq!(e.kind(), "data");
         let io = Error::io(Location::file("a.h5ad"), "gone").in_step("pcs");
         assert_eq!(io.to_string(), "a.h5ad: gone");
+    }
+
+    #[test]
+    fn temporary_paths_become_the_target() {
+        let e = Error::io(
+            Location::new("out/.tmp-1-2-x.h5ad", "/obs"),
+            "write to './out/.tmp-1-2-x.h5ad' failed",
+        )
+        .with_path_replaced(Path::new("out/.tmp-1-2-x.h5ad"), Path::new("out/x.h5ad"));
+        assert_eq!(
+            e.to_string(),
+            "out/x.h5ad:/obs: write to './out/x.h5ad' failed"
+        );
     }
 
     #[test]

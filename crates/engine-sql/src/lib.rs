@@ -175,7 +175,7 @@ impl SqlSession {
             };
             Ok::<_, datafusion::error::DataFusionError>(())
         })
-        .map_err(|e| sql_error(sql, &e))?;
+        .map_err(|e| target.blame(sql_error(sql, &e)))?;
         target.commit()
     }
 }

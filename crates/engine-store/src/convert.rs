@@ -48,10 +48,13 @@ pub struct ConvertReport {
 pub fn convert(src: &Dataset, out: &Path, opts: &ConvertOptions) -> Result<ConvertReport> {
     src.check_structure().map_err(|e| e.in_file(src.path()))?;
     let target = AtomicTarget::new(out, opts.overwrite)?;
-    let mut w = write::create_store(opts.format, target.tmp_path())?;
     let mut report = ConvertReport::default();
-    copy_dataset(src, w.as_mut(), opts, &mut report).map_err(|e| e.in_file(src.path()))?;
-    w.finish()?;
+    let written = (|| {
+        let mut w = write::create_store(opts.format, target.tmp_path())?;
+        copy_dataset(src, w.as_mut(), opts, &mut report).map_err(|e| e.in_file(src.path()))?;
+        w.finish()
+    })();
+    written.map_err(|e| target.blame(e))?;
     target.commit()?;
     Ok(report)
 }

@@ -68,6 +68,11 @@ impl AtomicTarget {
         &self.target
     }
 
+    /// An error raised while writing the temporary, naming the target instead.
+    pub fn blame(&self, e: Error) -> Error {
+        e.with_path_replaced(&self.tmp, &self.target)
+    }
+
     /// Moves the finished temporary onto the target.
     ///
     /// # Errors

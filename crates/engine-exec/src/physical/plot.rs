@@ -90,7 +90,7 @@ impl ExecNode for PlotNode {
             x_label: label(components.0),
             y_label: label(components.1),
         };
-        engine_plot::scatter_png(&plot, target.tmp_path())?;
+        engine_plot::scatter_png(&plot, target.tmp_path()).map_err(|e| target.blame(e))?;
         target.commit()?;
         cx.output(path);
         cx.stage("plot", 0);

@@ -64,9 +64,23 @@ fn write_anndata(
     w: &WriteNode,
     cx: &RunContext<'_>,
 ) -> Result<usize> {
-    let (path, format) = (w.path.as_str(), w.format);
+    let path = w.path.as_str();
     ensure_dir(Path::new(path))?;
     let target = AtomicTarget::new(Path::new(path), cx.opts.overwrite)?;
+    let blocks = write_into(lin, a, w, cx, &target).map_err(|e| target.blame(e))?;
+    target.commit()?;
+    Ok(blocks)
+}
+
+/// [`write_anndata`]'s work, into the temporary of `target`.
+fn write_into(
+    lin: &Lineage,
+    a: &Annotations,
+    w: &WriteNode,
+    cx: &RunContext<'_>,
+    target: &AtomicTarget,
+) -> Result<usize> {
+    let (path, format) = (w.path.as_str(), w.format);
     let mut out = write::create_store(format, target.tmp_path())?;
     let (n_obs, n_vars) = (lin.n_obs(), lin.n_vars());
     write::write_root(out.as_mut())?;
@@ -190,7 +204,6 @@ fn write_anndata(
     }
     bar.finish_and_clear();
     out.finish()?;
-    target.commit()?;
     Ok(ranges.len())
 }
 

@@ -359,3 +359,36 @@ pub fn filter_available(id: i32) -> bool {
     // SAFETY: a plain query of HDF5's filter table, under its lock.
     hdf5::sync::sync(|| unsafe { hdf5_sys::h5z::H5Zfilter_avail(id) > 0 })
 }
+
+/// Makes sure the file at `path` has `extra` more bytes of disk allocated past its current
+/// end. HDF5 crashes (a free of a file address in `H5T__conv_vlen`'s error path) when a write
+/// fails while it converts variable-length strings, as it does on a full disk; with the space
+/// reserved first the write cannot fail there, and a disk too small is an error here instead.
+/// HDF5 truncates the file to what it used when it closes it.
+pub fn reserve(file: &hdf5::File, path: &std::path::Path, extra: u64) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    unsafe extern "C" {
+        // In HDF5 since 1.10; hdf5-sys does not declare it.
+        fn H5Fget_eoa(
+            file_id: hdf5_sys::h5i::hid_t,
+            eoa: *mut hdf5_sys::h5::haddr_t,
+        ) -> hdf5_sys::h5::herr_t;
+    }
+    // Where HDF5 allocates next (the file may be longer: an earlier reservation).
+    let mut eoa: hdf5_sys::h5::haddr_t = 0;
+    // SAFETY: a valid open file id and an out-pointer to a local, under HDF5's lock.
+    let rc = hdf5::sync::sync(|| unsafe { H5Fget_eoa(file.id(), &mut eoa) });
+    if rc < 0 {
+        return Err(std::io::Error::other("HDF5 cannot say where the file ends"));
+    }
+    let f = std::fs::OpenOptions::new().write(true).open(path)?;
+    let end = i64::try_from(eoa.saturating_add(extra)).unwrap_or(i64::MAX);
+    // SAFETY: a plain call on a descriptor this function owns for its duration.
+    let rc = unsafe { libc::posix_fallocate(f.as_raw_fd(), 0, end) };
+    match rc {
+        0 => Ok(()),
+        // Filesystems without fallocate: nothing to reserve with, write as before.
+        libc::EOPNOTSUPP | libc::EINVAL => Ok(()),
+        e => Err(std::io::Error::from_raw_os_error(e)),
+    }
+}

@@ -31,6 +31,23 @@ impl H5Writer {
         })
     }
 
+    /// Reserves disk for writing these strings to the global heap (see [`super::raw::reserve`]):
+    /// their bytes, a heap object header, padding and a reference each, and a margin.
+    fn reserve_for_strings<'s>(
+        &self,
+        path: &str,
+        strings: impl Iterator<Item = &'s String>,
+    ) -> Result<()> {
+        let (n, bytes) = strings.fold((0u64, 0u64), |(n, b), s| (n + 1, b + s.len() as u64));
+        let need = bytes + 40 * n + (1 << 20);
+        super::raw::reserve(&self.file, &self.path, need).map_err(|e| {
+            Error::io(
+                Location::new(&self.path, format!("/{path}")),
+                format!("cannot reserve {need} bytes of disk to write strings: {e}"),
+            )
+        })
+    }
+
     fn err(&self, path: &str, e: impl std::fmt::Display) -> Error {
         Error::io(Location::new(&self.path, format!("/{path}")), e)
     }
@@ -165,6 +182,9 @@ impl StoreWriter for H5Writer {
             .map(|(&o, &n)| o..o + n as u64)
             .collect();
         let slab = hyperslab(&sel);
+        if let DynArray::Str(a) = data {
+            self.reserve_for_strings(path, a.iter())?;
+        }
         let r = match data {
             DynArray::Str(a) => {
                 let v: hdf5::Result<ArrayD<VarLenUnicode>> = a
@@ -231,6 +251,9 @@ impl StoreWriter for H5Writer {
             .create(path)
             .map_err(|e| self.err(path, e))?;
         for (name, a) in fields {
+            if let DynArray::Str(s) = a {
+                self.reserve_for_strings(path, s.iter())?;
+            }
             super::raw::write_compound_field(&ds, name, a).map_err(|e| self.err(path, e))?;
         }
         for (k, v) in attrs {
