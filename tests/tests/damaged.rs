@@ -281,3 +281,49 @@ fn a_full_disk_while_writing_strings_is_an_error() {
     );
     engine_tests::assert_anndata_equal(&src, &out);
 }
+
+/// A global heap collection whose size field is corrupt makes HDF5 2.2 loop forever while
+/// decoding it (every variable-length string, attributes included, lives there). convert,
+/// validate and inspect end with an error naming the file instead of hanging, and leave
+/// no temporary behind. The deadline is shortened for the test.
+#[test]
+fn a_corrupt_global_heap_ends_with_an_error() {
+    let dir = scratch("global-heap");
+    let mut bytes = std::fs::read(fixtures().join("full_plain.h5ad")).unwrap();
+    let at = bytes
+        .windows(4)
+        .position(|w| w == b"GCOL")
+        .expect("the file has a global heap collection");
+    // The collection's size (8 bytes after signature, version and 3 reserved) grows past
+    // its contents: HDF5 then meets a zero-size free-space object and never advances.
+    bytes[at + 9] = 0xff;
+    let src = dir.join("heap.h5ad");
+    std::fs::write(&src, &bytes).unwrap();
+    let out_dir = dir.join("out");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let out = out_dir.join("x.zarr");
+    for args in [
+        vec!["convert", src.to_str().unwrap(), out.to_str().unwrap()],
+        vec!["validate", src.to_str().unwrap()],
+        vec!["inspect", src.to_str().unwrap()],
+    ] {
+        let t = std::time::Instant::now();
+        let res = std::process::Command::new(engine_tests::engine_bin())
+            .args(&args)
+            .env("ENGINE_HDF5_DEADLINE_SECS", "2")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&res.stderr);
+        assert_eq!(res.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains("heap.h5ad") && err.contains("global heap"),
+            "{args:?}: {err}"
+        );
+        assert!(
+            t.elapsed().as_secs() < 60,
+            "{args:?} took {:?}",
+            t.elapsed()
+        );
+        assert_eq!(std::fs::read_dir(&out_dir).unwrap().count(), 0, "{args:?}");
+    }
+}

@@ -52,6 +52,9 @@ impl AtomicTarget {
             unique(),
             name.to_string_lossy()
         ));
+        if let Ok(mut t) = TEMPORARIES.lock() {
+            t.push(tmp.clone());
+        }
         Ok(AtomicTarget {
             target: target.to_path_buf(),
             tmp,
@@ -94,6 +97,24 @@ impl Drop for AtomicTarget {
         if !self.committed {
             let _ = std::fs::remove_dir_all(&self.tmp);
             let _ = std::fs::remove_file(&self.tmp);
+        }
+        if let Ok(mut t) = TEMPORARIES.lock() {
+            t.retain(|p| p != &self.tmp);
+        }
+    }
+}
+
+/// Temporaries being written, for a process that must stop without unwinding.
+static TEMPORARIES: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+/// Removes every temporary still being written. For exits that skip destructors (a call into
+/// a C library that never returns); the targets stay as they were.
+pub fn remove_temporaries() {
+    // try_lock: the thread holding the lock may be the one that is stuck.
+    if let Ok(t) = TEMPORARIES.try_lock() {
+        for p in t.iter() {
+            let _ = std::fs::remove_dir_all(p);
+            let _ = std::fs::remove_file(p);
         }
     }
 }

@@ -8,6 +8,7 @@
 //! - `attrs`: attributes to and from JSON.
 //! - `parallel`: reads that bypass HDF5's lock (positional reads, parallel inflate).
 //! - `filters`: decoders for hdf5plugin's zstd, LZ4 and bitshuffle, built in.
+//! - `watchdog`: a deadline for reads through HDF5's global heap, which can loop forever.
 //! - `raw`: the FFI hdf5-metno has no safe API for (run-time memory types, raw chunks,
 //!   filter registration); the only unsafe code here.
 
@@ -18,6 +19,7 @@ mod parallel;
 #[allow(unsafe_code)]
 mod raw;
 mod read;
+mod watchdog;
 mod write;
 
 pub use read::H5Store;

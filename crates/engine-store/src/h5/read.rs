@@ -299,8 +299,13 @@ impl Store for H5Store {
         let mut out = Attrs::new();
         for name in loc.attr_names().map_err(|e| h5err(&self.path, path, e))? {
             let a = loc.attr(&name).map_err(|e| h5err(&self.path, path, e))?;
+            let v = super::watchdog::guarded(
+                || format!("{}:/{path} (attribute {name})", self.path.display()),
+                a.size(),
+                || attr_json(&a),
+            );
             // Unreadable attributes (object references, exotic types) are skipped, not fatal.
-            if let Ok(Some(v)) = attr_json(&a) {
+            if let Ok(Some(v)) = v {
                 out.insert(name, v);
             } else if name == "categories" {
                 // anndata 0.7 stores a categorical's categories as an object reference.
@@ -367,7 +372,13 @@ impl Store for H5Store {
         if let Some(plan) = parallel::plan(&ds, &td, sel) {
             return parallel::read(&ds, &plan, sel).map_err(|e| self.read_err(&ds, path, e));
         }
-        read_typed(&ds, &td, sel).map_err(|e| self.read_err(&ds, path, e))
+        let n: usize = sel.iter().map(|r| (r.end - r.start) as usize).product();
+        super::watchdog::guarded(
+            || format!("{}:/{path}", self.path.display()),
+            n,
+            || read_typed(&ds, &td, sel),
+        )
+        .map_err(|e| self.read_err(&ds, path, e))
     }
 
     fn read_records(&self, path: &str) -> Result<Vec<(String, DynArray)>> {
@@ -384,8 +395,12 @@ impl Store for H5Store {
         };
         let mut out = Vec::new();
         for f in &ct.fields {
-            let v = raw::compound_field(&ds, &f.name, &f.ty)
-                .map_err(|e| h5err(&self.path, &format!("{path}.{}", f.name), e))?;
+            let v = super::watchdog::guarded(
+                || format!("{}:/{path}", self.path.display()),
+                ds.size(),
+                || raw::compound_field(&ds, &f.name, &f.ty),
+            )
+            .map_err(|e| h5err(&self.path, &format!("{path}.{}", f.name), e))?;
             out.push((f.name.clone(), v));
         }
         Ok(out)
