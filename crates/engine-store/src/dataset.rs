@@ -356,11 +356,22 @@ impl Dataset {
                 e.error = Some(format!("unsupported encoding `{kind}` version `{version}`"));
             }
         }
-        out.push(e);
-        if recurse && let Ok(children) = s.children(path) {
-            for c in children {
-                self.summarize_into(&join(path, &c), depth + 1, out);
+        if recurse {
+            match s.children(path) {
+                Ok(children) => {
+                    out.push(e);
+                    for c in children {
+                        self.summarize_into(&join(path, &c), depth + 1, out);
+                    }
+                }
+                // A group that cannot be listed (a link cycle, damage) says so.
+                Err(err) => {
+                    e.error = Some(err.to_string());
+                    out.push(e);
+                }
             }
+        } else {
+            out.push(e);
         }
     }
 }
