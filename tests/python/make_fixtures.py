@@ -112,6 +112,7 @@ def write_all(out: Path):
     write_blosc(out / "blosc.h5ad")
     write_awkward(out / "awkward.h5ad")
     write_undecodable_uns(out)
+    write_dict_obs(out / "dict_obs.h5ad")
     write_codecs(out)
     write_plugins(out)
     write_zips(out)
@@ -392,6 +393,19 @@ def write_undecodable_uns(out: Path):
     ad.settings.zarr_write_format = 3
     a.write_zarr(out / "uns_undecodable.zarr3")
     ad.settings.allow_write_nullable_strings = True
+
+
+def write_dict_obs(path: Path):
+    """obs stored as a group without encoding attributes (and no obsm dataframe, whose index
+    would then disagree): anndata reads it as a dict of columns with row numbers as index."""
+    a = make(False)
+    del a.obsm["meta"]
+    ad.settings.allow_write_nullable_strings = False
+    a.write_h5ad(path)
+    ad.settings.allow_write_nullable_strings = True
+    with h5py.File(path, "a") as f:
+        for k in list(f["obs"].attrs):
+            del f["obs"].attrs[k]
 
 
 def write_awkward(path: Path):

@@ -1042,3 +1042,39 @@ fn deeply_nested_uns_converts() {
     );
     assert!(engine_store::validate::validate(&out, 1 << 20).is_valid());
 }
+
+/// obs as a group without encoding attributes, which anndata reads as a dict of columns
+/// (`_index` among them) indexed by row number, converts to what anndata sees. The one
+/// difference: the index is written under `index` (a column holds `_index`), so anndata
+/// names it; anndata itself cannot write that frame at all.
+#[test]
+fn obs_without_encoding_attributes_reads_as_anndata_reads_it() {
+    let src = fixtures().join("dict_obs.h5ad");
+    let ds = Dataset::open(&src).unwrap();
+    let obs = ds.obs(None).unwrap();
+    assert_eq!(obs.index.render(5), "5");
+    assert!(
+        obs.column("_index")
+            .is_some_and(|c| c.render(5) == "cell_005")
+    );
+    assert!(obs.column("cell_type").is_some());
+    assert!(engine_store::validate::validate(&src, 1 << 20).is_valid());
+    let dir = scratch("dict-obs");
+    for format in [StoreFormat::H5ad, StoreFormat::Zarr3] {
+        let out = dir.join(format!("out.{}", format.name()));
+        let opts = ConvertOptions {
+            format,
+            overwrite: true,
+            ..Default::default()
+        };
+        convert(&ds, &out, &opts).unwrap();
+        engine_tests::assert_anndata_equal_with(
+            &src,
+            &out,
+            &["--slots=X,var,layers,obsm,varm,obsp,varp,uns,raw"],
+        );
+        let back = Dataset::open(&out).unwrap().obs(None).unwrap();
+        assert_eq!(back.columns, obs.columns, "{}", format.name());
+        assert_eq!(back.index.render(39), "39");
+    }
+}

@@ -336,6 +336,10 @@ impl Dataset {
                 (Err(err), _) | (_, Err(err)) => e.error = Some(err.to_string()),
                 _ => {}
             },
+            Encoding::DictFrame => match read_frame(s, path, None) {
+                Ok(f) => e.shape = Some(vec![f.n_rows() as u64, f.columns.len() as u64]),
+                Err(err) => e.error = Some(err.to_string()),
+            },
             Encoding::Categorical
             | Encoding::NullableInteger
             | Encoding::NullableBoolean
@@ -402,6 +406,7 @@ pub(crate) fn axis_len(s: &dyn Store, path: &str) -> Result<Option<usize>> {
                     )),
                 }
             }
+            Encoding::DictFrame => Ok(Some(read_frame(s, path, None)?.n_rows())),
             Encoding::LegacyCompoundFrame => {
                 let info = s.array_info(path)?;
                 if !matches!(info.dtype, StoredType::Compound(_)) {

@@ -32,6 +32,9 @@ pub enum Encoding {
     Null,
     /// Pre-spec obs/var: one structured (compound) array.
     LegacyCompoundFrame,
+    /// An obs/var group without encoding attributes: anndata reads it as a dict of columns
+    /// (in name order, `_index` among them) with row numbers as the index.
+    DictFrame,
     /// `rec-array`: a structured array (`rank_genes_groups` names, scores, …); also any
     /// structured array without encoding attributes outside obs/var (pre-0.7 `uns`).
     RecArray,
@@ -61,6 +64,7 @@ impl Encoding {
             Encoding::Null => "null".into(),
             Encoding::LegacyCompoundFrame => "dataframe (pre-0.7 compound)".into(),
             Encoding::RecArray => "rec-array".into(),
+            Encoding::DictFrame => "dataframe (a group without encoding attributes)".into(),
             Encoding::Unknown { kind, version } => format!("{kind} {version} (unsupported)"),
         }
     }
@@ -155,6 +159,7 @@ pub fn encoding_of(store: &dyn Store, path: &str) -> Result<Encoding> {
             },
             None if path.is_empty() => Encoding::AnnData,
             None if path == "raw" => Encoding::Raw,
+            None if LEGACY_FRAMES.contains(&path) => Encoding::DictFrame,
             None => Encoding::Dict,
         },
         NodeKind::Array => {
@@ -496,6 +501,7 @@ pub fn read_frame(store: &dyn Store, path: &str, only: Option<&[String]>) -> Res
     match encoding_of(store, path)? {
         Encoding::DataFrame => {}
         Encoding::LegacyCompoundFrame => return read_legacy_frame(store, path, only),
+        Encoding::DictFrame => return read_dict_frame(store, path, only),
         other => {
             return Err(bad(
                 store,
@@ -550,6 +556,52 @@ pub fn read_frame(store: &dyn Store, path: &str, only: Option<&[String]>) -> Res
     })
 }
 
+/// Reads an obs/var group that has no encoding attributes as anndata does: every child a
+/// column, in name order, and row numbers `0, 1, …` as the index.
+fn read_dict_frame(store: &dyn Store, path: &str, only: Option<&[String]>) -> Result<Frame> {
+    let mut columns = Vec::new();
+    let names = store.children(path)?;
+    if let Some(cols) = only
+        && let Some(c) = cols.iter().find(|c| !names.contains(c))
+    {
+        return Err(Error::usage(format!(
+            "{}: no column `{c}` in {path}; columns are: {}",
+            store.path().display(),
+            names.join(", ")
+        )));
+    }
+    let mut n = None;
+    for name in names {
+        let cp = join(path, &name);
+        let col = read_column(store, &cp)?;
+        match n {
+            None => n = Some(col.len()),
+            Some(n) if n != col.len() => {
+                return Err(bad(
+                    store,
+                    &cp,
+                    format!("column has {} rows but the others have {n}", col.len()),
+                ));
+            }
+            _ => {}
+        }
+        if only.is_none_or(|cols| cols.contains(&name)) {
+            columns.push((name, col));
+        }
+    }
+    let mut f = Frame::with_range_index(n.unwrap_or(0));
+    // The index is stored under a name no column has (anndata's own `_index` may be one;
+    // zarr refuses names starting with `__`).
+    if columns.iter().any(|(c, _)| *c == f.index_name) {
+        f.index_name = "index".into();
+        while columns.iter().any(|(c, _)| *c == f.index_name) {
+            f.index_name.push('_');
+        }
+    }
+    f.columns = columns;
+    Ok(f)
+}
+
 /// Reads a pre-0.7 compound obs/var table; categorical columns keep their categories in
 /// `uns/<column>_categories`. The first field is the index, as anndata takes it.
 fn read_legacy_frame(store: &dyn Store, path: &str, only: Option<&[String]>) -> Result<Frame> {
@@ -595,7 +647,7 @@ pub fn read_value(store: &dyn Store, path: &str) -> Result<Value> {
     Ok(match encoding_of(store, path)? {
         Encoding::Array | Encoding::StringArray => Value::Array(store.read_all(path)?),
         Encoding::Sparse(f) => Value::Sparse(read_sparse(store, path, f)?),
-        Encoding::DataFrame | Encoding::LegacyCompoundFrame => {
+        Encoding::DataFrame | Encoding::LegacyCompoundFrame | Encoding::DictFrame => {
             Value::Frame(read_frame(store, path, None)?)
         }
         Encoding::Categorical

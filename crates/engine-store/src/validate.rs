@@ -435,9 +435,19 @@ impl Validator {
         self.elements += 1;
         match encoding_of(s, path) {
             Ok(Encoding::DataFrame) => {}
-            Ok(Encoding::LegacyCompoundFrame) => {
-                if let Err(e) = crate::encoding::read_frame(s, path, None) {
-                    self.fail(path, &e);
+            Ok(Encoding::LegacyCompoundFrame | Encoding::DictFrame) => {
+                match crate::encoding::read_frame(s, path, None) {
+                    Ok(f) => {
+                        if let Some(n) = n
+                            && f.n_rows() != n
+                        {
+                            self.error(
+                                path,
+                                format!("has {} rows but the axis has {n}", f.n_rows()),
+                            );
+                        }
+                    }
+                    Err(e) => self.fail(path, &e),
                 }
                 return;
             }
