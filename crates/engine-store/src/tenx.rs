@@ -165,7 +165,12 @@ pub struct TenxH5 {
     nnz: u64,
     /// The file's data type; int32 counts read as float32, as scanpy reads them.
     data_type: DType,
+    /// The last filtered range's kept positions: `(lo, hi, first file position, positions
+    /// relative to it)`.
+    picked: std::sync::Mutex<Option<Picked>>,
 }
+
+type Picked = (u64, u64, u64, Vec<usize>);
 
 impl TenxH5 {
     /// Opens `path` as 10x HDF5 if it is one (`Ok(None)` when it is an ordinary HDF5 file).
@@ -427,6 +432,7 @@ impl TenxH5 {
             remap,
             nnz,
             data_type,
+            picked: std::sync::Mutex::new(None),
         }))
     }
 
@@ -450,40 +456,70 @@ impl TenxH5 {
                 if member == "data" {
                     self.data_type
                 } else {
-                    DType::I64
+                    DType::I32
                 },
                 &[0],
             ));
+        }
+        // A block's reader asks for indices, then data, of the same range: the positions
+        // kept, found while remapping the indices, serve the data read.
+        if member == "data"
+            && let Some((plo, phi, flo, positions)) =
+                self.picked.lock().ok().and_then(|mut p| p.take())
+            && (plo, phi) == (lo, hi)
+        {
+            let span = flo..flo + positions.last().map_or(0, |&p| p as u64 + 1);
+            let data = self.h5.read(&file_path, &[span])?;
+            return Ok(self.convert(member, engine_matrix::take_1d(&data, &positions)));
         }
         // The rows holding kept entries lo..hi, read from the file and filtered.
         let first = self.indptr.partition_point(|&p| p <= lo) - 1;
         let last = self.indptr.partition_point(|&p| p < hi);
         let (flo, fhi) = (self.raw_indptr[first], self.raw_indptr[last]);
-        let idx = self
-            .h5
-            .read(&join(&self.base, "indices"), &[flo..fhi])?
-            .to_i64_vec()
-            .unwrap_or_default();
-        let keep: Vec<usize> = idx
-            .iter()
-            .enumerate()
-            .filter(|(_, j)| map.get(**j as usize).is_some_and(|&m| m != u32::MAX))
-            .map(|(k, _)| k)
-            .collect();
+        let raw = self.h5.read(&join(&self.base, "indices"), &[flo..fhi])?;
         let skip = (lo - self.indptr[first]) as usize;
-        let want = &keep[skip..skip + (hi - lo) as usize];
+        let want = (hi - lo) as usize;
+        let mut positions = Vec::with_capacity(want);
+        let mut indices: Vec<i32> = Vec::with_capacity(want);
+        let mut seen = 0usize;
+        let mut visit = |k: usize, j: i64| {
+            if let Some(&m) = map.get(j as usize)
+                && m != u32::MAX
+            {
+                if seen >= skip && positions.len() < want {
+                    positions.push(k);
+                    indices.push(m as i32);
+                }
+                seen += 1;
+            }
+        };
+        match &raw {
+            DynArray::I64(v) => v.iter().enumerate().for_each(|(k, &j)| visit(k, j)),
+            DynArray::I32(v) => v
+                .iter()
+                .enumerate()
+                .for_each(|(k, &j)| visit(k, i64::from(j))),
+            DynArray::U32(v) => v
+                .iter()
+                .enumerate()
+                .for_each(|(k, &j)| visit(k, i64::from(j))),
+            other => other
+                .to_i64_vec()
+                .unwrap_or_default()
+                .into_iter()
+                .enumerate()
+                .for_each(|(k, j)| visit(k, j)),
+        }
+        drop(raw);
         Ok(if member == "indices" {
-            DynArray::I64(
-                Array1::from(
-                    want.iter()
-                        .map(|&k| map[idx[k] as usize] as i64)
-                        .collect::<Vec<_>>(),
-                )
-                .into_dyn(),
-            )
+            if let Ok(mut p) = self.picked.lock() {
+                *p = Some((lo, hi, flo, positions));
+            }
+            DynArray::I32(Array1::from(indices).into_dyn())
         } else {
-            let data = self.h5.read(&file_path, &[flo..fhi])?;
-            self.convert(member, engine_matrix::take_1d(&data, want))
+            let span = flo..flo + positions.last().map_or(0, |&p| p as u64 + 1);
+            let data = self.h5.read(&file_path, &[span])?;
+            self.convert(member, engine_matrix::take_1d(&data, &positions))
         })
     }
 
@@ -525,7 +561,7 @@ impl Store for TenxH5 {
         if member == "data" {
             info.dtype = StoredType::Plain(self.data_type);
         } else if self.remap.is_some() {
-            info.dtype = StoredType::Plain(DType::I64);
+            info.dtype = StoredType::Plain(DType::I32);
         }
         Ok(info)
     }
