@@ -16,7 +16,7 @@ demo)
     cargo build -p engine-cli
     engine="$target/debug/engine"
     "$engine" explain pipelines/blobs.yaml
-    "$engine" run pipelines/blobs.yaml --param out=out --metrics
+    "$engine" run pipelines/blobs.yaml --param out=out --metrics --overwrite
     "$engine" inspect out/blobs.h5ad --head 2
     ;;
 test)

@@ -23,8 +23,8 @@ echo "| run | wall (m:ss) | peak RSS (MiB) |"
 echo "|---|---|---|"
 measure "scanpy in memory (h5ad f64)" "$py" "$shared/seed000_inmemory.py" --source h5ad --dtype f64 --data "$data" --figdir .bench/blobs_scanpy --result .bench/blobs_scanpy.json
 measure "scanpy + dask, X read lazily (h5ad f64)" "$bench_py" "$shared/seed000_dask.py" --source h5ad --dtype f64 --data "$data" --figdir .bench/blobs_dask --result .bench/blobs_dask.json
-measure "engine run (h5ad f64)" "$engine" run pipelines/blobs_file.yaml --param input="$data/blobs_50k_f64.h5ad" --param out=.bench/blobs_engine --memory-limit 64M
-measure "engine run (synthetic, no file)" "$engine" run pipelines/blobs.yaml --param out=.bench/blobs_synth --memory-limit 64M
+measure "engine run (h5ad f64)" "$engine" run pipelines/blobs_file.yaml --param input="$data/blobs_50k_f64.h5ad" --param out=.bench/blobs_engine --memory-limit 64M --overwrite
+measure "engine run (synthetic, no file)" "$engine" run pipelines/blobs.yaml --param out=.bench/blobs_synth --memory-limit 64M --overwrite
 "$py" - <<'PY'
 import anndata as ad, json, warnings
 from sklearn.metrics import adjusted_rand_score as ari

@@ -45,7 +45,7 @@ source benches/measure.sh
 echo "| run (sparse_$size, 20,000 genes) | wall (m:ss) | peak RSS (MiB) |"
 echo "|---|---|---|"
 for fmt in h5ad zarr; do
-    measure "engine run ($fmt)" "$engine" run "$pipeline" --param input="$data/sparse_${size}.$fmt" --param out=".bench/counts_engine_$fmt" --metrics
+    measure "engine run ($fmt)" "$engine" run "$pipeline" --param input="$data/sparse_${size}.$fmt" --param out=".bench/counts_engine_$fmt" --metrics --overwrite
     cp "$measure_err" ".bench/counts_${size}_engine_${fmt}.txt"
     # A 1M-cell result is 8 GB (dense 2,000 HVGs); two of them do not fit beside the inputs.
     if [[ "$size" == "1m" ]]; then rm -rf ".bench/counts_engine_$fmt"; fi

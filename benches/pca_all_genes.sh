@@ -33,7 +33,7 @@ YAML
 
 echo "| run (100k x 20,000 genes, PCA 50) | wall (m:ss) | peak RSS (MiB) |"
 echo "|---|---|---|"
-measure "engine run (auto: randomized; also writes X)" "$engine" run "$out/pipeline.yaml" --metrics
+measure "engine run (auto: randomized; also writes X)" "$engine" run "$out/pipeline.yaml" --metrics --overwrite
 cp "$measure_out" "$out/engine_metrics.txt"
 measure "scanpy in memory (arpack)" "$bench_py" benches/python/pca_all_genes.py "$data" "$out/scanpy.json"
 echo

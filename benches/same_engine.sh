@@ -32,6 +32,8 @@ for name in blobs counts100k counts_file; do
             bin=$old
             [[ $which == new ]] && bin=$new
             out="$work/$name/$which"
+            # Fresh outputs each round: builds from before `run --overwrite` and after.
+            rm -rf "$out" && mkdir -p "$out"
             # shellcheck disable=SC2086
             measure "$name $which (round $r)" "$bin" run ${runs[$name]} --param out="$out"
         done

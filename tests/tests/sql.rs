@@ -279,3 +279,67 @@ fn only_the_columns_a_query_uses_are_read() {
         "{e}"
     );
 }
+
+/// `engine sql` runs queries only: COPY, CREATE EXTERNAL TABLE, DROP, SET and INSERT are
+/// refused as usage errors and the queried file is untouched.
+#[test]
+fn sql_is_read_only() {
+    let dir = scratch("sql-read-only");
+    let victim = dir.join("victim.h5ad");
+    std::fs::copy(fixtures().join("full_plain.h5ad"), &victim).unwrap();
+    let before = std::fs::read(&victim).unwrap();
+    let target = victim.display().to_string();
+    for q in [
+        format!("COPY (SELECT 'x') TO '{target}' STORED AS CSV"),
+        "CREATE EXTERNAL TABLE t STORED AS CSV LOCATION '/etc/passwd'".to_string(),
+        "DROP TABLE obs".to_string(),
+        "SET datafusion.execution.batch_size = 1".to_string(),
+        "INSERT INTO obs SELECT * FROM obs".to_string(),
+    ] {
+        let res = engine(&["sql", &q, "--data", &target]);
+        let err = String::from_utf8_lossy(&res.stderr);
+        assert_eq!(res.status.code(), Some(2), "{q}: {err}");
+        assert!(!err.contains("panicked"), "{q}: {err}");
+        assert_eq!(
+            std::fs::read(&victim).unwrap(),
+            before,
+            "{q} changed the file"
+        );
+    }
+    let res = engine(&["sql", "SELECT count(*) AS n FROM obs", "--data", &target]);
+    assert!(res.status.success());
+}
+
+/// A `where` predicate is one expression: text that would change the query around it is
+/// refused, naming the predicate.
+#[test]
+fn predicates_cannot_change_the_query() {
+    let dir = scratch("sql-predicate");
+    let out = dir.join("o.h5ad");
+    for (i, pred) in [
+        "true) IS TRUE AS keep FROM obs UNION ALL SELECT (true",
+        "n_genes > 3; DROP TABLE obs",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let yaml = dir.join(format!("p{i}.yaml"));
+        std::fs::write(
+            &yaml,
+            format!(
+                "version: 1\nsteps:\n  - {{id: data, op: read, path: '{}'}}\n  - {{id: s, op: select, input: data, where: \"{pred}\"}}\noutputs:\n  - {{step: s, path: '{}'}}\n",
+                fixtures().join("full_plain.h5ad").display(),
+                out.display()
+            ),
+        )
+        .unwrap();
+        let res = engine(&["check", yaml.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&res.stderr);
+        assert_eq!(res.status.code(), Some(2), "{pred}: {err}");
+        assert!(
+            err.contains("one expression") || err.contains("predicate"),
+            "{pred}: {err}"
+        );
+        assert!(!out.exists());
+    }
+}

@@ -1,5 +1,6 @@
 //! The binary's allocator: mimalloc without transparent huge pages, and an explicit hand-back
-//! of freed memory between stages. The only FFI outside the store's `h5::raw`.
+//! of freed memory between stages. With `signals.rs`, the only FFI outside the store's
+//! `h5::raw`.
 
 // glibc keeps freed multi-megabyte blocks once its mmap threshold has adapted, so peak memory
 // grew with every streamed block; mimalloc returns them (measured: Gram pass 324 -> ~100 MiB).

@@ -7,6 +7,7 @@ mod args;
 mod convert;
 mod inspect;
 mod pipeline;
+mod signals;
 mod sql;
 mod validate;
 
@@ -44,6 +45,9 @@ enum Command {
         /// Turn an optimizer rule off (repeatable), e.g. merge_passes.
         #[arg(long = "disable-rule")]
         disable_rules: Vec<String>,
+        /// Replace outputs that exist (files or zarr stores, never other directories).
+        #[arg(long)]
+        overwrite: bool,
     },
     /// Print the logical, optimized and physical plans of a pipeline.
     Explain {
@@ -62,6 +66,9 @@ enum Command {
         /// Override a declared parameter: `--param n_obs=1000000`.
         #[arg(long = "param", value_name = "NAME=VALUE")]
         params: Vec<String>,
+        /// Check as `run --overwrite` would run: existing outputs may be replaced.
+        #[arg(long)]
+        overwrite: bool,
     },
     /// Show what is in an .h5ad or .zarr store and how it is stored.
     Inspect {
@@ -132,6 +139,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    signals::install();
     alloc::no_huge_pages();
     let cli = Cli::parse();
     match run(cli) {
@@ -150,7 +158,11 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Check { pipeline, params } => pipeline::check(&pipeline, &params),
+        Command::Check {
+            pipeline,
+            params,
+            overwrite,
+        } => pipeline::check(&pipeline, &params, overwrite),
         Command::Explain {
             pipeline,
             params,
@@ -168,12 +180,14 @@ fn run(cli: Cli) -> Result<()> {
             memory_limit,
             metrics,
             disable_rules,
+            overwrite,
         } => pipeline::run(
             &pipeline,
             &params,
             parse_bytes(&memory_limit)?,
             disable_rules,
             metrics,
+            overwrite,
         ),
         Command::Inspect { path, json, head } => inspect::inspect(&path, json, head),
         Command::Validate {

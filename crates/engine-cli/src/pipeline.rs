@@ -29,13 +29,13 @@ fn report(e: engine::Error) -> anyhow::Error {
     }
 }
 
-fn options(memory_limit: usize, disabled_rules: Vec<String>) -> engine::Options {
+fn options(memory_limit: usize, disabled_rules: Vec<String>, overwrite: bool) -> engine::Options {
     engine::Options {
         memory_limit,
         disabled_rules,
         // Bars only for a person watching; logs and pipes stay clean.
         progress: std::io::stdout().is_terminal() && std::io::stderr().is_terminal(),
-        overwrite: true,
+        overwrite,
         release_memory: Some(release_freed_memory),
     }
 }
@@ -47,7 +47,9 @@ pub(crate) fn explain(
     disabled_rules: Vec<String>,
 ) -> Result<()> {
     let pipeline = load(path, params)?;
-    let plans = engine::plan(&pipeline, &options(memory_limit, disabled_rules)).map_err(report)?;
+    // Explaining writes nothing: existing outputs do not matter.
+    let plans =
+        engine::plan(&pipeline, &options(memory_limit, disabled_rules, true)).map_err(report)?;
     print!("{}", plans.explain());
     Ok(())
 }
@@ -58,9 +60,10 @@ pub(crate) fn run(
     memory_limit: usize,
     disabled_rules: Vec<String>,
     metrics: bool,
+    overwrite: bool,
 ) -> Result<()> {
     let pipeline = load(path, params)?;
-    let opts = options(memory_limit, disabled_rules);
+    let opts = options(memory_limit, disabled_rules, overwrite);
     let plans = engine::plan(&pipeline, &opts).map_err(report)?;
     let t = std::time::Instant::now();
     let report = engine::run(&plans, &opts).map_err(report)?;
@@ -93,9 +96,13 @@ pub(crate) fn run(
 /// Validates the pipeline and plans it down to the physical plan (reading the inputs'
 /// metadata, not their data), so whatever `run` would reject before reading data is
 /// rejected here.
-pub(crate) fn check(path: &Path, params: &[String]) -> Result<()> {
+pub(crate) fn check(path: &Path, params: &[String], overwrite: bool) -> Result<()> {
     let pipeline = load(path, params)?;
-    engine::check(&pipeline, &engine::Options::default()).map_err(report)?;
+    let opts = engine::Options {
+        overwrite,
+        ..Default::default()
+    };
+    engine::check(&pipeline, &opts).map_err(report)?;
     let spec = pipeline.spec();
     let steps: Vec<String> = spec
         .steps

@@ -131,6 +131,19 @@ impl SqlSession {
         let ctx = self.context(&genes)?;
         let plan =
             block_on(ctx.state().statement_to_plan(statement)).map_err(|e| sql_error(sql, &e))?;
+        // Queries only: no COPY, INSERT, CREATE/DROP, SET; a query never writes or reaches
+        // outside the datasets it was given.
+        datafusion::execution::context::SQLOptions::new()
+            .with_allow_ddl(false)
+            .with_allow_dml(false)
+            .with_allow_statements(false)
+            .verify_plan(&plan)
+            .map_err(|e| {
+                Error::usage(format!(
+                    "engine sql runs queries only (SELECT, WITH, EXPLAIN): {}",
+                    e.strip_backtrace()
+                ))
+            })?;
         Ok((ctx, plan))
     }
 
@@ -196,7 +209,7 @@ pub fn mask(path: &Path, tenx: &TenxOptions, var: bool, predicate: &str) -> Resu
     s.add_with(Some("data"), path, tenx)?;
     let table = if var { "var" } else { "obs" };
     let (_, batches) = s
-        .query(&mask_sql(predicate, table))
+        .query(&mask_sql(predicate, table)?)
         .map_err(predicate_error)?;
     let n = {
         let ds = &s.datasets[0].1;
@@ -221,7 +234,7 @@ pub fn mask_frame(frame: &Frame, var: bool, predicate: &str) -> Result<Vec<bool>
         .map_err(|e| Error::internal(e.to_string()))?;
     ctx.register_table(table, Arc::new(mem))
         .map_err(|e| Error::internal(e.to_string()))?;
-    let sql = mask_sql(predicate, table);
+    let sql = mask_sql(predicate, table)?;
     let batches = block_on(async { ctx.sql(&sql).await?.collect().await })
         .map_err(|e| predicate_error(sql_error(&sql, &e)))?;
     collect_mask(&batches, n, predicate, table)
@@ -229,8 +242,31 @@ pub fn mask_frame(frame: &Frame, var: bool, predicate: &str) -> Result<Vec<bool>
 
 /// The query behind a mask. The predicate sits alone on line 2, so error columns are columns
 /// of the user's text.
-fn mask_sql(predicate: &str, table: &str) -> String {
-    format!("SELECT (\n{predicate}\n) IS TRUE AS keep FROM {table}")
+fn mask_sql(predicate: &str, table: &str) -> Result<String> {
+    one_expression(predicate)?;
+    Ok(format!(
+        "SELECT (\n{predicate}\n) IS TRUE AS keep FROM {table}"
+    ))
+}
+
+/// Refuses a predicate that is not exactly one SQL expression, so the text cannot change the
+/// query it is placed in (`true) UNION SELECT (…`).
+fn one_expression(predicate: &str) -> Result<()> {
+    use datafusion::sql::sqlparser::dialect::GenericDialect;
+    use datafusion::sql::sqlparser::parser::Parser;
+    use datafusion::sql::sqlparser::tokenizer::Token;
+    let bad = |m: String| Error::usage(format!("<predicate>: {m}"));
+    let dialect = GenericDialect {};
+    let mut parser = Parser::new(&dialect)
+        .try_with_sql(predicate)
+        .map_err(|e| bad(e.to_string()))?;
+    parser.parse_expr().map_err(|e| bad(e.to_string()))?;
+    match parser.peek_token().token {
+        Token::EOF => Ok(()),
+        t => Err(bad(format!(
+            "a predicate is one expression; `{t}` follows it (quote names and strings?)"
+        ))),
+    }
 }
 
 /// A query error re-pointed from the mask query into the predicate.

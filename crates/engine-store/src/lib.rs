@@ -16,6 +16,7 @@ pub mod encoding;
 pub mod h5;
 pub mod matrix;
 pub mod mem;
+pub mod target;
 pub mod tenx;
 pub mod validate;
 pub mod value;

@@ -1,133 +1,18 @@
 //! Writing AnnData elements in the encodings Python anndata reads, atomically.
 //!
-//! Every writer works at a temporary sibling path; [`AtomicTarget::commit`] renames it into
-//! place only after everything was written and closed. Dropping an uncommitted target removes
-//! the temporary, so a failed or interrupted write leaves nothing at the target path.
+//! Every writer works at a temporary sibling path ([`crate::target`]); it is put in place only
+//! after everything was written and closed, so a failed or interrupted write leaves nothing
+//! at the target path.
 
 use crate::backend::{ArrayOptions, Attrs, StoreFormat, StoreWriter, default_chunks, join};
 use crate::value::{Column, Frame, Value};
 use crate::{h5, zarr};
-use engine_common::{Error, Location, Result};
+use engine_common::{Error, Result};
 use engine_matrix::{Compressed, DType, DynArray, SparseFormat};
 use serde_json::{Value as Json, json};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-/// A temporary path next to the target, renamed onto it on commit.
-#[derive(Debug)]
-pub struct AtomicTarget {
-    target: PathBuf,
-    tmp: PathBuf,
-    committed: bool,
-}
-
-impl AtomicTarget {
-    /// Prepares to write `target`. Refuses to overwrite unless `overwrite` is set.
-    ///
-    /// # Errors
-    /// When the target exists (and `overwrite` is off) or its directory is missing.
-    pub fn new(target: &Path, overwrite: bool) -> Result<AtomicTarget> {
-        if target.exists() && !overwrite {
-            return Err(Error::usage(format!(
-                "{} already exists (pass --overwrite to replace it)",
-                target.display()
-            )));
-        }
-        let dir = match target.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        if !dir.is_dir() {
-            return Err(Error::usage(format!(
-                "directory {} does not exist",
-                dir.display()
-            )));
-        }
-        let name = target
-            .file_name()
-            .ok_or_else(|| Error::usage(format!("{} is not a file path", target.display())))?;
-        // The target name stays at the end so extension-sniffing writers (PNG) still work.
-        let tmp = dir.join(format!(
-            ".tmp-{}-{}-{}",
-            std::process::id(),
-            unique(),
-            name.to_string_lossy()
-        ));
-        if let Ok(mut t) = TEMPORARIES.lock() {
-            t.push(tmp.clone());
-        }
-        Ok(AtomicTarget {
-            target: target.to_path_buf(),
-            tmp,
-            committed: false,
-        })
-    }
-
-    /// The temporary path to write to.
-    pub fn tmp_path(&self) -> &Path {
-        &self.tmp
-    }
-
-    pub fn target(&self) -> &Path {
-        &self.target
-    }
-
-    /// An error raised while writing the temporary, naming the target instead.
-    pub fn blame(&self, e: Error) -> Error {
-        e.with_path_replaced(&self.tmp, &self.target)
-    }
-
-    /// Moves the finished temporary onto the target.
-    ///
-    /// # Errors
-    /// When the rename fails; the temporary is then removed.
-    pub fn commit(mut self) -> Result<()> {
-        if self.target.is_dir() {
-            std::fs::remove_dir_all(&self.target)
-                .map_err(|e| Error::io(Location::file(&self.target), e))?;
-        }
-        std::fs::rename(&self.tmp, &self.target)
-            .map_err(|e| Error::io(Location::file(&self.target), e))?;
-        self.committed = true;
-        Ok(())
-    }
-}
-
-impl Drop for AtomicTarget {
-    fn drop(&mut self) {
-        if !self.committed {
-            let _ = std::fs::remove_dir_all(&self.tmp);
-            let _ = std::fs::remove_file(&self.tmp);
-        }
-        if let Ok(mut t) = TEMPORARIES.lock() {
-            t.retain(|p| p != &self.tmp);
-        }
-    }
-}
-
-/// Temporaries being written, for a process that must stop without unwinding.
-static TEMPORARIES: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
-
-/// Removes every temporary still being written. For exits that skip destructors (a call into
-/// a C library that never returns); the targets stay as they were.
-pub fn remove_temporaries() {
-    // try_lock: the thread holding the lock may be the one that is stuck.
-    if let Ok(t) = TEMPORARIES.try_lock() {
-        for p in t.iter() {
-            let _ = std::fs::remove_dir_all(p);
-            let _ = std::fs::remove_file(p);
-        }
-    }
-}
-
-fn unique() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos() as u64)
-        .unwrap_or(0);
-    t ^ (N.fetch_add(1, Ordering::Relaxed) << 32)
-}
+pub use crate::target::{AtomicTarget, remove_temporaries};
 
 /// Creates a store writer of `format` at `path` (normally an [`AtomicTarget::tmp_path`]).
 ///

@@ -23,6 +23,7 @@ pub use engine_exec::{RunReport, StageReport, peak_rss_kib};
 pub use engine_sql::{SqlSession, format_table};
 pub use engine_store::tenx::TenxOptions;
 pub use engine_store::validate::{Problem, Report as ValidationReport, Severity, validate};
+pub use engine_store::write::remove_temporaries;
 pub use engine_store::{
     ArrayOptions, Column, Compression, ConvertOptions, Dataset, Frame, StoreFormat, convert,
 };

@@ -62,6 +62,15 @@ impl Pipeline {
     }
 
     /// A mistake in one step becomes a diagnostic at that step's place in the text.
+    /// A problem at a place in the pipeline file.
+    pub(crate) fn at(&self, span: engine_spec::Span, message: String) -> Error {
+        Error::Pipeline(Diagnostics {
+            file: self.file.clone(),
+            source: self.source.clone(),
+            items: vec![Diagnostic::new(span, message)],
+        })
+    }
+
     pub(crate) fn at_step(&self, e: engine_common::Error) -> Error {
         match e {
             engine_common::Error::Step { step, message } => match self.spec.step(&step) {

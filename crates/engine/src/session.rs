@@ -16,7 +16,8 @@ pub struct Options {
     pub disabled_rules: Vec<String>,
     /// Draw progress bars on stderr.
     pub progress: bool,
-    /// Replace existing outputs.
+    /// Replace existing outputs (files or zarr stores; never other directories). Off by
+    /// default: a run does not destroy what is there.
     pub overwrite: bool,
     /// Hands freed memory back to the system between stages (the allocator is the caller's
     /// choice).
@@ -25,12 +26,11 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        let exec = ExecOptions::default();
         Options {
             memory_limit: DEFAULT_MEMORY_LIMIT,
             disabled_rules: Vec::new(),
             progress: false,
-            overwrite: exec.overwrite,
+            overwrite: false,
             release_memory: None,
         }
     }
@@ -72,6 +72,7 @@ impl Plans {
 pub fn plan(pipeline: &Pipeline, opts: &Options) -> Result<Plans, Error> {
     let logical =
         engine_plan::plan(pipeline.spec(), &SqlPredicates).map_err(|e| pipeline.at_step(e))?;
+    check_outputs(pipeline, &logical, opts)?;
     let (optimized, applied) = engine_plan::optimize(&logical, &opts.disabled_rules)?;
     let physical =
         engine_exec::lower(&optimized, opts.memory_limit).map_err(|e| pipeline.at_step(e))?;
@@ -81,6 +82,47 @@ pub fn plan(pipeline: &Pipeline, opts: &Options) -> Result<Plans, Error> {
         applied,
         physical,
     })
+}
+
+/// The files a run would write: no output may be one of the pipeline's inputs, and an existing
+/// one is replaced only with `overwrite` and only if it is a file or a zarr store (what `run`
+/// would refuse after all the compute, refused before it).
+fn check_outputs(pipeline: &Pipeline, logical: &LogicalPlan, opts: &Options) -> Result<(), Error> {
+    let inputs: Vec<(String, std::path::PathBuf)> = logical
+        .nodes
+        .iter()
+        .filter_map(|n| match &n.op {
+            engine_plan::Op::Scan(s) => match &s.source {
+                engine_plan::Source::File { path, .. } => {
+                    std::fs::canonicalize(path).ok().map(|c| (path.clone(), c))
+                }
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
+    let spec = pipeline.spec();
+    let plots = spec
+        .steps
+        .iter()
+        .filter(|s| s.op.name == "plot")
+        .filter_map(|s| s.arg("path").as_str().map(|p| (p.to_string(), s.span)));
+    let outputs = spec.outputs.iter().map(|o| (o.path.clone(), o.span));
+    for (path, span) in outputs.chain(plots) {
+        let p = std::path::Path::new(&path);
+        if let Ok(c) = std::fs::canonicalize(p)
+            && let Some((input, _)) = inputs.iter().find(|(_, i)| *i == c)
+        {
+            return Err(pipeline.at(
+                span,
+                format!("output `{path}` is the pipeline's input `{input}`: write it elsewhere"),
+            ));
+        }
+        if let Err(e) = engine_store::target::check_target(p, opts.overwrite) {
+            return Err(pipeline.at(span, e.to_string()));
+        }
+    }
+    Ok(())
 }
 
 /// Everything [`plan`] checks, without running.

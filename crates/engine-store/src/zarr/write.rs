@@ -52,6 +52,7 @@ impl ZarrWriter {
     }
 
     fn put(&mut self, k: &str, j: &Json) -> Result<()> {
+        let _writing = crate::target::write_guard()?;
         let sk = StoreKey::new(k).map_err(|e| Error::internal(e.to_string()))?;
         let bytes = serde_json::to_vec_pretty(j).map_err(|e| Error::internal(e.to_string()))?;
         self.store
@@ -211,6 +212,7 @@ impl StoreWriter for ZarrWriter {
             return Ok(());
         }
         let subset = ArraySubset::new_with_ranges(&ranges);
+        let _writing = crate::target::write_guard()?;
         let r = dyn_map!(data, v => {
             let v = v.as_standard_layout().into_owned();
             a.store_array_subset(&subset, v)
@@ -256,6 +258,7 @@ impl StoreWriter for ZarrWriter {
         if n == 0 || layout.width == 0 {
             return Ok(());
         }
+        let _writing = crate::target::write_guard()?;
         let md = raw_metadata(meta, layout.width)
             .map_err(|e| Error::internal(format!("raw metadata for /{path}: {e}")))?;
         let a =

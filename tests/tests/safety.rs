@@ -1,0 +1,237 @@
+//! Writes that cannot destroy: outputs replaced only when asked and only if they are files or
+//! zarr stores, a pipeline never writing over its own input, `check` refusing what `run`
+//! would, interrupted writes leaving the target as it was, stale temporaries removed.
+
+use engine_tests::{engine, engine_bin, fixtures, scratch};
+use std::path::Path;
+
+fn pipeline(dir: &Path, input: &Path, output: &Path) -> std::path::PathBuf {
+    let yaml = dir.join("p.yaml");
+    std::fs::write(
+        &yaml,
+        format!(
+            "version: 1\nsteps:\n  - {{id: data, op: read, path: '{}'}}\n  - {{id: l, op: log1p, input: data}}\noutputs:\n  - {{step: l, path: '{}'}}\n",
+            input.display(),
+            output.display()
+        ),
+    )
+    .unwrap();
+    yaml
+}
+
+fn code(args: &[&str]) -> (Option<i32>, String) {
+    let out = engine(args);
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `run` and `check` refuse an existing output without `--overwrite`, pointing at it in the
+/// pipeline; with it the output is replaced.
+#[test]
+fn existing_outputs_need_overwrite() {
+    let dir = scratch("safety-overwrite");
+    let input = dir.join("in.h5ad");
+    std::fs::copy(fixtures().join("full_plain.h5ad"), &input).unwrap();
+    let out = dir.join("out.h5ad");
+    std::fs::write(&out, b"precious").unwrap();
+    let yaml = pipeline(&dir, &input, &out);
+    let y = yaml.to_str().unwrap();
+    for cmd in ["run", "check"] {
+        let (c, err) = code(&[cmd, y]);
+        assert_eq!(c, Some(2), "{cmd}: {err}");
+        assert!(
+            err.contains("already exists") && err.contains("p.yaml:6:"),
+            "{cmd}: {err}"
+        );
+        assert_eq!(std::fs::read(&out).unwrap(), b"precious", "{cmd}");
+    }
+    let (c, err) = code(&["check", y, "--overwrite"]);
+    assert_eq!(c, Some(0), "{err}");
+    let (c, err) = code(&["run", y, "--overwrite"]);
+    assert_eq!(c, Some(0), "{err}");
+    assert_ne!(std::fs::read(&out).unwrap(), b"precious");
+}
+
+/// A pipeline whose output is its own input is refused before anything runs (running one
+/// twice used to apply log1p twice to the source).
+#[test]
+fn a_pipeline_cannot_overwrite_its_input() {
+    let dir = scratch("safety-own-input");
+    let input = dir.join("in.h5ad");
+    std::fs::copy(fixtures().join("full_plain.h5ad"), &input).unwrap();
+    let before = std::fs::read(&input).unwrap();
+    // The same file under another spelling of its path.
+    let same = dir.join(".").join("in.h5ad");
+    let yaml = pipeline(&dir, &input, &same);
+    for cmd in ["check", "run"] {
+        let (c, err) = code(&[cmd, yaml.to_str().unwrap(), "--overwrite"]);
+        assert_eq!(c, Some(2), "{cmd}: {err}");
+        assert!(err.contains("is the pipeline's input"), "{cmd}: {err}");
+    }
+    assert_eq!(std::fs::read(&input).unwrap(), before);
+}
+
+/// A directory that is not a zarr store (a project folder) and a device are never replaced,
+/// by `run`, `convert` or `sql --output`, even with `--overwrite`.
+#[test]
+fn only_files_and_zarr_stores_are_replaced() {
+    let dir = scratch("safety-non-store");
+    let src = fixtures().join("full_plain.h5ad");
+    let project = dir.join("project");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(project.join("analysis.py"), "print('mine')").unwrap();
+    let p = project.to_str().unwrap();
+    let yaml = pipeline(&dir, &src, &project);
+    for args in [
+        vec!["run", yaml.to_str().unwrap(), "--overwrite"],
+        vec![
+            "convert",
+            src.to_str().unwrap(),
+            p,
+            "--format",
+            "zarr3",
+            "--overwrite",
+        ],
+        vec![
+            "convert",
+            src.to_str().unwrap(),
+            "/dev/null",
+            "--format",
+            "h5ad",
+            "--overwrite",
+        ],
+    ] {
+        let (c, err) = code(&args);
+        assert_eq!(c, Some(2), "{args:?}: {err}");
+        assert!(err.contains("not replacing it"), "{args:?}: {err}");
+    }
+    assert!(project.join("analysis.py").exists());
+    assert!(
+        Path::new("/dev/null")
+            .metadata()
+            .unwrap()
+            .file_type()
+            .is_char_device_like()
+    );
+    // A zarr store is replaced whole.
+    let store = dir.join("s.zarr");
+    for _ in 0..2 {
+        let (c, err) = code(&[
+            "convert",
+            src.to_str().unwrap(),
+            store.to_str().unwrap(),
+            "--format",
+            "zarr3",
+            "--overwrite",
+        ]);
+        assert_eq!(c, Some(0), "{err}");
+    }
+    engine_tests::assert_anndata_equal(&src, &store);
+}
+
+trait CharDevice {
+    fn is_char_device_like(&self) -> bool;
+}
+
+impl CharDevice for std::fs::FileType {
+    fn is_char_device_like(&self) -> bool {
+        use std::os::unix::fs::FileTypeExt;
+        self.is_char_device()
+    }
+}
+
+/// SIGTERM and SIGINT during a conversion leave the target as it was (absent, or the old
+/// store whole) and no temporary; a temporary left by a killed process (SIGKILL) is removed
+/// by the next write to that path.
+#[test]
+fn interrupted_writes_leave_nothing() {
+    let dir = scratch("safety-signals");
+    let src = dir.join("big.h5ad");
+    let script = format!(
+        "import anndata as ad, numpy as np, scipy.sparse as sp\n\
+         ad.AnnData(sp.random(200000, 1000, density=0.05, format='csr', dtype=np.float32, random_state=0)).write_h5ad('{}')\n",
+        src.display()
+    );
+    let py = std::process::Command::new(engine_tests::python())
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        py.status.success(),
+        "{}",
+        String::from_utf8_lossy(&py.stderr)
+    );
+    let out_dir = dir.join("out");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let out = out_dir.join("x.zarr");
+    let convert = || {
+        std::process::Command::new(engine_bin())
+            .args([
+                "convert",
+                src.to_str().unwrap(),
+                out.to_str().unwrap(),
+                "--format",
+                "zarr3",
+                "--overwrite",
+                "--block-size",
+                "1M",
+            ])
+            .spawn()
+            .unwrap()
+    };
+    let listing = || {
+        let mut v: Vec<String> = std::fs::read_dir(&out_dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    for (sig, delay_ms) in [(libc_sig::TERM, 300), (libc_sig::INT, 600)] {
+        let mut child = convert();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = std::process::Command::new("kill")
+            .args([format!("-{sig}"), child.id().to_string()])
+            .status();
+        let status = child.wait().unwrap();
+        if status.success() {
+            // Finished before the signal: the store is whole.
+            assert_eq!(listing(), ["x.zarr"]);
+            continue;
+        }
+        assert!(status.code().is_some_and(|c| c > 128), "{status:?}");
+        let l = listing();
+        assert!(l.is_empty() || l == ["x.zarr"], "after SIG{sig}: {l:?}");
+    }
+    // SIGKILL: no handler runs, the temporary stays until the next write beside it.
+    let mut child = convert();
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let res = std::process::Command::new(engine_bin())
+        .args([
+            "convert",
+            src.to_str().unwrap(),
+            out.to_str().unwrap(),
+            "--format",
+            "zarr3",
+            "--overwrite",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        res.status.success(),
+        "{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    assert_eq!(listing(), ["x.zarr"]);
+    engine_tests::assert_anndata_equal(&src, &out);
+}
+
+/// Signal names for `kill`.
+mod libc_sig {
+    pub const TERM: &str = "TERM";
+    pub const INT: &str = "INT";
+}
