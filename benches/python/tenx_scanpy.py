@@ -6,4 +6,5 @@ import warnings
 import scanpy as sc
 
 warnings.filterwarnings("ignore")
-sc.read_10x_h5(sys.argv[1]).write_h5ad(sys.argv[2])
+# Strings stay strings, as in scanpy's object: the comparison is with what it read.
+sc.read_10x_h5(sys.argv[1]).write_h5ad(sys.argv[2], convert_strings_to_categoricals=False)

@@ -267,6 +267,8 @@ def write_tenx_mtx(path: Path, features: list[tuple[str, str, str]], n_cells: in
 def write_tenx(out: Path):
     """10x inputs and what scanpy's readers make of them (`ref_<name>.h5ad`, written without
     turning strings into categoricals, so they hold scanpy's in-memory object)."""
+    import gzip
+
     import scanpy as sc
 
     gex = [(f"ENSG{j:05d}", f"GENE{j % 7}", "Gene Expression", "GRCh38") for j in range(9)]
@@ -278,6 +280,13 @@ def write_tenx(out: Path):
     write_tenx_v2(out / "tenx_v2_two.h5", {"hg19": 8, "mm10": 6}, 9)
     write_tenx_mtx(out / "tenx_mtx_v3", [f[:3] for f in gex + ab], 12, legacy=False)
     write_tenx_mtx(out / "tenx_mtx_v2", [f[:2] for f in gex], 12, legacy=True)
+    # Numeric gene ids, plain (not gzipped) v3 files, as STARsolo writes them.
+    numeric = [(str(574400 + j), f"Gene{j}", "Gene Expression") for j in range(6)]
+    write_tenx_mtx(out / "tenx_mtx_int_ids", numeric, 8, legacy=False)
+    for name in ["matrix.mtx", "features.tsv", "barcodes.tsv"]:
+        gz = out / "tenx_mtx_int_ids" / f"{name}.gz"
+        (out / "tenx_mtx_int_ids" / name).write_bytes(gzip.decompress(gz.read_bytes()))
+        gz.unlink()
     refs = {
         "tenx_v3": sc.read_10x_h5(out / "tenx_v3.h5"),
         "tenx_v3_all": sc.read_10x_h5(out / "tenx_v3.h5", gex_only=False),
@@ -286,6 +295,7 @@ def write_tenx(out: Path):
         "tenx_v2_two_mm10": sc.read_10x_h5(out / "tenx_v2_two.h5", genome="mm10"),
         "tenx_mtx_v3": sc.read_10x_mtx(out / "tenx_mtx_v3"),
         "tenx_mtx_v2": sc.read_10x_mtx(out / "tenx_mtx_v2"),
+        "tenx_mtx_int_ids": sc.read_10x_mtx(out / "tenx_mtx_int_ids", compressed=False),
     }
     ad.settings.allow_write_nullable_strings = False
     for name, a in refs.items():

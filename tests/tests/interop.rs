@@ -877,7 +877,7 @@ fn every_good_file_validates() {
 
 /// 10x inputs with what scanpy's readers make of them (make_fixtures.py `write_tenx`): the
 /// source, the reference, and the options given to both.
-const TENX: [(&str, &str, &[&str]); 7] = [
+const TENX: [(&str, &str, &[&str]); 8] = [
     ("tenx_v3.h5", "tenx_v3", &[]),
     ("tenx_v3.h5", "tenx_v3_all", &["--all-features"]),
     (
@@ -889,6 +889,7 @@ const TENX: [(&str, &str, &[&str]); 7] = [
     ("tenx_v2_two.h5", "tenx_v2_two_mm10", &["--genome", "mm10"]),
     ("tenx_mtx_v3", "tenx_mtx_v3", &[]),
     ("tenx_mtx_v2", "tenx_mtx_v2", &[]),
+    ("tenx_mtx_int_ids", "tenx_mtx_int_ids", &[]),
 ];
 
 /// Cell Ranger HDF5 (v3 with antibody features and a barnyard of two genomes, v2 with one and

@@ -623,6 +623,28 @@ fn read_tsv(path: &Path) -> Result<Vec<Vec<String>>> {
     Ok(out)
 }
 
+/// A text column as pandas' `read_csv` types it: integers if every value is one, then
+/// floats, else text (scanpy keeps `gene_ids` as pandas read them).
+fn typed(values: Vec<String>) -> DynArray {
+    if !values.is_empty()
+        && let Ok(v) = values
+            .iter()
+            .map(|s| s.trim().parse::<i64>())
+            .collect::<std::result::Result<Vec<_>, _>>()
+    {
+        return DynArray::I64(Array1::from(v).into_dyn());
+    }
+    if !values.is_empty()
+        && let Ok(v) = values
+            .iter()
+            .map(|s| s.trim().parse::<f64>())
+            .collect::<std::result::Result<Vec<_>, _>>()
+    {
+        return DynArray::F64(Array1::from(v).into_dyn());
+    }
+    strings(values)
+}
+
 /// anndata's `make_index_unique`: the second and later copies of a name get `-1`, `-2`, …,
 /// skipping suffixes that are names already.
 pub fn make_unique(names: &mut [String]) {
@@ -823,7 +845,7 @@ pub fn read_mtx(dir: &Path, opts: &TenxOptions) -> Result<MemStore> {
         Attrs::new(),
     );
     put_frame(&mut m, "obs", barcodes, vec![]);
-    let mut var_cols = vec![("gene_ids".to_string(), strings(pick(ids)))];
+    let mut var_cols = vec![("gene_ids".to_string(), typed(pick(ids)))];
     if let Some(t) = types {
         var_cols.push(("feature_types".to_string(), strings(pick(t))));
     }
