@@ -375,3 +375,64 @@ fn a_bad_predicate_over_computed_columns_fails_cleanly_without_output() {
     );
     assert!(!out.exists());
 }
+
+/// Values that used to be changed silently are refused with the accepted range: compression
+/// levels, a chunk of 0, sizes of zero or past 1 PiB; sizes take the usual spellings.
+#[test]
+fn out_of_range_options_are_refused_not_changed() {
+    let path = fixtures().join("full_plain.h5ad");
+    let out = engine_tests::scratch("cli-ranges").join("x.zarr");
+    let src = path.to_str().unwrap();
+    let dst = out.to_str().unwrap();
+    for (args, says) in [
+        (
+            vec!["--compression", "gzip:99"],
+            "gzip levels are 0 to 9, not 99",
+        ),
+        (
+            vec!["--compression", "gzip:-1"],
+            "gzip levels are 0 to 9, not -1",
+        ),
+        (
+            vec!["--compression", "zstd:999"],
+            "zstd levels are -7 to 22, not 999",
+        ),
+        (
+            vec!["--compression", "brotli"],
+            "unknown compression `brotli`",
+        ),
+        (vec!["--chunks", "0,all"], "chunk size 0"),
+        (vec!["--block-size", "0"], "is zero"),
+        (vec!["--block-size", "64Q"], "bad size `64Q`"),
+        (vec!["--block-size", "99999T"], "past 1 PiB"),
+    ] {
+        let mut a = vec!["convert", src, dst, "--format", "zarr3"];
+        a.extend(args.iter());
+        let res = engine(&a);
+        let err = String::from_utf8_lossy(&res.stderr);
+        assert_eq!(res.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert!(
+            !err.contains("internal error") && !err.contains("Some("),
+            "{args:?}: {err}"
+        );
+        assert!(!out.exists());
+    }
+    for ok in ["64MiB", "1.5G", "512k", "2GB"] {
+        let res = engine(&[
+            "convert",
+            src,
+            dst,
+            "--format",
+            "zarr3",
+            "--block-size",
+            ok,
+            "--overwrite",
+        ]);
+        assert!(
+            res.status.success(),
+            "{ok}: {}",
+            String::from_utf8_lossy(&res.stderr)
+        );
+    }
+}

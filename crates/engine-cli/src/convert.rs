@@ -28,11 +28,7 @@ pub(crate) fn convert(r: &Request<'_>) -> Result<()> {
         None => format_from_extension(r.output)?,
     };
     let compression = match r.compression {
-        Some(c) => Compression::parse(c).ok_or_else(|| {
-            usage(format!(
-                "unknown compression `{c}`: use none, gzip[:level], zstd[:level], lz4, blosc-zstd[:level]"
-            ))
-        })?,
+        Some(c) => Compression::parse(c).map_err(usage)?,
         None => Compression::None,
     };
     let opts = ConvertOptions {

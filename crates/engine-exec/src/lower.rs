@@ -250,8 +250,7 @@ fn lower_node(n: &Node, memory_limit: usize) -> Result<Box<dyn ExecNode>> {
                 None => StoreFormat::Zarr2,
             };
             let compression = match compression {
-                Some(c) => Compression::parse(c)
-                    .ok_or_else(|| Error::step(&n.step, format!("unknown compression `{c}`")))?,
+                Some(c) => Compression::parse(c).map_err(|why| Error::step(&n.step, why))?,
                 None => Compression::None,
             };
             Box::new(WriteNode {

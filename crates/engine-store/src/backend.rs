@@ -127,25 +127,47 @@ pub enum Compression {
 }
 
 impl Compression {
-    /// Parses `none`, `gzip`, `gzip:6`, `zstd:3`, `lz4`, `blosc-lz4:5`, `blosc-zstd:5`.
-    pub fn parse(s: &str) -> Option<Compression> {
+    /// Parses `none`, `gzip`, `gzip:6`, `zstd:3`, `lz4`, `blosc-lz4:5`, `blosc-zstd:5`; a
+    /// level outside the codec's range is refused, not clamped.
+    ///
+    /// # Errors
+    /// What is wrong, for the message (an unknown name, a bad or out-of-range level).
+    pub fn parse(s: &str) -> std::result::Result<Compression, String> {
         let (name, level) = match s.split_once(':') {
-            Some((n, l)) => (n, Some(l.parse::<i32>().ok()?)),
+            Some((n, l)) => (
+                n,
+                Some(
+                    l.parse::<i32>()
+                        .map_err(|_| format!("compression level `{l}` is not a whole number"))?,
+                ),
+            ),
             None => (s, None),
         };
-        Some(match name {
-            "none" => Compression::None,
-            "gzip" | "zlib" | "deflate" => Compression::Gzip(level.unwrap_or(4).clamp(0, 9) as u32),
-            "zstd" => Compression::Zstd(level.unwrap_or(3)),
+        let ranged = |lo: i32, hi: i32, default: i32| -> std::result::Result<i32, String> {
+            let l = level.unwrap_or(default);
+            if (lo..=hi).contains(&l) {
+                Ok(l)
+            } else {
+                Err(format!("{name} levels are {lo} to {hi}, not {l}"))
+            }
+        };
+        Ok(match name {
+            "none" if level.is_none() => Compression::None,
+            "gzip" | "zlib" | "deflate" => Compression::Gzip(ranged(0, 9, 4)? as u32),
+            "zstd" => Compression::Zstd(ranged(-7, 22, 3)?),
             "lz4" | "blosc" | "blosc-lz4" => Compression::Blosc {
                 cname: "lz4".into(),
-                clevel: level.unwrap_or(5).clamp(0, 9) as u8,
+                clevel: ranged(0, 9, 5)? as u8,
             },
             "blosc-zstd" => Compression::Blosc {
                 cname: "zstd".into(),
-                clevel: level.unwrap_or(5).clamp(0, 9) as u8,
+                clevel: ranged(0, 9, 5)? as u8,
             },
-            _ => return None,
+            _ => {
+                return Err(format!(
+                    "unknown compression `{s}`: use none, gzip[:0-9], zstd[:-7-22], lz4[:0-9], blosc-zstd[:0-9]"
+                ));
+            }
         })
     }
 }

@@ -66,9 +66,13 @@ impl Bind<'_> {
     pub fn positive(&self, name: &str) -> Result<usize> {
         match self.step.arg(name).as_i64() {
             Some(v) if v > 0 => Ok(v as usize),
-            other => Err(Error::step(
+            Some(v) => Err(Error::step(
                 &self.step.id,
-                format!("`{name}` must be positive, got {other:?}"),
+                format!("`{name}` must be positive, got {v}"),
+            )),
+            None => Err(Error::step(
+                &self.step.id,
+                format!("`{name}` must be a positive whole number"),
             )),
         }
     }
