@@ -436,3 +436,27 @@ fn out_of_range_options_are_refused_not_changed() {
         );
     }
 }
+
+/// Leiden's resolution must be a positive number: NaN gave every cell its own cluster.
+#[test]
+fn leiden_resolution_must_be_positive() {
+    let dir = engine_tests::scratch("cli-resolution");
+    for bad in [".nan", "-1", "0"] {
+        let yaml = dir.join("p.yaml");
+        std::fs::write(
+            &yaml,
+            format!(
+                "version: 1\nsteps:\n  - {{id: data, op: synthetic, n_obs: 200, n_vars: 20}}\n  - {{id: pcs, op: pca, input: data, n_comps: 5}}\n  - {{id: g, op: neighbors, input: pcs}}\n  - {{id: cl, op: leiden, input: g, resolution: {bad}}}\noutputs:\n  - {{step: cl, path: '{}'}}\n",
+                dir.join("o.h5ad").display()
+            ),
+        )
+        .unwrap();
+        let res = engine(&["check", yaml.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&res.stderr);
+        assert_eq!(res.status.code(), Some(2), "{bad}: {err}");
+        assert!(
+            err.contains("`resolution` must be a positive number") && err.contains("p.yaml:"),
+            "{bad}: {err}"
+        );
+    }
+}

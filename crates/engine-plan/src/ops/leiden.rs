@@ -28,8 +28,15 @@ impl Leiden {
             .to_string();
         col(&mut s.obs, &key, ColType::Category);
         s.uns.push(key.clone());
+        let resolution = step.arg("resolution").as_f64().unwrap_or(1.0);
+        // NaN made every cell its own cluster; zero or less has no meaning either.
+        if !(resolution.is_finite() && resolution > 0.0) {
+            return Err(b.error(format!(
+                "`resolution` must be a positive number, got {resolution}"
+            )));
+        }
         let op = Op::Leiden(Leiden {
-            resolution: step.arg("resolution").as_f64().unwrap_or(1.0),
+            resolution,
             random_state: b.int("random_state"),
             n_iterations: b.int("n_iterations"),
             key_added: key,
