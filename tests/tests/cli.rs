@@ -136,10 +136,11 @@ fn every_bundled_pipeline_checks() {
     for e in std::fs::read_dir(&dir).unwrap() {
         let p = e.unwrap().path();
         if p.extension().is_some_and(|x| x == "yaml" || x == "sql") {
-            // From the repository root, where the defaults' relative input paths point.
+            // From the repository root, where the defaults' relative input paths point;
+            // `--overwrite` because `./dev.sh demo` leaves its outputs in `out/`.
             let out = std::process::Command::new(engine_tests::engine_bin())
                 .current_dir(engine_tests::root())
-                .args(["check", p.to_str().unwrap()])
+                .args(["check", p.to_str().unwrap(), "--overwrite"])
                 .output()
                 .unwrap();
             assert!(

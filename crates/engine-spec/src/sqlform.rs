@@ -200,6 +200,10 @@ impl Lexer {
         let mut text = String::new();
         let mut depth = 0i32;
         let mut quoted = false;
+        // Where the open quote and the unclosed parentheses start, for the message when the
+        // file ends inside them (they would otherwise swallow the rest of it, WRITE included).
+        let mut quote_at = (line, col);
+        let mut open: Vec<(usize, usize)> = Vec::new();
         while let Some(c) = self.peek_char(0) {
             // A comment ends at the line's end and is not part of the predicate.
             if !quoted && c == '-' && self.peek_char(1) == Some('-') {
@@ -223,9 +227,24 @@ impl Lexer {
                 }
             }
             match c {
-                '\'' => quoted = !quoted,
-                '(' if !quoted => depth += 1,
-                ')' if !quoted => depth -= 1,
+                '\'' => {
+                    quoted = !quoted;
+                    quote_at = (self.line, self.col);
+                }
+                '(' if !quoted => {
+                    depth += 1;
+                    open.push((self.line, self.col));
+                }
+                ')' if !quoted => {
+                    if depth == 0 {
+                        return Err(Diagnostic::new(
+                            Span::new(self.line, self.col, 1),
+                            "`)` without a `(` before it in the predicate",
+                        ));
+                    }
+                    depth -= 1;
+                    open.pop();
+                }
                 _ => {}
             }
             // Line breaks and indentation outside quotes are one space, as in the YAML form.
@@ -237,6 +256,18 @@ impl Lexer {
                 text.push(c);
             }
             self.bump();
+        }
+        if quoted {
+            return Err(Diagnostic::new(
+                Span::new(quote_at.0, quote_at.1, 1),
+                "this quote is never closed: the predicate runs to the end of the file",
+            ));
+        }
+        if let Some(&(l, c)) = open.last() {
+            return Err(Diagnostic::new(
+                Span::new(l, c, 1),
+                "this `(` is never closed: the predicate runs to the end of the file",
+            ));
         }
         let text = text.trim_end().to_string();
         if text.is_empty() {
@@ -653,6 +684,33 @@ WRITE pcs TO '${out}/r.h5ad' WITH (compression => 'gzip');
         assert_eq!(s.outputs.len(), 1);
         assert_eq!(s.outputs[0].path, y.outputs[0].path);
         assert_eq!(s.outputs[0].compression, y.outputs[0].compression);
+    }
+
+    #[test]
+    fn unclosed_quotes_and_parentheses_in_a_predicate_are_errors() {
+        // Before, both swallowed the rest of the file, WRITE included, and the run wrote
+        // nothing.
+        let e = parse_sql(
+            "p.sql",
+            "FROM 'x.h5ad'\n  |> WHERE (n_genes > 200\n  |> CALL log1p() AS l;\nWRITE l TO 'o.h5ad';\n",
+            &[],
+        )
+        .unwrap_err();
+        let text = e.render();
+        assert!(
+            text.contains("p.sql:2:12") && text.contains("never closed"),
+            "{text}"
+        );
+        let e = parse_sql(
+            "p.sql",
+            "FROM 'x.h5ad'\n  |> WHERE cell_type = 'B AS b;\nWRITE b TO 'o.h5ad';\n",
+            &[],
+        )
+        .unwrap_err();
+        let text = e.render();
+        assert!(text.contains("never closed"), "{text}");
+        let e = parse_sql("p.sql", "FROM 'x.h5ad' |> WHERE a > 1) AS b;", &[]).unwrap_err();
+        assert!(e.render().contains("without a `(`"), "{}", e.render());
     }
 
     #[test]
