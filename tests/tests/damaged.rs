@@ -327,3 +327,52 @@ fn a_corrupt_global_heap_ends_with_an_error() {
         assert_eq!(std::fs::read_dir(&out_dir).unwrap().count(), 0, "{args:?}");
     }
 }
+
+/// Damaged Cell Ranger HDF5: offsets that do not start at 0 or run past the data, an index
+/// outside the features; refused naming the element instead of read short or panicking.
+#[test]
+fn damaged_10x_h5_is_refused() {
+    let dir = scratch("damaged-10x");
+    for (name, edit, says) in [
+        (
+            "start.h5",
+            "ip = f['matrix/indptr'][:]; ip[0] = 1; del f['matrix/indptr']; f['matrix/indptr'] = ip",
+            "offsets run from 1",
+        ),
+        (
+            "past.h5",
+            "ip = f['matrix/indptr'][:]; ip[-1] += 50; del f['matrix/indptr']; f['matrix/indptr'] = ip",
+            "offsets",
+        ),
+        (
+            "index.h5",
+            "ix = f['matrix/indices'][:]; ix[3] = 999; del f['matrix/indices']; f['matrix/indices'] = ix",
+            "outside the 11 features",
+        ),
+    ] {
+        let path = dir.join(name);
+        std::fs::copy(fixtures().join("tenx_v3.h5"), &path).unwrap();
+        let script = format!(
+            "import h5py\nwith h5py.File('{}', 'a') as f:\n    {edit}\n",
+            path.display()
+        );
+        let py = std::process::Command::new(engine_tests::python())
+            .args(["-c", &script])
+            .output()
+            .unwrap();
+        assert!(
+            py.status.success(),
+            "{}",
+            String::from_utf8_lossy(&py.stderr)
+        );
+        let out = dir.join(format!("{name}.h5ad"));
+        let res = engine(&["convert", path.to_str().unwrap(), out.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&res.stderr);
+        assert_eq!(res.status.code(), Some(1), "{name}: {err}");
+        assert!(
+            err.contains(says) && err.contains("/matrix/"),
+            "{name}: {err}"
+        );
+        assert!(!err.contains("panicked") && !out.exists(), "{name}: {err}");
+    }
+}

@@ -235,3 +235,27 @@ mod libc_sig {
     pub const TERM: &str = "TERM";
     pub const INT: &str = "INT";
 }
+
+/// Two outputs to one path are refused before the run: the second would replace the first.
+#[test]
+fn an_output_path_written_twice_is_refused() {
+    let dir = scratch("safety-twice");
+    let out = dir.join("o.h5ad");
+    let yaml = dir.join("p.yaml");
+    std::fs::write(
+        &yaml,
+        format!(
+            "version: 1\nsteps:\n  - {{id: data, op: read, path: '{0}'}}\n  - {{id: l, op: log1p, input: data}}\noutputs:\n  - {{step: data, path: '{1}'}}\n  - {{step: l, path: '{1}'}}\n",
+            fixtures().join("full_plain.h5ad").display(),
+            out.display()
+        ),
+    )
+    .unwrap();
+    let (c, err) = code(&["check", yaml.to_str().unwrap()]);
+    assert_eq!(c, Some(2), "{err}");
+    assert!(
+        err.contains("is written twice") && err.contains("p.yaml:7:"),
+        "{err}"
+    );
+    assert!(!out.exists());
+}

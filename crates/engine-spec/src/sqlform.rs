@@ -203,6 +203,7 @@ impl Lexer {
         // Where the open quote and the unclosed parentheses start, for the message when the
         // file ends inside them (they would otherwise swallow the rest of it, WRITE included).
         let mut quote_at = (line, col);
+        let mut quote_char = '\'';
         let mut open: Vec<(usize, usize)> = Vec::new();
         while let Some(c) = self.peek_char(0) {
             // A comment ends at the line's end and is not part of the predicate.
@@ -227,8 +228,10 @@ impl Lexer {
                 }
             }
             match c {
-                '\'' => {
+                // A string ('…') or a quoted name ("…"): the other quote means nothing inside.
+                '\'' | '"' if !quoted || c == quote_char => {
                     quoted = !quoted;
+                    quote_char = c;
                     quote_at = (self.line, self.col);
                 }
                 '(' if !quoted => {
@@ -711,6 +714,13 @@ WRITE pcs TO '${out}/r.h5ad' WITH (compression => 'gzip');
         assert!(text.contains("never closed"), "{text}");
         let e = parse_sql("p.sql", "FROM 'x.h5ad' |> WHERE a > 1) AS b;", &[]).unwrap_err();
         assert!(e.render().contains("without a `(`"), "{}", e.render());
+        // Quoted names may hold quotes and parentheses.
+        parse_sql(
+            "p.sql",
+            "FROM 'x.h5ad' |> WHERE \"5' UTR (n)\" > 1 AS b;\nWRITE b TO 'o.h5ad';",
+            &[],
+        )
+        .unwrap();
     }
 
     #[test]

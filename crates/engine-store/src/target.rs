@@ -48,19 +48,33 @@ fn check_replaceable(target: &Path) -> Result<()> {
     )))
 }
 
-/// The pid in a temporary's name (`.tmp-<pid>-<n>-<name>`, `.old-…`) if it belongs to `name`.
-fn owner(entry: &str, name: &str) -> Option<u32> {
-    let rest = entry
-        .strip_prefix(".tmp-")
-        .or_else(|| entry.strip_prefix(".old-"))?;
-    let (pid, rest) = rest.split_once('-')?;
-    let (n, tail) = rest.split_once('-')?;
-    (tail == name && n.bytes().all(|b| b.is_ascii_digit())).then_some(())?;
-    pid.parse().ok()
+/// A hash of this machine's name, in temporaries' names: a pid means something only on the
+/// host that wrote it (a shared file system is seen by other machines' processes too).
+fn host() -> u32 {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    name.trim().bytes().fold(0x811c_9dc5u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
 }
 
-/// Removes temporaries beside `name` whose writing process no longer runs (killed with
-/// SIGKILL, or a crash): they are ours by name, and nobody will finish them.
+/// The kind (`tmp` or `old`), pid and host of a temporary named for `name`
+/// (`.tmp-<pid>-<host>.<n>-<name>`), or `None` when the entry is not one.
+fn owner(entry: &str, name: &str) -> Option<(&'static str, u32, u32)> {
+    let (kind, rest) = if let Some(r) = entry.strip_prefix(".tmp-") {
+        ("tmp", r)
+    } else {
+        ("old", entry.strip_prefix(".old-")?)
+    };
+    let (pid, rest) = rest.split_once('-')?;
+    let (tag, tail) = rest.split_once('-')?;
+    let (host, n) = tag.split_once('.')?;
+    (tail == name && n.bytes().all(|b| b.is_ascii_digit())).then_some(())?;
+    Some((kind, pid.parse().ok()?, u32::from_str_radix(host, 16).ok()?))
+}
+
+/// Tidies what a process that died (SIGKILL, a crash) left beside `name` on this host: its
+/// temporaries are removed (ours by name, and nobody will finish them); a target it had moved
+/// aside (`.old-…`) is moved back when the target is missing, and otherwise kept.
 fn remove_stale(dir: &Path, name: &str) {
     let proc = Path::new("/proc");
     if !proc.is_dir() {
@@ -69,15 +83,24 @@ fn remove_stale(dir: &Path, name: &str) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
+    let here = host();
     for e in entries.flatten() {
         let entry = e.file_name().to_string_lossy().into_owned();
-        if let Some(pid) = owner(&entry, name)
-            && pid != std::process::id()
-            && !proc.join(pid.to_string()).exists()
-        {
-            let p = e.path();
+        let Some((kind, pid, h)) = owner(&entry, name) else {
+            continue;
+        };
+        if h != here || pid == std::process::id() || proc.join(pid.to_string()).exists() {
+            continue;
+        }
+        let p = e.path();
+        if kind == "tmp" {
             let _ = std::fs::remove_dir_all(&p);
             let _ = std::fs::remove_file(&p);
+        } else {
+            let target = dir.join(name);
+            if std::fs::symlink_metadata(&target).is_err() {
+                let _ = std::fs::rename(&p, &target);
+            }
         }
     }
 }
@@ -108,7 +131,6 @@ impl AtomicTarget {
     /// When the target exists (and `overwrite` is off), cannot be replaced, or its directory
     /// is missing.
     pub fn new(target: &Path, overwrite: bool) -> Result<AtomicTarget> {
-        check_target(target, overwrite)?;
         let dir = match target.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
@@ -124,9 +146,16 @@ impl AtomicTarget {
             .ok_or_else(|| Error::usage(format!("{} is not a file path", target.display())))?
             .to_string_lossy()
             .into_owned();
+        // First: it may bring back a target a killed writer had moved aside.
         remove_stale(&dir, &name);
+        check_target(target, overwrite)?;
         // The target name stays at the end so extension-sniffing writers (PNG) still work.
-        let tmp = dir.join(format!(".tmp-{}-{}-{name}", std::process::id(), unique()));
+        let tmp = dir.join(format!(
+            ".tmp-{}-{:08x}.{}-{name}",
+            std::process::id(),
+            host(),
+            unique()
+        ));
         if let Ok(mut t) = TEMPORARIES.lock() {
             t.push(tmp.clone());
         }
@@ -176,8 +205,9 @@ impl AtomicTarget {
                 {
                     // No atomic exchange here: move the old one aside first.
                     let aside = self.tmp.with_file_name(format!(
-                        ".old-{}-{}-{}",
+                        ".old-{}-{:08x}.{}-{}",
                         std::process::id(),
+                        host(),
                         unique(),
                         self.target
                             .file_name()
@@ -301,10 +331,17 @@ mod tests {
 
     #[test]
     fn temporaries_are_recognised_by_name() {
-        assert_eq!(owner(".tmp-123-456-out.h5ad", "out.h5ad"), Some(123));
-        assert_eq!(owner(".old-9-1-out.zarr", "out.zarr"), Some(9));
-        assert_eq!(owner(".tmp-123-456-out.h5ad", "other.h5ad"), None);
-        assert_eq!(owner(".tmp-x-456-out.h5ad", "out.h5ad"), None);
+        assert_eq!(
+            owner(".tmp-123-0000abcd.456-out.h5ad", "out.h5ad"),
+            Some(("tmp", 123, 0xabcd))
+        );
+        assert_eq!(
+            owner(".old-9-00000001.1-out.zarr", "out.zarr"),
+            Some(("old", 9, 1))
+        );
+        assert_eq!(owner(".tmp-123-0000abcd.456-out.h5ad", "other.h5ad"), None);
+        assert_eq!(owner(".tmp-x-0000abcd.456-out.h5ad", "out.h5ad"), None);
+        assert_eq!(owner(".tmp-123-456-out.h5ad", "out.h5ad"), None);
         assert_eq!(owner("out.h5ad", "out.h5ad"), None);
     }
 
@@ -349,15 +386,28 @@ mod tests {
     fn stale_temporaries_are_removed() {
         let dir = tempfile::tempdir().unwrap();
         // pid 2^22 + 1 is above Linux's pid_max default range for live processes here.
-        let dead = dir.path().join(".tmp-4194305-1-out.h5ad");
+        let h = host();
+        let dead = dir.path().join(format!(".tmp-4194305-{h:08x}.1-out.h5ad"));
+        let other_host = dir
+            .path()
+            .join(format!(".tmp-4194305-{:08x}.1-out.h5ad", h ^ 1));
         let live = dir
             .path()
-            .join(format!(".tmp-{}-2-out.h5ad", std::process::id()));
-        std::fs::write(&dead, "x").unwrap();
-        std::fs::write(&live, "x").unwrap();
-        let t = AtomicTarget::new(&dir.path().join("out.h5ad"), false).unwrap();
+            .join(format!(".tmp-{}-{h:08x}.2-out.h5ad", std::process::id()));
+        // A target a dead process had moved aside comes back; it is never deleted.
+        let aside = dir.path().join(format!(".old-4194305-{h:08x}.3-out.h5ad"));
+        for p in [&dead, &other_host, &live] {
+            std::fs::write(p, "x").unwrap();
+        }
+        std::fs::write(&aside, "the user's data").unwrap();
+        let t = AtomicTarget::new(&dir.path().join("out.h5ad"), false);
+        // The restored target now exists, so a write without overwrite is refused.
+        assert!(t.is_err());
         assert!(!dead.exists());
-        assert!(live.exists());
-        drop(t);
+        assert!(other_host.exists() && live.exists());
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("out.h5ad")).unwrap(),
+            "the user's data"
+        );
     }
 }

@@ -346,6 +346,26 @@ impl TenxH5 {
                 format!("expected {} monotone offsets", n_cells + 1),
             ));
         }
+        let stored = |m: &str| -> Result<u64> {
+            Ok(h5
+                .array_info(&join(&base, m))?
+                .shape
+                .first()
+                .copied()
+                .unwrap_or(0))
+        };
+        let last = *raw_indptr.last().unwrap_or(&0);
+        if raw_indptr[0] != 0 || last > stored("indices")? || last > stored("data")? {
+            return Err(Error::format(
+                loc(&indptr_path),
+                format!(
+                    "offsets run from {} to {last}, but indices and data hold {} and {} entries",
+                    raw_indptr[0],
+                    stored("indices")?,
+                    stored("data")?
+                ),
+            ));
+        }
         let data_info = h5.array_info(&join(&base, "data"))?;
         let StoredType::Plain(file_type) = data_info.dtype else {
             return Err(Error::unsupported(
@@ -378,7 +398,13 @@ impl TenxH5 {
                 let idx = h5
                     .read(&indices_path, &[lo..hi])?
                     .to_i64_vec()
-                    .unwrap_or_default();
+                    .ok_or_else(|| Error::format(loc(&indices_path), "indices are not integers"))?;
+                if let Some(&j) = idx.iter().find(|&&j| j < 0 || j as usize >= n_features) {
+                    return Err(Error::format(
+                        loc(&indices_path),
+                        format!("index {j} is outside the {n_features} features"),
+                    ));
+                }
                 for (k, &j) in idx.iter().enumerate() {
                     let pos = lo + k as u64;
                     while raw_indptr[row + 1] <= pos {
@@ -511,6 +537,12 @@ impl TenxH5 {
                 .for_each(|(k, j)| visit(k, j)),
         }
         drop(raw);
+        if positions.len() != want {
+            return Err(Error::format(
+                Location::new(self.h5.path(), format!("/{}", join(&self.base, "indices"))),
+                "offsets and indices disagree (damaged file)",
+            ));
+        }
         Ok(if member == "indices" {
             if let Ok(mut p) = self.picked.lock() {
                 *p = Some((lo, hi, flo, positions));

@@ -108,8 +108,13 @@ fn check_outputs(pipeline: &Pipeline, logical: &LogicalPlan, opts: &Options) -> 
         .filter(|s| s.op.name == "plot")
         .filter_map(|s| s.arg("path").as_str().map(|p| (p.to_string(), s.span)));
     let outputs = spec.outputs.iter().map(|o| (o.path.clone(), o.span));
+    let mut seen = std::collections::HashSet::new();
     for (path, span) in outputs.chain(plots) {
         let p = std::path::Path::new(&path);
+        // Two writes to one path: the second would replace the first after all the work.
+        if !seen.insert(std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())) {
+            return Err(pipeline.at(span, format!("`{path}` is written twice")));
+        }
         if let Ok(c) = std::fs::canonicalize(p)
             && let Some((input, _)) = inputs.iter().find(|(_, i)| *i == c)
         {

@@ -360,13 +360,8 @@ pub fn filter_available(id: i32) -> bool {
     hdf5::sync::sync(|| unsafe { hdf5_sys::h5z::H5Zfilter_avail(id) > 0 })
 }
 
-/// Makes sure the file at `path` has `extra` more bytes of disk allocated past its current
-/// end. HDF5 crashes (a free of a file address in `H5T__conv_vlen`'s error path) when a write
-/// fails while it converts variable-length strings, as it does on a full disk; with the space
-/// reserved first the write cannot fail there, and a disk too small is an error here instead.
-/// HDF5 truncates the file to what it used when it closes it.
-pub fn reserve(file: &hdf5::File, path: &std::path::Path, extra: u64) -> std::io::Result<()> {
-    use std::os::fd::AsRawFd;
+/// Where HDF5 allocates next in `file`: the end of what it uses.
+pub fn end_of_allocation(file: &hdf5::File) -> Option<u64> {
     unsafe extern "C" {
         // In HDF5 since 1.10; hdf5-sys does not declare it.
         fn H5Fget_eoa(
@@ -374,13 +369,22 @@ pub fn reserve(file: &hdf5::File, path: &std::path::Path, extra: u64) -> std::io
             eoa: *mut hdf5_sys::h5::haddr_t,
         ) -> hdf5_sys::h5::herr_t;
     }
-    // Where HDF5 allocates next (the file may be longer: an earlier reservation).
     let mut eoa: hdf5_sys::h5::haddr_t = 0;
     // SAFETY: a valid open file id and an out-pointer to a local, under HDF5's lock.
     let rc = hdf5::sync::sync(|| unsafe { H5Fget_eoa(file.id(), &mut eoa) });
-    if rc < 0 {
-        return Err(std::io::Error::other("HDF5 cannot say where the file ends"));
-    }
+    (rc >= 0).then_some(eoa)
+}
+
+/// Makes sure the file at `path` has `extra` more bytes of disk allocated past its current
+/// end. HDF5 crashes (a free of a file address in `H5T__conv_vlen`'s error path) when a write
+/// fails while it converts variable-length strings, as it does on a full disk; with the space
+/// reserved first the write cannot fail there, and a disk too small is an error here instead.
+/// HDF5 truncates the file to what it used when it closes it.
+pub fn reserve(file: &hdf5::File, path: &std::path::Path, extra: u64) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // Where HDF5 allocates next (the file may be longer: an earlier reservation).
+    let eoa = end_of_allocation(file)
+        .ok_or_else(|| std::io::Error::other("HDF5 cannot say where the file ends"))?;
     let f = std::fs::OpenOptions::new().write(true).open(path)?;
     let end = i64::try_from(eoa.saturating_add(extra)).unwrap_or(i64::MAX);
     // SAFETY: a plain call on a descriptor this function owns for its duration.

@@ -57,17 +57,28 @@ pub(super) fn guarded<T>(
     f: impl FnOnce() -> T,
 ) -> T {
     start();
-    let deadline = Instant::now() + base() + Duration::from_micros(elements as u64);
+    let Some(deadline) = Instant::now()
+        .checked_add(base())
+        .and_then(|t| t.checked_add(Duration::from_micros(elements as u64)))
+    else {
+        return f();
+    };
     let id = std::thread::current().id();
     if let Ok(mut m) = IN_FLIGHT.lock() {
         m.get_or_insert_with(HashMap::new)
             .insert(id, (deadline, what()));
     }
-    let out = f();
-    if let Ok(mut m) = IN_FLIGHT.lock()
-        && let Some(m) = m.as_mut()
-    {
-        m.remove(&id);
+    // Removed however `f` ends, panics included.
+    struct Done(ThreadId);
+    impl Drop for Done {
+        fn drop(&mut self) {
+            if let Ok(mut m) = IN_FLIGHT.lock()
+                && let Some(m) = m.as_mut()
+            {
+                m.remove(&self.0);
+            }
+        }
     }
-    out
+    let _done = Done(id);
+    f()
 }

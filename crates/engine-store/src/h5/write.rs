@@ -16,6 +16,8 @@ use std::path::{Path, PathBuf};
 pub struct H5Writer {
     file: hdf5::File,
     path: PathBuf,
+    /// Disk was reserved past HDF5's end (see `reserve_for_strings`).
+    reserved: bool,
 }
 
 impl H5Writer {
@@ -28,18 +30,20 @@ impl H5Writer {
         Ok(H5Writer {
             file,
             path: path.to_path_buf(),
+            reserved: false,
         })
     }
 
     /// Reserves disk for writing these strings to the global heap (see [`super::raw::reserve`]):
     /// their bytes, a heap object header, padding and a reference each, and a margin.
     fn reserve_for_strings<'s>(
-        &self,
+        &mut self,
         path: &str,
         strings: impl Iterator<Item = &'s String>,
     ) -> Result<()> {
         let (n, bytes) = strings.fold((0u64, 0u64), |(n, b), s| (n + 1, b + s.len() as u64));
         let need = bytes + 40 * n + (1 << 20);
+        self.reserved = true;
         super::raw::reserve(&self.file, &self.path, need).map_err(|e| {
             Error::io(
                 Location::new(&self.path, format!("/{path}")),
@@ -264,9 +268,27 @@ impl StoreWriter for H5Writer {
 
     fn finish(self: Box<Self>) -> Result<()> {
         let path = self.path.clone();
+        let reserved = self.reserved;
         self.file
             .close()
-            .map_err(|e| Error::io(Location::file(&path), e))
+            .map_err(|e| Error::io(Location::file(&path), e))?;
+        if reserved {
+            // HDF5 truncates to what it used only when it wrote past it; what a reservation
+            // added and nothing used goes now, so the output is no larger than written.
+            let used = hdf5::File::open(&path)
+                .ok()
+                .and_then(|f| super::raw::end_of_allocation(&f));
+            if let Some(used) = used
+                && std::fs::metadata(&path).is_ok_and(|m| m.len() > used)
+            {
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .and_then(|f| f.set_len(used))
+                    .map_err(|e| Error::io(Location::file(&path), e))?;
+            }
+        }
+        Ok(())
     }
 }
 

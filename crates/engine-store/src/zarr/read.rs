@@ -511,8 +511,9 @@ impl ZarrStore {
             let items: Vec<Json> = serde_json::from_slice(&raw).map_err(|e| {
                 zarr_err(self.loc(path), format!("chunk {i} is not json2 data: {e}"))
             })?;
-            // The last item is the chunk's shape; edge chunks hold a full chunk of values.
-            let n = items.len().saturating_sub(1);
+            // numcodecs' json2 appends the dtype and the shape after the values; edge chunks
+            // hold a full chunk of values.
+            let n = items.len().saturating_sub(2);
             if n < want {
                 return Err(zarr_err(
                     self.loc(path),

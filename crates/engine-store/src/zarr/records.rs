@@ -35,6 +35,9 @@ struct Field {
     width: usize,
 }
 
+/// The widest record accepted (1 MiB): far past real ones, far below overflow.
+const MAX_RECORD: usize = 1 << 20;
+
 /// The byte layout of one record.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Layout {
@@ -73,19 +76,26 @@ impl Layout {
                 dtype: d,
                 big_endian: false,
             };
-            l.push(name.into(), kind, d.size());
+            let fits = l.push(name.into(), kind, d.size());
+            debug_assert!(fits, "two floats fit a record");
         }
         l
     }
 
-    fn push(&mut self, name: String, kind: Kind, width: usize) {
+    /// Adds a field; `false` when the record would pass [`MAX_RECORD`] (corrupt metadata).
+    #[must_use]
+    fn push(&mut self, name: String, kind: Kind, width: usize) -> bool {
+        let Some(end) = self.width.checked_add(width).filter(|&e| e <= MAX_RECORD) else {
+            return false;
+        };
         self.fields.push(Field {
             name,
             kind,
             offset: self.width,
             width,
         });
-        self.width += width;
+        self.width = end;
+        true
     }
 }
 
@@ -145,14 +155,22 @@ pub fn parse_v2(dtype: &Json) -> Option<Result<Layout, String>> {
                 },
                 d.size(),
             )
-        } else if let Some(n) = ty.strip_prefix("<U").and_then(|n| n.parse::<usize>().ok()) {
-            (Kind::Utf32, n * 4)
+        } else if let Some(n) = ty
+            .strip_prefix("<U")
+            .and_then(|n| n.parse::<usize>().ok())
+            .and_then(|n| n.checked_mul(4))
+        {
+            (Kind::Utf32, n)
         } else if let Some(n) = ty.strip_prefix("|S").and_then(|n| n.parse::<usize>().ok()) {
             (Kind::Bytes, n)
         } else {
             return Some(Err(format!("structured field `{name}` has type {ty}")));
         };
-        out.push(name.to_string(), kind, width);
+        if !out.push(name.to_string(), kind, width) {
+            return Some(Err(format!(
+                "structured field `{name}` makes records too wide"
+            )));
+        }
     }
     Some(Ok(out))
 }
@@ -210,7 +228,11 @@ pub fn parse_v3(data_type: &Json, big_endian: bool) -> Option<Result<Layout, Str
             }
             _ => return Some(Err(format!("struct field `{fname}` has type {ty}"))),
         };
-        out.push(fname.to_string(), kind, width);
+        if !out.push(fname.to_string(), kind, width) {
+            return Some(Err(format!(
+                "struct field `{fname}` makes records too wide"
+            )));
+        }
     }
     Some(Ok(out))
 }
@@ -326,18 +348,21 @@ pub fn encode(fields: &[(String, DynArray)]) -> Result<(Layout, Vec<u8>), String
         match a {
             DynArray::Str(s) => {
                 let chars = s.iter().map(|x| x.chars().count()).max().unwrap_or(0);
-                layout.push(name.clone(), Kind::Utf32, chars.max(1) * 4);
+                if !layout.push(name.clone(), Kind::Utf32, chars.max(1).saturating_mul(4)) {
+                    return Err(format!(
+                        "record field `{name}` holds text too long for a record"
+                    ));
+                }
             }
             other => {
                 let d = other.dtype();
-                layout.push(
-                    name.clone(),
-                    Kind::Num {
-                        dtype: d,
-                        big_endian: false,
-                    },
-                    d.size(),
-                );
+                let kind = Kind::Num {
+                    dtype: d,
+                    big_endian: false,
+                };
+                if !layout.push(name.clone(), kind, d.size()) {
+                    return Err(format!("record field `{name}` makes records too wide"));
+                }
             }
         }
     }
@@ -519,6 +544,17 @@ mod tests {
         assert_eq!(got[0].1, DynArray::I32(array![-2].into_dyn()));
         assert_eq!(got[1].1, DynArray::Str(array!["ab".to_string()].into_dyn()));
         assert!(parse_v2(&json!([["a", "<f4", [2]]])).unwrap().is_err());
+        // Widths that would overflow are refused, not computed.
+        assert!(
+            parse_v2(&json!([["s", "|S18446744073709551615"], ["f", "<f4"]]))
+                .unwrap()
+                .is_err()
+        );
+        assert!(
+            parse_v2(&json!([["u", "<U4611686018427387904"]]))
+                .unwrap()
+                .is_err()
+        );
         assert!(parse_v2(&json!("<f4")).is_none());
     }
 
