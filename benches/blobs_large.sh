@@ -66,7 +66,7 @@ $analysis
   - {id: by_cluster, op: plot, input: clusters, basis: pca, color: leiden, path: $out/pca_leiden.png}
   - {id: by_group, op: plot, input: clusters, basis: pca, color: blob, path: $out/pca_blob.png}
 YAML
-    measure "engine run (synthetic, --memory-limit 256M)" "$engine" run "$pipeline" --memory-limit 256M --metrics --overwrite
+    measure "engine run (synthetic, --memory-limit 6G)" "$engine" run "$pipeline" --memory-limit 6G --metrics --overwrite
     echo "| scanpy in memory | X alone is $((n_obs * 1000 * 4 / 1024 / 1024)) MiB float32 | |"
 elif [[ "$mode" == file ]]; then
     [[ -x .bench/venv/bin/python ]] || VENV=.bench/venv bash "$shared/setup.sh" >/dev/null
@@ -89,7 +89,7 @@ outputs:
   - {step: data, path: $file}
 YAML
     rm -f "$file"
-    "$engine" run "$out/blobs_gen.yaml" --memory-limit 256M --overwrite >/dev/null 2>"$out/gen.err" || {
+    "$engine" run "$out/blobs_gen.yaml" --memory-limit 6G --overwrite >/dev/null 2>"$out/gen.err" || {
         cat "$out/gen.err" >&2
         exit 1
     }
@@ -108,7 +108,7 @@ steps:
 $analysis
   - {id: by_cluster, op: plot, input: clusters, basis: pca, color: leiden, path: $out/file_pca_leiden.png}
 YAML
-    measure "engine run (h5ad, --memory-limit 256M)" "$engine" run "$pipeline" --memory-limit 256M --metrics --overwrite
+    measure "engine run (h5ad, --memory-limit 6G)" "$engine" run "$pipeline" --memory-limit 6G --metrics --overwrite
     cp "$measure_out" "$out/engine_file_metrics.txt"
     measure_may_fail "scanpy in memory (h5ad)" "$py" "$shared/seed000_inmemory.py" --source h5ad --dtype f32 --data "$out" --figdir "$out/inmemory" --result "$out/inmemory.json"
     measure_may_fail "scanpy + dask as the tutorial (dask-ml PCA)" "$bench_py" "$shared/seed000_dask.py" --source h5ad --dtype f32 --data "$out" --figdir "$out/dask" --result "$out/dask.json"

@@ -234,7 +234,12 @@ fn bad_views_point_at_the_index_or_name_the_step() {
 #[test]
 fn explain_output_is_stable() {
     let pipeline = engine_tests::root().join("pipelines/blobs.yaml");
-    let out = engine(&["explain", pipeline.to_str().unwrap()]);
+    // The memory estimate counts per-worker scratch: fix the workers.
+    let out = std::process::Command::new(engine_tests::engine_bin())
+        .args(["explain", pipeline.to_str().unwrap()])
+        .env("RAYON_NUM_THREADS", "2")
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     let snap = engine_tests::root().join("tests/snapshots/blobs_explain.txt");

@@ -31,6 +31,7 @@ pub(crate) fn convert(r: &Request<'_>) -> Result<()> {
         Some(c) => Compression::parse(c).map_err(usage)?,
         None => Compression::None,
     };
+    compression.check_for(format).map_err(usage)?;
     let opts = ConvertOptions {
         format,
         matrix: ArrayOptions {

@@ -66,6 +66,9 @@ enum Command {
         /// Override a declared parameter: `--param n_obs=1000000`.
         #[arg(long = "param", value_name = "NAME=VALUE")]
         params: Vec<String>,
+        /// The memory limit the run would have: a run that cannot fit is refused here too.
+        #[arg(long, default_value = "256M")]
+        memory_limit: String,
         /// Check as `run --overwrite` would run: existing outputs may be replaced.
         #[arg(long)]
         overwrite: bool,
@@ -161,8 +164,9 @@ fn run(cli: Cli) -> Result<()> {
         Command::Check {
             pipeline,
             params,
+            memory_limit,
             overwrite,
-        } => pipeline::check(&pipeline, &params, overwrite),
+        } => pipeline::check(&pipeline, &params, parse_bytes(&memory_limit)?, overwrite),
         Command::Explain {
             pipeline,
             params,

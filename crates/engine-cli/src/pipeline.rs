@@ -96,10 +96,16 @@ pub(crate) fn run(
 /// Validates the pipeline and plans it down to the physical plan (reading the inputs'
 /// metadata, not their data), so whatever `run` would reject before reading data is
 /// rejected here.
-pub(crate) fn check(path: &Path, params: &[String], overwrite: bool) -> Result<()> {
+pub(crate) fn check(
+    path: &Path,
+    params: &[String],
+    memory_limit: usize,
+    overwrite: bool,
+) -> Result<()> {
     let pipeline = load(path, params)?;
     let opts = engine::Options {
         overwrite,
+        memory_limit,
         ..Default::default()
     };
     engine::check(&pipeline, &opts).map_err(report)?;

@@ -20,6 +20,7 @@ mod execute;
 mod lineage;
 mod lower;
 mod maps;
+pub mod memory;
 mod options;
 mod pass;
 mod physical;

@@ -3,6 +3,7 @@
 //! writer's format and compression. EXPLAIN prints the result and the executor runs it.
 
 use crate::context::workers;
+use crate::memory;
 use crate::physical::filter::FilterNode;
 use crate::physical::hvg::HvgNode;
 use crate::physical::hvg_v3::HvgV3Node;
@@ -29,26 +30,48 @@ use engine_plan::{
 };
 use engine_store::backend::{Compression, StoreFormat};
 
-/// Lowers `plan` for a run whose X blocks in flight share `memory_limit` bytes.
+/// Lowers `plan` for a run that holds at most `memory_limit` bytes (besides
+/// [`RUNTIME_OVERHEAD`](crate::memory::RUNTIME_OVERHEAD)): the results the plan keeps at its
+/// costliest step are estimated first, and the X blocks in flight share what is left.
 ///
 /// # Errors
 /// When a step's parameters cannot run (an unknown output format or compression), as a
-/// mistake in that step.
+/// mistake in that step; when the results alone would not fit in `memory_limit`, saying how
+/// much the run needs.
 pub fn lower(plan: &LogicalPlan, memory_limit: usize) -> Result<PhysicalPlan> {
+    let live = live_nodes(plan);
+    let estimate = memory::estimate(plan, &live, workers());
+    let needed = estimate.peak + memory::MIN_BLOCK_BUDGET;
+    if needed > memory_limit {
+        return Err(Error::usage(format!(
+            "the run needs about {} MiB (at step `{}`: {}) and the memory limit is {} MiB: raise it to at least {} MiB, or select fewer cells",
+            memory::mib(needed),
+            estimate.step,
+            estimate.what,
+            memory_limit >> 20,
+            memory::mib(needed)
+        )));
+    }
+    // The X blocks get what the results leave.
+    let memory_limit = memory_limit - estimate.peak;
     let execs = plan
         .nodes
         .iter()
         .map(|n| lower_node(n, memory_limit))
         .collect::<Result<Vec<_>>>()?;
-    let live = live_nodes(plan, &execs);
+    let roots = root_scans(plan);
     let mut nodes = Vec::with_capacity(plan.nodes.len());
     for ((n, exec), live) in plan.nodes.iter().zip(execs).zip(live) {
         let through_view = n
             .inputs
             .first()
-            .and_then(|&x| root_scan(plan, x))
+            .and_then(|&x| roots[x.0])
             .filter(|(_, viewed)| *viewed)
-            .map(|(scan, _)| {
+            .and_then(|(id, _)| match &plan.node(id).op {
+                Op::Scan(scan) => Some(scan),
+                _ => None,
+            })
+            .map(|scan| {
                 let max_rows = scan_block_rows(scan, memory_limit);
                 scan::reads(scan, &io::even_blocks(selected_rows(scan).len(), max_rows))
             });
@@ -63,6 +86,7 @@ pub fn lower(plan: &LogicalPlan, memory_limit: usize) -> Result<PhysicalPlan> {
     Ok(PhysicalPlan {
         nodes,
         workers: workers(),
+        memory: (estimate, memory_limit),
     })
 }
 
@@ -144,6 +168,7 @@ fn lower_node(n: &Node, memory_limit: usize) -> Result<Box<dyn ExecNode>> {
         }),
         Op::Pca(Pca {
             n_comps,
+            n_comps_auto,
             zero_center,
             standardize,
             mask_var,
@@ -157,6 +182,7 @@ fn lower_node(n: &Node, memory_limit: usize) -> Result<Box<dyn ExecNode>> {
             let solver = PcaSolver::choose(*svd_solver, n_vars, bounded);
             Box::new(PcaNode {
                 n_comps: *n_comps,
+                n_comps_auto: *n_comps_auto,
                 zero_center: *zero_center,
                 standardize: *standardize,
                 mask_var: mask_var.clone(),
@@ -253,6 +279,9 @@ fn lower_node(n: &Node, memory_limit: usize) -> Result<Box<dyn ExecNode>> {
                 Some(c) => Compression::parse(c).map_err(|why| Error::step(&n.step, why))?,
                 None => Compression::None,
             };
+            compression
+                .check_for(format)
+                .map_err(|why| Error::step(&n.step, why))?;
             Box::new(WriteNode {
                 path: path.clone(),
                 format,
@@ -297,24 +326,29 @@ fn scan_block_rows(scan: &Scan, memory_limit: usize) -> usize {
 }
 
 /// The scan feeding `id`'s X, and whether a view that was not pushed down sits in between.
-fn root_scan(plan: &LogicalPlan, mut id: NodeId) -> Option<(&Scan, bool)> {
-    let mut viewed = false;
-    loop {
-        let n = plan.node(id);
-        match &n.op {
-            Op::Scan(s) => return Some((s, viewed)),
-            Op::Select(_) => viewed = true,
-            _ => {}
-        }
-        id = *n.inputs.first()?;
+/// For every node, the scan its first inputs lead back to and whether a view lies between,
+/// in one forward pass (walking back from each node was quadratic on long chains).
+fn root_scans(plan: &LogicalPlan) -> Vec<Option<(NodeId, bool)>> {
+    let mut out: Vec<Option<(NodeId, bool)>> = Vec::with_capacity(plan.nodes.len());
+    for (i, n) in plan.nodes.iter().enumerate() {
+        let root = match &n.op {
+            Op::Scan(_) => Some((NodeId(i), false)),
+            op => n
+                .inputs
+                .first()
+                .and_then(|x| out[x.0])
+                .map(|(scan, viewed)| (scan, viewed || matches!(op, Op::Select(_)))),
+        };
+        out.push(root);
     }
+    out
 }
 
 /// Nodes some sink (a writer, a plot) depends on.
-fn live_nodes(plan: &LogicalPlan, execs: &[Box<dyn ExecNode>]) -> Vec<bool> {
+fn live_nodes(plan: &LogicalPlan) -> Vec<bool> {
     let mut live = vec![false; plan.nodes.len()];
     for i in (0..plan.nodes.len()).rev() {
-        if execs[i].is_sink() {
+        if matches!(plan.nodes[i].op, Op::Write(_) | Op::Plot(_)) {
             live[i] = true;
         }
         if live[i] {

@@ -40,18 +40,23 @@ impl Catalog for StoreCatalog {
         let x = ds
             .x()?
             .ok_or_else(|| Error::usage(format!("{path}: the dataset has no X")))?;
-        let columns = |frame: &str| -> Result<Vec<(String, ColType)>> {
+        type Columns = (String, Vec<(String, ColType)>);
+        let columns = |frame: &str| -> Result<Columns> {
             let schema = engine_store::arrow::frame_schema(ds.store().as_ref(), frame)?;
             // The first field is the index.
-            Ok(schema
-                .fields()
-                .iter()
-                .skip(1)
-                .map(|f| (f.name().clone(), col_type(f.data_type())))
-                .collect())
+            let index = schema.fields().first().map(|f| f.name().clone());
+            Ok((
+                index.unwrap_or_default(),
+                schema
+                    .fields()
+                    .iter()
+                    .skip(1)
+                    .map(|f| (f.name().clone(), col_type(f.data_type())))
+                    .collect(),
+            ))
         };
-        let obs = columns("obs")?;
-        let var = columns("var")?;
+        let (obs_index, obs) = columns("obs")?;
+        let (var_index, var) = columns("var")?;
         // Matrices only: obsm dataframes are not read.
         let matrices = |group: &str| -> Vec<(String, usize)> {
             ds.keys(group)
@@ -73,6 +78,8 @@ impl Catalog for StoreCatalog {
             n_vars: ds.n_vars(),
             x_dtype: Some(x.dtype()),
             x_sparse: storage.encoding != XEncoding::Dense,
+            obs_index,
+            var_index,
             obs,
             var,
             obsm,

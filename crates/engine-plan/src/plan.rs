@@ -144,6 +144,20 @@ impl LogicalPlan {
             .collect()
     }
 
+    /// Every node's consumers at once, in one pass over the edges (`consumers` per node would
+    /// be quadratic on long chains).
+    pub fn consumer_lists(&self) -> Vec<Vec<NodeId>> {
+        let mut out = vec![Vec::new(); self.nodes.len()];
+        for (i, n) in self.nodes.iter().enumerate() {
+            for input in &n.inputs {
+                if !out[input.0].contains(&NodeId(i)) {
+                    out[input.0].push(NodeId(i));
+                }
+            }
+        }
+        out
+    }
+
     /// Stable indented text, one node per line in topological order.
     pub fn explain(&self) -> String {
         let mut out = String::new();

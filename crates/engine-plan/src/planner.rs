@@ -6,6 +6,7 @@ use crate::catalog::{Catalog, StoreCatalog};
 use crate::ops::write::Write;
 use crate::ops::{self, Bind};
 use crate::plan::{LogicalPlan, Node, NodeId};
+use crate::schema::Schema;
 use engine_common::{Error, Result};
 use engine_spec::PipelineSpec;
 use std::collections::HashMap;
@@ -34,6 +35,19 @@ pub trait Predicates: Send + Sync + std::fmt::Debug {
         var: bool,
         predicate: &str,
     ) -> Result<Vec<bool>>;
+
+    /// Binds a run-time predicate to the columns the plan says obs (var) will have, so
+    /// `check` refuses unknown columns and mistyped comparisons before any compute. Evaluates
+    /// it over an empty frame of those columns: the same SQL path as the run.
+    ///
+    /// # Errors
+    /// As [`Predicates::mask_frame`] would at run time.
+    fn check(&self, schema: &Schema, var: bool, predicate: &str) -> Result<()> {
+        match schema.empty_frame(var) {
+            Some(frame) => self.mask_frame(&frame, var, predicate).map(|_| ()),
+            None => Ok(()),
+        }
+    }
 }
 
 /// For plans without SQL predicates: any `where` is an error.

@@ -209,9 +209,9 @@ pub const OPS: &[OpDef] = &[
     OpDef {
         name: "pca",
         inputs: 1,
-        summary: "sc.pp.pca: obsm['X_pca'], varm['PCs'], uns['pca']",
+        summary: "sc.pp.pca: obsm['X_pca'], varm['PCs'], uns['pca']; n_comps defaults to 50, or min(n_obs, n_vars) - 1 when smaller, as in scanpy",
         params: &[
-            p("n_comps", T::Int, D::Int(50)),
+            p("n_comps", T::Int, D::Null),
             p("zero_center", T::Bool, D::Bool(true)),
             p(
                 "svd_solver",

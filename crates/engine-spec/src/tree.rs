@@ -107,12 +107,45 @@ fn convert(y: &MarkedYaml<'_>) -> Result<Node, Diagnostic> {
     Ok(Node { span, value })
 }
 
+/// How deeply lists and mappings may nest. A pipeline needs about five levels; the limit keeps
+/// the recursive tree walks (and their drops) far from the end of the stack.
+pub const MAX_DEPTH: usize = 64;
+
+/// Refuses text nested deeper than [`MAX_DEPTH`], at the first node past it. The event parser
+/// is iterative, so this runs before anything recursive sees the text; syntax errors are left
+/// for the loader to report.
+fn check_depth(source: &str) -> Result<(), Diagnostic> {
+    use saphyr_parser::{Event, Parser};
+    let mut depth = 0usize;
+    for event in Parser::new_from_str(source) {
+        let Ok((event, span)) = event else {
+            return Ok(());
+        };
+        match event {
+            Event::SequenceStart(..) | Event::MappingStart(..) => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    let m = span.start;
+                    return Err(Diagnostic::new(
+                        Span::new(m.line(), m.col() + 1, 1),
+                        format!("lists and mappings nest more than {MAX_DEPTH} levels deep here"),
+                    ));
+                }
+            }
+            Event::SequenceEnd | Event::MappingEnd => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// Parses pipeline text into a tree.
 ///
 /// # Errors
-/// A diagnostic at the first YAML syntax error, or when the text holds no document or more
-/// than one.
+/// A diagnostic at the first YAML syntax error, at nesting deeper than [`MAX_DEPTH`], or when
+/// the text holds no document or more than one.
 pub fn parse(source: &str) -> Result<Node, Diagnostic> {
+    check_depth(source)?;
     let docs = MarkedYaml::load_from_str(source).map_err(|e| {
         let m = e.marker();
         Diagnostic::new(
@@ -154,6 +187,24 @@ mod tests {
             (v.span.line, v.span.col, v.value.clone()),
             (4, 14, Value::Int(30))
         );
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_at_the_place() {
+        // Block style: each level one more indent; 2,000 levels overflowed the stack before.
+        let mut text = String::new();
+        for i in 0..2000 {
+            text.push_str(&" ".repeat(i));
+            text.push_str("a:\n");
+        }
+        let e = parse(&text).unwrap_err();
+        assert_eq!((e.span.line, e.span.col), (MAX_DEPTH + 1, MAX_DEPTH + 1));
+        assert!(e.message.contains("nest more than 64"), "{}", e.message);
+        // Flow style, and one level under the limit still parses.
+        let flow = format!("{}{}", "[".repeat(5000), "]".repeat(5000));
+        assert!(parse(&flow).is_err());
+        let ok = format!("{}1{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        assert!(parse(&ok).is_ok());
     }
 
     #[test]

@@ -122,6 +122,7 @@ impl SqlSession {
 
     /// Plans `sql`, rewriting `gene('X')` calls into reads of X.
     fn plan(&self, sql: &str) -> Result<(SessionContext, datafusion::logical_expr::LogicalPlan)> {
+        check_size(sql)?;
         let probe = SessionContext::new();
         let mut statement = probe
             .state()
@@ -243,10 +244,71 @@ pub fn mask_frame(frame: &Frame, var: bool, predicate: &str) -> Result<Vec<bool>
 /// The query behind a mask. The predicate sits alone on line 2, so error columns are columns
 /// of the user's text.
 fn mask_sql(predicate: &str, table: &str) -> Result<String> {
+    check_size(predicate)
+        .map_err(|e| Error::usage(e.to_string().replace("<query>", "<predicate>")))?;
     one_expression(predicate)?;
     Ok(format!(
         "SELECT (\n{predicate}\n) IS TRUE AS keep FROM {table}"
     ))
+}
+
+/// How many operators a query may hold. The planner and optimizer walk expressions
+/// recursively, so `1 + 1 + … + 1` with 10,000 terms overflowed the stack; a query a person
+/// writes holds far fewer.
+pub const MAX_OPERATORS: usize = 1000;
+
+/// Refuses a query with more than [`MAX_OPERATORS`] operators, counted on its tokens (the
+/// tokenizer is iterative, and nothing recursive has seen the text yet), at the first one past
+/// the limit.
+fn check_size(sql: &str) -> Result<()> {
+    use datafusion::sql::sqlparser::dialect::GenericDialect;
+    use datafusion::sql::sqlparser::keywords::Keyword;
+    use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+    let dialect = GenericDialect {};
+    // A text the tokenizer refuses is left for the parser to report.
+    let Ok(tokens) = Tokenizer::new(&dialect, sql).tokenize_with_location() else {
+        return Ok(());
+    };
+    let mut operators = 0usize;
+    for t in tokens {
+        let counts = match &t.token {
+            Token::Plus
+            | Token::Minus
+            | Token::Mul
+            | Token::Div
+            | Token::Mod
+            | Token::DuckIntDiv
+            | Token::Eq
+            | Token::DoubleEq
+            | Token::Neq
+            | Token::Lt
+            | Token::Gt
+            | Token::LtEq
+            | Token::GtEq
+            | Token::Spaceship
+            | Token::StringConcat
+            | Token::Ampersand
+            | Token::Pipe
+            | Token::Caret
+            | Token::ShiftLeft
+            | Token::ShiftRight
+            | Token::LParen => true,
+            Token::Word(w) => matches!(
+                w.keyword,
+                Keyword::AND | Keyword::OR | Keyword::NOT | Keyword::XOR | Keyword::CASE
+            ),
+            _ => false,
+        };
+        operators += usize::from(counts);
+        if operators > MAX_OPERATORS {
+            let l = t.span.start;
+            return Err(Error::usage(format!(
+                "<query>:{}:{}: error: the query is too large: more than {MAX_OPERATORS} operators",
+                l.line, l.column
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Refuses a predicate that is not exactly one SQL expression, so the text cannot change the

@@ -172,6 +172,22 @@ impl Compression {
     }
 }
 
+impl Compression {
+    /// Refuses what `format` would change: h5ad writes zstd through the Blosc filter, whose
+    /// levels stop at 9 (a level above was quietly lowered).
+    ///
+    /// # Errors
+    /// What is wrong, for the message.
+    pub fn check_for(&self, format: StoreFormat) -> std::result::Result<(), String> {
+        match (self, format) {
+            (Compression::Zstd(l), StoreFormat::H5ad) if !(0..=9).contains(l) => Err(format!(
+                "h5ad stores zstd through Blosc, whose levels are 0 to 9, not {l}"
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// How to store one array.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ArrayOptions {

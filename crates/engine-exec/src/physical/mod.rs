@@ -99,6 +99,8 @@ pub struct PhysicalPlan {
     /// The worker threads the block sizes were chosen for: the memory limit holds only when
     /// the run has no more.
     pub(crate) workers: usize,
+    /// The results held at the costliest step, and the bytes left for X blocks.
+    pub(crate) memory: (crate::memory::MemoryEstimate, usize),
 }
 
 impl PhysicalPlan {
@@ -133,6 +135,18 @@ impl PhysicalPlan {
                 );
                 stage += 1;
             }
+        }
+        let (estimate, blocks) = &self.memory;
+        if !estimate.step.is_empty() {
+            let _ = writeln!(
+                out,
+                "memory: about {} MiB of results at the peak (step `{}`: {}, {} workers); X blocks within {} MiB",
+                crate::memory::mib(estimate.peak),
+                estimate.step,
+                estimate.what,
+                self.workers,
+                blocks >> 20
+            );
         }
         out
     }

@@ -77,6 +77,16 @@ impl ExecNode for NeighborsNode {
         let rep = embedding(rep, use_rep)?;
         let cols = self.n_pcs.unwrap_or(rep.ncols()).min(rep.ncols());
         let view = rep.slice(s![.., ..cols]);
+        if self.n_neighbors > view.nrows() {
+            return Err(Error::step(
+                cx.step(),
+                format!(
+                    "`n_neighbors` must be at most the number of cells, {} reach this step, got {}",
+                    view.nrows(),
+                    self.n_neighbors
+                ),
+            ));
+        }
         let exact = match self.search {
             KnnSearch::Exact => true,
             KnnSearch::NnDescent => false,

@@ -43,6 +43,9 @@ pub(crate) enum PcaSolver {
 #[derive(Debug)]
 pub(crate) struct PcaNode {
     pub n_comps: usize,
+    /// The default `n_comps`: lowered to the data's min(n_obs, n_vars) - 1 at run time; a given
+    /// one that the data cannot support is an error.
+    pub n_comps_auto: bool,
     pub zero_center: bool,
     /// A `scale` folded in by `merge_passes`: the Gram of the unscaled data yields the
     /// correlation matrix, and the output's X is the scaled X.
@@ -132,17 +135,37 @@ impl ExecNode for PcaNode {
             Some(m) => full.select(None, Some(m)),
             None => full.clone(),
         };
-        if lin.n_vars() == 0 || lin.n_obs() < 2 {
+        if lin.n_vars() < 2 || lin.n_obs() < 2 {
             return Err(Error::step(
                 &step,
                 format!(
-                    "PCA needs at least 2 cells and 1 gene, got {} x {}",
+                    "PCA needs at least 2 cells and 2 genes, got {} x {}",
                     lin.n_obs(),
                     lin.n_vars()
                 ),
             ));
         }
-        let n_comps = self.n_comps.min(lin.n_vars()).min(lin.n_obs());
+        let limit = lin.n_obs().min(lin.n_vars()) - 1;
+        let n_comps = if self.n_comps_auto {
+            self.n_comps.min(limit)
+        } else if self.n_comps > limit {
+            return Err(Error::step(
+                &step,
+                format!(
+                    "`n_comps` must be at most min(n_obs, n_vars) - 1 = {limit}: {} x {} reach PCA{}, got {}",
+                    lin.n_obs(),
+                    lin.n_vars(),
+                    if self.mask_var.is_some() {
+                        " (after mask_var)"
+                    } else {
+                        ""
+                    },
+                    self.n_comps
+                ),
+            ));
+        } else {
+            self.n_comps
+        };
         // The Gram's shift: a sparse block's fill (absent entries then cost nothing), else
         // the mean of a first block, which keeps the Gram free of cancellation.
         let first = lin.block(0..lin.n_obs().min(256))?;

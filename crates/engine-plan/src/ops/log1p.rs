@@ -14,7 +14,7 @@ pub struct Log1p {
 impl Log1p {
     pub(crate) fn bind(b: &Bind<'_>) -> Result<(Op, Schema)> {
         let mut s = b.input_schema();
-        s.x_maps.push("log1p".into());
+        s.x_maps.push("log1p");
         add(&mut s.uns, "log1p");
         Ok((Op::Log1p(Log1p { fused: false }), s))
     }

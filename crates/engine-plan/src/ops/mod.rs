@@ -77,6 +77,25 @@ impl Bind<'_> {
         }
     }
 
+    /// A positive integer argument of at most `max`.
+    pub fn bounded(&self, name: &str, max: usize) -> Result<usize> {
+        let v = self.positive(name)?;
+        if v > max {
+            return Err(self.error(format!("`{name}` must be at most {max}, got {v}")));
+        }
+        Ok(v)
+    }
+
+    /// A finite number, positive (or, without `strict`, zero or more).
+    pub fn finite(&self, name: &str, default: f64, strict: bool) -> Result<f64> {
+        let v = self.f64_or(name, default);
+        if !v.is_finite() || v < 0.0 || (strict && v == 0.0) {
+            let what = if strict { "positive" } else { "zero or more" };
+            return Err(self.error(format!("`{name}` must be a finite number, {what}, got {v}")));
+        }
+        Ok(v)
+    }
+
     pub fn f64_or(&self, name: &str, default: f64) -> f64 {
         self.step.arg(name).as_f64().unwrap_or(default)
     }

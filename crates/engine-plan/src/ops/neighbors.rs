@@ -19,16 +19,34 @@ impl Neighbors {
         let step = b.step;
         let mut s = b.input_schema();
         let use_rep = step.arg("use_rep").as_str().unwrap_or("X_pca").to_string();
-        b.need(
-            &format!("obsm['{use_rep}']"),
-            s.obsm.iter().any(|(k, _)| *k == use_rep),
-        )?;
+        let width = s.obsm.iter().find(|(k, _)| *k == use_rep).map(|(_, c)| *c);
+        b.need(&format!("obsm['{use_rep}']"), width.is_some())?;
+        let n_pcs = match step.arg("n_pcs").is_null() {
+            true => None,
+            false => Some(b.positive("n_pcs")?),
+        };
+        if let (Some(n), Some(w)) = (n_pcs, width)
+            && n > w
+        {
+            return Err(b.error(format!(
+                "`n_pcs` must be at most the {w} columns of obsm['{use_rep}'], got {n}"
+            )));
+        }
         s.obsp
             .extend(["distances".to_string(), "connectivities".to_string()]);
         s.uns.push("neighbors".into());
+        // scanpy counts the cell itself among its neighbours, so at most every cell.
+        let n_neighbors = b.positive("n_neighbors")?;
+        if n_neighbors > s.n_obs {
+            return Err(b.error(format!(
+                "`n_neighbors` must be at most the number of cells, {}{}, got {n_neighbors}",
+                if s.obs_bound { "at most " } else { "" },
+                s.n_obs
+            )));
+        }
         let op = Op::Neighbors(Neighbors {
-            n_neighbors: b.positive("n_neighbors")?,
-            n_pcs: step.arg("n_pcs").as_i64().map(|v| v as usize),
+            n_neighbors,
+            n_pcs,
             use_rep,
             random_state: b.int("random_state"),
         });

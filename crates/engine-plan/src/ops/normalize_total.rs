@@ -18,10 +18,10 @@ impl NormalizeTotal {
         let step = b.step;
         let mut s = b.input_schema();
         let target_sum = step.arg("target_sum").as_f64();
-        if target_sum.is_some_and(|t| t <= 0.0) {
-            return Err(b.error("`target_sum` must be positive"));
+        if target_sum.is_some_and(|t| !t.is_finite() || t <= 0.0) {
+            return Err(b.error("`target_sum` must be a finite positive number"));
         }
-        s.x_maps.push("normalize_total".into());
+        s.x_maps.push("normalize_total");
         Ok((
             Op::NormalizeTotal(NormalizeTotal {
                 target_sum,

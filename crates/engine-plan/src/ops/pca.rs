@@ -44,6 +44,9 @@ impl SvdSolver {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pca {
     pub n_comps: usize,
+    /// `n_comps` was left out: scanpy's default, 50 or fewer when the data has fewer cells or
+    /// genes (known only at run time after a filter); a given `n_comps` is never changed.
+    pub n_comps_auto: bool,
     pub zero_center: bool,
     pub standardize: Option<ScaleParams>,
     /// A boolean var column restricting the genes (scanpy's `mask_var`).
@@ -53,12 +56,31 @@ pub struct Pca {
     pub random_state: i64,
 }
 
+/// scanpy's `settings.N_PCS`.
+pub const DEFAULT_N_COMPS: usize = 50;
+
 impl Pca {
     pub(crate) fn bind(b: &Bind<'_>) -> Result<(Op, Schema)> {
         let step = b.step;
         let mut s = b.input_schema();
         b.need("at least 2 cells (the selection left fewer)", s.n_obs >= 2)?;
-        let n_comps = b.positive("n_comps")?.min(s.n_vars).min(s.n_obs);
+        b.need("at least 2 genes", s.n_vars >= 2)?;
+        // Past min(n_obs, n_vars) - 1 the components are not defined (sklearn refuses); the
+        // plan's counts are upper bounds after a filter, so the run checks again.
+        let limit = s.n_obs.min(s.n_vars) - 1;
+        let n_comps_auto = step.arg("n_comps").is_null();
+        let n_comps = if n_comps_auto {
+            DEFAULT_N_COMPS.min(limit)
+        } else {
+            let v = b.positive("n_comps")?;
+            if v > limit {
+                return Err(b.error(format!(
+                    "`n_comps` must be at most min(n_obs, n_vars) - 1 = {limit} for {} x {} data, got {v}",
+                    s.n_obs, s.n_vars
+                )));
+            }
+            v
+        };
         // scanpy's default: the highly variable genes when they are annotated.
         let mask_var = match step.arg("mask_var").as_str() {
             Some(m) => {
@@ -76,6 +98,7 @@ impl Pca {
         Ok((
             Op::Pca(Pca {
                 n_comps,
+                n_comps_auto,
                 zero_center: step.arg("zero_center").as_bool().unwrap_or(true),
                 standardize: None,
                 mask_var,

@@ -46,6 +46,16 @@ impl Plot {
             }
         };
         let path = step.arg("path").as_str().unwrap_or_default().to_string();
+        // The image is a PNG; another extension would fail only after all the compute.
+        let ext = std::path::Path::new(&path)
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or("");
+        if !ext.eq_ignore_ascii_case("png") {
+            return Err(b.error(format!(
+                "`path` must end in .png (plots are written as PNG), got \"{path}\""
+            )));
+        }
         Ok((
             Op::Plot(Plot {
                 basis,

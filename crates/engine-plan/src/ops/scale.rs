@@ -26,12 +26,17 @@ impl Scale {
     pub(crate) fn bind(b: &Bind<'_>) -> Result<(Op, Schema)> {
         let step = b.step;
         let mut s = b.input_schema();
-        s.x_maps.push("scale".into());
+        s.x_maps.push("scale");
         col(&mut s.var, "mean", ColType::Float);
         col(&mut s.var, "std", ColType::Float);
         let p = ScaleParams {
             zero_center: step.arg("zero_center").as_bool().unwrap_or(true),
-            max_value: step.arg("max_value").as_f64(),
+            max_value: match step.arg("max_value").as_f64() {
+                Some(v) if v.is_nan() || v <= 0.0 => {
+                    return Err(b.error(format!("`max_value` must be positive, got {v}")));
+                }
+                v => v,
+            },
         };
         Ok((
             Op::Scale(Scale {

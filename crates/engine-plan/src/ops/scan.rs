@@ -183,6 +183,14 @@ impl LogicalOp for Scan {
     }
 }
 
+/// The most cells a generated dataset may have (2^32; the largest atlases hold ~10^8).
+pub const MAX_OBS: usize = 1 << 32;
+/// The most genes: anndata's sparse indices are 32-bit.
+pub const MAX_VARS: usize = i32::MAX as usize;
+
+/// The most blobs, cell types or batches (each a category label and a row of parameters).
+pub const MAX_GROUPS: usize = 1 << 16;
+
 /// `synthetic`: Gaussian blobs.
 pub(crate) fn bind_synthetic(b: &Bind<'_>) -> Result<(Op, Schema)> {
     let step = b.step;
@@ -191,12 +199,12 @@ pub(crate) fn bind_synthetic(b: &Bind<'_>) -> Result<(Op, Schema)> {
     } else {
         DType::F32
     };
-    let (n_obs, n_vars) = (b.positive("n_obs")?, b.positive("n_vars")?);
+    let (n_obs, n_vars) = (b.bounded("n_obs", MAX_OBS)?, b.bounded("n_vars", MAX_VARS)?);
     let src = Source::Synthetic {
         n_obs,
         n_vars,
-        centers: b.positive("centers")?,
-        cluster_std: b.f64_or("cluster_std", 1.0),
+        centers: b.bounded("centers", MAX_GROUPS)?,
+        cluster_std: b.finite("cluster_std", 1.0, false)?,
         seed: b.int("seed") as u64,
         dtype,
     };
@@ -204,6 +212,8 @@ pub(crate) fn bind_synthetic(b: &Bind<'_>) -> Result<(Op, Schema)> {
         n_obs,
         n_vars,
         x_dtype: Some(dtype),
+        obs_index: "_index".into(),
+        var_index: "_index".into(),
         obs: vec![("blob".into(), ColType::Category)],
         ..Default::default()
     };
@@ -212,13 +222,13 @@ pub(crate) fn bind_synthetic(b: &Bind<'_>) -> Result<(Op, Schema)> {
 
 /// `synthetic_counts`: negative-binomial counts with cell types and batches.
 pub(crate) fn bind_counts(b: &Bind<'_>) -> Result<(Op, Schema)> {
-    let (n_obs, n_vars) = (b.positive("n_obs")?, b.positive("n_vars")?);
+    let (n_obs, n_vars) = (b.bounded("n_obs", MAX_OBS)?, b.bounded("n_vars", MAX_VARS)?);
     let src = Source::Counts {
         n_obs,
         n_vars,
-        n_types: b.positive("n_types")?,
-        n_batches: b.positive("n_batches")?,
-        library_size: b.f64_or("library_size", 3000.0),
+        n_types: b.bounded("n_types", MAX_GROUPS)?,
+        n_batches: b.bounded("n_batches", MAX_GROUPS)?,
+        library_size: b.finite("library_size", 3000.0, true)?,
         seed: b.int("seed") as u64,
     };
     let schema = Schema {
@@ -226,6 +236,8 @@ pub(crate) fn bind_counts(b: &Bind<'_>) -> Result<(Op, Schema)> {
         n_vars,
         x_dtype: Some(DType::F32),
         x_sparse: true,
+        obs_index: "_index".into(),
+        var_index: "_index".into(),
         obs: vec![
             ("cell_type".into(), ColType::Category),
             ("batch".into(), ColType::Category),

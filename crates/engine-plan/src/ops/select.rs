@@ -5,7 +5,6 @@
 use super::scan::Source;
 use super::{Bind, LogicalOp, Reads, XEffect};
 use crate::plan::{LogicalPlan, NodeId, Op};
-use crate::planner::Predicates;
 use crate::schema::Schema;
 use engine_common::{Error, Result};
 use engine_matrix::AxisSelection;
@@ -111,11 +110,11 @@ pub(crate) fn bind(b: &Bind<'_>) -> Result<(Op, Schema)> {
         selection(step, "var", s.n_vars)?,
     );
     let mut later = (None, None);
-    match predicate(b.plan, b.sql, input, step, "where", false, s.n_obs)? {
+    match predicate(b, input, "where", false, &s)? {
         Pred::Now(p) => rows = and(rows, p),
         Pred::Later(t) => later.0 = Some(t),
     }
-    match predicate(b.plan, b.sql, input, step, "var_where", true, s.n_vars)? {
+    match predicate(b, input, "var_where", true, &s)? {
         Pred::Now(p) => cols = and(cols, p),
         Pred::Later(t) => later.1 = Some(t),
     }
@@ -175,56 +174,66 @@ fn and(a: Option<Selection>, b: Option<Selection>) -> Option<Selection> {
 type FileRef = (String, engine_store::tenx::TenxOptions);
 
 /// The file rows (or columns) behind each position of `id`'s obs (var), when `id` reads a
-/// file through views and elementwise steps only.
+/// file through views and elementwise steps only. Walks back to the scan, then composes the
+/// views forward (a loop: chains can be long).
 fn file_positions(plan: &LogicalPlan, id: NodeId, var: bool) -> Option<(FileRef, AxisSelection)> {
-    let node = plan.node(id);
-    match &node.op {
-        Op::Scan(scan) => {
-            let Source::File {
-                path,
-                storage,
-                tenx,
-            } = &scan.source
-            else {
-                return None;
-            };
-            let n = storage.shape[usize::from(var)];
-            let sel = if var { &scan.cols } else { &scan.rows };
-            Some((
-                (path.clone(), tenx.clone()),
-                sel.as_ref()
-                    .map_or_else(|| AxisSelection::all(n), |s| s.sel.clone()),
-            ))
+    let mut views = Vec::new();
+    let mut at = id;
+    let (file, mut sel) = loop {
+        let node = plan.node(at);
+        match &node.op {
+            Op::Scan(scan) => {
+                let Source::File {
+                    path,
+                    storage,
+                    tenx,
+                } = &scan.source
+                else {
+                    return None;
+                };
+                let n = storage.shape[usize::from(var)];
+                let sel = if var { &scan.cols } else { &scan.rows };
+                break (
+                    (path.clone(), tenx.clone()),
+                    sel.as_ref()
+                        .map_or_else(|| AxisSelection::all(n), |s| s.sel.clone()),
+                );
+            }
+            Op::Select(Select { rows, cols }) => {
+                if let Some(s) = if var { cols } else { rows } {
+                    views.push(&s.sel);
+                }
+            }
+            Op::Scale(_) => {}
+            _ => return None,
         }
-        Op::Select(Select { rows, cols }) => {
-            let (path, base) = file_positions(plan, *node.inputs.first()?, var)?;
-            let sel = if var { cols } else { rows };
-            Some((
-                path,
-                sel.as_ref().map_or(base.clone(), |s| base.compose(&s.sel)),
-            ))
-        }
-        Op::Scale(_) => file_positions(plan, *node.inputs.first()?, var),
-        _ => None,
+        at = *node.inputs.first()?;
+    };
+    for v in views.into_iter().rev() {
+        sel = sel.compose(v);
     }
+    Some((file, sel))
 }
 
 /// A `select` step's SQL predicate (`where` over obs, `var_where` over var): positions of its
 /// input, evaluated now with DataFusion over the file's table when the input reads a file
 /// through views; otherwise (columns computed in the pipeline) the text, for run time.
 fn predicate(
-    plan: &LogicalPlan,
-    sql: &dyn Predicates,
+    b: &Bind<'_>,
     input: Option<NodeId>,
-    step: &Step,
     name: &str,
     var: bool,
-    n: usize,
+    schema: &Schema,
 ) -> Result<Pred> {
+    let (plan, sql, step) = (b.plan, b.sql, b.step);
+    let n = if var { schema.n_vars } else { schema.n_obs };
     let Some(text) = step.arg(name).as_str() else {
         return Ok(Pred::Now(None));
     };
     let Some(((path, tenx), positions)) = input.and_then(|i| file_positions(plan, i, var)) else {
+        // Evaluated at run time, but bound to the columns now.
+        sql.check(schema, var, text)
+            .map_err(|e| Error::step(&step.id, format!("`{name}`: {e}")))?;
         return Ok(Pred::Later(text.to_string()));
     };
     let mask = sql

@@ -28,21 +28,39 @@ impl Umap {
             "obsp['connectivities'] (run `neighbors` first)",
             s.obsp.iter().any(|k| k == "connectivities"),
         )?;
-        let n_components = b.positive("n_components")?;
+        // The layout keeps n_obs x n_components coordinates; a plot needs two.
+        let n_components = b.bounded("n_components", 100)?;
+        let maxiter = match step.arg("maxiter").is_null() {
+            true => None,
+            false => Some(b.bounded("maxiter", 100_000)?),
+        };
+        let spread = b.finite("spread", 1.0, true)?;
+        let min_dist = b.finite("min_dist", 0.5, false)?;
+        if min_dist > spread {
+            return Err(b.error(format!(
+                "`min_dist` must be at most `spread` ({spread}), got {min_dist}"
+            )));
+        }
+        let optional = |name: &str| -> Result<Option<f64>> {
+            match step.arg(name).is_null() {
+                true => Ok(None),
+                false => b.finite(name, 1.0, true).map(Some),
+            }
+        };
         s.obsm.push(("X_umap".into(), n_components));
         s.uns.push("umap".into());
         let op = Op::Umap(Umap {
-            min_dist: step.arg("min_dist").as_f64().unwrap_or(0.5),
-            spread: step.arg("spread").as_f64().unwrap_or(1.0),
+            min_dist,
+            spread,
             n_components,
-            maxiter: step.arg("maxiter").as_i64().map(|v| v.max(0) as usize),
-            alpha: step.arg("alpha").as_f64().unwrap_or(1.0),
-            gamma: step.arg("gamma").as_f64().unwrap_or(1.0),
-            negative_sample_rate: b.positive("negative_sample_rate")?,
+            maxiter,
+            alpha: b.finite("alpha", 1.0, true)?,
+            gamma: b.finite("gamma", 1.0, true)?,
+            negative_sample_rate: b.bounded("negative_sample_rate", 1000)?,
             spectral: step.arg("init_pos").as_str() != Some("random"),
             random_state: b.int("random_state"),
-            a: step.arg("a").as_f64(),
-            b: step.arg("b").as_f64(),
+            a: optional("a")?,
+            b: optional("b")?,
         });
         Ok((op, s))
     }

@@ -139,6 +139,7 @@ mod tests {
                     op: Op::Pca(Pca {
                         mask_var: None,
                         n_comps: 2,
+                        n_comps_auto: false,
                         zero_center: true,
                         standardize: None,
                         svd_solver: SvdSolver::Auto,

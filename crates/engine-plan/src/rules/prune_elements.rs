@@ -25,8 +25,8 @@ struct Needs {
 
 /// Needs downstream of `id`, or `None` when everything is (an output writes it) or nothing
 /// reads the scan at all (it is dead and left as it is).
-fn needed(plan: &LogicalPlan, id: NodeId) -> Option<Needs> {
-    if plan.consumers(id).is_empty() {
+fn needed(plan: &LogicalPlan, consumers: &[Vec<NodeId>], id: NodeId) -> Option<Needs> {
+    if consumers[id.0].is_empty() {
         return None;
     }
     let mut want = Needs::default();
@@ -45,7 +45,7 @@ fn needed(plan: &LogicalPlan, id: NodeId) -> Option<Needs> {
             Reads::AllObs => want.all_obs = true,
             Reads::Nothing => {}
         }
-        stack.extend(plan.consumers(n));
+        stack.extend(&consumers[n.0]);
     }
     Some(want)
 }
@@ -64,6 +64,7 @@ fn offered(s: &Schema) -> Vec<String> {
 
 pub fn apply(plan: &mut LogicalPlan) -> bool {
     let mut changed = false;
+    let consumers = plan.consumer_lists();
     for i in 0..plan.nodes.len() {
         let Op::Scan(scan) = &plan.nodes[i].op else {
             continue;
@@ -71,7 +72,7 @@ pub fn apply(plan: &mut LogicalPlan) -> bool {
         if scan.obs_columns.is_some() || scan.elements.is_some() {
             continue;
         }
-        let Some(want) = needed(plan, NodeId(i)) else {
+        let Some(want) = needed(plan, &consumers, NodeId(i)) else {
             continue;
         };
         let schema = &plan.nodes[i].schema;

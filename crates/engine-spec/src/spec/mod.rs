@@ -24,6 +24,11 @@ pub enum Arg {
 }
 
 impl Arg {
+    /// Left out (a parameter scanpy documents as `None`).
+    pub fn is_null(&self) -> bool {
+        matches!(self, Arg::Null)
+    }
+
     pub fn as_i64(&self) -> Option<i64> {
         match self {
             Arg::Int(i) => Some(*i),

@@ -70,6 +70,10 @@ impl Cx {
                 }
             });
             let chunks = item.get("chunks").and_then(|n| match &n.value {
+                Value::Seq(v) if v.is_empty() || v.len() > 2 => {
+                    self.err(n.span, "`chunks` gives rows and columns, like [1000, all]");
+                    None
+                }
                 Value::Seq(v) => v
                     .iter()
                     .map(|x| match &x.value {

@@ -127,6 +127,11 @@ impl Cx {
                 if matches!(key, "id" | "op" | "input") {
                     continue;
                 }
+                // Keeping the last of two values would hide a mistake.
+                if args.contains_key(key) {
+                    self.err(k.span, format!("`{key}` is given twice"));
+                    continue;
+                }
                 match op.param(key) {
                     Some(p) => {
                         if let Some(a) = self.typed(v, p.ty, &format!("`{key}` of op `{op_name}`"))

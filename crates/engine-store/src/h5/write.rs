@@ -119,7 +119,9 @@ impl StoreWriter for H5Writer {
                         b = match &opts.compression {
                             Compression::None => b,
                             Compression::Gzip(l) => b.shuffle().deflate(*l as u8),
-                            Compression::Zstd(l) => b.blosc_zstd((*l).clamp(0, 9) as u8, true),
+                            Compression::Zstd(l) => {
+                                b.blosc_zstd(u8::try_from(*l).unwrap_or(9).min(9), true)
+                            }
                             Compression::Blosc { cname, clevel } => match cname.as_str() {
                                 "zstd" => b.blosc_zstd(*clevel, true),
                                 "zlib" => b.blosc_zlib(*clevel, true),

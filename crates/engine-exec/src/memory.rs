@@ -1,0 +1,160 @@
+//! The memory a run holds besides its X blocks, estimated from the plan before anything runs,
+//! so `--memory-limit` bounds the whole run: the per-cell and per-gene results (obs/var
+//! frames, embeddings, graphs) each value carries, and each step's scratch while it runs
+//! (the Gram matrices, kNN candidates, Leiden's and UMAP's working sets). The X blocks get
+//! what is left; a run whose results alone do not fit is refused before it starts.
+//!
+//! The figures are upper estimates in bytes from the code's own layouts (a `String` per index
+//! entry, f32 embeddings, CSR graphs of u32 indices and f32 values with a symmetrised copy),
+//! checked against measured peaks on the counts and blobs workflows (see the bench notes).
+//! The binary itself, its allocator and thread stacks are not counted: [`RUNTIME_OVERHEAD`].
+
+use engine_plan::{LogicalPlan, Node, Op, Schema, SvdSolver};
+
+/// What the process takes whatever the data: code, allocator arenas, thread stacks, the HDF5
+/// and SQL libraries. Peak memory stays within the limit plus this.
+pub const RUNTIME_OVERHEAD: usize = 64 << 20;
+
+/// The least the X blocks may have: one 64-row block per worker of a wide dense matrix.
+pub const MIN_BLOCK_BUDGET: usize = 8 << 20;
+
+/// What the plan holds at its peak.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemoryEstimate {
+    /// Bytes held besides X blocks at the costliest step.
+    pub peak: usize,
+    /// That step, and what dominates there.
+    pub step: String,
+    pub what: &'static str,
+}
+
+/// Bytes of one value's annotations: obs and var frames (a `String` per index entry, 8 bytes
+/// per column value), embeddings, graphs and per-row factors.
+fn held(s: &Schema, k: usize) -> usize {
+    let (n, d) = (s.n_obs, s.n_vars);
+    let frames = n * (56 + 8 * s.obs.len()) + d * (56 + 8 * s.var.len());
+    let obsm: usize = s
+        .obsm
+        .iter()
+        .map(|(key, w)| {
+            // Computed embeddings are f32; a file's may be f64.
+            let bytes = if key == "X_pca" || key == "X_umap" {
+                4
+            } else {
+                8
+            };
+            n * w * bytes
+        })
+        .sum();
+    let varm: usize = s.varm.iter().map(|(_, w)| d * w * 8).sum();
+    // distances: k - 1 per row; connectivities: up to twice that once symmetrised.
+    let obsp = s.obsp.len() * n * (8 + 16 * k);
+    frames + obsm + varm + obsp + 16 * n + 32 * d
+}
+
+/// Scratch while a node runs, beyond its input and output values.
+fn scratch(node: &Node, input: &Schema, k: usize, workers: usize) -> (usize, &'static str) {
+    let (n, d) = (input.n_obs, input.n_vars);
+    match &node.op {
+        Op::Qc(_) => (200 * n + 64 * d * workers, "per-cell QC metrics"),
+        Op::Filter(_) | Op::NormalizeTotal(_) => (48 * n + 24 * d * workers, "per-cell totals"),
+        Op::Hvg(_) => (8 * n + 160 * d * workers, "per-gene statistics"),
+        Op::Scale(_) => (48 * d * workers, "per-gene moments"),
+        Op::Pca(p) => {
+            let c = node
+                .schema
+                .obsm
+                .iter()
+                .find(|(k, _)| k == "X_pca")
+                .map_or(50, |(_, w)| *w);
+            let gram = d <= 5000 || p.svd_solver == SvdSolver::CovarianceEigh;
+            let fit = if gram && p.svd_solver != SvdSolver::Randomized {
+                // A Gram per worker until they merge, the covariance, the eigensolver's copies.
+                8 * d * d * workers + 32 * d * d
+            } else {
+                8 * d * (c + 12) * (workers + 5)
+            };
+            (fit + 8 * n * c, "the PCA Gram matrices and scores")
+        }
+        Op::Neighbors(nb) => {
+            let k = nb.n_neighbors;
+            let c = input
+                .obsm
+                .iter()
+                .find(|(key, _)| *key == nb.use_rep)
+                .map_or(50, |(_, w)| *w);
+            // Exact search copies the representation twice (f64); NN-descent keeps heaps,
+            // candidate lists and a tree per worker. Then the fuzzy graph and its transpose
+            // are built while the kNN arrays are alive.
+            let search = if n < 8192 {
+                16 * n * c + 24 * n * k
+            } else {
+                4 * n * c + 40 * n * k + 40 * n + 12 * n * workers
+            };
+            (search.max(62 * n * k + 60 * n), "kNN lists and graphs")
+        }
+        Op::Leiden(_) => (40 * n * k + 240 * n, "Leiden's working graph"),
+        Op::Umap(u) => {
+            let dense = if n <= 4096 { 40 * n * n } else { 0 };
+            (
+                272 * n + 36 * n * k + 48 * n * u.n_components + dense,
+                "UMAP's spectral start and edge lists",
+            )
+        }
+        Op::Plot(_) => (128 * n, "the plot's points and labels"),
+        Op::Write(_) => (held(input, k), "the writer's copies"),
+        _ => (0, "per-cell results"),
+    }
+}
+
+/// The costliest step of `plan` (only `live` nodes run) for `workers` threads.
+pub fn estimate(plan: &LogicalPlan, live: &[bool], workers: usize) -> MemoryEstimate {
+    // The graphs' width comes from the `neighbors` step that built them.
+    let k = plan
+        .nodes
+        .iter()
+        .filter_map(|n| match &n.op {
+            Op::Neighbors(nb) => Some(nb.n_neighbors),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(15);
+    let mut best = MemoryEstimate {
+        peak: 0,
+        step: String::new(),
+        what: "",
+    };
+    for (node, live) in plan.nodes.iter().zip(live) {
+        if !live {
+            continue;
+        }
+        let input = node
+            .inputs
+            .first()
+            .map(|i| plan.node(*i).schema.clone())
+            .unwrap_or_default();
+        let (extra, what) = scratch(node, &input, k, workers);
+        // The output shares the input's embeddings and graphs (behind `Arc`) and adds its
+        // own; the frames are copied when the input has another consumer.
+        let out = if matches!(node.op, Op::Write(_) | Op::Plot(_)) {
+            0
+        } else {
+            held(&node.schema, k)
+        };
+        let frames = input.n_obs * (56 + 8 * input.obs.len());
+        let peak = held(&input, k).max(out) + frames + extra;
+        if peak > best.peak {
+            best = MemoryEstimate {
+                peak,
+                step: node.step.clone(),
+                what,
+            };
+        }
+    }
+    best
+}
+
+/// Megabytes for messages, rounded up.
+pub fn mib(bytes: usize) -> usize {
+    bytes.div_ceil(1 << 20)
+}
