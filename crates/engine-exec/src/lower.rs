@@ -397,6 +397,7 @@ mod tests {
                     "pcs",
                     Op::Pca(Pca {
                         n_comps: 10,
+                        n_comps_auto: false,
                         zero_center: true,
                         standardize: None,
                         mask_var: None,
@@ -431,7 +432,8 @@ mod tests {
 
     /// `(step, physical name)` of every stage line.
     fn stages(plan: &LogicalPlan) -> Vec<(String, String)> {
-        lower(plan, 256 << 20)
+        // Solver and search choices, whatever memory they need.
+        lower(plan, 1 << 40)
             .unwrap()
             .explain()
             .lines()
@@ -482,9 +484,11 @@ mod tests {
 
     #[test]
     fn scan_blocks_in_explain_are_the_blocks_that_run() {
-        // 100,000 float32 rows of 1,000 values within 8 MiB on every worker.
+        // 100,000 float32 rows of 1,000 values within 8 MiB on every worker: the limit is
+        // what the results hold plus 8 MiB for the blocks.
         let plan = pipeline(100_000, 1000, false, SvdSolver::Auto);
-        let lowered = lower(&plan, 8 << 20).unwrap();
+        let held = memory::estimate(&plan, &live_nodes(&plan), workers()).peak;
+        let lowered = lower(&plan, held + (8 << 20)).unwrap();
         let max_rows = io::max_block_rows(1000, 8 << 20, workers());
         let want = 100_000usize.div_ceil(max_rows);
         assert!(
