@@ -34,17 +34,36 @@ pub fn python() -> PathBuf {
     py
 }
 
+/// The venv's Python as a command, ready for arguments.
+fn python_command() -> Command {
+    let mut c = Command::new(python());
+    // Tests run in parallel threads: a child spawned while another thread writes an HDF5
+    // file inherits that file's descriptor and with it HDF5's exclusive flock, which would
+    // then block every other reader of that file.
+    c.env("HDF5_USE_FILE_LOCKING", "FALSE");
+    c
+}
+
 /// Runs a script from `tests/python/` and returns its output.
 pub fn run_python(script: &str, args: &[&Path]) -> Output {
-    Command::new(python())
-        // Tests run in parallel threads: a child spawned while another thread writes an HDF5
-        // file inherits that file's descriptor and with it HDF5's exclusive flock, which
-        // would then block every other reader of that file.
-        .env("HDF5_USE_FILE_LOCKING", "FALSE")
+    python_command()
         .arg(root().join("tests/python").join(script))
         .args(args)
         .output()
         .expect("python runs")
+}
+
+/// Runs Python source (`python -c`) and asserts it succeeded, showing its stderr otherwise.
+pub fn python_ok(code: &str) {
+    let out = python_command()
+        .args(["-c", code])
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// The fixtures Python anndata writes (see `tests/python/make_fixtures.py`), generated once per
@@ -122,6 +141,15 @@ pub fn engine(args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("engine runs")
+}
+
+/// Runs `engine` with arguments: its exit code and stderr.
+pub fn engine_code(args: &[&str]) -> (Option<i32>, String) {
+    let out = engine(args);
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// Runs the `engine` binary and asserts it succeeded, showing its stderr otherwise.

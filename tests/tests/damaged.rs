@@ -233,15 +233,7 @@ fn a_full_disk_while_writing_strings_is_an_error() {
          index=[f'c{{i}}' for i in range(n)])).write_zarr('{}')\n",
         src.display()
     );
-    let py = std::process::Command::new(engine_tests::python())
-        .args(["-c", &script])
-        .output()
-        .unwrap();
-    assert!(
-        py.status.success(),
-        "{}",
-        String::from_utf8_lossy(&py.stderr)
-    );
+    engine_tests::python_ok(&script);
     let out_dir = dir.join("out");
     std::fs::create_dir_all(&out_dir).unwrap();
     let out = out_dir.join("full.h5ad");
@@ -356,15 +348,7 @@ fn damaged_10x_h5_is_refused() {
             "import h5py\nwith h5py.File('{}', 'a') as f:\n    {edit}\n",
             path.display()
         );
-        let py = std::process::Command::new(engine_tests::python())
-            .args(["-c", &script])
-            .output()
-            .unwrap();
-        assert!(
-            py.status.success(),
-            "{}",
-            String::from_utf8_lossy(&py.stderr)
-        );
+        engine_tests::python_ok(&script);
         let out = dir.join(format!("{name}.h5ad"));
         let res = engine(&["convert", path.to_str().unwrap(), out.to_str().unwrap()]);
         let err = String::from_utf8_lossy(&res.stderr);

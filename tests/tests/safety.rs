@@ -2,7 +2,7 @@
 //! zarr stores, a pipeline never writing over its own input, `check` refusing what `run`
 //! would, interrupted writes leaving the target as it was, stale temporaries removed.
 
-use engine_tests::{engine, engine_bin, fixtures, scratch};
+use engine_tests::{engine_bin, engine_code as code, fixtures, scratch};
 use std::path::Path;
 
 fn pipeline(dir: &Path, input: &Path, output: &Path) -> std::path::PathBuf {
@@ -17,14 +17,6 @@ fn pipeline(dir: &Path, input: &Path, output: &Path) -> std::path::PathBuf {
     )
     .unwrap();
     yaml
-}
-
-fn code(args: &[&str]) -> (Option<i32>, String) {
-    let out = engine(args);
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 /// `run` and `check` refuse an existing output without `--overwrite`, pointing at it in the
@@ -154,15 +146,7 @@ fn interrupted_writes_leave_nothing() {
          ad.AnnData(sp.random(200000, 1000, density=0.05, format='csr', dtype=np.float32, random_state=0)).write_h5ad('{}')\n",
         src.display()
     );
-    let py = std::process::Command::new(engine_tests::python())
-        .args(["-c", &script])
-        .output()
-        .unwrap();
-    assert!(
-        py.status.success(),
-        "{}",
-        String::from_utf8_lossy(&py.stderr)
-    );
+    engine_tests::python_ok(&script);
     let out_dir = dir.join("out");
     std::fs::create_dir_all(&out_dir).unwrap();
     let out = out_dir.join("x.zarr");
@@ -189,6 +173,7 @@ fn interrupted_writes_leave_nothing() {
         v.sort();
         v
     };
+    let mut interrupted = 0;
     for (sig, delay_ms) in [(libc_sig::TERM, 300), (libc_sig::INT, 600)] {
         let mut child = convert();
         std::thread::sleep(std::time::Duration::from_millis(delay_ms));
@@ -204,7 +189,9 @@ fn interrupted_writes_leave_nothing() {
         assert!(status.code().is_some_and(|c| c > 128), "{status:?}");
         let l = listing();
         assert!(l.is_empty() || l == ["x.zarr"], "after SIG{sig}: {l:?}");
+        interrupted += 1;
     }
+    assert!(interrupted > 0, "every convert finished before its signal");
     // SIGKILL: no handler runs, the temporary stays until the next write beside it.
     let mut child = convert();
     std::thread::sleep(std::time::Duration::from_millis(400));

@@ -340,6 +340,5 @@ fn predicates_cannot_change_the_query() {
             err.contains("one expression") || err.contains("predicate"),
             "{pred}: {err}"
         );
-        assert!(!out.exists());
     }
 }

@@ -134,18 +134,8 @@ impl LogicalPlan {
         &self.nodes[id.0]
     }
 
-    /// Nodes that read `id`.
-    pub fn consumers(&self, id: NodeId) -> Vec<NodeId> {
-        self.nodes
-            .iter()
-            .enumerate()
-            .filter(|(_, n)| n.inputs.contains(&id))
-            .map(|(i, _)| NodeId(i))
-            .collect()
-    }
-
-    /// Every node's consumers at once, in one pass over the edges (`consumers` per node would
-    /// be quadratic on long chains).
+    /// The nodes that read each node, in one pass over the edges (a search per node was
+    /// quadratic on long chains).
     pub fn consumer_lists(&self) -> Vec<Vec<NodeId>> {
         let mut out = vec![Vec::new(); self.nodes.len()];
         for (i, n) in self.nodes.iter().enumerate() {

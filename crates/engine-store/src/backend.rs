@@ -113,6 +113,21 @@ impl ArrayInfo {
     }
 }
 
+/// The number of records in `fields`: every field is 1-D with one value per record.
+///
+/// # Errors
+/// The first field that is not, for the message.
+pub fn record_rows(fields: &[(String, DynArray)]) -> std::result::Result<usize, String> {
+    let n = fields.first().map_or(0, |(_, a)| a.len());
+    match fields.iter().find(|(_, a)| a.shape() != [n]) {
+        Some((name, a)) => Err(format!(
+            "record field `{name}` has shape {:?}, expected [{n}]",
+            a.shape()
+        )),
+        None => Ok(n),
+    }
+}
+
 /// Compression choice for a written array.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Compression {

@@ -61,7 +61,6 @@ impl Pipeline {
         &self.file
     }
 
-    /// A mistake in one step becomes a diagnostic at that step's place in the text.
     /// A problem at a place in the pipeline file.
     pub(crate) fn at(&self, span: engine_spec::Span, message: String) -> Error {
         Error::Pipeline(Diagnostics {
@@ -71,6 +70,7 @@ impl Pipeline {
         })
     }
 
+    /// A mistake in one step becomes a diagnostic at that step's place in the text.
     pub(crate) fn at_step(&self, e: engine_common::Error) -> Error {
         match e {
             engine_common::Error::Step { step, message } => match self.spec.step(&step) {

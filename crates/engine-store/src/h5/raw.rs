@@ -17,10 +17,7 @@ use ndarray::Array1;
 /// matching names, so a one-field memory type reads just that column.
 fn field<T: H5Type>(ds: &Dataset, name: &str) -> hdf5::Result<Vec<T>> {
     let ty = T::type_descriptor();
-    let mem = Datatype::from_descriptor(&TD::Compound(CompoundType {
-        fields: vec![CompoundField::new(name, ty.clone(), 0, 0)],
-        size: ty.size(),
-    }))?;
+    let mem = one_field(name, ty.clone(), ty.size())?;
     let n = ds.size();
     let mut out: Vec<T> = Vec::with_capacity(n);
     // SAFETY: `out` has room for `n` elements whose layout is the one-field compound
@@ -44,10 +41,7 @@ fn field<T: H5Type>(ds: &Dataset, name: &str) -> hdf5::Result<Vec<T>> {
 /// members by name, so a one-field memory type writes just that member.
 fn write_field<T: H5Type>(ds: &Dataset, name: &str, values: &[T]) -> hdf5::Result<()> {
     let ty = T::type_descriptor();
-    let mem = Datatype::from_descriptor(&TD::Compound(CompoundType {
-        fields: vec![CompoundField::new(name, ty.clone(), 0, 0)],
-        size: ty.size(),
-    }))?;
+    let mem = one_field(name, ty.clone(), ty.size())?;
     if values.len() != ds.size() {
         return Err(format!(
             "field `{name}` has {} values for {} records",
@@ -137,12 +131,18 @@ pub fn read_chunk(ds: &Dataset, offset: &[u64]) -> hdf5::Result<Option<(Vec<u8>,
     Ok(Some((buf, mask)))
 }
 
+/// A memory type holding only member `name` of a compound: HDF5 matches members by name, so
+/// reading or writing through it touches that member alone.
+fn one_field(name: &str, ty: TD, size: usize) -> hdf5::Result<Datatype> {
+    Datatype::from_descriptor(&TD::Compound(CompoundType {
+        fields: vec![CompoundField::new(name, ty, 0, 0)],
+        size,
+    }))
+}
+
 /// Reads one field of type `ty` (`width` bytes per record) of every record as raw bytes.
 fn field_bytes(ds: &Dataset, name: &str, ty: TD, width: usize) -> hdf5::Result<Vec<u8>> {
-    let mem = Datatype::from_descriptor(&TD::Compound(CompoundType {
-        fields: vec![CompoundField::new(name, ty, 0, 0)],
-        size: width,
-    }))?;
+    let mem = one_field(name, ty, width)?;
     let n = ds.size();
     let mut buf = vec![0u8; n * width];
     if n > 0 {

@@ -400,11 +400,17 @@ impl Store for H5Store {
         };
         let mut out = Vec::new();
         for f in &ct.fields {
-            let v = super::watchdog::guarded(
-                || format!("{}:/{path}", self.path.display()),
-                ds.size(),
-                || raw::compound_field(&ds, &f.name, &f.ty),
-            )
+            let read = || raw::compound_field(&ds, &f.name, &f.ty);
+            // As for plain reads: only variable-length fields go through the global heap.
+            let v = if matches!(f.ty, TD::VarLenUnicode | TD::VarLenAscii) {
+                super::watchdog::guarded(
+                    || format!("{}:/{path}", self.path.display()),
+                    ds.size(),
+                    read,
+                )
+            } else {
+                read()
+            }
             .map_err(|e| h5err(&self.path, &format!("{path}.{}", f.name), e))?;
             out.push((f.name.clone(), v));
         }

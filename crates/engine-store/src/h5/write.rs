@@ -222,19 +222,12 @@ impl StoreWriter for H5Writer {
         attrs: &Attrs,
     ) -> Result<()> {
         use hdf5::types::{CompoundField, CompoundType, TypeDescriptor as TD};
-        let n = fields.first().map_or(0, |(_, a)| a.len());
+        let n = crate::backend::record_rows(fields).map_err(|why| {
+            Error::unsupported(Location::new(&self.path, format!("/{path}")), why)
+        })?;
         let mut members = Vec::with_capacity(fields.len());
         let mut size = 0;
         for (i, (name, a)) in fields.iter().enumerate() {
-            if a.shape() != [n] {
-                return Err(Error::unsupported(
-                    Location::new(&self.path, format!("/{path}")),
-                    format!(
-                        "record field `{name}` has shape {:?}, expected [{n}]",
-                        a.shape()
-                    ),
-                ));
-            }
             let ty = match a.dtype() {
                 DType::Str => TD::VarLenUnicode,
                 d => super::descriptor(d),

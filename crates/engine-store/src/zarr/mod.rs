@@ -9,6 +9,8 @@
 //! - `write`: [`ZarrWriter`], the [`StoreWriter`](crate::backend::StoreWriter) implementation.
 //! - `records`: structured (record) arrays, packed and unpacked as raw bytes.
 
+mod dtype;
+mod legacy;
 mod read;
 mod records;
 mod write;

@@ -10,6 +10,7 @@
 //! `<c16` / `complex128` array reads as those two fields and two such fields write back as
 //! complex, which is what Python sees on either side.
 
+use super::dtype::{self, fixed_width, numpy_num, v3_numeric};
 use engine_matrix::{DType, DynArray};
 use ndarray::Array1;
 use serde_json::{Value as Json, json};
@@ -99,27 +100,6 @@ impl Layout {
     }
 }
 
-/// A numpy type string (`<f4`, `|b1`, `>i8`) as a numeric type and its byte order.
-fn numpy_num(s: &str) -> Option<(DType, bool)> {
-    let big = s.starts_with('>');
-    let t = s.trim_start_matches(['<', '>', '|', '=']);
-    let d = match t {
-        "b1" => DType::Bool,
-        "i1" => DType::I8,
-        "i2" => DType::I16,
-        "i4" => DType::I32,
-        "i8" => DType::I64,
-        "u1" => DType::U8,
-        "u2" => DType::U16,
-        "u4" => DType::U32,
-        "u8" => DType::U64,
-        "f4" => DType::F32,
-        "f8" => DType::F64,
-        _ => return None,
-    };
-    Some((d, big))
-}
-
 /// The v2 structured dtype (a list of `[name, type]`), or why it cannot be read. `None` when
 /// `dtype` is not structured at all.
 pub fn parse_v2(dtype: &Json) -> Option<Result<Layout, String>> {
@@ -155,14 +135,8 @@ pub fn parse_v2(dtype: &Json) -> Option<Result<Layout, String>> {
                 },
                 d.size(),
             )
-        } else if let Some(n) = ty
-            .strip_prefix("<U")
-            .and_then(|n| n.parse::<usize>().ok())
-            .and_then(|n| n.checked_mul(4))
-        {
-            (Kind::Utf32, n)
-        } else if let Some(n) = ty.strip_prefix("|S").and_then(|n| n.parse::<usize>().ok()) {
-            (Kind::Bytes, n)
+        } else if let Some((n, utf32)) = fixed_width(ty) {
+            (if utf32 { Kind::Utf32 } else { Kind::Bytes }, n)
         } else {
             return Some(Err(format!("structured field `{name}` has type {ty}")));
         };
@@ -203,7 +177,7 @@ pub fn parse_v3(data_type: &Json, big_endian: bool) -> Option<Result<Layout, Str
             return Some(Err(format!("struct field {f} has no name or type")));
         };
         let (kind, width) = match ty {
-            Json::String(s) => match crate::zarr::read::v3_numeric(s) {
+            Json::String(s) => match v3_numeric(s) {
                 Some(d) => (
                     Kind::Num {
                         dtype: d,
@@ -333,18 +307,12 @@ pub fn decode(layout: &Layout, bytes: &[u8]) -> Vec<(String, DynArray)> {
 /// # Errors
 /// When fields are not 1-D or differ in length.
 pub fn encode(fields: &[(String, DynArray)]) -> Result<(Layout, Vec<u8>), String> {
-    let n = fields.first().map_or(0, |(_, a)| a.len());
+    let n = crate::backend::record_rows(fields)?;
     let mut layout = Layout {
         fields: vec![],
         width: 0,
     };
     for (name, a) in fields {
-        if a.shape().len() != 1 || a.len() != n {
-            return Err(format!(
-                "record field `{name}` has shape {:?}, expected [{n}]",
-                a.shape()
-            ));
-        }
         match a {
             DynArray::Str(s) => {
                 let chars = s.iter().map(|x| x.chars().count()).max().unwrap_or(0);
@@ -438,7 +406,7 @@ pub fn v2_dtype(layout: &Layout) -> Json {
             .iter()
             .map(|f| {
                 let ty = match &f.kind {
-                    Kind::Num { dtype, .. } => super::write::v2_dtype(*dtype).to_string(),
+                    Kind::Num { dtype, .. } => dtype::v2_dtype(*dtype).to_string(),
                     Kind::Utf32 => format!("<U{}", f.width / 4),
                     Kind::Bytes => format!("|S{}", f.width),
                 };
@@ -470,14 +438,7 @@ pub fn v3_dtype(layout: &Layout) -> (Json, Json) {
         .iter()
         .map(|f| {
             let (ty, zero) = match &f.kind {
-                Kind::Num { dtype, .. } => (
-                    json!(dtype.numpy_name()),
-                    match dtype {
-                        DType::Bool => json!(false),
-                        DType::F32 | DType::F64 => json!(0.0),
-                        _ => json!(0),
-                    },
-                ),
+                Kind::Num { dtype, .. } => (json!(dtype.numpy_name()), dtype::fill(*dtype)),
                 Kind::Utf32 => (
                     json!({"name": "fixed_length_utf32", "configuration": {"length_bytes": f.width}}),
                     json!(""),

@@ -12,6 +12,7 @@ use zarrs::array::{Array, ArraySubset};
 use zarrs::filesystem::FilesystemStore;
 use zarrs::storage::StoreKey;
 
+use super::dtype::{fill, v2_dtype, v3_dtype};
 use super::{DynStore, key, node_path, raw_metadata, records};
 
 /// Writes a new zarr store, v2 or v3.
@@ -60,39 +61,6 @@ impl ZarrWriter {
             .map_err(|e| Error::io(Location::new(&self.path, k), e))?;
         self.written.insert(k.to_string(), j.clone());
         Ok(())
-    }
-}
-
-pub(super) fn v2_dtype(d: DType) -> &'static str {
-    match d {
-        DType::Bool => "|b1",
-        DType::I8 => "|i1",
-        DType::I16 => "<i2",
-        DType::I32 => "<i4",
-        DType::I64 => "<i8",
-        DType::U8 => "|u1",
-        DType::U16 => "<u2",
-        DType::U32 => "<u4",
-        DType::U64 => "<u8",
-        DType::F32 => "<f4",
-        DType::F64 => "<f8",
-        DType::Str => "|O",
-    }
-}
-
-fn v3_dtype(d: DType) -> &'static str {
-    match d {
-        DType::Str => "string",
-        other => other.numpy_name(),
-    }
-}
-
-fn fill(d: DType) -> Json {
-    match d {
-        DType::Bool => json!(false),
-        DType::Str => json!(""),
-        DType::F32 | DType::F64 => json!(0.0),
-        _ => json!(0),
     }
 }
 
