@@ -6,7 +6,7 @@ PARAM out PATH = 'out';
 
 FROM synthetic(n_obs => ${n_obs}, n_vars => ${n_vars}, centers => 4, seed => 42) AS data
   |> CALL scale() AS scaled
-  |> CALL pca(n_comps => 50, svd_solver => 'covariance_eigh') AS pcs
+  |> CALL pca(svd_solver => 'covariance_eigh') AS pcs
   |> CALL neighbors(n_neighbors => 15) AS graph
   |> CALL leiden(resolution => 1.0) AS clusters
   |> CALL plot(basis => 'pca', color => 'leiden', path => '${out}/blobs_pca.png') AS figure;

@@ -2,7 +2,7 @@
 --   engine run pipelines/blobs_file.sql --param input=data.h5ad --param out=results
 PARAM input PATH = 'pipelines/data/demo.h5ad';
 PARAM out PATH = 'out';
-PARAM n_comps INT = 50;
+PARAM n_comps INT;  -- left out: 50, or min(n_obs, n_vars) - 1 on smaller data
 
 FROM ${input} AS data
   |> CALL scale() AS scaled

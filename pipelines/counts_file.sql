@@ -9,7 +9,7 @@ PARAM target_sum FLOAT = 10000.0;
 PARAM n_top_genes INT = 2000;
 PARAM flavor STRING = 'seurat';
 PARAM max_value FLOAT = 10.0;
-PARAM n_comps INT = 50;
+PARAM n_comps INT;  -- left out: 50, or min(n_obs, n_vars) - 1 on smaller data
 PARAM n_neighbors INT = 15;
 
 FROM ${input} AS data

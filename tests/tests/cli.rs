@@ -271,7 +271,7 @@ fn sql_and_yaml_forms_give_identical_plans_and_outputs() {
         (
             "pipelines/blobs_file.yaml",
             "pipelines/blobs_file.sql",
-            vec!["n_comps=5", input.as_str()],
+            vec!["n_comps=3", input.as_str()],
         ),
         (
             "pipelines/counts.yaml",

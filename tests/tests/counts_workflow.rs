@@ -4,6 +4,10 @@
 //! ratios within 1e-4, components up to sign, Leiden ARI >= 0.9.
 
 use engine_tests::{engine_ok, root, run_python, scratch};
+
+/// These runs need more than the default 256M: PCA over a few thousand genes (their Gram and
+/// its eigendecomposition) and UMAP's dense spectral start below 4,096 cells.
+const MEMORY: &str = "1G";
 use serde_json::json;
 use std::path::{Path, PathBuf};
 
@@ -20,7 +24,7 @@ fn raw_counts(dir: &Path, name: &str) -> PathBuf {
         ),
     )
     .unwrap();
-    engine_ok(&["run", pipeline.to_str().unwrap()]);
+    engine_ok(&["run", pipeline.to_str().unwrap(), "--memory-limit", MEMORY]);
     path
 }
 
@@ -47,6 +51,8 @@ fn seurat_top_genes_pipeline_matches_scanpy() {
     let pipeline = root().join("pipelines/counts_file.yaml");
     engine_ok(&[
         "run",
+        "--memory-limit",
+        MEMORY,
         pipeline.to_str().unwrap(),
         "--param",
         &format!("input={}", raw.display()),
@@ -108,6 +114,8 @@ outputs:
     .unwrap();
     engine_ok(&[
         "run",
+        "--memory-limit",
+        MEMORY,
         pipeline.to_str().unwrap(),
         "--param",
         &format!("input={}", zarr.display()),
@@ -154,7 +162,7 @@ outputs:
         ),
     )
     .unwrap();
-    engine_ok(&["run", pipeline.to_str().unwrap()]);
+    engine_ok(&["run", pipeline.to_str().unwrap(), "--memory-limit", MEMORY]);
     compare(
         &dir,
         &raw,
@@ -196,7 +204,7 @@ outputs:
         ),
     )
     .unwrap();
-    engine_ok(&["run", pipeline.to_str().unwrap()]);
+    engine_ok(&["run", pipeline.to_str().unwrap(), "--memory-limit", MEMORY]);
     let report = compare(
         &dir,
         &raw,

@@ -52,8 +52,8 @@ pub fn lower(plan: &LogicalPlan, memory_limit: usize) -> Result<PhysicalPlan> {
             memory::mib(needed)
         )));
     }
-    // The X blocks get what the results leave.
-    let memory_limit = memory_limit - estimate.peak;
+    // The X blocks get what the results leave, at their real cost.
+    let memory_limit = (memory_limit - estimate.peak) / memory::BLOCK_COST;
     let execs = plan
         .nodes
         .iter()
@@ -485,10 +485,10 @@ mod tests {
     #[test]
     fn scan_blocks_in_explain_are_the_blocks_that_run() {
         // 100,000 float32 rows of 1,000 values within 8 MiB on every worker: the limit is
-        // what the results hold plus 8 MiB for the blocks.
+        // what the results hold plus 8 MiB of blocks at their real cost.
         let plan = pipeline(100_000, 1000, false, SvdSolver::Auto);
         let held = memory::estimate(&plan, &live_nodes(&plan), workers()).peak;
-        let lowered = lower(&plan, held + (8 << 20)).unwrap();
+        let lowered = lower(&plan, held + memory::BLOCK_COST * (8 << 20)).unwrap();
         let max_rows = io::max_block_rows(1000, 8 << 20, workers());
         let want = 100_000usize.div_ceil(max_rows);
         assert!(

@@ -12,11 +12,18 @@
 use engine_plan::{LogicalPlan, Node, Op, Schema, SvdSolver};
 
 /// What the process takes whatever the data: code, allocator arenas, thread stacks, the HDF5
-/// and SQL libraries. Peak memory stays within the limit plus this.
-pub const RUNTIME_OVERHEAD: usize = 64 << 20;
+/// library, and DataFusion's session once a SQL predicate runs. Peak memory stays within the
+/// limit plus this. Measured (debug build, 2 workers): 38 MiB for a 100-cell run, 87 MiB
+/// when it evaluates a `where`.
+pub const RUNTIME_OVERHEAD: usize = 96 << 20;
 
-/// The least the X blocks may have: one 64-row block per worker of a wide dense matrix.
+/// The least the X blocks may have, at their real cost: one 64-row block per worker of a wide
+/// dense matrix.
 pub const MIN_BLOCK_BUDGET: usize = 8 << 20;
+
+/// What X blocks really take for each byte lowering budgets them (16 bytes per value): the
+/// decoded values, their index copies and the kernel's output.
+pub const BLOCK_COST: usize = 2;
 
 /// What the plan holds at its peak.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,7 +60,13 @@ fn held(s: &Schema, k: usize) -> usize {
 }
 
 /// Scratch while a node runs, beyond its input and output values.
-fn scratch(node: &Node, input: &Schema, k: usize, workers: usize) -> (usize, &'static str) {
+fn scratch(
+    node: &Node,
+    input: &Schema,
+    k: usize,
+    genes: usize,
+    workers: usize,
+) -> (usize, &'static str) {
     let (n, d) = (input.n_obs, input.n_vars);
     match &node.op {
         Op::Qc(_) => (200 * n + 64 * d * workers, "per-cell QC metrics"),
@@ -61,6 +74,7 @@ fn scratch(node: &Node, input: &Schema, k: usize, workers: usize) -> (usize, &'s
         Op::Hvg(_) => (8 * n + 160 * d * workers, "per-gene statistics"),
         Op::Scale(_) => (48 * d * workers, "per-gene moments"),
         Op::Pca(p) => {
+            let d = genes.min(d);
             let c = node
                 .schema
                 .obsm
@@ -69,8 +83,10 @@ fn scratch(node: &Node, input: &Schema, k: usize, workers: usize) -> (usize, &'s
                 .map_or(50, |(_, w)| *w);
             let gram = d <= 5000 || p.svd_solver == SvdSolver::CovarianceEigh;
             let fit = if gram && p.svd_solver != SvdSolver::Randomized {
-                // A Gram per worker until they merge, the covariance, the eigensolver's copies.
-                8 * d * d * workers + 32 * d * d
+                // A Gram per worker, then the covariance and the eigensolver's copies while
+                // they are still held (measured at 2,000 genes on 2 workers: +50 MiB in the
+                // pass, +102 MiB after it).
+                8 * d * d * workers + 24 * d * d
             } else {
                 8 * d * (c + 12) * (workers + 5)
             };
@@ -107,6 +123,27 @@ fn scratch(node: &Node, input: &Schema, k: usize, workers: usize) -> (usize, &'s
     }
 }
 
+/// The genes a PCA step decomposes at most: with the highly variable genes as its mask, the
+/// `n_top_genes` of the `highly_variable_genes` step above it (the plan's gene count is only
+/// a bound there); otherwise every gene.
+fn pca_genes(plan: &LogicalPlan, node: &Node) -> usize {
+    let Op::Pca(p) = &node.op else {
+        return usize::MAX;
+    };
+    if p.mask_var.as_deref() != Some("highly_variable") {
+        return usize::MAX;
+    }
+    let mut at = node.inputs.first().copied();
+    while let Some(id) = at {
+        let n = plan.node(id);
+        if let Op::Hvg(h) = &n.op {
+            return h.n_top_genes.unwrap_or(usize::MAX);
+        }
+        at = n.inputs.first().copied();
+    }
+    usize::MAX
+}
+
 /// The costliest step of `plan` (only `live` nodes run) for `workers` threads.
 pub fn estimate(plan: &LogicalPlan, live: &[bool], workers: usize) -> MemoryEstimate {
     // The graphs' width comes from the `neighbors` step that built them.
@@ -133,7 +170,8 @@ pub fn estimate(plan: &LogicalPlan, live: &[bool], workers: usize) -> MemoryEsti
             .first()
             .map(|i| plan.node(*i).schema.clone())
             .unwrap_or_default();
-        let (extra, what) = scratch(node, &input, k, workers);
+        let genes = pca_genes(plan, node);
+        let (extra, what) = scratch(node, &input, k, genes, workers);
         // The output shares the input's embeddings and graphs (behind `Arc`) and adds its
         // own; the frames are copied when the input has another consumer.
         let out = if matches!(node.op, Op::Write(_) | Op::Plot(_)) {
