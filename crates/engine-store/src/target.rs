@@ -57,8 +57,26 @@ fn host() -> u32 {
     })
 }
 
+/// A sibling name of this process for `name`: `.<kind>-<pid>-<host>.<n>-<name>` (`kind` is
+/// `tmp` for what is being written, `old` for a target moved aside). [`owner`] parses it back.
+fn temp_name(kind: &str, name: &str) -> String {
+    format!(
+        ".{kind}-{}-{:08x}.{}-{name}",
+        std::process::id(),
+        host(),
+        unique()
+    )
+}
+
+/// Removes a file or a directory tree, whichever `p` is; what is already gone is fine.
+fn remove_any(p: &Path) {
+    let _ = std::fs::remove_dir_all(p);
+    let _ = std::fs::remove_file(p);
+}
+
 /// The kind (`tmp` or `old`), pid and host of a temporary named for `name`
-/// (`.tmp-<pid>-<host>.<n>-<name>`), or `None` when the entry is not one.
+/// (`.tmp-<pid>-<host>.<n>-<name>`, as [`temp_name`] makes them), or `None` when the entry is
+/// not one.
 fn owner(entry: &str, name: &str) -> Option<(&'static str, u32, u32)> {
     let (kind, rest) = if let Some(r) = entry.strip_prefix(".tmp-") {
         ("tmp", r)
@@ -94,8 +112,7 @@ fn remove_stale(dir: &Path, name: &str) {
         }
         let p = e.path();
         if kind == "tmp" {
-            let _ = std::fs::remove_dir_all(&p);
-            let _ = std::fs::remove_file(&p);
+            remove_any(&p);
         } else {
             let target = dir.join(name);
             if std::fs::symlink_metadata(&target).is_err() {
@@ -150,12 +167,7 @@ impl AtomicTarget {
         remove_stale(&dir, &name);
         check_target(target, overwrite)?;
         // The target name stays at the end so extension-sniffing writers (PNG) still work.
-        let tmp = dir.join(format!(
-            ".tmp-{}-{:08x}.{}-{name}",
-            std::process::id(),
-            host(),
-            unique()
-        ));
+        let tmp = dir.join(temp_name("tmp", &name));
         if let Ok(mut t) = TEMPORARIES.lock() {
             t.push(tmp.clone());
         }
@@ -195,8 +207,7 @@ impl AtomicTarget {
                 Ok(()) => {
                     self.committed = true;
                     // The old target now sits at the temporary's path.
-                    let _ = std::fs::remove_dir_all(&self.tmp);
-                    let _ = std::fs::remove_file(&self.tmp);
+                    remove_any(&self.tmp);
                     return Ok(());
                 }
                 Err(e)
@@ -204,24 +215,17 @@ impl AtomicTarget {
                         || e.raw_os_error() == Some(libc::ENOSYS) =>
                 {
                     // No atomic exchange here: move the old one aside first.
-                    let aside = self.tmp.with_file_name(format!(
-                        ".old-{}-{:08x}.{}-{}",
-                        std::process::id(),
-                        host(),
-                        unique(),
-                        self.target
-                            .file_name()
-                            .map(|n| n.to_string_lossy().into_owned())
-                            .unwrap_or_default()
-                    ));
+                    let name = self.target.file_name().unwrap_or_default();
+                    let aside = self
+                        .tmp
+                        .with_file_name(temp_name("old", &name.to_string_lossy()));
                     std::fs::rename(&self.target, &aside).map_err(|e| Error::io(loc(), e))?;
                     if let Err(e) = std::fs::rename(&self.tmp, &self.target) {
                         let _ = std::fs::rename(&aside, &self.target);
                         return Err(Error::io(loc(), e));
                     }
                     self.committed = true;
-                    let _ = std::fs::remove_dir_all(&aside);
-                    let _ = std::fs::remove_file(&aside);
+                    remove_any(&aside);
                     return Ok(());
                 }
                 Err(e) => return Err(Error::io(loc(), e)),
@@ -260,8 +264,7 @@ fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
 impl Drop for AtomicTarget {
     fn drop(&mut self) {
         if !self.committed {
-            let _ = std::fs::remove_dir_all(&self.tmp);
-            let _ = std::fs::remove_file(&self.tmp);
+            remove_any(&self.tmp);
         }
         if let Ok(mut t) = TEMPORARIES.lock() {
             t.retain(|p| p != &self.tmp);
@@ -309,8 +312,7 @@ pub fn remove_temporaries() {
     // try_lock: the thread holding the lock may be the one that is stuck.
     if let Ok(t) = TEMPORARIES.try_lock() {
         for p in t.iter() {
-            let _ = std::fs::remove_dir_all(p);
-            let _ = std::fs::remove_file(p);
+            remove_any(p);
         }
     }
 }
