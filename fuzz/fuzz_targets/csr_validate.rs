@@ -13,7 +13,11 @@ fuzz_target!(|data: &[u8]| {
     } else {
         SparseFormat::Csc
     };
-    let n_major = if format == SparseFormat::Csr { rows } else { cols };
+    let n_major = if format == SparseFormat::Csr {
+        rows
+    } else {
+        cols
+    };
     let body = &data[3..];
     let indptr: Vec<u64> = body
         .iter()

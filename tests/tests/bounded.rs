@@ -303,8 +303,15 @@ fn memory_limit_bounds_the_whole_run() {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no size in: {err}"));
     let (status, run_err) = code(with("run", "32M"));
-    assert_eq!(status, Some(2), "run did not refuse what check refused: {run_err}");
-    assert!(run_err.contains(&format!("at least {needs} MiB")), "{run_err}");
+    assert_eq!(
+        status,
+        Some(2),
+        "run did not refuse what check refused: {run_err}"
+    );
+    assert!(
+        run_err.contains(&format!("at least {needs} MiB")),
+        "{run_err}"
+    );
     let (status, err) = code(with("check", &format!("{}M", needs - 1)));
     assert_eq!(status, Some(2), "{}M: {err}", needs - 1);
     let limit = format!("{needs}M");
