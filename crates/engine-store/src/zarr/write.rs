@@ -40,6 +40,9 @@ impl ZarrWriter {
     /// # Errors
     /// When the directory cannot be created.
     pub fn create(path: &Path, format: StoreFormat) -> Result<ZarrWriter> {
+        // Like every write: once an interrupt has removed the temporaries, nothing recreates
+        // the store's directory.
+        let _writing = crate::target::write_guard()?;
         std::fs::create_dir_all(path).map_err(|e| Error::io(Location::file(path), e))?;
         let fs = FilesystemStore::new(path).map_err(|e| Error::io(Location::file(path), e))?;
         let version = if format == StoreFormat::Zarr3 { 3 } else { 2 };
