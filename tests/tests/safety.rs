@@ -246,3 +246,63 @@ fn an_output_path_written_twice_is_refused() {
     );
     assert!(!out.exists());
 }
+
+/// A run's outputs appear together: when a later step fails (here a damaged chunk met while
+/// streaming the second output), the output already written is not put in place, an old one
+/// stays as it was, and no temporary is left.
+#[test]
+fn a_failed_run_commits_no_output() {
+    let dir = scratch("safety-together");
+    let (good, bad) = (dir.join("good.zarr"), dir.join("bad.zarr"));
+    engine_tests::python_ok(&format!(
+        "import anndata as ad, numpy as np\n\
+         a = ad.AnnData(np.arange(4000, dtype=np.float32).reshape(200, 20))\n\
+         a.write_zarr('{}', chunks=(50, 20))\n\
+         a.write_zarr('{}', chunks=(50, 20))\n",
+        good.display(),
+        bad.display()
+    ));
+    // A chunk that does not decompress (anndata 0.13 writes zarr v3): found only when the
+    // pass reaches it.
+    let chunk = bad.join("X/c/2/0");
+    assert!(chunk.is_file());
+    std::fs::write(&chunk, b"not a zstd or blosc frame").unwrap();
+    let out = dir.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let (first, second) = (out.join("first.h5ad"), out.join("second.h5ad"));
+    std::fs::write(&second, b"the old second output").unwrap();
+    let yaml = dir.join("p.yaml");
+    std::fs::write(
+        &yaml,
+        format!(
+            "version: 1\nsteps:\n  - {{id: a, op: read, path: '{}'}}\n  - {{id: b, op: read, path: '{}'}}\n  - {{id: la, op: log1p, input: a}}\n  - {{id: lb, op: log1p, input: b}}\noutputs:\n  - {{step: la, path: '{}'}}\n  - {{step: lb, path: '{}'}}\n",
+            good.display(),
+            bad.display(),
+            first.display(),
+            second.display()
+        ),
+    )
+    .unwrap();
+    let (c, err) = code(&["run", yaml.to_str().unwrap(), "--overwrite"]);
+    assert_eq!(c, Some(1), "{err}");
+    assert!(err.contains("bad.zarr"), "{err}");
+    let mut names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["second.h5ad"]);
+    assert_eq!(std::fs::read(&second).unwrap(), b"the old second output");
+    // Mended, the same run puts both in place.
+    std::fs::remove_dir_all(&bad).unwrap();
+    std::fs::rename(&good, &bad).unwrap();
+    engine_tests::python_ok(&format!(
+        "import anndata as ad, numpy as np\n\
+         ad.AnnData(np.arange(4000, dtype=np.float32).reshape(200, 20)).write_zarr('{}', chunks=(50, 20))\n",
+        good.display()
+    ));
+    let (c, err) = code(&["run", yaml.to_str().unwrap(), "--overwrite"]);
+    assert_eq!(c, Some(0), "{err}");
+    assert!(first.exists());
+    assert_eq!(engine_tests::read_matrix(&second, "X").len(), 4000);
+}

@@ -3,7 +3,9 @@
 //! so two runs in one process (a notebook, a test harness) keep their figures apart.
 
 use crate::options::{ExecOptions, RunReport, StageReport, peak_rss_kib};
+use engine_common::Result;
 use engine_store::ReadCounter;
+use engine_store::write::AtomicTarget;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::time::Instant;
 
@@ -13,6 +15,9 @@ pub(crate) struct RunContext<'o> {
     /// Every matrix a scan opens counts its block reads here.
     pub bytes: ReadCounter,
     report: RunReport,
+    /// Finished outputs waiting at their temporaries: they are put in place together once
+    /// every step has succeeded, so a failed run changes no output.
+    staged: Vec<AtomicTarget>,
     step: String,
     /// When the current stage row began, and the byte count then.
     since: Instant,
@@ -25,6 +30,7 @@ impl<'o> RunContext<'o> {
             opts,
             bytes: ReadCounter::new(),
             report: RunReport::default(),
+            staged: Vec::new(),
             step: String::new(),
             since: Instant::now(),
             read: 0,
@@ -56,9 +62,24 @@ impl<'o> RunContext<'o> {
         });
     }
 
-    /// A file the run wrote.
-    pub fn output(&mut self, path: &str) {
-        self.report.outputs.push(path.to_string());
+    /// An output written completely to its temporary; it takes its place at [`Self::commit`].
+    pub fn output(&mut self, target: AtomicTarget) {
+        self.report
+            .outputs
+            .push(target.target().to_string_lossy().into_owned());
+        self.staged.push(target);
+    }
+
+    /// Puts every staged output in place, once each target has been checked again (one that
+    /// became unreplaceable during the run stops the commit before anything moves).
+    pub fn commit(&mut self) -> Result<()> {
+        for t in &self.staged {
+            t.check()?;
+        }
+        for t in self.staged.drain(..) {
+            t.commit()?;
+        }
+        Ok(())
     }
 
     /// A bar over a pass's blocks on stderr when a person is watching, else a hidden one.

@@ -76,6 +76,8 @@ impl PhysicalPlan {
                 values.insert(id, v);
             }
         }
+        drop(values);
+        cx.commit()?;
         Ok(cx.finish())
     }
 }

@@ -192,6 +192,24 @@ impl AtomicTarget {
         e.with_path_replaced(&self.tmp, &self.target)
     }
 
+    /// What [`Self::commit`] would refuse now: the target became something that may not be
+    /// replaced, or the temporary is gone.
+    ///
+    /// # Errors
+    /// As [`Self::commit`]'s checks.
+    pub fn check(&self) -> Result<()> {
+        if std::fs::symlink_metadata(&self.tmp).is_err() {
+            return Err(Error::internal(format!(
+                "the output written for {} is missing before it was put in place",
+                self.target.display()
+            )));
+        }
+        if std::fs::symlink_metadata(&self.target).is_ok() {
+            check_replaceable(&self.target)?;
+        }
+        Ok(())
+    }
+
     /// Puts the finished temporary in place: a rename onto a new path, or an atomic exchange
     /// with the existing target followed by the removal of the old one.
     ///

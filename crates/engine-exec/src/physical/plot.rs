@@ -91,8 +91,7 @@ impl ExecNode for PlotNode {
             y_label: label(components.1),
         };
         engine_plot::scatter_png(&plot, target.tmp_path()).map_err(|e| target.blame(e))?;
-        target.commit()?;
-        cx.output(path);
+        cx.output(target);
         cx.stage("plot", 0);
         Ok(None)
     }

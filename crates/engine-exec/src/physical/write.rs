@@ -50,26 +50,26 @@ impl ExecNode for WriteNode {
 
     fn execute(&self, inputs: Vec<Cow<'_, Data>>, cx: &mut RunContext<'_>) -> Result<Option<Data>> {
         let data = single(inputs, self.name())?;
-        let blocks = write_anndata(&data.x, &data.ann, self, cx)?;
-        cx.output(&self.path);
+        let (target, blocks) = write_anndata(&data.x, &data.ann, self, cx)?;
+        cx.output(target);
         cx.stage("write", blocks);
         Ok(None)
     }
 }
 
-/// Writes X block by block, then everything else; returns the blocks written.
+/// Writes X block by block, then everything else, at a temporary; returns it, to be
+/// committed with the run's other outputs, and the blocks written.
 fn write_anndata(
     lin: &Lineage,
     a: &Annotations,
     w: &WriteNode,
     cx: &RunContext<'_>,
-) -> Result<usize> {
+) -> Result<(AtomicTarget, usize)> {
     let path = w.path.as_str();
     ensure_dir(Path::new(path))?;
     let target = AtomicTarget::new(Path::new(path), cx.opts.overwrite)?;
     let blocks = write_into(lin, a, w, cx, &target).map_err(|e| target.blame(e))?;
-    target.commit()?;
-    Ok(blocks)
+    Ok((target, blocks))
 }
 
 /// [`write_anndata`]'s work, into the temporary of `target`.
