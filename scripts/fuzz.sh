@@ -8,11 +8,33 @@ cd "$(dirname "$0")/.."
 secs="${1:-300}"
 shift || true
 export RUSTC_BOOTSTRAP=1
+# The store targets link the static HDF5 build, which needs cmake (dev.sh's .venv has one).
+[ -x .venv/bin/cmake ] && export CMAKE="$PWD/.venv/bin/cmake"
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
     mapfile -t targets < <(cd fuzz && cargo fuzz list)
 fi
+# Small stores the engine writes (h5ad; zarr v2; zarr v3 plain and sharded), as seeds.
+tiny_stores() {
+    local d=fuzz/seeds
+    [ -f "$d/tiny.h5ad" ] && return
+    mkdir -p "$d"
+    cargo build -q --bin engine
+    cat >"$d/tiny.yaml" <<YAML
+version: 1
+steps:
+  - {id: d, op: synthetic_counts, n_obs: 16, n_vars: 8, n_types: 2, seed: 0}
+  - {id: q, op: calculate_qc_metrics, input: d}
+outputs:
+  - {step: q, path: tiny.h5ad}
+YAML
+    (cd "$d" && ../../target/debug/engine run tiny.yaml >/dev/null)
+    target/debug/engine convert "$d/tiny.h5ad" "$d/v2.zarr" --format zarr2 --chunks 4,all >/dev/null
+    target/debug/engine convert "$d/tiny.h5ad" "$d/v3.zarr" --format zarr3 --chunks 4,all >/dev/null
+    target/debug/engine convert "$d/tiny.h5ad" "$d/sharded.zarr" --format zarr3 --chunks 2,4 --shards 8,all >/dev/null
+}
+
 seed() {
     local dir="fuzz/corpus/$1"
     mkdir -p "$dir"
@@ -20,6 +42,17 @@ seed() {
     spec_yaml) cp pipelines/*.yaml "$dir"/ ;;
     spec_sqlform) cp pipelines/*.sql "$dir"/ ;;
     index_expr) printf '\x10%s' '0:10, -5:' >"$dir/a"; printf '\x40%s' '1, 5, 10:20, ::2' >"$dir/b" ;;
+    sql_predicate)
+        printf '%s' 'pct_counts_mt < 20' >"$dir/a"
+        printf '%s' "cell_type IN ('B', 'T cell') AND NOT ok OR batch IS NULL" >"$dir/b"
+        printf '%s' "n_genes BETWEEN 1 AND 100 AND _index LIKE 'a%'" >"$dir/c" ;;
+    zarr_store | h5ad_open)
+        tiny_stores
+        if [ "$1" = h5ad_open ]; then
+            cp fuzz/seeds/tiny.h5ad "$dir/"
+        else
+            for s in fuzz/seeds/*.zarr; do scripts/fuzz_seeds.py "$dir/$(basename "$s")" "$s"; done
+        fi ;;
     esac
 }
 printf '%-16s %14s %10s %8s\n' target executions exec/s crashes

@@ -215,6 +215,62 @@ fn interrupted_writes_leave_nothing() {
     );
     assert_eq!(listing(), ["x.zarr"]);
     engine_tests::assert_anndata_equal(&src, &out);
+
+    // The same for `run` over that store, stopped at several moments: an interrupted run
+    // leaves the old store whole (still equal to the source), a finished one the new one.
+    let yaml = dir.join("p.yaml");
+    std::fs::write(
+        &yaml,
+        format!(
+            "version: 1\nsteps:\n  - {{id: data, op: read, path: '{}'}}\n  - {{id: n, op: normalize_total, input: data}}\n  - {{id: l, op: log1p, input: n}}\noutputs:\n  - {{step: l, path: '{}', format: zarr3}}\n",
+            src.display(),
+            out.display()
+        ),
+    )
+    .unwrap();
+    let run = || {
+        std::process::Command::new(engine_bin())
+            .args(["run", yaml.to_str().unwrap(), "--overwrite"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut interrupted = 0;
+    for (sig, delay_ms) in [
+        ("TERM", 200),
+        ("INT", 700),
+        ("TERM", 1500),
+        ("KILL", 500),
+        ("KILL", 1200),
+    ] {
+        let mut child = run();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = std::process::Command::new("kill")
+            .args([format!("-{sig}"), child.id().to_string()])
+            .status();
+        let status = child.wait().unwrap();
+        if status.success() {
+            break;
+        }
+        interrupted += 1;
+        // A SIGKILL's temporary may remain until the next write; nothing else may.
+        let l: Vec<String> = listing()
+            .into_iter()
+            .filter(|n| !(sig == "KILL" && n.starts_with(".tmp-")))
+            .collect();
+        assert_eq!(l, ["x.zarr"], "after SIG{sig} at {delay_ms} ms");
+        engine_tests::assert_anndata_equal(&src, &out);
+    }
+    assert!(interrupted > 0, "every run finished before its signal");
+    let status = run().wait().unwrap();
+    assert!(status.success());
+    assert_eq!(listing(), ["x.zarr"]);
+    let x = engine_tests::read_matrix(&out, "X");
+    assert!(
+        x.iter().all(|v| (0.0..10.0).contains(v)),
+        "not log1p-normalised"
+    );
 }
 
 /// Signal names for `kill`.
@@ -305,4 +361,136 @@ fn a_failed_run_commits_no_output() {
     assert_eq!(c, Some(0), "{err}");
     assert!(first.exists());
     assert_eq!(engine_tests::read_matrix(&second, "X").len(), 4000);
+}
+
+/// A reader looking at a store while writers replace it, over and over and two at a time,
+/// always finds the store whole: never missing, never without its root metadata. Both
+/// concurrent writers succeed.
+#[test]
+fn readers_during_overwrites_see_a_whole_store() {
+    let dir = scratch("safety-readers");
+    let (a, b) = (dir.join("a.h5ad"), dir.join("b.h5ad"));
+    engine_tests::python_ok(&format!(
+        "import anndata as ad, numpy as np\n\
+         ad.AnnData(np.ones((300, 40), dtype=np.float32)).write_h5ad('{}')\n\
+         ad.AnnData(np.zeros((500, 40), dtype=np.float32)).write_h5ad('{}')\n",
+        a.display(),
+        b.display()
+    ));
+    let target = dir.join("t.zarr");
+    let convert = |src: &Path| {
+        std::process::Command::new(engine_bin())
+            .args([
+                "convert",
+                src.to_str().unwrap(),
+                target.to_str().unwrap(),
+                "--format",
+                "zarr3",
+                "--chunks",
+                "10,10",
+                "--overwrite",
+            ])
+            .output()
+            .unwrap()
+    };
+    assert!(convert(&a).status.success());
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (checks, failures) = std::thread::scope(|s| {
+        let reader = s.spawn(|| {
+            let (mut checks, mut failures) = (0u32, Vec::new());
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                checks += 1;
+                // One open of the root document: it is the old store's or the new one's.
+                match std::fs::read_to_string(target.join("zarr.json")) {
+                    Ok(text) if text.contains("\"anndata\"") => {}
+                    Ok(text) => failures.push(format!("root metadata: {text}")),
+                    Err(e) => failures.push(format!("zarr.json: {e}")),
+                }
+            }
+            (checks, failures)
+        });
+        for _ in 0..12 {
+            let (ra, rb) = std::thread::scope(|w| {
+                let ta = w.spawn(|| convert(&a));
+                let tb = w.spawn(|| convert(&b));
+                (ta.join().unwrap(), tb.join().unwrap())
+            });
+            for r in [ra, rb] {
+                assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+            }
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        reader.join().unwrap()
+    });
+    assert!(
+        failures.is_empty(),
+        "{} of {checks}: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(3)]
+    );
+    assert!(checks > 100, "{checks}");
+    // Whole, and one of the two; nothing else beside it.
+    let x = engine_tests::read_matrix(&target, "X");
+    assert!(x.len() == 300 * 40 || x.len() == 500 * 40, "{}", x.len());
+    let names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(names.is_empty(), "{names:?}");
+}
+
+/// A full disk (here a file-size limit, `ulimit -f`, which needs no privileges) fails the
+/// write with an error naming the target; the old output stays as it was and no temporary is
+/// left, for `convert` and `run` alike.
+#[test]
+fn a_full_disk_fails_cleanly() {
+    let dir = scratch("safety-full");
+    let src = dir.join("src.h5ad");
+    engine_tests::python_ok(&format!(
+        "import anndata as ad, numpy as np, scipy.sparse as sp\n\
+         ad.AnnData(sp.random(20000, 500, density=0.1, format='csr', dtype=np.float32, random_state=0)).write_h5ad('{}')\n",
+        src.display()
+    ));
+    let out_dir = dir.join("out");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let out = out_dir.join("o.h5ad");
+    std::fs::write(&out, b"the old output").unwrap();
+    let yaml = pipeline(&dir, &src, &out);
+    // 1 MiB per file: the input is about 8 MiB.
+    let limited = |args: &[&str]| {
+        let r = std::process::Command::new("bash")
+            .arg("-c")
+            .arg("ulimit -f 1024 && exec \"$0\" \"$@\"")
+            .arg(engine_bin())
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            r.status.code(),
+            String::from_utf8_lossy(&r.stderr).into_owned(),
+        )
+    };
+    for args in [
+        vec![
+            "convert",
+            src.to_str().unwrap(),
+            out.to_str().unwrap(),
+            "--overwrite",
+        ],
+        vec!["run", yaml.to_str().unwrap(), "--overwrite"],
+    ] {
+        let (c, err) = limited(&args);
+        assert_eq!(c, Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains("o.h5ad") && !err.contains(".tmp-"),
+            "{args:?}: {err}"
+        );
+        assert_eq!(std::fs::read(&out).unwrap(), b"the old output", "{args:?}");
+        let names: Vec<_> = std::fs::read_dir(&out_dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["o.h5ad"], "{args:?}");
+    }
 }

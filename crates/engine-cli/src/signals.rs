@@ -1,6 +1,8 @@
 //! Signals: a closed pipe ends the process quietly (`engine inspect … | head`), and an
 //! interrupt or termination removes the temporaries being written before exiting, so a
-//! stopped `convert` or `run` leaves the target as it was and nothing beside it.
+//! stopped `convert` or `run` leaves the target as it was and nothing beside it. A file-size
+//! limit (`ulimit -f`) fails the write (EFBIG) instead of killing the process, so the usual
+//! error path reports it and removes the temporary.
 
 /// Call first in `main`, before any thread exists: the mask set here is inherited by every
 /// thread started later, so only the waiting thread receives SIGINT and SIGTERM.
@@ -9,6 +11,7 @@ pub(crate) fn install() {
     // SAFETY: plain libc calls on locals; no threads exist yet to race with.
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
         libc::sigaddset(&mut set, libc::SIGINT);
