@@ -294,7 +294,7 @@ fn memory_limit_bounds_the_whole_run() {
             .collect()
     };
     let code = |args: Vec<String>| code(&args.iter().map(String::as_str).collect::<Vec<_>>());
-    let (status, err) = code(with("check", "32M"));
+    let (status, err) = code(with("check", "16M"));
     assert_eq!(status, Some(2), "{err}");
     let needs: usize = err
         .split("raise it to at least ")
@@ -302,7 +302,7 @@ fn memory_limit_bounds_the_whole_run() {
         .and_then(|r| r.split(" MiB").next())
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no size in: {err}"));
-    let (status, run_err) = code(with("run", "32M"));
+    let (status, run_err) = code(with("run", "16M"));
     assert_eq!(
         status,
         Some(2),

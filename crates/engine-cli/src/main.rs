@@ -35,7 +35,8 @@ enum Command {
         pipeline: PathBuf,
         #[arg(long = "param", value_name = "NAME=VALUE")]
         params: Vec<String>,
-        /// Bytes of X blocks in flight, e.g. 512M.
+        /// Memory the run may hold besides the binary's ~96 MiB (results, scratch and X blocks),
+        /// e.g. 512M, 1.5G; a run that cannot fit is refused before it starts.
         #[arg(long, default_value = "256M")]
         memory_limit: String,
         /// Print per-stage wall time, blocks, bytes of matrix data decoded from storage, and peak

@@ -40,7 +40,7 @@ use engine_store::backend::{Compression, StoreFormat};
 /// much the run needs.
 pub fn lower(plan: &LogicalPlan, memory_limit: usize) -> Result<PhysicalPlan> {
     let live = live_nodes(plan);
-    let estimate = memory::estimate(plan, &live, workers());
+    let estimate = memory::estimate(plan, &live, workers(), memory_limit);
     let needed = estimate.peak + memory::MIN_BLOCK_BUDGET;
     if needed > memory_limit {
         return Err(Error::usage(format!(
@@ -57,7 +57,11 @@ pub fn lower(plan: &LogicalPlan, memory_limit: usize) -> Result<PhysicalPlan> {
     let execs = plan
         .nodes
         .iter()
-        .map(|n| lower_node(n, memory_limit))
+        .enumerate()
+        .map(|(id, n)| {
+            let low_memory = estimate.randomized_pca.iter().any(|(i, _)| *i == id);
+            lower_node(n, memory_limit, low_memory)
+        })
         .collect::<Result<Vec<_>>>()?;
     let roots = root_scans(plan);
     let mut nodes = Vec::with_capacity(plan.nodes.len());
@@ -90,7 +94,8 @@ pub fn lower(plan: &LogicalPlan, memory_limit: usize) -> Result<PhysicalPlan> {
     })
 }
 
-fn lower_node(n: &Node, memory_limit: usize) -> Result<Box<dyn ExecNode>> {
+/// `low_memory_pca`: a PCA node runs randomized, its Gram matrix being too large for the limit.
+fn lower_node(n: &Node, memory_limit: usize, low_memory_pca: bool) -> Result<Box<dyn ExecNode>> {
     let f32_out = n.schema.x_dtype == Some(DType::F32);
     Ok(match &n.op {
         Op::Scan(scan) => {
@@ -179,7 +184,11 @@ fn lower_node(n: &Node, memory_limit: usize) -> Result<Box<dyn ExecNode>> {
             // A mask, or a filter or subset upstream, leaves only an upper bound on the genes
             // until the run.
             let bounded = mask_var.is_some() || n.schema.var_bound;
-            let solver = PcaSolver::choose(*svd_solver, n_vars, bounded);
+            let solver = if low_memory_pca {
+                PcaSolver::Randomized
+            } else {
+                PcaSolver::choose(*svd_solver, n_vars, bounded)
+            };
             Box::new(PcaNode {
                 n_comps: *n_comps,
                 n_comps_auto: *n_comps_auto,
@@ -472,6 +481,27 @@ mod tests {
         assert_eq!(at(50, true, SvdSolver::Randomized), "PcaRandomized");
     }
 
+    /// Under a limit the Gram of 4,000 genes (128 MB per worker, 384 MB to decompose) does
+    /// not fit, `auto` runs randomized and EXPLAIN says why; an explicit `covariance_eigh`
+    /// is refused instead, and with room the Gram stays.
+    #[test]
+    fn a_gram_that_does_not_fit_runs_randomized() {
+        let limit = 200 << 20;
+        let explain = |s| lower(&pipeline(1000, 4000, false, s), limit).map(|p| p.explain());
+        let text = explain(SvdSolver::Auto).unwrap();
+        assert!(text.contains("pcs (PcaRandomized)"), "{text}");
+        assert!(
+            text.contains("step `pcs` runs PCA randomized: its Gram matrices would need about"),
+            "{text}"
+        );
+        let e = explain(SvdSolver::CovarianceEigh).unwrap_err().to_string();
+        assert!(e.contains("at step `pcs`: the PCA Gram matrices"), "{e}");
+        assert_eq!(
+            name_of(&pipeline(1000, 4000, false, SvdSolver::Auto), "pcs"),
+            "PcaGram"
+        );
+    }
+
     #[test]
     fn knn_search_is_chosen_in_lowering_from_the_cell_count() {
         let at = |n_obs, bounded| name_of(&pipeline(n_obs, 50, bounded, SvdSolver::Auto), "graph");
@@ -487,7 +517,7 @@ mod tests {
         // 100,000 float32 rows of 1,000 values within 8 MiB on every worker: the limit is
         // what the results hold plus 8 MiB of blocks at their real cost.
         let plan = pipeline(100_000, 1000, false, SvdSolver::Auto);
-        let held = memory::estimate(&plan, &live_nodes(&plan), workers()).peak;
+        let held = memory::estimate(&plan, &live_nodes(&plan), workers(), usize::MAX).peak;
         let lowered = lower(&plan, held + memory::BLOCK_COST * (8 << 20)).unwrap();
         let max_rows = io::max_block_rows(1000, 8 << 20, workers());
         let want = 100_000usize.div_ceil(max_rows);

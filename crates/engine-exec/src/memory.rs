@@ -9,6 +9,7 @@
 //! checked against measured peaks on the counts and blobs workflows (see the bench notes).
 //! The binary itself, its allocator and thread stacks are not counted: [`RUNTIME_OVERHEAD`].
 
+use crate::physical::pca::GRAM_MAX_VARS;
 use engine_plan::{LogicalPlan, Node, Op, Schema, SvdSolver};
 
 /// What the process takes whatever the data: code, allocator arenas, thread stacks, the HDF5
@@ -33,6 +34,9 @@ pub struct MemoryEstimate {
     /// That step, and what dominates there.
     pub step: String,
     pub what: &'static str,
+    /// PCA nodes left to choose their solver (`svd_solver: auto`) that run randomized because
+    /// the Gram matrix would not fit the limit, with the bytes the Gram would have needed.
+    pub randomized_pca: Vec<(usize, usize)>,
 }
 
 /// Bytes of one value's annotations: obs and var frames (a `String` per index entry, 8 bytes
@@ -59,6 +63,18 @@ fn held(s: &Schema, k: usize) -> usize {
     frames + obsm + varm + obsp + 16 * n + 32 * d
 }
 
+/// Bytes of the largest element a writer converts at once (it writes one element at a time:
+/// a frame, an embedding, a graph).
+fn largest_element(s: &Schema, k: usize) -> usize {
+    let n = s.n_obs;
+    let obs = n * (56 + 8 * s.obs.len());
+    let var = s.n_vars * (56 + 8 * s.var.len());
+    let obsm = s.obsm.iter().map(|(_, w)| n * w * 8);
+    let varm = s.varm.iter().map(|(_, w)| s.n_vars * w * 8);
+    let obsp = s.obsp.iter().map(|_| n * (8 + 16 * k));
+    obsm.chain(varm).chain(obsp).fold(obs.max(var), usize::max)
+}
+
 /// Scratch while a node runs, beyond its input and output values.
 fn scratch(
     node: &Node,
@@ -66,6 +82,7 @@ fn scratch(
     k: usize,
     genes: usize,
     workers: usize,
+    randomized: bool,
 ) -> (usize, &'static str) {
     let (n, d) = (input.n_obs, input.n_vars);
     match &node.op {
@@ -81,8 +98,8 @@ fn scratch(
                 .iter()
                 .find(|(k, _)| k == "X_pca")
                 .map_or(50, |(_, w)| *w);
-            let gram = d <= 5000 || p.svd_solver == SvdSolver::CovarianceEigh;
-            let fit = if gram && p.svd_solver != SvdSolver::Randomized {
+            let gram = d <= GRAM_MAX_VARS || p.svd_solver == SvdSolver::CovarianceEigh;
+            let fit = if gram && p.svd_solver != SvdSolver::Randomized && !randomized {
                 // A Gram per worker, then the covariance and the eigensolver's copies while
                 // they are still held (measured at 2,000 genes on 2 workers: +50 MiB in the
                 // pass, +102 MiB after it).
@@ -118,7 +135,10 @@ fn scratch(
             )
         }
         Op::Plot(_) => (128 * n, "the plot's points and labels"),
-        Op::Write(_) => (held(input, k), "the writer's copies"),
+        Op::Write(_) => (
+            2 * largest_element(input, k),
+            "the writer's copy of an element",
+        ),
         _ => (0, "per-cell results"),
     }
 }
@@ -144,8 +164,11 @@ fn pca_genes(plan: &LogicalPlan, node: &Node) -> usize {
     usize::MAX
 }
 
-/// The costliest step of `plan` (only `live` nodes run) for `workers` threads.
-pub fn estimate(plan: &LogicalPlan, live: &[bool], workers: usize) -> MemoryEstimate {
+/// The costliest step of `plan` (only `live` nodes run) for `workers` threads within
+/// `limit` bytes: a PCA free to choose its solver whose Gram matrices would not fit runs
+/// randomized (a few more passes over X, a working set of `n_vars × (n_comps + 12)` per
+/// worker), as scanpy's users pick `svd_solver='randomized'` for large data.
+pub fn estimate(plan: &LogicalPlan, live: &[bool], workers: usize, limit: usize) -> MemoryEstimate {
     // The graphs' width comes from the `neighbors` step that built them.
     let k = plan
         .nodes
@@ -160,8 +183,10 @@ pub fn estimate(plan: &LogicalPlan, live: &[bool], workers: usize) -> MemoryEsti
         peak: 0,
         step: String::new(),
         what: "",
+        randomized_pca: Vec::new(),
     };
-    for (node, live) in plan.nodes.iter().zip(live) {
+    let mut randomized_pca = Vec::new();
+    for (id, (node, live)) in plan.nodes.iter().zip(live).enumerate() {
         if !live {
             continue;
         }
@@ -171,7 +196,6 @@ pub fn estimate(plan: &LogicalPlan, live: &[bool], workers: usize) -> MemoryEsti
             .map(|i| plan.node(*i).schema.clone())
             .unwrap_or_default();
         let genes = pca_genes(plan, node);
-        let (extra, what) = scratch(node, &input, k, genes, workers);
         // The output shares the input's embeddings and graphs (behind `Arc`) and adds its
         // own; the frames are copied when the input has another consumer.
         let out = if matches!(node.op, Op::Write(_) | Op::Plot(_)) {
@@ -180,15 +204,31 @@ pub fn estimate(plan: &LogicalPlan, live: &[bool], workers: usize) -> MemoryEsti
             held(&node.schema, k)
         };
         let frames = input.n_obs * (56 + 8 * input.obs.len());
-        let peak = held(&input, k).max(out) + frames + extra;
+        let at = |randomized| {
+            let (extra, what) = scratch(node, &input, k, genes, workers, randomized);
+            (held(&input, k).max(out) + frames + extra, what)
+        };
+        let (mut peak, mut what) = at(false);
+        if let Op::Pca(p) = &node.op
+            && p.svd_solver == SvdSolver::Auto
+            && peak + MIN_BLOCK_BUDGET > limit
+        {
+            let (low, w) = at(true);
+            if low < peak {
+                randomized_pca.push((id, peak));
+                (peak, what) = (low, w);
+            }
+        }
         if peak > best.peak {
             best = MemoryEstimate {
                 peak,
                 step: node.step.clone(),
                 what,
+                randomized_pca: Vec::new(),
             };
         }
     }
+    best.randomized_pca = randomized_pca;
     best
 }
 

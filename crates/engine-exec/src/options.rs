@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-/// Bytes of X blocks in flight across all workers unless the caller says otherwise.
+/// Bytes a run may hold (results, scratch and X blocks; see [`crate::memory`]) unless the
+/// caller says otherwise.
 pub const DEFAULT_MEMORY_LIMIT: usize = 256 << 20;
 
 /// How to run (what lowering decided is in the plan: block sizes follow the memory limit the

@@ -10,7 +10,8 @@ use std::sync::Arc;
 /// How to plan and run.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Bytes of X blocks in flight across all workers; block sizes follow from it.
+    /// Bytes the run may hold besides the runtime's own (results, scratch and X blocks);
+    /// block sizes follow from what the results leave.
     pub memory_limit: usize,
     /// Optimizer rules switched off, by name.
     pub disabled_rules: Vec<String>,

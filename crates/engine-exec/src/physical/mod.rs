@@ -148,6 +148,14 @@ impl PhysicalPlan {
                 blocks >> 20
             );
         }
+        for (id, gram) in &estimate.randomized_pca {
+            let _ = writeln!(
+                out,
+                "memory: step `{}` runs PCA randomized: its Gram matrices would need about {} MiB",
+                self.nodes[*id].step,
+                crate::memory::mib(*gram)
+            );
+        }
         out
     }
 }
