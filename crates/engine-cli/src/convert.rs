@@ -42,11 +42,12 @@ pub(crate) fn convert(r: &Request<'_>) -> Result<()> {
         block_bytes: parse_bytes(r.block_size)?,
         overwrite: r.overwrite,
     };
-    let tenx = engine::TenxOptions {
+    let options = engine::ReadOptions {
         genome: r.genome.map(String::from),
         gex_only: !r.all_features,
+        ..Default::default()
     };
-    let src = Dataset::open_with(r.input, &tenx)?;
+    let src = Dataset::open_with(r.input, &options)?;
     let t = std::time::Instant::now();
     let report = engine::convert(&src, r.output, &opts)?;
     eprintln!(

@@ -67,6 +67,9 @@ pub(crate) fn run(
     let plans = engine::plan(&pipeline, &opts).map_err(report)?;
     let t = std::time::Instant::now();
     let report = engine::run(&plans, &opts).map_err(report)?;
+    for w in &report.warnings {
+        eprintln!("warning: {w}");
+    }
     for o in &report.outputs {
         eprintln!("wrote {o}");
     }

@@ -82,6 +82,15 @@ impl<'o> RunContext<'o> {
         Ok(())
     }
 
+    /// Something the running step noticed and went on with, for the report.
+    pub fn warn(&mut self, message: Option<String>) {
+        if let Some(m) = message {
+            self.report
+                .warnings
+                .push(format!("step `{}`: {m}", self.step));
+        }
+    }
+
     /// A bar over a pass's blocks on stderr when a person is watching, else a hidden one.
     pub fn progress(&self, what: &str, blocks: usize) -> ProgressBar {
         if !self.opts.progress {

@@ -16,6 +16,7 @@
 mod annotations;
 mod block;
 mod context;
+mod counts_check;
 mod execute;
 mod lineage;
 mod lower;

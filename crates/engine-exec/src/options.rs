@@ -68,4 +68,6 @@ pub fn peak_rss_kib() -> Option<u64> {
 pub struct RunReport {
     pub stages: Vec<StageReport>,
     pub outputs: Vec<String>,
+    /// What the run noticed and went on with: ``step `norm`: normalize_total expects counts…``.
+    pub warnings: Vec<String>,
 }

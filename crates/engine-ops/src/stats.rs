@@ -257,3 +257,25 @@ mod tests {
         assert!((0..4).all(|i| (corr[(i, i)] - 1.0).abs() < 1e-12));
     }
 }
+
+/// The position of the first value that is not a count (negative, fractional or not
+/// finite), if any: what a step that expects raw counts warns about.
+pub fn first_non_count(values: &[f64]) -> Option<usize> {
+    values
+        .iter()
+        .position(|v| !(v.is_finite() && *v >= 0.0 && v.fract() == 0.0))
+}
+
+#[cfg(test)]
+mod count_tests {
+    use super::first_non_count;
+
+    #[test]
+    fn counts_are_non_negative_whole_numbers() {
+        assert_eq!(first_non_count(&[0.0, 1.0, 3e6]), None);
+        assert_eq!(first_non_count(&[0.0, 2.0, 0.5]), Some(2));
+        assert_eq!(first_non_count(&[-1.0, 0.5]), Some(0));
+        assert_eq!(first_non_count(&[1.0, f64::NAN]), Some(1));
+        assert_eq!(first_non_count(&[]), None);
+    }
+}

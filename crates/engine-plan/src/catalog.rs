@@ -10,8 +10,8 @@ use crate::plan::{ColType, Schema, Storage, XEncoding};
 use arrow_schema::DataType;
 use engine_common::{Error, Result};
 use engine_matrix::SparseFormat;
+use engine_store::ReadOptions;
 use engine_store::backend::StoredType;
-use engine_store::tenx::TenxOptions;
 use std::sync::Arc;
 
 /// A dataset as planning sees it.
@@ -26,8 +26,8 @@ pub struct SourceInfo {
 pub trait Catalog: std::fmt::Debug + Send + Sync {
     /// # Errors
     /// When the dataset cannot be opened, has no X or its metadata is damaged.
-    /// `tenx` says how a 10x input is read (genome, Gene Expression only).
-    fn describe(&self, path: &str, tenx: &TenxOptions) -> Result<SourceInfo>;
+    /// `options` says how a 10x input is read (genome, Gene Expression only).
+    fn describe(&self, path: &str, options: &ReadOptions) -> Result<SourceInfo>;
 }
 
 /// Datasets described from their stores' metadata.
@@ -35,8 +35,8 @@ pub trait Catalog: std::fmt::Debug + Send + Sync {
 pub struct StoreCatalog;
 
 impl Catalog for StoreCatalog {
-    fn describe(&self, path: &str, tenx: &TenxOptions) -> Result<SourceInfo> {
-        let ds = engine_store::Dataset::open_with(path, tenx)?;
+    fn describe(&self, path: &str, options: &ReadOptions) -> Result<SourceInfo> {
+        let ds = engine_store::Dataset::open_with(path, options)?;
         let x = ds
             .x()?
             .ok_or_else(|| Error::usage(format!("{path}: the dataset has no X")))?;

@@ -20,7 +20,7 @@ pub trait Predicates: Send + Sync + std::fmt::Debug {
     fn mask(
         &self,
         path: &std::path::Path,
-        tenx: &engine_store::tenx::TenxOptions,
+        options: &engine_store::ReadOptions,
         var: bool,
         predicate: &str,
     ) -> Result<Vec<bool>>;
@@ -58,7 +58,7 @@ impl Predicates for NoPredicates {
     fn mask(
         &self,
         _: &std::path::Path,
-        _: &engine_store::tenx::TenxOptions,
+        _: &engine_store::ReadOptions,
         _: bool,
         _: &str,
     ) -> Result<Vec<bool>> {

@@ -114,11 +114,13 @@ pub const OPS: &[OpDef] = &[
     OpDef {
         name: "read",
         inputs: 0,
-        summary: "an .h5ad or .zarr dataset, or 10x output (Cell Ranger .h5, an MTX directory; `genome`, `gex_only` as scanpy's read_10x_h5), opened lazily",
+        summary: "an .h5ad or .zarr dataset, or 10x output (Cell Ranger .h5, an MTX directory; `genome`, `gex_only` as scanpy's read_10x_h5), opened lazily; `layer` or `use_raw` read that matrix as X",
         params: &[
             p("path", T::Path, D::Required),
             p("genome", T::Str, D::Null),
             p("gex_only", T::Bool, D::Bool(true)),
+            p("layer", T::Str, D::Null),
+            p("use_raw", T::Bool, D::Bool(false)),
         ],
     },
     OpDef {

@@ -21,7 +21,7 @@ use datafusion::sql::sqlparser::ast::{
     visit_expressions_mut,
 };
 use engine_common::{Error, Result};
-use engine_store::tenx::TenxOptions;
+use engine_store::ReadOptions;
 use engine_store::{Dataset, Frame};
 use std::collections::BTreeSet;
 use std::ops::ControlFlow;
@@ -31,6 +31,31 @@ use table::{Axis, FrameTable};
 
 /// The prefix of the hidden obs columns `gene('X')` is rewritten to.
 const GENE_PREFIX: &str = "gene:";
+
+/// A `gene('NAME')` or `gene('NAME', 'LAYER')` call: a gene, and the layer read instead of X.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct GeneRef {
+    pub name: String,
+    pub layer: Option<String>,
+}
+
+impl GeneRef {
+    /// The hidden obs column the call is rewritten to: `gene:NAME`, or `gene:LAYER/NAME`.
+    fn column(&self) -> String {
+        match &self.layer {
+            None => format!("{GENE_PREFIX}{}", self.name),
+            Some(l) => format!("{GENE_PREFIX}{l}/{}", self.name),
+        }
+    }
+
+    /// The call as the user wrote it, for messages.
+    fn call(&self) -> String {
+        match &self.layer {
+            None => format!("gene('{}')", self.name),
+            Some(l) => format!("gene('{}', '{l}')", self.name),
+        }
+    }
+}
 
 /// A set of datasets to query.
 #[derive(Debug)]
@@ -58,14 +83,19 @@ impl SqlSession {
     /// # Errors
     /// When the dataset cannot be opened or the name is taken.
     pub fn add(&mut self, name: Option<&str>, path: &Path) -> Result<()> {
-        self.add_with(name, path, &TenxOptions::default())
+        self.add_with(name, path, &ReadOptions::default())
     }
 
     /// [`SqlSession::add`], with how a 10x input is read.
     ///
     /// # Errors
     /// As [`SqlSession::add`].
-    pub fn add_with(&mut self, name: Option<&str>, path: &Path, tenx: &TenxOptions) -> Result<()> {
+    pub fn add_with(
+        &mut self,
+        name: Option<&str>,
+        path: &Path,
+        options: &ReadOptions,
+    ) -> Result<()> {
         let name = match name {
             Some(n) => n.to_string(),
             None => path
@@ -79,13 +109,13 @@ impl SqlSession {
                 "two datasets are named `{name}`; name them with --data NAME=PATH"
             )));
         }
-        let ds = Dataset::open_with(path, tenx)?;
+        let ds = Dataset::open_with(path, options)?;
         self.datasets.push((name, Arc::new(ds)));
         Ok(())
     }
 
     /// A DataFusion context with every dataset's tables, obs tables offering `genes`.
-    fn context(&self, genes: &BTreeSet<String>) -> Result<SessionContext> {
+    fn context(&self, genes: &BTreeSet<GeneRef>) -> Result<SessionContext> {
         let mut config = SessionConfig::new().with_information_schema(true);
         // Source spans let errors point at the offending identifier.
         config.options_mut().sql_parser.collect_spans = true;
@@ -205,9 +235,9 @@ impl Default for SqlSession {
 ///
 /// # Errors
 /// On SQL errors (pointing into the predicate) and read failures.
-pub fn mask(path: &Path, tenx: &TenxOptions, var: bool, predicate: &str) -> Result<Vec<bool>> {
+pub fn mask(path: &Path, options: &ReadOptions, var: bool, predicate: &str) -> Result<Vec<bool>> {
     let mut s = SqlSession::new().ordered();
-    s.add_with(Some("data"), path, tenx)?;
+    s.add_with(Some("data"), path, options)?;
     let table = if var { "var" } else { "obs" };
     let (_, batches) = s
         .query(&mask_sql(predicate, table)?)
@@ -373,32 +403,39 @@ pub fn format_table(batches: &[RecordBatch]) -> Result<String> {
         .map_err(|e| Error::internal(e.to_string()))
 }
 
-/// Replaces `gene('NAME')` with a column `"gene:NAME"` and returns the names.
-fn rewrite_genes(statement: &mut DfStatement) -> Result<BTreeSet<String>> {
+/// Replaces `gene('NAME')` and `gene('NAME', 'LAYER')` with hidden columns and returns the
+/// calls.
+fn rewrite_genes(statement: &mut DfStatement) -> Result<BTreeSet<GeneRef>> {
     let DfStatement::Statement(s) = statement else {
         return Ok(BTreeSet::new());
     };
     let mut genes = BTreeSet::new();
     let mut bad = None;
+    let quoted = |a: &FunctionArg| match a {
+        FunctionArg::Unnamed(FunctionArgExpr::Expr(SqlExpr::Value(v))) => match &v.value {
+            SqlValue::SingleQuotedString(s) => Some(s.clone()),
+            _ => None,
+        },
+        _ => None,
+    };
     let _ = visit_expressions_mut(s.as_mut(), |e| {
         if let SqlExpr::Function(f) = e
             && f.name.to_string().eq_ignore_ascii_case("gene")
         {
             let arg = match &f.args {
-                FunctionArguments::List(l) if l.args.len() == 1 => match &l.args[0] {
-                    FunctionArg::Unnamed(FunctionArgExpr::Expr(SqlExpr::Value(v))) => {
-                        match &v.value {
-                            SqlValue::SingleQuotedString(s) => Some(s.clone()),
-                            _ => None,
-                        }
-                    }
+                FunctionArguments::List(l) => match l.args.as_slice() {
+                    [g] => quoted(g).map(|name| GeneRef { name, layer: None }),
+                    [g, layer] => quoted(g).zip(quoted(layer)).map(|(name, l)| GeneRef {
+                        name,
+                        layer: Some(l),
+                    }),
                     _ => None,
                 },
                 _ => None,
             };
             match arg {
                 Some(g) => {
-                    *e = SqlExpr::Identifier(Ident::with_quote('"', format!("{GENE_PREFIX}{g}")));
+                    *e = SqlExpr::Identifier(Ident::with_quote('"', g.column()));
                     genes.insert(g);
                 }
                 None => bad = Some(f.to_string()),
@@ -408,7 +445,7 @@ fn rewrite_genes(statement: &mut DfStatement) -> Result<BTreeSet<String>> {
     });
     if let Some(b) = bad {
         return Err(Error::usage(format!(
-            "{b}: gene() takes one gene name in single quotes, e.g. gene('CD3E')"
+            "{b}: gene() takes a gene name and optionally a layer, in single quotes, e.g. gene('CD3E') or gene('CD3E', 'counts')"
         )));
     }
     Ok(genes)

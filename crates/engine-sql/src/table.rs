@@ -1,7 +1,7 @@
 //! obs and var as DataFusion tables that read lazily: the schema comes from metadata and a
 //! scan reads only the projected columns (plus the index), in batches.
 
-use crate::GENE_PREFIX;
+use crate::GeneRef;
 use async_trait::async_trait;
 use datafusion::arrow::array::{ArrayRef, Float64Array, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -42,8 +42,8 @@ pub struct FrameTable {
     schema: SchemaRef,
     /// Frame columns (after the index) in schema order.
     columns: Vec<String>,
-    /// Genes offered as columns `gene:NAME` after the frame columns, with their var position.
-    genes: Vec<(String, usize)>,
+    /// Genes offered as hidden columns after the frame columns, with their var position.
+    genes: Vec<(GeneRef, usize)>,
 }
 
 fn external(e: Error) -> DataFusionError {
@@ -55,7 +55,7 @@ impl FrameTable {
     ///
     /// # Errors
     /// When the frame is damaged or a gene is not in var.
-    pub fn open(ds: Arc<Dataset>, axis: Axis, genes: &BTreeSet<String>) -> Result<FrameTable> {
+    pub fn open(ds: Arc<Dataset>, axis: Axis, genes: &BTreeSet<GeneRef>) -> Result<FrameTable> {
         let store = ds.store().clone();
         let base = if ds.has(axis.name())? {
             engine_store::arrow::frame_schema(store.as_ref(), axis.name())?
@@ -81,17 +81,38 @@ impl FrameTable {
             let var = ds.var(Some(&[]))?;
             let names: Vec<String> = (0..var.n_rows()).map(|i| var.index.render(i)).collect();
             for g in genes {
-                match names.iter().position(|n| n == g) {
+                if let Some(l) = &g.layer {
+                    let layers = if ds.has("layers")? {
+                        ds.keys("layers")?
+                    } else {
+                        vec![]
+                    };
+                    if !layers.contains(l) {
+                        let there = if layers.is_empty() {
+                            "it has no layers".to_string()
+                        } else {
+                            format!("its layers are {}", layers.join(", "))
+                        };
+                        return Err(Error::usage(format!(
+                            "{}: no layer '{l}' in {} ({there})",
+                            g.call(),
+                            ds.path().display()
+                        )));
+                    }
+                }
+                let name = &g.name;
+                match names.iter().position(|n| n == name) {
                     Some(p) => gene_pos.push((g.clone(), p)),
                     None => {
                         let hint = names
                             .iter()
-                            .map(|n| (strsim::jaro_winkler(n, g), n))
+                            .map(|n| (strsim::jaro_winkler(n, name), n))
                             .filter(|(s, _)| *s > 0.85)
                             .max_by(|a, b| a.0.total_cmp(&b.0))
                             .map_or(String::new(), |(_, n)| format!(" (did you mean `{n}`?)"));
                         return Err(Error::usage(format!(
-                            "gene('{g}'): no such gene in the var index of {}{hint}",
+                            "{}: no such gene in the var index of {}{hint}",
+                            g.call(),
                             ds.path().display()
                         )));
                     }
@@ -100,11 +121,7 @@ impl FrameTable {
         }
         let mut fields: Vec<Field> = base.fields().iter().map(|f| f.as_ref().clone()).collect();
         for (g, _) in &gene_pos {
-            fields.push(Field::new(
-                format!("{GENE_PREFIX}{g}"),
-                DataType::Float64,
-                false,
-            ));
+            fields.push(Field::new(g.column(), DataType::Float64, false));
         }
         let schema = Arc::new(Schema::new(fields).with_metadata(base.metadata().clone()));
         Ok(FrameTable {
@@ -171,44 +188,66 @@ impl FrameTable {
             .collect())
     }
 
-    /// Reads the projected gene columns from X in one pass over row blocks.
+    /// Reads the projected gene columns, from X or their layer, in one pass over row blocks
+    /// per matrix.
     fn gene_columns(&self, projection: &[usize], n_frame: usize) -> Result<Vec<(usize, ArrayRef)>> {
-        let picked: Vec<(usize, usize)> = projection
+        let picked: Vec<(usize, &GeneRef, usize)> = projection
             .iter()
             .filter(|&&i| i >= n_frame)
-            .map(|&i| (i, self.genes[i - n_frame].1))
+            .map(|&i| {
+                let (g, pos) = &self.genes[i - n_frame];
+                (i, g, *pos)
+            })
             .collect();
-        if picked.is_empty() {
-            return Ok(vec![]);
+        let layers: BTreeSet<Option<&String>> = picked.iter().map(|p| p.1.layer.as_ref()).collect();
+        let mut out = Vec::with_capacity(picked.len());
+        for layer in layers {
+            let x = match layer {
+                None => self
+                    .ds
+                    .x()?
+                    .ok_or_else(|| Error::usage("gene(): the dataset has no X"))?,
+                Some(l) => self.ds.matrix(&format!("layers/{l}"))?,
+            };
+            let here: Vec<(usize, usize)> = picked
+                .iter()
+                .filter(|p| p.1.layer.as_ref() == layer)
+                .map(|p| (p.0, p.2))
+                .collect();
+            out.extend(read_columns(&x, &here)?);
         }
-        let x = self
-            .ds
-            .x()?
-            .ok_or_else(|| Error::usage("gene(): the dataset has no X"))?;
-        let cols: Vec<usize> = picked.iter().map(|p| p.1).collect();
-        let sel = AxisSelection::from_indices(&cols);
-        let order: Vec<usize> = sel.indices().collect();
-        let n = x.n_rows();
-        let mut values: Vec<Vec<f64>> = vec![Vec::with_capacity(n); picked.len()];
-        let rows_per_block = (8 << 20) / (8 * x.n_cols().max(1)).max(1);
-        for start in (0..n).step_by(rows_per_block.max(1024)) {
-            let r = start..(start + rows_per_block.max(1024)).min(n);
-            let block = x
-                .read_block(&AxisSelection::range(r.clone()), &sel)?
-                .to_dense()
-                .to_f64_vec()
-                .ok_or_else(|| Error::usage("gene(): X is not numeric"))?;
-            for (k, (_, col)) in picked.iter().enumerate() {
-                let j = order.iter().position(|c| c == col).unwrap_or(0);
-                values[k].extend((0..r.len()).map(|row| block[row * order.len() + j]));
-            }
-        }
-        Ok(picked
-            .iter()
-            .zip(values)
-            .map(|((i, _), v)| (*i, Arc::new(Float64Array::from(v)) as ArrayRef))
-            .collect())
+        Ok(out)
     }
+}
+
+/// Columns of `x` as f64 arrays, one pass over row blocks: `(schema position, column)` pairs.
+fn read_columns(
+    x: &engine_store::Matrix,
+    picked: &[(usize, usize)],
+) -> Result<Vec<(usize, ArrayRef)>> {
+    let cols: Vec<usize> = picked.iter().map(|p| p.1).collect();
+    let sel = AxisSelection::from_indices(&cols);
+    let order: Vec<usize> = sel.indices().collect();
+    let n = x.n_rows();
+    let mut values: Vec<Vec<f64>> = vec![Vec::with_capacity(n); picked.len()];
+    let rows_per_block = (8 << 20) / (8 * x.n_cols().max(1)).max(1);
+    for start in (0..n).step_by(rows_per_block.max(1024)) {
+        let r = start..(start + rows_per_block.max(1024)).min(n);
+        let block = x
+            .read_block(&AxisSelection::range(r.clone()), &sel)?
+            .to_dense()
+            .to_f64_vec()
+            .ok_or_else(|| Error::usage("gene(): the matrix is not numeric"))?;
+        for (k, (_, col)) in picked.iter().enumerate() {
+            let j = order.iter().position(|c| c == col).unwrap_or(0);
+            values[k].extend((0..r.len()).map(|row| block[row * order.len() + j]));
+        }
+    }
+    Ok(picked
+        .iter()
+        .zip(values)
+        .map(|((i, _), v)| (*i, Arc::new(Float64Array::from(v)) as ArrayRef))
+        .collect())
 }
 
 #[async_trait]

@@ -4,12 +4,38 @@
 use crate::backend::{NodeKind, Store, StoreFormat, StoredType, join};
 use crate::encoding::{Encoding, bad, encoding_of, frame_layout, read_frame, sparse_info};
 use crate::matrix::Matrix;
-use crate::tenx::TenxOptions;
+
 use crate::value::Frame;
 use crate::{h5, zarr};
 use engine_common::{Error, Location, Result};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+/// How to read a dataset: which matrix is X, and how a 10x input is read (scanpy's
+/// parameters, with its defaults).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadOptions {
+    /// Keep only this genome's features (v3); pick this genome's group (v2, required when
+    /// the file has several).
+    pub genome: Option<String>,
+    /// Keep only `Gene Expression` features (v3 HDF5 and v3 MTX).
+    pub gex_only: bool,
+    /// Read this layer as X (`layers/NAME`), as scanpy's `layer=`.
+    pub layer: Option<String>,
+    /// Read `raw`: raw.X as X and raw.var as var, as scanpy's `use_raw=True`.
+    pub use_raw: bool,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        Self {
+            genome: None,
+            gex_only: true,
+            layer: None,
+            use_raw: false,
+        }
+    }
+}
 
 /// The slots of an AnnData object that hold matrices, with the axes they align to.
 pub const MATRIX_GROUPS: [&str; 5] = ["layers", "obsm", "varm", "obsp", "varp"];
@@ -21,18 +47,23 @@ pub const MATRIX_GROUPS: [&str; 5] = ["layers", "obsm", "varm", "obsp", "varp"];
 /// # Errors
 /// When the path is missing, empty, or none of these.
 pub fn open_store(path: &Path) -> Result<Arc<dyn Store>> {
-    open_store_with(path, &TenxOptions::default())
+    open_store_with(path, &ReadOptions::default())
 }
 
 /// [`open_store`], with how to read 10x inputs.
 ///
 /// # Errors
 /// As [`open_store`].
-pub fn open_store_with(path: &Path, tenx: &TenxOptions) -> Result<Arc<dyn Store>> {
+pub fn open_store_with(path: &Path, options: &ReadOptions) -> Result<Arc<dyn Store>> {
+    crate::remap::remap(sniff(path, options)?, options)
+}
+
+/// The store at `path`, as it is.
+fn sniff(path: &Path, options: &ReadOptions) -> Result<Arc<dyn Store>> {
     let meta = std::fs::metadata(path).map_err(|e| Error::io(Location::file(path), e))?;
     if meta.is_dir() {
         if crate::tenx::is_mtx_dir(path) {
-            return Ok(Arc::new(crate::tenx::read_mtx(path, tenx)?));
+            return Ok(Arc::new(crate::tenx::read_mtx(path, options)?));
         }
         if path.join("zarr.json").exists() {
             return Ok(Arc::new(zarr::ZarrStore::open(path)?));
@@ -70,7 +101,7 @@ pub fn open_store_with(path: &Path, tenx: &TenxOptions) -> Result<Arc<dyn Store>
         }
     }
     let h5 = h5::H5Store::open(path)?;
-    Ok(match crate::tenx::TenxH5::open(h5, tenx)? {
+    Ok(match crate::tenx::TenxH5::open(h5, options)? {
         Ok(tenx) => Arc::new(tenx),
         Err(h5) => Arc::new(h5),
     })
@@ -114,9 +145,9 @@ impl Dataset {
     ///
     /// # Errors
     /// As [`Dataset::open`]; also when the genome asked for is not in the file.
-    pub fn open_with(path: impl AsRef<Path>, tenx: &TenxOptions) -> Result<Dataset> {
+    pub fn open_with(path: impl AsRef<Path>, options: &ReadOptions) -> Result<Dataset> {
         let path = path.as_ref();
-        let store = open_store_with(path, tenx)?;
+        let store = open_store_with(path, options)?;
         Self::from_store(store, path)
     }
 

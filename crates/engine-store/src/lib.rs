@@ -16,6 +16,7 @@ pub mod encoding;
 pub mod h5;
 pub mod matrix;
 pub mod mem;
+mod remap;
 pub mod target;
 pub mod tenx;
 pub mod validate;
@@ -29,7 +30,7 @@ pub use backend::{
     ArrayInfo, ArrayOptions, Compression, NodeKind, Store, StoreFormat, StoreWriter, StoredType,
 };
 pub use convert::{ConvertOptions, ConvertReport, convert};
-pub use dataset::{Dataset, ElementSummary, open_store};
+pub use dataset::{Dataset, ElementSummary, ReadOptions, open_store};
 pub use encoding::Encoding;
 pub use matrix::{Matrix, MatrixLayout, ReadCounter};
 pub use value::{Column, Frame, Value};

@@ -10,11 +10,11 @@ impl engine_plan::Predicates for SqlPredicates {
     fn mask(
         &self,
         path: &Path,
-        tenx: &engine_store::tenx::TenxOptions,
+        options: &engine_store::ReadOptions,
         var: bool,
         predicate: &str,
     ) -> Result<Vec<bool>> {
-        engine_sql::mask(path, tenx, var, predicate)
+        engine_sql::mask(path, options, var, predicate)
     }
 
     fn mask_frame(

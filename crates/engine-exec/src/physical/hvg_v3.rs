@@ -7,6 +7,7 @@ use super::{Data, ExecNode, single};
 use crate::annotations::{Annotations, dict, float_column, set_column};
 use crate::block::XBlock;
 use crate::context::RunContext;
+use crate::counts_check::CountsCheck;
 use crate::lineage::Lineage;
 use crate::pass::fold_pass;
 use engine_common::{Error, Result};
@@ -52,7 +53,8 @@ impl ExecNode for HvgV3Node {
     fn execute(&self, inputs: Vec<Cow<'_, Data>>, cx: &mut RunContext<'_>) -> Result<Option<Data>> {
         let Data { x: lin, ann: mut a } = single(inputs, "HvgSeuratV3")?.into_owned();
         let h = &self.params;
-        let blocks = highly_variable_v3(&lin, &mut a, h, cx)?;
+        let (blocks, warning) = highly_variable_v3(&lin, &mut a, h, cx)?;
+        cx.warn(warning);
         let out = subset(lin, &mut a, h.subset)?;
         cx.stage("highly variable genes", blocks);
         Ok(Some(Data { x: out, ann: a }))
@@ -68,16 +70,20 @@ fn highly_variable_v3(
     a: &mut Annotations,
     h: &HvgParams,
     cx: &RunContext<'_>,
-) -> Result<usize> {
+) -> Result<(usize, Option<String>)> {
     let step = cx.step();
     let (codes, n_batches) = batch_codes(a, h, lin.n_obs(), step)?;
     let n_vars = lin.n_vars();
+    let counts = CountsCheck::default();
     let per_batch = |acc: &mut Vec<ColumnSums>,
                      r: Range<usize>,
                      x: &XBlock,
                      clip: Option<&[Vec<f64>]>|
      -> Result<()> {
         let x = x.to_csr()?;
+        if clip.is_none() {
+            counts.see(r.start, &x);
+        }
         for (b, rows) in rows_by_batch(&codes, r, n_batches).iter().enumerate() {
             match clip {
                 None => acc[b].add(&x, Some(rows), |v| v),
@@ -179,5 +185,8 @@ fn highly_variable_v3(
         "hvg".into(),
         dict(vec![("flavor", Value::String(h.flavor.name().into()))]),
     );
-    Ok(blocks + welford_blocks + more)
+    Ok((
+        blocks + welford_blocks + more,
+        counts.warning("highly_variable_genes (flavor seurat_v3)"),
+    ))
 }

@@ -3,6 +3,7 @@
 
 use super::{Data, ExecNode, single};
 use crate::context::RunContext;
+use crate::counts_check::CountsCheck;
 use crate::maps::XMap;
 use crate::pass::map_pass;
 use engine_common::Result;
@@ -36,7 +37,13 @@ impl ExecNode for NormalizeTotalNode {
     fn execute(&self, inputs: Vec<Cow<'_, Data>>, cx: &mut RunContext<'_>) -> Result<Option<Data>> {
         let Data { x: mut lin, ann } = single(inputs, "NormalizeTotal")?.into_owned();
         let bar = cx.progress("totals", lin.blocks().len());
-        let (parts, blocks) = map_pass(&lin, &bar, |_, x| Ok(x.to_csr()?.row_sums_nnz().0))?;
+        let counts = CountsCheck::default();
+        let (parts, blocks) = map_pass(&lin, &bar, |r, x| {
+            let x = x.to_csr()?;
+            counts.see(r.start, &x);
+            Ok(x.row_sums_nnz().0)
+        })?;
+        cx.warn(counts.warning("normalize_total"));
         let totals: Vec<f64> = parts.into_iter().flatten().collect();
         let target = match self.target_sum {
             Some(t) => t,

@@ -3,6 +3,7 @@
 use super::{Data, ExecNode, single};
 use crate::annotations::{Annotations, bool_column, float_column, set_column};
 use crate::context::RunContext;
+use crate::counts_check::CountsCheck;
 use crate::lineage::Lineage;
 use crate::pass::fold_pass;
 use engine_common::Result;
@@ -33,7 +34,7 @@ impl ExecNode for QcNode {
 
     fn execute(&self, inputs: Vec<Cow<'_, Data>>, cx: &mut RunContext<'_>) -> Result<Option<Data>> {
         let Data { x, mut ann } = single(inputs, "QcMetrics")?.into_owned();
-        let blocks = qc_metrics(
+        let (blocks, warning) = qc_metrics(
             &x,
             &mut ann,
             &self.qc_vars,
@@ -42,12 +43,14 @@ impl ExecNode for QcNode {
             self.f32_out,
             cx,
         )?;
+        cx.warn(warning);
         cx.stage("QC metrics", blocks);
         Ok(Some(Data { x, ann }))
     }
 }
 
-/// `calculate_qc_metrics`: one pass for per-cell metrics and per-gene sums.
+/// `calculate_qc_metrics`: one pass for per-cell metrics and per-gene sums; the blocks
+/// read, and a warning when X is not counts.
 fn qc_metrics(
     lin: &Lineage,
     a: &mut Annotations,
@@ -56,7 +59,7 @@ fn qc_metrics(
     log1p: bool,
     f32_out: bool,
     cx: &RunContext<'_>,
-) -> Result<usize> {
+) -> Result<(usize, Option<String>)> {
     let names: Vec<String> = (0..a.var.n_rows()).map(|i| a.var.index.render(i)).collect();
     let mut sets = Vec::new();
     for q in qc_vars {
@@ -78,12 +81,14 @@ fn qc_metrics(
         sets.push(mask);
     }
     let bar = cx.progress("QC metrics", lin.blocks().len());
+    let counts = CountsCheck::default();
     let ((cells, genes), blocks) = fold_pass(
         lin,
         &bar,
         || (Vec::new(), ColumnSums::new(lin.n_vars())),
         |(cells, genes): &mut (Vec<(usize, sparse::CellQc)>, ColumnSums), r, x| {
             let x = x.to_csr()?;
+            counts.see(r.start, &x);
             cells.push((r.start, sparse::cell_qc(&x, &sets, percent_top)));
             genes.add(&x, None, |v| v);
             Ok(())
@@ -182,5 +187,5 @@ fn qc_metrics(
             float_column(&ln(&genes.sum), f32_out),
         );
     }
-    Ok(blocks)
+    Ok((blocks, counts.warning("calculate_qc_metrics")))
 }

@@ -26,11 +26,11 @@ impl FileSource {
     /// Opens `path`'s X; reads of it count in `counter`.
     pub fn open(
         path: &str,
-        tenx: &engine_store::tenx::TenxOptions,
+        options: &engine_store::ReadOptions,
         chunk_starts: Option<&[usize]>,
         counter: &ReadCounter,
     ) -> Result<Self> {
-        let ds = Dataset::open_with(path, tenx)?;
+        let ds = Dataset::open_with(path, options)?;
         let matrix = ds
             .x()?
             .ok_or_else(|| Error::usage(format!("{path}: the dataset has no X")))?

@@ -75,9 +75,9 @@ pub(crate) fn open(scan: &Scan, counter: &ReadCounter) -> Result<Arc<dyn BlockSo
             library_size: *library_size,
             seed: *seed,
         })),
-        Source::File { path, tenx, .. } => Arc::new(file::FileSource::open(
+        Source::File { path, options, .. } => Arc::new(file::FileSource::open(
             path,
-            tenx,
+            options,
             scan.chunk_starts.as_deref().map(Vec::as_slice),
             counter,
         )?),

@@ -8,7 +8,7 @@ use crate::plan::Op;
 use crate::schema::{ColType, Schema};
 use engine_common::Result;
 use engine_matrix::DType;
-use engine_store::tenx::TenxOptions;
+use engine_store::ReadOptions;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
@@ -38,7 +38,7 @@ pub enum Source {
         path: String,
         storage: Storage,
         /// How a 10x input is read (ignored for AnnData files).
-        tenx: TenxOptions,
+        options: ReadOptions,
     },
 }
 
@@ -146,14 +146,20 @@ impl LogicalOp for Scan {
             Source::File {
                 path,
                 storage,
-                tenx,
+                options,
             } => {
                 let mut s = format!("file({path}, {} {}", storage.encoding.name(), storage.dtype);
-                if let Some(g) = &tenx.genome {
+                if let Some(g) = &options.genome {
                     let _ = write!(s, ", genome={g}");
                 }
-                if !tenx.gex_only {
+                if !options.gex_only {
                     s += ", gex_only=false";
+                }
+                if let Some(l) = &options.layer {
+                    let _ = write!(s, ", layer={l}");
+                }
+                if options.use_raw {
+                    s += ", use_raw";
                 }
                 s + ")"
             }
@@ -250,16 +256,26 @@ pub(crate) fn bind_counts(b: &Bind<'_>) -> Result<(Op, Schema)> {
 /// `read`: an .h5ad or .zarr, as the catalogue describes it.
 pub(crate) fn bind_read(b: &Bind<'_>) -> Result<(Op, Schema)> {
     let path = b.step.arg("path").as_str().unwrap_or_default().to_string();
-    let tenx = TenxOptions {
+    let options = ReadOptions {
         genome: b.step.arg("genome").as_str().map(String::from),
         gex_only: b.step.arg("gex_only").as_bool().unwrap_or(true),
+        layer: b.step.arg("layer").as_str().map(String::from),
+        use_raw: b.step.arg("use_raw").as_bool().unwrap_or(false),
     };
-    let SourceInfo { schema, storage } = b.catalog.describe(&path, &tenx)?;
+    if options.layer.is_some() && options.use_raw {
+        return Err(b.error("`layer` and `use_raw` cannot both be set: raw has no layers"));
+    }
+    // A mistake in what the step asks of the file (a layer it lacks) points at the step.
+    let SourceInfo { schema, storage } =
+        b.catalog.describe(&path, &options).map_err(|e| match e {
+            engine_common::Error::Usage(m) => b.error(m),
+            e => e,
+        })?;
     Ok((
         Op::Scan(Scan::new(Source::File {
             path,
             storage,
-            tenx,
+            options,
         })),
         schema,
     ))

@@ -171,7 +171,7 @@ fn and(a: Option<Selection>, b: Option<Selection>) -> Option<Selection> {
 }
 
 /// A file and how it is read.
-type FileRef = (String, engine_store::tenx::TenxOptions);
+type FileRef = (String, engine_store::ReadOptions);
 
 /// The file rows (or columns) behind each position of `id`'s obs (var), when `id` reads a
 /// file through views and elementwise steps only. Walks back to the scan, then composes the
@@ -186,7 +186,7 @@ fn file_positions(plan: &LogicalPlan, id: NodeId, var: bool) -> Option<(FileRef,
                 let Source::File {
                     path,
                     storage,
-                    tenx,
+                    options,
                 } = &scan.source
                 else {
                     return None;
@@ -194,7 +194,7 @@ fn file_positions(plan: &LogicalPlan, id: NodeId, var: bool) -> Option<(FileRef,
                 let n = storage.shape[usize::from(var)];
                 let sel = if var { &scan.cols } else { &scan.rows };
                 break (
-                    (path.clone(), tenx.clone()),
+                    (path.clone(), options.clone()),
                     sel.as_ref()
                         .map_or_else(|| AxisSelection::all(n), |s| s.sel.clone()),
                 );
@@ -230,14 +230,15 @@ fn predicate(
     let Some(text) = step.arg(name).as_str() else {
         return Ok(Pred::Now(None));
     };
-    let Some(((path, tenx), positions)) = input.and_then(|i| file_positions(plan, i, var)) else {
+    let Some(((path, options), positions)) = input.and_then(|i| file_positions(plan, i, var))
+    else {
         // Evaluated at run time, but bound to the columns now.
         sql.check(schema, var, text)
             .map_err(|e| Error::step(&step.id, format!("`{name}`: {e}")))?;
         return Ok(Pred::Later(text.to_string()));
     };
     let mask = sql
-        .mask(std::path::Path::new(&path), &tenx, var, text)
+        .mask(std::path::Path::new(&path), &options, var, text)
         .map_err(|e| Error::step(&step.id, format!("`{name}`: {e}")))?;
     let keep: Vec<usize> = positions
         .indices()

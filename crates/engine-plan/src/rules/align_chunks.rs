@@ -81,7 +81,7 @@ mod tests {
                 op: Op::Scan(Scan::new(Source::File {
                     path: "x.h5ad".into(),
                     storage,
-                    tenx: Default::default(),
+                    options: Default::default(),
                 })),
                 inputs: vec![],
                 schema: Schema::default(),

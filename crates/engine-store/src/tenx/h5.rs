@@ -1,7 +1,7 @@
 //! Cell Ranger HDF5 (v3 `/matrix`, v2 one group per genome) as an AnnData store: X's arrays
 //! are the file's own, read by range, with a feature filter applied on the fly.
 
-use super::{TenxOptions, put_frame, root_attrs, strings};
+use super::{ReadOptions, put_frame, root_attrs, strings};
 
 use crate::backend::{ArrayInfo, Attrs, NodeKind, Store, StoreFormat, StoredType, join};
 use crate::h5::H5Store;
@@ -115,7 +115,7 @@ impl TenxH5 {
     ///
     /// # Errors
     /// On a 10x file that is damaged or lacks the genome asked for.
-    pub fn open(h5: H5Store, opts: &TenxOptions) -> Result<std::result::Result<TenxH5, H5Store>> {
+    pub fn open(h5: H5Store, opts: &ReadOptions) -> Result<std::result::Result<TenxH5, H5Store>> {
         let Some(layout) = h5_layout(&h5)? else {
             return Ok(Err(h5));
         };

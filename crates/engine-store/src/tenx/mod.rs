@@ -26,24 +26,7 @@ use engine_matrix::{DType, DynArray};
 use ndarray::Array1;
 use serde_json::json;
 
-/// How to read a 10x input (scanpy's parameters, with its defaults).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TenxOptions {
-    /// Keep only this genome's features (v3); pick this genome's group (v2, required when
-    /// the file has several).
-    pub genome: Option<String>,
-    /// Keep only `Gene Expression` features (v3 HDF5 and v3 MTX).
-    pub gex_only: bool,
-}
-
-impl Default for TenxOptions {
-    fn default() -> Self {
-        Self {
-            genome: None,
-            gex_only: true,
-        }
-    }
-}
+pub use crate::dataset::ReadOptions;
 
 fn strings(items: Vec<String>) -> DynArray {
     DynArray::Str(Array1::from(items).into_dyn())

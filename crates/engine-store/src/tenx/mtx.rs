@@ -1,7 +1,7 @@
 //! 10x MTX directories (`matrix.mtx[.gz]`, `barcodes.tsv[.gz]`, `features.tsv.gz` or
 //! `genes.tsv`): text without random access, decoded into memory.
 
-use super::{TenxOptions, put_frame, root_attrs, strings};
+use super::{ReadOptions, put_frame, root_attrs, strings};
 
 use crate::backend::{Attrs, StoreFormat};
 use crate::mem::MemStore;
@@ -103,7 +103,7 @@ pub fn make_unique(names: &mut [String]) {
 ///
 /// # Errors
 /// When a file is missing or malformed, naming the file and line.
-pub fn read_mtx(dir: &Path, opts: &TenxOptions) -> Result<MemStore> {
+pub fn read_mtx(dir: &Path, opts: &ReadOptions) -> Result<MemStore> {
     let missing = |what: &str| {
         Error::format(
             Location::file(dir),
