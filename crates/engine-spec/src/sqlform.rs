@@ -13,7 +13,8 @@
 //! WRITE pcs TO '${out}/result.h5ad' WITH (compression => 'gzip');
 //! ```
 //!
-//! - `FROM 'path'` reads a dataset, `FROM op(arg => value, …)` starts from a source operator
+//! - `FROM 'path'` reads a dataset (`FROM 'path' WITH (layer => 'counts')` passes `read`'s
+//!   arguments), `FROM op(arg => value, …)` starts from a source operator
 //!   (e.g. `synthetic`), `FROM name` continues from a named step.
 //! - `|> CALL op(…)` applies an operator with scanpy's parameter names; `|> WHERE pred` and
 //!   `|> VAR WHERE pred` are views by a SQL predicate over obs / var; `AS name` names the step
@@ -430,6 +431,16 @@ impl Parser {
         Ok(None)
     }
 
+    /// A read's arguments: its path, and those of `WITH (layer => 'counts')` if given.
+    fn read_args(&mut self, span: Span, path: &str) -> Result<Vec<(Node, Node)>, Diagnostic> {
+        let mut args = vec![(s(span, "path"), s(span, path))];
+        if self.keyword("with") {
+            self.advance()?;
+            args.extend(self.args()?);
+        }
+        Ok(args)
+    }
+
     fn push_step(
         &mut self,
         op: (&str, Span),
@@ -513,12 +524,12 @@ impl Parser {
         let mut current = match self.tok.clone() {
             Tok::Str(path) => {
                 self.advance()?;
-                let args = vec![(s(src_span, "path"), s(src_span, &path))];
+                let args = self.read_args(src_span, &path)?;
                 self.push_step(("read", src_span), None, args)?
             }
             Tok::Param(p) => {
                 self.advance()?;
-                let args = vec![(s(src_span, "path"), s(src_span, &format!("${{{p}}}")))];
+                let args = self.read_args(src_span, &format!("${{{p}}}"))?;
                 self.push_step(("read", src_span), None, args)?
             }
             Tok::Ident(name) => {
@@ -634,6 +645,7 @@ steps:
   - id: data
     op: read
     path: in.h5ad
+    layer: counts
   - id: cells
     op: select
     input: data
@@ -654,7 +666,7 @@ outputs:
 
     const SQL: &str = "PARAM out PATH = 'o';
 -- a comment
-FROM 'in.h5ad' AS data
+FROM 'in.h5ad' WITH (layer => 'counts') AS data
   |> WHERE n_genes > 200 -- don't keep empty cells; (really)
           AND kind = 'a|>b' AS cells
   |> VAR WHERE highly_variable
