@@ -212,3 +212,104 @@ fn gene_takes_a_layer_in_sql() {
         "{err}"
     );
 }
+
+/// Counts with names: 200 cells × 60 genes, some cells nearly empty so `filter_cells`
+/// drops them.
+fn counts(dir: &Path) -> PathBuf {
+    let p = dir.join("counts.h5ad");
+    python_ok(&format!(
+        "import anndata as ad, numpy as np, pandas as pd, scipy.sparse as sp\n\
+         rng = np.random.default_rng(1)\n\
+         x = rng.poisson(rng.gamma(0.6, 2.0, size=(200, 60))).astype(np.float32)\n\
+         x[::7, 5:] = 0\n\
+         a = ad.AnnData(sp.csr_matrix(x), obs=pd.DataFrame(index=[f'cell{{i}}' for i in range(200)]), var=pd.DataFrame(index=[f'G{{i}}' for i in range(60)]))\n\
+         a.write_h5ad('{}')\n",
+        p.display()
+    ));
+    p
+}
+
+/// An output assembles what a scanpy user keeps: X from the log-normalised step (sparse,
+/// float32), the raw counts as a layer and the log-normalised values as another, both for
+/// the output's cells and genes, and raw with all genes; obsm from the PCA. Checked against
+/// the counts file with numpy, for the YAML and the SQL form alike.
+#[test]
+fn outputs_keep_raw_and_layers() {
+    let dir = scratch("inputs-assemble");
+    let src = counts(&dir);
+    let steps = format!(
+        "  - {{id: data, op: read, path: '{}'}}\n  - {{id: cells, op: filter_cells, input: data, min_genes: 5}}\n  - {{id: normalized, op: normalize_total, input: cells, target_sum: 10000}}\n  - {{id: logged, op: log1p, input: normalized}}\n  - {{id: hvg, op: highly_variable_genes, input: logged, n_top_genes: 20, subset: true}}\n  - {{id: scaled, op: scale, input: hvg, max_value: 10}}\n  - {{id: pcs, op: pca, input: scaled, n_comps: 5}}\n",
+        src.display()
+    );
+    let out_yaml = dir.join("y.h5ad");
+    let p = dir.join("p.yaml");
+    std::fs::write(
+        &p,
+        format!(
+            "version: 1\nsteps:\n{steps}outputs:\n  - {{step: pcs, path: '{}', x: logged, raw: logged, layers: {{counts: data, lognorm: logged}}}}\n",
+            out_yaml.display()
+        ),
+    )
+    .unwrap();
+    let (c, err) = engine_code(&["run", p.to_str().unwrap(), "--overwrite"]);
+    assert_eq!(c, Some(0), "{err}");
+    python_ok(&format!(
+        "import anndata as ad, numpy as np, scipy.sparse as sp\n\
+         c = ad.read_h5ad('{}'); o = ad.read_h5ad('{}')\n\
+         x = c.X.toarray().astype(np.float64)\n\
+         keep = (x > 0).sum(1) >= 5\n\
+         assert list(o.obs_names) == list(c.obs_names[keep]), 'cells'\n\
+         assert o.n_vars == 20 and o.raw.n_vars == 60\n\
+         genes = [list(c.var_names).index(g) for g in o.var_names]\n\
+         assert genes == sorted(genes), 'genes keep their order'\n\
+         logn = np.log1p(x[keep] / x[keep].sum(1, keepdims=True) * 1e4)\n\
+         assert sp.issparse(o.X) and o.X.dtype == np.float32, (type(o.X), o.X.dtype)\n\
+         assert np.allclose(o.X.toarray(), logn[:, genes], rtol=1e-5)\n\
+         assert np.allclose(o.layers['lognorm'].toarray(), logn[:, genes], rtol=1e-5)\n\
+         assert np.array_equal(o.layers['counts'].toarray(), x[keep][:, genes])\n\
+         assert np.allclose(o.raw.X.toarray(), logn, rtol=1e-5)\n\
+         assert list(o.raw.var_names) == list(c.var_names)\n\
+         assert o.obsm['X_pca'].shape == (keep.sum(), 5)\n",
+        src.display(),
+        out_yaml.display()
+    ));
+    // The SQL form writes the same file.
+    let out_sql = dir.join("s.h5ad");
+    let q = dir.join("p.sql");
+    std::fs::write(
+        &q,
+        format!(
+            "FROM '{}' AS data\n  |> CALL filter_cells(min_genes => 5) AS cells\n  |> CALL normalize_total(target_sum => 10000) AS normalized\n  |> CALL log1p() AS logged\n  |> CALL highly_variable_genes(n_top_genes => 20, subset => TRUE) AS hvg\n  |> CALL scale(max_value => 10) AS scaled\n  |> CALL pca(n_comps => 5) AS pcs;\nWRITE pcs TO '{}' WITH (x => logged, raw => logged, layers => (counts => data, lognorm => logged));\n",
+            src.display(),
+            out_sql.display()
+        ),
+    )
+    .unwrap();
+    let (c, err) = engine_code(&["run", q.to_str().unwrap(), "--overwrite"]);
+    assert_eq!(c, Some(0), "{err}");
+    engine_tests::assert_anndata_equal(&out_yaml, &out_sql);
+}
+
+/// A layer from a step that is not upstream of the output cannot be matched to its cells;
+/// `check` says so at the place.
+#[test]
+fn layers_come_from_upstream_steps() {
+    let dir = scratch("inputs-upstream");
+    let src = counts(&dir);
+    let p = dir.join("p.yaml");
+    std::fs::write(
+        &p,
+        format!(
+            "version: 1\nsteps:\n  - {{id: data, op: read, path: '{}'}}\n  - {{id: a, op: log1p, input: data}}\n  - {{id: b, op: normalize_total, input: data}}\noutputs:\n  - {{step: a, path: '{}', layers: {{other: b}}}}\n",
+            src.display(),
+            dir.join("o.h5ad").display()
+        ),
+    )
+    .unwrap();
+    let (c, err) = engine_code(&["check", p.to_str().unwrap()]);
+    assert_eq!(c, Some(2), "{err}");
+    assert!(
+        err.contains("p.yaml:7:") && err.contains("step `b` is not `a` or a step before it"),
+        "{err}"
+    );
+}

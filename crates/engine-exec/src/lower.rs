@@ -60,7 +60,7 @@ pub fn lower(plan: &LogicalPlan, memory_limit: usize) -> Result<PhysicalPlan> {
         .enumerate()
         .map(|(id, n)| {
             let low_memory = estimate.randomized_pca.iter().any(|(i, _)| *i == id);
-            lower_node(n, memory_limit, low_memory)
+            lower_node(plan, n, memory_limit, low_memory)
         })
         .collect::<Result<Vec<_>>>()?;
     let roots = root_scans(plan);
@@ -95,7 +95,12 @@ pub fn lower(plan: &LogicalPlan, memory_limit: usize) -> Result<PhysicalPlan> {
 }
 
 /// `low_memory_pca`: a PCA node runs randomized, its Gram matrix being too large for the limit.
-fn lower_node(n: &Node, memory_limit: usize, low_memory_pca: bool) -> Result<Box<dyn ExecNode>> {
+fn lower_node(
+    plan: &LogicalPlan,
+    n: &Node,
+    memory_limit: usize,
+    low_memory_pca: bool,
+) -> Result<Box<dyn ExecNode>> {
     let f32_out = n.schema.x_dtype == Some(DType::F32);
     Ok(match &n.op {
         Op::Scan(scan) => {
@@ -273,6 +278,7 @@ fn lower_node(n: &Node, memory_limit: usize, low_memory_pca: bool) -> Result<Box
             format,
             chunks,
             compression,
+            slots,
         }) => {
             let format = match format {
                 Some(f) => StoreFormat::parse(f).ok_or_else(|| {
@@ -291,11 +297,26 @@ fn lower_node(n: &Node, memory_limit: usize, low_memory_pca: bool) -> Result<Box
             compression
                 .check_for(format)
                 .map_err(|why| Error::step(&n.step, why))?;
+            // X keeps the plan's type (float64 stays float64); anything else is float32.
+            let stored = |d: Option<DType>| {
+                if d == Some(DType::F64) {
+                    DType::F64
+                } else {
+                    DType::F32
+                }
+            };
+            let slots = slots
+                .iter()
+                .zip(n.inputs.iter().skip(1))
+                .map(|(s, i)| (s.clone(), stored(plan.node(*i).schema.x_dtype)))
+                .collect();
             Box::new(WriteNode {
                 path: path.clone(),
                 format,
                 chunks: chunks.clone(),
                 compression,
+                dtype: stored(n.schema.x_dtype),
+                slots,
             })
         }
     })
@@ -432,6 +453,7 @@ mod tests {
                         format: None,
                         chunks: None,
                         compression: None,
+                        slots: vec![],
                     }),
                     vec![NodeId(2)],
                 ),

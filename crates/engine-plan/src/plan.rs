@@ -16,7 +16,7 @@ pub use crate::ops::scale::{Scale, ScaleParams};
 pub use crate::ops::scan::{Scan, Source, Storage, XEncoding};
 pub use crate::ops::select::{Select, Selection, Where};
 pub use crate::ops::umap::Umap;
-pub use crate::ops::write::Write;
+pub use crate::ops::write::{Slot, Write};
 pub use crate::ops::{LogicalOp, Reads, XEffect};
 pub use crate::schema::{ColType, Schema};
 use std::fmt::Write as _;

@@ -112,10 +112,13 @@ pub fn plan_with(
     for out in &spec.outputs {
         let input = by_step[&out.step];
         let schema = plan.node(input).schema.clone();
+        let inputs = std::iter::once(input)
+            .chain(out.sources().into_iter().map(|s| by_step[s]))
+            .collect();
         plan.nodes.push(Node {
             step: format!("{}:write", out.step),
             op: Write::bind(out),
-            inputs: vec![input],
+            inputs,
             schema,
         });
     }

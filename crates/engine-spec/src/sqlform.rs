@@ -300,6 +300,8 @@ struct Parser {
     outputs: Vec<Node>,
     params: Vec<(Node, Node)>,
     used_ids: HashMap<String, usize>,
+    /// Lists and argument lists being parsed, one inside the other.
+    depth: usize,
 }
 
 impl Parser {
@@ -357,6 +359,19 @@ impl Parser {
     }
 
     fn literal(&mut self) -> Result<Node, Diagnostic> {
+        if self.depth >= crate::tree::MAX_DEPTH {
+            return Err(Diagnostic::new(
+                self.span,
+                format!("values nest deeper than {} levels", crate::tree::MAX_DEPTH),
+            ));
+        }
+        self.depth += 1;
+        let value = self.literal_at_depth();
+        self.depth -= 1;
+        value
+    }
+
+    fn literal_at_depth(&mut self) -> Result<Node, Diagnostic> {
         let span = self.span;
         let value = match &self.tok {
             Tok::Str(s) => Value::Str(s.clone()),
@@ -366,6 +381,13 @@ impl Parser {
             Tok::Ident(i) if i.eq_ignore_ascii_case("true") => Value::Bool(true),
             Tok::Ident(i) if i.eq_ignore_ascii_case("false") => Value::Bool(false),
             Tok::Ident(i) if i.eq_ignore_ascii_case("null") => Value::Null,
+            // A step named in an argument (`raw => logged`).
+            Tok::Ident(i) => Value::Str(i.clone()),
+            // Nested arguments (`layers => (counts => data)`) as a mapping.
+            Tok::Sym('(') => {
+                let entries = self.args()?;
+                return Ok(node(span, Value::Map(entries)));
+            }
             Tok::Sym('[') => {
                 self.advance()?;
                 let mut items = Vec::new();
@@ -382,7 +404,7 @@ impl Parser {
             }
             _ => {
                 return Err(self.unexpected(
-                    "a value (number, 'string', TRUE, FALSE, NULL, ${param} or [list])",
+                    "a value (number, 'string', TRUE, FALSE, NULL, ${param}, a step name, [list] or (name => value, …))",
                 ));
             }
         };
@@ -606,6 +628,7 @@ pub fn parse(source: &str) -> Result<Node, Diagnostic> {
         outputs: vec![],
         params: vec![],
         used_ids: HashMap::new(),
+        depth: 0,
     };
     p.advance()?;
     while p.tok != Tok::Eof {
@@ -699,6 +722,20 @@ WRITE pcs TO '${out}/r.h5ad' WITH (compression => 'gzip');
         assert_eq!(s.outputs.len(), 1);
         assert_eq!(s.outputs[0].path, y.outputs[0].path);
         assert_eq!(s.outputs[0].compression, y.outputs[0].compression);
+    }
+
+    #[test]
+    fn deep_values_are_a_diagnostic() {
+        let text = format!(
+            "FROM 'x.h5ad' AS d;\nWRITE d TO 'o.h5ad' WITH (layers => {}1{});",
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        let e = parse_sql("p.sql", &text, &[]).unwrap_err().render();
+        assert!(
+            e.contains("nest deeper than 64 levels") && e.contains("p.sql:2:"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -1,20 +1,21 @@
 //! `write`: X streamed block by block into an .h5ad or .zarr at a temporary path, then obs,
 //! var and the elements; renamed into place only when complete.
 
-use super::{Data, ExecNode, single};
+use super::{Data, ExecNode};
 use crate::annotations::Annotations;
 use crate::block::XBlock;
 use crate::context::{RunContext, workers};
 use crate::lineage::Lineage;
 use crate::pass::map_pass;
 use engine_common::{Error, Location, Result};
-use engine_matrix::{Block, Compressed, DynArray};
+use engine_matrix::{AxisSelection, Block, Compressed, DType, DynArray};
+use engine_plan::Slot;
 use engine_plan::io;
-use engine_store::Value;
 use engine_store::backend::{ArrayOptions, Compression, StoreFormat};
 use engine_store::write::{self, AtomicTarget};
+use engine_store::{Frame, Value};
 use indicatif::ProgressBar;
-use ndarray::{Array1, Array2};
+use ndarray::Array1;
 use rayon::prelude::*;
 use std::borrow::Cow;
 use std::ops::Range;
@@ -27,6 +28,10 @@ pub(crate) struct WriteNode {
     /// X's chunk shape; the store's default when `None`.
     pub chunks: Option<Vec<u64>>,
     pub compression: Compression,
+    /// The type X is stored in: the plan's (float64 stays float64).
+    pub dtype: DType,
+    /// What the inputs after the first give, in input order, with their X's stored type.
+    pub slots: Vec<(Slot, DType)>,
 }
 
 impl ExecNode for WriteNode {
@@ -41,7 +46,30 @@ impl ExecNode for WriteNode {
     }
 
     fn stages(&self) -> Vec<String> {
-        vec!["pass over X: stream blocks into the writer; then obs/var/obsm/varm/obsp/uns".into()]
+        let mut passes = vec![
+            match self.slots.iter().find(|(s, _)| matches!(s, Slot::X { .. })) {
+                Some((s, _)) => format!(
+                    "pass over `{}`'s X (the output's cells and genes): stream blocks into X; then obs/var/obsm/varm/obsp/uns",
+                    s.step()
+                ),
+                None => {
+                    "pass over X: stream blocks into the writer; then obs/var/obsm/varm/obsp/uns"
+                        .into()
+                }
+            },
+        ];
+        for (slot, _) in &self.slots {
+            match slot {
+                Slot::X { .. } => {}
+                Slot::Raw { step } => passes.push(format!(
+                    "pass over `{step}`'s X (the output's cells, all its genes) -> raw/X, its var -> raw/var"
+                )),
+                Slot::Layer { name, step } => passes.push(format!(
+                    "pass over `{step}`'s X (the output's cells and genes) -> layers/{name}"
+                )),
+            }
+        }
+        passes
     }
 
     fn is_sink(&self) -> bool {
@@ -49,8 +77,14 @@ impl ExecNode for WriteNode {
     }
 
     fn execute(&self, inputs: Vec<Cow<'_, Data>>, cx: &mut RunContext<'_>) -> Result<Option<Data>> {
-        let data = single(inputs, self.name())?;
-        let (target, blocks) = write_anndata(&data.x, &data.ann, self, cx)?;
+        if inputs.len() != 1 + self.slots.len() {
+            return Err(Error::internal(format!(
+                "a writer with {} slots got {} inputs",
+                self.slots.len(),
+                inputs.len()
+            )));
+        }
+        let (target, blocks) = write_anndata(&inputs[0], &inputs[1..], self, cx)?;
         cx.output(target);
         cx.stage("write", blocks);
         Ok(None)
@@ -60,106 +94,99 @@ impl ExecNode for WriteNode {
 /// Writes X block by block, then everything else, at a temporary; returns it, to be
 /// committed with the run's other outputs, and the blocks written.
 fn write_anndata(
-    lin: &Lineage,
-    a: &Annotations,
+    main: &Data,
+    slots: &[Cow<'_, Data>],
     w: &WriteNode,
     cx: &RunContext<'_>,
 ) -> Result<(AtomicTarget, usize)> {
     let path = w.path.as_str();
     ensure_dir(Path::new(path))?;
     let target = AtomicTarget::new(Path::new(path), cx.opts.overwrite)?;
-    let blocks = write_into(lin, a, w, cx, &target).map_err(|e| target.blame(e))?;
+    let blocks = write_into(main, slots, w, cx, &target).map_err(|e| target.blame(e))?;
     Ok((target, blocks))
+}
+
+/// Positions in `from` of the names in `to` (an obs or var index), or `None` when they are
+/// the same names in the same order.
+fn positions(to: &Frame, from: &Frame, axis: &str, step: &str) -> Result<Option<AxisSelection>> {
+    let (n_to, n_from) = (to.n_rows(), from.n_rows());
+    if n_to == n_from && (0..n_to).all(|i| to.index.render(i) == from.index.render(i)) {
+        return Ok(None);
+    }
+    let mut at = std::collections::HashMap::with_capacity(n_from);
+    for i in 0..n_from {
+        if at.insert(from.index.render(i), i).is_some() {
+            return Err(Error::step(
+                step,
+                format!(
+                    "the {axis} names of step `{step}` are not unique, so its {axis} cannot be matched to the output's by name (make them unique first)"
+                ),
+            ));
+        }
+    }
+    let picked = (0..n_to)
+        .map(|i| {
+            let name = to.index.render(i);
+            at.get(&name).copied().ok_or_else(|| {
+                Error::internal(format!(
+                    "{axis} `{name}` of the output is not in step `{step}`, which is upstream of it"
+                ))
+            })
+        })
+        .collect::<Result<Vec<usize>>>()?;
+    Ok(Some(AxisSelection::from_indices(&picked)))
+}
+
+/// `src`'s X as the output `main` holds its cells (and, with `genes`, its genes).
+fn aligned(main: &Annotations, src: &Data, step: &str, genes: bool) -> Result<Lineage> {
+    let rows = positions(&main.obs, &src.ann.obs, "obs", step)?;
+    let cols = if genes {
+        positions(&main.var, &src.ann.var, "var", step)?
+    } else {
+        None
+    };
+    Ok(match (&rows, &cols) {
+        (None, None) => src.x.clone(),
+        _ => src.x.select(rows.as_ref(), cols.as_ref()),
+    })
 }
 
 /// [`write_anndata`]'s work, into the temporary of `target`.
 fn write_into(
-    lin: &Lineage,
-    a: &Annotations,
+    main: &Data,
+    slots: &[Cow<'_, Data>],
     w: &WriteNode,
     cx: &RunContext<'_>,
     target: &AtomicTarget,
 ) -> Result<usize> {
-    let (path, format) = (w.path.as_str(), w.format);
-    let mut out = write::create_store(format, target.tmp_path())?;
-    let (n_obs, n_vars) = (lin.n_obs(), lin.n_vars());
+    let a = &main.ann;
+    let mut out = write::create_store(w.format, target.tmp_path())?;
     write::write_root(out.as_mut())?;
     write::write_frame(out.as_mut(), "obs", &a.obs)?;
     write::write_frame(out.as_mut(), "var", &a.var)?;
-    // X, streamed: blocks computed in parallel windows, written in order, as float32.
-    let x_opts = ArrayOptions {
-        chunks: w
-            .chunks
-            .as_ref()
-            .map(|c| engine_store::backend::fit_chunks(c, &[n_obs as u64, n_vars as u64])),
+    let x_opts = |lin: &Lineage| ArrayOptions {
+        chunks: w.chunks.as_ref().map(|c| {
+            engine_store::backend::fit_chunks(c, &[lin.n_obs() as u64, lin.n_vars() as u64])
+        }),
         shards: None,
         compression: w.compression.clone(),
     };
-    let chunk_rows = x_opts.chunks.as_ref().map_or(0, |c| c[0] as usize);
-    // Unscaled sparse X is written as CSR, as scanpy keeps it; anything else dense.
-    let sparse_x = n_obs > 0 && matches!(lin.block(0..1)?, XBlock::Sparse { fill: None, .. });
-    let ranges = if chunk_rows > 0 && !sparse_x {
-        // Whole output chunks per block so none is rewritten.
-        io::even_blocks(n_obs, lin.max_rows.div_ceil(chunk_rows) * chunk_rows)
-    } else {
-        lin.blocks()
-    };
-    let workers = workers();
-    let bar = cx.progress(&format!("write {path}"), ranges.len());
-    if sparse_x {
-        // The writer sizes `data` up front: a first pass counts the stored values.
-        let (counts, _) = map_pass(lin, &ProgressBar::hidden(), |_, x| {
-            Ok(x.to_csr()?.nnz() as u64)
-        })?;
-        let nnz: u64 = counts.iter().sum();
-        let mut sw = write::SparseWriter::create(
-            out.as_mut(),
-            "X",
-            engine_matrix::SparseFormat::Csr,
-            [n_obs, n_vars],
-            engine_matrix::DType::F32,
-            nnz,
-            &x_opts,
-        )?;
-        for window in ranges.chunks(workers) {
-            bar.inc(window.len() as u64);
-            let blocks: Vec<Compressed> = window
-                .par_iter()
-                .map(|r| {
-                    let x = lin.block(r.clone())?;
-                    let x = x.to_csr()?;
-                    Ok(x.to_stored(|v| {
-                        DynArray::F32(Array1::from_iter(v.iter().map(|&v| v as f32)).into_dyn())
-                    }))
-                })
-                .collect::<Result<_>>()?;
-            for b in &blocks {
-                sw.append(out.as_mut(), b)?;
+    let mut x = None;
+    let mut layers = Vec::new();
+    let mut raw = None;
+    for ((slot, dtype), data) in w.slots.iter().zip(slots) {
+        match slot {
+            Slot::X { step } => x = Some((aligned(a, data, step, true)?, *dtype)),
+            Slot::Layer { name, step } => {
+                layers.push((name, aligned(a, data, step, true)?, *dtype));
             }
-        }
-        sw.finish(out.as_mut())?;
-    } else {
-        out.create_array(
-            "X",
-            engine_matrix::DType::F32,
-            &[n_obs as u64, n_vars as u64],
-            &x_opts,
-            &write::enc_attrs("array", "0.2.0"),
-        )?;
-        for window in ranges.chunks(workers) {
-            bar.inc(window.len() as u64);
-            let blocks: Vec<(Range<usize>, Array2<f32>)> = window
-                .par_iter()
-                .map(|r| {
-                    lin.block(r.clone())
-                        .map(|x| (r.clone(), x.into_dense().mapv(|v| v as f32)))
-                })
-                .collect::<Result<_>>()?;
-            for (r, b) in blocks {
-                out.write("X", &[r.start as u64, 0], &DynArray::F32(b.into_dyn()))?;
+            Slot::Raw { step } => {
+                raw = Some((aligned(a, data, step, false)?, &data.ann.var, *dtype))
             }
         }
     }
+    let (lin, dtype) = x.unwrap_or_else(|| (main.x.clone(), w.dtype));
+    let mut blocks = write_matrix(out.as_mut(), "X", &lin, dtype, &x_opts(&lin), cx, &w.path)?;
     let group = |w: &mut dyn engine_store::StoreWriter, name: &str| {
         w.create_group(name, &write::enc_attrs("dict", "0.1.0"))
     };
@@ -185,6 +212,24 @@ fn write_into(
     }
     group(out.as_mut(), "varp")?;
     group(out.as_mut(), "layers")?;
+    for (name, lin, dtype) in &layers {
+        let path = format!("layers/{name}");
+        blocks += write_matrix(out.as_mut(), &path, lin, *dtype, &x_opts(lin), cx, &w.path)?;
+    }
+    if let Some((lin, var, dtype)) = &raw {
+        out.create_group("raw", &write::enc_attrs("raw", "0.1.0"))?;
+        blocks += write_matrix(
+            out.as_mut(),
+            "raw/X",
+            lin,
+            *dtype,
+            &x_opts(lin),
+            cx,
+            &w.path,
+        )?;
+        write::write_frame(out.as_mut(), "raw/var", var)?;
+        group(out.as_mut(), "raw/varm")?;
+    }
     write::write_value(
         out.as_mut(),
         "uns",
@@ -202,8 +247,92 @@ fn write_into(
             )?;
         }
     }
-    bar.finish_and_clear();
     out.finish()?;
+    Ok(blocks)
+}
+
+/// Streams `lin` into the matrix at `path` as `dtype`: unscaled sparse as CSR (as scanpy
+/// keeps it), anything else dense, in blocks computed in parallel windows and written in
+/// order. Returns the blocks written.
+fn write_matrix(
+    out: &mut dyn engine_store::StoreWriter,
+    path: &str,
+    lin: &Lineage,
+    dtype: DType,
+    opts: &ArrayOptions,
+    cx: &RunContext<'_>,
+    target: &str,
+) -> Result<usize> {
+    let (n_obs, n_vars) = (lin.n_obs(), lin.n_vars());
+    let chunk_rows = opts.chunks.as_ref().map_or(0, |c| c[0] as usize);
+    let sparse = n_obs > 0 && matches!(lin.block(0..1)?, XBlock::Sparse { fill: None, .. });
+    let ranges = if chunk_rows > 0 && !sparse {
+        // Whole output chunks per block so none is rewritten.
+        io::even_blocks(n_obs, lin.max_rows.div_ceil(chunk_rows) * chunk_rows)
+    } else {
+        lin.blocks()
+    };
+    let workers = workers();
+    let bar = cx.progress(&format!("write {target}:{path}"), ranges.len());
+    let cast = |v: &[f64]| match dtype {
+        DType::F64 => DynArray::F64(Array1::from(v.to_vec()).into_dyn()),
+        _ => DynArray::F32(Array1::from_iter(v.iter().map(|&v| v as f32)).into_dyn()),
+    };
+    if sparse {
+        // The writer sizes `data` up front: a first pass counts the stored values.
+        let (counts, _) = map_pass(lin, &ProgressBar::hidden(), |_, x| {
+            Ok(x.to_csr()?.nnz() as u64)
+        })?;
+        let nnz: u64 = counts.iter().sum();
+        let mut sw = write::SparseWriter::create(
+            out,
+            path,
+            engine_matrix::SparseFormat::Csr,
+            [n_obs, n_vars],
+            dtype,
+            nnz,
+            opts,
+        )?;
+        for window in ranges.chunks(workers) {
+            bar.inc(window.len() as u64);
+            let blocks: Vec<Compressed> = window
+                .par_iter()
+                .map(|r| Ok(lin.block(r.clone())?.to_csr()?.to_stored(cast)))
+                .collect::<Result<_>>()?;
+            for b in &blocks {
+                sw.append(out, b)?;
+            }
+        }
+        sw.finish(out)?;
+    } else {
+        out.create_array(
+            path,
+            dtype,
+            &[n_obs as u64, n_vars as u64],
+            opts,
+            &write::enc_attrs("array", "0.2.0"),
+        )?;
+        for window in ranges.chunks(workers) {
+            bar.inc(window.len() as u64);
+            let blocks: Vec<(Range<usize>, DynArray)> = window
+                .par_iter()
+                .map(|r| {
+                    lin.block(r.clone()).map(|x| {
+                        let d = x.into_dense();
+                        let a = match dtype {
+                            DType::F64 => DynArray::F64(d.into_dyn()),
+                            _ => DynArray::F32(d.mapv(|v| v as f32).into_dyn()),
+                        };
+                        (r.clone(), a)
+                    })
+                })
+                .collect::<Result<_>>()?;
+            for (r, b) in blocks {
+                out.write(path, &[r.start as u64, 0], &b)?;
+            }
+        }
+    }
+    bar.finish_and_clear();
     Ok(ranges.len())
 }
 

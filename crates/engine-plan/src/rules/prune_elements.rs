@@ -151,6 +151,7 @@ mod tests {
                     format: None,
                     chunks: None,
                     compression: None,
+                    slots: vec![],
                 }),
                 inputs: vec![NodeId(0)],
                 schema,

@@ -92,7 +92,28 @@ pub struct Output {
     /// Chunk shape; 0 = whole axis.
     pub chunks: Option<Vec<u64>>,
     pub compression: Option<String>,
+    /// Another step whose X is stored as X (`x: logged`), restricted to the output's cells
+    /// and genes; `None` stores the output step's own X.
+    pub x: Option<String>,
+    /// A step whose X and var are stored as `raw` (`raw: logged`, as `adata.raw = adata`),
+    /// restricted to the output's cells, all of its genes kept.
+    pub raw: Option<String>,
+    /// Layers as `(name, step)`: that step's X restricted to the output's cells and genes.
+    pub layers: Vec<(String, String)>,
     pub span: Span,
+}
+
+impl Output {
+    /// The steps the output takes matrices from besides its own, in a fixed order: `x`,
+    /// `raw`, then the layers.
+    pub fn sources(&self) -> Vec<&str> {
+        self.x
+            .iter()
+            .chain(&self.raw)
+            .map(String::as_str)
+            .chain(self.layers.iter().map(|(_, s)| s.as_str()))
+            .collect()
+    }
 }
 
 /// A validated pipeline.

@@ -5,7 +5,16 @@ use crate::diag::{Diagnostic, did_you_mean};
 use crate::ops::ParamType;
 use crate::tree::{Node, Value};
 
-const OUTPUT_KEYS: [&str; 5] = ["step", "path", "format", "chunks", "compression"];
+const OUTPUT_KEYS: [&str; 8] = [
+    "step",
+    "path",
+    "format",
+    "chunks",
+    "compression",
+    "x",
+    "raw",
+    "layers",
+];
 
 impl Cx {
     pub(super) fn outputs(&mut self, node: &Node, steps: &[Unresolved]) -> Vec<Output> {
@@ -96,15 +105,79 @@ impl Cx {
                     _ => None,
                 }
             });
+            let upstream = |cx: &mut Cx, n: &Node, what: &str| -> Option<String> {
+                let Some(s) = n.as_str() else {
+                    cx.err(n.span, format!("{what} is a step id"));
+                    return None;
+                };
+                if !steps.iter().any(|(st, _)| st.id == s) {
+                    cx.unknown_step(s, n.span, steps);
+                    return None;
+                }
+                if !is_upstream(steps, s, &step) {
+                    cx.err(
+                        n.span,
+                        format!(
+                            "{what}: step `{s}` is not `{step}` or a step before it, so its cells and genes cannot be matched to the output's"
+                        ),
+                    );
+                    return None;
+                }
+                Some(s.to_string())
+            };
+            let x = item.get("x").and_then(|n| upstream(self, n, "`x`"));
+            let raw = item.get("raw").and_then(|n| upstream(self, n, "`raw`"));
+            let mut layers = Vec::new();
+            if let Some(n) = item.get("layers") {
+                match n.entries() {
+                    Some(entries) => {
+                        for (k, v) in entries {
+                            let name = k.as_str().unwrap_or_default();
+                            if name.is_empty() || name.contains('/') {
+                                self.err(k.span, "a layer name is a non-empty name without `/`");
+                            } else if let Some(st) = upstream(self, v, &format!("layer `{name}`")) {
+                                layers.push((name.to_string(), st));
+                            }
+                        }
+                    }
+                    None => self.err(
+                        n.span,
+                        "`layers` maps layer names to steps, like {counts: data}",
+                    ),
+                }
+            }
             out.push(Output {
                 step,
                 path,
                 format,
                 chunks,
                 compression,
+                x,
+                raw,
+                layers,
                 span: item.span,
             });
         }
         out
     }
+}
+
+/// Whether step `from` is `to` or one of its (transitive) inputs.
+fn is_upstream(steps: &[Unresolved], from: &str, to: &str) -> bool {
+    let inputs: std::collections::HashMap<&str, &Vec<(String, crate::diag::Span)>> =
+        steps.iter().map(|(st, i)| (st.id.as_str(), i)).collect();
+    let mut stack = vec![to];
+    let mut seen = std::collections::HashSet::new();
+    while let Some(at) = stack.pop() {
+        if at == from {
+            return true;
+        }
+        if !seen.insert(at) {
+            continue;
+        }
+        if let Some(i) = inputs.get(at) {
+            stack.extend(i.iter().map(|(i, _)| i.as_str()));
+        }
+    }
+    false
 }
