@@ -7,7 +7,8 @@ dense); --no-raw skips raw (for outputs that do not write it); --slots=obs,var,u
 only those of obs, var, X, layers, obsm, varm, obsp, varp, uns, raw.
 
 Compares element keys, shapes, dtypes, values (exactly, NaN-aware), sparse formats, obs/var
-column dtypes (categories, ordered flags, nullable dtypes) and uns recursively. Prints every
+column dtypes (categories, ordered flags, nullable dtypes) and uns recursively (but for
+uns['engine'], the provenance engine records in its outputs). Prints every
 difference and exits 1 if there is any.
 """
 
@@ -168,7 +169,9 @@ def main(exp_path, act_path, flags=()):
         me, ma = getattr(e, slot), getattr(a, slot)
         eq_mapping(slot, {k: me[k] for k in me.keys() if k is not None}, {k: ma[k] for k in ma.keys() if k is not None})
     if "uns" in slots:
-        eq_mapping("uns", e.uns, a.uns)
+        # uns['engine'] records what made a file (version, pipeline hash), not its data.
+        strip = lambda u: {k: v for k, v in u.items() if k != "engine"}
+        eq_mapping("uns", strip(e.uns), strip(a.uns))
     if "raw" not in slots:
         pass
     elif (e.raw is None) != (a.raw is None):

@@ -238,7 +238,7 @@ fn outputs_keep_raw_and_layers() {
     let dir = scratch("inputs-assemble");
     let src = counts(&dir);
     let steps = format!(
-        "  - {{id: data, op: read, path: '{}'}}\n  - {{id: cells, op: filter_cells, input: data, min_genes: 5}}\n  - {{id: normalized, op: normalize_total, input: cells, target_sum: 10000}}\n  - {{id: logged, op: log1p, input: normalized}}\n  - {{id: hvg, op: highly_variable_genes, input: logged, n_top_genes: 20, subset: true}}\n  - {{id: scaled, op: scale, input: hvg, max_value: 10}}\n  - {{id: pcs, op: pca, input: scaled, n_comps: 5}}\n",
+        "  - {{id: data, op: read, path: '{}'}}\n  - {{id: cells, op: filter_cells, input: data, min_genes: '${{min_genes}}'}}\n  - {{id: normalized, op: normalize_total, input: cells, target_sum: 10000}}\n  - {{id: logged, op: log1p, input: normalized}}\n  - {{id: hvg, op: highly_variable_genes, input: logged, n_top_genes: 20, subset: true}}\n  - {{id: scaled, op: scale, input: hvg, max_value: 10}}\n  - {{id: pcs, op: pca, input: scaled, n_comps: 5}}\n",
         src.display()
     );
     let out_yaml = dir.join("y.h5ad");
@@ -246,7 +246,7 @@ fn outputs_keep_raw_and_layers() {
     std::fs::write(
         &p,
         format!(
-            "version: 1\nsteps:\n{steps}outputs:\n  - {{step: pcs, path: '{}', x: logged, raw: logged, layers: {{counts: data, lognorm: logged}}}}\n",
+            "version: 1\nparams:\n  min_genes: 5\nsteps:\n{steps}outputs:\n  - {{step: pcs, path: '{}', x: logged, raw: logged, layers: {{counts: data, lognorm: logged}}}}\n",
             out_yaml.display()
         ),
     )
@@ -269,9 +269,14 @@ fn outputs_keep_raw_and_layers() {
          assert np.array_equal(o.layers['counts'].toarray(), x[keep][:, genes])\n\
          assert np.allclose(o.raw.X.toarray(), logn, rtol=1e-5)\n\
          assert list(o.raw.var_names) == list(c.var_names)\n\
-         assert o.obsm['X_pca'].shape == (keep.sum(), 5)\n",
+         assert o.obsm['X_pca'].shape == (keep.sum(), 5)\n\
+         import hashlib\n\
+         e = o.uns['engine']\n\
+         assert e['pipeline_sha256'] == hashlib.sha256(open('{}', 'rb').read()).hexdigest()\n\
+         assert e['params']['min_genes'] == 5 and e['version'].count('.') == 2, e\n",
         src.display(),
-        out_yaml.display()
+        out_yaml.display(),
+        p.display()
     ));
     // The SQL form writes the same file.
     let out_sql = dir.join("s.h5ad");
@@ -279,7 +284,7 @@ fn outputs_keep_raw_and_layers() {
     std::fs::write(
         &q,
         format!(
-            "FROM '{}' AS data\n  |> CALL filter_cells(min_genes => 5) AS cells\n  |> CALL normalize_total(target_sum => 10000) AS normalized\n  |> CALL log1p() AS logged\n  |> CALL highly_variable_genes(n_top_genes => 20, subset => TRUE) AS hvg\n  |> CALL scale(max_value => 10) AS scaled\n  |> CALL pca(n_comps => 5) AS pcs;\nWRITE pcs TO '{}' WITH (x => logged, raw => logged, layers => (counts => data, lognorm => logged));\n",
+            "PARAM min_genes INT = 5;\nFROM '{}' AS data\n  |> CALL filter_cells(min_genes => ${{min_genes}}) AS cells\n  |> CALL normalize_total(target_sum => 10000) AS normalized\n  |> CALL log1p() AS logged\n  |> CALL highly_variable_genes(n_top_genes => 20, subset => TRUE) AS hvg\n  |> CALL scale(max_value => 10) AS scaled\n  |> CALL pca(n_comps => 5) AS pcs;\nWRITE pcs TO '{}' WITH (x => logged, raw => logged, layers => (counts => data, lognorm => logged));\n",
             src.display(),
             out_sql.display()
         ),

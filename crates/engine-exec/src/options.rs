@@ -18,6 +18,9 @@ pub struct ExecOptions {
     /// Hands memory freed by the previous stage back to the system; called on every thread
     /// before each stage (the allocator is the binary's choice).
     pub release_memory: Option<fn()>,
+    /// Recorded as `uns['engine']` in every output: what made it (version, pipeline, its
+    /// hash and parameters).
+    pub provenance: Option<engine_store::Value>,
 }
 
 impl ExecOptions {
@@ -38,6 +41,7 @@ impl Default for ExecOptions {
             progress: false,
             predicates: Arc::new(engine_plan::NoPredicates),
             release_memory: None,
+            provenance: None,
         }
     }
 }

@@ -53,6 +53,50 @@ impl Pipeline {
         })
     }
 
+    /// What outputs record in `uns['engine']`: the engine's version, the pipeline file, the
+    /// SHA-256 of its text (as `sha256sum` prints it) and the parameters the run used.
+    pub fn provenance(&self) -> engine_store::Value {
+        use engine_spec::Arg;
+        use engine_store::Value;
+        use sha2::Digest;
+        let hash = sha2::Sha256::digest(self.source.as_bytes());
+        let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+        let params = self
+            .spec
+            .params
+            .iter()
+            .filter_map(|p| {
+                let scalar = |a: engine_matrix::DynArray| Value::Scalar(a);
+                let zero_d = ndarray::IxDyn(&[]);
+                let v = match &p.value {
+                    Arg::Null => return None,
+                    Arg::Int(i) => scalar(engine_matrix::DynArray::I64(
+                        ndarray::ArrayD::from_elem(zero_d, *i),
+                    )),
+                    Arg::Float(f) => scalar(engine_matrix::DynArray::F64(
+                        ndarray::ArrayD::from_elem(zero_d, *f),
+                    )),
+                    Arg::Bool(b) => scalar(engine_matrix::DynArray::Bool(
+                        ndarray::ArrayD::from_elem(zero_d, *b),
+                    )),
+                    Arg::Str(s) => Value::String(s.clone()),
+                };
+                Some((p.name.clone(), v))
+            })
+            .collect();
+        Value::Dict(
+            [
+                ("version", Value::String(env!("CARGO_PKG_VERSION").into())),
+                ("pipeline", Value::String(self.file.clone())),
+                ("pipeline_sha256", Value::String(hex)),
+                ("params", Value::Dict(params)),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+        )
+    }
+
     pub fn spec(&self) -> &PipelineSpec {
         &self.spec
     }

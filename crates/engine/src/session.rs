@@ -45,6 +45,8 @@ pub struct Plans {
     /// The rules that changed something, in order.
     pub applied: Vec<&'static str>,
     pub physical: PhysicalPlan,
+    /// `uns['engine']` of the outputs.
+    pub provenance: engine_store::Value,
 }
 
 impl Plans {
@@ -82,6 +84,7 @@ pub fn plan(pipeline: &Pipeline, opts: &Options) -> Result<Plans, Error> {
         optimized,
         applied,
         physical,
+        provenance: pipeline.provenance(),
     })
 }
 
@@ -149,6 +152,7 @@ pub fn run(plans: &Plans, opts: &Options) -> Result<RunReport, Error> {
         progress: opts.progress,
         predicates: Arc::new(SqlPredicates),
         release_memory: opts.release_memory,
+        provenance: Some(plans.provenance.clone()),
     };
     Ok(plans.physical.run(&exec)?)
 }

@@ -230,15 +230,19 @@ fn write_into(
         write::write_frame(out.as_mut(), "raw/var", var)?;
         group(out.as_mut(), "raw/varm")?;
     }
+    let mut uns = a.uns.clone();
+    if let Some(p) = &cx.opts.provenance {
+        uns.insert("engine".into(), p.clone());
+    }
     write::write_value(
         out.as_mut(),
         "uns",
-        &Value::Dict(a.uns.clone()),
+        &Value::Dict(uns),
         &ArrayOptions::default(),
     )?;
     for (k, v) in &a.uns_verbatim {
         // A step that wrote its own entry under the same key replaced the stored one.
-        if !a.uns.contains_key(k) {
+        if !a.uns.contains_key(k) && !(k == "engine" && cx.opts.provenance.is_some()) {
             engine_store::convert::copy_verbatim(
                 v.store.as_ref(),
                 out.as_mut(),
