@@ -64,7 +64,7 @@ fn blobs_workflow_matches_scanpy() {
     assert_eq!(r["n_clusters"], 4, "{r}");
     assert_eq!(
         r["uns_keys"],
-        serde_json::json!(["leiden", "neighbors", "pca"])
+        serde_json::json!(["engine", "leiden", "neighbors", "pca"])
     );
     assert_eq!(
         r["obsp_keys"],

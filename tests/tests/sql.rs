@@ -236,7 +236,7 @@ fn mistakes_are_usage_errors_pointing_into_the_query() {
     let e = err("SELECT avg(gene('GENE99x')) FROM obs");
     assert!(e.contains("no such gene"), "{e}");
     let e = err("SELECT gene(n_genes) FROM obs");
-    assert!(e.contains("gene() takes one gene name"), "{e}");
+    assert!(e.contains("gene() takes a gene name"), "{e}");
     let res = engine(&["sql", "SELECT 1", "--data", "/nonexistent.h5ad"]);
     assert_ne!(res.status.code(), Some(0));
 }

@@ -6,6 +6,7 @@ mod alloc;
 mod args;
 mod convert;
 mod inspect;
+mod ops;
 mod pipeline;
 mod signals;
 mod sql;
@@ -73,6 +74,12 @@ enum Command {
         /// Check as `run --overwrite` would run: existing outputs may be replaced.
         #[arg(long)]
         overwrite: bool,
+    },
+    /// List the pipeline operators, or show one's parameters, defaults and output keys:
+    /// `engine ops`, `engine ops pca`.
+    Ops {
+        /// An operator name.
+        name: Option<String>,
     },
     /// Show what is in an .h5ad or .zarr store and how it is stored.
     Inspect {
@@ -194,6 +201,7 @@ fn run(cli: Cli) -> Result<()> {
             metrics,
             overwrite,
         ),
+        Command::Ops { name } => ops::ops(name.as_deref()),
         Command::Inspect { path, json, head } => inspect::inspect(&path, json, head),
         Command::Validate {
             path,

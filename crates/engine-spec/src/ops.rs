@@ -64,6 +64,8 @@ pub struct OpDef {
     pub inputs: usize,
     pub params: &'static [ParamDef],
     pub summary: &'static str,
+    /// What the step's output holds that its input did not, with scanpy's keys.
+    pub writes: &'static str,
 }
 
 impl OpDef {
@@ -85,6 +87,7 @@ pub const OPS: &[OpDef] = &[
         name: "synthetic",
         inputs: 0,
         summary: "Gaussian blobs as sklearn.datasets.make_blobs draws them (the EHR tutorial data), streamed",
+        writes: "X (dense), obs['blob']",
         params: &[
             p("n_obs", T::Int, D::Int(50_000)),
             p("n_vars", T::Int, D::Int(1_000)),
@@ -102,6 +105,7 @@ pub const OPS: &[OpDef] = &[
         name: "synthetic_counts",
         inputs: 0,
         summary: "single-cell-like sparse counts (negative binomial, cell types with marker genes, batches, library sizes, mitochondrial genes), streamed",
+        writes: "X (sparse counts), obs['cell_type'], obs['batch']; genes named GENE…, MT-… for mitochondrial",
         params: &[
             p("n_obs", T::Int, D::Int(10_000)),
             p("n_vars", T::Int, D::Int(2_000)),
@@ -115,6 +119,7 @@ pub const OPS: &[OpDef] = &[
         name: "read",
         inputs: 0,
         summary: "an .h5ad or .zarr dataset, or 10x output (Cell Ranger .h5, an MTX directory; `genome`, `gex_only` as scanpy's read_10x_h5), opened lazily; `layer` or `use_raw` read that matrix as X",
+        writes: "X (or the layer / raw.X asked for), obs, var (raw.var with use_raw), obsm, varm, obsp, uns as stored",
         params: &[
             p("path", T::Path, D::Required),
             p("genome", T::Str, D::Null),
@@ -127,6 +132,7 @@ pub const OPS: &[OpDef] = &[
         name: "select",
         inputs: 1,
         summary: "a view, adata[obs, var]: rows and columns by position or by a SQL predicate over obs/var (pushed into the scan)",
+        writes: "a view: the selected cells and genes of everything (X, obs, var, obsm, varm, obsp)",
         params: &[
             p("obs", T::Indices, D::Null),
             p("var", T::Indices, D::Null),
@@ -138,6 +144,7 @@ pub const OPS: &[OpDef] = &[
         name: "calculate_qc_metrics",
         inputs: 1,
         summary: "sc.pp.calculate_qc_metrics: per-cell and per-gene counts; `qc_vars: \"mt=MT-\"` marks genes by name prefix",
+        writes: "obs['n_genes_by_counts', 'log1p_n_genes_by_counts', 'total_counts', 'log1p_total_counts', 'pct_counts_in_top_N_genes', 'total_counts_<qc>', 'log1p_total_counts_<qc>', 'pct_counts_<qc>'], var['n_cells_by_counts', 'mean_counts', 'log1p_mean_counts', 'pct_dropout_by_counts', 'total_counts', 'log1p_total_counts', '<qc>']",
         params: &[
             p("qc_vars", T::Str, D::Null),
             p("percent_top", T::Str, D::Str("50,100,200,500")),
@@ -148,6 +155,7 @@ pub const OPS: &[OpDef] = &[
         name: "filter_cells",
         inputs: 1,
         summary: "sc.pp.filter_cells: keep cells by total counts or genes detected (one bound per step)",
+        writes: "the kept cells; obs['n_genes'] or obs['n_counts']",
         params: &[
             p("min_counts", T::Float, D::Null),
             p("min_genes", T::Int, D::Null),
@@ -159,6 +167,7 @@ pub const OPS: &[OpDef] = &[
         name: "filter_genes",
         inputs: 1,
         summary: "sc.pp.filter_genes: keep genes by total counts or cells detected (one bound per step)",
+        writes: "the kept genes; var['n_cells'] or var['n_counts']",
         params: &[
             p("min_counts", T::Float, D::Null),
             p("min_cells", T::Int, D::Null),
@@ -170,18 +179,21 @@ pub const OPS: &[OpDef] = &[
         name: "normalize_total",
         inputs: 1,
         summary: "sc.pp.normalize_total: each cell scaled to target_sum counts (median of totals when unset)",
+        writes: "X (each cell's total = target_sum)",
         params: &[p("target_sum", T::Float, D::Null)],
     },
     OpDef {
         name: "log1p",
         inputs: 1,
         summary: "sc.pp.log1p: X = ln(1 + X)",
+        writes: "X, uns['log1p']",
         params: &[],
     },
     OpDef {
         name: "highly_variable_genes",
         inputs: 1,
         summary: "sc.pp.highly_variable_genes (seurat, cell_ranger on log data; seurat_v3 on counts): var['highly_variable'], …",
+        writes: "var['highly_variable', 'means', 'dispersions', 'dispersions_norm'] (seurat_v3: 'variances', 'variances_norm', 'highly_variable_rank'; with batch_key: 'highly_variable_nbatches', 'highly_variable_intersection'), uns['hvg']; only those genes with subset",
         params: &[
             p("n_top_genes", T::Int, D::Null),
             p("min_disp", T::Float, D::Float(0.5)),
@@ -203,6 +215,7 @@ pub const OPS: &[OpDef] = &[
         name: "scale",
         inputs: 1,
         summary: "sc.pp.scale: zero mean, unit variance per variable",
+        writes: "X (z-scores, clipped at max_value), var['mean', 'std']",
         params: &[
             p("zero_center", T::Bool, D::Bool(true)),
             p("max_value", T::Float, D::Null),
@@ -212,6 +225,7 @@ pub const OPS: &[OpDef] = &[
         name: "pca",
         inputs: 1,
         summary: "sc.pp.pca: obsm['X_pca'], varm['PCs'], uns['pca']; n_comps defaults to 50, or min(n_obs, n_vars) - 1 when smaller, as in scanpy",
+        writes: "obsm['X_pca'], varm['PCs'], uns['pca'] ('variance', 'variance_ratio', 'params')",
         params: &[
             p("n_comps", T::Int, D::Null),
             p("zero_center", T::Bool, D::Bool(true)),
@@ -228,6 +242,7 @@ pub const OPS: &[OpDef] = &[
         name: "neighbors",
         inputs: 1,
         summary: "sc.pp.neighbors: obsp['distances'], obsp['connectivities'], uns['neighbors']",
+        writes: "obsp['distances', 'connectivities'], uns['neighbors']",
         params: &[
             p("n_neighbors", T::Int, D::Int(15)),
             p("n_pcs", T::Int, D::Null),
@@ -240,6 +255,7 @@ pub const OPS: &[OpDef] = &[
         name: "leiden",
         inputs: 1,
         summary: "sc.tl.leiden (igraph flavour): obs['leiden']",
+        writes: "obs[key_added] (categorical), uns[key_added]['params']",
         params: &[
             p("resolution", T::Float, D::Float(1.0)),
             p("random_state", T::Int, D::Int(0)),
@@ -251,6 +267,7 @@ pub const OPS: &[OpDef] = &[
         name: "umap",
         inputs: 1,
         summary: "sc.tl.umap on the kNN graph (spectral init, seeded): obsm['X_umap'], uns['umap']",
+        writes: "obsm['X_umap'], uns['umap']",
         params: &[
             p("min_dist", T::Float, D::Float(0.5)),
             p("spread", T::Float, D::Float(1.0)),
@@ -273,6 +290,7 @@ pub const OPS: &[OpDef] = &[
         name: "plot",
         inputs: 1,
         summary: "a PNG scatter of two components of an embedding, coloured by an obs column",
+        writes: "the PNG at `path` (nothing in the data)",
         params: &[
             p("basis", T::Str, D::Str("pca")),
             p("components", T::Str, D::Str("1,2")),

@@ -44,12 +44,18 @@ impl H5Store {
     /// When the file is not HDF5 or cannot be opened.
     pub fn open(path: &Path) -> Result<H5Store> {
         raw::register_filters();
-        let file = hdf5::File::open(path).map_err(|e| {
-            Error::format(
-                Location::file(path),
-                format!("cannot open as HDF5 (truncated or not an .h5ad file?): {e}"),
-            )
-        })?;
+        // No file lock for reading: our outputs appear whole by rename, never written in
+        // place, and a lock a writer's close has not released yet (in this process or
+        // another) made opens fail with EAGAIN.
+        let file = hdf5::File::with_options()
+            .with_fapl(|p| p.file_locking(false))
+            .open(path)
+            .map_err(|e| {
+                Error::format(
+                    Location::file(path),
+                    format!("cannot open as HDF5 (truncated or not an .h5ad file?): {e}"),
+                )
+            })?;
         let raw = std::fs::File::open(path).ok().filter(|f| {
             use std::os::unix::fs::FileExt;
             let mut sig = [0u8; 8];
