@@ -466,3 +466,39 @@ fn leiden_resolution_must_be_positive() {
         );
     }
 }
+
+/// `engine ops` lists every operator the pipeline validator knows; `engine ops NAME` shows
+/// each parameter with its default, what it writes and an example step that `check` accepts;
+/// a misspelt name is a usage error with a suggestion.
+#[test]
+fn ops_describe_every_operator() {
+    let list = engine(&["ops"]);
+    assert!(list.status.success());
+    let list = String::from_utf8_lossy(&list.stdout).into_owned();
+    let names: Vec<&str> = list
+        .lines()
+        .take_while(|l| !l.is_empty())
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert!(names.len() >= 16 && names.contains(&"pca"), "{list}");
+    for name in names {
+        let out = engine(&["ops", name]);
+        assert!(out.status.success(), "{name}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.starts_with(&format!("{name}: ")), "{text}");
+        assert!(text.contains("\nwrites: "), "{text}");
+        assert!(text.contains(&format!("op: {name}")), "{text}");
+    }
+    let pca = engine(&["ops", "pca"]);
+    let pca = String::from_utf8_lossy(&pca.stdout);
+    for want in [
+        "  n_comps       an integer, default None",
+        "svd_solver    one of `auto`, `covariance_eigh`, `randomized`, default \"auto\"",
+        "writes: obsm['X_pca'], varm['PCs'], uns['pca']",
+    ] {
+        assert!(pca.contains(want), "{want}: {pca}");
+    }
+    let bad = engine(&["ops", "pcaa"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("did you mean `pca`?"));
+}

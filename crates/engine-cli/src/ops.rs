@@ -68,32 +68,3 @@ fn describe(op: &OpDef) -> String {
     );
     out
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Every operator describes itself with every parameter and what it writes.
-    #[test]
-    fn every_operator_is_described() {
-        for op in OPS {
-            let text = describe(op);
-            assert!(!op.writes.is_empty(), "{}", op.name);
-            for p in op.params {
-                assert!(
-                    text.contains(&format!("  {}", p.name)),
-                    "{}: {}",
-                    op.name,
-                    p.name
-                );
-            }
-            assert!(text.contains(&format!("op: {}", op.name)), "{text}");
-        }
-        let pca = describe(engine::op("pca").unwrap());
-        assert!(
-            pca.contains("svd_solver") && pca.contains("default \"auto\""),
-            "{pca}"
-        );
-        assert!(pca.contains("writes: obsm['X_pca']"), "{pca}");
-    }
-}
