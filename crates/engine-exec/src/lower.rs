@@ -14,6 +14,7 @@ use crate::physical::normalize_total::NormalizeTotalNode;
 use crate::physical::pca::{PcaNode, PcaSolver};
 use crate::physical::plot::PlotNode;
 use crate::physical::qc::QcNode;
+use crate::physical::rank_genes_groups::RankGenesGroupsNode;
 use crate::physical::scale::ScaleNode;
 use crate::physical::scan::{self, ScanNode};
 use crate::physical::umap::UmapNode;
@@ -262,6 +263,7 @@ fn lower_node(
             },
             random_state: *random_state,
         }),
+        Op::RankGenesGroups(r) => Box::new(RankGenesGroupsNode { params: r.clone() }),
         Op::Plot(Plot {
             basis,
             components,

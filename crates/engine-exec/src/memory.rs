@@ -135,6 +135,11 @@ fn scratch(
             )
         }
         Op::Plot(_) => (128 * n, "the plot's points and labels"),
+        Op::RankGenesGroups(_) => {
+            // Per-category column sums (three arrays of n_vars) for each worker; the groups
+            // are known only at run time: budgeted at 64 of them.
+            (3 * 8 * d * 65 * workers + 48 * d, "per-group gene sums")
+        }
         Op::Write(_) => (
             2 * largest_element(input, k),
             "the writer's copy of an element",

@@ -9,6 +9,7 @@ pub mod hvg;
 pub mod knn;
 pub mod leiden;
 pub mod loess;
+pub mod markers;
 pub mod nndescent;
 pub mod pca;
 pub mod randomized;

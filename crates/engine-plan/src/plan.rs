@@ -12,6 +12,7 @@ pub use crate::ops::normalize_total::NormalizeTotal;
 pub use crate::ops::pca::{Pca, SvdSolver};
 pub use crate::ops::plot::Plot;
 pub use crate::ops::qc::{Qc, QcVar};
+pub use crate::ops::rank_genes_groups::{RankGenesGroups, RankMethod};
 pub use crate::ops::scale::{Scale, ScaleParams};
 pub use crate::ops::scan::{Scan, Source, Storage, XEncoding};
 pub use crate::ops::select::{Select, Selection, Where};
@@ -45,6 +46,7 @@ pub enum Op {
     Leiden(Leiden),
     Umap(Umap),
     Plot(Plot),
+    RankGenesGroups(RankGenesGroups),
     Write(Write),
 }
 
@@ -66,6 +68,7 @@ macro_rules! each {
             Op::Leiden($o) => $e,
             Op::Umap($o) => $e,
             Op::Plot($o) => $e,
+            Op::RankGenesGroups($o) => $e,
             Op::Write($o) => $e,
         }
     };
@@ -88,6 +91,7 @@ impl Op {
             Op::Leiden(_) => "Leiden",
             Op::Umap(_) => "Umap",
             Op::Plot(_) => "Plot",
+            Op::RankGenesGroups(_) => "RankGenesGroups",
             Op::Write(_) => "Write",
         }
     }

@@ -287,6 +287,29 @@ pub const OPS: &[OpDef] = &[
         ],
     },
     OpDef {
+        name: "rank_genes_groups",
+        inputs: 1,
+        summary: "sc.tl.rank_genes_groups: marker genes of each group of a categorical obs column against the rest (or a reference group), by Welch's t-test, streamed over X",
+        writes: "uns[key_added] ('names', 'scores', 'logfoldchanges', 'pvals', 'pvals_adj' as record arrays with a field per group, 'params')",
+        params: &[
+            p("groupby", T::Str, D::Required),
+            p("groups", T::Str, D::Null),
+            p("reference", T::Str, D::Str("rest")),
+            p(
+                "method",
+                T::Choice(&["t-test", "t-test_overestim_var"]),
+                D::Str("t-test"),
+            ),
+            p("n_genes", T::Int, D::Null),
+            p(
+                "corr_method",
+                T::Choice(&["benjamini-hochberg", "bonferroni"]),
+                D::Str("benjamini-hochberg"),
+            ),
+            p("key_added", T::Str, D::Str("rank_genes_groups")),
+        ],
+    },
+    OpDef {
         name: "plot",
         inputs: 1,
         summary: "a PNG scatter of two components of an embedding, coloured by an obs column",

@@ -14,6 +14,7 @@ pub mod normalize_total;
 pub mod pca;
 pub mod plot;
 pub mod qc;
+pub mod rank_genes_groups;
 pub mod scale;
 pub mod scan;
 pub mod select;
@@ -204,6 +205,7 @@ pub(crate) fn bind(b: &Bind<'_>) -> Result<(Op, Schema)> {
         "leiden" => leiden::Leiden::bind(b),
         "umap" => umap::Umap::bind(b),
         "plot" => plot::Plot::bind(b),
+        "rank_genes_groups" => rank_genes_groups::RankGenesGroups::bind(b),
         other => Err(Error::internal(format!(
             "op `{other}` is in the catalogue but has no logical operator"
         ))),

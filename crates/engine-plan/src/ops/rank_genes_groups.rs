@@ -1,0 +1,133 @@
+//! `rank_genes_groups`: marker genes per group of an obs column (scanpy's
+//! `sc.tl.rank_genes_groups`, t-test methods), `uns[key_added]`.
+
+use super::{Bind, LogicalOp, Reads, add};
+use crate::plan::Op;
+use crate::schema::{ColType, Schema};
+use engine_common::Result;
+
+/// scanpy's `method`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RankMethod {
+    /// Welch's t-test (scanpy's default).
+    TTest,
+    /// Welch's t-test with the rest's variance over the group's size.
+    TTestOverestimVar,
+}
+
+impl RankMethod {
+    pub fn name(self) -> &'static str {
+        match self {
+            RankMethod::TTest => "t-test",
+            RankMethod::TTestOverestimVar => "t-test_overestim_var",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RankGenesGroups {
+    pub groupby: String,
+    /// The groups to rank; `None` ranks every category.
+    pub groups: Option<Vec<String>>,
+    /// `rest` or a group to compare against.
+    pub reference: String,
+    pub method: RankMethod,
+    /// Genes reported per group; `None` reports every gene.
+    pub n_genes: Option<usize>,
+    /// `benjamini-hochberg` or `bonferroni`.
+    pub corr_method: String,
+    pub key_added: String,
+}
+
+impl RankGenesGroups {
+    pub(crate) fn bind(b: &Bind<'_>) -> Result<(Op, Schema)> {
+        let step = b.step;
+        let mut s = b.input_schema();
+        let groupby = step.arg("groupby").as_str().unwrap_or_default().to_string();
+        match s.obs.iter().find(|(c, _)| *c == groupby) {
+            Some((_, ColType::Category)) => {}
+            Some((_, t)) => {
+                return Err(b.error(format!(
+                    "`groupby` obs['{groupby}'] is {}, and groups need a categorical column",
+                    t.name()
+                )));
+            }
+            None => {
+                return Err(b.error(format!(
+                    "`groupby`: the input has no obs['{groupby}'] (its obs columns: {})",
+                    s.obs
+                        .iter()
+                        .map(|(c, _)| c.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+        }
+        // scanpy's default is `t-test` (1.12: `method=None` means it).
+        let method = match step.arg("method").as_str().unwrap_or("t-test") {
+            "t-test" => RankMethod::TTest,
+            "t-test_overestim_var" => RankMethod::TTestOverestimVar,
+            other => {
+                return Err(b.error(format!(
+                    "`method: {other}` is not available yet: use t-test or t-test_overestim_var"
+                )));
+            }
+        };
+        let groups = step.arg("groups").as_str().map(|g| {
+            g.split(',')
+                .map(|x| x.trim().to_string())
+                .filter(|x| !x.is_empty())
+                .collect::<Vec<_>>()
+        });
+        let reference = step.arg("reference").as_str().unwrap_or("rest").to_string();
+        let n_genes = match step.arg("n_genes").as_i64() {
+            None => None,
+            Some(n) if n > 0 => Some(n as usize),
+            Some(n) => return Err(b.error(format!("`n_genes` must be at least 1, got {n}"))),
+        };
+        let key_added = step
+            .arg("key_added")
+            .as_str()
+            .unwrap_or("rank_genes_groups")
+            .to_string();
+        add(&mut s.uns, &key_added);
+        let op = Op::RankGenesGroups(RankGenesGroups {
+            groupby,
+            groups,
+            reference,
+            method,
+            n_genes,
+            corr_method: step
+                .arg("corr_method")
+                .as_str()
+                .unwrap_or("benjamini-hochberg")
+                .to_string(),
+            key_added,
+        });
+        Ok((op, s))
+    }
+}
+
+impl LogicalOp for RankGenesGroups {
+    fn describe(&self) -> String {
+        format!(
+            "groupby={}, groups={}, reference={}, method={}, n_genes={}, corr_method={}, key_added={}",
+            self.groupby,
+            self.groups
+                .as_ref()
+                .map_or("all".to_string(), |g| g.join(",")),
+            self.reference,
+            self.method.name(),
+            self.n_genes.map_or("all".to_string(), |n| n.to_string()),
+            self.corr_method,
+            self.key_added
+        )
+    }
+
+    fn reads(&self) -> Reads {
+        Reads::Some {
+            obs: vec![self.groupby.clone()],
+            elements: vec![],
+        }
+    }
+}

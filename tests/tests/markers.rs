@@ -1,0 +1,114 @@
+//! `rank_genes_groups` against scanpy on the same log-normalised data: every method and
+//! reference, scores, log fold changes, p-values and adjusted p-values per gene within 1e-5
+//! relative, the same names in the same order.
+
+use engine_tests::{engine_code, python_ok, scratch};
+use std::path::Path;
+
+/// 600 cells × 80 genes of log-normalised counts in 4 groups with their own marker genes.
+fn data(dir: &Path) -> std::path::PathBuf {
+    let p = dir.join("lognorm.h5ad");
+    python_ok(&format!(
+        "import anndata as ad, numpy as np, pandas as pd, scanpy as sc, scipy.sparse as sp\n\
+         rng = np.random.default_rng(3)\n\
+         g = rng.integers(0, 4, 600)\n\
+         rate = rng.gamma(0.5, 1.0, size=(4, 80)); rate[np.arange(4), np.arange(4) * 5] += 4\n\
+         x = rng.poisson(rate[g]).astype(np.float32)\n\
+         a = ad.AnnData(sp.csr_matrix(x), obs=pd.DataFrame({{'group': pd.Categorical([f'g{{i}}' for i in g])}}, index=[f'c{{i}}' for i in range(600)]), var=pd.DataFrame(index=[f'G{{i}}' for i in range(80)]))\n\
+         sc.pp.normalize_total(a, target_sum=1e4); sc.pp.log1p(a)\n\
+         a.write_h5ad('{}')\n",
+        p.display()
+    ));
+    p
+}
+
+#[test]
+fn rank_genes_groups_matches_scanpy() {
+    let dir = scratch("markers");
+    let src = data(&dir);
+    for (i, args) in [
+        "",
+        "method: t-test_overestim_var, reference: g1, n_genes: 10, corr_method: bonferroni",
+        "groups: 'g0,g2', n_genes: 25",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let out = dir.join(format!("o{i}.h5ad"));
+        let yaml = dir.join(format!("p{i}.yaml"));
+        let sep = if args.is_empty() { "" } else { ", " };
+        std::fs::write(
+            &yaml,
+            format!(
+                "version: 1\nsteps:\n  - {{id: data, op: read, path: '{}'}}\n  - {{id: markers, op: rank_genes_groups, input: data, groupby: group{sep}{args}}}\noutputs:\n  - {{step: markers, path: '{}'}}\n",
+                src.display(),
+                out.display()
+            ),
+        )
+        .unwrap();
+        let (c, err) = engine_code(&["run", yaml.to_str().unwrap(), "--overwrite"]);
+        assert_eq!(c, Some(0), "{args}: {err}");
+        // The same call in scanpy, with the YAML's arguments as Python keywords.
+        let kwargs: String = args
+            .split(", ")
+            .filter(|a| !a.is_empty())
+            .map(|a| {
+                let (k, v) = a.split_once(": ").unwrap();
+                let v = v.trim_matches('\'');
+                let v = if k == "groups" {
+                    format!("{:?}", v.split(',').collect::<Vec<_>>())
+                } else if v.parse::<i64>().is_ok() {
+                    v.to_string()
+                } else {
+                    format!("'{v}'")
+                };
+                format!(", {k}={v}")
+            })
+            .collect();
+        python_ok(&format!(
+            "import anndata as ad, numpy as np, scanpy as sc\n\
+             a = ad.read_h5ad('{}'); o = ad.read_h5ad('{}')\n\
+             sc.tl.rank_genes_groups(a, 'group'{kwargs})\n\
+             e, g = a.uns['rank_genes_groups'], o.uns['rank_genes_groups']\n\
+             assert list(e['names'].dtype.names) == list(g['names'].dtype.names), (e['names'].dtype.names, g['names'].dtype.names)\n\
+             for grp in e['names'].dtype.names:\n\
+             \x20   assert len(e['names'][grp]) == len(g['names'][grp])\n\
+             \x20   s = np.asarray(e['scores'][grp], dtype=float)\n\
+             \x20   distinct = np.r_[True, np.abs(np.diff(s)) > 1e-4 * np.abs(s[1:])] & np.r_[np.abs(np.diff(s)) > 1e-4 * np.abs(s[:-1]), True]\n\
+             \x20   assert all(a == b for a, b, d in zip(e['names'][grp], g['names'][grp], distinct) if d), (grp, e['names'][grp][:8], g['names'][grp][:8])\n\
+             \x20   by_e = {{n: i for i, n in enumerate(e['names'][grp])}}\n\
+             \x20   idx = [by_e[n] for n in g['names'][grp]]\n\
+             \x20   for k, tol in [('scores', 1e-5), ('logfoldchanges', 1e-4), ('pvals', 1e-5), ('pvals_adj', 1e-5)]:\n\
+             \x20       want = np.asarray(e[k][grp], dtype=float)[idx]; got = np.asarray(g[k][grp], dtype=float)\n\
+             \x20       assert np.allclose(got, want, rtol=tol, atol=1e-300), (grp, k, got[:5], want[:5])\n\
+             assert g['params']['method'] == e['params']['method'] and g['params']['reference'] == e['params']['reference']\n",
+            src.display(),
+            out.display()
+        ));
+    }
+}
+
+/// A groupby that is missing or not categorical is refused by `check`, at the step.
+#[test]
+fn rank_genes_groups_needs_a_categorical_groupby() {
+    let dir = scratch("markers-check");
+    let src = data(&dir);
+    for (by, want) in [
+        ("nope", "the input has no obs['nope']"),
+        ("n_counts", "groups need a categorical column"),
+    ] {
+        let yaml = dir.join("p.yaml");
+        std::fs::write(
+            &yaml,
+            format!(
+                "version: 1\nsteps:\n  - {{id: data, op: read, path: '{}'}}\n  - {{id: q, op: calculate_qc_metrics, input: data, percent_top: ''}}\n  - {{id: n, op: filter_cells, input: q, min_counts: 0}}\n  - {{id: m, op: rank_genes_groups, input: n, groupby: {by}}}\noutputs:\n  - {{step: m, path: '{}'}}\n",
+                src.display(),
+                dir.join("o.h5ad").display()
+            ),
+        )
+        .unwrap();
+        let (c, err) = engine_code(&["check", yaml.to_str().unwrap()]);
+        assert_eq!(c, Some(2), "{err}");
+        assert!(err.contains(want) && err.contains("p.yaml:6:"), "{err}");
+    }
+}
