@@ -242,7 +242,8 @@ fn write_into(
     )?;
     for (k, v) in &a.uns_verbatim {
         // A step that wrote its own entry under the same key replaced the stored one.
-        if !a.uns.contains_key(k) && !(k == "engine" && cx.opts.provenance.is_some()) {
+        let ours = k == "engine" && cx.opts.provenance.is_some();
+        if !(a.uns.contains_key(k) || ours) {
             engine_store::convert::copy_verbatim(
                 v.store.as_ref(),
                 out.as_mut(),
