@@ -27,7 +27,7 @@ tiny_stores() {
 version: 1
 steps:
   - {id: d, op: synthetic_counts, n_obs: 16, n_vars: 8, n_types: 2, seed: 0}
-  - {id: q, op: calculate_qc_metrics, input: d}
+  - {id: q, op: calculate_qc_metrics, input: d, qc_vars: "mt=MT-", percent_top: "2"}
 outputs:
   - {step: q, path: tiny.h5ad}
 YAML
