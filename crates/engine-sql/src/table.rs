@@ -81,24 +81,14 @@ impl FrameTable {
             let var = ds.var(Some(&[]))?;
             let names: Vec<String> = (0..var.n_rows()).map(|i| var.index.render(i)).collect();
             for g in genes {
-                if let Some(l) = &g.layer {
-                    let layers = if ds.has("layers")? {
-                        ds.keys("layers")?
-                    } else {
-                        vec![]
-                    };
-                    if !layers.contains(l) {
-                        let there = if layers.is_empty() {
-                            "it has no layers".to_string()
-                        } else {
-                            format!("its layers are {}", layers.join(", "))
-                        };
-                        return Err(Error::usage(format!(
-                            "{}: no layer '{l}' in {} ({there})",
-                            g.call(),
-                            ds.path().display()
-                        )));
-                    }
+                if let Some(l) = &g.layer
+                    && let Some(there) = engine_store::missing_layer(ds.store().as_ref(), l)?
+                {
+                    return Err(Error::usage(format!(
+                        "{}: no layer '{l}' in {} ({there})",
+                        g.call(),
+                        ds.path().display()
+                    )));
                 }
                 let name = &g.name;
                 match names.iter().position(|n| n == name) {

@@ -33,4 +33,5 @@ pub use convert::{ConvertOptions, ConvertReport, convert};
 pub use dataset::{Dataset, ElementSummary, ReadOptions, open_store};
 pub use encoding::Encoding;
 pub use matrix::{Matrix, MatrixLayout, ReadCounter};
+pub use remap::missing_layer;
 pub use value::{Column, Frame, Value};

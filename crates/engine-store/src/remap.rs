@@ -61,6 +61,26 @@ impl Store for Remapped {
     }
 }
 
+/// When `store` has no layer `layer`, which layers it has instead, for messages: "its layers
+/// are a, b" or "it has no layers".
+///
+/// # Errors
+/// When the store cannot be listed.
+pub fn missing_layer(store: &dyn Store, layer: &str) -> Result<Option<String>> {
+    if store.node(&format!("layers/{layer}"))?.is_some() {
+        return Ok(None);
+    }
+    let layers = match store.node("layers")? {
+        Some(_) => store.children("layers")?,
+        None => vec![],
+    };
+    Ok(Some(if layers.is_empty() {
+        "it has no layers".to_string()
+    } else {
+        format!("its layers are {}", layers.join(", "))
+    }))
+}
+
 /// `store` as `options` ask to read it: unchanged, with a layer as X, or with raw as X and
 /// var.
 ///
@@ -77,23 +97,12 @@ pub(crate) fn remap(store: Arc<dyn Store>, options: &ReadOptions) -> Result<Arc<
             ));
         }
         (Some(layer), false) => {
-            let at = format!("layers/{layer}");
-            if store.node(&at)?.is_none() {
-                let layers = store
-                    .node("layers")?
-                    .map(|_| store.children("layers"))
-                    .transpose()?
-                    .unwrap_or_default();
-                let there = if layers.is_empty() {
-                    "it has no layers".to_string()
-                } else {
-                    format!("its layers are {}", layers.join(", "))
-                };
+            if let Some(there) = missing_layer(store.as_ref(), layer)? {
                 return Err(Error::usage(format!(
                     "{path}: no layer '{layer}' ({there})"
                 )));
             }
-            vec![("X", at)]
+            vec![("X", format!("layers/{layer}"))]
         }
         (None, true) => {
             if store.node("raw/X")?.is_none() || store.node("raw/var")?.is_none() {
