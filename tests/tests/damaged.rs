@@ -360,3 +360,73 @@ fn damaged_10x_h5_is_refused() {
         assert!(!err.contains("panicked") && !out.exists(), "{name}: {err}");
     }
 }
+
+/// A string whose stored length is damaged made HDF5 zero a buffer of that length before it
+/// looked at the string (4 GiB from one flipped byte, found by fuzzing). The lengths are
+/// checked against the file's size first, in a contiguous dataset and in a shuffled, deflated
+/// chunk: the read is refused naming the element, in little memory.
+#[test]
+fn a_damaged_string_length_is_refused_before_reading() {
+    let dir = scratch("vlen-length");
+    let src = dir.join("strings.h5ad");
+    std::fs::copy(fixtures().join("full_plain.h5ad"), &src).unwrap();
+    engine_tests::python_ok(&format!(
+        r#"
+import h5py, numpy as np, zlib
+with h5py.File({src:?}, "r+") as f:
+    # obs/_index is contiguous: its first descriptor starts with the length.
+    ds = f["obs/_index"]
+    assert ds.id.get_create_plist().get_layout() == h5py.h5d.CONTIGUOUS
+    at = ds.id.get_offset()
+    # The var index again, chunked, shuffled and deflated as h5py writes with compression.
+    name = f["var"].attrs["_index"]
+    old = f["var"][name]
+    values, attrs = old[()], dict(old.attrs)
+    del f["var"][name]
+    new = f["var"].create_dataset(name, data=values, dtype=h5py.string_dtype(),
+                                  chunks=(len(values),), shuffle=True, compression="gzip")
+    for k, v in attrs.items():
+        new.attrs[k] = v
+    mask, raw = new.id.read_direct_chunk((0,))
+    n, elem = len(values), 16
+    # Bit 0 of the mask: HDF5 skipped the shuffle for this chunk.
+    shuffled = not mask & 1
+    plain = np.frombuffer(zlib.decompress(raw), np.uint8)
+    plain = (plain.reshape(elem, n).T if shuffled else plain.reshape(n, elem)).copy()
+    plain[0, :4] = np.frombuffer(np.uint32(0xF0000000).tobytes(), np.uint8)
+    out = plain.T if shuffled else plain
+    new.id.write_direct_chunk((0,), zlib.compress(out.tobytes()), mask)
+with open({src:?}, "r+b") as f:
+    f.seek(at)
+    f.write(np.uint32(0xF0000000).tobytes())
+"#,
+        src = src.to_str().unwrap()
+    ));
+    let src = src.to_str().unwrap();
+    // validate lists every damaged element; sql stops at the first it reads.
+    for (args, elements) in [
+        (vec!["validate", src], vec!["/obs/_index", "/var/gene"]),
+        (
+            vec!["sql", "SELECT count(*) FROM var", "--data", src],
+            vec!["/var/gene"],
+        ),
+    ] {
+        let res = std::process::Command::new(engine_tests::engine_bin())
+            .args(&args)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&res.stdout),
+            String::from_utf8_lossy(&res.stderr)
+        );
+        assert_eq!(res.status.code(), Some(1), "{args:?}: {text}");
+        for element in elements {
+            assert!(
+                text.lines().any(|l| l.contains(element)
+                    && l.contains("element 0 claims 4026531840 bytes")),
+                "{args:?}: {text}"
+            );
+        }
+    }
+}

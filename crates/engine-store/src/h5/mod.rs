@@ -19,6 +19,7 @@ mod parallel;
 #[allow(unsafe_code)]
 mod raw;
 mod read;
+mod vlen_guard;
 mod watchdog;
 mod write;
 

@@ -90,7 +90,7 @@ fn decode(raw: Vec<u8>, mask: u32, plan: &Plan, chunk_bytes: usize) -> hdf5::Res
 }
 
 /// Undoes HDF5's byte shuffle: byte `b` of element `i` was stored at `b * n + i`.
-fn unshuffle(src: &[u8], elem: usize) -> Vec<u8> {
+pub(super) fn unshuffle(src: &[u8], elem: usize) -> Vec<u8> {
     let n = src.len() / elem;
     let mut out = vec![0u8; src.len()];
     for b in 0..elem {

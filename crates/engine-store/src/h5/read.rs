@@ -381,6 +381,13 @@ impl Store for H5Store {
         // Only variable-length values go through the global heap, where HDF5 can loop; other
         // reads may take as long as they take.
         if matches!(td, TD::VarLenUnicode | TD::VarLenAscii) {
+            if let Some(raw) = &self.raw {
+                let len = raw
+                    .metadata()
+                    .map_err(|e| h5err(&self.path, path, e))?
+                    .len();
+                super::vlen_guard::check(raw, len, &ds).map_err(|e| h5err(&self.path, path, e))?;
+            }
             let n: usize = sel.iter().map(|r| (r.end - r.start) as usize).product();
             return super::watchdog::guarded(
                 || format!("{}:/{path}", self.path.display()),
