@@ -1,5 +1,5 @@
-//! The driver: runs a physical plan's nodes in order, each value handed to its consumers and
-//! dropped after the last one.
+//! The driver: runs a physical plan's nodes in running order (sinks as soon as their inputs
+//! exist), each value handed to its consumers and dropped after the last one.
 
 use crate::context::{RunContext, workers};
 use crate::options::{ExecOptions, RunReport};
@@ -32,7 +32,8 @@ impl PhysicalPlan {
             }
         }
         let mut values: HashMap<usize, Data> = HashMap::new();
-        for (id, node) in self.nodes.iter().enumerate() {
+        for id in self.running_order() {
+            let node = &self.nodes[id];
             let Some(exec) = &node.exec else { continue };
             // Each stage starts with clean vector registers on every thread (see
             // `engine_ops::cpu`), and without the previous stage's freed memory.

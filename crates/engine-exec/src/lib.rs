@@ -23,6 +23,7 @@ mod lower;
 mod maps;
 pub mod memory;
 mod options;
+mod order;
 mod pass;
 mod physical;
 mod source;

@@ -39,11 +39,23 @@ pub struct MemoryEstimate {
     pub randomized_pca: Vec<(usize, usize)>,
 }
 
+/// Bytes of a kNN graph in `obsp` (f32 CSR: an 8-byte pointer per row, 8 bytes per entry):
+/// `distances` has k - 1 entries per row; `connectivities` up to twice that once symmetrised.
+fn graph_bytes(name: &str, n: usize, k: usize) -> usize {
+    let per_row = if name == "distances" { k } else { 2 * k };
+    n * (8 + 8 * per_row)
+}
+
+/// Bytes of a value's obs and var frames (a `String` per index entry, 8 bytes per column
+/// value).
+fn frames(s: &Schema) -> usize {
+    s.n_obs * (56 + 8 * s.obs.len()) + s.n_vars * (56 + 8 * s.var.len())
+}
+
 /// Bytes of one value's annotations: obs and var frames (a `String` per index entry, 8 bytes
 /// per column value), embeddings, graphs and per-row factors.
 fn held(s: &Schema, k: usize) -> usize {
     let (n, d) = (s.n_obs, s.n_vars);
-    let frames = n * (56 + 8 * s.obs.len()) + d * (56 + 8 * s.var.len());
     let obsm: usize = s
         .obsm
         .iter()
@@ -58,9 +70,8 @@ fn held(s: &Schema, k: usize) -> usize {
         })
         .sum();
     let varm: usize = s.varm.iter().map(|(_, w)| d * w * 8).sum();
-    // distances: k - 1 per row; connectivities: up to twice that once symmetrised.
-    let obsp = s.obsp.len() * n * (8 + 16 * k);
-    frames + obsm + varm + obsp + 16 * n + 32 * d
+    let obsp: usize = s.obsp.iter().map(|g| graph_bytes(g, n, k)).sum();
+    frames(s) + obsm + varm + obsp + 16 * n + 32 * d
 }
 
 /// Bytes of the largest element a writer converts at once (it writes one element at a time:
@@ -71,7 +82,7 @@ fn largest_element(s: &Schema, k: usize) -> usize {
     let var = s.n_vars * (56 + 8 * s.var.len());
     let obsm = s.obsm.iter().map(|(_, w)| n * w * 8);
     let varm = s.varm.iter().map(|(_, w)| s.n_vars * w * 8);
-    let obsp = s.obsp.iter().map(|_| n * (8 + 16 * k));
+    let obsp = s.obsp.iter().map(|g| graph_bytes(g, n, k));
     obsm.chain(varm).chain(obsp).fold(obs.max(var), usize::max)
 }
 
@@ -117,20 +128,31 @@ fn scratch(
                 .find(|(key, _)| *key == nb.use_rep)
                 .map_or(50, |(_, w)| *w);
             // Exact search copies the representation twice (f64); NN-descent keeps heaps,
-            // candidate lists and a tree per worker. Then the fuzzy graph and its transpose
-            // are built while the kNN arrays are alive.
+            // candidate lists and a tree per worker. Both run before the output's graphs
+            // exist (counted in the output). Then the fuzzy graph and its transpose are built
+            // while the kNN arrays are alive.
             let search = if n < 8192 {
                 16 * n * c + 24 * n * k
             } else {
                 4 * n * c + 40 * n * k + 40 * n + 12 * n * workers
             };
-            (search.max(62 * n * k + 60 * n), "kNN lists and graphs")
+            let graphs = graph_bytes("distances", n, k) + graph_bytes("connectivities", n, k);
+            let build = 28 * n * k + 40 * n;
+            (
+                search.saturating_sub(graphs).max(build),
+                "kNN lists and graphs",
+            )
         }
-        Op::Leiden(_) => (40 * n * k + 240 * n, "Leiden's working graph"),
+        // The graph is borrowed; the first aggregate holds at most its edges (8 bytes each,
+        // up to 2k per row), beside about twenty words of per-cell state.
+        Op::Leiden(_) => (16 * n * k + 160 * n, "Leiden's working graph"),
         Op::Umap(u) => {
             let dense = if n <= 4096 { 40 * n * n } else { 0 };
+            // The edge schedule (12 bytes per edge of the symmetrised graph), then the
+            // spectral start or the SGD's per-edge and per-cell state beside it.
+            let edges = 12 * 2 * n * k;
             (
-                272 * n + 36 * n * k + 48 * n * u.n_components + dense,
+                edges + 272 * n + 48 * n * u.n_components + dense,
                 "UMAP's spectral start and edge lists",
             )
         }
@@ -191,9 +213,44 @@ pub fn estimate(plan: &LogicalPlan, live: &[bool], workers: usize, limit: usize)
         randomized_pca: Vec::new(),
     };
     let mut randomized_pca = Vec::new();
-    for (id, (node, live)) in plan.nodes.iter().zip(live).enumerate() {
+    // Values held for later consumers while a step runs (the driver's order and lifetimes):
+    // their frames are their own; embeddings and graphs are shared with the values made from
+    // them.
+    let inputs: Vec<Vec<usize>> = plan
+        .nodes
+        .iter()
+        .map(|n| n.inputs.iter().map(|i| i.0).collect())
+        .collect();
+    let sink: Vec<bool> = plan
+        .nodes
+        .iter()
+        .map(|n| matches!(n.op, Op::Write(_) | Op::Plot(_)))
+        .collect();
+    let mut pending = vec![0usize; plan.nodes.len()];
+    for (i, _) in live.iter().enumerate().filter(|(_, l)| **l) {
+        for &j in &inputs[i] {
+            pending[j] += 1;
+        }
+    }
+    let mut held_for_later: Vec<usize> = Vec::new();
+    for id in crate::order::running_order(&inputs, &sink) {
+        let (node, live) = (&plan.nodes[id], live[id]);
         if !live {
             continue;
+        }
+        let others: usize = held_for_later
+            .iter()
+            .filter(|v| !inputs[id].contains(v))
+            .map(|&v| frames(&plan.nodes[v].schema))
+            .sum();
+        // An input another step still needs is copied for this one (its frames).
+        let shared_input = inputs[id].iter().any(|&j| pending[j] > 1);
+        for &j in &inputs[id] {
+            pending[j] -= 1;
+        }
+        held_for_later.retain(|&v| pending[v] > 0);
+        if pending[id] > 0 {
+            held_for_later.push(id);
         }
         let input = node
             .inputs
@@ -208,10 +265,14 @@ pub fn estimate(plan: &LogicalPlan, live: &[bool], workers: usize, limit: usize)
         } else {
             held(&node.schema, k)
         };
-        let frames = input.n_obs * (56 + 8 * input.obs.len());
+        let copied_obs = if shared_input && !sink[id] {
+            input.n_obs * (56 + 8 * input.obs.len())
+        } else {
+            0
+        };
         let at = |randomized| {
             let (extra, what) = scratch(node, &input, k, genes, workers, randomized);
-            (held(&input, k).max(out) + frames + extra, what)
+            (held(&input, k).max(out) + copied_obs + extra + others, what)
         };
         let (mut peak, mut what) = at(false);
         if let Op::Pca(p) = &node.op

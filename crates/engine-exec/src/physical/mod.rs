@@ -105,11 +105,22 @@ pub struct PhysicalPlan {
 }
 
 impl PhysicalPlan {
+    /// Node positions in the order they run (sinks as soon as their inputs exist).
+    pub(crate) fn running_order(&self) -> Vec<usize> {
+        let inputs: Vec<Vec<usize>> = self.nodes.iter().map(|n| n.inputs.clone()).collect();
+        let sink: Vec<bool> = self
+            .nodes
+            .iter()
+            .map(|n| n.exec.as_ref().is_some_and(|e| e.is_sink()))
+            .collect();
+        crate::order::running_order(&inputs, &sink)
+    }
+
     /// Stable text: the scans' reads and one line per stage, numbered as they run.
     pub fn explain(&self) -> String {
         let mut out = String::new();
         let mut stage = 0;
-        for n in &self.nodes {
+        for n in self.running_order().into_iter().map(|i| &self.nodes[i]) {
             let Some(exec) = &n.exec else {
                 let _ = writeln!(
                     out,

@@ -24,11 +24,14 @@ impl Edges {
         let max = (0..graph.indices.len()).map(&weight).fold(0.0f64, f64::max);
         let floor = max / n_epochs as f64;
         let n = graph.shape[0];
+        // Sized for every stored edge (most are kept): grown by doubling, the three arrays
+        // could reach twice the graph.
+        let m = graph.indices.len();
         let mut e = Edges {
             indptr: Vec::with_capacity(n + 1),
-            tail: Vec::new(),
-            weight: Vec::new(),
-            epochs_per_sample: Vec::new(),
+            tail: Vec::with_capacity(m),
+            weight: Vec::with_capacity(m),
+            epochs_per_sample: Vec::with_capacity(m),
         };
         e.indptr.push(0);
         for i in 0..n {
@@ -46,28 +49,34 @@ impl Edges {
         e
     }
 
-    /// The same edges with vertex `order[v]` renamed `v` (rows keep their edge order).
+    /// The same edges with vertex `order[v]` renamed `v` (rows keep their edge order). One
+    /// per-edge array is rebuilt at a time, so the copy costs one array, not all of them.
     pub(super) fn permuted(self, order: &[usize]) -> Edges {
         let mut rank = vec![0u32; order.len()];
         for (v, &old) in order.iter().enumerate() {
             rank[old] = v as u32;
         }
-        let mut e = Edges {
-            indptr: Vec::with_capacity(self.indptr.len()),
-            tail: Vec::with_capacity(self.tail.len()),
-            weight: Vec::new(),
-            epochs_per_sample: Vec::with_capacity(self.tail.len()),
-        };
-        e.indptr.push(0);
+        let mut indptr = Vec::with_capacity(self.indptr.len());
+        indptr.push(0);
+        let mut tail = Vec::with_capacity(self.tail.len());
         for &old in order {
             let (lo, hi) = (self.indptr[old], self.indptr[old + 1]);
-            e.tail
-                .extend(self.tail[lo..hi].iter().map(|&t| rank[t as usize]));
-            e.epochs_per_sample
-                .extend_from_slice(&self.epochs_per_sample[lo..hi]);
-            e.indptr.push(e.tail.len());
+            tail.extend(self.tail[lo..hi].iter().map(|&t| rank[t as usize]));
+            indptr.push(tail.len());
         }
-        e
+        drop(self.tail);
+        drop(rank);
+        let mut epochs_per_sample = Vec::with_capacity(self.epochs_per_sample.len());
+        for &old in order {
+            let (lo, hi) = (self.indptr[old], self.indptr[old + 1]);
+            epochs_per_sample.extend_from_slice(&self.epochs_per_sample[lo..hi]);
+        }
+        Edges {
+            indptr,
+            tail,
+            weight: Vec::new(),
+            epochs_per_sample,
+        }
     }
 
     /// The kept edges as a symmetric weighted adjacency (borrowed) for the spectral
