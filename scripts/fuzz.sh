@@ -57,14 +57,35 @@ seed() {
         fi ;;
     esac
 }
-printf '%-16s %14s %10s %8s\n' target executions exec/s crashes
+# A file whose global heap makes HDF5 loop ends the process with an error naming it: HDF5
+# holds its lock in that loop, so nothing else can be done (see engine-store's watchdog).
+# libFuzzer counts that exit as a crash; the .h5ad target runs in fork mode to go on after
+# one, and each such input is checked to end exactly so through the CLI.
+deadline_exit() {
+    local out
+    out=$(ENGINE_HDF5_DEADLINE_SECS=2 target/debug/engine validate "$1" 2>&1 >/dev/null) && return 1
+    [[ "$out" == *"HDF5 did not finish reading it"* ]]
+}
+printf '%-16s %14s %10s %8s %9s\n' target executions exec/s crashes deadlines
 for t in "${targets[@]}"; do
     seed "$t"
     log="fuzz/$t.log"
-    (cd fuzz && cargo fuzz run "$t" -- -max_total_time="$secs" -rss_limit_mb=2048 >"$t.log" 2>&1) || true
-    runs=$(grep -oE 'Done [0-9]+ runs' "$log" | grep -oE '[0-9]+' || echo "?")
-    crashes=$(find "fuzz/artifacts/$t" -type f 2>/dev/null | wc -l)
+    extra=()
+    [ "$t" = h5ad_open ] && extra=(-fork=1 -ignore_crashes=1)
+    (cd fuzz && cargo fuzz run "$t" -- -max_total_time="$secs" -rss_limit_mb=2048 "${extra[@]}" >"$t.log" 2>&1) || true
+    runs=$(grep -oE 'Done [0-9]+ runs|^#[0-9]+' "$log" | grep -oE '[0-9]+' | tail -1 || true)
+    runs=${runs:-?}
+    crashes=0
+    deadlines=0
+    for a in "fuzz/artifacts/$t"/*; do
+        [ -f "$a" ] || continue
+        if [ "$t" = h5ad_open ] && deadline_exit "$a"; then
+            deadlines=$((deadlines + 1))
+        else
+            crashes=$((crashes + 1))
+        fi
+    done
     rate="?"
     [ "$runs" != "?" ] && rate=$((runs / secs))
-    printf '%-16s %14s %10s %8s\n' "$t" "$runs" "$rate" "$crashes"
+    printf '%-16s %14s %10s %8s %9s\n' "$t" "$runs" "$rate" "$crashes" "$deadlines"
 done

@@ -581,4 +581,39 @@ mod tests {
         );
         assert!(!stages(&plan).iter().any(|(s, _)| s == "graph"));
     }
+
+    /// A value is held while the steps between its producer and its last consumer run: an
+    /// output of `pcs` listed last runs right after `pcs` and costs nothing later, while a
+    /// second PCA on `data` after `graph` keeps `data` alive through `graph`.
+    #[test]
+    fn values_kept_for_later_steps_are_counted() {
+        // Few genes: the kNN step is the costliest.
+        let (n, d) = (50_000, 200);
+        let base = pipeline(n, d, false, SvdSolver::Auto);
+        let estimate = |p: &LogicalPlan| {
+            let e = memory::estimate(p, &live_nodes(p), 2, usize::MAX);
+            (e.peak, e.step)
+        };
+        let (peak, step) = estimate(&base);
+        assert_eq!(step, "graph");
+
+        let mut late_output = base.clone();
+        let mut write = late_output.nodes[3].clone();
+        write.step = "pcs:write".into();
+        write.inputs = vec![NodeId(1)];
+        late_output.nodes.push(write);
+        assert_eq!(estimate(&late_output), (peak, "graph".into()));
+
+        let mut late_pca = base.clone();
+        let mut pca = late_pca.nodes[1].clone();
+        pca.step = "pcs2".into();
+        late_pca.nodes.insert(3, pca);
+        let mut write = late_pca.nodes[4].clone();
+        write.step = "pcs2:write".into();
+        write.inputs = vec![NodeId(3)];
+        late_pca.nodes.push(write);
+        // data's frames (index strings, no columns) are held through graph.
+        let frames = n * 56 + d * 56;
+        assert_eq!(estimate(&late_pca), (peak + frames, "graph".into()));
+    }
 }
