@@ -32,8 +32,15 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run a pipeline.
+    #[command(after_help = "Examples:
+  engine run pipelines/counts.yaml
+  engine run pipelines/counts_file.yaml --param input=pbmc.h5ad --param out=results
+  engine run pipelines/counts.sql --param n_obs=100000 --memory-limit 1G --metrics
+  engine run pipelines/blobs.yaml --param out=results --overwrite")]
     Run {
+        /// The pipeline: YAML (.yaml, .yml) or the SQL-like form (.sql).
         pipeline: PathBuf,
+        /// Override a declared parameter (repeatable): `--param n_obs=1000000`.
         #[arg(long = "param", value_name = "NAME=VALUE")]
         params: Vec<String>,
         /// Memory the run may hold besides the binary's ~96 MiB (results, scratch and X blocks),
@@ -52,18 +59,28 @@ enum Command {
         overwrite: bool,
     },
     /// Print the logical, optimized and physical plans of a pipeline.
+    #[command(after_help = "Examples:
+  engine explain pipelines/counts.yaml
+  engine explain pipelines/blobs.yaml --memory-limit 128M --disable-rule merge_passes")]
     Explain {
+        /// The pipeline: YAML (.yaml, .yml) or the SQL-like form (.sql).
         pipeline: PathBuf,
+        /// Override a declared parameter (repeatable): `--param n_obs=1000000`.
         #[arg(long = "param", value_name = "NAME=VALUE")]
         params: Vec<String>,
         /// The memory limit the run would have (block sizes depend on it).
         #[arg(long, default_value = "256M")]
         memory_limit: String,
+        /// Turn an optimizer rule off (repeatable), to see the plan without it.
         #[arg(long = "disable-rule")]
         disable_rules: Vec<String>,
     },
     /// Validate a pipeline without running it; reports every problem at once.
+    #[command(after_help = "Examples:
+  engine check pipelines/counts.yaml
+  engine check pipelines/counts_file.sql --param input=pbmc.h5ad --memory-limit 512M")]
     Check {
+        /// The pipeline: YAML (.yaml, .yml) or the SQL-like form (.sql).
         pipeline: PathBuf,
         /// Override a declared parameter: `--param n_obs=1000000`.
         #[arg(long = "param", value_name = "NAME=VALUE")]
@@ -77,12 +94,19 @@ enum Command {
     },
     /// List the pipeline operators, or show one's parameters, defaults and output keys:
     /// `engine ops`, `engine ops pca`.
+    #[command(after_help = "Examples:
+  engine ops
+  engine ops rank_genes_groups")]
     Ops {
         /// An operator name.
         name: Option<String>,
     },
     /// Show what is in an .h5ad or .zarr store and how it is stored.
+    #[command(after_help = "Examples:
+  engine inspect pbmc.h5ad
+  engine inspect pbmc.zarr --json --head 0")]
     Inspect {
+        /// An .h5ad file, a .zarr store (v2 or v3, directory or .zip), or a 10x output.
         path: PathBuf,
         /// Print machine-readable JSON.
         #[arg(long)]
@@ -93,7 +117,11 @@ enum Command {
     },
     /// Read every element of an .h5ad or zarr store and check every invariant anndata relies
     /// on; lists each problem with its element and exits 1 when there are errors.
+    #[command(after_help = "Examples:
+  engine validate pbmc.h5ad
+  engine validate pbmc.zarr --json --block-size 256M")]
     Validate {
+        /// An .h5ad file or a .zarr store (v2 or v3, directory or .zip).
         path: PathBuf,
         /// Print machine-readable JSON.
         #[arg(long)]
@@ -104,7 +132,13 @@ enum Command {
     },
     /// Query obs and var with SQL: `engine sql "SELECT cell_type, count(*) FROM obs GROUP BY 1"
     /// --data pbmc.h5ad`. With several datasets the tables are `NAME.obs` and `NAME.var`.
+    #[command(after_help = "Examples:
+  engine sql \"SELECT bulk_labels, count(*) AS n FROM obs GROUP BY 1 ORDER BY n DESC\" --data pbmc.h5ad
+  engine sql \"SELECT * FROM var WHERE highly_variable\" --data pbmc.h5ad --output hvg.csv
+  engine sql \"SELECT index, gene('CD3E') AS cd3e FROM obs WHERE bulk_labels = 'Dendritic'\" --data pbmc.h5ad
+  engine sql \"SELECT a.obs.louvain, count(*) FROM a.obs JOIN b.obs ON a.obs.index = b.obs.index GROUP BY 1\" --data a=pbmc.h5ad --data b=pbmc.zarr")]
     Sql {
+        /// One read-only SELECT over the tables `obs` and `var`.
         query: String,
         /// A dataset, optionally named: `--data pbmc.h5ad` or `--data a=first.zarr`.
         #[arg(long = "data", value_name = "[NAME=]PATH", required = true)]
@@ -117,8 +151,15 @@ enum Command {
         overwrite: bool,
     },
     /// Convert between h5ad and zarr, or rechunk, streaming block by block.
+    #[command(after_help = "Examples:
+  engine convert pbmc.h5ad pbmc.zarr
+  engine convert pbmc.h5ad pbmc_v3.zarr --format zarr3 --chunks 100,all --shards 1000,all
+  engine convert pbmc.zarr pbmc_gzip.h5ad --compression gzip:4
+  engine convert filtered_feature_bc_matrix.h5 tenx.h5ad --genome GRCh38")]
     Convert {
+        /// The store to read: .h5ad, .zarr (v2 or v3, directory or .zip) or a 10x output.
         input: PathBuf,
+        /// Where to write: .h5ad or .zarr (never replaced without --overwrite).
         output: PathBuf,
         /// Output format: h5ad, zarr2 or zarr3 (default: from the output extension).
         #[arg(long)]
