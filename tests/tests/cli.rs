@@ -612,3 +612,25 @@ fn every_subcommand_documents_its_flags_and_has_working_examples() {
     assert!(dir.join("pbmc_v3.zarr/zarr.json").is_file());
     assert!(dir.join("hvg.csv").is_file());
 }
+
+/// The README's operator reference lists every operator `engine ops` knows, and nothing else.
+#[test]
+fn the_readme_lists_every_operator() {
+    let out = engine(&["ops"]);
+    let listed: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .take_while(|l| !l.is_empty())
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .collect();
+    assert!(listed.len() >= 17, "{listed:?}");
+    let readme = std::fs::read_to_string(engine_tests::root().join("README.md")).unwrap();
+    let table: Vec<&str> = readme
+        .lines()
+        .skip_while(|l| !l.starts_with("| Operator |"))
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .filter_map(|l| l.split('`').nth(1))
+        .collect();
+    assert_eq!(table, listed);
+}
