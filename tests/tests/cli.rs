@@ -544,7 +544,9 @@ fn shell_words(line: &str) -> Vec<String> {
 #[test]
 fn every_subcommand_documents_its_flags_and_has_working_examples() {
     let commands = subcommands();
-    for c in ["run", "explain", "check", "ops", "inspect", "validate", "sql", "convert"] {
+    for c in [
+        "run", "explain", "check", "ops", "inspect", "validate", "sql", "convert",
+    ] {
         assert!(commands.iter().any(|x| x == c), "{commands:?}");
     }
     let mut examples = Vec::new();
@@ -588,8 +590,11 @@ fn every_subcommand_documents_its_flags_and_has_working_examples() {
         dir.join("filtered_feature_bc_matrix.h5"),
     )
     .unwrap();
-    std::os::unix::fs::symlink(engine_tests::root().join("pipelines"), dir.join("pipelines"))
-        .unwrap();
+    std::os::unix::fs::symlink(
+        engine_tests::root().join("pipelines"),
+        dir.join("pipelines"),
+    )
+    .unwrap();
     // Conversions first: the other examples read the stores they write.
     examples.sort_by_key(|e| e[0] != "convert");
     for mut args in examples {

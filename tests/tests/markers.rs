@@ -29,7 +29,8 @@ fn rank_genes_groups_matches_scanpy() {
     for (i, args) in [
         "",
         "method: t-test_overestim_var, reference: g1, n_genes: 10, corr_method: bonferroni",
-        "groups: 'g0,g2', n_genes: 25",
+        "groups: 'g0,g2', n_genes: 25, pts: true",
+        "reference: g3, groups: 'g1,g2', pts: true",
     ]
     .iter()
     .enumerate()
@@ -57,6 +58,8 @@ fn rank_genes_groups_matches_scanpy() {
                 let v = v.trim_matches('\'');
                 let v = if k == "groups" {
                     format!("{:?}", v.split(',').collect::<Vec<_>>())
+                } else if v == "true" {
+                    "True".to_string()
                 } else if v.parse::<i64>().is_ok() {
                     v.to_string()
                 } else {
@@ -81,7 +84,12 @@ fn rank_genes_groups_matches_scanpy() {
              \x20   for k, tol in [('scores', 1e-5), ('logfoldchanges', 1e-4), ('pvals', 1e-5), ('pvals_adj', 1e-5)]:\n\
              \x20       want = np.asarray(e[k][grp], dtype=float)[idx]; got = np.asarray(g[k][grp], dtype=float)\n\
              \x20       assert np.allclose(got, want, rtol=tol, atol=1e-300), (grp, k, got[:5], want[:5])\n\
-             assert g['params']['method'] == e['params']['method'] and g['params']['reference'] == e['params']['reference']\n",
+             assert g['params']['method'] == e['params']['method'] and g['params']['reference'] == e['params']['reference']\n\
+             for k in ['pts', 'pts_rest']:\n\
+             \x20   assert (k in e) == (k in g), (k, list(e), list(g))\n\
+             \x20   if k in e:\n\
+             \x20       assert list(g[k].columns) == list(e[k].columns) and list(g[k].index) == list(e[k].index), (k, g[k].columns, e[k].columns)\n\
+             \x20       assert np.allclose(g[k].to_numpy(), e[k].to_numpy(), rtol=1e-12, atol=0), k\n",
             src.display(),
             out.display()
         ));

@@ -290,7 +290,7 @@ pub const OPS: &[OpDef] = &[
         name: "rank_genes_groups",
         inputs: 1,
         summary: "sc.tl.rank_genes_groups: marker genes of each group of a categorical obs column against the rest (or a reference group), by Welch's t-test, streamed over X",
-        writes: "uns[key_added] ('names', 'scores', 'logfoldchanges', 'pvals', 'pvals_adj' as record arrays with a field per group, 'params')",
+        writes: "uns[key_added] ('names', 'scores', 'logfoldchanges', 'pvals', 'pvals_adj' as record arrays with a field per group, 'params'; with pts, 'pts' and, against the rest, 'pts_rest': data frames of genes × groups)",
         params: &[
             p("groupby", T::Str, D::Required),
             p("groups", T::Str, D::Null),
@@ -307,6 +307,7 @@ pub const OPS: &[OpDef] = &[
                 D::Str("benjamini-hochberg"),
             ),
             p("key_added", T::Str, D::Str("rank_genes_groups")),
+            p("pts", T::Bool, D::Bool(false)),
         ],
     },
     OpDef {

@@ -11,7 +11,7 @@ use engine_matrix::DynArray;
 use engine_ops::markers::{Moments, benjamini_hochberg, bonferroni, top_scores, welch};
 use engine_ops::sparse::ColumnSums;
 use engine_plan::{RankGenesGroups, RankMethod};
-use engine_store::{Column, Value};
+use engine_store::{Column, Frame, Value};
 use ndarray::Array1;
 use std::borrow::Cow;
 
@@ -185,25 +185,64 @@ impl ExecNode for RankGenesGroupsNode {
             fields[4].push((name, f64s(pick(&adj))));
         }
         let [names, scores, lfcs, pvals, adj] = fields;
+        let mut extra = Vec::new();
+        if p.pts {
+            // scanpy's groups_order: the ranked groups, and a reference group beside them.
+            let mut order = groups.clone();
+            if let Some(r) = reference.filter(|r| !order.contains(r)) {
+                order.push(r);
+            }
+            let frame = |fraction: &dyn Fn(usize, usize) -> f64| {
+                Value::Frame(Frame {
+                    index_name: a.var.index_name.clone(),
+                    index: Column::Plain(DynArray::Str(
+                        Array1::from(gene_names.clone()).into_dyn(),
+                    )),
+                    columns: order
+                        .iter()
+                        .map(|&g| {
+                            let v = Array1::from_iter((0..n_vars).map(|j| fraction(g, j)));
+                            (
+                                categories[g].clone(),
+                                Column::Plain(DynArray::F64(v.into_dyn())),
+                            )
+                        })
+                        .collect(),
+                })
+            };
+            let share = |nnz: u64, n: u64| nnz as f64 / n as f64;
+            extra.push(("pts", frame(&|g, j| share(sums[g].nnz[j], sums[g].n))));
+            if reference.is_none() {
+                extra.push((
+                    "pts_rest",
+                    frame(&|g, j| share(total.nnz[j] - sums[g].nnz[j], total.n - sums[g].n)),
+                ));
+            }
+        }
         a.uns.insert(
             p.key_added.clone(),
-            dict(vec![
-                (
-                    "params",
-                    dict(vec![
-                        ("groupby", Value::String(p.groupby.clone())),
-                        ("reference", Value::String(p.reference.clone())),
-                        ("method", Value::String(p.method.name().into())),
-                        ("use_raw", scalar_bool(false)),
-                        ("corr_method", Value::String(p.corr_method.clone())),
-                    ]),
-                ),
-                ("names", Value::Records(names)),
-                ("scores", Value::Records(scores)),
-                ("logfoldchanges", Value::Records(lfcs)),
-                ("pvals", Value::Records(pvals)),
-                ("pvals_adj", Value::Records(adj)),
-            ]),
+            dict(
+                vec![
+                    (
+                        "params",
+                        dict(vec![
+                            ("groupby", Value::String(p.groupby.clone())),
+                            ("reference", Value::String(p.reference.clone())),
+                            ("method", Value::String(p.method.name().into())),
+                            ("use_raw", scalar_bool(false)),
+                            ("corr_method", Value::String(p.corr_method.clone())),
+                        ]),
+                    ),
+                    ("names", Value::Records(names)),
+                    ("scores", Value::Records(scores)),
+                    ("logfoldchanges", Value::Records(lfcs)),
+                    ("pvals", Value::Records(pvals)),
+                    ("pvals_adj", Value::Records(adj)),
+                ]
+                .into_iter()
+                .chain(extra)
+                .collect(),
+            ),
         );
         cx.stage("t-tests", 0);
         Ok(Some(Data { x, ann: a }))

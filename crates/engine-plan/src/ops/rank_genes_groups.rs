@@ -37,6 +37,9 @@ pub struct RankGenesGroups {
     /// `benjamini-hochberg` or `bonferroni`.
     pub corr_method: String,
     pub key_added: String,
+    /// Also record the fraction of cells expressing each gene per group (`pts`), and in the
+    /// rest (`pts_rest`).
+    pub pts: bool,
 }
 
 impl RankGenesGroups {
@@ -103,6 +106,7 @@ impl RankGenesGroups {
                 .unwrap_or("benjamini-hochberg")
                 .to_string(),
             key_added,
+            pts: step.arg("pts").as_bool().unwrap_or(false),
         });
         Ok((op, s))
     }
@@ -111,7 +115,7 @@ impl RankGenesGroups {
 impl LogicalOp for RankGenesGroups {
     fn describe(&self) -> String {
         format!(
-            "groupby={}, groups={}, reference={}, method={}, n_genes={}, corr_method={}, key_added={}",
+            "groupby={}, groups={}, reference={}, method={}, n_genes={}, corr_method={}, key_added={}, pts={}",
             self.groupby,
             self.groups
                 .as_ref()
@@ -120,7 +124,8 @@ impl LogicalOp for RankGenesGroups {
             self.method.name(),
             self.n_genes.map_or("all".to_string(), |n| n.to_string()),
             self.corr_method,
-            self.key_added
+            self.key_added,
+            self.pts
         )
     }
 
