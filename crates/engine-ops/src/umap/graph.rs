@@ -1,48 +1,40 @@
 //! The graph's kept edges, their sampling schedule, and the adjacency the spectral
 //! initialisation reads.
 
-use engine_matrix::Compressed;
+use engine_matrix::{Compressed, DynArray};
 use std::borrow::Cow;
 
 /// The graph's edges in both directions as CSR rows (row = head), with umap-learn's
-/// sampling schedule. Weights are kept only until the spectral initialisation.
+/// sampling schedule: what the SGD reads. Built after the spectral initialisation (which
+/// reads the graph itself), so the two never hold their per-edge arrays at once.
 #[derive(Debug)]
 pub(super) struct Edges {
     pub(super) indptr: Vec<usize>,
     pub(super) tail: Vec<u32>,
-    pub(super) weight: Vec<f32>,
     /// Single precision: at a million cells each per-edge array is ~90 MB, and an epoch
     /// count below 2^24 is exact.
     pub(super) epochs_per_sample: Vec<f32>,
 }
 
 impl Edges {
-    /// Drops edges lighter than `max / n_epochs` (they would never be sampled) and sets
+    /// The edges umap-learn keeps (see [`Adjacency::row`]) with
     /// `epochs_per_sample = max / weight`.
     pub(super) fn from_graph(graph: &Compressed, n_epochs: usize) -> Edges {
-        let weight = crate::sparse::value_at(&graph.data);
-        let max = (0..graph.indices.len()).map(&weight).fold(0.0f64, f64::max);
-        let floor = max / n_epochs as f64;
-        let n = graph.shape[0];
-        // Sized for every stored edge (most are kept): grown by doubling, the three arrays
-        // could reach twice the graph.
+        let adjacency = Adjacency::of_graph(graph, n_epochs);
+        let n = adjacency.n();
+        // Sized for every stored edge (most are kept): grown by doubling, the arrays could
+        // reach twice the graph.
         let m = graph.indices.len();
         let mut e = Edges {
             indptr: Vec::with_capacity(n + 1),
             tail: Vec::with_capacity(m),
-            weight: Vec::with_capacity(m),
             epochs_per_sample: Vec::with_capacity(m),
         };
         e.indptr.push(0);
         for i in 0..n {
-            let (lo, hi) = (graph.indptr[i] as usize, graph.indptr[i + 1] as usize);
-            for (at, &j) in (lo..hi).zip(&graph.indices[lo..hi]) {
-                let w = weight(at);
-                if w > 0.0 && w >= floor && j as usize != i {
-                    e.tail.push(j);
-                    e.weight.push(w as f32);
-                    e.epochs_per_sample.push((max / w) as f32);
-                }
+            for (j, w) in adjacency.row(i) {
+                e.tail.push(j as u32);
+                e.epochs_per_sample.push((adjacency.max / w) as f32);
             }
             e.indptr.push(e.tail.len());
         }
@@ -50,7 +42,7 @@ impl Edges {
     }
 
     /// The same edges with vertex `order[v]` renamed `v` (rows keep their edge order). One
-    /// per-edge array is rebuilt at a time, so the copy costs one array, not all of them.
+    /// per-edge array is rebuilt at a time, so the copy costs one array, not both.
     pub(super) fn permuted(self, order: &[usize]) -> Edges {
         let mut rank = vec![0u32; order.len()];
         for (v, &old) in order.iter().enumerate() {
@@ -74,40 +66,57 @@ impl Edges {
         Edges {
             indptr,
             tail,
-            weight: Vec::new(),
             epochs_per_sample,
         }
     }
-
-    /// The kept edges as a symmetric weighted adjacency (borrowed) for the spectral
-    /// initialisation.
-    pub(super) fn adjacency(&self) -> Adjacency<'_> {
-        Adjacency {
-            indptr: Cow::Borrowed(&self.indptr),
-            indices: Cow::Borrowed(&self.tail),
-            weight: Cow::Borrowed(&self.weight),
-        }
-    }
 }
 
+/// A symmetric weighted adjacency for the spectral initialisation: the graph's own arrays
+/// (borrowed when its weights are float32), read through umap-learn's drop rule.
 #[derive(Debug, Clone)]
 pub(super) struct Adjacency<'a> {
-    indptr: Cow<'a, [usize]>,
+    indptr: Cow<'a, [u64]>,
     indices: Cow<'a, [u32]>,
     weight: Cow<'a, [f32]>,
+    /// The graph's largest weight.
+    max: f64,
+    /// Weights below it are not edges: `max / n_epochs`, they would never be sampled.
+    floor: f64,
 }
 
-impl Adjacency<'_> {
+impl<'a> Adjacency<'a> {
+    /// The edges of `graph` that a layout of `n_epochs` epochs keeps.
+    pub(super) fn of_graph(graph: &'a Compressed, n_epochs: usize) -> Adjacency<'a> {
+        let value = crate::sparse::value_at(&graph.data);
+        let max = (0..graph.indices.len()).map(&value).fold(0.0f64, f64::max);
+        let weight = match &graph.data {
+            DynArray::F32(a) if a.as_slice().is_some() => {
+                Cow::Borrowed(a.as_slice().expect("checked"))
+            }
+            _ => Cow::Owned((0..graph.indices.len()).map(|e| value(e) as f32).collect()),
+        };
+        Adjacency {
+            indptr: Cow::Borrowed(&graph.indptr),
+            indices: Cow::Borrowed(&graph.indices),
+            weight,
+            max,
+            floor: max / n_epochs as f64,
+        }
+    }
+
     pub(super) fn n(&self) -> usize {
         self.indptr.len() - 1
     }
 
+    /// Row `i`'s edges and their weights: self loops, zeros and weights below the floor are
+    /// skipped.
     pub(super) fn row(&self, i: usize) -> impl Iterator<Item = (usize, f64)> + '_ {
-        let r = self.indptr[i]..self.indptr[i + 1];
+        let r = self.indptr[i] as usize..self.indptr[i + 1] as usize;
         self.indices[r.clone()]
             .iter()
             .zip(&self.weight[r])
             .map(|(&j, &w)| (j as usize, f64::from(w)))
+            .filter(move |&(j, w)| w > 0.0 && w >= self.floor && j != i)
     }
 
     /// Connected-component label of every vertex, numbered in order of first vertex.
@@ -141,21 +150,23 @@ impl Adjacency<'_> {
         for (k, &v) in members.iter().enumerate() {
             local[v] = k as u32;
         }
-        let (mut indptr, mut indices, mut weight) = (vec![0], Vec::new(), Vec::new());
+        let (mut indptr, mut indices, mut weight) = (vec![0u64], Vec::new(), Vec::new());
         for &v in members {
-            let r = self.indptr[v]..self.indptr[v + 1];
-            for (&u, &w) in self.indices[r.clone()].iter().zip(&self.weight[r]) {
-                if local[u as usize] != u32::MAX {
-                    indices.push(local[u as usize]);
-                    weight.push(w);
+            for (u, w) in self.row(v) {
+                if local[u] != u32::MAX {
+                    indices.push(local[u]);
+                    weight.push(w as f32);
                 }
             }
-            indptr.push(indices.len());
+            indptr.push(indices.len() as u64);
         }
+        // Kept edges only: nothing more to drop.
         Adjacency {
             indptr: Cow::Owned(indptr),
             indices: Cow::Owned(indices),
             weight: Cow::Owned(weight),
+            max: self.max,
+            floor: f64::NEG_INFINITY,
         }
     }
 }

@@ -27,7 +27,7 @@ mod spectral;
 pub use curve::find_ab_params;
 
 use engine_matrix::Compressed;
-use graph::Edges;
+use graph::{Adjacency, Edges};
 use ndarray::{Array2, ArrayView2, Axis};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -108,18 +108,17 @@ pub fn initialize(graph: &Compressed, data: ArrayView2<'_, f32>, params: &UmapPa
         .n_epochs
         .filter(|&e| e > 0)
         .unwrap_or(if n <= 10_000 { 500 } else { 200 });
-    let mut edges = Edges::from_graph(graph, n_epochs);
     let mut rng = ChaCha8Rng::seed_from_u64(params.seed);
     let init = if n == 0 {
         Array2::zeros((0, dim))
     } else if params.spectral {
-        let coords = spectral_layout(&edges.adjacency(), data, dim, &mut rng);
+        let coords = spectral_layout(&Adjacency::of_graph(graph, n_epochs), data, dim, &mut rng);
         noisy_scale_coords(&coords, &mut rng)
     } else {
         Array2::from_shape_fn((n, dim), |_| rng.random_range(-10.0f32..10.0))
     };
-    // The SGD samples by the schedule alone.
-    edges.weight = Vec::new();
+    // The SGD samples by the schedule alone, built once the spectral solver's basis is gone.
+    let edges = Edges::from_graph(graph, n_epochs);
     Initial {
         embedding: scale_into_box(init),
         edges,

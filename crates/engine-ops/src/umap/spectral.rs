@@ -366,7 +366,6 @@ pub(super) fn scale_into_box(mut e: Array2<f32>) -> Array2<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::umap::graph::Edges;
     use crate::umap::tests::{clique_chain, graph};
 
     #[test]
@@ -377,8 +376,7 @@ mod tests {
         let n = 200;
         let edges: Vec<_> = (0..n - 1).map(|i| (i, i + 1, 1.0)).collect();
         let g = graph(n, &edges);
-        let x = connected_spectral(&Edges::from_graph(&g, 500).adjacency(), 2, 1e-12)
-            .expect("converges");
+        let x = connected_spectral(&Adjacency::of_graph(&g, 500), 2, 1e-12).expect("converges");
         for k in 1..=2 {
             let expected: Vec<f64> = (0..n)
                 .map(|i| {
@@ -403,8 +401,7 @@ mod tests {
         // so 100 block iterations capture the exact modes the Krylov solver finds.
         let (k, size) = (3, 40);
         let g = clique_chain(k, size, 0.5);
-        let edges = Edges::from_graph(&g, 500);
-        let adjacency = edges.adjacency();
+        let adjacency = Adjacency::of_graph(&g, 500);
         let deg: Vec<f64> = (0..k * size)
             .map(|i| adjacency.row(i).map(|(_, w)| w).sum())
             .collect();
