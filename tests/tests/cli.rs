@@ -559,7 +559,10 @@ fn every_subcommand_documents_its_flags_and_has_working_examples() {
                 section = line;
                 continue;
             }
+            // clap appends defaults and choices: they are not help text.
             let item = line.trim_start();
+            let item = item.split(" [default:").next().unwrap_or(item);
+            let item = item.split(" [possible values:").next().unwrap_or(item);
             if matches!(section, "Arguments:" | "Options:")
                 && (item.starts_with('<') || item.starts_with('-'))
             {

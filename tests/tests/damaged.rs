@@ -430,3 +430,45 @@ with open({src:?}, "r+b") as f:
         }
     }
 }
+
+/// The same check for a text field of a rec-array (`uns['rank_genes_groups']['names']`, as
+/// scanpy writes it): the damaged record is named, before HDF5 reads the field.
+#[test]
+fn a_damaged_record_string_length_is_refused_before_reading() {
+    let dir = scratch("vlen-record");
+    let src = dir.join("records.h5ad");
+    std::fs::copy(fixtures().join("records.h5ad"), &src).unwrap();
+    engine_tests::python_ok(&format!(
+        r#"
+import h5py, numpy as np
+with h5py.File({src:?}, "r") as f:
+    ds = f["uns/rank_genes_groups/names"]
+    assert ds.id.get_create_plist().get_layout() == h5py.h5d.CONTIGUOUS
+    # On disk a record is its three strings' descriptors, 16 bytes each (the type h5py
+    # reports sizes them as 8-byte pointers).
+    record = ds.id.get_storage_size() // len(ds)
+    assert record == 48, record
+    at = ds.id.get_offset() + 2 * record + 16 * list(ds.dtype.names).index("mid")
+with open({src:?}, "r+b") as f:
+    f.seek(at)
+    f.write(np.uint32(0xF0000000).tobytes())
+"#,
+        src = src.to_str().unwrap()
+    ));
+    let res = std::process::Command::new(engine_tests::engine_bin())
+        .args(["validate", src.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&res.stdout),
+        String::from_utf8_lossy(&res.stderr)
+    );
+    assert_eq!(res.status.code(), Some(1), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.contains("uns/rank_genes_groups/names")
+                && l.contains("element 2 claims 4026531840 bytes")),
+        "{text}"
+    );
+}

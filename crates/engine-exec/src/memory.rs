@@ -51,7 +51,7 @@ fn embedding_bytes(key: &str) -> usize {
 /// Bytes of a kNN graph in `obsp` (f32 CSR: an 8-byte pointer per row, 8 bytes per entry).
 fn graph_bytes(name: &str, n: usize, k: usize) -> usize {
     let per_row = if name == "distances" {
-        k - 1
+        k.saturating_sub(1)
     } else {
         graph_edges(n, k) / n.max(1)
     };
@@ -251,9 +251,11 @@ pub fn estimate(plan: &LogicalPlan, live: &[bool], workers: usize, limit: usize)
         if !live {
             continue;
         }
+        // A writer's other slots are held values too; only its first input is counted as
+        // the input.
         let others: usize = held_for_later
             .iter()
-            .filter(|v| !inputs[id].contains(v))
+            .filter(|&&v| inputs[id].first() != Some(&v))
             .map(|&v| frames(&plan.nodes[v].schema))
             .sum();
         // An input another step still needs is copied for this one (its frames).

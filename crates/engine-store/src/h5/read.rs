@@ -416,6 +416,14 @@ impl Store for H5Store {
             let read = || raw::compound_field(&ds, &f.name, &f.ty);
             // As for plain reads: only variable-length fields go through the global heap.
             let v = if matches!(f.ty, TD::VarLenUnicode | TD::VarLenAscii) {
+                if let Some(raw) = &self.raw {
+                    let len = raw
+                        .metadata()
+                        .map_err(|e| h5err(&self.path, path, e))?
+                        .len();
+                    super::vlen_guard::check_field(raw, len, &ds, &ct, &f.name)
+                        .map_err(|e| h5err(&self.path, path, e))?;
+                }
                 super::watchdog::guarded(
                     || format!("{}:/{path}", self.path.display()),
                     ds.size(),
