@@ -72,6 +72,12 @@ impl OpDef {
     pub fn param(&self, name: &str) -> Option<&ParamDef> {
         self.params.iter().find(|p| p.name == name)
     }
+
+    /// Whether the step's result is data another step or an output can take: a plot only
+    /// writes its image.
+    pub fn produces_data(&self) -> bool {
+        self.name != "plot"
+    }
 }
 
 const fn p(name: &'static str, ty: ParamType, default: DefaultValue) -> ParamDef {

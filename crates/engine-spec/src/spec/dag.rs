@@ -15,6 +15,28 @@ impl Cx {
         );
     }
 
+    /// Reports a reference to a step that produces no data (a plot), naming what it reads.
+    pub(super) fn no_data(&mut self, s: &str, span: Span, steps: &[Unresolved]) -> bool {
+        let Some((step, inputs)) = steps.iter().find(|(st, _)| st.id == s) else {
+            return false;
+        };
+        if step.op.produces_data() {
+            return false;
+        }
+        let d = Diagnostic::new(
+            span,
+            format!(
+                "step `{s}` is a {}, which produces no data to take",
+                step.op.name
+            ),
+        );
+        self.diags.push(match inputs.first() {
+            Some((from, _)) => d.with_help(format!("take its input, `{from}`")),
+            None => d,
+        });
+        true
+    }
+
     /// Resolves inputs and orders steps so inputs come first; reports dangling references and
     /// cycles. The DAG comes from the references, never from the order in the file.
     pub(super) fn order(&mut self, steps: Vec<Unresolved>) -> Vec<Step> {
@@ -30,7 +52,10 @@ impl Cx {
                     Some(&j) if j == i => {
                         self.err(*span, format!("step `{}` uses itself as input", step.id))
                     }
-                    Some(&j) => edges[i].push(j),
+                    Some(&j) => {
+                        self.no_data(name, *span, &steps);
+                        edges[i].push(j);
+                    }
                     None => self.unknown_step(name, *span, &steps),
                 }
             }
@@ -89,6 +114,42 @@ impl Cx {
 mod tests {
     use crate::spec::tests::GOOD;
     use crate::spec::{Arg, parse_yaml};
+
+    /// A plot writes only its image: a step or an output that takes it is refused where it
+    /// names it, pointing at the plot's own input (`run` met a missing value).
+    #[test]
+    fn a_plot_is_not_an_input() {
+        let src = "\
+version: 1
+steps:
+  - {id: data, op: synthetic, n_obs: 200, n_vars: 10}
+  - {id: pcs, op: pca, input: data, n_comps: 3}
+  - {id: fig, op: plot, input: pcs, path: pca.png}
+  - {id: again, op: log1p, input: fig}
+outputs:
+  - {step: fig, path: out.h5ad}
+  - {step: again, path: again.h5ad, raw: fig}
+";
+        let e = parse_yaml("p.yaml", src, &[]).unwrap_err();
+        let mut items = e.items.clone();
+        items.sort_by_key(|d| (d.span.line, d.span.col));
+        let got: Vec<String> = items
+            .iter()
+            .map(|d| {
+                let help = d.help.clone().unwrap_or_default();
+                format!("{}:{}: {} ({help})", d.span.line, d.span.col, d.message)
+            })
+            .collect();
+        let want = "is a plot, which produces no data to take (take its input, `pcs`)";
+        assert_eq!(
+            got,
+            [
+                format!("6:35: step `fig` {want}"),
+                format!("8:12: step `fig` {want}"),
+                format!("9:42: step `fig` {want}"),
+            ],
+        );
+    }
 
     #[test]
     fn steps_follow_references_not_file_order() {

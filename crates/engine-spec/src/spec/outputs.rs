@@ -43,6 +43,7 @@ impl Cx {
             }
             let step = match item.get("step") {
                 Some(n) => match n.as_str() {
+                    Some(s) if self.no_data(s, n.span, steps) => continue,
                     Some(s) if steps.iter().any(|(st, _)| st.id == s) => s.to_string(),
                     Some(s) => {
                         self.unknown_step(s, n.span, steps);
@@ -112,6 +113,9 @@ impl Cx {
                 };
                 if !steps.iter().any(|(st, _)| st.id == s) {
                     cx.unknown_step(s, n.span, steps);
+                    return None;
+                }
+                if cx.no_data(s, n.span, steps) {
                     return None;
                 }
                 if !is_upstream(steps, s, &step) {
