@@ -361,6 +361,17 @@ fn damaged_10x_h5_is_refused() {
     }
 }
 
+/// The exit code and everything printed (validate reports on stdout, errors go to stderr).
+fn code_and_text(args: &[&str]) -> (Option<i32>, String) {
+    let res = engine(args);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&res.stdout),
+        String::from_utf8_lossy(&res.stderr)
+    );
+    (res.status.code(), text)
+}
+
 /// A string whose stored length is damaged made HDF5 zero a buffer of that length before it
 /// looked at the string (4 GiB from one flipped byte, found by fuzzing). The lengths are
 /// checked against the file's size first, in a contiguous dataset and in a shuffled, deflated
@@ -411,16 +422,8 @@ with open({src:?}, "r+b") as f:
             vec!["/var/gene"],
         ),
     ] {
-        let res = std::process::Command::new(engine_tests::engine_bin())
-            .args(&args)
-            .output()
-            .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&res.stdout),
-            String::from_utf8_lossy(&res.stderr)
-        );
-        assert_eq!(res.status.code(), Some(1), "{args:?}: {text}");
+        let (code, text) = code_and_text(&args);
+        assert_eq!(code, Some(1), "{args:?}: {text}");
         for element in elements {
             assert!(
                 text.lines().any(|l| l.contains(element)
@@ -455,16 +458,8 @@ with open({src:?}, "r+b") as f:
 "#,
         src = src.to_str().unwrap()
     ));
-    let res = std::process::Command::new(engine_tests::engine_bin())
-        .args(["validate", src.to_str().unwrap()])
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&res.stdout),
-        String::from_utf8_lossy(&res.stderr)
-    );
-    assert_eq!(res.status.code(), Some(1), "{text}");
+    let (code, text) = code_and_text(&["validate", src.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{text}");
     assert!(
         text.lines()
             .any(|l| l.contains("uns/rank_genes_groups/names")

@@ -65,14 +65,19 @@ fn graph_edges(n: usize, k: usize) -> usize {
     2 * k.saturating_sub(1) * n
 }
 
-/// Bytes of a value's obs and var frames (a `String` per index entry, 8 bytes per column
-/// value).
-fn frames(s: &Schema) -> usize {
-    s.n_obs * (56 + 8 * s.obs.len()) + s.n_vars * (56 + 8 * s.var.len())
+/// Bytes of a frame of `rows` rows and `columns` columns: a `String` per index entry, 8 bytes
+/// per column value.
+fn frame_bytes(rows: usize, columns: usize) -> usize {
+    rows * (56 + 8 * columns)
 }
 
-/// Bytes of one value's annotations: obs and var frames (a `String` per index entry, 8 bytes
-/// per column value), embeddings, graphs and per-row factors.
+/// Bytes of a value's obs and var frames.
+fn frames(s: &Schema) -> usize {
+    frame_bytes(s.n_obs, s.obs.len()) + frame_bytes(s.n_vars, s.var.len())
+}
+
+/// Bytes of one value's annotations: obs and var frames, embeddings, graphs and per-row
+/// factors.
 fn held(s: &Schema, k: usize) -> usize {
     let (n, d) = (s.n_obs, s.n_vars);
     let obsm: usize = s
@@ -89,8 +94,8 @@ fn held(s: &Schema, k: usize) -> usize {
 /// a frame, an embedding, a graph).
 fn largest_element(s: &Schema, k: usize) -> usize {
     let n = s.n_obs;
-    let obs = n * (56 + 8 * s.obs.len());
-    let var = s.n_vars * (56 + 8 * s.var.len());
+    let obs = frame_bytes(n, s.obs.len());
+    let var = frame_bytes(s.n_vars, s.var.len());
     let obsm = s.obsm.iter().map(|(key, w)| n * w * embedding_bytes(key));
     let varm = s.varm.iter().map(|(_, w)| s.n_vars * w * 8);
     let obsp = s.obsp.iter().map(|g| graph_bytes(g, n, k));
@@ -281,7 +286,7 @@ pub fn estimate(plan: &LogicalPlan, live: &[bool], workers: usize, limit: usize)
             held(&node.schema, k)
         };
         let copied_obs = if shared_input && !sink[id] {
-            input.n_obs * (56 + 8 * input.obs.len())
+            frame_bytes(input.n_obs, input.obs.len())
         } else {
             0
         };

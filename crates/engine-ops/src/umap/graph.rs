@@ -17,14 +17,13 @@ pub(super) struct Edges {
 }
 
 impl Edges {
-    /// The edges umap-learn keeps (see [`Adjacency::row`]) with
+    /// The edges `adjacency` keeps (see [`Adjacency::row`]) with
     /// `epochs_per_sample = max / weight`.
-    pub(super) fn from_graph(graph: &Compressed, n_epochs: usize) -> Edges {
-        let adjacency = Adjacency::of_graph(graph, n_epochs);
+    pub(super) fn from_adjacency(adjacency: &Adjacency<'_>) -> Edges {
         let n = adjacency.n();
         // Sized for every stored edge (most are kept): grown by doubling, the arrays could
         // reach twice the graph.
-        let m = graph.indices.len();
+        let m = adjacency.indices.len();
         let mut e = Edges {
             indptr: Vec::with_capacity(n + 1),
             tail: Vec::with_capacity(m),

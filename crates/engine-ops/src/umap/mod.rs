@@ -109,16 +109,18 @@ pub fn initialize(graph: &Compressed, data: ArrayView2<'_, f32>, params: &UmapPa
         .filter(|&e| e > 0)
         .unwrap_or(if n <= 10_000 { 500 } else { 200 });
     let mut rng = ChaCha8Rng::seed_from_u64(params.seed);
+    // The graph's kept edges, read in place by the spectral start and then by the schedule.
+    let adjacency = Adjacency::of_graph(graph, n_epochs);
     let init = if n == 0 {
         Array2::zeros((0, dim))
     } else if params.spectral {
-        let coords = spectral_layout(&Adjacency::of_graph(graph, n_epochs), data, dim, &mut rng);
+        let coords = spectral_layout(&adjacency, data, dim, &mut rng);
         noisy_scale_coords(&coords, &mut rng)
     } else {
         Array2::from_shape_fn((n, dim), |_| rng.random_range(-10.0f32..10.0))
     };
     // The SGD samples by the schedule alone, built once the spectral solver's basis is gone.
-    let edges = Edges::from_graph(graph, n_epochs);
+    let edges = Edges::from_adjacency(&adjacency);
     Initial {
         embedding: scale_into_box(init),
         edges,

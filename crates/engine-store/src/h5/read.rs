@@ -382,11 +382,8 @@ impl Store for H5Store {
         // reads may take as long as they take.
         if matches!(td, TD::VarLenUnicode | TD::VarLenAscii) {
             if let Some(raw) = &self.raw {
-                let len = raw
-                    .metadata()
-                    .map_err(|e| h5err(&self.path, path, e))?
-                    .len();
-                super::vlen_guard::check(raw, len, &ds).map_err(|e| h5err(&self.path, path, e))?;
+                let rows = (sel.len() == 1).then(|| sel[0].clone());
+                super::vlen_guard::check(raw, &ds, rows).map_err(|e| h5err(&self.path, path, e))?;
             }
             let n: usize = sel.iter().map(|r| (r.end - r.start) as usize).product();
             return super::watchdog::guarded(
@@ -417,11 +414,7 @@ impl Store for H5Store {
             // As for plain reads: only variable-length fields go through the global heap.
             let v = if matches!(f.ty, TD::VarLenUnicode | TD::VarLenAscii) {
                 if let Some(raw) = &self.raw {
-                    let len = raw
-                        .metadata()
-                        .map_err(|e| h5err(&self.path, path, e))?
-                        .len();
-                    super::vlen_guard::check_field(raw, len, &ds, &ct, &f.name)
+                    super::vlen_guard::check_field(raw, &ds, &ct, &f.name)
                         .map_err(|e| h5err(&self.path, path, e))?;
                 }
                 super::watchdog::guarded(

@@ -9,6 +9,7 @@
 use hdf5::Dataset;
 use hdf5::filters::Filter;
 use std::io::Read;
+use std::ops::Range;
 use std::os::unix::fs::FileExt;
 
 /// Bytes of one stored descriptor: a 4-byte length, a heap address and a 4-byte index.
@@ -77,19 +78,17 @@ fn unfilter(
     Some(buf)
 }
 
-/// Refuses a variable-length string dataset any of whose stored lengths exceeds `file_len`.
-/// `file` is the same file opened for positional reads (HDF5 addresses are file offsets).
-pub fn check(file: &std::fs::File, file_len: u64, ds: &Dataset) -> hdf5::Result<()> {
+/// Refuses a variable-length string dataset any of whose stored lengths exceeds the size of
+/// `file` (the same file opened for positional reads: HDF5 addresses are file offsets).
+/// `rows`, for a 1-D read of part of a contiguous dataset, limits the check to those
+/// elements.
+pub fn check(file: &std::fs::File, ds: &Dataset, rows: Option<Range<u64>>) -> hdf5::Result<()> {
     let elem = descriptor_size(ds)?;
-    check_at(
-        file,
-        file_len,
-        ds,
-        Layout {
-            stride: elem,
-            offset: 0,
-        },
-    )
+    let layout = Layout {
+        stride: elem,
+        offset: 0,
+    };
+    check_at(file, ds, layout, rows.filter(|_| ds.ndim() == 1))
 }
 
 /// As [`check`], for the variable-length string field `name` of a compound dataset's
@@ -97,7 +96,6 @@ pub fn check(file: &std::fs::File, file_len: u64, ds: &Dataset) -> hdf5::Result<
 /// variable-length one as a descriptor (the type HDF5 reports sizes them as pointers).
 pub fn check_field(
     file: &std::fs::File,
-    file_len: u64,
     ds: &Dataset,
     ct: &hdf5::types::CompoundType,
     name: &str,
@@ -119,12 +117,21 @@ pub fn check_field(
         };
     }
     match offset {
-        Some(offset) => check_at(file, file_len, ds, Layout { stride, offset }),
+        Some(offset) => check_at(file, ds, Layout { stride, offset }, None),
         None => Ok(()),
     }
 }
 
-fn check_at(file: &std::fs::File, file_len: u64, ds: &Dataset, layout: Layout) -> hdf5::Result<()> {
+fn check_at(
+    file: &std::fs::File,
+    ds: &Dataset,
+    layout: Layout,
+    rows: Option<Range<u64>>,
+) -> hdf5::Result<()> {
+    let file_len = file
+        .metadata()
+        .map_err(|e| hdf5::Error::from(e.to_string()))?
+        .len();
     let elem = layout.stride;
     if let Some(base) = ds.offset() {
         let Some(bytes) = (ds.size() as u64).checked_mul(elem as u64) else {
@@ -137,12 +144,18 @@ fn check_at(file: &std::fs::File, file_len: u64, ds: &Dataset, layout: Layout) -
         if ds.storage_size() != bytes {
             return Ok(());
         }
-        // Strings are read in pieces of 1 MiB of descriptors.
+        // Only the rows read, when they are in range; strings are read in pieces of 1 MiB
+        // of descriptors.
+        let (mut at, end) = match rows {
+            Some(r) if r.start <= r.end && r.end.saturating_mul(elem as u64) <= bytes => {
+                (r.start * elem as u64, r.end * elem as u64)
+            }
+            _ => (0, bytes),
+        };
         let piece = (1 << 20) / elem * elem;
         let mut buf = vec![0u8; piece];
-        let mut at = 0u64;
-        while at < bytes {
-            let n = piece.min((bytes - at) as usize);
+        while at < end {
+            let n = piece.min((end - at) as usize);
             file.read_exact_at(&mut buf[..n], base + at)
                 .map_err(|e| hdf5::Error::from(e.to_string()))?;
             if let Some((i, len)) = too_long(&buf[..n], layout, file_len) {
