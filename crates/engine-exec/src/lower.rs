@@ -263,7 +263,10 @@ fn lower_node(
             },
             random_state: *random_state,
         }),
-        Op::RankGenesGroups(r) => Box::new(RankGenesGroupsNode { params: r.clone() }),
+        Op::RankGenesGroups(r) => Box::new(RankGenesGroupsNode {
+            params: r.clone(),
+            working_set: memory::wilcoxon_working_set(n.schema.n_obs),
+        }),
         Op::Plot(Plot {
             basis,
             components,

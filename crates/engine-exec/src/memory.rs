@@ -10,7 +10,7 @@
 //! The binary itself, its allocator and thread stacks are not counted: [`RUNTIME_OVERHEAD`].
 
 use crate::physical::pca::GRAM_MAX_VARS;
-use engine_plan::{LogicalPlan, Node, Op, Schema, SvdSolver};
+use engine_plan::{LogicalPlan, Node, Op, RankMethod, Schema, SvdSolver};
 
 /// What the process takes whatever the data: code, allocator arenas, thread stacks, the HDF5
 /// library, and DataFusion's session once a SQL predicate runs. Peak memory stays within the
@@ -46,6 +46,13 @@ fn embedding_bytes(key: &str) -> usize {
     } else {
         8
     }
+}
+
+/// Bytes Wilcoxon's test gathers at once (a block of genes' nonzero values with their groups):
+/// 64 MiB, or one dense gene of `n` cells when that is more. Fewer genes per pass only means
+/// more passes over X.
+pub fn wilcoxon_working_set(n: usize) -> usize {
+    (64 << 20).max(32 * n)
 }
 
 /// Bytes of a kNN graph in `obsp` (f32 CSR: an 8-byte pointer per row, 8 bytes per entry).
@@ -164,21 +171,30 @@ fn scratch(
         Op::Leiden(_) => (16 * n * k + 160 * n, "Leiden's working graph"),
         Op::Umap(u) => {
             // The spectral start reads the graph in place: its Lanczos basis (34 vectors) and
-            // degrees, or the dense operator on small graphs. Then the SGD: per edge a tail,
-            // its schedule and two next-epoch counters (16 bytes), per cell its ordering,
-            // snapshot and deferred moves.
+            // degrees, or the dense operator on small graphs. Then the SGD: per edge a tail
+            // and its schedule (8 bytes; the sampling counters are computed), per cell its
+            // ordering, snapshot and deferred moves.
             let spectral = 300 * n + if n <= 4096 { 40 * n * n } else { 0 };
-            let sgd = 16 * graph_edges(n, k) + 120 * n;
+            let sgd = 8 * graph_edges(n, k) + 120 * n;
             (
                 spectral.max(sgd) + 16 * n * u.n_components,
                 "UMAP's spectral start and edge lists",
             )
         }
         Op::Plot(_) => (128 * n, "the plot's points and labels"),
-        Op::RankGenesGroups(_) => {
+        Op::RankGenesGroups(r) => {
             // Per-category column sums (three arrays of n_vars) for each worker; the groups
-            // are known only at run time: budgeted at 64 of them.
-            (3 * 8 * d * 65 * workers + 48 * d, "per-group gene sums")
+            // are known only at run time: budgeted at 64 of them. Wilcoxon's then gather a
+            // block of genes' values, and keep rank sums and ties per group.
+            let sums = 3 * 8 * d * 65 * workers + 48 * d;
+            if r.method == RankMethod::Wilcoxon {
+                (
+                    sums + wilcoxon_working_set(n) + 2 * 8 * d * 65,
+                    "per-group gene sums and Wilcoxon's gathered values",
+                )
+            } else {
+                (sums, "per-group gene sums")
+            }
         }
         Op::Write(_) => (
             2 * largest_element(input, k),

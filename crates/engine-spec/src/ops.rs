@@ -295,7 +295,7 @@ pub const OPS: &[OpDef] = &[
     OpDef {
         name: "rank_genes_groups",
         inputs: 1,
-        summary: "sc.tl.rank_genes_groups: marker genes of each group of a categorical obs column against the rest (or a reference group), by Welch's t-test, streamed over X",
+        summary: "sc.tl.rank_genes_groups: marker genes of each group of a categorical obs column against the rest (or a reference group), by Welch's t-test or Wilcoxon's rank-sum test, streamed over X (Wilcoxon in gene blocks, one pass each)",
         writes: "uns[key_added] ('names', 'scores', 'logfoldchanges', 'pvals', 'pvals_adj' as record arrays with a field per group, 'params'; with pts, 'pts' and, against the rest, 'pts_rest': data frames of genes × groups)",
         params: &[
             p("groupby", T::Str, D::Required),
@@ -303,9 +303,10 @@ pub const OPS: &[OpDef] = &[
             p("reference", T::Str, D::Str("rest")),
             p(
                 "method",
-                T::Choice(&["t-test", "t-test_overestim_var"]),
+                T::Choice(&["t-test", "t-test_overestim_var", "wilcoxon"]),
                 D::Str("t-test"),
             ),
+            p("tie_correct", T::Bool, D::Bool(false)),
             p("n_genes", T::Int, D::Null),
             p(
                 "corr_method",

@@ -1,5 +1,7 @@
 //! `rank_genes_groups`: one pass over X for each group's per-gene sums and sums of squares
-//! (and the whole's), then Welch's t-tests per group in memory, as scanpy ranks them.
+//! (and the whole's), then Welch's t-tests per group in memory, as scanpy ranks them. For
+//! Wilcoxon's test, then one pass per block of genes that gathers those genes' nonzero values
+//! within the working set, ranked gene by gene.
 
 use super::{Data, ExecNode, single};
 use crate::annotations::{dict, scalar_bool};
@@ -8,16 +10,45 @@ use crate::pass::fold_pass;
 use crate::physical::hvg::rows_by_batch;
 use engine_common::{Error, Result};
 use engine_matrix::DynArray;
-use engine_ops::markers::{Moments, benjamini_hochberg, bonferroni, top_scores, welch};
+use engine_ops::markers::{
+    Moments, benjamini_hochberg, bonferroni, rank_sums, sort_values, top_scores, welch, wilcoxon,
+};
 use engine_ops::sparse::ColumnSums;
 use engine_plan::{RankGenesGroups, RankMethod};
 use engine_store::{Column, Frame, Value};
 use ndarray::Array1;
+use rayon::prelude::*;
 use std::borrow::Cow;
+use std::ops::Range;
 
 #[derive(Debug)]
 pub(crate) struct RankGenesGroupsNode {
     pub params: RankGenesGroups,
+    /// Bytes Wilcoxon's gathered values may take (the memory estimate counts them).
+    pub working_set: usize,
+}
+
+/// Bytes a gathered value takes at most: the value and its group code (16), twice over for
+/// a vector's spare capacity while it grows.
+const GATHERED_BYTES: usize = 32;
+
+/// Consecutive blocks of genes whose nonzeros (`nnz[j]`) fit `working_set` bytes once
+/// gathered; a gene that does not fit alone gets a block of its own.
+fn gene_blocks(nnz: &[u64], working_set: usize) -> Vec<Range<usize>> {
+    let per_block = (working_set / GATHERED_BYTES).max(1) as u64;
+    let mut blocks = Vec::new();
+    let (mut start, mut held) = (0, 0u64);
+    for (j, &n) in nnz.iter().enumerate() {
+        if j > start && held + n > per_block {
+            blocks.push(start..j);
+            (start, held) = (j, 0);
+        }
+        held += n;
+    }
+    if start < nnz.len() {
+        blocks.push(start..nnz.len());
+    }
+    blocks
 }
 
 impl ExecNode for RankGenesGroupsNode {
@@ -26,19 +57,24 @@ impl ExecNode for RankGenesGroupsNode {
     }
 
     fn stages(&self) -> Vec<String> {
-        vec![
-            format!(
-                "pass over X: per-gene sums and sums of squares per group of obs['{}']",
-                self.params.groupby
-            ),
-            format!(
-                "in memory: {} per group against {}, {} -> uns['{}']",
-                self.params.method.name(),
-                self.params.reference,
-                self.params.corr_method,
-                self.params.key_added
-            ),
-        ]
+        let mut stages = vec![format!(
+            "pass over X: per-gene sums and sums of squares per group of obs['{}']",
+            self.params.groupby
+        )];
+        if self.params.method == RankMethod::Wilcoxon {
+            stages.push(format!(
+                "passes over X by gene blocks within {} MiB: each gene's values ranked",
+                crate::memory::mib(self.working_set)
+            ));
+        }
+        stages.push(format!(
+            "in memory: {} per group against {}, {} -> uns['{}']",
+            self.params.method.name(),
+            self.params.reference,
+            self.params.corr_method,
+            self.params.key_added
+        ));
+        stages
     }
 
     fn execute(&self, inputs: Vec<Cow<'_, Data>>, cx: &mut RunContext<'_>) -> Result<Option<Data>> {
@@ -111,6 +147,82 @@ impl ExecNode for RankGenesGroupsNode {
             },
         )?;
         cx.stage("group sums", blocks);
+        // Wilcoxon's rank sums per group and gene, and the ties (per gene against the rest;
+        // per group and gene against a reference group).
+        let ranks = if p.method == RankMethod::Wilcoxon {
+            let none = n_cat as u32;
+            let mut sizes: Vec<u64> = sums.iter().map(|s| s.n).collect();
+            sizes.push(total.n - sizes.iter().sum::<u64>());
+            let mut rank_sum = vec![vec![0.0f64; n_vars]; n_cat];
+            let mut ties = vec![vec![0.0f64; n_vars]; n_cat];
+            let blocks = gene_blocks(&total.nnz, self.working_set);
+            let bar = cx.progress("rank sums", blocks.len() * x.blocks().len());
+            let mut read = 0;
+            for genes in &blocks {
+                let (lo, width) = (genes.start, genes.len());
+                let (mut values, n) = fold_pass(
+                    &x,
+                    &bar,
+                    || vec![Vec::<(f64, u32)>::new(); width],
+                    |acc, r, block| {
+                        let m = block.to_csr()?;
+                        for (local, row) in r.enumerate() {
+                            let code = u32::try_from(codes[row])
+                                .ok()
+                                .filter(|&c| c < none)
+                                .unwrap_or(none);
+                            let (idx, val) = m.row(local);
+                            for (&j, &v) in idx.iter().zip(val) {
+                                let k = (j as usize).wrapping_sub(lo);
+                                if k < width && v != 0.0 {
+                                    acc[k].push((v, code));
+                                }
+                            }
+                        }
+                        Ok(())
+                    },
+                    |mut a, b| {
+                        for (x, y) in a.iter_mut().zip(b) {
+                            x.extend(y);
+                        }
+                        a
+                    },
+                )?;
+                read += n;
+                let per_gene: Vec<Vec<(usize, f64, f64)>> = values
+                    .par_iter_mut()
+                    .map(|v| {
+                        sort_values(v);
+                        let compared = groups.iter().filter(|&&g| Some(g) != reference);
+                        match reference {
+                            None => {
+                                let r = rank_sums(v, &sizes, |_| true);
+                                compared.map(|&g| (g, r.sums[g], r.ties)).collect()
+                            }
+                            Some(rf) => compared
+                                .map(|&g| {
+                                    let r = rank_sums(v, &sizes, |c| {
+                                        c as usize == g || c as usize == rf
+                                    });
+                                    (g, r.sums[g], r.ties)
+                                })
+                                .collect(),
+                        }
+                    })
+                    .collect();
+                drop(values);
+                for (k, results) in per_gene.into_iter().enumerate() {
+                    for (g, sum, tie) in results {
+                        rank_sum[g][lo + k] = sum;
+                        ties[g][lo + k] = tie;
+                    }
+                }
+            }
+            cx.stage(&format!("rank sums ({} gene blocks)", blocks.len()), read);
+            Some((rank_sum, ties))
+        } else {
+            None
+        };
         let moments =
             |s: &ColumnSums, j: usize| Moments::from_sums(s.sum[j], s.sumsq[j], s.n as f64);
         let gene_names: Vec<String> = (0..a.var.n_rows()).map(|i| a.var.index.render(i)).collect();
@@ -123,7 +235,7 @@ impl ExecNode for RankGenesGroupsNode {
                     Error::step(
                         &step,
                         format!(
-                            "{what} `{}` has {n} cell(s); a t-test needs at least 2",
+                            "{what} `{}` has {n} cell(s); the test needs at least 2",
                             categories[g]
                         ),
                     )
@@ -149,7 +261,23 @@ impl ExecNode for RankGenesGroupsNode {
                     // scanpy's overestimate: the rest's variance over the group's size.
                     mr.n = mg.n;
                 }
-                let (t, pv) = welch(mg, mr);
+                let (t, pv) = match &ranks {
+                    Some((rank_sum, ties)) => {
+                        // Against the rest every cell outside the group counts, as in scanpy.
+                        let others = match reference {
+                            Some(r) => sums[r].n,
+                            None => total.n - group.n,
+                        };
+                        wilcoxon(
+                            rank_sum[g][j],
+                            group.n as f64,
+                            others as f64,
+                            ties[g][j],
+                            p.tie_correct,
+                        )
+                    }
+                    None => welch(mg, mr),
+                };
                 scores.push(t);
                 pvals.push(pv);
                 lfc.push(((mg.mean.exp_m1() + 1e-9) / (mr.mean.exp_m1() + 1e-9)).log2());
@@ -244,7 +372,32 @@ impl ExecNode for RankGenesGroupsNode {
                 .collect(),
             ),
         );
-        cx.stage("t-tests", 0);
+        cx.stage(
+            if p.method == RankMethod::Wilcoxon {
+                "scores"
+            } else {
+                "t-tests"
+            },
+            0,
+        );
         Ok(Some(Data { x, ann: a }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Genes are grouped in order while their gathered values fit; a gene too large alone
+    /// still gets its block.
+    #[test]
+    fn gene_blocks_fit_the_working_set() {
+        let fit = 10 * GATHERED_BYTES;
+        assert_eq!(
+            gene_blocks(&[4, 5, 1, 3, 30, 0, 2], fit),
+            vec![0..3, 3..4, 4..5, 5..7]
+        );
+        assert_eq!(gene_blocks(&[], fit), Vec::<Range<usize>>::new());
+        assert_eq!(gene_blocks(&[0, 0], 0), vec![0..2]);
     }
 }

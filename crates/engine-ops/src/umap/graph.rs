@@ -18,9 +18,14 @@ pub(super) struct Edges {
 
 impl Edges {
     /// The edges `adjacency` keeps (see [`Adjacency::row`]) with
-    /// `epochs_per_sample = max / weight`.
-    pub(super) fn from_adjacency(adjacency: &Adjacency<'_>) -> Edges {
+    /// `epochs_per_sample = max / weight`, and vertex `order[v]` renamed `v` (rows keep their
+    /// edge order): built in that order at once, so no second copy of the arrays is made.
+    pub(super) fn from_adjacency(adjacency: &Adjacency<'_>, order: &[usize]) -> Edges {
         let n = adjacency.n();
+        let mut rank = vec![0u32; n];
+        for (v, &old) in order.iter().enumerate() {
+            rank[old] = v as u32;
+        }
         // Sized for every stored edge (most are kept): grown by doubling, the arrays could
         // reach twice the graph.
         let m = adjacency.indices.len();
@@ -30,43 +35,14 @@ impl Edges {
             epochs_per_sample: Vec::with_capacity(m),
         };
         e.indptr.push(0);
-        for i in 0..n {
-            for (j, w) in adjacency.row(i) {
-                e.tail.push(j as u32);
+        for &old in order {
+            for (j, w) in adjacency.row(old) {
+                e.tail.push(rank[j]);
                 e.epochs_per_sample.push((adjacency.max / w) as f32);
             }
             e.indptr.push(e.tail.len());
         }
         e
-    }
-
-    /// The same edges with vertex `order[v]` renamed `v` (rows keep their edge order). One
-    /// per-edge array is rebuilt at a time, so the copy costs one array, not both.
-    pub(super) fn permuted(self, order: &[usize]) -> Edges {
-        let mut rank = vec![0u32; order.len()];
-        for (v, &old) in order.iter().enumerate() {
-            rank[old] = v as u32;
-        }
-        let mut indptr = Vec::with_capacity(self.indptr.len());
-        indptr.push(0);
-        let mut tail = Vec::with_capacity(self.tail.len());
-        for &old in order {
-            let (lo, hi) = (self.indptr[old], self.indptr[old + 1]);
-            tail.extend(self.tail[lo..hi].iter().map(|&t| rank[t as usize]));
-            indptr.push(tail.len());
-        }
-        drop(self.tail);
-        drop(rank);
-        let mut epochs_per_sample = Vec::with_capacity(self.epochs_per_sample.len());
-        for &old in order {
-            let (lo, hi) = (self.indptr[old], self.indptr[old + 1]);
-            epochs_per_sample.extend_from_slice(&self.epochs_per_sample[lo..hi]);
-        }
-        Edges {
-            indptr,
-            tail,
-            epochs_per_sample,
-        }
     }
 }
 

@@ -89,6 +89,8 @@ pub fn umap(graph: &Compressed, data: ArrayView2<'_, f32>, params: &UmapParams) 
 #[derive(Debug)]
 pub struct Initial {
     embedding: Array2<f32>,
+    /// The vertices in the order the SGD keeps them (see [`optimize`]).
+    order: Vec<usize>,
     edges: Edges,
     n_epochs: usize,
     a: f64,
@@ -119,10 +121,16 @@ pub fn initialize(graph: &Compressed, data: ArrayView2<'_, f32>, params: &UmapPa
     } else {
         Array2::from_shape_fn((n, dim), |_| rng.random_range(-10.0f32..10.0))
     };
+    let embedding = scale_into_box(init);
+    // Vertices renumbered so that graph neighbours sit close in memory: the layout starts
+    // from a spectral embedding, in which they are close in space, and a Z-order curve over
+    // it keeps most edges inside a block and in cache.
+    let order = z_order(&embedding);
     // The SGD samples by the schedule alone, built once the spectral solver's basis is gone.
-    let edges = Edges::from_adjacency(&adjacency);
+    let edges = Edges::from_adjacency(&adjacency, &order);
     Initial {
-        embedding: scale_into_box(init),
+        embedding,
+        order,
         edges,
         n_epochs,
         a,
@@ -135,6 +143,7 @@ pub fn initialize(graph: &Compressed, data: ArrayView2<'_, f32>, params: &UmapPa
 pub fn optimize(init: Initial, params: &UmapParams) -> Umap {
     let Initial {
         mut embedding,
+        order,
         edges,
         n_epochs,
         a,
@@ -142,11 +151,6 @@ pub fn optimize(init: Initial, params: &UmapParams) -> Umap {
         mut rng,
     } = init;
     if embedding.nrows() > 0 {
-        // Vertices renumbered so that graph neighbours sit close in memory: the layout
-        // starts from a spectral embedding, in which they are close in space, and a
-        // Z-order curve over it keeps most edges inside a block and in cache.
-        let order = z_order(&embedding);
-        let edges = edges.permuted(&order);
         let mut local = embedding.select(Axis(0), &order);
         optimize_layout(&mut local, &edges, n_epochs, a, b, params, &mut rng);
         for (row, &v) in local.outer_iter().zip(&order) {

@@ -1,5 +1,5 @@
 //! `rank_genes_groups`: marker genes per group of an obs column (scanpy's
-//! `sc.tl.rank_genes_groups`, t-test methods), `uns[key_added]`.
+//! `sc.tl.rank_genes_groups`: t-tests and Wilcoxon's rank-sum test), `uns[key_added]`.
 
 use super::{Bind, LogicalOp, Reads, add};
 use crate::plan::Op;
@@ -13,6 +13,8 @@ pub enum RankMethod {
     TTest,
     /// Welch's t-test with the rest's variance over the group's size.
     TTestOverestimVar,
+    /// Wilcoxon's rank-sum test (normal approximation, as scanpy).
+    Wilcoxon,
 }
 
 impl RankMethod {
@@ -20,6 +22,7 @@ impl RankMethod {
         match self {
             RankMethod::TTest => "t-test",
             RankMethod::TTestOverestimVar => "t-test_overestim_var",
+            RankMethod::Wilcoxon => "wilcoxon",
         }
     }
 }
@@ -32,6 +35,8 @@ pub struct RankGenesGroups {
     /// `rest` or a group to compare against.
     pub reference: String,
     pub method: RankMethod,
+    /// Wilcoxon's tie correction (scanpy's default: off).
+    pub tie_correct: bool,
     /// Genes reported per group; `None` reports every gene.
     pub n_genes: Option<usize>,
     /// `benjamini-hochberg` or `bonferroni`.
@@ -70,9 +75,10 @@ impl RankGenesGroups {
         let method = match step.arg("method").as_str().unwrap_or("t-test") {
             "t-test" => RankMethod::TTest,
             "t-test_overestim_var" => RankMethod::TTestOverestimVar,
+            "wilcoxon" => RankMethod::Wilcoxon,
             other => {
                 return Err(b.error(format!(
-                    "`method: {other}` is not available yet: use t-test or t-test_overestim_var"
+                    "`method: {other}` is not available: use t-test, t-test_overestim_var or wilcoxon"
                 )));
             }
         };
@@ -99,6 +105,7 @@ impl RankGenesGroups {
             groups,
             reference,
             method,
+            tie_correct: step.arg("tie_correct").as_bool().unwrap_or(false),
             n_genes,
             corr_method: step
                 .arg("corr_method")
@@ -115,13 +122,18 @@ impl RankGenesGroups {
 impl LogicalOp for RankGenesGroups {
     fn describe(&self) -> String {
         format!(
-            "groupby={}, groups={}, reference={}, method={}, n_genes={}, corr_method={}, key_added={}, pts={}",
+            "groupby={}, groups={}, reference={}, method={}{}, n_genes={}, corr_method={}, key_added={}, pts={}",
             self.groupby,
             self.groups
                 .as_ref()
                 .map_or("all".to_string(), |g| g.join(",")),
             self.reference,
             self.method.name(),
+            if self.method == RankMethod::Wilcoxon {
+                format!(", tie_correct={}", self.tie_correct)
+            } else {
+                String::new()
+            },
             self.n_genes.map_or("all".to_string(), |n| n.to_string()),
             self.corr_method,
             self.key_added,
