@@ -159,8 +159,8 @@ fn out_of_range_parameters_name_the_range() {
         ),
         (
             "plot.yaml",
-            "  - {id: p, op: pca, input: data, n_comps: 5}\n  - {id: pl, op: plot, input: p, path: pcs.svg}\n",
-            "`path` must end in .png",
+            "  - {id: p, op: pca, input: data, n_comps: 5}\n  - {id: pl, op: plot, input: p, path: pcs.jpg}\n",
+            "`path` must end in .png, .svg or .pdf",
         ),
     ];
     for (name, steps, want) in cases {

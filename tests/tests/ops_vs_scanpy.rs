@@ -312,15 +312,18 @@ fn leiden_matches_scanpy_and_the_true_groups() {
     let names: Vec<String> = (0..k).map(|c| c.to_string()).collect();
     let (px, py): (Vec<f64>, Vec<f64>) = (x_pca.column(0).to_vec(), x_pca.column(1).to_vec());
     let png = dir.join("pca_leiden.png");
+    let colours = engine_plot::default_colours(names.len());
     let plot = engine_plot::Scatter {
         x: &px,
         y: &py,
-        colour: engine_plot::Colouring::Groups(&ours, &names),
+        colour: engine_plot::Colouring::Groups(&ours, &names, &colours),
         title: "pca".into(),
         x_label: "PC1".into(),
         y_label: "PC2".into(),
+        size: None,
+        legend: engine_plot::LegendLoc::RightMargin,
     };
-    engine_plot::scatter_png(&plot, &png).unwrap();
+    engine_plot::scatter(&plot, engine_plot::Format::Png, 150.0, &png).unwrap();
     assert!(std::fs::metadata(&png).unwrap().len() > 5000);
 }
 

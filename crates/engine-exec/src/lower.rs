@@ -27,7 +27,7 @@ use engine_matrix::{AxisSelection, DType};
 use engine_ops::hvg;
 use engine_plan::{
     Filter, HvgFlavor, Leiden, Log1p, LogicalPlan, Neighbors, Node, NodeId, NormalizeTotal, Op,
-    Pca, Plot, Qc, Scale, Scan, Select, Source, Umap, Where, Write, io,
+    Pca, Qc, Scale, Scan, Select, Source, Umap, Where, Write, io,
 };
 use engine_store::backend::{Compression, StoreFormat};
 
@@ -267,17 +267,7 @@ fn lower_node(
             params: r.clone(),
             working_set: memory::wilcoxon_working_set(n.schema.n_obs),
         }),
-        Op::Plot(Plot {
-            basis,
-            components,
-            color,
-            path,
-        }) => Box::new(PlotNode {
-            basis: basis.clone(),
-            components: *components,
-            color: color.clone(),
-            path: path.clone(),
-        }),
+        Op::Plot(p) => Box::new(PlotNode { params: p.clone() }),
         Op::Write(Write {
             path,
             format,
@@ -322,6 +312,7 @@ fn lower_node(
                 compression,
                 dtype: stored(n.schema.x_dtype),
                 slots,
+                block_budget: memory_limit,
             })
         }
     })
@@ -590,9 +581,12 @@ mod tests {
     /// second PCA on `data` after `graph` keeps `data` alive through `graph`.
     #[test]
     fn values_kept_for_later_steps_are_counted() {
-        // Few genes: the kNN step is the costliest.
+        // Few genes and many neighbours: the kNN step is the costliest.
         let (n, d) = (50_000, 200);
-        let base = pipeline(n, d, false, SvdSolver::Auto);
+        let mut base = pipeline(n, d, false, SvdSolver::Auto);
+        if let Op::Neighbors(nb) = &mut base.nodes[2].op {
+            nb.n_neighbors = 50;
+        }
         let estimate = |p: &LogicalPlan| {
             let e = memory::estimate(p, &live_nodes(p), 2, usize::MAX);
             (e.peak, e.step)

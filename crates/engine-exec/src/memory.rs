@@ -14,8 +14,9 @@ use engine_plan::{LogicalPlan, Node, Op, RankMethod, Schema, SvdSolver};
 
 /// What the process takes whatever the data: code, allocator arenas, thread stacks, the HDF5
 /// library, and DataFusion's session once a SQL predicate runs. Peak memory stays within the
-/// limit plus this. Measured (debug build, 2 workers): 38 MiB for a 100-cell run, 87 MiB
-/// when it evaluates a `where`.
+/// limit plus this. Measured (2 workers): the binary's code pages are 58 MiB in a release
+/// build and 65 MiB in a debug build; the rest about 20 MiB (the 100k-cell counts workflow at
+/// a 128 MiB limit peaks at 191 MiB release, 200 MiB debug).
 pub const RUNTIME_OVERHEAD: usize = 96 << 20;
 
 /// The least the X blocks may have, at their real cost: one 64-row block per worker of a wide
@@ -97,16 +98,14 @@ fn held(s: &Schema, k: usize) -> usize {
     frames(s) + obsm + varm + obsp + 16 * n + 32 * d
 }
 
-/// Bytes of the largest element a writer converts at once (it writes one element at a time:
-/// a frame, an embedding, a graph).
-fn largest_element(s: &Schema, k: usize) -> usize {
-    let n = s.n_obs;
-    let obs = frame_bytes(n, s.obs.len());
-    let var = frame_bytes(s.n_vars, s.var.len());
-    let obsm = s.obsm.iter().map(|(key, w)| n * w * embedding_bytes(key));
-    let varm = s.varm.iter().map(|(_, w)| s.n_vars * w * 8);
-    let obsp = s.obsp.iter().map(|g| graph_bytes(g, n, k));
-    obsm.chain(varm).chain(obsp).fold(obs.max(var), usize::max)
+/// Bytes a writer converts at once besides the values it writes in place (dense arrays are
+/// written from their own memory): a frame's strings, as HDF5's variable-length copies (48
+/// bytes a row, with a converted column of 8), or a sparse element's piece of
+/// [`engine_store::write::WRITE_PIECE`] indices and values with its row pointers.
+fn writer_copy(s: &Schema) -> usize {
+    let frame = 56 * s.n_obs.max(s.n_vars);
+    let sparse = 12 * s.n_obs + 12 * engine_store::write::WRITE_PIECE;
+    frame.max(sparse)
 }
 
 /// Scratch while a node runs, beyond its input and output values.
@@ -145,30 +144,40 @@ fn scratch(
         }
         Op::Neighbors(nb) => {
             let k = nb.n_neighbors;
-            let c = input
-                .obsm
-                .iter()
-                .find(|(key, _)| *key == nb.use_rep)
-                .map_or(50, |(_, w)| *w);
-            // Exact search copies the representation twice (f64); NN-descent keeps heaps,
-            // candidate lists and a tree per worker. Both run before the output's graphs
-            // exist (counted in the output). Then the fuzzy graph and its transpose are built
-            // while the kNN arrays are alive.
+            let rep = input.obsm.iter().find(|(key, _)| *key == nb.use_rep);
+            let c = rep.map_or(50, |(_, w)| *w);
+            // A representation stored in double precision is copied to single for the search.
+            let copy = rep.map_or(0, |(key, w)| {
+                if embedding_bytes(key) == 4 {
+                    0
+                } else {
+                    4 * n * w
+                }
+            });
+            // Exact search copies the representation twice (f64); NN-descent's lists and
+            // candidates are counted from its layout. Both run before the output's graphs
+            // exist (counted in the output).
             let search = if n < 8192 {
                 16 * n * c + 24 * n * k
             } else {
-                4 * n * c + 40 * n * k + 40 * n + 12 * n * workers
+                copy + engine_ops::nndescent::nn_descent_bytes(n, k)
             };
             let graphs = graph_bytes("distances", n, k) + graph_bytes("connectivities", n, k);
-            let build = 28 * n * k + 40 * n;
+            // Then beside the search's lists (12 bytes an entry): the connectivities, built
+            // from the directed memberships and their transpose's pattern (12 bytes an entry)
+            // and per-cell smoothing (40 bytes) before the distances graph exists; then the
+            // distances graph.
+            let lists = 12 * n * k;
+            let build =
+                (lists + 12 * n * k + 40 * n).saturating_sub(graph_bytes("distances", n, k));
             (
-                search.saturating_sub(graphs).max(build),
+                search.saturating_sub(graphs).max(build).max(lists),
                 "kNN lists and graphs",
             )
         }
         // The graph is borrowed; the first aggregate holds at most its edges (8 bytes each,
-        // up to 2k per row), beside about twenty words of per-cell state.
-        Op::Leiden(_) => (16 * n * k + 160 * n, "Leiden's working graph"),
+        // see `graph_edges`), beside about twenty words of per-cell state.
+        Op::Leiden(_) => (8 * graph_edges(n, k) + 160 * n, "Leiden's working graph"),
         Op::Umap(u) => {
             // The spectral start reads the graph in place: its Lanczos basis (34 vectors) and
             // degrees, or the dense operator on small graphs. Then the SGD: per edge a tail
@@ -196,10 +205,7 @@ fn scratch(
                 (sums, "per-group gene sums")
             }
         }
-        Op::Write(_) => (
-            2 * largest_element(input, k),
-            "the writer's copy of an element",
-        ),
+        Op::Write(_) => (writer_copy(input), "the writer's copy of an element"),
         _ => (0, "per-cell results"),
     }
 }

@@ -181,11 +181,11 @@ pub fn smooth_knn_dist(dists: &Array2<f64>, k: f64) -> (Vec<f64>, Vec<f64>) {
     rows.into_iter().unzip()
 }
 
-/// The directed memberships P as CSR rows sorted by column.
+/// The directed memberships P as CSR rows sorted by column (float32, as umap keeps them).
 struct Rows<'a> {
     ptr: &'a [usize],
     col: &'a [u32],
-    val: &'a [f64],
+    val: &'a [f32],
 }
 
 impl Rows<'_> {
@@ -194,7 +194,7 @@ impl Rows<'_> {
         let r = self.ptr[i]..self.ptr[i + 1];
         self.col[r.clone()]
             .binary_search(&j)
-            .map_or(0.0, |x| self.val[r.start + x])
+            .map_or(0.0, |x| f64::from(self.val[r.start + x]))
     }
 
     /// Row i of the fuzzy union P + Pᵀ − P∘Pᵀ, in column order: the merge of P's row i and
@@ -209,7 +209,7 @@ impl Rows<'_> {
             let j = cx.min(cy);
             let u = if cx == j {
                 x += 1;
-                self.val[r.start + x - 1]
+                f64::from(self.val[r.start + x - 1])
             } else {
                 0.0
             };
@@ -235,7 +235,7 @@ pub fn umap_connectivities(indices: &Array2<u32>, dists: &Array2<f64>) -> Compre
     let mut p_ptr = Vec::with_capacity(n + 1);
     p_ptr.push(0usize);
     let (mut p_col, mut p_val) = (Vec::with_capacity(n * k), Vec::with_capacity(n * k));
-    let mut row: Vec<(u32, f64)> = Vec::with_capacity(k);
+    let mut row: Vec<(u32, f32)> = Vec::with_capacity(k);
     for i in 0..n {
         row.clear();
         for j in 0..k {
@@ -247,7 +247,7 @@ pub fn umap_connectivities(indices: &Array2<u32>, dists: &Array2<f64>) -> Compre
             let v = if d <= 0.0 || sigma[i] == 0.0 {
                 1.0
             } else {
-                (-d / sigma[i]).exp()
+                (-d / sigma[i]).exp() as f32
             };
             if v != 0.0 {
                 row.push((c, v));

@@ -279,6 +279,24 @@ fn rp_tree_leaves(
     }
 }
 
+/// Candidate pairs one local-join chunk examines at most (its proposals bound the join's
+/// scratch).
+const JOIN_PAIRS: usize = 1 << 17;
+
+/// Bytes NN-descent holds at most for `n` points and `k` neighbours (itself included): the
+/// lists (9 bytes an entry), the new and old candidate lists with their reverse neighbours
+/// (two rows of `2 min(k - 1, 60)` ids and a length per point), their forward counts, and
+/// the proposals of one join chunk (12 bytes each, up to two per pair, with a growing
+/// vector's spare room); its outputs come after the candidates are gone.
+pub fn nn_descent_bytes(n: usize, k: usize) -> usize {
+    let kk = k.saturating_sub(1).max(1);
+    let width = 2 * kk.min(60);
+    let proposals = JOIN_PAIRS * 3 / 2 * 2 * 12 * 2;
+    let search = 9 * n * kk + 2 * n * (4 * width + 8) + 20 * n + proposals;
+    let outputs = 9 * n * kk + 12 * n * k;
+    search.max(outputs)
+}
+
 /// Approximate k nearest neighbours of every row, itself first, like [`crate::knn::exact_knn`].
 /// Searches in float32 (as pynndescent does); the returned distances are float64.
 pub fn nn_descent(x: ArrayView2<'_, f32>, k: usize, seed: u64) -> (Array2<u32>, Array2<f64>) {
@@ -401,8 +419,9 @@ pub fn nn_descent(x: ArrayView2<'_, f32>, k: usize, seed: u64) -> (Array2<u32>, 
         new.dedup();
         old.dedup();
         // Local joins in chunks, keeping only proposals that improve a list; a chunk holds
-        // at most about 1M candidate pairs (each kept one is 12 bytes, twice), whatever k is.
-        let join_chunk = ((1usize << 20) / (width * width).max(1)).clamp(64, chunk);
+        // at most about 200k candidate pairs (each kept one is 12 bytes, twice: under 5 MiB
+        // of proposals), whatever k is.
+        let join_chunk = (JOIN_PAIRS / (width * width).max(1)).clamp(16, chunk);
         let mut updates = 0usize;
         let mut start = 0;
         while start < n {
@@ -432,6 +451,8 @@ pub fn nn_descent(x: ArrayView2<'_, f32>, k: usize, seed: u64) -> (Array2<u32>, 
         }
     }
 
+    // The candidate lists are done with before the outputs exist.
+    drop((new, old, forward, points, buffers));
     // Final lists sorted by exact float64 distance, written straight into the outputs.
     let mut indices = vec![0u32; n * k];
     let mut dists = vec![0f64; n * k];

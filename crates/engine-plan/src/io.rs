@@ -16,7 +16,8 @@ pub const BLOCK_TARGET_BYTES: usize = 4 << 20;
 pub fn max_block_rows(n_vars: usize, memory_limit: usize, workers: usize) -> usize {
     let per_row = n_vars.max(1) * 8 * 2;
     let budget = (memory_limit / workers.max(1)).min(BLOCK_TARGET_BYTES);
-    (budget / per_row).clamp(64, 65_536)
+    // Down to 8 rows: a dense row of 30,000 genes is already ~0.5 MiB of block.
+    (budget / per_row).clamp(8, 65_536)
 }
 
 /// Consecutive blocks of at most `max_rows` positions.

@@ -320,13 +320,22 @@ pub const OPS: &[OpDef] = &[
     OpDef {
         name: "plot",
         inputs: 1,
-        summary: "a PNG scatter of two components of an embedding, coloured by an obs column",
-        writes: "the PNG at `path` (nothing in the data)",
+        summary: "sc.pl.embedding: a scatter of two components of an embedding, coloured by an obs column (stored `uns['<color>_colors']` honoured), framed without ticks, points sized 120000 / n_cells, the legend beside the axes",
+        writes: "the image at `path`: .png (at `dpi`), .svg or .pdf (nothing in the data)",
         params: &[
             p("basis", T::Str, D::Str("pca")),
             p("components", T::Str, D::Str("1,2")),
             p("color", T::Str, D::Null),
             p("path", T::Path, D::Required),
+            p("title", T::Str, D::Null),
+            p("size", T::Float, D::Null),
+            p(
+                "legend_loc",
+                T::Choice(&["right margin", "on data", "none"]),
+                D::Str("right margin"),
+            ),
+            p("palette", T::Str, D::Null),
+            p("dpi", T::Int, D::Int(150)),
         ],
     },
 ];

@@ -231,10 +231,24 @@ impl SparseWriter {
                 self.path
             )));
         }
-        if n > 0 {
-            let indices = index_array(&block.indices, self.wide_indices);
-            w.write(&join(&self.path, "indices"), &[self.nnz_done], &indices)?;
-            w.write(&join(&self.path, "data"), &[self.nnz_done], &block.data)?;
+        // In pieces: the indices are converted to the stored integer type, and a whole graph
+        // converted at once would be a second copy of it.
+        let total = block.indices.len();
+        let mut start = 0;
+        while start < total {
+            let end = (start + WRITE_PIECE).min(total);
+            let at = [self.nnz_done + start as u64];
+            let indices = index_array(&block.indices[start..end], self.wide_indices);
+            w.write(&join(&self.path, "indices"), &at, &indices)?;
+            if start == 0 && end == total {
+                w.write(&join(&self.path, "data"), &at, &block.data)?;
+            } else {
+                let piece = engine_matrix::dyn_rewrap!(&block.data, a => a
+                    .slice_axis(ndarray::Axis(0), ndarray::Slice::from(start..end))
+                    .to_owned());
+                w.write(&join(&self.path, "data"), &at, &piece)?;
+            }
+            start = end;
         }
         self.indptr
             .extend(block.indptr[1..].iter().map(|&p| p + self.nnz_done));
@@ -266,6 +280,9 @@ impl SparseWriter {
         w.write(&join(&self.path, "indptr"), &[0], &ptr)
     }
 }
+
+/// Stored values a sparse write converts at a time (4 MiB of 32-bit indices).
+pub const WRITE_PIECE: usize = 1 << 20;
 
 /// Indices as the 32-bit integers scipy and anndata write.
 fn index_array(indices: &[u32], wide: bool) -> DynArray {

@@ -99,12 +99,13 @@ impl ExecNode for NeighborsNode {
         };
         // The search's lists and candidates are gone; the graphs come next.
         cx.opts.release_freed();
+        // Connectivities first: their scratch is the larger, and the distances graph does not
+        // exist yet while it is held.
+        let connectivities = knn::umap_connectivities(&idx, &dist);
         a.obsp
             .insert("distances".into(), Arc::new(knn::distances(&idx, &dist)));
-        a.obsp.insert(
-            "connectivities".into(),
-            Arc::new(knn::umap_connectivities(&idx, &dist)),
-        );
+        a.obsp
+            .insert("connectivities".into(), Arc::new(connectivities));
         let mut params = vec![
             ("n_neighbors", scalar_i64(self.n_neighbors as i64)),
             ("method", Value::String("umap".into())),

@@ -1,4 +1,5 @@
-//! `plot`: a scatter of an embedding coloured by an obs column, as scanpy colours it, to PNG.
+//! `plot`: a scatter of an embedding coloured by an obs column, as scanpy draws it (stored
+//! `uns['<color>_colors']` or the step's palette first), to PNG, SVG or PDF.
 
 use super::write::ensure_dir;
 use super::{Data, ExecNode, single};
@@ -6,17 +7,14 @@ use crate::annotations::embedding;
 use crate::context::RunContext;
 use engine_common::{Error, Result};
 use engine_matrix::DynArray;
-use engine_store::Column;
 use engine_store::write::AtomicTarget;
+use engine_store::{Column, Value};
 use std::borrow::Cow;
 use std::path::Path;
 
 #[derive(Debug)]
 pub(crate) struct PlotNode {
-    pub basis: String,
-    pub components: (usize, usize),
-    pub color: Option<String>,
-    pub path: String,
+    pub params: engine_plan::Plot,
 }
 
 impl ExecNode for PlotNode {
@@ -25,7 +23,12 @@ impl ExecNode for PlotNode {
     }
 
     fn stages(&self) -> Vec<String> {
-        vec!["in memory: scatter -> PNG".into()]
+        let format = match engine_plot::Format::of_path(&self.params.path) {
+            Some(engine_plot::Format::Svg) => "SVG",
+            Some(engine_plot::Format::Pdf) => "PDF",
+            _ => "PNG",
+        };
+        vec![format!("in memory: scatter -> {format}")]
     }
 
     fn is_sink(&self) -> bool {
@@ -35,8 +38,8 @@ impl ExecNode for PlotNode {
     fn execute(&self, inputs: Vec<Cow<'_, Data>>, cx: &mut RunContext<'_>) -> Result<Option<Data>> {
         let data = single(inputs, "Plot")?;
         let a = &data.ann;
-        let (basis, components, color, path) =
-            (&self.basis, self.components, &self.color, &self.path);
+        let p = &self.params;
+        let (basis, components, color, path) = (&p.basis, p.components, &p.color, &p.path);
         let step = cx.step().to_string();
         let key = format!("X_{basis}");
         let emb = a
@@ -78,22 +81,68 @@ impl ExecNode for PlotNode {
                 format!("{}{}", basis.to_uppercase(), c + 1)
             }
         };
+        let format = engine_plot::Format::of_path(path)
+            .ok_or_else(|| Error::internal(format!("plot path {path} passed check")))?;
+        // Category colours: the step's palette, else those stored beside the column (as
+        // scanpy keeps them in `uns['<color>_colors']`), else scanpy's defaults.
+        let group_colours = match (&colours, color) {
+            (Some(Colours::Groups(_, names)), Some(c)) => {
+                let given = p.palette.clone().or_else(|| stored_colours(&a.uns, c));
+                let mut list: Vec<engine_plot::Rgb> = given
+                    .iter()
+                    .flatten()
+                    .filter_map(|s| engine_plot::parse_colour(s))
+                    .collect();
+                if list.len() < names.len() {
+                    if p.palette.is_some() && !list.is_empty() {
+                        // A short palette repeats, as matplotlib cycles it.
+                        let cycle = list.clone();
+                        list = (0..names.len()).map(|i| cycle[i % cycle.len()]).collect();
+                    } else {
+                        list = engine_plot::default_colours(names.len());
+                    }
+                }
+                list
+            }
+            _ => Vec::new(),
+        };
         let plot = engine_plot::Scatter {
             x: &x,
             y: &y,
             colour: match &colours {
                 None => engine_plot::Colouring::Single,
-                Some(Colours::Groups(g, n)) => engine_plot::Colouring::Groups(g, n),
+                Some(Colours::Groups(g, n)) => engine_plot::Colouring::Groups(g, n, &group_colours),
                 Some(Colours::Values(v)) => engine_plot::Colouring::Values(v),
             },
-            title: color.clone().unwrap_or_else(|| basis.clone()),
+            title: p
+                .title
+                .clone()
+                .unwrap_or_else(|| color.clone().unwrap_or_else(|| basis.clone())),
             x_label: label(components.0),
             y_label: label(components.1),
+            size: p.size,
+            legend: match p.legend_loc.as_str() {
+                "on data" => engine_plot::LegendLoc::OnData,
+                "none" => engine_plot::LegendLoc::Hidden,
+                _ => engine_plot::LegendLoc::RightMargin,
+            },
         };
-        engine_plot::scatter_png(&plot, target.tmp_path()).map_err(|e| target.blame(e))?;
+        engine_plot::scatter(&plot, format, f64::from(p.dpi), target.tmp_path())
+            .map_err(|e| target.blame(e))?;
         cx.output(target);
         cx.stage("plot", 0);
         Ok(None)
+    }
+}
+
+/// The colours stored for obs column `column` (`uns['<column>_colors']`), as strings.
+fn stored_colours(
+    uns: &std::collections::BTreeMap<String, Value>,
+    column: &str,
+) -> Option<Vec<String>> {
+    match uns.get(&format!("{column}_colors"))? {
+        Value::Array(DynArray::Str(a)) => Some(a.iter().cloned().collect()),
+        _ => None,
     }
 }
 

@@ -32,6 +32,9 @@ pub(crate) struct WriteNode {
     pub dtype: DType,
     /// What the inputs after the first give, in input order, with their X's stored type.
     pub slots: Vec<(Slot, DType)>,
+    /// Bytes the X blocks of a pass may take (see `io::max_block_rows`): a matrix written
+    /// dense gets rows as wide as it is, whatever its source stores.
+    pub block_budget: usize,
 }
 
 impl ExecNode for WriteNode {
@@ -186,7 +189,7 @@ fn write_into(
         }
     }
     let (lin, dtype) = x.unwrap_or_else(|| (main.x.clone(), w.dtype));
-    let mut blocks = write_matrix(out.as_mut(), "X", &lin, dtype, &x_opts(&lin), cx, &w.path)?;
+    let mut blocks = write_matrix(out.as_mut(), "X", &lin, dtype, &x_opts(&lin), cx, w)?;
     let group = |w: &mut dyn engine_store::StoreWriter, name: &str| {
         w.create_group(name, &write::enc_attrs("dict", "0.1.0"))
     };
@@ -214,19 +217,11 @@ fn write_into(
     group(out.as_mut(), "layers")?;
     for (name, lin, dtype) in &layers {
         let path = format!("layers/{name}");
-        blocks += write_matrix(out.as_mut(), &path, lin, *dtype, &x_opts(lin), cx, &w.path)?;
+        blocks += write_matrix(out.as_mut(), &path, lin, *dtype, &x_opts(lin), cx, w)?;
     }
     if let Some((lin, var, dtype)) = &raw {
         out.create_group("raw", &write::enc_attrs("raw", "0.1.0"))?;
-        blocks += write_matrix(
-            out.as_mut(),
-            "raw/X",
-            lin,
-            *dtype,
-            &x_opts(lin),
-            cx,
-            &w.path,
-        )?;
+        blocks += write_matrix(out.as_mut(), "raw/X", lin, *dtype, &x_opts(lin), cx, w)?;
         write::write_frame(out.as_mut(), "raw/var", var)?;
         group(out.as_mut(), "raw/varm")?;
     }
@@ -266,16 +261,23 @@ fn write_matrix(
     dtype: DType,
     opts: &ArrayOptions,
     cx: &RunContext<'_>,
-    target: &str,
+    w: &WriteNode,
 ) -> Result<usize> {
+    let target = &w.path;
     let (n_obs, n_vars) = (lin.n_obs(), lin.n_vars());
     let chunk_rows = opts.chunks.as_ref().map_or(0, |c| c[0] as usize);
     let sparse = n_obs > 0 && matches!(lin.block(0..1)?, XBlock::Sparse { fill: None, .. });
-    let ranges = if chunk_rows > 0 && !sparse {
-        // Whole output chunks per block so none is rewritten.
-        io::even_blocks(n_obs, lin.max_rows.div_ceil(chunk_rows) * chunk_rows)
-    } else {
+    // Dense rows are as wide as the matrix (a scaled sparse source becomes dense here).
+    let dense_rows = lin
+        .max_rows
+        .min(io::max_block_rows(n_vars, w.block_budget, workers()));
+    let ranges = if sparse || (chunk_rows == 0 && dense_rows == lin.max_rows) {
         lin.blocks()
+    } else if chunk_rows > 0 {
+        // Whole output chunks per block so none is rewritten.
+        io::even_blocks(n_obs, dense_rows.div_ceil(chunk_rows) * chunk_rows)
+    } else {
+        io::even_blocks(n_obs, dense_rows)
     };
     let workers = workers();
     let bar = cx.progress(&format!("write {target}:{path}"), ranges.len());

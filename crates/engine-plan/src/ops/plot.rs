@@ -1,4 +1,4 @@
-//! `plot`: a scatter of an embedding coloured by an obs column, to PNG.
+//! `plot`: a scatter of an embedding coloured by an obs column, to PNG, SVG or PDF.
 
 use super::{Bind, LogicalOp, Reads};
 use crate::plan::Op;
@@ -13,6 +13,15 @@ pub struct Plot {
     pub components: (usize, usize),
     pub color: Option<String>,
     pub path: String,
+    /// The title; the colour key (or the basis) when `None`.
+    pub title: Option<String>,
+    /// Marker area in points²; scanpy's `120000 / n_cells` when `None`.
+    pub size: Option<f64>,
+    /// `right margin`, `on data` or `none`.
+    pub legend_loc: String,
+    /// Category colours given in the step, in category order.
+    pub palette: Option<Vec<String>>,
+    pub dpi: u32,
 }
 
 impl Plot {
@@ -46,22 +55,57 @@ impl Plot {
             }
         };
         let path = step.arg("path").as_str().unwrap_or_default().to_string();
-        // The image is a PNG; another extension would fail only after all the compute.
-        let ext = std::path::Path::new(&path)
-            .extension()
-            .and_then(|e| e.to_str())
-            .unwrap_or("");
-        if !ext.eq_ignore_ascii_case("png") {
+        // An extension that is not an image format would fail only after all the compute.
+        if engine_plot::Format::of_path(&path).is_none() {
             return Err(b.error(format!(
-                "`path` must end in .png (plots are written as PNG), got \"{path}\""
+                "`path` must end in .png, .svg or .pdf, got \"{path}\""
             )));
         }
+        let size = match step.arg("size").as_f64() {
+            Some(s) if !(s > 0.0 && s.is_finite()) => {
+                return Err(b.error(format!(
+                    "`size` must be a positive area in points², got {s}"
+                )));
+            }
+            s => s,
+        };
+        let palette = match step.arg("palette").as_str() {
+            Some(p) => {
+                let colours: Vec<String> = p.split(',').map(|c| c.trim().to_string()).collect();
+                if let Some(bad) = colours
+                    .iter()
+                    .find(|c| engine_plot::parse_colour(c).is_none())
+                {
+                    return Err(b.error(format!(
+                        "`palette`: \"{bad}\" is not a colour (use #rrggbb, e.g. \"#1f77b4,#ff7f0e\")"
+                    )));
+                }
+                Some(colours)
+            }
+            None => None,
+        };
+        let dpi = match step.arg("dpi").as_i64() {
+            None => 150,
+            Some(d @ 10..=1200) => d as u32,
+            Some(d) => return Err(b.error(format!("`dpi` must be between 10 and 1200, got {d}"))),
+        };
+        let title = step.arg("title").as_str().map(str::to_string);
+        let legend_loc = step
+            .arg("legend_loc")
+            .as_str()
+            .unwrap_or("right margin")
+            .to_string();
         Ok((
             Op::Plot(Plot {
                 basis,
                 components,
                 color,
                 path,
+                title,
+                size,
+                legend_loc,
+                palette,
+                dpi,
             }),
             s,
         ))
@@ -70,21 +114,40 @@ impl Plot {
 
 impl LogicalOp for Plot {
     fn describe(&self) -> String {
-        format!(
+        let mut text = format!(
             "basis={}, components={},{}, color={}, path={}",
             self.basis,
             self.components.0 + 1,
             self.components.1 + 1,
             self.color.as_deref().unwrap_or("none"),
             self.path
-        )
+        );
+        // Only what differs from scanpy's defaults.
+        if let Some(t) = &self.title {
+            text += &format!(", title={t}");
+        }
+        if let Some(s) = self.size {
+            text += &format!(", size={s}");
+        }
+        if self.legend_loc != "right margin" {
+            text += &format!(", legend_loc={}", self.legend_loc);
+        }
+        if let Some(p) = &self.palette {
+            text += &format!(", palette={}", p.join(","));
+        }
+        if self.dpi != 150 {
+            text += &format!(", dpi={}", self.dpi);
+        }
+        text
     }
 
-    /// Its colour column and its basis.
+    /// Its colour column, the colours stored for it, and its basis.
     fn reads(&self) -> Reads {
         Reads::Some {
             obs: self.color.iter().cloned().collect(),
-            elements: vec![format!("obsm/X_{}", self.basis)],
+            elements: std::iter::once(format!("obsm/X_{}", self.basis))
+                .chain(self.color.iter().map(|c| format!("uns/{c}_colors")))
+                .collect(),
         }
     }
 }
