@@ -158,6 +158,11 @@ fn out_of_range_parameters_name_the_range() {
             "dup.yaml:4:47: error: invalid YAML: duplicated key",
         ),
         (
+            "rawref.yaml",
+            "  - {id: p, op: pca, input: data, n_comps: 5}\n  - {id: m, op: rank_genes_groups, input: data, groupby: blob, raw: p}\n",
+            "rawref.yaml:5:69: error: step `p` is not `data` or a step before it",
+        ),
+        (
             "plot.yaml",
             "  - {id: p, op: pca, input: data, n_comps: 5}\n  - {id: pl, op: plot, input: p, path: pcs.jpg}\n",
             "`path` must end in .png, .svg or .pdf",

@@ -76,9 +76,37 @@ fn wilcoxon_in_gene_blocks_matches_scanpy() {
     assert!(out.contains("rank sums (2 gene blocks)"), "{out}");
 }
 
+/// Marker genes of scaled data ranked on the log-normalised values kept before scaling:
+/// `raw: data` in the pipeline, `adata.raw = adata` before `sc.pp.scale` in scanpy (whose
+/// `use_raw` defaults to ranking raw).
+#[test]
+fn rank_genes_groups_on_raw_matches_scanpys_use_raw() {
+    let dir = scratch("markers-raw");
+    let src = data(&dir);
+    same_as_scanpy_after(
+        &dir,
+        &src,
+        &["raw: data", "raw: data, method: wilcoxon, reference: g2"],
+        ("  - {id: scaled, op: scale, input: data}\n", "scaled"),
+        "a.raw = a; sc.pp.scale(a)\n",
+    );
+}
+
 /// Runs `rank_genes_groups` with each set of YAML arguments on `src` and compares every
 /// field with scanpy's on the same file; returns the last run's metrics.
 fn same_as_scanpy(dir: &Path, src: &Path, configs: &[&str]) -> String {
+    same_as_scanpy_after(dir, src, configs, ("", "data"), "")
+}
+
+/// As [`same_as_scanpy`], with the YAML steps `steps` run first (the ranking's input is
+/// `input`) and their scanpy equivalent `python`, on `a`.
+fn same_as_scanpy_after(
+    dir: &Path,
+    src: &Path,
+    configs: &[&str],
+    (steps, input): (&str, &str),
+    python: &str,
+) -> String {
     let mut report = String::new();
     for (i, args) in configs.iter().enumerate() {
         let out = dir.join(format!("o{i}.h5ad"));
@@ -87,7 +115,7 @@ fn same_as_scanpy(dir: &Path, src: &Path, configs: &[&str]) -> String {
         std::fs::write(
             &yaml,
             format!(
-                "version: 1\nsteps:\n  - {{id: data, op: read, path: '{}'}}\n  - {{id: markers, op: rank_genes_groups, input: data, groupby: group{sep}{args}}}\noutputs:\n  - {{step: markers, path: '{}'}}\n",
+                "version: 1\nsteps:\n  - {{id: data, op: read, path: '{}'}}\n{steps}  - {{id: markers, op: rank_genes_groups, input: {input}, groupby: group{sep}{args}}}\noutputs:\n  - {{step: markers, path: '{}'}}\n",
                 src.display(),
                 out.display()
             ),
@@ -100,7 +128,7 @@ fn same_as_scanpy(dir: &Path, src: &Path, configs: &[&str]) -> String {
         // The same call in scanpy, with the YAML's arguments as Python keywords.
         let kwargs: String = args
             .split(", ")
-            .filter(|a| !a.is_empty())
+            .filter(|a| !a.is_empty() && !a.starts_with("raw: "))
             .map(|a| {
                 let (k, v) = a.split_once(": ").unwrap();
                 let v = v.trim_matches('\'');
@@ -119,6 +147,7 @@ fn same_as_scanpy(dir: &Path, src: &Path, configs: &[&str]) -> String {
         python_ok(&format!(
             "import anndata as ad, numpy as np, scanpy as sc\n\
              a = ad.read_h5ad('{}'); o = ad.read_h5ad('{}')\n\
+             {python}\
              sc.tl.rank_genes_groups(a, 'group'{kwargs})\n\
              e, g = a.uns['rank_genes_groups'], o.uns['rank_genes_groups']\n\
              assert list(e['names'].dtype.names) == list(g['names'].dtype.names), (e['names'].dtype.names, g['names'].dtype.names)\n\

@@ -266,6 +266,10 @@ fn lower_node(
         Op::RankGenesGroups(r) => Box::new(RankGenesGroupsNode {
             params: r.clone(),
             working_set: memory::wilcoxon_working_set(n.schema.n_obs),
+            f32_values: n
+                .inputs
+                .last()
+                .is_some_and(|i| plan.node(*i).schema.x_dtype == Some(DType::F32)),
         }),
         Op::Plot(p) => Box::new(PlotNode { params: p.clone() }),
         Op::Write(Write {

@@ -294,11 +294,15 @@ pub fn estimate(plan: &LogicalPlan, live: &[bool], workers: usize, limit: usize)
         if pending[id] > 0 {
             held_for_later.push(id);
         }
-        let input = node
+        let mut input = node
             .inputs
             .first()
             .map(|i| plan.node(*i).schema.clone())
             .unwrap_or_default();
+        // Marker genes ranked on another step's X (`raw`) have its genes.
+        if let (Op::RankGenesGroups(_), Some(raw)) = (&node.op, node.inputs.get(1)) {
+            input.n_vars = input.n_vars.max(plan.node(*raw).schema.n_vars);
+        }
         let genes = pca_genes(plan, node);
         // The output shares the input's embeddings and graphs (behind `Arc`) and adds its
         // own; the frames are copied when the input has another consumer.

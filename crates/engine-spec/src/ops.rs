@@ -15,6 +15,8 @@ pub enum ParamType {
     /// Positions as Python indexes them: `"0:1000"`, `"-100:"`, `"1, 5, 10:20"`, or a YAML
     /// list of integers (see [`crate::index_expr`]).
     Indices,
+    /// Another step whose data the op takes besides its input: the step, or one before it.
+    Step,
 }
 
 impl ParamType {
@@ -26,6 +28,7 @@ impl ParamType {
             ParamType::Str => "a string".into(),
             ParamType::Path => "a path".into(),
             ParamType::Indices => "indices or slices like \"0:1000, 2000\"".into(),
+            ParamType::Step => "a step id (the input or a step before it)".into(),
             ParamType::Choice(c) => format!(
                 "one of {}",
                 c.iter()
@@ -295,12 +298,13 @@ pub const OPS: &[OpDef] = &[
     OpDef {
         name: "rank_genes_groups",
         inputs: 1,
-        summary: "sc.tl.rank_genes_groups: marker genes of each group of a categorical obs column against the rest (or a reference group), by Welch's t-test or Wilcoxon's rank-sum test, streamed over X (Wilcoxon in gene blocks, one pass each)",
+        summary: "sc.tl.rank_genes_groups: marker genes of each group of a categorical obs column against the rest (or a reference group), by Welch's t-test or Wilcoxon's rank-sum test, streamed over X (Wilcoxon in gene blocks, one pass each); `raw: STEP` ranks that step's X and genes instead, as scanpy ranks `adata.raw`",
         writes: "uns[key_added] ('names', 'scores', 'logfoldchanges', 'pvals', 'pvals_adj' as record arrays with a field per group, 'params'; with pts, 'pts' and, against the rest, 'pts_rest': data frames of genes × groups)",
         params: &[
             p("groupby", T::Str, D::Required),
             p("groups", T::Str, D::Null),
             p("reference", T::Str, D::Str("rest")),
+            p("raw", T::Step, D::Null),
             p(
                 "method",
                 T::Choice(&["t-test", "t-test_overestim_var", "wilcoxon"]),

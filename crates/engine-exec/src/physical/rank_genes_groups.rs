@@ -3,7 +3,7 @@
 //! Wilcoxon's test, then one pass per block of genes that gathers those genes' nonzero values
 //! within the working set, ranked gene by gene.
 
-use super::{Data, ExecNode, single};
+use super::{Data, ExecNode};
 use crate::annotations::{dict, scalar_bool};
 use crate::context::RunContext;
 use crate::pass::fold_pass;
@@ -26,6 +26,9 @@ pub(crate) struct RankGenesGroupsNode {
     pub params: RankGenesGroups,
     /// Bytes Wilcoxon's gathered values may take (the memory estimate counts them).
     pub working_set: usize,
+    /// The ranked X is float32 in the plan: values are ranked at that precision, so values
+    /// scanpy holds as equal float32 numbers tie here too.
+    pub f32_values: bool,
 }
 
 /// Bytes a gathered value takes at most: the value and its group code (16), twice over for
@@ -78,8 +81,28 @@ impl ExecNode for RankGenesGroupsNode {
     }
 
     fn execute(&self, inputs: Vec<Cow<'_, Data>>, cx: &mut RunContext<'_>) -> Result<Option<Data>> {
-        let Data { x, ann: mut a } = single(inputs, "RankGenesGroups")?.into_owned();
         let p = &self.params;
+        let mut inputs = inputs.into_iter();
+        let main = inputs
+            .next()
+            .ok_or_else(|| Error::internal("RankGenesGroups node without an input"))?;
+        // With `raw`, that step's X and genes, at this step's cells (as scanpy's `use_raw`).
+        let ranked = match (&p.raw, inputs.next()) {
+            (Some(step), Some(raw)) => Some((
+                super::write::aligned(&main.ann, &raw, step, false)?,
+                raw.ann.var.clone(),
+            )),
+            (None, None) => None,
+            _ => return Err(Error::internal("RankGenesGroups inputs do not match `raw`")),
+        };
+        let Data {
+            x: main_x,
+            ann: mut a,
+        } = main.into_owned();
+        let (x, var) = match ranked {
+            Some((x, var)) => (x, var),
+            None => (main_x.clone(), a.var.clone()),
+        };
         let step = cx.step().to_string();
         let (codes, categories) = match a.obs.column(&p.groupby) {
             Some(Column::Categorical {
@@ -175,6 +198,11 @@ impl ExecNode for RankGenesGroupsNode {
                             for (&j, &v) in idx.iter().zip(val) {
                                 let k = (j as usize).wrapping_sub(lo);
                                 if k < width && v != 0.0 {
+                                    let v = if self.f32_values {
+                                        f64::from(v as f32)
+                                    } else {
+                                        v
+                                    };
                                     acc[k].push((v, code));
                                 }
                             }
@@ -225,7 +253,7 @@ impl ExecNode for RankGenesGroupsNode {
         };
         let moments =
             |s: &ColumnSums, j: usize| Moments::from_sums(s.sum[j], s.sumsq[j], s.n as f64);
-        let gene_names: Vec<String> = (0..a.var.n_rows()).map(|i| a.var.index.render(i)).collect();
+        let gene_names: Vec<String> = (0..var.n_rows()).map(|i| var.index.render(i)).collect();
         let n_report = p.n_genes.unwrap_or(n_vars).min(n_vars);
         let mut fields: [Vec<(String, DynArray)>; 5] = Default::default();
         for &g in groups.iter().filter(|&&g| Some(g) != reference) {
@@ -322,7 +350,7 @@ impl ExecNode for RankGenesGroupsNode {
             }
             let frame = |fraction: &dyn Fn(usize, usize) -> f64| {
                 Value::Frame(Frame {
-                    index_name: a.var.index_name.clone(),
+                    index_name: var.index_name.clone(),
                     index: Column::Plain(DynArray::Str(
                         Array1::from(gene_names.clone()).into_dyn(),
                     )),
@@ -357,7 +385,7 @@ impl ExecNode for RankGenesGroupsNode {
                             ("groupby", Value::String(p.groupby.clone())),
                             ("reference", Value::String(p.reference.clone())),
                             ("method", Value::String(p.method.name().into())),
-                            ("use_raw", scalar_bool(false)),
+                            ("use_raw", scalar_bool(p.raw.is_some())),
                             ("corr_method", Value::String(p.corr_method.clone())),
                         ]),
                     ),
@@ -380,7 +408,7 @@ impl ExecNode for RankGenesGroupsNode {
             },
             0,
         );
-        Ok(Some(Data { x, ann: a }))
+        Ok(Some(Data { x: main_x, ann: a }))
     }
 }
 

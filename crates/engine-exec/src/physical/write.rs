@@ -141,7 +141,7 @@ fn positions(to: &Frame, from: &Frame, axis: &str, step: &str) -> Result<Option<
 }
 
 /// `src`'s X as the output `main` holds its cells (and, with `genes`, its genes).
-fn aligned(main: &Annotations, src: &Data, step: &str, genes: bool) -> Result<Lineage> {
+pub(super) fn aligned(main: &Annotations, src: &Data, step: &str, genes: bool) -> Result<Lineage> {
     let rows = positions(&main.obs, &src.ann.obs, "obs", step)?;
     let cols = if genes {
         positions(&main.var, &src.ann.var, "var", step)?

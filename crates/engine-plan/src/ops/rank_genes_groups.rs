@@ -34,6 +34,9 @@ pub struct RankGenesGroups {
     pub groups: Option<Vec<String>>,
     /// `rest` or a group to compare against.
     pub reference: String,
+    /// The step whose X and genes are ranked instead of the input's (its cells matched by
+    /// name), as scanpy ranks `adata.raw`: the op's second input.
+    pub raw: Option<String>,
     pub method: RankMethod,
     /// Wilcoxon's tie correction (scanpy's default: off).
     pub tie_correct: bool,
@@ -89,6 +92,7 @@ impl RankGenesGroups {
                 .collect::<Vec<_>>()
         });
         let reference = step.arg("reference").as_str().unwrap_or("rest").to_string();
+        let raw = step.arg("raw").as_str().map(str::to_string);
         let n_genes = match step.arg("n_genes").as_i64() {
             None => None,
             Some(n) if n > 0 => Some(n as usize),
@@ -104,6 +108,7 @@ impl RankGenesGroups {
             groupby,
             groups,
             reference,
+            raw,
             method,
             tie_correct: step.arg("tie_correct").as_bool().unwrap_or(false),
             n_genes,
@@ -133,7 +138,10 @@ impl LogicalOp for RankGenesGroups {
                 format!(", tie_correct={}", self.tie_correct)
             } else {
                 String::new()
-            },
+            } + &self
+                .raw
+                .as_ref()
+                .map_or(String::new(), |r| format!(", raw={r}")),
             self.n_genes.map_or("all".to_string(), |n| n.to_string()),
             self.corr_method,
             self.key_added,

@@ -251,6 +251,7 @@ impl Cx {
                 vec![]
             }
         };
+        self.named_steps_upstream(&steps);
         let outputs = root
             .get("outputs")
             .map(|o| self.outputs(o, &steps))

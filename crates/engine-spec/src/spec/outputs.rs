@@ -166,6 +166,29 @@ impl Cx {
     }
 }
 
+impl Cx {
+    /// A step named by an argument (`raw: logged`) must be the step's input or a step before
+    /// it, so the step's cells can be found in it.
+    pub(super) fn named_steps_upstream(&mut self, steps: &[Unresolved]) {
+        for (st, inputs) in steps {
+            let Some((main, _)) = inputs.first() else {
+                continue;
+            };
+            for (name, span) in &inputs[1..] {
+                if steps.iter().any(|(s, _)| &s.id == name) && !is_upstream(steps, name, main) {
+                    self.err(
+                        *span,
+                        format!(
+                            "step `{name}` is not `{main}` or a step before it, so the cells of step `{}` cannot be found in it",
+                            st.id
+                        ),
+                    );
+                }
+            }
+        }
+    }
+}
+
 /// Whether step `from` is `to` or one of its (transitive) inputs.
 fn is_upstream(steps: &[Unresolved], from: &str, to: &str) -> bool {
     let inputs: std::collections::HashMap<&str, &Vec<(String, crate::diag::Span)>> =

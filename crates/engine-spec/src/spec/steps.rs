@@ -3,7 +3,7 @@
 
 use super::{Arg, Cx, Step, Unresolved};
 use crate::diag::{Diagnostic, Span, did_you_mean};
-use crate::ops::{self, DefaultValue as D};
+use crate::ops::{self, DefaultValue as D, ParamType};
 use crate::tree::{Node, Value};
 use std::collections::{BTreeMap, HashMap};
 
@@ -122,6 +122,8 @@ impl Cx {
                 );
             }
             let mut args = BTreeMap::new();
+            // Steps named by arguments (`raw: logged`) are inputs after the `input`.
+            let mut named = Vec::new();
             for (k, v) in entries {
                 let key = k.as_str().unwrap_or("");
                 if matches!(key, "id" | "op" | "input") {
@@ -136,6 +138,9 @@ impl Cx {
                     Some(p) => {
                         if let Some(a) = self.typed(v, p.ty, &format!("`{key}` of op `{op_name}`"))
                         {
+                            if let (ParamType::Step, Arg::Str(s)) = (p.ty, &a) {
+                                named.push((s.clone(), v.span));
+                            }
                             args.insert(key.to_string(), a);
                         }
                     }
@@ -183,6 +188,7 @@ impl Cx {
                 };
                 args.insert(p.name.to_string(), a);
             }
+            inputs.extend(named);
             out.push((
                 Step {
                     id,

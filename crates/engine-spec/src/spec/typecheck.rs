@@ -18,6 +18,7 @@ impl Cx {
                             | ParamType::Path
                             | ParamType::Choice(_)
                             | ParamType::Indices
+                            | ParamType::Step
                     ) =>
                 {
                     // A string built from parameters, where a number was wanted.
@@ -77,7 +78,7 @@ impl Cx {
             (Arg::Int(_), ParamType::Int | ParamType::Float) => true,
             (Arg::Float(_), ParamType::Float) => true,
             (Arg::Bool(_), ParamType::Bool) => true,
-            (Arg::Str(_), ParamType::Str | ParamType::Path) => true,
+            (Arg::Str(_), ParamType::Str | ParamType::Path | ParamType::Step) => true,
             (Arg::Int(_), ParamType::Indices) => true,
             (Arg::Str(text), ParamType::Indices) => {
                 if let Err(e) = crate::index_expr::parse(text) {
