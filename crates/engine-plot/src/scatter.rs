@@ -101,8 +101,6 @@ struct Layout<'p, 'a> {
     /// Legend entries per column and each column's width.
     rows: usize,
     columns: Vec<f64>,
-    /// Width of the colour bar's tick labels.
-    ticks_width: f64,
     size: (f64, f64),
 }
 
@@ -116,7 +114,7 @@ impl<'p, 'a> Layout<'p, 'a> {
                 TITLE_PT * 1.4
             };
         let bottom = PAD + text_size(&plot.x_label, LABEL_PT).1 + PAD;
-        let (mut rows, mut columns, mut ticks_width) = (0, Vec::new(), 0.0);
+        let (mut rows, mut columns) = (0, Vec::new());
         let mut right = PAD;
         match plot.colour {
             Colouring::Groups(codes, names, _) if plot.legend == LegendLoc::RightMargin => {
@@ -145,7 +143,8 @@ impl<'p, 'a> Layout<'p, 'a> {
             }
             Colouring::Values(v) => {
                 let (lo, hi) = finite_range(v);
-                ticks_width = nice_ticks(lo, hi)
+                // The colour bar's tick labels.
+                let ticks_width = nice_ticks(lo, hi)
                     .iter()
                     .map(|t| text_size(&tick_label(*t), LEGEND_PT).0)
                     .fold(0.0, f64::max);
@@ -161,7 +160,6 @@ impl<'p, 'a> Layout<'p, 'a> {
             axes: (left, top),
             rows,
             columns,
-            ticks_width,
             size: (width, height),
         }
     }
@@ -391,7 +389,6 @@ impl Figure for Layout<'_, '_> {
                         font(LEGEND_PT).pos(left),
                     ))?;
                 }
-                let _ = self.ticks_width;
             }
             Colouring::Single => {}
         }
