@@ -20,4 +20,6 @@ FROM embedding
   |> CALL plot(basis => 'umap', color => 'bulk_labels', path => '${out}/pbmc_umap_bulk_labels.png') AS umap_types;
 FROM embedding
   |> CALL plot(basis => 'umap', color => 'leiden', legend_loc => 'on data', path => '${out}/pbmc_umap_leiden.png') AS umap_clusters;
+FROM markers
+  |> CALL dotplot(raw => logged, n_genes => 4, path => '${out}/pbmc_markers_dotplot.png') AS marker_dots;
 WRITE markers TO '${out}/pbmc.h5ad' WITH (raw => logged, layers => (counts => data));

@@ -105,3 +105,118 @@ fn check_refuses_what_a_plot_would_fail_on() {
         );
     }
 }
+
+/// The dot plot's dots are scanpy's: on pbmc68k_reduced (its raw log-normalised values and
+/// the marker genes scanpy stored), the top genes per group under brackets, and a gene list
+/// on X with `standard_scale`, a cutoff and means over expressing cells. Each dot's area and
+/// colour are checked against the sizes and colours matplotlib holds in scanpy's figure.
+#[test]
+fn dotplot_draws_scanpys_dots() {
+    let dir = scratch("plots-dotplot");
+    let src = fixtures().join("pbmc68k_reduced.h5ad");
+    let p = dir.join("dots.yaml");
+    std::fs::write(
+        &p,
+        format!(
+            "version: 1\nsteps:\n\
+             \x20 - {{id: data, op: read, path: '{0}'}}\n\
+             \x20 - {{id: lognorm, op: read, path: '{0}', use_raw: true}}\n\
+             \x20 - {{id: ranked, op: dotplot, input: lognorm, groupby: bulk_labels, n_genes: 3, path: '{1}/ranked.svg'}}\n\
+             \x20 - {{id: listed, op: dotplot, input: data, groupby: bulk_labels, var_names: [CD79A, LYZ, NKG7, CST3, HLA-DRA],\n\
+             \x20     standard_scale: var, expression_cutoff: 0.5, mean_only_expressed: true, path: '{1}/listed.svg'}}\n",
+            src.display(),
+            dir.display()
+        ),
+    )
+    .unwrap();
+    engine_ok(&["run", p.to_str().unwrap()]);
+    python_ok(&format!(
+        "import re, math, matplotlib\n\
+         matplotlib.use('Agg')\n\
+         import scanpy as sc\n\
+         a = sc.read_h5ad('{src}')\n\
+         def dots(fig):\n\
+         \x20   fig.make_figure()\n\
+         \x20   c = fig.ax_dict['mainplot_ax'].collections[0]\n\
+         \x20   sizes, colours = c.get_sizes(), c.get_facecolors()\n\
+         \x20   return [(s, tuple(round(255 * v) for v in colours[i][:3])) for i, s in enumerate(sizes) if s > 0]\n\
+         def drawn(path):\n\
+         \x20   svg = open(path).read()\n\
+         \x20   out = []\n\
+         \x20   for r, fill in re.findall(r'<circle [^>]*r=\"([0-9.]+)\"[^>]*fill=\"#([0-9A-F]{{6}})\" stroke=\"none\"', svg):\n\
+         \x20       rgb = tuple(int(fill[i:i + 2], 16) for i in (0, 2, 4))\n\
+         \x20       if rgb != (128, 128, 128):\n\
+         \x20           out.append((float(r), rgb))\n\
+         \x20   return out, svg\n\
+         def compare(want, path, labels):\n\
+         \x20   got, svg = drawn(path)\n\
+         \x20   assert want\n\
+         \x20   assert len(got) == len(want), (len(got), len(want))\n\
+         \x20   for (r, rgb), (s, colour) in zip(got, want):\n\
+         \x20       # SVG units are a quarter point; a marker 'o' of area s is sqrt(s) points wide.\n\
+         \x20       assert abs(r - 2 * math.sqrt(s)) <= 1.0, (r, s)\n\
+         \x20       assert max(abs(x - y) for x, y in zip(rgb, colour)) <= 1, (rgb, colour)\n\
+         \x20   for label in labels:\n\
+         \x20       assert '>\\n' + label + '\\n</text>' in svg, label\n\
+         d = '{dir}'\n\
+         ranked = sc.pl.rank_genes_groups_dotplot(a, n_genes=3, dendrogram=False, return_fig=True, show=False)\n\
+         compare(dots(ranked), d + '/ranked.svg', list(a.uns['rank_genes_groups']['names'][0]) + ['CD19+ B'])\n\
+         genes = ['CD79A', 'LYZ', 'NKG7', 'CST3', 'HLA-DRA']\n\
+         listed = sc.pl.dotplot(a, genes, groupby='bulk_labels', use_raw=False, standard_scale='var',\n\
+         \x20   expression_cutoff=0.5, mean_only_expressed=True, return_fig=True, show=False)\n\
+         compare(dots(listed), d + '/listed.svg', genes)\n",
+        src = src.display(),
+        dir = dir.display()
+    ));
+    // What `check` refuses before any data is read.
+    for (args, want) in [
+        (
+            "var_names: [CD79A], n_genes: 3",
+            "`var_names` and `n_genes` are mutually exclusive",
+        ),
+        ("var_names: [CD79A]", "`groupby` is needed"),
+        (
+            "groupby: louvain, n_genes: 0",
+            "`n_genes` must be at least 1",
+        ),
+        (
+            "groupby: n_genes, var_names: [CD79A]",
+            "groups need a categorical column",
+        ),
+        ("groupby: louvain, key: nope", "uns['nope']"),
+        (
+            "groupby: louvain, var_names: [CD79A], groups: [B]",
+            "leave it out",
+        ),
+    ] {
+        let bad = pipeline(
+            &dir,
+            "bad.yaml",
+            &src,
+            &format!("  - {{id: dots, op: dotplot, input: data, {args}, path: d.png}}\n"),
+        );
+        let (code, err) = engine_code(&["check", bad.to_str().unwrap()]);
+        assert_eq!(code, Some(2), "{args}: {err}");
+        assert!(
+            err.contains(want) && err.contains("bad.yaml:4:"),
+            "{args}: {err}"
+        );
+    }
+    // A gene the data does not have is named at run time.
+    let missing = pipeline(
+        &dir,
+        "missing.yaml",
+        &src,
+        &format!(
+            "  - {{id: dots, op: dotplot, input: data, groupby: louvain, var_names: [NOT_A_GENE], path: '{}/m.png'}}\n",
+            dir.display()
+        ),
+    );
+    let (code, err) = engine_code(&["run", missing.to_str().unwrap()]);
+    assert_ne!(code, Some(0));
+    assert!(
+        err.contains("gene `NOT_A_GENE` is not in the input's var"),
+        "{err}"
+    );
+    assert!(!dir.join("m.png").exists());
+}

@@ -109,6 +109,27 @@ pub(crate) fn bool_column(f: &Frame, name: &str) -> Result<Vec<bool>> {
     }
 }
 
+/// The categorical obs column `name`: each cell's code (-1 for none) and the categories as
+/// text; a mistake in `step` when the column is missing or not categorical.
+pub(crate) fn obs_groups(f: &Frame, name: &str, step: &str) -> Result<(Vec<i64>, Vec<String>)> {
+    match f.column(name) {
+        Some(Column::Categorical {
+            codes, categories, ..
+        }) => Ok((
+            codes
+                .to_i64_vec()
+                .ok_or_else(|| Error::internal("categorical codes are not integers"))?,
+            (0..categories.len())
+                .map(|i| engine_store::value::render_scalar(categories, i))
+                .collect(),
+        )),
+        _ => Err(Error::step(
+            step,
+            format!("obs['{name}'] must be categorical"),
+        )),
+    }
+}
+
 /// A categorical column with string categories "0".."k-1" (scanpy's cluster labels), codes
 /// in the narrowest integer type as pandas stores them.
 pub(crate) fn categorical(labels: &[u32], k: usize) -> Column {

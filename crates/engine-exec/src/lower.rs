@@ -4,6 +4,7 @@
 
 use crate::context::workers;
 use crate::memory;
+use crate::physical::dotplot::DotplotNode;
 use crate::physical::filter::FilterNode;
 use crate::physical::hvg::HvgNode;
 use crate::physical::hvg_v3::HvgV3Node;
@@ -272,6 +273,7 @@ fn lower_node(
                 .is_some_and(|i| plan.node(*i).schema.x_dtype == Some(DType::F32)),
         }),
         Op::Plot(p) => Box::new(PlotNode { params: p.clone() }),
+        Op::Dotplot(p) => Box::new(DotplotNode { params: p.clone() }),
         Op::Write(Write {
             path,
             format,
@@ -378,7 +380,7 @@ fn root_scans(plan: &LogicalPlan) -> Vec<Option<(NodeId, bool)>> {
 fn live_nodes(plan: &LogicalPlan) -> Vec<bool> {
     let mut live = vec![false; plan.nodes.len()];
     for i in (0..plan.nodes.len()).rev() {
-        if matches!(plan.nodes[i].op, Op::Write(_) | Op::Plot(_)) {
+        if plan.nodes[i].op.is_sink() {
             live[i] = true;
         }
         if live[i] {

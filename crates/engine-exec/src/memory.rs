@@ -191,6 +191,19 @@ fn scratch(
             )
         }
         Op::Plot(_) => (128 * n, "the plot's points and labels"),
+        Op::Dotplot(dp) => {
+            // Each cell's group, and per worker four numbers per group (budgeted at 64) and
+            // chosen gene, beside a slot per gene.
+            let genes = match &dp.genes {
+                engine_plan::DotGenes::Names(v) => v.len(),
+                engine_plan::DotGenes::Ranked { n_genes, .. } => n_genes.saturating_mul(64),
+            }
+            .min(d);
+            (
+                16 * n + workers * (4 * d + 4 * 8 * 65 * genes),
+                "the dot plot's per-group sums",
+            )
+        }
         Op::RankGenesGroups(r) => {
             // Per-category column sums (three arrays of n_vars) for each worker; the groups
             // are known only at run time: budgeted at 64 of them. Wilcoxon's then gather a
@@ -261,11 +274,7 @@ pub fn estimate(plan: &LogicalPlan, live: &[bool], workers: usize, limit: usize)
         .iter()
         .map(|n| n.inputs.iter().map(|i| i.0).collect())
         .collect();
-    let sink: Vec<bool> = plan
-        .nodes
-        .iter()
-        .map(|n| matches!(n.op, Op::Write(_) | Op::Plot(_)))
-        .collect();
+    let sink: Vec<bool> = plan.nodes.iter().map(|n| n.op.is_sink()).collect();
     let mut pending = vec![0usize; plan.nodes.len()];
     for (i, _) in live.iter().enumerate().filter(|(_, l)| **l) {
         for &j in &inputs[i] {
@@ -300,13 +309,14 @@ pub fn estimate(plan: &LogicalPlan, live: &[bool], workers: usize, limit: usize)
             .map(|i| plan.node(*i).schema.clone())
             .unwrap_or_default();
         // Marker genes ranked on another step's X (`raw`) have its genes.
-        if let (Op::RankGenesGroups(_), Some(raw)) = (&node.op, node.inputs.get(1)) {
+        if let (Op::RankGenesGroups(_) | Op::Dotplot(_), Some(raw)) = (&node.op, node.inputs.get(1))
+        {
             input.n_vars = input.n_vars.max(plan.node(*raw).schema.n_vars);
         }
         let genes = pca_genes(plan, node);
         // The output shares the input's embeddings and graphs (behind `Arc`) and adds its
         // own; the frames are copied when the input has another consumer.
-        let out = if matches!(node.op, Op::Write(_) | Op::Plot(_)) {
+        let out = if node.op.is_sink() {
             0
         } else {
             held(&node.schema, k)

@@ -5,6 +5,7 @@
 pub mod counts;
 pub mod cpu;
 pub mod eigen;
+pub mod expression;
 pub mod hvg;
 pub mod knn;
 pub mod leiden;

@@ -11,10 +11,10 @@ pub mod schema;
 
 pub use catalog::{Catalog, SourceInfo, StoreCatalog};
 pub use plan::{
-    ColType, Filter, FilterBy, HvgFlavor, HvgParams, Leiden, Log1p, LogicalOp, LogicalPlan,
-    Neighbors, Node, NodeId, NormalizeTotal, Op, Pca, Plot, Qc, QcVar, RankGenesGroups, RankMethod,
-    Reads, SEURAT_V3_N_TOP, Scale, ScaleParams, Scan, Schema, Select, Selection, Slot, Source,
-    Storage, SvdSolver, Umap, Where, Write, XEffect, XEncoding,
+    ColType, DotGenes, Dotplot, Filter, FilterBy, HvgFlavor, HvgParams, Leiden, Log1p, LogicalOp,
+    LogicalPlan, Neighbors, Node, NodeId, NormalizeTotal, Op, Pca, Plot, Qc, QcVar,
+    RankGenesGroups, RankMethod, Reads, SEURAT_V3_N_TOP, Scale, ScaleParams, Scan, Schema, Select,
+    Selection, Slot, Source, Storage, SvdSolver, Umap, Where, Write, XEffect, XEncoding,
 };
 pub use planner::{NoPredicates, Predicates, plan, plan_with};
 pub use rules::optimize;

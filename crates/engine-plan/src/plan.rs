@@ -3,6 +3,7 @@
 //! [`NodeId`]; a node consumed twice is a fan-out, never a copy. Each operator lives in its
 //! own file under `ops/`; [`Op`] names them and dispatches to them.
 
+pub use crate::ops::dotplot::{DotGenes, Dotplot};
 pub use crate::ops::filter::{Filter, FilterBy};
 pub use crate::ops::hvg::{HvgFlavor, HvgParams, SEURAT_V3_N_TOP};
 pub use crate::ops::leiden::Leiden;
@@ -46,6 +47,7 @@ pub enum Op {
     Leiden(Leiden),
     Umap(Umap),
     Plot(Plot),
+    Dotplot(Dotplot),
     RankGenesGroups(RankGenesGroups),
     Write(Write),
 }
@@ -68,6 +70,7 @@ macro_rules! each {
             Op::Leiden($o) => $e,
             Op::Umap($o) => $e,
             Op::Plot($o) => $e,
+            Op::Dotplot($o) => $e,
             Op::RankGenesGroups($o) => $e,
             Op::Write($o) => $e,
         }
@@ -91,9 +94,16 @@ impl Op {
             Op::Leiden(_) => "Leiden",
             Op::Umap(_) => "Umap",
             Op::Plot(_) => "Plot",
+            Op::Dotplot(_) => "Dotplot",
             Op::RankGenesGroups(_) => "RankGenesGroups",
             Op::Write(_) => "Write",
         }
+    }
+
+    /// Whether the operator is a sink: it writes a file (an output, an image) and gives no
+    /// value to later steps.
+    pub fn is_sink(&self) -> bool {
+        matches!(self, Op::Write(_) | Op::Plot(_) | Op::Dotplot(_))
     }
 
     /// Parameters as stable text for EXPLAIN.

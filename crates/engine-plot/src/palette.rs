@@ -40,6 +40,64 @@ const TAB20: [Rgb; 20] = [
     (158, 218, 229),
 ];
 
+/// matplotlib's `Reds` (ColorBrewer's nine reds, evenly spaced), the dot plot's colour map.
+const REDS: [(f64, f64, f64); 9] = [
+    (1.0, 0.960_784_313_725_490_2, 0.941_176_470_588_235_3),
+    (
+        0.996_078_431_372_549,
+        0.878_431_372_549_019_6,
+        0.823_529_411_764_705_8,
+    ),
+    (
+        0.988_235_294_117_647_1,
+        0.733_333_333_333_333_3,
+        0.631_372_549_019_607_8,
+    ),
+    (
+        0.988_235_294_117_647_1,
+        0.572_549_019_607_843_1,
+        0.447_058_823_529_411_8,
+    ),
+    (
+        0.984_313_725_490_196,
+        0.415_686_274_509_803_94,
+        0.290_196_078_431_372_6,
+    ),
+    (
+        0.937_254_901_960_784_3,
+        0.231_372_549_019_607_85,
+        0.172_549_019_607_843_13,
+    ),
+    (
+        0.796_078_431_372_549,
+        0.094_117_647_058_823_53,
+        0.113_725_490_196_078_43,
+    ),
+    (
+        0.647_058_823_529_411_8,
+        0.058_823_529_411_764_705,
+        0.082_352_941_176_470_57,
+    ),
+    (0.403_921_568_627_451, 0.0, 0.050_980_392_156_862_74),
+];
+
+/// The `Reds` colour of `f` in 0..=1, as matplotlib looks it up: one of 256 levels,
+/// each interpolated between the anchors.
+pub fn reds(f: f64) -> Rgb {
+    let f = if f.is_finite() {
+        f.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    let level = ((f * 256.0) as usize).min(255);
+    let s = level as f64 / 255.0 * (REDS.len() - 1) as f64;
+    let lo = (s.floor() as usize).min(REDS.len() - 2);
+    let t = s - lo as f64;
+    let (a, b) = (REDS[lo], REDS[lo + 1]);
+    let c = |x: f64, y: f64| ((x + (y - x) * t) * 255.0).round() as u8;
+    (c(a.0, b.0), c(a.1, b.1), c(a.2, b.2))
+}
+
 /// scanpy's colour for missing values (matplotlib's `lightgray`).
 pub const NA_GREY: Rgb = (211, 211, 211);
 
@@ -122,6 +180,16 @@ pub fn parse_colour(s: &str) -> Option<Rgb> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Against `matplotlib.colormaps['Reds'](x)` (matplotlib 3.10), times 255, rounded.
+    #[test]
+    fn reds_is_matplotlibs() {
+        assert_eq!(reds(0.0), (255, 245, 240));
+        assert_eq!(reds(0.25), (252, 187, 161));
+        assert_eq!(reds(0.5), (251, 105, 74));
+        assert_eq!(reds(0.77), (196, 22, 28));
+        assert_eq!(reds(1.0), (103, 0, 13));
+    }
 
     #[test]
     fn colours_parse_as_matplotlib_writes_them() {

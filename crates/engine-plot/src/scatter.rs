@@ -5,6 +5,7 @@
 use crate::Rgb;
 use crate::output::{Figure, Format, render, text_size};
 use crate::palette::NA_GREY;
+use crate::ticks::{nice_ticks, tick_label};
 use engine_common::{Error, Result};
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -165,7 +166,7 @@ impl<'p, 'a> Layout<'p, 'a> {
     }
 }
 
-fn finite_range(v: &[f64]) -> (f64, f64) {
+pub(crate) fn finite_range(v: &[f64]) -> (f64, f64) {
     v.iter()
         .filter(|x| x.is_finite())
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| {
@@ -173,37 +174,7 @@ fn finite_range(v: &[f64]) -> (f64, f64) {
         })
 }
 
-/// About five round values between `lo` and `hi` (steps of 1, 2 or 5 times a power
-/// of ten), as matplotlib's colour bars show.
-fn nice_ticks(lo: f64, hi: f64) -> Vec<f64> {
-    if !lo.is_finite() || !hi.is_finite() {
-        return Vec::new();
-    }
-    if hi <= lo {
-        return vec![lo];
-    }
-    let raw = (hi - lo) / 5.0;
-    let mag = 10f64.powf(raw.log10().floor());
-    let step = [1.0, 2.0, 5.0, 10.0]
-        .into_iter()
-        .map(|m| m * mag)
-        .find(|s| *s >= raw)
-        .unwrap_or(10.0 * mag);
-    let first = (lo / step).ceil() as i64;
-    let last = (hi / step).floor() as i64;
-    (first..=last).map(|i| i as f64 * step).collect()
-}
-
-fn tick_label(v: f64) -> String {
-    let r = (v * 1e6).round() / 1e6;
-    if r == r.trunc() && r.abs() < 1e15 {
-        format!("{}", r as i64)
-    } else {
-        format!("{r}")
-    }
-}
-
-fn rgb(c: Rgb) -> RGBColor {
+pub(crate) fn rgb(c: Rgb) -> RGBColor {
     RGBColor(c.0, c.1, c.2)
 }
 
@@ -552,14 +523,5 @@ mod tests {
         let (few, many) = (coloured(100), coloured(10_000));
         assert!(few > 20.0 * many, "{few} vs {many} pixels per point");
         let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    #[test]
-    fn ticks_are_round() {
-        assert_eq!(nice_ticks(0.0, 10.0), vec![0.0, 2.0, 4.0, 6.0, 8.0, 10.0]);
-        assert_eq!(nice_ticks(-3.0, 7.0), vec![-2.0, 0.0, 2.0, 4.0, 6.0]);
-        assert_eq!(nice_ticks(1.0, 1.0), vec![1.0]);
-        assert_eq!(tick_label(0.30000000000000004), "0.3");
-        assert_eq!(tick_label(4.0), "4");
     }
 }

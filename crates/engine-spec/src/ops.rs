@@ -17,6 +17,8 @@ pub enum ParamType {
     Indices,
     /// Another step whose data the op takes besides its input: the step, or one before it.
     Step,
+    /// Names (genes, groups, colours): a YAML list of strings or one comma-separated string.
+    Names,
 }
 
 impl ParamType {
@@ -29,6 +31,7 @@ impl ParamType {
             ParamType::Path => "a path".into(),
             ParamType::Indices => "indices or slices like \"0:1000, 2000\"".into(),
             ParamType::Step => "a step id (the input or a step before it)".into(),
+            ParamType::Names => "names: a list of strings or \"a, b, c\"".into(),
             ParamType::Choice(c) => format!(
                 "one of {}",
                 c.iter()
@@ -79,7 +82,7 @@ impl OpDef {
     /// Whether the step's result is data another step or an output can take: a plot only
     /// writes its image.
     pub fn produces_data(&self) -> bool {
-        self.name != "plot"
+        !PLOTS.contains(&self.name)
     }
 }
 
@@ -302,7 +305,7 @@ pub const OPS: &[OpDef] = &[
         writes: "uns[key_added] ('names', 'scores', 'logfoldchanges', 'pvals', 'pvals_adj' as record arrays with a field per group, 'params'; with pts, 'pts' and, against the rest, 'pts_rest': data frames of genes × groups)",
         params: &[
             p("groupby", T::Str, D::Required),
-            p("groups", T::Str, D::Null),
+            p("groups", T::Names, D::Null),
             p("reference", T::Str, D::Str("rest")),
             p("raw", T::Step, D::Null),
             p(
@@ -338,11 +341,34 @@ pub const OPS: &[OpDef] = &[
                 T::Choice(&["right margin", "on data", "none"]),
                 D::Str("right margin"),
             ),
-            p("palette", T::Str, D::Null),
+            p("palette", T::Names, D::Null),
+            p("dpi", T::Int, D::Int(150)),
+        ],
+    },
+    OpDef {
+        name: "dotplot",
+        inputs: 1,
+        summary: "sc.pl.dotplot / sc.pl.rank_genes_groups_dotplot: per group of a categorical obs column and gene, the fraction of cells expressing it (dot size) and their mean (colour, Reds), in one pass over X; the genes are `var_names`, or each group's top `n_genes` from `uns[key]` under brackets; `raw: STEP` takes that step's X, as scanpy's `use_raw`",
+        writes: "the image at `path`: .png (at `dpi`), .svg or .pdf (nothing in the data)",
+        params: &[
+            p("groupby", T::Str, D::Null),
+            p("var_names", T::Names, D::Null),
+            p("n_genes", T::Int, D::Null),
+            p("key", T::Str, D::Str("rank_genes_groups")),
+            p("groups", T::Names, D::Null),
+            p("raw", T::Step, D::Null),
+            p("expression_cutoff", T::Float, D::Float(0.0)),
+            p("mean_only_expressed", T::Bool, D::Bool(false)),
+            p("standard_scale", T::Choice(&["var", "group"]), D::Null),
+            p("path", T::Path, D::Required),
+            p("title", T::Str, D::Null),
             p("dpi", T::Int, D::Int(150)),
         ],
     },
 ];
+
+/// Operators that only draw: their step is no data for another step or an output.
+pub const PLOTS: &[&str] = &["plot", "dotplot"];
 
 /// Looks an operator up by name.
 pub fn op(name: &str) -> Option<&'static OpDef> {

@@ -109,7 +109,7 @@ fn check_outputs(pipeline: &Pipeline, logical: &LogicalPlan, opts: &Options) -> 
     let plots = spec
         .steps
         .iter()
-        .filter(|s| s.op.name == "plot")
+        .filter(|s| !s.op.produces_data())
         .filter_map(|s| s.arg("path").as_str().map(|p| (p.to_string(), s.span)));
     let outputs = spec.outputs.iter().map(|o| (o.path.clone(), o.span));
     let mut seen = std::collections::HashSet::new();

@@ -6,6 +6,7 @@
 //! the same nodes, so the two cannot drift apart. Each node lives in its own file: its
 //! parameters, its EXPLAIN lines and its execution.
 
+pub(crate) mod dotplot;
 pub(crate) mod filter;
 pub(crate) mod hvg;
 pub(crate) mod hvg_v3;

@@ -4,7 +4,7 @@
 //! within the working set, ranked gene by gene.
 
 use super::{Data, ExecNode};
-use crate::annotations::{dict, scalar_bool};
+use crate::annotations::{dict, obs_groups, scalar_bool};
 use crate::context::RunContext;
 use crate::pass::fold_pass;
 use crate::physical::hvg::rows_by_batch;
@@ -104,24 +104,7 @@ impl ExecNode for RankGenesGroupsNode {
             None => (main_x.clone(), a.var.clone()),
         };
         let step = cx.step().to_string();
-        let (codes, categories) = match a.obs.column(&p.groupby) {
-            Some(Column::Categorical {
-                codes, categories, ..
-            }) => (
-                codes
-                    .to_i64_vec()
-                    .ok_or_else(|| Error::internal("categorical codes are not integers"))?,
-                (0..categories.len())
-                    .map(|i| engine_store::value::render_scalar(categories, i))
-                    .collect::<Vec<String>>(),
-            ),
-            _ => {
-                return Err(Error::step(
-                    &step,
-                    format!("obs['{}'] must be categorical", p.groupby),
-                ));
-            }
-        };
+        let (codes, categories) = obs_groups(&a.obs, &p.groupby, &step)?;
         let position = |g: &str| {
             categories.iter().position(|c| c == g).ok_or_else(|| {
                 Error::step(

@@ -5,6 +5,7 @@
 //! `fuse_elementwise` asks). The last three are the [`LogicalOp`] trait; [`bind`] is the one
 //! table from catalogue names to binders.
 
+pub mod dotplot;
 pub mod filter;
 pub mod hvg;
 pub mod leiden;
@@ -205,6 +206,7 @@ pub(crate) fn bind(b: &Bind<'_>) -> Result<(Op, Schema)> {
         "leiden" => leiden::Leiden::bind(b),
         "umap" => umap::Umap::bind(b),
         "plot" => plot::Plot::bind(b),
+        "dotplot" => dotplot::Dotplot::bind(b),
         "rank_genes_groups" => rank_genes_groups::RankGenesGroups::bind(b),
         other => Err(Error::internal(format!(
             "op `{other}` is in the catalogue but has no logical operator"

@@ -54,13 +54,7 @@ impl Plot {
                 )));
             }
         };
-        let path = step.arg("path").as_str().unwrap_or_default().to_string();
-        // An extension that is not an image format would fail only after all the compute.
-        if engine_plot::Format::of_path(&path).is_none() {
-            return Err(b.error(format!(
-                "`path` must end in .png, .svg or .pdf, got \"{path}\""
-            )));
-        }
+        let path = image_path(b)?;
         let size = match step.arg("size").as_f64() {
             Some(s) if !(s > 0.0 && s.is_finite()) => {
                 return Err(b.error(format!(
@@ -84,11 +78,7 @@ impl Plot {
             }
             None => None,
         };
-        let dpi = match step.arg("dpi").as_i64() {
-            None => 150,
-            Some(d @ 10..=1200) => d as u32,
-            Some(d) => return Err(b.error(format!("`dpi` must be between 10 and 1200, got {d}"))),
-        };
+        let dpi = dpi(b)?;
         let title = step.arg("title").as_str().map(str::to_string);
         let legend_loc = step
             .arg("legend_loc")
@@ -109,6 +99,27 @@ impl Plot {
             }),
             s,
         ))
+    }
+}
+
+/// A plot's `path`, whose extension names an image format: anything else would fail only
+/// after all the compute.
+pub(crate) fn image_path(b: &Bind<'_>) -> Result<String> {
+    let path = b.step.arg("path").as_str().unwrap_or_default().to_string();
+    if engine_plot::Format::of_path(&path).is_none() {
+        return Err(b.error(format!(
+            "`path` must end in .png, .svg or .pdf, got \"{path}\""
+        )));
+    }
+    Ok(path)
+}
+
+/// A plot's `dpi` (scanpy saves at 150).
+pub(crate) fn dpi(b: &Bind<'_>) -> Result<u32> {
+    match b.step.arg("dpi").as_i64() {
+        None => Ok(150),
+        Some(d @ 10..=1200) => Ok(d as u32),
+        Some(d) => Err(b.error(format!("`dpi` must be between 10 and 1200, got {d}"))),
     }
 }
 

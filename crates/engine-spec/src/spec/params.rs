@@ -169,7 +169,9 @@ pub(super) fn parse_override(raw: &str, ty: ParamType) -> Option<Arg> {
             "false" => Some(Arg::Bool(false)),
             _ => None,
         },
-        ParamType::Str | ParamType::Path | ParamType::Step => Some(Arg::Str(raw.to_string())),
+        ParamType::Str | ParamType::Path | ParamType::Step | ParamType::Names => {
+            Some(Arg::Str(raw.to_string()))
+        }
         ParamType::Indices => crate::index_expr::parse(raw)
             .is_ok()
             .then(|| Arg::Str(raw.to_string())),

@@ -19,6 +19,7 @@ impl Cx {
                             | ParamType::Choice(_)
                             | ParamType::Indices
                             | ParamType::Step
+                            | ParamType::Names
                     ) =>
                 {
                     // A string built from parameters, where a number was wanted.
@@ -57,6 +58,24 @@ impl Cx {
                         .join(","),
                 )
             }
+            // A YAML list of names is their comma-separated text.
+            Value::Seq(items) if ty == ParamType::Names => {
+                let mut names = Vec::with_capacity(items.len());
+                for item in items {
+                    match &item.value {
+                        Value::Str(s) if !s.contains(',') => names.push(s.clone()),
+                        Value::Int(i) => names.push(i.to_string()),
+                        _ => {
+                            self.err(
+                                item.span,
+                                format!("{what}: each name must be a string without commas"),
+                            );
+                            return None;
+                        }
+                    }
+                }
+                Arg::Str(names.join(","))
+            }
             Value::Seq(_) | Value::Map(_) => {
                 self.err(
                     node.span,
@@ -78,7 +97,10 @@ impl Cx {
             (Arg::Int(_), ParamType::Int | ParamType::Float) => true,
             (Arg::Float(_), ParamType::Float) => true,
             (Arg::Bool(_), ParamType::Bool) => true,
-            (Arg::Str(_), ParamType::Str | ParamType::Path | ParamType::Step) => true,
+            (
+                Arg::Str(_),
+                ParamType::Str | ParamType::Path | ParamType::Step | ParamType::Names,
+            ) => true,
             (Arg::Int(_), ParamType::Indices) => true,
             (Arg::Str(text), ParamType::Indices) => {
                 if let Err(e) = crate::index_expr::parse(text) {

@@ -1,0 +1,212 @@
+//! `dotplot`: one pass over X (or `raw`'s X at these cells) gathering, per group and chosen
+//! gene, the cells expressing it and their sum; then scanpy's dot plot of fractions and means.
+
+use super::write::{aligned, ensure_dir};
+use super::{Data, ExecNode};
+use crate::annotations::obs_groups;
+use crate::context::RunContext;
+use crate::pass::fold_pass;
+use engine_common::{Error, Result};
+use engine_matrix::DynArray;
+use engine_ops::expression::{GroupExpression, standard_scale};
+use engine_plan::{DotGenes, Dotplot};
+use engine_store::Value;
+use engine_store::write::AtomicTarget;
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::ops::Range;
+use std::path::Path;
+
+#[derive(Debug)]
+pub(crate) struct DotplotNode {
+    pub params: Dotplot,
+}
+
+impl ExecNode for DotplotNode {
+    fn name(&self) -> &'static str {
+        "Dotplot"
+    }
+
+    fn stages(&self) -> Vec<String> {
+        let format = match engine_plot::Format::of_path(&self.params.path) {
+            Some(engine_plot::Format::Svg) => "SVG",
+            Some(engine_plot::Format::Pdf) => "PDF",
+            _ => "PNG",
+        };
+        vec![
+            format!(
+                "pass over {}X: per group of obs['{}'], each gene's expressing cells and sum",
+                self.params
+                    .raw
+                    .as_ref()
+                    .map_or(String::new(), |r| format!("{r}'s ")),
+                self.params.groupby
+            ),
+            format!("in memory: dot plot -> {format}"),
+        ]
+    }
+
+    fn is_sink(&self) -> bool {
+        true
+    }
+
+    fn execute(&self, inputs: Vec<Cow<'_, Data>>, cx: &mut RunContext<'_>) -> Result<Option<Data>> {
+        let p = &self.params;
+        let step = cx.step().to_string();
+        let mut inputs = inputs.into_iter();
+        let main = inputs
+            .next()
+            .ok_or_else(|| Error::internal("Dotplot node without an input"))?;
+        let a = &main.ann;
+        // The values: `raw`'s X and genes at these cells, as scanpy's `use_raw`.
+        let (x, var) = match (&p.raw, inputs.next()) {
+            (Some(r), Some(raw)) => (aligned(a, &raw, r, false)?, raw.ann.var.clone()),
+            (None, None) => (main.x.clone(), a.var.clone()),
+            _ => return Err(Error::internal("Dotplot inputs do not match `raw`")),
+        };
+        let (codes, categories) = obs_groups(&a.obs, &p.groupby, &step)?;
+        // The genes, in order, and the brackets over each group's.
+        let (genes, brackets) = match &p.genes {
+            DotGenes::Names(v) => (v.clone(), Vec::new()),
+            DotGenes::Ranked {
+                key,
+                n_genes,
+                groups,
+            } => ranked_genes(&a.uns, key, *n_genes, groups.as_deref(), &step)?,
+        };
+        let position: HashMap<String, usize> = (0..var.n_rows())
+            .map(|i| (var.index.render(i), i))
+            .collect();
+        let mut columns: Vec<usize> = Vec::new();
+        let mut slot_of = Vec::with_capacity(genes.len());
+        for g in &genes {
+            let Some(&c) = position.get(g) else {
+                return Err(Error::step(
+                    &step,
+                    format!(
+                        "gene `{g}` is not in {}'s var",
+                        p.raw.as_deref().unwrap_or("the input")
+                    ),
+                ));
+            };
+            let s = columns.iter().position(|&k| k == c).unwrap_or_else(|| {
+                columns.push(c);
+                columns.len() - 1
+            });
+            slot_of.push(s);
+        }
+        let n_cat = categories.len();
+        let group_of: Vec<Option<usize>> = codes
+            .iter()
+            .map(|&c| usize::try_from(c).ok().filter(|&c| c < n_cat))
+            .collect();
+        let bar = cx.progress("dot plot", x.blocks().len());
+        let (acc, blocks) = fold_pass(
+            &x,
+            &bar,
+            || GroupExpression::new(x.n_vars(), &columns, n_cat, p.expression_cutoff),
+            |acc, r, block| {
+                let m = block.to_csr()?;
+                acc.add(&m, &group_of[r]);
+                Ok(())
+            },
+            |a, b| a.merge(&b),
+        )?;
+        cx.stage("dot plot", blocks);
+        // Rows: the groups that have cells (pandas' `observed=True`), in category order.
+        let rows: Vec<usize> = (0..n_cat).filter(|&g| acc.cells[g] > 0).collect();
+        if rows.is_empty() {
+            return Err(Error::step(
+                &step,
+                format!("no cell has a group in obs['{}']", p.groupby),
+            ));
+        }
+        let (mut fraction, mut colour) = (Vec::new(), Vec::new());
+        for &g in &rows {
+            for &s in &slot_of {
+                let (f, m) = acc.fraction_mean(g, s, p.mean_only_expressed);
+                fraction.push(f);
+                colour.push(m);
+            }
+        }
+        match p.standard_scale.as_deref() {
+            Some("var") => standard_scale(&mut colour, genes.len(), false),
+            Some("group") => standard_scale(&mut colour, genes.len(), true),
+            _ => {}
+        }
+        let groups: Vec<String> = rows.iter().map(|&g| categories[g].clone()).collect();
+        let path = &p.path;
+        ensure_dir(Path::new(path))?;
+        let target = AtomicTarget::new(Path::new(path), cx.opts.overwrite)?;
+        let format = engine_plot::Format::of_path(path)
+            .ok_or_else(|| Error::internal(format!("plot path {path} passed check")))?;
+        let plot = engine_plot::Dotplot {
+            genes: &genes,
+            groups: &groups,
+            fraction: &fraction,
+            colour: &colour,
+            brackets: &brackets,
+            title: p.title.clone(),
+            colour_title: "Mean expression\nin group".into(),
+        };
+        engine_plot::dotplot(&plot, format, f64::from(p.dpi), target.tmp_path())
+            .map_err(|e| target.blame(e))?;
+        cx.output(target);
+        cx.stage("plot", 0);
+        Ok(None)
+    }
+}
+
+/// A label over a run of the plot's genes.
+type Bracket = (String, Range<usize>);
+
+/// Each group's top `n` genes in `uns[key]['names']` (the groups in the order they were
+/// ranked, or `groups`), and a bracket over each group's run, as
+/// `rank_genes_groups_dotplot` lists them.
+fn ranked_genes(
+    uns: &std::collections::BTreeMap<String, Value>,
+    key: &str,
+    n: usize,
+    groups: Option<&[String]>,
+    step: &str,
+) -> Result<(Vec<String>, Vec<Bracket>)> {
+    let names = match uns.get(key) {
+        Some(Value::Dict(d)) => d.get("names"),
+        _ => None,
+    };
+    let Some(Value::Records(fields)) = names else {
+        return Err(Error::step(
+            step,
+            format!("uns['{key}'] has no `names` record array (run `rank_genes_groups` first)"),
+        ));
+    };
+    let order: Vec<&str> = match groups {
+        Some(g) => g.iter().map(String::as_str).collect(),
+        None => fields.iter().map(|(f, _)| f.as_str()).collect(),
+    };
+    let (mut genes, mut brackets) = (Vec::new(), Vec::new());
+    for group in order {
+        let Some((_, DynArray::Str(list))) = fields.iter().find(|(f, _)| f == group) else {
+            return Err(Error::step(
+                step,
+                format!(
+                    "uns['{key}'] ranks no group `{group}` (it ranks {})",
+                    fields
+                        .iter()
+                        .map(|(f, _)| f.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        };
+        let start = genes.len();
+        genes.extend(list.iter().filter(|g| !g.is_empty()).take(n).cloned());
+        if genes.len() > start {
+            brackets.push((group.to_string(), start..genes.len()));
+        }
+    }
+    if genes.is_empty() {
+        return Err(Error::step(step, format!("uns['{key}'] names no genes")));
+    }
+    Ok((genes, brackets))
+}

@@ -1,0 +1,487 @@
+//! The dot plot (`sc.pl.dotplot`, `sc.pl.rank_genes_groups_dotplot`): a row per group and a
+//! column per gene; a dot's area is the fraction of the group's cells expressing the gene,
+//! its colour the group's mean expression (`Reds`). Brackets above name the genes' groups;
+//! the size legend and the colour bar stand to the right, as scanpy lays them out.
+
+use crate::Rgb;
+use crate::output::{Figure, Format, render, text_size};
+use crate::palette::reds;
+use crate::scatter::rgb;
+use crate::ticks::{nice_ticks, tick_label};
+use engine_common::{Error, Result};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+use std::ops::Range;
+use std::path::Path;
+
+/// A dot plot's values.
+#[derive(Debug, Clone)]
+pub struct Dotplot<'a> {
+    /// Column labels.
+    pub genes: &'a [String],
+    /// Row labels, top to bottom.
+    pub groups: &'a [String],
+    /// The fraction of each group's cells expressing each gene, row by row (0..=1).
+    pub fraction: &'a [f64],
+    /// The value each dot's colour shows (a mean, or a standard-scaled mean), row by row.
+    pub colour: &'a [f64],
+    /// Bracketed runs of columns and their labels (the groups whose marker genes they are).
+    pub brackets: &'a [(String, Range<usize>)],
+    pub title: Option<String>,
+    /// The colour bar's title (scanpy: "Mean expression\nin group").
+    pub colour_title: String,
+}
+
+/// scanpy's constants, in inches: a gene column's and a group row's share of the figure, the
+/// legends' width, the smallest figure height.
+const CATEGORY_WIDTH: f64 = 0.37;
+const CATEGORY_HEIGHT: f64 = 0.35;
+const LEGENDS_WIDTH: f64 = 1.5;
+const MIN_FIGURE_HEIGHT: f64 = 2.5;
+/// matplotlib's default subplot box: the share of the figure's width and height the grid
+/// spans.
+const GRID_WIDTH: f64 = 0.775;
+const GRID_HEIGHT: f64 = 0.77;
+/// The largest dot in points² (scanpy's `largest_dot`), and the exponent of its size scale.
+const LARGEST_DOT: f64 = 200.0;
+const SIZE_EXPONENT: f64 = 1.5;
+/// matplotlib's "small" font, and the default one.
+const SMALL_PT: f64 = 10.0 / 1.2;
+const FONT_PT: f64 = 10.0;
+const TITLE_PT: f64 = 12.0;
+/// Tick length and the gap between a tick and its label.
+const TICK: f64 = 3.5;
+const PAD: f64 = 3.5;
+const LINE: f64 = 0.8;
+
+/// Draws `plot` to `path` as `format` (PNG at `dpi`).
+///
+/// # Errors
+/// When the values do not match the labels, or the file cannot be written.
+pub fn dotplot(plot: &Dotplot<'_>, format: Format, dpi: f64, path: &Path) -> Result<()> {
+    let cells = plot.genes.len() * plot.groups.len();
+    if cells == 0 || plot.fraction.len() != cells || plot.colour.len() != cells {
+        return Err(Error::internal(format!(
+            "dot plot of {} genes and {} groups with {} fractions and {} colours",
+            plot.genes.len(),
+            plot.groups.len(),
+            plot.fraction.len(),
+            plot.colour.len()
+        )));
+    }
+    if let Some((label, r)) = plot
+        .brackets
+        .iter()
+        .find(|(_, r)| r.is_empty() || r.end > plot.genes.len())
+    {
+        return Err(Error::internal(format!(
+            "bracket `{label}` over genes {r:?} of {}",
+            plot.genes.len()
+        )));
+    }
+    render(&Layout::of(plot), format, dpi, path)
+}
+
+/// scanpy's `dot_max`: the largest fraction rounded up to a tenth.
+fn dot_max(fraction: &[f64]) -> f64 {
+    (fraction.iter().copied().fold(0.0, f64::max) * 10.0).ceil() / 10.0
+}
+
+/// A dot's area in points² for a fraction, on the scale `0..=max`.
+fn dot_area(f: f64, max: f64) -> f64 {
+    if max <= 0.0 {
+        return 0.0;
+    }
+    let scaled = if max == 1.0 {
+        f
+    } else {
+        f.clamp(0.0, max) / max
+    };
+    scaled.powf(SIZE_EXPONENT) * LARGEST_DOT
+}
+
+/// The size legend's fractions: down from `max` by scanpy's step, above zero, ascending.
+fn legend_fractions(max: f64) -> Vec<f64> {
+    let step = if max <= 0.3 {
+        0.05
+    } else if max <= 0.6 {
+        0.1
+    } else {
+        0.2
+    };
+    let mut out: Vec<f64> = (0..)
+        .map(|i| max - step * f64::from(i))
+        .take_while(|f| *f > 1e-9)
+        .collect();
+    out.reverse();
+    out
+}
+
+/// Where everything goes, in points: `base` is the axes' bottom from the figure's top.
+struct Layout<'p, 'a> {
+    plot: &'p Dotplot<'a>,
+    left: f64,
+    base: f64,
+    axes: (f64, f64),
+    legend_x: f64,
+    legend_w: f64,
+    /// Bracket labels are turned upright when any is longer than four characters.
+    upright: bool,
+    size: (f64, f64),
+}
+
+/// Heights above the axes' bottom, in points.
+const fn pt(inches: f64) -> f64 {
+    inches * 72.0 * GRID_HEIGHT
+}
+const COLOUR_BAR: f64 = pt(0.08 * MIN_FIGURE_HEIGHT);
+const SIZE_BOTTOM: f64 = COLOUR_BAR + pt(0.3 * MIN_FIGURE_HEIGHT);
+const SIZE_BOX: f64 = pt(0.27 * MIN_FIGURE_HEIGHT);
+const BRACKETS: f64 = pt(CATEGORY_HEIGHT / 2.0);
+
+impl<'p, 'a> Layout<'p, 'a> {
+    fn of(plot: &'p Dotplot<'a>) -> Self {
+        let (n, m) = (plot.genes.len() as f64, plot.groups.len() as f64);
+        // The outer grid's two columns (dots, legends) with scanpy's gap between them.
+        let w_in = n * CATEGORY_WIDTH + LEGENDS_WIDTH;
+        let wspace = 0.7 / w_in;
+        let cell = GRID_WIDTH * w_in / (2.0 + wspace) * 72.0;
+        let axes_w = n * CATEGORY_WIDTH / w_in * 2.0 * cell;
+        let legend_w = LEGENDS_WIDTH / w_in * 2.0 * cell;
+        let axes_h = pt(m * CATEGORY_HEIGHT);
+        let label_w = |labels: &[String], size: f64| {
+            labels
+                .iter()
+                .map(|l| text_size(l, size).0)
+                .fold(0.0, f64::max)
+        };
+        let left = 6.0 + label_w(plot.groups, SMALL_PT) + TICK + PAD;
+        let below = TICK + PAD + label_w(plot.genes, SMALL_PT) + 6.0;
+        let labels: Vec<String> = plot.brackets.iter().map(|(l, _)| l.clone()).collect();
+        let upright = labels.iter().any(|l| l.chars().count() > 4);
+        let bracket_text = if upright {
+            label_w(&labels, FONT_PT)
+        } else {
+            FONT_PT * 1.2
+        };
+        let mut above = axes_h;
+        if !plot.brackets.is_empty() {
+            above += BRACKETS * 1.1 + bracket_text;
+        }
+        if plot.title.is_some() {
+            above += 6.0 + TITLE_PT * 1.2;
+        }
+        // The legends' top: the size legend's title, two lines in the middle of its box.
+        let legend_top = SIZE_BOTTOM + SIZE_BOX / 2.0 + 6.0 + 2.0 * SMALL_PT * 1.2;
+        let top = 6.0 + above.max(legend_top);
+        let legend_x = left + axes_w + 0.7 / w_in * cell;
+        let right = legend_x + legend_w + 6.0;
+        let width = right.max(
+            plot.title
+                .as_ref()
+                .map_or(0.0, |t| left + text_size(t, TITLE_PT).0 + 6.0),
+        );
+        Layout {
+            plot,
+            left,
+            base: top,
+            axes: (axes_w, axes_h),
+            legend_x,
+            legend_w,
+            upright,
+            size: (width, top + below),
+        }
+    }
+}
+
+impl Figure for Layout<'_, '_> {
+    fn size(&self) -> (f64, f64) {
+        self.size
+    }
+
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+        k: f64,
+    ) -> std::result::Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+        let p = self.plot;
+        let (n, m) = (p.genes.len(), p.groups.len());
+        let at = |x: f64, y: f64| ((x * k).round() as i32, (y * k).round() as i32);
+        let font = |size: f64| ("sans-serif", size * k).into_font().color(&BLACK);
+        let line = ShapeStyle::from(&BLACK).stroke_width((LINE * k).round().max(1.0) as u32);
+        let edge = ShapeStyle::from(&BLACK).stroke_width((0.2 * k).round().max(1.0) as u32);
+        let (left, base) = (self.left, self.base);
+        let (axes_w, axes_h) = self.axes;
+        // Data to points: genes at j + 0.5 on [-0.3, n + 0.3], groups at i + 0.5 on
+        // [-0.5, m + 0.5], the first on top (scanpy's padding).
+        let gx = |x: f64| left + (x + 0.3) / (n as f64 + 0.6) * axes_w;
+        let gy = |y: f64| base - axes_h + (y + 0.5) / (m as f64 + 1.0) * axes_h;
+        let max = dot_max(p.fraction);
+        let (lo, hi) = crate::scatter::finite_range(p.colour);
+        let colour = |v: f64| {
+            let f = if hi > lo { (v - lo) / (hi - lo) } else { 0.0 };
+            rgb(reds(f))
+        };
+        let disc = |x: f64, y: f64, area: f64, fill: RGBColor| {
+            let r = area.sqrt() / 2.0 * k;
+            [
+                Circle::new(at(x, y), r, fill.filled()),
+                Circle::new(at(x, y), r, edge),
+            ]
+        };
+        for i in 0..m {
+            for j in 0..n {
+                let c = i * n + j;
+                let area = dot_area(p.fraction[c], max);
+                if area > 0.0 {
+                    for d in disc(
+                        gx(j as f64 + 0.5),
+                        gy(i as f64 + 0.5),
+                        area,
+                        colour(p.colour[c]),
+                    ) {
+                        root.draw(&d)?;
+                    }
+                }
+            }
+        }
+        // The frame, with outward ticks at every gene and group.
+        root.draw(&Rectangle::new(
+            [at(left, base - axes_h), at(left + axes_w, base)],
+            line,
+        ))?;
+        let right_centre = Pos::new(HPos::Right, VPos::Center);
+        for (i, g) in p.groups.iter().enumerate() {
+            let y = gy(i as f64 + 0.5);
+            root.draw(&PathElement::new(
+                vec![at(left - TICK, y), at(left, y)],
+                line,
+            ))?;
+            root.draw(&Text::new(
+                g.clone(),
+                at(left - TICK - PAD, y),
+                font(SMALL_PT).pos(right_centre),
+            ))?;
+        }
+        for (j, g) in p.genes.iter().enumerate() {
+            let x = gx(j as f64 + 0.5);
+            root.draw(&PathElement::new(
+                vec![at(x, base), at(x, base + TICK)],
+                line,
+            ))?;
+            // Read upwards, ending just below the tick.
+            root.draw(&Text::new(
+                g.clone(),
+                at(x, base + TICK + PAD),
+                font(SMALL_PT)
+                    .pos(right_centre)
+                    .transform(FontTransform::Rotate270),
+            ))?;
+        }
+        // Brackets over each group's genes (scanpy's 0.2 and 0.7 insets), labels above.
+        let mut top = base - axes_h;
+        if !p.brackets.is_empty() {
+            let bottom = base - axes_h;
+            for (label, r) in p.brackets {
+                let (x0, x1) = (gx(r.start as f64 + 0.2), gx((r.end - 1) as f64 + 0.7));
+                let y1 = bottom - 0.6 * BRACKETS;
+                root.draw(&PathElement::new(
+                    vec![at(x0, bottom), at(x0, y1), at(x1, y1), at(x1, bottom)],
+                    line,
+                ))?;
+                let (cx, cy) = ((x0 + x1) / 2.0, bottom - 1.1 * BRACKETS);
+                if self.upright {
+                    root.draw(&Text::new(
+                        label.clone(),
+                        at(cx, cy),
+                        font(FONT_PT)
+                            .pos(Pos::new(HPos::Left, VPos::Center))
+                            .transform(FontTransform::Rotate270),
+                    ))?;
+                } else {
+                    root.draw(&Text::new(
+                        label.clone(),
+                        at(cx, cy),
+                        font(FONT_PT).pos(Pos::new(HPos::Center, VPos::Bottom)),
+                    ))?;
+                }
+            }
+            top = bottom
+                - 1.1 * BRACKETS
+                - p.brackets
+                    .iter()
+                    .map(|(l, _)| {
+                        if self.upright {
+                            text_size(l, FONT_PT).0
+                        } else {
+                            FONT_PT * 1.2
+                        }
+                    })
+                    .fold(0.0, f64::max);
+        }
+        if let Some(title) = &p.title {
+            root.draw(&Text::new(
+                title.clone(),
+                at(left + axes_w / 2.0, top - 6.0),
+                font(TITLE_PT).pos(Pos::new(HPos::Center, VPos::Bottom)),
+            ))?;
+        }
+        // The legends: the size key (grey dots of the legend fractions) over the colour bar.
+        let (lx, lw) = (self.legend_x, self.legend_w);
+        let centre_top = Pos::new(HPos::Center, VPos::Top);
+        let two_lines = |text: &str, cx: f64, bottom: f64| {
+            let lines: Vec<&str> = text.lines().collect();
+            lines
+                .iter()
+                .rev()
+                .enumerate()
+                .map(|(r, l)| {
+                    Text::new(
+                        l.to_string(),
+                        at(cx, bottom - r as f64 * SMALL_PT * 1.2),
+                        font(SMALL_PT).pos(Pos::new(HPos::Center, VPos::Bottom)),
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        let sizes = legend_fractions(max);
+        let box_bottom = base - SIZE_BOTTOM;
+        let count = sizes.len() as f64;
+        let sx = |i: f64| lx + (i + 0.5 + 0.15) / (count + 0.65) * lw;
+        let dots_y =
+            box_bottom - SIZE_BOX * (1.05 + LARGEST_DOT * 0.003) / (5.05 + LARGEST_DOT * 0.003);
+        for (i, f) in sizes.iter().enumerate() {
+            let x = sx(i as f64);
+            for d in disc(x, dots_y, dot_area(*f, max), rgb(GREY)) {
+                root.draw(&d)?;
+            }
+            root.draw(&PathElement::new(
+                vec![at(x, box_bottom), at(x, box_bottom + TICK)],
+                line,
+            ))?;
+            root.draw(&Text::new(
+                format!("{}", (f * 100.0).round() as i64),
+                at(x, box_bottom + TICK + PAD),
+                font(SMALL_PT).pos(centre_top),
+            ))?;
+        }
+        for t in two_lines(
+            "Fraction of cells\nin group (%)",
+            lx + lw / 2.0,
+            box_bottom - SIZE_BOX / 2.0 - 6.0,
+        ) {
+            root.draw(&t)?;
+        }
+        // The colour bar, lowest value left, with round ticks below.
+        let bar_top = base - COLOUR_BAR;
+        let steps = (lw * k).round().max(2.0) as usize;
+        for s in 0..steps {
+            let f = s as f64 / steps as f64;
+            root.draw(&Rectangle::new(
+                [
+                    at(lx + lw * f, bar_top),
+                    at(lx + lw * (f + 1.0 / steps as f64), base),
+                ],
+                rgb(reds(f + 0.5 / steps as f64)).filled(),
+            ))?;
+        }
+        root.draw(&Rectangle::new([at(lx, bar_top), at(lx + lw, base)], line))?;
+        for t in nice_ticks(lo, hi) {
+            let f = if hi > lo { (t - lo) / (hi - lo) } else { 0.0 };
+            let x = lx + lw * f;
+            root.draw(&PathElement::new(
+                vec![at(x, base), at(x, base + TICK)],
+                line,
+            ))?;
+            root.draw(&Text::new(
+                tick_label(t),
+                at(x, base + TICK + PAD),
+                font(SMALL_PT).pos(centre_top),
+            ))?;
+        }
+        for t in two_lines(&p.colour_title, lx + lw / 2.0, bar_top - 6.0) {
+            root.draw(&t)?;
+        }
+        Ok(())
+    }
+}
+
+/// The size legend's dots (matplotlib's `gray`).
+const GREY: Rgb = (128, 128, 128);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// scanpy's scale: `dot_max` rounds the largest fraction up to a tenth; a fraction at it
+    /// gets the largest dot, half of it `0.5^1.5` of that area.
+    #[test]
+    fn dot_areas_follow_scanpys_scale() {
+        assert_eq!(dot_max(&[0.12, 0.53, 0.0]), 0.6);
+        assert_eq!(dot_max(&[1.0]), 1.0);
+        assert!((dot_area(0.6, 0.6) - 200.0).abs() < 1e-12);
+        assert!((dot_area(0.3, 0.6) - 200.0 * 0.5f64.powf(1.5)).abs() < 1e-12);
+        assert!((dot_area(0.25, 1.0) - 200.0 * 0.125).abs() < 1e-12);
+        assert_eq!(dot_area(0.0, 0.6), 0.0);
+        assert_eq!(dot_area(0.5, 0.0), 0.0);
+    }
+
+    /// `np.arange(dot_max, dot_min, -step)[::-1]` for scanpy's three steps.
+    #[test]
+    fn the_size_legend_steps_down_from_the_largest() {
+        let r = |v: Vec<f64>| v.iter().map(|x| (x * 100.0).round()).collect::<Vec<_>>();
+        assert_eq!(r(legend_fractions(1.0)), [20.0, 40.0, 60.0, 80.0, 100.0]);
+        assert_eq!(
+            r(legend_fractions(0.6)),
+            [10.0, 20.0, 30.0, 40.0, 50.0, 60.0]
+        );
+        assert_eq!(r(legend_fractions(0.2)), [5.0, 10.0, 15.0, 20.0]);
+        assert_eq!(r(legend_fractions(0.7)), [10.0, 30.0, 50.0, 70.0]);
+    }
+
+    /// Each dot is drawn in the colour of its group's mean: the highest mean in `Reds`' end.
+    #[test]
+    fn the_highest_mean_is_the_darkest_dot() {
+        let dir = std::env::temp_dir().join(format!("engine-dotplot-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let genes: Vec<String> = ["CD3E", "MS4A1", "LYZ"].map(String::from).to_vec();
+        let groups: Vec<String> = ["B cells", "CD14+ Monocyte"].map(String::from).to_vec();
+        let fraction = [0.1, 0.9, 0.3, 0.05, 0.2, 1.0];
+        let colour = [0.2, 2.5, 0.4, 0.1, 0.3, 4.0];
+        let brackets = vec![("B cells".to_string(), 0..2), ("Mono".to_string(), 2..3)];
+        let plot = Dotplot {
+            genes: &genes,
+            groups: &groups,
+            fraction: &fraction,
+            colour: &colour,
+            brackets: &brackets,
+            title: Some("markers".into()),
+            colour_title: "Mean expression\nin group".into(),
+        };
+        let png = dir.join("d.png");
+        dotplot(&plot, Format::Png, 150.0, &png).unwrap();
+        let img = image::open(&png).unwrap().to_rgb8();
+        let count = |c: Rgb| img.pixels().filter(|p| (p[0], p[1], p[2]) == c).count();
+        // The darkest red fills the largest dot (area 200 pt² at 150 dpi: ~430 px) besides
+        // the colour bar's end.
+        assert!(count(reds(1.0)) > 300, "{}", count(reds(1.0)));
+        let svg = dir.join("d.svg");
+        dotplot(&plot, Format::Svg, 150.0, &svg).unwrap();
+        let text = std::fs::read_to_string(&svg).unwrap();
+        for label in [
+            "CD14+ Monocyte",
+            "MS4A1",
+            "Fraction of cells",
+            "in group (%)",
+        ] {
+            assert!(text.contains(label), "no {label}");
+        }
+        let bad = Dotplot {
+            fraction: &fraction[..5],
+            ..plot.clone()
+        };
+        assert!(dotplot(&bad, Format::Png, 150.0, &png).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
