@@ -108,9 +108,22 @@ pub fn scratch_root() -> PathBuf {
     dir
 }
 
-/// A fresh, empty scratch directory for one test.
+/// A fresh, empty scratch directory for one test. Those of earlier runs of the test whose
+/// process has exited are removed, so the target directory does not fill up run by run.
 pub fn scratch(name: &str) -> PathBuf {
-    let dir = scratch_root().join(format!("{name}-{}", std::process::id()));
+    let root = scratch_root();
+    for entry in std::fs::read_dir(&root).into_iter().flatten().flatten() {
+        let file = entry.file_name();
+        let pid = file
+            .to_str()
+            .and_then(|f| f.strip_prefix(name)?.strip_prefix('-')?.parse::<u32>().ok());
+        if let Some(pid) = pid
+            && !Path::new(&format!("/proc/{pid}")).exists()
+        {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+    let dir = root.join(format!("{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("scratch dir");
     dir

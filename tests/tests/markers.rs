@@ -53,8 +53,9 @@ fn rank_genes_groups_matches_scanpy() {
     );
 }
 
-/// Wilcoxon's test on 20,000 cells × 160 genes with 2.5 million nonzeros: more than its
-/// 64 MiB working set holds at once, so the genes are ranked in two blocks, two passes.
+/// Wilcoxon's test on 20,000 cells × 160 genes with 2.5 million nonzeros, at the tightest
+/// memory limit `check` allows: more than its 64 MiB working set holds at once, so the genes
+/// are ranked in two blocks, two passes. With room to spare (the default limit), one.
 #[test]
 fn wilcoxon_in_gene_blocks_matches_scanpy() {
     let dir = scratch("markers-blocks");
@@ -65,15 +66,14 @@ fn wilcoxon_in_gene_blocks_matches_scanpy() {
         160,
         "rng.gamma(6.0, 0.4, size=(4, 160))",
     );
-    let out = same_as_scanpy(
-        &dir,
-        &src,
-        &[
-            "method: wilcoxon, tie_correct: true",
-            "method: wilcoxon, reference: g2, n_genes: 30",
-        ],
-    );
+    let configs = [
+        "method: wilcoxon, tie_correct: true",
+        "method: wilcoxon, reference: g2, n_genes: 30",
+    ];
+    let out = same_as_scanpy_after(&dir, &src, &configs, ("", "data"), "", true);
     assert!(out.contains("rank sums (2 gene blocks)"), "{out}");
+    let out = same_as_scanpy(&dir, &src, &configs[..1]);
+    assert!(out.contains("rank sums (1 gene blocks)"), "{out}");
 }
 
 /// Marker genes of scaled data ranked on the log-normalised values kept before scaling:
@@ -89,23 +89,26 @@ fn rank_genes_groups_on_raw_matches_scanpys_use_raw() {
         &["raw: data", "raw: data, method: wilcoxon, reference: g2"],
         ("  - {id: scaled, op: scale, input: data}\n", "scaled"),
         "a.raw = a; sc.pp.scale(a)\n",
+        false,
     );
 }
 
 /// Runs `rank_genes_groups` with each set of YAML arguments on `src` and compares every
 /// field with scanpy's on the same file; returns the last run's metrics.
 fn same_as_scanpy(dir: &Path, src: &Path, configs: &[&str]) -> String {
-    same_as_scanpy_after(dir, src, configs, ("", "data"), "")
+    same_as_scanpy_after(dir, src, configs, ("", "data"), "", false)
 }
 
 /// As [`same_as_scanpy`], with the YAML steps `steps` run first (the ranking's input is
-/// `input`) and their scanpy equivalent `python`, on `a`.
+/// `input`) and their scanpy equivalent `python`, on `a`; `tight` runs at the smallest
+/// memory limit `check` accepts.
 fn same_as_scanpy_after(
     dir: &Path,
     src: &Path,
     configs: &[&str],
     (steps, input): (&str, &str),
     python: &str,
+    tight: bool,
 ) -> String {
     let mut report = String::new();
     for (i, args) in configs.iter().enumerate() {
@@ -121,7 +124,21 @@ fn same_as_scanpy_after(
             ),
         )
         .unwrap();
-        let run = engine(&["run", yaml.to_str().unwrap(), "--overwrite", "--metrics"]);
+        let mut run_args = vec!["run", yaml.to_str().unwrap(), "--overwrite", "--metrics"];
+        let limit;
+        if tight {
+            let (code, err) =
+                engine_code(&["check", yaml.to_str().unwrap(), "--memory-limit", "1M"]);
+            assert_eq!(code, Some(2), "{err}");
+            let mib = err
+                .split("raise it to at least ")
+                .nth(1)
+                .and_then(|t| t.split(' ').next())
+                .unwrap_or_else(|| panic!("no limit in {err}"));
+            limit = format!("{mib}M");
+            run_args.extend(["--memory-limit", limit.as_str()]);
+        }
+        let run = engine(&run_args);
         let err = String::from_utf8_lossy(&run.stderr);
         assert!(run.status.success(), "{args}: {err}");
         report = String::from_utf8_lossy(&run.stdout).into_owned();

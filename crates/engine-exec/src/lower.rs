@@ -54,15 +54,18 @@ pub fn lower(plan: &LogicalPlan, memory_limit: usize) -> Result<PhysicalPlan> {
             memory::mib(needed)
         )));
     }
-    // The X blocks get what the results leave, at their real cost.
-    let memory_limit = (memory_limit - estimate.peak) / memory::BLOCK_COST;
+    // The X blocks get what the results leave, at their real cost; what even the largest
+    // blocks leave over is spare, which Wilcoxon's gathered values take (fewer passes).
+    let left = memory_limit - estimate.peak;
+    let spare = left.saturating_sub(memory::BLOCK_COST * workers() * io::BLOCK_TARGET_BYTES);
+    let memory_limit = left / memory::BLOCK_COST;
     let execs = plan
         .nodes
         .iter()
         .enumerate()
         .map(|(id, n)| {
             let low_memory = estimate.randomized_pca.iter().any(|(i, _)| *i == id);
-            lower_node(plan, n, memory_limit, low_memory)
+            lower_node(plan, n, memory_limit, low_memory, spare)
         })
         .collect::<Result<Vec<_>>>()?;
     let roots = root_scans(plan);
@@ -97,11 +100,13 @@ pub fn lower(plan: &LogicalPlan, memory_limit: usize) -> Result<PhysicalPlan> {
 }
 
 /// `low_memory_pca`: a PCA node runs randomized, its Gram matrix being too large for the limit.
+/// `spare`: bytes the limit leaves beyond the costliest step and the largest X blocks.
 fn lower_node(
     plan: &LogicalPlan,
     n: &Node,
     memory_limit: usize,
     low_memory_pca: bool,
+    spare: usize,
 ) -> Result<Box<dyn ExecNode>> {
     let f32_out = n.schema.x_dtype == Some(DType::F32);
     Ok(match &n.op {
@@ -266,7 +271,7 @@ fn lower_node(
         }),
         Op::RankGenesGroups(r) => Box::new(RankGenesGroupsNode {
             params: r.clone(),
-            working_set: memory::wilcoxon_working_set(n.schema.n_obs),
+            working_set: memory::wilcoxon_working_set(n.schema.n_obs).saturating_add(spare),
             f32_values: n
                 .inputs
                 .last()

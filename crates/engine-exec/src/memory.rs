@@ -49,9 +49,9 @@ fn embedding_bytes(key: &str) -> usize {
     }
 }
 
-/// Bytes Wilcoxon's test gathers at once (a block of genes' nonzero values with their groups):
-/// 64 MiB, or one dense gene of `n` cells when that is more. Fewer genes per pass only means
-/// more passes over X.
+/// Bytes Wilcoxon's test gathers at once (a block of genes' nonzero values with their groups)
+/// at least: 64 MiB, or one dense gene of `n` cells when that is more. Fewer genes per pass
+/// only means more passes over X; `lower` adds what the limit leaves spare.
 pub fn wilcoxon_working_set(n: usize) -> usize {
     (64 << 20).max(32 * n)
 }
