@@ -220,3 +220,74 @@ fn dotplot_draws_scanpys_dots() {
     );
     assert!(!dir.join("m.png").exists());
 }
+
+/// scanpy's marker-gene panels from the ranking scanpy stored in pbmc68k_reduced: the same
+/// titles, the same names in each panel, each name placed at its rank and score (a linear
+/// map of matplotlib's text positions, one per row of panels sharing the score axis).
+#[test]
+fn rank_genes_groups_panels_place_scanpys_names() {
+    let dir = scratch("plots-panels");
+    let src = fixtures().join("pbmc68k_reduced.h5ad");
+    let p = pipeline(
+        &dir,
+        "panels.yaml",
+        &src,
+        &format!(
+            "  - {{id: panels, op: rank_genes_groups_plot, input: data, n_genes: 12, ncols: 3, path: '{}/panels.svg'}}\n",
+            dir.display()
+        ),
+    );
+    engine_ok(&["run", p.to_str().unwrap()]);
+    python_ok(&format!(
+        "import re, numpy as np, matplotlib\n\
+         matplotlib.use('Agg')\n\
+         import scanpy as sc\n\
+         a = sc.read_h5ad('{src}')\n\
+         axs = sc.pl.rank_genes_groups(a, n_genes=12, ncols=3, show=False)\n\
+         want = [(ax.get_title(), [(t.get_text(), t.get_position()) for t in ax.texts]) for ax in axs]\n\
+         svg = open('{dir}/panels.svg').read()\n\
+         got, genes = [], []\n\
+         for x, y, rot, text in re.findall(r'<text x=\"(-?\\d+)\" y=\"(-?\\d+)\"[^>]*?( transform=\"rotate\\(270[^\"]*\")?>\\n(.*)\\n</text>', svg):\n\
+         \x20   if ' vs. ' in text:\n\
+         \x20       got.append((text, genes)); genes = []\n\
+         \x20   elif rot and text != 'score':\n\
+         \x20       genes.append((text, (float(x), float(y))))\n\
+         assert [t for t, _ in got] == [t for t, _ in want], ([t for t, _ in got], [t for t, _ in want])\n\
+         for (title, g), (_, w) in zip(got, want):\n\
+         \x20   assert [n for n, _ in g] == [n for n, _ in w], title\n\
+         def linear(ours, theirs):\n\
+         \x20   A = np.c_[np.ones(len(theirs)), theirs]\n\
+         \x20   coef = np.linalg.lstsq(A, ours, rcond=None)[0]\n\
+         \x20   return np.abs(A @ coef - ours).max(), coef[1]\n\
+         for row in range(0, len(got), 3):\n\
+         \x20   ours = np.array([p[1] for _, g in got[row:row + 3] for _, p in g])\n\
+         \x20   theirs = np.array([p[1] for _, w in want[row:row + 3] for _, p in w])\n\
+         \x20   err, slope = linear(ours, theirs)\n\
+         \x20   assert err <= 1.0 and slope < 0, (row, err, slope)\n\
+         for (_, g), (_, w) in zip(got, want):\n\
+         \x20   err, slope = linear(np.array([p[0] for _, p in g]), np.array([p[0] for _, p in w]))\n\
+         \x20   assert err <= 1.0 and slope > 0, (err, slope)\n",
+        src = src.display(),
+        dir = dir.display()
+    ));
+    for (args, want) in [
+        ("n_genes: 0", "`n_genes` must be positive"),
+        ("key: nope", "uns['nope']"),
+        ("ncols: 0", "`ncols` must be positive"),
+    ] {
+        let bad = pipeline(
+            &dir,
+            "bad.yaml",
+            &src,
+            &format!(
+                "  - {{id: p, op: rank_genes_groups_plot, input: data, {args}, path: p.pdf}}\n"
+            ),
+        );
+        let (code, err) = engine_code(&["check", bad.to_str().unwrap()]);
+        assert_eq!(code, Some(2), "{args}: {err}");
+        assert!(
+            err.contains(want) && err.contains("bad.yaml:4:"),
+            "{args}: {err}"
+        );
+    }
+}

@@ -16,6 +16,7 @@ use crate::physical::pca::{PcaNode, PcaSolver};
 use crate::physical::plot::PlotNode;
 use crate::physical::qc::QcNode;
 use crate::physical::rank_genes_groups::RankGenesGroupsNode;
+use crate::physical::rank_genes_groups_plot::RankGenesGroupsPlotNode;
 use crate::physical::scale::ScaleNode;
 use crate::physical::scan::{self, ScanNode};
 use crate::physical::umap::UmapNode;
@@ -279,6 +280,7 @@ fn lower_node(
         }),
         Op::Plot(p) => Box::new(PlotNode { params: p.clone() }),
         Op::Dotplot(p) => Box::new(DotplotNode { params: p.clone() }),
+        Op::RankGenesGroupsPlot(p) => Box::new(RankGenesGroupsPlotNode { params: p.clone() }),
         Op::Write(Write {
             path,
             format,

@@ -14,6 +14,7 @@ pub use crate::ops::pca::{Pca, SvdSolver};
 pub use crate::ops::plot::Plot;
 pub use crate::ops::qc::{Qc, QcVar};
 pub use crate::ops::rank_genes_groups::{RankGenesGroups, RankMethod};
+pub use crate::ops::rank_genes_groups_plot::RankGenesGroupsPlot;
 pub use crate::ops::scale::{Scale, ScaleParams};
 pub use crate::ops::scan::{Scan, Source, Storage, XEncoding};
 pub use crate::ops::select::{Select, Selection, Where};
@@ -48,6 +49,7 @@ pub enum Op {
     Umap(Umap),
     Plot(Plot),
     Dotplot(Dotplot),
+    RankGenesGroupsPlot(RankGenesGroupsPlot),
     RankGenesGroups(RankGenesGroups),
     Write(Write),
 }
@@ -71,6 +73,7 @@ macro_rules! each {
             Op::Umap($o) => $e,
             Op::Plot($o) => $e,
             Op::Dotplot($o) => $e,
+            Op::RankGenesGroupsPlot($o) => $e,
             Op::RankGenesGroups($o) => $e,
             Op::Write($o) => $e,
         }
@@ -95,6 +98,7 @@ impl Op {
             Op::Umap(_) => "Umap",
             Op::Plot(_) => "Plot",
             Op::Dotplot(_) => "Dotplot",
+            Op::RankGenesGroupsPlot(_) => "RankGenesGroupsPlot",
             Op::RankGenesGroups(_) => "RankGenesGroups",
             Op::Write(_) => "Write",
         }
@@ -103,7 +107,10 @@ impl Op {
     /// Whether the operator is a sink: it writes a file (an output, an image) and gives no
     /// value to later steps.
     pub fn is_sink(&self) -> bool {
-        matches!(self, Op::Write(_) | Op::Plot(_) | Op::Dotplot(_))
+        matches!(
+            self,
+            Op::Write(_) | Op::Plot(_) | Op::Dotplot(_) | Op::RankGenesGroupsPlot(_)
+        )
     }
 
     /// Parameters as stable text for EXPLAIN.

@@ -365,10 +365,26 @@ pub const OPS: &[OpDef] = &[
             p("dpi", T::Int, D::Int(150)),
         ],
     },
+    OpDef {
+        name: "rank_genes_groups_plot",
+        inputs: 1,
+        summary: "sc.pl.rank_genes_groups: a panel per group of `uns[key]` with its top `n_genes` names written upright at their rank and score, `ncols` panels a row sharing the score axis",
+        writes: "the image at `path`: .png (at `dpi`), .svg or .pdf (nothing in the data)",
+        params: &[
+            p("key", T::Str, D::Str("rank_genes_groups")),
+            p("groups", T::Names, D::Null),
+            p("n_genes", T::Int, D::Int(20)),
+            p("fontsize", T::Int, D::Int(8)),
+            p("ncols", T::Int, D::Int(4)),
+            p("sharey", T::Bool, D::Bool(true)),
+            p("path", T::Path, D::Required),
+            p("dpi", T::Int, D::Int(150)),
+        ],
+    },
 ];
 
 /// Operators that only draw: their step is no data for another step or an output.
-pub const PLOTS: &[&str] = &["plot", "dotplot"];
+pub const PLOTS: &[&str] = &["plot", "dotplot", "rank_genes_groups_plot"];
 
 /// Looks an operator up by name.
 pub fn op(name: &str) -> Option<&'static OpDef> {

@@ -18,6 +18,7 @@ pub(crate) mod pca;
 pub(crate) mod plot;
 pub(crate) mod qc;
 pub(crate) mod rank_genes_groups;
+pub(crate) mod rank_genes_groups_plot;
 pub(crate) mod scale;
 pub(crate) mod scan;
 pub(crate) mod umap;

@@ -16,6 +16,7 @@ pub mod pca;
 pub mod plot;
 pub mod qc;
 pub mod rank_genes_groups;
+pub mod rank_genes_groups_plot;
 pub mod scale;
 pub mod scan;
 pub mod select;
@@ -207,6 +208,7 @@ pub(crate) fn bind(b: &Bind<'_>) -> Result<(Op, Schema)> {
         "umap" => umap::Umap::bind(b),
         "plot" => plot::Plot::bind(b),
         "dotplot" => dotplot::Dotplot::bind(b),
+        "rank_genes_groups_plot" => rank_genes_groups_plot::RankGenesGroupsPlot::bind(b),
         "rank_genes_groups" => rank_genes_groups::RankGenesGroups::bind(b),
         other => Err(Error::internal(format!(
             "op `{other}` is in the catalogue but has no logical operator"
