@@ -14,3 +14,22 @@ measure() {
     rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$measure_err")
     printf '| %s | %s | %d |\n' "$label" "$wall" "$((rss / 1024))"
 }
+
+# As `measure`, but a command that fails (a reference killed for lack of memory) gets a row
+# saying so, with its wall time and peak RSS until then, and the script goes on.
+measure_or_report() {
+    local label="$1"
+    shift
+    local status=0
+    /usr/bin/time -v "$@" >"$measure_out" 2>"$measure_err" || status=$?
+    local wall rss
+    wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$measure_err")
+    rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$measure_err")
+    if [[ $status -eq 0 ]]; then
+        printf '| %s | %s | %d |\n' "$label" "$wall" "$((rss / 1024))"
+    else
+        local why
+        why=$(grep -m1 -o 'Command terminated by signal [0-9]*\|Command exited with non-zero status [0-9]*' "$measure_err" || true)
+        printf '| %s | failed after %s (%s) | %d |\n' "$label" "$wall" "${why:-exit $status}" "$((rss / 1024))"
+    fi
+}

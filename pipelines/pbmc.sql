@@ -16,6 +16,10 @@ FROM ${input} AS data
   |> CALL leiden() AS clusters
   |> CALL umap() AS embedding
   |> CALL rank_genes_groups(groupby => 'bulk_labels', method => 'wilcoxon', raw => logged, pts => true) AS markers;
+FROM qc
+  |> CALL violin(keys => ['n_genes_by_counts', 'total_counts'], jitter => 0.4, path => '${out}/pbmc_qc_violin.png') AS qc_violin;
+FROM markers
+  |> CALL rank_genes_groups_plot(n_genes => 25, sharey => false, path => '${out}/pbmc_markers.png') AS marker_panels;
 FROM embedding
   |> CALL plot(basis => 'umap', color => 'bulk_labels', path => '${out}/pbmc_umap_bulk_labels.png') AS umap_types;
 FROM embedding

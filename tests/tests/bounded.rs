@@ -160,7 +160,7 @@ fn out_of_range_parameters_name_the_range() {
         (
             "rawref.yaml",
             "  - {id: p, op: pca, input: data, n_comps: 5}\n  - {id: m, op: rank_genes_groups, input: data, groupby: blob, raw: p}\n",
-            "rawref.yaml:5:69: error: step `p` is not `data` or a step before it",
+            "rawref.yaml:5:69: error: step `p` is not `data`, a step before it or a `read` of the file one reads",
         ),
         (
             "plot.yaml",

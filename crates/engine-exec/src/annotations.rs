@@ -109,6 +109,29 @@ pub(crate) fn bool_column(f: &Frame, name: &str) -> Result<Vec<bool>> {
     }
 }
 
+/// A numeric (or boolean) column's values, NaN where a nullable one has none.
+pub(crate) fn numeric_values(col: &Column) -> Option<Vec<f64>> {
+    match col {
+        Column::Plain(DynArray::Bool(b)) => {
+            Some(b.iter().map(|v| f64::from(u8::from(*v))).collect())
+        }
+        Column::Plain(a) => a.to_f64_vec(),
+        Column::Nullable { values, mask, .. } => {
+            let v: Vec<f64> = match values {
+                DynArray::Bool(b) => b.iter().map(|v| f64::from(u8::from(*v))).collect(),
+                other => other.to_f64_vec()?,
+            };
+            Some(
+                v.into_iter()
+                    .zip(mask)
+                    .map(|(x, m)| if *m { f64::NAN } else { x })
+                    .collect(),
+            )
+        }
+        Column::Categorical { .. } => None,
+    }
+}
+
 /// The categorical obs column `name`: each cell's code (-1 for none) and the categories as
 /// text; a mistake in `step` when the column is missing or not categorical.
 pub(crate) fn obs_groups(f: &Frame, name: &str, step: &str) -> Result<(Vec<i64>, Vec<String>)> {

@@ -21,6 +21,7 @@ use crate::physical::scale::ScaleNode;
 use crate::physical::scan::{self, ScanNode};
 use crate::physical::umap::UmapNode;
 use crate::physical::view::ViewNode;
+use crate::physical::violin::ViolinNode;
 use crate::physical::where_view::WhereNode;
 use crate::physical::write::WriteNode;
 use crate::physical::{ExecNode, PhysicalNode, PhysicalPlan};
@@ -281,6 +282,7 @@ fn lower_node(
         Op::Plot(p) => Box::new(PlotNode { params: p.clone() }),
         Op::Dotplot(p) => Box::new(DotplotNode { params: p.clone() }),
         Op::RankGenesGroupsPlot(p) => Box::new(RankGenesGroupsPlotNode { params: p.clone() }),
+        Op::Violin(p) => Box::new(ViolinNode { params: p.clone() }),
         Op::Write(Write {
             path,
             format,

@@ -191,6 +191,9 @@ fn scratch(
             )
         }
         Op::Plot(_) => (128 * n, "the plot's points and labels"),
+        // Per key each cell's value (float32, and float64 for a group's density), and the
+        // drawn points.
+        Op::Violin(v) => (12 * n * v.keys.len() + 16 * n, "the violins' values"),
         Op::Dotplot(dp) => {
             // Each cell's group, and per worker four numbers per group (budgeted at 64) and
             // chosen gene, beside a slot per gene.

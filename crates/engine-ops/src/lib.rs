@@ -7,6 +7,7 @@ pub mod cpu;
 pub mod eigen;
 pub mod expression;
 pub mod hvg;
+pub mod kde;
 pub mod knn;
 pub mod leiden;
 pub mod loess;

@@ -28,6 +28,12 @@ pub trait Catalog: std::fmt::Debug + Send + Sync {
     /// When the dataset cannot be opened, has no X or its metadata is damaged.
     /// `options` says how a 10x input is read (genome, Gene Expression only).
     fn describe(&self, path: &str, options: &ReadOptions) -> Result<SourceInfo>;
+
+    /// The dataset's gene names (its var index), so a step that names genes is checked
+    /// before the run; `None` when they cannot be read.
+    fn var_names(&self, _path: &str, _options: &ReadOptions) -> Option<Vec<String>> {
+        None
+    }
 }
 
 /// Datasets described from their stores' metadata.
@@ -89,6 +95,14 @@ impl Catalog for StoreCatalog {
             ..Default::default()
         };
         Ok(SourceInfo { schema, storage })
+    }
+
+    fn var_names(&self, path: &str, options: &ReadOptions) -> Option<Vec<String>> {
+        let var = engine_store::Dataset::open_with(path, options)
+            .ok()?
+            .var(Some(&[]))
+            .ok()?;
+        Some((0..var.n_rows()).map(|i| var.index.render(i)).collect())
     }
 }
 

@@ -14,8 +14,8 @@ pub use plan::{
     ColType, DotGenes, Dotplot, Filter, FilterBy, HvgFlavor, HvgParams, Leiden, Log1p, LogicalOp,
     LogicalPlan, Neighbors, Node, NodeId, NormalizeTotal, Op, Pca, Plot, Qc, QcVar,
     RankGenesGroups, RankGenesGroupsPlot, RankMethod, Reads, SEURAT_V3_N_TOP, Scale, ScaleParams,
-    Scan, Schema, Select, Selection, Slot, Source, Storage, SvdSolver, Umap, Where, Write, XEffect,
-    XEncoding,
+    Scan, Schema, Select, Selection, Slot, Source, Storage, SvdSolver, Umap, Violin, ViolinKey,
+    Where, Write, XEffect, XEncoding,
 };
 pub use planner::{NoPredicates, Predicates, plan, plan_with};
 pub use rules::optimize;

@@ -19,6 +19,7 @@ pub use crate::ops::scale::{Scale, ScaleParams};
 pub use crate::ops::scan::{Scan, Source, Storage, XEncoding};
 pub use crate::ops::select::{Select, Selection, Where};
 pub use crate::ops::umap::Umap;
+pub use crate::ops::violin::{Violin, ViolinKey};
 pub use crate::ops::write::{Slot, Write};
 pub use crate::ops::{LogicalOp, Reads, XEffect};
 pub use crate::schema::{ColType, Schema};
@@ -50,6 +51,7 @@ pub enum Op {
     Plot(Plot),
     Dotplot(Dotplot),
     RankGenesGroupsPlot(RankGenesGroupsPlot),
+    Violin(Violin),
     RankGenesGroups(RankGenesGroups),
     Write(Write),
 }
@@ -74,6 +76,7 @@ macro_rules! each {
             Op::Plot($o) => $e,
             Op::Dotplot($o) => $e,
             Op::RankGenesGroupsPlot($o) => $e,
+            Op::Violin($o) => $e,
             Op::RankGenesGroups($o) => $e,
             Op::Write($o) => $e,
         }
@@ -99,6 +102,7 @@ impl Op {
             Op::Plot(_) => "Plot",
             Op::Dotplot(_) => "Dotplot",
             Op::RankGenesGroupsPlot(_) => "RankGenesGroupsPlot",
+            Op::Violin(_) => "Violin",
             Op::RankGenesGroups(_) => "RankGenesGroups",
             Op::Write(_) => "Write",
         }
@@ -109,7 +113,11 @@ impl Op {
     pub fn is_sink(&self) -> bool {
         matches!(
             self,
-            Op::Write(_) | Op::Plot(_) | Op::Dotplot(_) | Op::RankGenesGroupsPlot(_)
+            Op::Write(_)
+                | Op::Plot(_)
+                | Op::Dotplot(_)
+                | Op::RankGenesGroupsPlot(_)
+                | Op::Violin(_)
         )
     }
 

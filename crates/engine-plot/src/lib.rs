@@ -11,12 +11,14 @@ mod palette;
 mod panels;
 mod scatter;
 mod ticks;
+mod violin;
 
 pub use dotplot::{Dotplot, dotplot};
 pub use output::Format;
 pub use palette::{NA_GREY, default_colours, parse_colour, reds};
 pub use panels::{RankPanel, RankPanels, rank_panels};
 pub use scatter::{Colouring, LegendLoc, MISSING, Scatter, scatter};
+pub use violin::{Body, Violin, ViolinPanel, violin};
 
 /// A colour as red, green, blue.
 pub type Rgb = (u8, u8, u8);

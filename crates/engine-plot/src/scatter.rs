@@ -4,12 +4,11 @@
 
 use crate::Rgb;
 use crate::output::{Figure, Format, render, text_size};
-use crate::palette::NA_GREY;
+use crate::palette::{NA_GREY, viridis};
 use crate::ticks::{nice_ticks, tick_label};
 use engine_common::{Error, Result};
 use plotters::coord::Shift;
 use plotters::prelude::*;
-use plotters::style::colors::colormaps::{ColorMap, ViridisRGB};
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use std::path::Path;
 
@@ -213,9 +212,9 @@ impl Figure for Layout<'_, '_> {
             if !v.is_finite() {
                 rgb(NA_GREY)
             } else if hi > lo {
-                ViridisRGB.get_color_normalized(v as f32, lo as f32, hi as f32)
+                rgb(viridis((v - lo) / (hi - lo)))
             } else {
-                ViridisRGB.get_color(0.5)
+                rgb(viridis(0.0))
             }
         };
         let colour_of = |i: usize| match p.colour {
@@ -488,7 +487,7 @@ mod tests {
                 .count()
         };
         // viridis' two ends, each painted by its clump and the colour bar.
-        let (low, high) = (ViridisRGB.get_color(0.0), ViridisRGB.get_color(1.0));
+        let (low, high) = (rgb(viridis(0.0)), rgb(viridis(1.0)));
         assert!(count(low) > 50, "no pixels of viridis' low end");
         assert!(count(high) > 50, "no pixels of viridis' high end");
         let _ = std::fs::remove_dir_all(&dir);

@@ -327,12 +327,13 @@ pub const OPS: &[OpDef] = &[
     OpDef {
         name: "plot",
         inputs: 1,
-        summary: "sc.pl.embedding: a scatter of two components of an embedding, coloured by an obs column (stored `uns['<color>_colors']` honoured), framed without ticks, points sized 120000 / n_cells, the legend beside the axes",
+        summary: "sc.pl.embedding: a scatter of two components of an embedding, coloured by an obs column (stored `uns['<color>_colors']` honoured) or a gene (from X, or `raw: STEP`'s X: a log-normalised step, or a `read` of a layer), framed without ticks, points sized 120000 / n_cells, the legend beside the axes",
         writes: "the image at `path`: .png (at `dpi`), .svg or .pdf (nothing in the data)",
         params: &[
             p("basis", T::Str, D::Str("pca")),
             p("components", T::Str, D::Str("1,2")),
             p("color", T::Str, D::Null),
+            p("raw", T::Step, D::Null),
             p("path", T::Path, D::Required),
             p("title", T::Str, D::Null),
             p("size", T::Float, D::Null),
@@ -381,10 +382,28 @@ pub const OPS: &[OpDef] = &[
             p("dpi", T::Int, D::Int(150)),
         ],
     },
+    OpDef {
+        name: "violin",
+        inputs: 1,
+        summary: "sc.pl.violin: per key (a gene, or a numeric obs column) the distribution of its values per group of `groupby` (one violin per key without it, as `multi_panel=True`), seaborn's violins (density scaled to the same width, cut at the extremes) with the cells jittered over them; genes from X or `raw: STEP`'s X in one pass",
+        writes: "the image at `path`: .png (at `dpi`), .svg or .pdf (nothing in the data)",
+        params: &[
+            p("keys", T::Names, D::Required),
+            p("groupby", T::Str, D::Null),
+            p("raw", T::Step, D::Null),
+            p("stripplot", T::Bool, D::Bool(true)),
+            p("jitter", T::Float, D::Float(0.1)),
+            p("size", T::Float, D::Float(1.0)),
+            p("rotation", T::Float, D::Null),
+            p("xlabel", T::Str, D::Null),
+            p("path", T::Path, D::Required),
+            p("dpi", T::Int, D::Int(150)),
+        ],
+    },
 ];
 
 /// Operators that only draw: their step is no data for another step or an output.
-pub const PLOTS: &[&str] = &["plot", "dotplot", "rank_genes_groups_plot"];
+pub const PLOTS: &[&str] = &["plot", "dotplot", "rank_genes_groups_plot", "violin"];
 
 /// Looks an operator up by name.
 pub fn op(name: &str) -> Option<&'static OpDef> {

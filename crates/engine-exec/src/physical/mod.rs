@@ -23,6 +23,7 @@ pub(crate) mod scale;
 pub(crate) mod scan;
 pub(crate) mod umap;
 pub(crate) mod view;
+pub(crate) mod violin;
 pub(crate) mod where_view;
 pub(crate) mod write;
 

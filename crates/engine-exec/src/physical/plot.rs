@@ -1,10 +1,12 @@
 //! `plot`: a scatter of an embedding coloured by an obs column, as scanpy draws it (stored
-//! `uns['<color>_colors']` or the step's palette first), to PNG, SVG or PDF.
+//! `uns['<color>_colors']` or the step's palette first), or by a gene's values gathered in one
+//! pass over X (or `raw`'s X), to PNG, SVG or PDF.
 
-use super::write::ensure_dir;
-use super::{Data, ExecNode, single};
+use super::write::{aligned, ensure_dir};
+use super::{Data, ExecNode};
 use crate::annotations::embedding;
 use crate::context::RunContext;
+use crate::pass::gather_columns;
 use engine_common::{Error, Result};
 use engine_matrix::DynArray;
 use engine_store::write::AtomicTarget;
@@ -28,7 +30,18 @@ impl ExecNode for PlotNode {
             Some(engine_plot::Format::Pdf) => "PDF",
             _ => "PNG",
         };
-        vec![format!("in memory: scatter -> {format}")]
+        let mut stages = Vec::new();
+        if let (true, Some(g)) = (self.params.gene, &self.params.color) {
+            stages.push(format!(
+                "pass over {}X: gene `{g}`'s values",
+                self.params
+                    .raw
+                    .as_ref()
+                    .map_or(String::new(), |r| format!("{r}'s "))
+            ));
+        }
+        stages.push(format!("in memory: scatter -> {format}"));
+        stages
     }
 
     fn is_sink(&self) -> bool {
@@ -36,7 +49,11 @@ impl ExecNode for PlotNode {
     }
 
     fn execute(&self, inputs: Vec<Cow<'_, Data>>, cx: &mut RunContext<'_>) -> Result<Option<Data>> {
-        let data = single(inputs, "Plot")?;
+        let mut inputs = inputs.into_iter();
+        let data = inputs
+            .next()
+            .ok_or_else(|| Error::internal("Plot node without an input"))?;
+        let raw = inputs.next();
         let a = &data.ann;
         let p = &self.params;
         let (basis, components, color, path) = (&p.basis, p.components, &p.color, &p.path);
@@ -58,6 +75,36 @@ impl ExecNode for PlotNode {
             emb.column(components.1).mapv(f64::from).to_vec(),
         );
         let colours = match color {
+            // A gene's values, from `raw`'s X at these cells or the input's X.
+            Some(g) if p.gene => {
+                let (x, var) = match (&p.raw, &raw) {
+                    (Some(r), Some(raw)) => (aligned(a, raw, r, false)?, &raw.ann.var),
+                    (None, None) => (data.x.clone(), &a.var),
+                    _ => return Err(Error::internal("Plot inputs do not match `raw`")),
+                };
+                let col = (0..var.n_rows())
+                    .find(|&i| var.index.render(i) == *g)
+                    .ok_or_else(|| {
+                        Error::step(
+                            &step,
+                            format!(
+                                "gene `{g}` is not in {}'s var",
+                                p.raw.as_deref().unwrap_or("the input")
+                            ),
+                        )
+                    })?;
+                let bar = cx.progress("gene values", x.blocks().len());
+                let (mut values, blocks) = gather_columns(&x, &bar, &[col])?;
+                cx.stage("gene values", blocks);
+                Some(Colours::Values(
+                    values
+                        .pop()
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(f64::from)
+                        .collect(),
+                ))
+            }
             Some(c) => {
                 let col = a
                     .obs
@@ -136,7 +183,7 @@ impl ExecNode for PlotNode {
 }
 
 /// The colours stored for obs column `column` (`uns['<column>_colors']`), as strings.
-fn stored_colours(
+pub(super) fn stored_colours(
     uns: &std::collections::BTreeMap<String, Value>,
     column: &str,
 ) -> Option<Vec<String>> {

@@ -67,6 +67,15 @@ impl Dotplot {
                 return Err(b.error("`var_names` names no gene"));
             }
             (Some(v), None) => {
+                // The values' genes: `raw`'s (the op's last input) or the input's.
+                let values = if step.arg("raw").as_str().is_some() {
+                    b.inputs.last()
+                } else {
+                    b.inputs.first()
+                };
+                if let Some(problem) = values.and_then(|&i| b.missing_gene(&v, i)) {
+                    return Err(b.error(format!("`var_names`: {problem}")));
+                }
                 if step.arg("groups").as_str().is_some() {
                     return Err(b.error(
                         "`groups` picks the groups of `uns[key]` whose top genes are shown; with `var_names`, leave it out",

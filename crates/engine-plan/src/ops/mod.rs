@@ -21,6 +21,7 @@ pub mod scale;
 pub mod scan;
 pub mod select;
 pub mod umap;
+pub mod violin;
 pub mod write;
 
 use crate::catalog::Catalog;
@@ -101,6 +102,30 @@ impl Bind<'_> {
 
     pub fn f64_or(&self, name: &str, default: f64) -> f64 {
         self.step.arg(name).as_f64().unwrap_or(default)
+    }
+
+    /// Checks that `genes` are in the var of the file `input`'s X comes from, when planning
+    /// can read it (a `read` step's file; a gene a later step drops is found by the run).
+    /// The problem, if any, as text for the caller's message.
+    pub fn missing_gene(&self, genes: &[String], input: NodeId) -> Option<String> {
+        let mut at = Some(input);
+        while let Some(id) = at {
+            let node = self.plan.node(id);
+            if let Op::Scan(scan) = &node.op {
+                let crate::plan::Source::File { path, options, .. } = &scan.source else {
+                    return None;
+                };
+                let names = self.catalog.var_names(path, options)?;
+                let known: std::collections::HashSet<&str> =
+                    names.iter().map(String::as_str).collect();
+                let g = genes.iter().find(|g| !known.contains(g.as_str()))?;
+                let hint = engine_spec::diag::did_you_mean(g, names.iter().map(String::as_str))
+                    .map_or(String::new(), |h| format!(" ({h})"));
+                return Some(format!("gene `{g}` is not in the var of `{path}`{hint}"));
+            }
+            at = node.inputs.first().copied();
+        }
+        None
     }
 
     /// A mistake in this step.
@@ -209,6 +234,7 @@ pub(crate) fn bind(b: &Bind<'_>) -> Result<(Op, Schema)> {
         "plot" => plot::Plot::bind(b),
         "dotplot" => dotplot::Dotplot::bind(b),
         "rank_genes_groups_plot" => rank_genes_groups_plot::RankGenesGroupsPlot::bind(b),
+        "violin" => violin::Violin::bind(b),
         "rank_genes_groups" => rank_genes_groups::RankGenesGroups::bind(b),
         other => Err(Error::internal(format!(
             "op `{other}` is in the catalogue but has no logical operator"

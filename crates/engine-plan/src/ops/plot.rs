@@ -1,4 +1,4 @@
-//! `plot`: a scatter of an embedding coloured by an obs column, to PNG, SVG or PDF.
+//! `plot`: a scatter of an embedding coloured by an obs column or a gene, to PNG, SVG or PDF.
 
 use super::{Bind, LogicalOp, Reads};
 use crate::plan::Op;
@@ -12,6 +12,10 @@ pub struct Plot {
     /// 0-based.
     pub components: (usize, usize),
     pub color: Option<String>,
+    /// `color` names a gene (its values from X, or `raw`'s X), not an obs column.
+    pub gene: bool,
+    /// The step whose X gives a gene's values (scanpy's `use_raw`): the op's second input.
+    pub raw: Option<String>,
     pub path: String,
     /// The title; the colour key (or the basis) when `None`.
     pub title: Option<String>,
@@ -34,13 +38,32 @@ impl Plot {
             &format!("obsm['{key}']"),
             s.obsm.iter().any(|(k, _)| *k == key),
         )?;
-        let color = match step.arg("color") {
+        let raw = step.arg("raw").as_str().map(str::to_string);
+        // scanpy's order: an obs column, else a gene.
+        let (color, gene) = match step.arg("color") {
+            Arg::Str(c) if s.has_obs(c) => (Some(c.clone()), false),
             Arg::Str(c) => {
-                b.need(&format!("obs['{c}']"), s.has_obs(c))?;
-                Some(c.clone())
+                let values = if raw.is_some() {
+                    b.inputs.last()
+                } else {
+                    b.inputs.first()
+                };
+                if let Some(problem) =
+                    values.and_then(|&i| b.missing_gene(std::slice::from_ref(c), i))
+                {
+                    return Err(b.error(format!(
+                        "`color`: the input has no obs['{c}'], and {problem}"
+                    )));
+                }
+                (Some(c.clone()), true)
             }
-            _ => None,
+            _ => (None, false),
         };
+        if raw.is_some() && !gene {
+            return Err(b.error(
+                "`raw` gives a gene's values: `color` must name a gene, not an obs column",
+            ));
+        }
         let comps = step.arg("components").as_str().unwrap_or("1,2");
         let parsed: Vec<usize> = comps
             .split(',')
@@ -90,6 +113,8 @@ impl Plot {
                 basis,
                 components,
                 color,
+                gene,
+                raw,
                 path,
                 title,
                 size,
@@ -133,6 +158,12 @@ impl LogicalOp for Plot {
             self.color.as_deref().unwrap_or("none"),
             self.path
         );
+        if self.gene {
+            text += " (gene)";
+        }
+        if let Some(r) = &self.raw {
+            text += &format!(", raw={r}");
+        }
         // Only what differs from scanpy's defaults.
         if let Some(t) = &self.title {
             text += &format!(", title={t}");
@@ -155,7 +186,7 @@ impl LogicalOp for Plot {
     /// Its colour column, the colours stored for it, and its basis.
     fn reads(&self) -> Reads {
         Reads::Some {
-            obs: self.color.iter().cloned().collect(),
+            obs: self.color.iter().filter(|_| !self.gene).cloned().collect(),
             elements: std::iter::once(format!("obsm/X_{}", self.basis))
                 .chain(self.color.iter().map(|c| format!("uns/{c}_colors")))
                 .collect(),

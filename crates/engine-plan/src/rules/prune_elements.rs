@@ -137,6 +137,8 @@ mod tests {
                     basis: "pca".into(),
                     components: (0, 1),
                     color: Some("blob".into()),
+                    gene: false,
+                    raw: None,
                     path: "p.png".into(),
                     title: None,
                     size: None,

@@ -168,18 +168,22 @@ impl Cx {
 
 impl Cx {
     /// A step named by an argument (`raw: logged`) must be the step's input or a step before
-    /// it, so the step's cells can be found in it.
+    /// it, so the step's cells can be found in it; or a `read` of the file a step before it
+    /// reads (its raw, or a layer), which has the same cells.
     pub(super) fn named_steps_upstream(&mut self, steps: &[Unresolved]) {
         for (st, inputs) in steps {
             let Some((main, _)) = inputs.first() else {
                 continue;
             };
             for (name, span) in &inputs[1..] {
-                if steps.iter().any(|(s, _)| &s.id == name) && !is_upstream(steps, name, main) {
+                if steps.iter().any(|(s, _)| &s.id == name)
+                    && !is_upstream(steps, name, main)
+                    && !reads_an_upstream_file(steps, name, main)
+                {
                     self.err(
                         *span,
                         format!(
-                            "step `{name}` is not `{main}` or a step before it, so the cells of step `{}` cannot be found in it",
+                            "step `{name}` is not `{main}`, a step before it or a `read` of the file one reads, so the cells of step `{}` cannot be found in it",
                             st.id
                         ),
                     );
@@ -187,6 +191,24 @@ impl Cx {
             }
         }
     }
+}
+
+/// Whether step `name` is a `read` of the same file as a `read` step upstream of `to`.
+fn reads_an_upstream_file(steps: &[Unresolved], name: &str, to: &str) -> bool {
+    let path_of = |id: &str| {
+        steps
+            .iter()
+            .find(|(s, _)| s.id == id && s.op.name == "read")
+            .and_then(|(s, _)| s.arg("path").as_str().map(str::to_string))
+    };
+    let Some(path) = path_of(name) else {
+        return false;
+    };
+    steps.iter().any(|(s, _)| {
+        s.id != name
+            && path_of(&s.id).as_deref() == Some(path.as_str())
+            && is_upstream(steps, &s.id, to)
+    })
 }
 
 /// Whether step `from` is `to` or one of its (transitive) inputs.

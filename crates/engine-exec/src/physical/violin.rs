@@ -1,0 +1,224 @@
+//! `violin`: the keys' values per cell (genes gathered in one pass over X, or `raw`'s X at
+//! these cells; obs columns as they are), a density per key and group, then seaborn's violins.
+
+use super::plot::stored_colours;
+use super::write::{aligned, ensure_dir};
+use super::{Data, ExecNode};
+use crate::annotations::{numeric_values, obs_groups};
+use crate::context::RunContext;
+use crate::pass::gather_columns;
+use engine_common::{Error, Result};
+use engine_plan::{Violin, ViolinKey};
+use engine_store::write::AtomicTarget;
+use std::borrow::Cow;
+use std::path::Path;
+
+/// Points along each violin (seaborn's `gridsize`).
+const GRID: usize = 100;
+
+#[derive(Debug)]
+pub(crate) struct ViolinNode {
+    pub params: Violin,
+}
+
+impl ExecNode for ViolinNode {
+    fn name(&self) -> &'static str {
+        "Violin"
+    }
+
+    fn stages(&self) -> Vec<String> {
+        let format = match engine_plot::Format::of_path(&self.params.path) {
+            Some(engine_plot::Format::Svg) => "SVG",
+            Some(engine_plot::Format::Pdf) => "PDF",
+            _ => "PNG",
+        };
+        let genes: Vec<&str> = self
+            .params
+            .keys
+            .iter()
+            .filter_map(|k| match k {
+                ViolinKey::Gene(g) => Some(g.as_str()),
+                ViolinKey::Obs(_) => None,
+            })
+            .collect();
+        let mut stages = Vec::new();
+        if !genes.is_empty() {
+            stages.push(format!(
+                "pass over {}X: the values of {}",
+                self.params
+                    .raw
+                    .as_ref()
+                    .map_or(String::new(), |r| format!("{r}'s ")),
+                genes.join(", ")
+            ));
+        }
+        stages.push(format!("in memory: densities and violins -> {format}"));
+        stages
+    }
+
+    fn is_sink(&self) -> bool {
+        true
+    }
+
+    fn execute(&self, inputs: Vec<Cow<'_, Data>>, cx: &mut RunContext<'_>) -> Result<Option<Data>> {
+        let p = &self.params;
+        let step = cx.step().to_string();
+        let mut inputs = inputs.into_iter();
+        let main = inputs
+            .next()
+            .ok_or_else(|| Error::internal("Violin node without an input"))?;
+        let raw = inputs.next();
+        let a = &main.ann;
+        let n = a.obs.n_rows();
+        // The genes' values, in one pass.
+        let genes: Vec<&str> = p
+            .keys
+            .iter()
+            .filter_map(|k| match k {
+                ViolinKey::Gene(g) => Some(g.as_str()),
+                ViolinKey::Obs(_) => None,
+            })
+            .collect();
+        let mut gathered = if genes.is_empty() {
+            Vec::new()
+        } else {
+            let (x, var) = match (&p.raw, &raw) {
+                (Some(r), Some(raw)) => (aligned(a, raw, r, false)?, &raw.ann.var),
+                (None, None) => (main.x.clone(), &a.var),
+                _ => return Err(Error::internal("Violin inputs do not match `raw`")),
+            };
+            let names: Vec<String> = (0..var.n_rows()).map(|i| var.index.render(i)).collect();
+            let cols = genes
+                .iter()
+                .map(|g| {
+                    names.iter().position(|v| v == g).ok_or_else(|| {
+                        Error::step(
+                            &step,
+                            format!(
+                                "gene `{g}` is not in {}'s var",
+                                p.raw.as_deref().unwrap_or("the input")
+                            ),
+                        )
+                    })
+                })
+                .collect::<Result<Vec<usize>>>()?;
+            let bar = cx.progress("gene values", x.blocks().len());
+            let (values, blocks) = gather_columns(&x, &bar, &cols)?;
+            cx.stage("gene values", blocks);
+            values
+        }
+        .into_iter();
+        let mut values: Vec<Vec<f32>> = Vec::with_capacity(p.keys.len());
+        for k in &p.keys {
+            values.push(match k {
+                ViolinKey::Gene(_) => gathered
+                    .next()
+                    .ok_or_else(|| Error::internal("a gene's values were not gathered"))?,
+                ViolinKey::Obs(c) => {
+                    let col = a
+                        .obs
+                        .column(c)
+                        .ok_or_else(|| Error::step(&step, format!("no obs['{c}']")))?;
+                    numeric_values(col)
+                        .ok_or_else(|| Error::step(&step, format!("obs['{c}'] is not numeric")))?
+                        .into_iter()
+                        .map(|v| v as f32)
+                        .collect()
+                }
+            });
+        }
+        // The groups: the column's categories, or one per key (each its own panel).
+        let (codes, groups, colours): (Vec<u32>, Vec<String>, Vec<engine_plot::Rgb>) =
+            match &p.groupby {
+                Some(g) => {
+                    let (codes, categories) = obs_groups(&a.obs, g, &step)?;
+                    let k = categories.len();
+                    let codes = codes
+                        .iter()
+                        .map(|&c| {
+                            u32::try_from(c)
+                                .ok()
+                                .filter(|&c| (c as usize) < k)
+                                .unwrap_or(u32::MAX)
+                        })
+                        .collect();
+                    let stored: Vec<engine_plot::Rgb> = stored_colours(&a.uns, g)
+                        .iter()
+                        .flatten()
+                        .filter_map(|c| engine_plot::parse_colour(c))
+                        .collect();
+                    let colours = if stored.len() >= k {
+                        stored
+                    } else {
+                        engine_plot::default_colours(k)
+                    };
+                    (codes, categories, colours)
+                }
+                None => (
+                    vec![0; n],
+                    vec![String::new()],
+                    engine_plot::default_colours(1),
+                ),
+            };
+        let density = |values: &[f32], codes: &[u32], g: u32| {
+            let mine: Vec<f64> = values
+                .iter()
+                .zip(codes)
+                .filter(|(v, c)| **c == g && v.is_finite())
+                .map(|(v, _)| f64::from(*v))
+                .collect();
+            if mine.is_empty() {
+                return None;
+            }
+            Some(match engine_ops::kde::violin_density(&mine, GRID) {
+                Some((support, density)) => Ok(engine_plot::Body { support, density }),
+                None => Err(mine.iter().sum::<f64>() / mine.len() as f64),
+            })
+        };
+        // Without groups each key is its own panel, its one violin named after it.
+        let panels: Vec<engine_plot::ViolinPanel> = p
+            .keys
+            .iter()
+            .zip(&values)
+            .map(|(k, v)| engine_plot::ViolinPanel {
+                key: k.name().to_string(),
+                names: if p.groupby.is_some() {
+                    groups.clone()
+                } else {
+                    vec![k.name().to_string()]
+                },
+                values: v,
+                codes: &codes,
+                bodies: (0..groups.len() as u32)
+                    .map(|g| density(v, &codes, g))
+                    .collect(),
+            })
+            .collect();
+        let path = &p.path;
+        ensure_dir(Path::new(path))?;
+        let target = AtomicTarget::new(Path::new(path), cx.opts.overwrite)?;
+        let format = engine_plot::Format::of_path(path)
+            .ok_or_else(|| Error::internal(format!("plot path {path} passed check")))?;
+        let x_label = match (&p.xlabel, &p.groupby) {
+            (Some(l), _) => l.clone(),
+            // scanpy names the axis after the groups unless the names are turned.
+            (None, Some(g)) if !p.upright => g.replace('_', " "),
+            _ => String::new(),
+        };
+        let plot = engine_plot::Violin {
+            groups: &groups,
+            colours: &colours,
+            panels,
+            x_label,
+            upright: p.upright,
+            stripplot: p.stripplot,
+            jitter: p.jitter,
+            size: p.size,
+        };
+        engine_plot::violin(&plot, format, f64::from(p.dpi), target.tmp_path())
+            .map_err(|e| target.blame(e))?;
+        cx.output(target);
+        cx.stage("plot", 0);
+        Ok(None)
+    }
+}
