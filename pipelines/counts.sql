@@ -4,6 +4,8 @@ PARAM n_obs INT = 20000;
 PARAM n_vars INT = 20000;
 PARAM out PATH = 'out';
 PARAM max_pct_mt FLOAT = 20.0;
+-- The step whose X counts.h5ad stores: the scaled matrix (dense) or e.g. `logged` (sparse).
+PARAM x STRING = 'embedding';
 
 FROM synthetic_counts(n_obs => ${n_obs}, n_vars => ${n_vars}, n_types => 6, seed => 0) AS data
   |> CALL calculate_qc_metrics(qc_vars => 'mt=MT-') AS qc
@@ -25,4 +27,4 @@ FROM embedding
   |> CALL plot(basis => 'umap', color => 'cell_type', path => '${out}/counts_umap_cell_type.png') AS umap_types;
 
 WRITE logged TO '${out}/counts_normalized.h5ad';
-WRITE embedding TO '${out}/counts.h5ad';
+WRITE embedding TO '${out}/counts.h5ad' WITH (x => ${x});

@@ -319,13 +319,22 @@ fn memory_limit_bounds_the_whole_run() {
     );
     let (status, err) = code(with("check", &format!("{}M", needs - 1)));
     assert_eq!(status, Some(2), "{}M: {err}", needs - 1);
-    let limit = format!("{needs}M");
-    let mut args = with("run", &limit);
+    peak_within(&with("run", &format!("{needs}M")), needs);
+    for bad in ["0", "1.5Q", "-1M"] {
+        let (status, err) = code(with("check", bad));
+        assert_eq!(status, Some(2), "{bad}: {err}");
+    }
+}
+
+/// Runs `args` (an `engine run … --memory-limit {limit}M`) with `--metrics` and checks its
+/// peak RSS is within the limit plus the documented runtime overhead.
+fn peak_within(args: &[String], limit: usize) {
+    let mut args = args.to_vec();
     args.push("--metrics".into());
     let run = engine(&args.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(
         run.status.success(),
-        "{limit}: {}",
+        "{limit}M: {}",
         String::from_utf8_lossy(&run.stderr)
     );
     let stdout = String::from_utf8_lossy(&run.stdout);
@@ -336,11 +345,54 @@ fn memory_limit_bounds_the_whole_run() {
         .expect("--metrics prints the peak");
     let overhead = engine_exec::memory::RUNTIME_OVERHEAD >> 20;
     assert!(
-        peak <= (needs + overhead) as f64,
-        "{limit}: peak {peak} MiB is over the limit plus {overhead} MiB"
+        peak <= (limit + overhead) as f64,
+        "{limit}M: peak {peak} MiB is over the limit plus {overhead} MiB"
     );
-    for bad in ["0", "1.5Q", "-1M"] {
-        let (status, err) = code(with("check", bad));
-        assert_eq!(status, Some(2), "{bad}: {err}");
+}
+
+/// The 100,000-cell counts workflow (20,000 genes: QC, filters, normalisation, HVG, scale,
+/// PCA, NN-descent kNN, Leiden, UMAP, three plots, two outputs) at the tightest limit `check`
+/// accepts and at the default: each run's peak RSS within its limit plus the overhead. The
+/// second output stores the sparse log-normalised X (`x: logged`) rather than 7.7 GB of dense
+/// scaled values, so the test writes about 1 GB.
+#[test]
+fn memory_limit_bounds_the_100k_workflow() {
+    let dir = scratch("bounded-memory-100k");
+    let pipeline = engine_tests::root().join("pipelines/counts.yaml");
+    let out = format!("out={}", dir.display());
+    let with = |cmd: &str, limit: &str| -> Vec<String> {
+        [
+            cmd,
+            pipeline.to_str().unwrap(),
+            "--memory-limit",
+            limit,
+            "--param",
+            "n_obs=100000",
+            "--param",
+            "x=logged",
+            "--param",
+            &out,
+            "--overwrite",
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect()
+    };
+    let (status, err) = code(
+        &with("check", "16M")
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(status, Some(2), "{err}");
+    let needs: usize = err
+        .split("raise it to at least ")
+        .nth(1)
+        .and_then(|r| r.split(" MiB").next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no size in: {err}"));
+    for limit in [needs, 256] {
+        peak_within(&with("run", &format!("{limit}M")), limit);
     }
+    let _ = std::fs::remove_dir_all(&dir);
 }

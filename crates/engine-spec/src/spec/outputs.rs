@@ -107,10 +107,18 @@ impl Cx {
                 }
             });
             let upstream = |cx: &mut Cx, n: &Node, what: &str| -> Option<String> {
-                let Some(s) = n.as_str() else {
-                    cx.err(n.span, format!("{what} is a step id"));
-                    return None;
+                // A step id, or a `${param}` naming one.
+                let s = match &n.value {
+                    Value::Str(_) => match cx.typed(n, ParamType::Step, what)? {
+                        Arg::Str(s) => s,
+                        _ => return None,
+                    },
+                    _ => {
+                        cx.err(n.span, format!("{what} is a step id"));
+                        return None;
+                    }
                 };
+                let s = s.as_str();
                 if !steps.iter().any(|(st, _)| st.id == s) {
                     cx.unknown_step(s, n.span, steps);
                     return None;
@@ -129,7 +137,11 @@ impl Cx {
                 }
                 Some(s.to_string())
             };
-            let x = item.get("x").and_then(|n| upstream(self, n, "`x`"));
+            // The output's own step is the default: the same output, the same plan.
+            let x = item
+                .get("x")
+                .and_then(|n| upstream(self, n, "`x`"))
+                .filter(|x| *x != step);
             let raw = item.get("raw").and_then(|n| upstream(self, n, "`raw`"));
             let mut layers = Vec::new();
             if let Some(n) = item.get("layers") {
