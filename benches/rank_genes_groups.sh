@@ -2,8 +2,9 @@
 # Marker genes (`rank_genes_groups` by cell type, t-test and wilcoxon) on the same counts,
 # N cells x 20,000 genes (../shared/bench/make_data.py), normalised to 10,000 per cell and
 # log-transformed in the same run, in one run: scanpy in memory against `engine run` on the
-# h5ad. Both write the cells and the marker genes back (the engine's output keeps one gene of
-# X). Wall time and peak RSS; then how many of each cell type's top 100 genes the two share.
+# h5ad. Both write the marker genes back (the engine's output keeps one cell of X, which costs
+# one row's read; one gene would cost a read of every row). Wall time and peak RSS; then how
+# many of each cell type's top 100 genes the two share.
 #   benches/rank_genes_groups.sh [10k|100k|1m]      (default 100k)
 # The engine runs t-test at its default memory limit and wilcoxon at $WILCOXON_MEMORY (4G),
 # whose spare room holds the genes' gathered values (fewer passes over X).
@@ -40,7 +41,7 @@ steps:
   - {id: normalized, op: normalize_total, input: data, target_sum: 10000}
   - {id: logged, op: log1p, input: normalized}
   - {id: markers, op: rank_genes_groups, input: logged, groupby: cell_type, method: $method, n_genes: 100}
-  - {id: result, op: select, input: markers, var: "0:1"}
+  - {id: result, op: select, input: markers, obs: "0:1"}
 outputs:
   - {step: result, path: "\${out}"}
 YAML

@@ -215,3 +215,32 @@ fn rank_genes_groups_needs_a_categorical_groupby() {
         assert!(err.contains(want) && err.contains("p.yaml:6:"), "{err}");
     }
 }
+
+/// scanpy's `layer=`: marker genes ranked on a layer of the file (here its counts beside the
+/// log-normalised X), with `layer: counts` in the step; `uns` records the layer and
+/// `use_raw: False`, as scanpy does.
+#[test]
+fn rank_genes_groups_on_a_layer_matches_scanpys() {
+    let dir = scratch("markers-layer");
+    let src = data(&dir);
+    let layered = dir.join("layered.h5ad");
+    python_ok(&format!(
+        "import anndata as ad, numpy as np\n\
+         a = ad.read_h5ad('{}')\n\
+         a.layers['counts'] = np.round(np.expm1(a.X.toarray()) / 10).astype(np.float32)\n\
+         a.write_h5ad('{}')\n",
+        src.display(),
+        layered.display()
+    ));
+    same_as_scanpy(
+        &dir,
+        &layered,
+        &["layer: counts", "layer: counts, method: wilcoxon"],
+    );
+    python_ok(&format!(
+        "import anndata as ad\n\
+         p = ad.read_h5ad('{}').uns['rank_genes_groups']['params']\n\
+         assert p['layer'] == 'counts' and not p['use_raw'], p\n",
+        dir.join("o1.h5ad").display()
+    ));
+}

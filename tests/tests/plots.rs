@@ -159,8 +159,13 @@ fn dotplot_draws_scanpys_dots() {
          \x20   for label in labels:\n\
          \x20       assert '>\\n' + label + '\\n</text>' in svg, label\n\
          d = '{dir}'\n\
-         ranked = sc.pl.rank_genes_groups_dotplot(a, n_genes=3, dendrogram=False, return_fig=True, show=False)\n\
+         # scanpy's default here: groups ordered by its dendrogram of the groups' mean X_pca.\n\
+         ranked = sc.pl.rank_genes_groups_dotplot(a, n_genes=3, return_fig=True, show=False)\n\
          compare(dots(ranked), d + '/ranked.svg', list(a.uns['rank_genes_groups']['names'][0]) + ['CD19+ B'])\n\
+         order = list(a.uns['dendrogram_bulk_labels']['categories_ordered'])\n\
+         svg = open(d + '/ranked.svg').read()\n\
+         at = [svg.index('>\\n' + g + '\\n</text>') for g in order]\n\
+         assert at == sorted(at), order\n\
          genes = ['CD79A', 'LYZ', 'NKG7', 'CST3', 'HLA-DRA']\n\
          listed = sc.pl.dotplot(a, genes, groupby='bulk_labels', use_raw=False, standard_scale='var',\n\
          \x20   expression_cutoff=0.5, mean_only_expressed=True, return_fig=True, show=False)\n\

@@ -6,6 +6,7 @@ pub mod counts;
 pub mod cpu;
 pub mod eigen;
 pub mod expression;
+pub mod hierarchy;
 pub mod hvg;
 pub mod kde;
 pub mod knn;

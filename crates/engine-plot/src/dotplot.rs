@@ -31,6 +31,9 @@ pub struct Dotplot<'a> {
     pub title: Option<String>,
     /// The colour bar's title (scanpy: "Mean expression\nin group").
     pub colour_title: String,
+    /// The groups' dendrogram, drawn right of the dots: per merge four (height, row) points,
+    /// rows counted from the top one at 0.
+    pub tree: Option<&'a [[(f64, f64); 4]]>,
 }
 
 /// scanpy's constants, in inches: a gene column's and a group row's share of the figure, the
@@ -38,6 +41,8 @@ pub struct Dotplot<'a> {
 const CATEGORY_WIDTH: f64 = 0.37;
 const CATEGORY_HEIGHT: f64 = 0.35;
 const LEGENDS_WIDTH: f64 = 1.5;
+/// The dendrogram's width (scanpy's `group_extra_size`).
+const TREE_WIDTH: f64 = 0.8;
 const MIN_FIGURE_HEIGHT: f64 = 2.5;
 /// matplotlib's default subplot box: the share of the figure's width and height the grid
 /// spans.
@@ -124,6 +129,8 @@ struct Layout<'p, 'a> {
     left: f64,
     base: f64,
     axes: (f64, f64),
+    /// The dendrogram's width in points (0 without one).
+    tree_w: f64,
     legend_x: f64,
     legend_w: f64,
     /// Bracket labels are turned upright when any is longer than four characters.
@@ -144,10 +151,12 @@ impl<'p, 'a> Layout<'p, 'a> {
     fn of(plot: &'p Dotplot<'a>) -> Self {
         let (n, m) = (plot.genes.len() as f64, plot.groups.len() as f64);
         // The outer grid's two columns (dots, legends) with scanpy's gap between them.
-        let w_in = n * CATEGORY_WIDTH + LEGENDS_WIDTH;
+        let extra = if plot.tree.is_some() { TREE_WIDTH } else { 0.0 };
+        let w_in = n * CATEGORY_WIDTH + extra + LEGENDS_WIDTH;
         let wspace = 0.7 / w_in;
         let cell = GRID_WIDTH * w_in / (2.0 + wspace) * 72.0;
         let axes_w = n * CATEGORY_WIDTH / w_in * 2.0 * cell;
+        let tree_w = extra / w_in * 2.0 * cell;
         let legend_w = LEGENDS_WIDTH / w_in * 2.0 * cell;
         let axes_h = pt(m * CATEGORY_HEIGHT);
         let label_w = |labels: &[String], size: f64| {
@@ -175,7 +184,7 @@ impl<'p, 'a> Layout<'p, 'a> {
         // The legends' top: the size legend's title, two lines in the middle of its box.
         let legend_top = SIZE_BOTTOM + SIZE_BOX / 2.0 + 6.0 + 2.0 * SMALL_PT * 1.2;
         let top = 6.0 + above.max(legend_top);
-        let legend_x = left + axes_w + 0.7 / w_in * cell;
+        let legend_x = left + axes_w + tree_w + 0.7 / w_in * cell;
         let right = legend_x + legend_w + 6.0;
         let width = right.max(
             plot.title
@@ -187,6 +196,7 @@ impl<'p, 'a> Layout<'p, 'a> {
             left,
             base: top,
             axes: (axes_w, axes_h),
+            tree_w,
             legend_x,
             legend_w,
             upright,
@@ -244,6 +254,27 @@ impl Figure for Layout<'_, '_> {
                         root.draw(&d)?;
                     }
                 }
+            }
+        }
+        // The dendrogram: heights from its left edge (matplotlib's 5% margins), rows shared
+        // with the dots.
+        if let Some(tree) = p.tree {
+            let top = tree
+                .iter()
+                .flat_map(|b| b.iter().map(|(h, _)| *h))
+                .fold(0.0, f64::max)
+                .max(1e-12);
+            let x0 = left + axes_w;
+            let hx = |h: f64| x0 + (h + 0.05 * top) / (1.1 * top) * self.tree_w;
+            let branch = ShapeStyle::from(&RGBColor(0x55, 0x55, 0x55))
+                .stroke_width((1.5 * k).round().max(1.0) as u32);
+            for b in tree {
+                root.draw(&PathElement::new(
+                    b.iter()
+                        .map(|&(h, r)| at(hx(h), gy(r + 0.5)))
+                        .collect::<Vec<_>>(),
+                    branch,
+                ))?;
             }
         }
         // The frame, with outward ticks at every gene and group.
@@ -458,6 +489,7 @@ mod tests {
             brackets: &brackets,
             title: Some("markers".into()),
             colour_title: "Mean expression\nin group".into(),
+            tree: Some(&[[(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)]]),
         };
         let png = dir.join("d.png");
         dotplot(&plot, Format::Png, 150.0, &png).unwrap();
@@ -466,6 +498,8 @@ mod tests {
         // The darkest red fills the largest dot (area 200 pt² at 150 dpi: ~430 px) besides
         // the colour bar's end.
         assert!(count(reds(1.0)) > 300, "{}", count(reds(1.0)));
+        // The dendrogram's branches, in scanpy's grey.
+        assert!(count((0x55, 0x55, 0x55)) > 50, "no dendrogram");
         let svg = dir.join("d.svg");
         dotplot(&plot, Format::Svg, 150.0, &svg).unwrap();
         let text = std::fs::read_to_string(&svg).unwrap();

@@ -9,6 +9,7 @@ use crate::pass::fold_pass;
 use engine_common::{Error, Result};
 use engine_matrix::DynArray;
 use engine_ops::expression::{GroupExpression, standard_scale};
+use engine_ops::hierarchy;
 use engine_plan::{DotGenes, Dotplot};
 use engine_store::Value;
 use engine_store::write::AtomicTarget;
@@ -65,8 +66,34 @@ impl ExecNode for DotplotNode {
             _ => return Err(Error::internal("Dotplot inputs do not match `raw`")),
         };
         let (codes, categories) = obs_groups(&a.obs, &p.groupby, &step)?;
-        // The genes, in order, and the brackets over each group's.
-        let (genes, brackets) = match &p.genes {
+        let n_cat = categories.len();
+        let group_of: Vec<Option<usize>> = codes
+            .iter()
+            .map(|&c| usize::try_from(c).ok().filter(|&c| c < n_cat))
+            .collect();
+        // Rows: the groups that have cells (pandas' `observed=True`), in category order or
+        // in the dendrogram's.
+        let mut cells = vec![0usize; n_cat];
+        for g in group_of.iter().flatten() {
+            cells[*g] += 1;
+        }
+        let mut rows: Vec<usize> = (0..n_cat).filter(|&g| cells[g] > 0).collect();
+        if rows.is_empty() {
+            return Err(Error::step(
+                &step,
+                format!("no cell has a group in obs['{}']", p.groupby),
+            ));
+        }
+        let tree = if p.dendrogram && rows.len() > 1 {
+            let (order, branches) = dendrogram_of(a, &group_of, &rows, &step)?;
+            rows = order.iter().map(|&k| rows[k]).collect();
+            Some(branches)
+        } else {
+            None
+        };
+        // The genes, in order, and the brackets over each group's; brackets named after the
+        // rows follow the rows' order, as scanpy reorders them after its dendrogram.
+        let (mut genes, mut brackets) = match &p.genes {
             DotGenes::Names(v) => (v.clone(), Vec::new()),
             DotGenes::Ranked {
                 key,
@@ -74,6 +101,23 @@ impl ExecNode for DotplotNode {
                 groups,
             } => ranked_genes(&a.uns, key, *n_genes, groups.as_deref(), &step)?,
         };
+        if tree.is_some() {
+            let names: std::collections::HashSet<&str> =
+                rows.iter().map(|&g| categories[g].as_str()).collect();
+            let labels: std::collections::HashSet<&str> =
+                brackets.iter().map(|(l, _)| l.as_str()).collect();
+            if !brackets.is_empty() && names == labels {
+                let (mut g2, mut b2) = (Vec::new(), Vec::new());
+                for &g in &rows {
+                    if let Some((label, r)) = brackets.iter().find(|(l, _)| *l == categories[g]) {
+                        let start = g2.len();
+                        g2.extend_from_slice(&genes[r.clone()]);
+                        b2.push((label.clone(), start..g2.len()));
+                    }
+                }
+                (genes, brackets) = (g2, b2);
+            }
+        }
         let position: HashMap<String, usize> = (0..var.n_rows())
             .map(|i| (var.index.render(i), i))
             .collect();
@@ -95,11 +139,6 @@ impl ExecNode for DotplotNode {
             });
             slot_of.push(s);
         }
-        let n_cat = categories.len();
-        let group_of: Vec<Option<usize>> = codes
-            .iter()
-            .map(|&c| usize::try_from(c).ok().filter(|&c| c < n_cat))
-            .collect();
         let bar = cx.progress("dot plot", x.blocks().len());
         let (acc, blocks) = fold_pass(
             &x,
@@ -113,14 +152,6 @@ impl ExecNode for DotplotNode {
             |a, b| a.merge(&b),
         )?;
         cx.stage("dot plot", blocks);
-        // Rows: the groups that have cells (pandas' `observed=True`), in category order.
-        let rows: Vec<usize> = (0..n_cat).filter(|&g| acc.cells[g] > 0).collect();
-        if rows.is_empty() {
-            return Err(Error::step(
-                &step,
-                format!("no cell has a group in obs['{}']", p.groupby),
-            ));
-        }
         let (mut fraction, mut colour) = (Vec::new(), Vec::new());
         for &g in &rows {
             for &s in &slot_of {
@@ -148,6 +179,7 @@ impl ExecNode for DotplotNode {
             brackets: &brackets,
             title: p.title.clone(),
             colour_title: "Mean expression\nin group".into(),
+            tree: tree.as_deref(),
         };
         engine_plot::dotplot(&plot, format, f64::from(p.dpi), target.tmp_path())
             .map_err(|e| target.blame(e))?;
@@ -155,6 +187,41 @@ impl ExecNode for DotplotNode {
         cx.stage("plot", 0);
         Ok(None)
     }
+}
+
+/// scanpy's `sc.tl.dendrogram` of the `rows` groups (their indices among the categories):
+/// complete linkage of `1 - pearson` between the groups' mean `X_pca`. The rows' new order
+/// (indices into `rows`) and the tree's branches.
+fn dendrogram_of(
+    a: &crate::annotations::Annotations,
+    group_of: &[Option<usize>],
+    rows: &[usize],
+    step: &str,
+) -> Result<(Vec<usize>, Vec<hierarchy::Branch>)> {
+    let block = a
+        .obsm
+        .get("X_pca")
+        .ok_or_else(|| Error::step(step, "the dendrogram needs obsm['X_pca']"))?;
+    let pcs = crate::annotations::embedding(block, "X_pca")?;
+    let slot: std::collections::HashMap<usize, usize> =
+        rows.iter().enumerate().map(|(k, &g)| (g, k)).collect();
+    let mut sums = vec![vec![0f64; pcs.ncols()]; rows.len()];
+    let mut counts = vec![0usize; rows.len()];
+    for (cell, g) in group_of.iter().enumerate() {
+        if let Some(&k) = g.as_ref().and_then(|g| slot.get(g)) {
+            counts[k] += 1;
+            for (s, v) in sums[k].iter_mut().zip(pcs.row(cell)) {
+                *s += f64::from(*v);
+            }
+        }
+    }
+    for (s, n) in sums.iter_mut().zip(&counts) {
+        for v in s.iter_mut() {
+            *v /= *n as f64;
+        }
+    }
+    let merges = hierarchy::complete_linkage(&hierarchy::correlation_distances(&sums));
+    Ok(hierarchy::dendrogram(&merges))
 }
 
 /// A label over a run of the plot's genes.

@@ -364,13 +364,18 @@ impl ExecNode for RankGenesGroupsNode {
                 vec![
                     (
                         "params",
-                        dict(vec![
-                            ("groupby", Value::String(p.groupby.clone())),
-                            ("reference", Value::String(p.reference.clone())),
-                            ("method", Value::String(p.method.name().into())),
-                            ("use_raw", scalar_bool(p.raw.is_some())),
-                            ("corr_method", Value::String(p.corr_method.clone())),
-                        ]),
+                        dict(
+                            vec![
+                                ("groupby", Value::String(p.groupby.clone())),
+                                ("reference", Value::String(p.reference.clone())),
+                                ("method", Value::String(p.method.name().into())),
+                                ("use_raw", scalar_bool(p.raw.is_some() && p.layer.is_none())),
+                                ("corr_method", Value::String(p.corr_method.clone())),
+                            ]
+                            .into_iter()
+                            .chain(p.layer.iter().map(|l| ("layer", Value::String(l.clone()))))
+                            .collect(),
+                        ),
                     ),
                     ("names", Value::Records(names)),
                     ("scores", Value::Records(scores)),

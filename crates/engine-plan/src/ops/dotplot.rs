@@ -34,6 +34,8 @@ pub struct Dotplot {
     pub mean_only_expressed: bool,
     /// `var` or `group`: colours scaled to 0..1 per gene or per group.
     pub standard_scale: Option<String>,
+    /// Groups ordered by scanpy's dendrogram (from `X_pca`) and the tree drawn beside them.
+    pub dendrogram: bool,
     pub path: String,
     pub title: Option<String>,
     pub dpi: u32,
@@ -127,6 +129,18 @@ impl Dotplot {
                 return Err(b.error(format!("`groupby`: the input has no obs['{groupby}']")));
             }
         }
+        // scanpy's default: a dendrogram for ranked genes (`rank_genes_groups_dotplot`), none
+        // for a gene list (`dotplot`); it clusters the groups' mean `X_pca`.
+        let has_pca = s.obsm.iter().any(|(k, _)| k == "X_pca");
+        let dendrogram = match step.arg("dendrogram").as_bool() {
+            Some(true) if !has_pca => {
+                return Err(b.error(
+                    "`dendrogram` clusters the groups' mean obsm['X_pca']: the input has none (add a `pca` step first)",
+                ));
+            }
+            Some(d) => d,
+            None => matches!(genes, DotGenes::Ranked { .. }) && has_pca,
+        };
         let expression_cutoff = step.arg("expression_cutoff").as_f64().unwrap_or(0.0);
         if !expression_cutoff.is_finite() {
             return Err(b.error(format!(
@@ -140,6 +154,7 @@ impl Dotplot {
             expression_cutoff,
             mean_only_expressed: step.arg("mean_only_expressed").as_bool().unwrap_or(false),
             standard_scale: step.arg("standard_scale").as_str().map(str::to_string),
+            dendrogram,
             path: image_path(b)?,
             title: step.arg("title").as_str().map(str::to_string),
             dpi: dpi(b)?,
@@ -191,6 +206,9 @@ impl LogicalOp for Dotplot {
         if let Some(s) = &self.standard_scale {
             text += &format!(", standard_scale={s}");
         }
+        if self.dendrogram {
+            text += ", dendrogram";
+        }
         if let Some(t) = &self.title {
             text += &format!(", title={t}");
         }
@@ -207,7 +225,10 @@ impl LogicalOp for Dotplot {
             elements: match &self.genes {
                 DotGenes::Ranked { key, .. } => vec![format!("uns/{key}")],
                 DotGenes::Names(_) => vec![],
-            },
+            }
+            .into_iter()
+            .chain(self.dendrogram.then(|| "obsm/X_pca".to_string()))
+            .collect(),
         }
     }
 }

@@ -37,6 +37,8 @@ pub struct RankGenesGroups {
     /// The step whose X and genes are ranked instead of the input's (its cells matched by
     /// name), as scanpy ranks `adata.raw`: the op's second input.
     pub raw: Option<String>,
+    /// The file layer `raw` reads (scanpy's `layer`), when the values are a layer.
+    pub layer: Option<String>,
     pub method: RankMethod,
     /// Wilcoxon's tie correction (scanpy's default: off).
     pub tie_correct: bool,
@@ -109,6 +111,7 @@ impl RankGenesGroups {
             groups,
             reference,
             raw,
+            layer: step.arg("layer").as_str().map(str::to_string),
             method,
             tie_correct: step.arg("tie_correct").as_bool().unwrap_or(false),
             n_genes,

@@ -244,13 +244,14 @@ impl Cx {
                 );
             }
         }
-        let steps = match root.get("steps") {
+        let mut steps = match root.get("steps") {
             Some(s) => self.steps(s),
             None => {
                 self.err(root.span, "missing `steps`");
                 vec![]
             }
         };
+        self.layers_as_reads(&mut steps);
         self.named_steps_upstream(&steps);
         let outputs = root
             .get("outputs")

@@ -202,4 +202,73 @@ impl Cx {
         }
         out
     }
+
+    /// `layer: NAME` on a step that takes values (scanpy's `layer=`): a `read` of that layer
+    /// of the file the step's input comes from, added as `{id}.layer` and named as the step's
+    /// `raw`, so the values are that layer at the step's cells.
+    pub(super) fn layers_as_reads(&mut self, steps: &mut Vec<Unresolved>) {
+        let mut added = Vec::new();
+        for i in 0..steps.len() {
+            let (st, inputs) = &steps[i];
+            let Arg::Str(layer) = st.arg("layer").clone() else {
+                continue;
+            };
+            if st.op.param("layer").is_none() || st.op.name == "read" {
+                continue;
+            }
+            if !st.arg("raw").is_null() {
+                self.err(
+                    st.span,
+                    format!(
+                        "step `{}`: `layer` and `raw` both say where the values come from: give one",
+                        st.id
+                    ),
+                );
+                continue;
+            }
+            // The `read` the input comes from.
+            let mut at = inputs.first().map(|(s, _)| s.clone());
+            let mut root = None;
+            let mut seen = std::collections::HashSet::new();
+            while let Some(id) = at.take() {
+                if !seen.insert(id.clone()) {
+                    break;
+                }
+                match steps.iter().find(|(s, _)| s.id == id) {
+                    Some((s, _)) if s.op.name == "read" => root = Some(s.clone()),
+                    Some((_, i)) => at = i.first().map(|(s, _)| s.clone()),
+                    None => {}
+                }
+            }
+            let Some(root) = root else {
+                self.err(
+                    st.span,
+                    format!(
+                        "step `{}`: `layer` reads a layer of the file its input comes from, and its input does not come from a `read`",
+                        st.id
+                    ),
+                );
+                continue;
+            };
+            let id = format!("{}.layer", st.id);
+            let mut args = root.args.clone();
+            args.insert("layer".into(), Arg::Str(layer));
+            args.insert("use_raw".into(), Arg::Bool(false));
+            added.push((
+                Step {
+                    id: id.clone(),
+                    op: root.op,
+                    inputs: vec![],
+                    args,
+                    span: st.span,
+                },
+                Vec::new(),
+            ));
+            let span = st.span;
+            let (st, inputs) = &mut steps[i];
+            st.args.insert("raw".into(), Arg::Str(id.clone()));
+            inputs.push((id, span));
+        }
+        steps.extend(added);
+    }
 }
