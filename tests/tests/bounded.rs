@@ -301,12 +301,7 @@ fn memory_limit_bounds_the_whole_run() {
     let code = |args: Vec<String>| code(&args.iter().map(String::as_str).collect::<Vec<_>>());
     let (status, err) = code(with("check", "16M"));
     assert_eq!(status, Some(2), "{err}");
-    let needs: usize = err
-        .split("raise it to at least ")
-        .nth(1)
-        .and_then(|r| r.split(" MiB").next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no size in: {err}"));
+    let needs = needs_from(&err);
     let (status, run_err) = code(with("run", "16M"));
     assert_eq!(
         status,
@@ -324,6 +319,15 @@ fn memory_limit_bounds_the_whole_run() {
         let (status, err) = code(with("check", bad));
         assert_eq!(status, Some(2), "{bad}: {err}");
     }
+}
+
+/// The MiB a refusal says the run needs ("raise it to at least N MiB").
+fn needs_from(err: &str) -> usize {
+    err.split("raise it to at least ")
+        .nth(1)
+        .and_then(|r| r.split(" MiB").next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no size in: {err}"))
 }
 
 /// Runs `args` (an `engine run … --memory-limit {limit}M`) with `--metrics` and checks its
@@ -385,12 +389,7 @@ fn memory_limit_bounds_the_100k_workflow() {
             .collect::<Vec<_>>(),
     );
     assert_eq!(status, Some(2), "{err}");
-    let needs: usize = err
-        .split("raise it to at least ")
-        .nth(1)
-        .and_then(|r| r.split(" MiB").next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no size in: {err}"));
+    let needs = needs_from(&err);
     for limit in [needs, 256] {
         peak_within(&with("run", &format!("{limit}M")), limit);
     }

@@ -1,7 +1,8 @@
 //! `dotplot`: one pass over X (or `raw`'s X at these cells) gathering, per group and chosen
 //! gene, the cells expressing it and their sum; then scanpy's dot plot of fractions and means.
 
-use super::write::{aligned, ensure_dir};
+use super::plot::{format_name, write_image};
+use super::write::aligned;
 use super::{Data, ExecNode};
 use crate::annotations::obs_groups;
 use crate::context::RunContext;
@@ -12,11 +13,9 @@ use engine_ops::expression::{GroupExpression, standard_scale};
 use engine_ops::hierarchy;
 use engine_plan::{DotGenes, Dotplot};
 use engine_store::Value;
-use engine_store::write::AtomicTarget;
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::ops::Range;
-use std::path::Path;
 
 #[derive(Debug)]
 pub(crate) struct DotplotNode {
@@ -29,11 +28,7 @@ impl ExecNode for DotplotNode {
     }
 
     fn stages(&self) -> Vec<String> {
-        let format = match engine_plot::Format::of_path(&self.params.path) {
-            Some(engine_plot::Format::Svg) => "SVG",
-            Some(engine_plot::Format::Pdf) => "PDF",
-            _ => "PNG",
-        };
+        let format = format_name(&self.params.path);
         vec![
             format!(
                 "pass over {}X: per group of obs['{}'], each gene's expressing cells and sum",
@@ -167,10 +162,6 @@ impl ExecNode for DotplotNode {
         }
         let groups: Vec<String> = rows.iter().map(|&g| categories[g].clone()).collect();
         let path = &p.path;
-        ensure_dir(Path::new(path))?;
-        let target = AtomicTarget::new(Path::new(path), cx.opts.overwrite)?;
-        let format = engine_plot::Format::of_path(path)
-            .ok_or_else(|| Error::internal(format!("plot path {path} passed check")))?;
         let plot = engine_plot::Dotplot {
             genes: &genes,
             groups: &groups,
@@ -181,10 +172,9 @@ impl ExecNode for DotplotNode {
             colour_title: "Mean expression\nin group".into(),
             tree: tree.as_deref(),
         };
-        engine_plot::dotplot(&plot, format, f64::from(p.dpi), target.tmp_path())
-            .map_err(|e| target.blame(e))?;
-        cx.output(target);
-        cx.stage("plot", 0);
+        write_image(cx, path, p.dpi, |format, dpi, tmp| {
+            engine_plot::dotplot(&plot, format, dpi, tmp)
+        })?;
         Ok(None)
     }
 }

@@ -25,11 +25,7 @@ impl ExecNode for PlotNode {
     }
 
     fn stages(&self) -> Vec<String> {
-        let format = match engine_plot::Format::of_path(&self.params.path) {
-            Some(engine_plot::Format::Svg) => "SVG",
-            Some(engine_plot::Format::Pdf) => "PDF",
-            _ => "PNG",
-        };
+        let format = format_name(&self.params.path);
         let mut stages = Vec::new();
         if let (true, Some(g)) = (self.params.gene, &self.params.color) {
             stages.push(format!(
@@ -119,8 +115,6 @@ impl ExecNode for PlotNode {
             }
             None => None,
         };
-        ensure_dir(Path::new(path))?;
-        let target = AtomicTarget::new(Path::new(path), cx.opts.overwrite)?;
         let label = |c: usize| {
             if basis == "pca" {
                 format!("PC{}", c + 1)
@@ -128,8 +122,6 @@ impl ExecNode for PlotNode {
                 format!("{}{}", basis.to_uppercase(), c + 1)
             }
         };
-        let format = engine_plot::Format::of_path(path)
-            .ok_or_else(|| Error::internal(format!("plot path {path} passed check")))?;
         // Category colours: the step's palette, else those stored beside the column (as
         // scanpy keeps them in `uns['<color>_colors']`), else scanpy's defaults.
         let group_colours = match (&colours, color) {
@@ -174,12 +166,38 @@ impl ExecNode for PlotNode {
                 _ => engine_plot::LegendLoc::RightMargin,
             },
         };
-        engine_plot::scatter(&plot, format, f64::from(p.dpi), target.tmp_path())
-            .map_err(|e| target.blame(e))?;
-        cx.output(target);
-        cx.stage("plot", 0);
+        write_image(cx, path, p.dpi, |format, dpi, tmp| {
+            engine_plot::scatter(&plot, format, dpi, tmp)
+        })?;
         Ok(None)
     }
+}
+
+/// An image's format as EXPLAIN names it, from the path's extension (checked at planning).
+pub(super) fn format_name(path: &str) -> &'static str {
+    match engine_plot::Format::of_path(path) {
+        Some(engine_plot::Format::Svg) => "SVG",
+        Some(engine_plot::Format::Pdf) => "PDF",
+        _ => "PNG",
+    }
+}
+
+/// Draws an image to `path` through a temporary renamed into place when the run commits:
+/// `draw` renders in the path's format at `dpi` into the temporary it is given.
+pub(super) fn write_image(
+    cx: &mut RunContext<'_>,
+    path: &str,
+    dpi: u32,
+    draw: impl FnOnce(engine_plot::Format, f64, &Path) -> Result<()>,
+) -> Result<()> {
+    ensure_dir(Path::new(path))?;
+    let target = AtomicTarget::new(Path::new(path), cx.opts.overwrite)?;
+    let format = engine_plot::Format::of_path(path)
+        .ok_or_else(|| Error::internal(format!("plot path {path} passed check")))?;
+    draw(format, f64::from(dpi), target.tmp_path()).map_err(|e| target.blame(e))?;
+    cx.output(target);
+    cx.stage("plot", 0);
+    Ok(())
 }
 
 /// The colours stored for obs column `column` (`uns['<column>_colors']`), as strings.

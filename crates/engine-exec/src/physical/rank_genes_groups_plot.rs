@@ -1,15 +1,13 @@
 //! `rank_genes_groups_plot`: scanpy's marker-gene panels from `uns[key]`'s names and scores.
 
-use super::write::ensure_dir;
+use super::plot::{format_name, write_image};
 use super::{Data, ExecNode, single};
 use crate::context::RunContext;
 use engine_common::{Error, Result};
 use engine_matrix::DynArray;
 use engine_plan::RankGenesGroupsPlot;
 use engine_store::Value;
-use engine_store::write::AtomicTarget;
 use std::borrow::Cow;
-use std::path::Path;
 
 #[derive(Debug)]
 pub(crate) struct RankGenesGroupsPlotNode {
@@ -22,11 +20,7 @@ impl ExecNode for RankGenesGroupsPlotNode {
     }
 
     fn stages(&self) -> Vec<String> {
-        let format = match engine_plot::Format::of_path(&self.params.path) {
-            Some(engine_plot::Format::Svg) => "SVG",
-            Some(engine_plot::Format::Pdf) => "PDF",
-            _ => "PNG",
-        };
+        let format = format_name(&self.params.path);
         vec![format!(
             "in memory: a panel per group of uns['{}'] -> {format}",
             self.params.key
@@ -105,10 +99,6 @@ impl ExecNode for RankGenesGroupsPlotNode {
             });
         }
         let path = &p.path;
-        ensure_dir(Path::new(path))?;
-        let target = AtomicTarget::new(Path::new(path), cx.opts.overwrite)?;
-        let format = engine_plot::Format::of_path(path)
-            .ok_or_else(|| Error::internal(format!("plot path {path} passed check")))?;
         let plot = engine_plot::RankPanels {
             panels,
             n_genes: p.n_genes,
@@ -116,10 +106,9 @@ impl ExecNode for RankGenesGroupsPlotNode {
             sharey: p.sharey,
             fontsize: f64::from(p.fontsize),
         };
-        engine_plot::rank_panels(&plot, format, f64::from(p.dpi), target.tmp_path())
-            .map_err(|e| target.blame(e))?;
-        cx.output(target);
-        cx.stage("plot", 0);
+        write_image(cx, path, p.dpi, |format, dpi, tmp| {
+            engine_plot::rank_panels(&plot, format, dpi, tmp)
+        })?;
         Ok(None)
     }
 }

@@ -1,17 +1,15 @@
 //! `violin`: the keys' values per cell (genes gathered in one pass over X, or `raw`'s X at
 //! these cells; obs columns as they are), a density per key and group, then seaborn's violins.
 
-use super::plot::stored_colours;
-use super::write::{aligned, ensure_dir};
+use super::plot::{format_name, stored_colours, write_image};
+use super::write::aligned;
 use super::{Data, ExecNode};
 use crate::annotations::{numeric_values, obs_groups};
 use crate::context::RunContext;
 use crate::pass::gather_columns;
 use engine_common::{Error, Result};
 use engine_plan::{Violin, ViolinKey};
-use engine_store::write::AtomicTarget;
 use std::borrow::Cow;
-use std::path::Path;
 
 /// Points along each violin (seaborn's `gridsize`).
 const GRID: usize = 100;
@@ -27,11 +25,7 @@ impl ExecNode for ViolinNode {
     }
 
     fn stages(&self) -> Vec<String> {
-        let format = match engine_plot::Format::of_path(&self.params.path) {
-            Some(engine_plot::Format::Svg) => "SVG",
-            Some(engine_plot::Format::Pdf) => "PDF",
-            _ => "PNG",
-        };
+        let format = format_name(&self.params.path);
         let genes: Vec<&str> = self
             .params
             .keys
@@ -195,10 +189,6 @@ impl ExecNode for ViolinNode {
             })
             .collect();
         let path = &p.path;
-        ensure_dir(Path::new(path))?;
-        let target = AtomicTarget::new(Path::new(path), cx.opts.overwrite)?;
-        let format = engine_plot::Format::of_path(path)
-            .ok_or_else(|| Error::internal(format!("plot path {path} passed check")))?;
         let x_label = match (&p.xlabel, &p.groupby) {
             (Some(l), _) => l.clone(),
             // scanpy names the axis after the groups unless the names are turned.
@@ -215,10 +205,9 @@ impl ExecNode for ViolinNode {
             jitter: p.jitter,
             size: p.size,
         };
-        engine_plot::violin(&plot, format, f64::from(p.dpi), target.tmp_path())
-            .map_err(|e| target.blame(e))?;
-        cx.output(target);
-        cx.stage("plot", 0);
+        write_image(cx, path, p.dpi, |format, dpi, tmp| {
+            engine_plot::violin(&plot, format, dpi, tmp)
+        })?;
         Ok(None)
     }
 }
