@@ -50,16 +50,8 @@ impl Dotplot {
             .as_str()
             .unwrap_or("rank_genes_groups")
             .to_string();
-        let names = |arg: &str| {
-            step.arg(arg).as_str().map(|g| {
-                g.split(',')
-                    .map(|x| x.trim().to_string())
-                    .filter(|x| !x.is_empty())
-                    .collect::<Vec<_>>()
-            })
-        };
         let n_genes = step.arg("n_genes").as_i64();
-        let genes = match (names("var_names"), n_genes) {
+        let genes = match (b.names("var_names"), n_genes) {
             (Some(_), Some(_)) => {
                 return Err(b.error(
                     "`var_names` and `n_genes` are mutually exclusive (as in scanpy): give one",
@@ -100,7 +92,7 @@ impl Dotplot {
                 DotGenes::Ranked {
                     key: key.clone(),
                     n_genes,
-                    groups: names("groups"),
+                    groups: b.names("groups"),
                 }
             }
         };

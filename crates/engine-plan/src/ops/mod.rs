@@ -61,6 +61,16 @@ impl Bind<'_> {
         }
     }
 
+    /// A `Names` argument (a YAML list or `"a, b"`) as its names; `None` when absent.
+    pub fn names(&self, name: &str) -> Option<Vec<String>> {
+        self.step.arg(name).as_str().map(|text| {
+            text.split(',')
+                .map(|x| x.trim().to_string())
+                .filter(|x| !x.is_empty())
+                .collect()
+        })
+    }
+
     /// An integer argument (0 when absent: the catalogue gives defaults).
     pub fn int(&self, name: &str) -> i64 {
         self.step.arg(name).as_i64().unwrap_or(0)

@@ -87,12 +87,7 @@ impl RankGenesGroups {
                 )));
             }
         };
-        let groups = step.arg("groups").as_str().map(|g| {
-            g.split(',')
-                .map(|x| x.trim().to_string())
-                .filter(|x| !x.is_empty())
-                .collect::<Vec<_>>()
-        });
+        let groups = b.names("groups");
         let reference = step.arg("reference").as_str().unwrap_or("rest").to_string();
         let raw = step.arg("raw").as_str().map(str::to_string);
         let n_genes = match step.arg("n_genes").as_i64() {

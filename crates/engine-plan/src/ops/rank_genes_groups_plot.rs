@@ -33,12 +33,7 @@ impl RankGenesGroupsPlot {
             &format!("uns['{key}'] (a `rank_genes_groups` step before it)"),
             s.uns.contains(&key),
         )?;
-        let groups = step.arg("groups").as_str().map(|g| {
-            g.split(',')
-                .map(|x| x.trim().to_string())
-                .filter(|x| !x.is_empty())
-                .collect::<Vec<_>>()
-        });
+        let groups = b.names("groups");
         let op = Op::RankGenesGroupsPlot(RankGenesGroupsPlot {
             key,
             groups,

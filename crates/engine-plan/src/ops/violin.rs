@@ -49,14 +49,7 @@ impl Violin {
         let step = b.step;
         let s = b.input_schema();
         let raw = step.arg("raw").as_str().map(str::to_string);
-        let names: Vec<String> = step
-            .arg("keys")
-            .as_str()
-            .unwrap_or_default()
-            .split(',')
-            .map(|x| x.trim().to_string())
-            .filter(|x| !x.is_empty())
-            .collect();
+        let names = b.names("keys").unwrap_or_default();
         // Each key once, in order (as scanpy).
         let mut seen = std::collections::HashSet::new();
         let names: Vec<String> = names
