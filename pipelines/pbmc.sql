@@ -26,4 +26,6 @@ FROM embedding
   |> CALL plot(basis => 'umap', color => 'leiden', legend_loc => 'on data', path => '${out}/pbmc_umap_leiden.png') AS umap_clusters;
 FROM markers
   |> CALL dotplot(raw => logged, n_genes => 4, path => '${out}/pbmc_markers_dotplot.png') AS marker_dots;
+FROM markers
+  |> CALL stacked_violin(raw => logged, n_genes => 2, path => '${out}/pbmc_markers_stacked_violin.png') AS marker_violins;
 WRITE markers TO '${out}/pbmc.h5ad' WITH (raw => logged, layers => (counts => data));

@@ -273,14 +273,17 @@ fn lower_node(
         }),
         Op::RankGenesGroups(r) => Box::new(RankGenesGroupsNode {
             params: r.clone(),
-            working_set: memory::wilcoxon_working_set(n.schema.n_obs).saturating_add(spare),
+            working_set: memory::gather_working_set(n.schema.n_obs).saturating_add(spare),
             f32_values: n
                 .inputs
                 .last()
                 .is_some_and(|i| plan.node(*i).schema.x_dtype == Some(DType::F32)),
         }),
         Op::Plot(p) => Box::new(PlotNode { params: p.clone() }),
-        Op::Dotplot(p) => Box::new(DotplotNode { params: p.clone() }),
+        Op::Dotplot(p) => Box::new(DotplotNode {
+            params: p.clone(),
+            working_set: memory::gather_working_set(n.schema.n_obs).saturating_add(spare),
+        }),
         Op::RankGenesGroupsPlot(p) => Box::new(RankGenesGroupsPlotNode { params: p.clone() }),
         Op::Violin(p) => Box::new(ViolinNode { params: p.clone() }),
         Op::Write(Write {

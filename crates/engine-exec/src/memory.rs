@@ -49,10 +49,11 @@ fn embedding_bytes(key: &str) -> usize {
     }
 }
 
-/// Bytes Wilcoxon's test gathers at once (a block of genes' nonzero values with their groups)
-/// at least: 64 MiB, or one dense gene of `n` cells when that is more. Fewer genes per pass
-/// only means more passes over X; `lower` adds what the limit leaves spare.
-pub fn wilcoxon_working_set(n: usize) -> usize {
+/// Bytes a pass that gathers a block of genes' values at once holds at least (Wilcoxon's
+/// nonzero values with their groups, a stacked violin's values): 64 MiB, or one dense gene of
+/// `n` cells when that is more. Fewer genes per pass only means more passes over X; `lower`
+/// adds what the limit leaves spare.
+pub fn gather_working_set(n: usize) -> usize {
     (64 << 20).max(32 * n)
 }
 
@@ -194,6 +195,12 @@ fn scratch(
         // Per key each cell's value (float32, and float64 for a group's density), and the
         // drawn points.
         Op::Violin(v) => (12 * n * v.keys.len() + 16 * n, "the violins' values"),
+        Op::Dotplot(dp) if dp.kind == engine_plan::MarkerKind::StackedViolin => (
+            // Each cell's group and the gathered values of a block of genes, sized to this
+            // working set (at least one gene: its float32 values and a group's float64 copy).
+            16 * n + gather_working_set(n),
+            "the violins' gathered values",
+        ),
         Op::Dotplot(dp) => {
             // Each cell's group, and per worker four numbers per group (budgeted at 64) and
             // chosen gene, beside a slot per gene.
@@ -214,7 +221,7 @@ fn scratch(
             let sums = 3 * 8 * d * 65 * workers + 48 * d;
             if r.method == RankMethod::Wilcoxon {
                 (
-                    sums + wilcoxon_working_set(n) + 2 * 8 * d * 65,
+                    sums + gather_working_set(n) + 2 * 8 * d * 65,
                     "per-group gene sums and Wilcoxon's gathered values",
                 )
             } else {

@@ -34,6 +34,12 @@ pub trait Catalog: std::fmt::Debug + Send + Sync {
     fn var_names(&self, _path: &str, _options: &ReadOptions) -> Option<Vec<String>> {
         None
     }
+
+    /// A string stored at `element` (e.g. `uns/rank_genes_groups/params/groupby`), so a step
+    /// can default to what an earlier tool recorded; `None` when there is none.
+    fn stored_string(&self, _path: &str, _options: &ReadOptions, _element: &str) -> Option<String> {
+        None
+    }
 }
 
 /// Datasets described from their stores' metadata.
@@ -103,6 +109,17 @@ impl Catalog for StoreCatalog {
             .var(Some(&[]))
             .ok()?;
         Some((0..var.n_rows()).map(|i| var.index.render(i)).collect())
+    }
+
+    fn stored_string(&self, path: &str, options: &ReadOptions, element: &str) -> Option<String> {
+        let ds = engine_store::Dataset::open_with(path, options).ok()?;
+        if !ds.has(element).ok()? {
+            return None;
+        }
+        match engine_store::encoding::read_value(ds.store().as_ref(), element).ok()? {
+            engine_store::Value::String(s) => Some(s),
+            _ => None,
+        }
     }
 }
 

@@ -12,7 +12,7 @@ pub mod schema;
 pub use catalog::{Catalog, SourceInfo, StoreCatalog};
 pub use plan::{
     ColType, DotGenes, Dotplot, Filter, FilterBy, HvgFlavor, HvgParams, Leiden, Log1p, LogicalOp,
-    LogicalPlan, Neighbors, Node, NodeId, NormalizeTotal, Op, Pca, Plot, Qc, QcVar,
+    LogicalPlan, MarkerKind, Neighbors, Node, NodeId, NormalizeTotal, Op, Pca, Plot, Qc, QcVar,
     RankGenesGroups, RankGenesGroupsPlot, RankMethod, Reads, SEURAT_V3_N_TOP, Scale, ScaleParams,
     Scan, Schema, Select, Selection, Slot, Source, Storage, SvdSolver, Umap, Violin, ViolinKey,
     Where, Write, XEffect, XEncoding,

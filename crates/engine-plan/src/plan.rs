@@ -3,7 +3,7 @@
 //! [`NodeId`]; a node consumed twice is a fan-out, never a copy. Each operator lives in its
 //! own file under `ops/`; [`Op`] names them and dispatches to them.
 
-pub use crate::ops::dotplot::{DotGenes, Dotplot};
+pub use crate::ops::dotplot::{DotGenes, Dotplot, MarkerKind};
 pub use crate::ops::filter::{Filter, FilterBy};
 pub use crate::ops::hvg::{HvgFlavor, HvgParams, SEURAT_V3_N_TOP};
 pub use crate::ops::leiden::Leiden;
@@ -100,7 +100,10 @@ impl Op {
             Op::Leiden(_) => "Leiden",
             Op::Umap(_) => "Umap",
             Op::Plot(_) => "Plot",
-            Op::Dotplot(_) => "Dotplot",
+            Op::Dotplot(d) => match d.kind {
+                MarkerKind::Dots { .. } => "Dotplot",
+                MarkerKind::StackedViolin => "StackedViolin",
+            },
             Op::RankGenesGroupsPlot(_) => "RankGenesGroupsPlot",
             Op::Violin(_) => "Violin",
             Op::RankGenesGroups(_) => "RankGenesGroups",

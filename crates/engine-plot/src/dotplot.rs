@@ -1,13 +1,18 @@
-//! The dot plot (`sc.pl.dotplot`, `sc.pl.rank_genes_groups_dotplot`): a row per group and a
-//! column per gene; a dot's area is the fraction of the group's cells expressing the gene,
-//! its colour the group's mean expression (`Reds`). Brackets above name the genes' groups;
-//! the size legend and the colour bar stand to the right, as scanpy lays them out.
+//! scanpy's grouped marker plots: a row per group and a column per gene.
+//! - The dot plot (`sc.pl.dotplot`): a dot's area is the fraction of the group's cells
+//!   expressing the gene, its colour the group's mean expression (`Reds`).
+//! - The stacked violins (`sc.pl.stacked_violin`): each cell a violin of the group's values,
+//!   every row on its own scale, coloured by their median (`Blues`).
+//!
+//! Brackets above name the genes' groups; the legends stand to the right, as scanpy's
+//! `BasePlot` lays them out.
 
 use crate::Rgb;
 use crate::output::{Figure, Format, render, text_size};
-use crate::palette::reds;
+use crate::palette::{blues, reds};
 use crate::scatter::rgb;
 use crate::ticks::{nice_ticks, tick_label};
+use crate::violin::{Body, desaturate, outline};
 use engine_common::{Error, Result};
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -15,21 +20,31 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use std::ops::Range;
 use std::path::Path;
 
-/// A dot plot's values.
+/// What each group × gene cell shows, row by row.
+#[derive(Debug, Clone)]
+pub enum Cells<'a> {
+    /// A dot: the fraction of the group's cells expressing the gene (0..=1).
+    Dots(&'a [f64]),
+    /// A violin of the group's values, or the value of a group without spread (a line).
+    Violins(&'a [std::result::Result<Body, f64>]),
+}
+
+/// A grouped marker plot's values.
 #[derive(Debug, Clone)]
 pub struct Dotplot<'a> {
     /// Column labels.
     pub genes: &'a [String],
     /// Row labels, top to bottom.
     pub groups: &'a [String],
-    /// The fraction of each group's cells expressing each gene, row by row (0..=1).
-    pub fraction: &'a [f64],
-    /// The value each dot's colour shows (a mean, or a standard-scaled mean), row by row.
+    pub cells: Cells<'a>,
+    /// The value each cell's colour shows (a mean or median, perhaps standard-scaled), row
+    /// by row.
     pub colour: &'a [f64],
     /// Bracketed runs of columns and their labels (the groups whose marker genes they are).
     pub brackets: &'a [(String, Range<usize>)],
     pub title: Option<String>,
-    /// The colour bar's title (scanpy: "Mean expression\nin group").
+    /// The colour bar's title (scanpy: "Mean expression\nin group", "Median expression\nin
+    /// group").
     pub colour_title: String,
     /// The groups' dendrogram, drawn right of the dots: per merge four (height, row) points,
     /// rows counted from the top one at 0.
@@ -66,12 +81,15 @@ const LINE: f64 = 0.8;
 /// When the values do not match the labels, or the file cannot be written.
 pub fn dotplot(plot: &Dotplot<'_>, format: Format, dpi: f64, path: &Path) -> Result<()> {
     let cells = plot.genes.len() * plot.groups.len();
-    if cells == 0 || plot.fraction.len() != cells || plot.colour.len() != cells {
+    let drawn = match plot.cells {
+        Cells::Dots(f) => f.len(),
+        Cells::Violins(v) => v.len(),
+    };
+    if cells == 0 || drawn != cells || plot.colour.len() != cells {
         return Err(Error::internal(format!(
-            "dot plot of {} genes and {} groups with {} fractions and {} colours",
+            "marker plot of {} genes and {} groups with {drawn} cells and {} colours",
             plot.genes.len(),
             plot.groups.len(),
-            plot.fraction.len(),
             plot.colour.len()
         )));
     }
@@ -126,6 +144,12 @@ fn legend_fractions(max: f64) -> Vec<f64> {
 /// Where everything goes, in points: `base` is the axes' bottom from the figure's top.
 struct Layout<'p, 'a> {
     plot: &'p Dotplot<'a>,
+    /// The axes' margin around the cells, in cells (scanpy: 0.3 beside dots, 0.5 around
+    /// violins).
+    x_pad: f64,
+    /// Gene names read upwards (always beside dots; around violins when any is longer than
+    /// two characters).
+    genes_upright: bool,
     left: f64,
     base: f64,
     axes: (f64, f64),
@@ -165,8 +189,15 @@ impl<'p, 'a> Layout<'p, 'a> {
                 .map(|l| text_size(l, size).0)
                 .fold(0.0, f64::max)
         };
+        let violins = matches!(plot.cells, Cells::Violins(_));
+        let genes_upright = !violins || plot.genes.iter().any(|g| g.chars().count() > 2);
         let left = 6.0 + label_w(plot.groups, SMALL_PT) + TICK + PAD;
-        let below = TICK + PAD + label_w(plot.genes, SMALL_PT) + 6.0;
+        let gene_labels = if genes_upright {
+            label_w(plot.genes, SMALL_PT)
+        } else {
+            SMALL_PT * 1.2
+        };
+        let below = TICK + PAD + gene_labels + 6.0;
         let labels: Vec<String> = plot.brackets.iter().map(|(l, _)| l.clone()).collect();
         let upright = labels.iter().any(|l| l.chars().count() > 4);
         let bracket_text = if upright {
@@ -181,8 +212,13 @@ impl<'p, 'a> Layout<'p, 'a> {
         if plot.title.is_some() {
             above += 6.0 + TITLE_PT * 1.2;
         }
-        // The legends' top: the size legend's title, two lines in the middle of its box.
-        let legend_top = SIZE_BOTTOM + SIZE_BOX / 2.0 + 6.0 + 2.0 * SMALL_PT * 1.2;
+        // The legends' top: the size legend's title, two lines in the middle of its box, or
+        // the colour bar's.
+        let legend_top = if violins {
+            COLOUR_BAR + 6.0 + 2.0 * SMALL_PT * 1.2
+        } else {
+            SIZE_BOTTOM + SIZE_BOX / 2.0 + 6.0 + 2.0 * SMALL_PT * 1.2
+        };
         let top = 6.0 + above.max(legend_top);
         let legend_x = left + axes_w + tree_w + 0.7 / w_in * cell;
         let right = legend_x + legend_w + 6.0;
@@ -193,6 +229,8 @@ impl<'p, 'a> Layout<'p, 'a> {
         );
         Layout {
             plot,
+            x_pad: if violins { 0.5 } else { 0.3 },
+            genes_upright,
             left,
             base: top,
             axes: (axes_w, axes_h),
@@ -223,16 +261,17 @@ impl Figure for Layout<'_, '_> {
         let edge = ShapeStyle::from(&BLACK).stroke_width((0.2 * k).round().max(1.0) as u32);
         let (left, base) = (self.left, self.base);
         let (axes_w, axes_h) = self.axes;
-        // Data to points: genes at j + 0.5 on [-0.3, n + 0.3], groups at i + 0.5 on
+        // Data to points: genes at j + 0.5 on [-pad, n + pad], groups at i + 0.5 on
         // [-0.5, m + 0.5], the first on top (scanpy's padding).
-        let gx = |x: f64| left + (x + 0.3) / (n as f64 + 0.6) * axes_w;
+        let pad = self.x_pad;
+        let gx = |x: f64| left + (x + pad) / (n as f64 + 2.0 * pad) * axes_w;
         let gy = |y: f64| base - axes_h + (y + 0.5) / (m as f64 + 1.0) * axes_h;
-        let max = dot_max(p.fraction);
         let (lo, hi) = crate::scatter::finite_range(p.colour);
-        let colour = |v: f64| {
-            let f = if hi > lo { (v - lo) / (hi - lo) } else { 0.0 };
-            rgb(reds(f))
+        let map = |f: f64| match p.cells {
+            Cells::Dots(_) => reds(f),
+            Cells::Violins(_) => blues(f),
         };
+        let level = |v: f64| if hi > lo { (v - lo) / (hi - lo) } else { 0.0 };
         let disc = |x: f64, y: f64, area: f64, fill: RGBColor| {
             let r = area.sqrt() / 2.0 * k;
             [
@@ -240,18 +279,82 @@ impl Figure for Layout<'_, '_> {
                 Circle::new(at(x, y), r, edge),
             ]
         };
-        for i in 0..m {
-            for j in 0..n {
-                let c = i * n + j;
-                let area = dot_area(p.fraction[c], max);
-                if area > 0.0 {
-                    for d in disc(
-                        gx(j as f64 + 0.5),
-                        gy(i as f64 + 0.5),
-                        area,
-                        colour(p.colour[c]),
-                    ) {
-                        root.draw(&d)?;
+        let max = match p.cells {
+            Cells::Dots(fraction) => dot_max(fraction),
+            Cells::Violins(_) => 0.0,
+        };
+        match p.cells {
+            Cells::Dots(fraction) => {
+                for i in 0..m {
+                    for j in 0..n {
+                        let c = i * n + j;
+                        let area = dot_area(fraction[c], max);
+                        if area > 0.0 {
+                            for d in disc(
+                                gx(j as f64 + 0.5),
+                                gy(i as f64 + 0.5),
+                                area,
+                                rgb(map(level(p.colour[c]))),
+                            ) {
+                                root.draw(&d)?;
+                            }
+                        }
+                    }
+                }
+            }
+            Cells::Violins(bodies) => {
+                let half_cell = VIOLIN_WIDTH / 2.0 * axes_w / (n as f64 + 2.0 * pad);
+                for i in 0..m {
+                    let row = &bodies[i * n..(i + 1) * n];
+                    let faces: Vec<Rgb> = (0..n).map(|j| map(level(p.colour[i * n + j]))).collect();
+                    let stroke = ShapeStyle::from(&rgb(outline(&faces)))
+                        .stroke_width((VIOLIN_EDGE * k).round().max(1.0) as u32);
+                    // Each row on its own scale: its values' range and matplotlib's 5% margins.
+                    let (vlo, vhi) = row_range(row);
+                    // Row i spans i..i + 1 of the axes' group scale, its highest value on top.
+                    let vy = |v: f64| gy(i as f64 + 1.0 - (v - vlo) / (vhi - vlo));
+                    for (j, body) in row.iter().enumerate() {
+                        let centre = gx(j as f64 + 0.5);
+                        match body {
+                            Ok(b) => {
+                                let peak = b.density.iter().copied().fold(0.0, f64::max);
+                                let half = |d: f64| {
+                                    if peak > 0.0 {
+                                        d / peak * half_cell
+                                    } else {
+                                        0.0
+                                    }
+                                };
+                                let mut edge_points: Vec<(i32, i32)> = b
+                                    .support
+                                    .iter()
+                                    .zip(&b.density)
+                                    .map(|(v, d)| at(centre - half(*d), vy(*v)))
+                                    .collect();
+                                edge_points.extend(
+                                    b.support
+                                        .iter()
+                                        .zip(&b.density)
+                                        .rev()
+                                        .map(|(v, d)| at(centre + half(*d), vy(*v))),
+                                );
+                                root.draw(&Polygon::new(
+                                    edge_points.clone(),
+                                    rgb(desaturate(faces[j])).filled(),
+                                ))?;
+                                edge_points.push(edge_points[0]);
+                                root.draw(&PathElement::new(edge_points, stroke))?;
+                            }
+                            Err(v) => {
+                                root.draw(&PathElement::new(
+                                    vec![
+                                        at(centre - half_cell, vy(*v)),
+                                        at(centre + half_cell, vy(*v)),
+                                    ],
+                                    stroke,
+                                ))?;
+                            }
+                        }
                     }
                 }
             }
@@ -301,14 +404,15 @@ impl Figure for Layout<'_, '_> {
                 vec![at(x, base), at(x, base + TICK)],
                 line,
             ))?;
-            // Read upwards, ending just below the tick.
-            root.draw(&Text::new(
-                g.clone(),
-                at(x, base + TICK + PAD),
+            // Read upwards, ending just below the tick, or level under it.
+            let style = if self.genes_upright {
                 font(SMALL_PT)
                     .pos(right_centre)
-                    .transform(FontTransform::Rotate270),
-            ))?;
+                    .transform(FontTransform::Rotate270)
+            } else {
+                font(SMALL_PT).pos(Pos::new(HPos::Center, VPos::Top))
+            };
+            root.draw(&Text::new(g.clone(), at(x, base + TICK + PAD), style))?;
         }
         // Brackets over each group's genes (scanpy's 0.2 and 0.7 insets), labels above.
         let mut top = base - axes_h;
@@ -376,7 +480,10 @@ impl Figure for Layout<'_, '_> {
                 })
                 .collect::<Vec<_>>()
         };
-        let sizes = legend_fractions(max);
+        let sizes = match p.cells {
+            Cells::Dots(_) => legend_fractions(max),
+            Cells::Violins(_) => Vec::new(),
+        };
         let box_bottom = base - SIZE_BOTTOM;
         let count = sizes.len() as f64;
         let sx = |i: f64| lx + (i + 0.5 + 0.15) / (count + 0.65) * lw;
@@ -397,12 +504,14 @@ impl Figure for Layout<'_, '_> {
                 font(SMALL_PT).pos(centre_top),
             ))?;
         }
-        for t in two_lines(
-            "Fraction of cells\nin group (%)",
-            lx + lw / 2.0,
-            box_bottom - SIZE_BOX / 2.0 - 6.0,
-        ) {
-            root.draw(&t)?;
+        if !sizes.is_empty() {
+            for t in two_lines(
+                "Fraction of cells\nin group (%)",
+                lx + lw / 2.0,
+                box_bottom - SIZE_BOX / 2.0 - 6.0,
+            ) {
+                root.draw(&t)?;
+            }
         }
         // The colour bar, lowest value left, with round ticks below.
         let bar_top = base - COLOUR_BAR;
@@ -414,7 +523,7 @@ impl Figure for Layout<'_, '_> {
                     at(lx + lw * f, bar_top),
                     at(lx + lw * (f + 1.0 / steps as f64), base),
                 ],
-                rgb(reds(f + 0.5 / steps as f64)).filled(),
+                rgb(map(f + 0.5 / steps as f64)).filled(),
             ))?;
         }
         root.draw(&Rectangle::new([at(lx, bar_top), at(lx + lw, base)], line))?;
@@ -435,6 +544,37 @@ impl Figure for Layout<'_, '_> {
             root.draw(&t)?;
         }
         Ok(())
+    }
+}
+
+/// A violin's full width, in cells (seaborn's `width`), and its outline in points (scanpy's
+/// `linewidth`).
+const VIOLIN_WIDTH: f64 = 0.8;
+const VIOLIN_EDGE: f64 = 0.2;
+
+/// A row of violins' value range with matplotlib's 5% margins (its autoscaled limits); a row
+/// without spread gets matplotlib's widened singular limits.
+fn row_range(row: &[std::result::Result<Body, f64>]) -> (f64, f64) {
+    let (lo, hi) = row
+        .iter()
+        .flat_map(|b| match b {
+            Ok(b) => b.support.clone(),
+            Err(v) => vec![*v],
+        })
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(v), b.max(v))
+        });
+    if !lo.is_finite() {
+        (-0.055, 0.055)
+    } else if hi > lo {
+        let m = 0.05 * (hi - lo);
+        (lo - m, hi + m)
+    } else {
+        (
+            lo - 0.055 * lo.abs().max(1.0),
+            hi + 0.055 * hi.abs().max(1.0),
+        )
     }
 }
 
@@ -484,7 +624,7 @@ mod tests {
         let plot = Dotplot {
             genes: &genes,
             groups: &groups,
-            fraction: &fraction,
+            cells: Cells::Dots(&fraction),
             colour: &colour,
             brackets: &brackets,
             title: Some("markers".into()),
@@ -512,7 +652,7 @@ mod tests {
             assert!(text.contains(label), "no {label}");
         }
         let bad = Dotplot {
-            fraction: &fraction[..5],
+            cells: Cells::Dots(&fraction[..5]),
             ..plot.clone()
         };
         assert!(dotplot(&bad, Format::Png, 150.0, &png).is_err());

@@ -1,5 +1,5 @@
 //! Plots as scanpy draws them: dot plots of marker genes (`Reds`, scanpy's dot scale and
-//! legends), the marker-gene panels of `rank_genes_groups`, and embedding scatters coloured by a category (scanpy's palettes or
+//! legends) and their stacked violins (`Blues`), violins per group, the marker-gene panels of `rank_genes_groups`, and embedding scatters coloured by a category (scanpy's palettes or
 //! the colours stored in `uns`) or a number (viridis with a colour bar), framed without ticks,
 //! points sized `120000 / n_cells`, the legend beside the axes and never clipped. Drawn with
 //! plotters into PNG (at a dpi) or SVG, and PDF from that SVG through svg2pdf; text uses an
@@ -13,9 +13,9 @@ mod scatter;
 mod ticks;
 mod violin;
 
-pub use dotplot::{Dotplot, dotplot};
+pub use dotplot::{Cells, Dotplot, dotplot};
 pub use output::Format;
-pub use palette::{NA_GREY, default_colours, parse_colour, reds};
+pub use palette::{NA_GREY, blues, default_colours, parse_colour, reds};
 pub use panels::{RankPanel, RankPanels, rank_panels};
 pub use scatter::{Colouring, LegendLoc, MISSING, Scatter, scatter};
 pub use violin::{Body, Violin, ViolinPanel, violin};

@@ -352,19 +352,47 @@ const REDS: [(f64, f64, f64); 9] = [
     (0.403_921_568_627_451, 0.0, 0.050_980_392_156_862_74),
 ];
 
+/// matplotlib's `Blues` (ColorBrewer's nine blues), the stacked violins' colour map.
+const BLUES: [Rgb; 9] = [
+    (0xf7, 0xfb, 0xff),
+    (0xde, 0xeb, 0xf7),
+    (0xc6, 0xdb, 0xef),
+    (0x9e, 0xca, 0xe1),
+    (0x6b, 0xae, 0xd6),
+    (0x42, 0x92, 0xc6),
+    (0x21, 0x71, 0xb5),
+    (0x08, 0x51, 0x9c),
+    (0x08, 0x30, 0x6b),
+];
+
 /// The `Reds` colour of `f` in 0..=1, as matplotlib looks it up: one of 256 levels,
 /// each interpolated between the anchors.
 pub fn reds(f: f64) -> Rgb {
+    brewer(&REDS, f)
+}
+
+/// The `Blues` colour of `f` in 0..=1, looked up as `reds`.
+pub fn blues(f: f64) -> Rgb {
+    let anchors = BLUES.map(|(r, g, b)| {
+        let c = |v: u8| f64::from(v) / 255.0;
+        (c(r), c(g), c(b))
+    });
+    brewer(&anchors, f)
+}
+
+/// A ColorBrewer map as matplotlib's `LinearSegmentedColormap` of evenly spaced anchors
+/// looks `f` up: one of 256 levels, interpolated between its two anchors.
+fn brewer(anchors: &[(f64, f64, f64)], f: f64) -> Rgb {
     let f = if f.is_finite() {
         f.clamp(0.0, 1.0)
     } else {
         0.0
     };
     let level = ((f * 256.0) as usize).min(255);
-    let s = level as f64 / 255.0 * (REDS.len() - 1) as f64;
-    let lo = (s.floor() as usize).min(REDS.len() - 2);
+    let s = level as f64 / 255.0 * (anchors.len() - 1) as f64;
+    let lo = (s.floor() as usize).min(anchors.len() - 2);
     let t = s - lo as f64;
-    let (a, b) = (REDS[lo], REDS[lo + 1]);
+    let (a, b) = (anchors[lo], anchors[lo + 1]);
     let c = |x: f64, y: f64| ((x + (y - x) * t) * 255.0).round() as u8;
     (c(a.0, b.0), c(a.1, b.1), c(a.2, b.2))
 }
@@ -451,6 +479,16 @@ pub fn parse_colour(s: &str) -> Option<Rgb> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Against `matplotlib.colormaps['Blues'](x)` (matplotlib 3.10), times 255, rounded.
+    #[test]
+    fn blues_is_matplotlibs() {
+        assert_eq!(blues(0.0), (247, 251, 255));
+        assert_eq!(blues(0.25), (198, 219, 239));
+        assert_eq!(blues(0.5), (106, 174, 214));
+        assert_eq!(blues(0.77), (28, 107, 176));
+        assert_eq!(blues(1.0), (8, 48, 107));
+    }
 
     /// Against `matplotlib.colormaps['Reds'](x)` (matplotlib 3.10), times 255, rounded.
     #[test]

@@ -371,6 +371,26 @@ pub const OPS: &[OpDef] = &[
         ],
     },
     OpDef {
+        name: "stacked_violin",
+        inputs: 1,
+        summary: "sc.pl.stacked_violin / sc.pl.rank_genes_groups_stacked_violin: a row per group of a categorical obs column and a column per gene, each cell a violin of the group's values (seaborn's, scaled to one width, cut at the extremes) coloured by their median (Blues), in one pass over X per block of genes; genes and groups chosen as for `dotplot`",
+        writes: "the image at `path`: .png (at `dpi`), .svg or .pdf (nothing in the data)",
+        params: &[
+            p("groupby", T::Str, D::Null),
+            p("var_names", T::Names, D::Null),
+            p("n_genes", T::Int, D::Null),
+            p("key", T::Str, D::Str("rank_genes_groups")),
+            p("groups", T::Names, D::Null),
+            p("raw", T::Step, D::Null),
+            p("layer", T::Str, D::Null),
+            p("standard_scale", T::Choice(&["var", "group"]), D::Null),
+            p("dendrogram", T::Bool, D::Null),
+            p("path", T::Path, D::Required),
+            p("title", T::Str, D::Null),
+            p("dpi", T::Int, D::Int(150)),
+        ],
+    },
+    OpDef {
         name: "rank_genes_groups_plot",
         inputs: 1,
         summary: "sc.pl.rank_genes_groups: a panel per group of `uns[key]` with its top `n_genes` names written upright at their rank and score, `ncols` panels a row sharing the score axis",
@@ -408,7 +428,13 @@ pub const OPS: &[OpDef] = &[
 ];
 
 /// Operators that only draw: their step is no data for another step or an output.
-pub const PLOTS: &[&str] = &["plot", "dotplot", "rank_genes_groups_plot", "violin"];
+pub const PLOTS: &[&str] = &[
+    "plot",
+    "dotplot",
+    "stacked_violin",
+    "rank_genes_groups_plot",
+    "violin",
+];
 
 /// Looks an operator up by name.
 pub fn op(name: &str) -> Option<&'static OpDef> {

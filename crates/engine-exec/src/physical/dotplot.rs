@@ -1,45 +1,67 @@
-//! `dotplot`: one pass over X (or `raw`'s X at these cells) gathering, per group and chosen
-//! gene, the cells expressing it and their sum; then scanpy's dot plot of fractions and means.
+//! `dotplot` and `stacked_violin`, over X (or `raw`'s X at these cells).
+//! - Dots: one pass gathering, per group and chosen gene, the cells expressing it and their
+//!   sum; then scanpy's dot plot of fractions and means.
+//! - Stacked violins: the chosen genes' values, a block of genes per pass within the working
+//!   set; per group and gene a density and a median; then scanpy's rows of violins.
 
 use super::plot::{format_name, write_image};
 use super::write::aligned;
 use super::{Data, ExecNode};
 use crate::annotations::obs_groups;
 use crate::context::RunContext;
-use crate::pass::fold_pass;
+use crate::lineage::Lineage;
+use crate::pass::{fold_pass, gather_columns};
 use engine_common::{Error, Result};
 use engine_matrix::DynArray;
 use engine_ops::expression::{GroupExpression, standard_scale};
 use engine_ops::hierarchy;
-use engine_plan::{DotGenes, Dotplot};
+use engine_plan::{DotGenes, Dotplot, MarkerKind};
 use engine_store::Value;
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::ops::Range;
 
+/// Points along each violin (seaborn's `gridsize`).
+const GRID: usize = 100;
+
 #[derive(Debug)]
 pub(crate) struct DotplotNode {
     pub params: Dotplot,
+    /// Bytes the stacked violins' gathered values may take at once.
+    pub working_set: usize,
 }
 
 impl ExecNode for DotplotNode {
     fn name(&self) -> &'static str {
-        "Dotplot"
+        match self.params.kind {
+            MarkerKind::Dots { .. } => "Dotplot",
+            MarkerKind::StackedViolin => "StackedViolin",
+        }
     }
 
     fn stages(&self) -> Vec<String> {
         let format = format_name(&self.params.path);
-        vec![
-            format!(
-                "pass over {}X: per group of obs['{}'], each gene's expressing cells and sum",
-                self.params
-                    .raw
-                    .as_ref()
-                    .map_or(String::new(), |r| format!("{r}'s ")),
-                self.params.groupby
-            ),
-            format!("in memory: dot plot -> {format}"),
-        ]
+        let x = self
+            .params
+            .raw
+            .as_ref()
+            .map_or(String::new(), |r| format!("{r}'s "));
+        match self.params.kind {
+            MarkerKind::Dots { .. } => vec![
+                format!(
+                    "pass over {x}X: per group of obs['{}'], each gene's expressing cells and sum",
+                    self.params.groupby
+                ),
+                format!("in memory: dot plot -> {format}"),
+            ],
+            MarkerKind::StackedViolin => vec![
+                format!("passes over {x}X, a block of genes each: the genes' values"),
+                format!(
+                    "in memory: per group of obs['{}'] and gene a density and median; stacked violins -> {format}",
+                    self.params.groupby
+                ),
+            ],
+        }
     }
 
     fn is_sink(&self) -> bool {
@@ -134,42 +156,82 @@ impl ExecNode for DotplotNode {
             });
             slot_of.push(s);
         }
-        let bar = cx.progress("dot plot", x.blocks().len());
-        let (acc, blocks) = fold_pass(
-            &x,
-            &bar,
-            || GroupExpression::new(x.n_vars(), &columns, n_cat, p.expression_cutoff),
-            |acc, r, block| {
-                let m = block.to_csr()?;
-                acc.add(&m, &group_of[r]);
-                Ok(())
-            },
-            |a, b| a.merge(&b),
-        )?;
-        cx.stage("dot plot", blocks);
-        let (mut fraction, mut colour) = (Vec::new(), Vec::new());
-        for &g in &rows {
-            for &s in &slot_of {
-                let (f, m) = acc.fraction_mean(g, s, p.mean_only_expressed);
-                fraction.push(f);
-                colour.push(m);
+        let cells = match p.kind {
+            MarkerKind::Dots {
+                expression_cutoff,
+                mean_only_expressed,
+            } => {
+                let bar = cx.progress("dot plot", x.blocks().len());
+                let (acc, blocks) = fold_pass(
+                    &x,
+                    &bar,
+                    || GroupExpression::new(x.n_vars(), &columns, n_cat, expression_cutoff),
+                    |acc, r, block| {
+                        let m = block.to_csr()?;
+                        acc.add(&m, &group_of[r]);
+                        Ok(())
+                    },
+                    |a, b| a.merge(&b),
+                )?;
+                cx.stage("dot plot", blocks);
+                let (mut fraction, mut colour) = (Vec::new(), Vec::new());
+                for &g in &rows {
+                    for &s in &slot_of {
+                        let (f, m) = acc.fraction_mean(g, s, mean_only_expressed);
+                        fraction.push(f);
+                        colour.push(m);
+                    }
+                }
+                match p.standard_scale.as_deref() {
+                    Some("var") => standard_scale(&mut colour, genes.len(), false),
+                    Some("group") => standard_scale(&mut colour, genes.len(), true),
+                    _ => {}
+                }
+                Cellwise::Dots(fraction, colour)
             }
-        }
-        match p.standard_scale.as_deref() {
-            Some("var") => standard_scale(&mut colour, genes.len(), false),
-            Some("group") => standard_scale(&mut colour, genes.len(), true),
-            _ => {}
-        }
+            MarkerKind::StackedViolin => {
+                let (bodies, medians) = violins(
+                    &x,
+                    &group_of,
+                    &rows,
+                    &columns,
+                    p.standard_scale.as_deref(),
+                    self.working_set,
+                    cx,
+                )?;
+                let k = columns.len();
+                let (mut cells, mut colour) = (Vec::new(), Vec::new());
+                for r in 0..rows.len() {
+                    for &s in &slot_of {
+                        cells.push(bodies[r * k + s].clone());
+                        colour.push(medians[r * k + s]);
+                    }
+                }
+                Cellwise::Violins(cells, colour)
+            }
+        };
         let groups: Vec<String> = rows.iter().map(|&g| categories[g].clone()).collect();
         let path = &p.path;
+        let (drawn, colour, colour_title) = match &cells {
+            Cellwise::Dots(fraction, colour) => (
+                engine_plot::Cells::Dots(fraction),
+                colour,
+                "Mean expression\nin group",
+            ),
+            Cellwise::Violins(bodies, colour) => (
+                engine_plot::Cells::Violins(bodies),
+                colour,
+                "Median expression\nin group",
+            ),
+        };
         let plot = engine_plot::Dotplot {
             genes: &genes,
             groups: &groups,
-            fraction: &fraction,
-            colour: &colour,
+            cells: drawn,
+            colour,
             brackets: &brackets,
             title: p.title.clone(),
-            colour_title: "Mean expression\nin group".into(),
+            colour_title: colour_title.into(),
             tree: tree.as_deref(),
         };
         write_image(cx, path, p.dpi, |format, dpi, tmp| {
@@ -177,6 +239,113 @@ impl ExecNode for DotplotNode {
         })?;
         Ok(None)
     }
+}
+
+/// A violin, or the one value of a group without spread.
+type Drawn = std::result::Result<engine_plot::Body, f64>;
+
+/// Each cell's drawing and colour value, row by row.
+enum Cellwise {
+    Dots(Vec<f64>, Vec<f64>),
+    Violins(Vec<Drawn>, Vec<f64>),
+}
+
+/// Per row group (`rows`, row by row) and gene column (`columns`): the violin of the group's
+/// values (or its one value) and their median. The values are gathered a block of genes per
+/// pass, the block as large as `working_set` allows (each gene's float32 values, beside one
+/// gene's float64 copy, a group's and the median's). `scale` is scanpy's `standard_scale` of
+/// the values: `var` per gene over all cells, `group` per cell over the chosen genes (which
+/// takes a first sweep for the cells' ranges when the genes do not fit one block).
+fn violins(
+    x: &Lineage,
+    group_of: &[Option<usize>],
+    rows: &[usize],
+    columns: &[usize],
+    scale: Option<&str>,
+    working_set: usize,
+    cx: &mut RunContext<'_>,
+) -> Result<(Vec<Drawn>, Vec<f64>)> {
+    let n = x.n_obs();
+    let per_block = (working_set.saturating_sub(24 * n) / (4 * n).max(1)).max(1);
+    let blocks: Vec<&[usize]> = columns.chunks(per_block).collect();
+    let slot: HashMap<usize, usize> = rows.iter().enumerate().map(|(k, &g)| (g, k)).collect();
+    let mut members = vec![Vec::new(); rows.len()];
+    for (cell, g) in group_of.iter().enumerate() {
+        if let Some(&k) = g.as_ref().and_then(|g| slot.get(g)) {
+            members[k].push(cell);
+        }
+    }
+    let gather = |cols: &[usize], cx: &mut RunContext<'_>| -> Result<Vec<Vec<f32>>> {
+        let bar = cx.progress("gene values", x.blocks().len());
+        let (values, passes) = gather_columns(x, &bar, cols)?;
+        cx.stage("gene values", passes);
+        Ok(values)
+    };
+    // scanpy's `standard_scale='group'`: each cell's range over the chosen genes.
+    let mut kept = None;
+    let cell_range = if scale == Some("group") {
+        let (mut lo, mut hi) = (vec![f32::INFINITY; n], vec![f32::NEG_INFINITY; n]);
+        for cols in &blocks {
+            let values = gather(cols, cx)?;
+            for column in &values {
+                for (c, v) in column.iter().enumerate() {
+                    lo[c] = lo[c].min(*v);
+                    hi[c] = hi[c].max(*v);
+                }
+            }
+            if blocks.len() == 1 {
+                kept = Some(values);
+            }
+        }
+        Some((lo, hi))
+    } else {
+        None
+    };
+    let k = columns.len();
+    let mut bodies = vec![Err(0.0); rows.len() * k];
+    let mut medians = vec![0.0; rows.len() * k];
+    let mut at = 0;
+    for cols in &blocks {
+        let values = match kept.take() {
+            Some(v) => v,
+            None => gather(cols, cx)?,
+        };
+        for column in values {
+            let mut v: Vec<f64> = column.iter().map(|x| f64::from(*x)).collect();
+            drop(column);
+            match (&cell_range, scale) {
+                (Some((lo, hi)), _) => {
+                    for (c, x) in v.iter_mut().enumerate() {
+                        let span = f64::from(hi[c]) - f64::from(lo[c]);
+                        // pandas' `fillna(0)` of 0 / 0.
+                        *x = if span > 0.0 {
+                            (*x - f64::from(lo[c])) / span
+                        } else {
+                            0.0
+                        };
+                    }
+                }
+                (None, Some("var")) => {
+                    let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+                    let span = v.iter().copied().fold(f64::NEG_INFINITY, f64::max) - lo;
+                    for x in &mut v {
+                        *x = if span > 0.0 { (*x - lo) / span } else { 0.0 };
+                    }
+                }
+                _ => {}
+            }
+            for (r, cells) in members.iter().enumerate() {
+                let mine: Vec<f64> = cells.iter().map(|&c| v[c]).collect();
+                medians[r * k + at] = engine_ops::stats::median(&mine);
+                bodies[r * k + at] = match engine_ops::kde::violin_density(&mine, GRID) {
+                    Some((support, density)) => Ok(engine_plot::Body { support, density }),
+                    None => Err(mine.iter().sum::<f64>() / mine.len().max(1) as f64),
+                };
+            }
+            at += 1;
+        }
+    }
+    Ok((bodies, medians))
 }
 
 /// scanpy's `sc.tl.dendrogram` of the `rows` groups (their indices among the categories):

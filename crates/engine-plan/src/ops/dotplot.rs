@@ -1,5 +1,6 @@
-//! `dotplot`: per group and gene, the fraction of cells expressing the gene and their mean
-//! (scanpy's `sc.pl.dotplot` and `sc.pl.rank_genes_groups_dotplot`), to PNG, SVG or PDF.
+//! `dotplot` and `stacked_violin`: a row per group and a column per gene (scanpy's
+//! `sc.pl.dotplot`, `sc.pl.stacked_violin` and their `rank_genes_groups_` forms), to PNG, SVG
+//! or PDF. The two share how genes, groups, raw values and the dendrogram are chosen.
 
 use super::plot::{dpi, image_path};
 use super::{Bind, LogicalOp, Reads};
@@ -21,18 +22,30 @@ pub enum DotGenes {
     },
 }
 
+/// What each group × gene cell of the plot shows.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MarkerKind {
+    /// A dot: its area the fraction of the group's cells expressing the gene (a value above
+    /// `expression_cutoff`), its colour their mean (over the expressing cells only with
+    /// `mean_only_expressed`).
+    Dots {
+        expression_cutoff: f64,
+        mean_only_expressed: bool,
+    },
+    /// A violin of the group's values, coloured by their median (`sc.pl.stacked_violin`).
+    StackedViolin,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Dotplot {
+    pub kind: MarkerKind,
     pub groupby: String,
     pub genes: DotGenes,
     /// The step whose X and genes give the values (scanpy's `use_raw`): the op's second
     /// input.
     pub raw: Option<String>,
-    /// A cell expresses a gene above this value.
-    pub expression_cutoff: f64,
-    /// Means over the expressing cells only.
-    pub mean_only_expressed: bool,
-    /// `var` or `group`: colours scaled to 0..1 per gene or per group.
+    /// `var` or `group`: scaled to 0..1 per gene or per group (the dots' colours) or per
+    /// cell (the violins' values), as scanpy does.
     pub standard_scale: Option<String>,
     /// Groups ordered by scanpy's dendrogram (from `X_pca`) and the tree drawn beside them.
     pub dendrogram: bool,
@@ -42,7 +55,7 @@ pub struct Dotplot {
 }
 
 impl Dotplot {
-    pub(crate) fn bind(b: &Bind<'_>) -> Result<(Op, Schema)> {
+    pub(crate) fn bind(b: &Bind<'_>, stacked_violin: bool) -> Result<(Op, Schema)> {
         let step = b.step;
         let s = b.input_schema();
         let key = step
@@ -133,18 +146,25 @@ impl Dotplot {
             Some(d) => d,
             None => matches!(genes, DotGenes::Ranked { .. }) && has_pca,
         };
-        let expression_cutoff = step.arg("expression_cutoff").as_f64().unwrap_or(0.0);
-        if !expression_cutoff.is_finite() {
-            return Err(b.error(format!(
-                "`expression_cutoff` must be a finite number, got {expression_cutoff}"
-            )));
-        }
+        let kind = if stacked_violin {
+            MarkerKind::StackedViolin
+        } else {
+            let expression_cutoff = step.arg("expression_cutoff").as_f64().unwrap_or(0.0);
+            if !expression_cutoff.is_finite() {
+                return Err(b.error(format!(
+                    "`expression_cutoff` must be a finite number, got {expression_cutoff}"
+                )));
+            }
+            MarkerKind::Dots {
+                expression_cutoff,
+                mean_only_expressed: step.arg("mean_only_expressed").as_bool().unwrap_or(false),
+            }
+        };
         let op = Op::Dotplot(Dotplot {
+            kind,
             groupby,
             genes,
             raw: step.arg("raw").as_str().map(str::to_string),
-            expression_cutoff,
-            mean_only_expressed: step.arg("mean_only_expressed").as_bool().unwrap_or(false),
             standard_scale: step.arg("standard_scale").as_str().map(str::to_string),
             dendrogram,
             path: image_path(b)?,
@@ -155,15 +175,25 @@ impl Dotplot {
     }
 }
 
-/// The `groupby` of the `rank_genes_groups` step upstream that wrote `uns[key]`.
+/// The `groupby` of the `rank_genes_groups` step upstream that wrote `uns[key]`, or the one
+/// recorded in the input file's `uns[key]['params']` (as scanpy reads it).
 fn ranked_by(b: &Bind<'_>, key: &str) -> Option<String> {
     let mut at = b.inputs.first().copied();
     while let Some(id) = at {
         let node = b.plan.node(id);
-        if let Op::RankGenesGroups(r) = &node.op
-            && r.key_added == key
-        {
-            return Some(r.groupby.clone());
+        match &node.op {
+            Op::RankGenesGroups(r) if r.key_added == key => return Some(r.groupby.clone()),
+            Op::Scan(scan) => {
+                let crate::plan::Source::File { path, options, .. } = &scan.source else {
+                    return None;
+                };
+                return b.catalog.stored_string(
+                    path,
+                    options,
+                    &format!("uns/{key}/params/groupby"),
+                );
+            }
+            _ => {}
         }
         at = node.inputs.first().copied();
     }
@@ -189,11 +219,17 @@ impl LogicalOp for Dotplot {
         if let Some(r) = &self.raw {
             text += &format!(", raw={r}");
         }
-        if self.expression_cutoff != 0.0 {
-            text += &format!(", expression_cutoff={}", self.expression_cutoff);
-        }
-        if self.mean_only_expressed {
-            text += ", mean_only_expressed";
+        if let MarkerKind::Dots {
+            expression_cutoff,
+            mean_only_expressed,
+        } = self.kind
+        {
+            if expression_cutoff != 0.0 {
+                text += &format!(", expression_cutoff={expression_cutoff}");
+            }
+            if mean_only_expressed {
+                text += ", mean_only_expressed";
+            }
         }
         if let Some(s) = &self.standard_scale {
             text += &format!(", standard_scale={s}");
