@@ -31,6 +31,7 @@ fn describe(op: &OpDef) -> String {
     out += &match op.inputs {
         0 => "input: none (a source)\n".to_string(),
         1 => "input: one step (`input: ID`)\n".to_string(),
+        engine::VARIADIC => "inputs: two or more steps (`input: [A, B, …]`)\n".to_string(),
         n => format!("inputs: {n} steps\n"),
     };
     if op.params.is_empty() {
@@ -57,7 +58,9 @@ fn describe(op: &OpDef) -> String {
         .filter(|p| p.default == DefaultValue::Required)
         .map(|p| format!(", {}: …", p.name))
         .collect();
-    let input = if op.inputs > 0 {
+    let input = if op.inputs == engine::VARIADIC {
+        ", input: [a, b]"
+    } else if op.inputs > 0 {
         ", input: previous"
     } else {
         ""

@@ -364,6 +364,21 @@ fn scan_block_rows(scan: &Scan, memory_limit: usize) -> usize {
             }
             None => cols,
         },
+        // The widest of its files' rows: a block may fall in any of them. An outer join's
+        // filled genes are stored values when the fill is not zero.
+        Source::Concat(c) => c
+            .parts
+            .iter()
+            .map(|p| match &p.storage.indptr {
+                Some(indptr) if c.fill_value.is_none_or(|f| f == 0.0) => {
+                    let nnz = indptr.last().copied().unwrap_or(0) as f64;
+                    let n = p.storage.shape[0].max(1) as f64;
+                    (nnz / n * cols as f64 / p.storage.shape[1].max(1) as f64 * 1.5).ceil() as usize
+                }
+                _ => cols,
+            })
+            .max()
+            .unwrap_or(cols),
         Source::Synthetic { .. } => cols,
     };
     io::max_block_rows(row_width.max(1), memory_limit, workers())

@@ -1,7 +1,7 @@
 //! How passes cut a scan into blocks, and what those blocks read from storage: shared by
 //! `align_chunks`, EXPLAIN and the executor so all three agree.
 
-use crate::plan::{Scan, Source, XEncoding};
+use crate::plan::{Concat, Scan, Source, Storage, XEncoding};
 use engine_matrix::AxisSelection;
 use std::collections::BTreeSet;
 use std::ops::Range;
@@ -113,13 +113,24 @@ fn chunk_range(r: &Range<u64>, c: u64) -> Range<u64> {
     }
 }
 
+impl ScanIo {
+    /// Two reads as one: a concatenation's files together.
+    fn add(self, other: &ScanIo) -> ScanIo {
+        ScanIo {
+            chunks: match (self.chunks, other.chunks) {
+                (Some(a), Some(b)) => Some((a.0 + b.0, a.1 + b.1)),
+                (a, b) => a.or(b),
+            },
+            decodes: self.decodes + other.decodes,
+            bytes: (self.bytes.0 + other.bytes.0, self.bytes.1 + other.bytes.1),
+        }
+    }
+}
+
 /// What one pass over `scan` in `blocks` (positions of the scan's output rows) reads. `None`
-/// for generated sources.
+/// for generated sources. A concatenation's is the sum of its files' (`concat_io`).
 pub fn scan_io(scan: &Scan, blocks: &[Range<usize>]) -> Option<ScanIo> {
-    let Source::File { storage, .. } = &scan.source else {
-        return None;
-    };
-    let [n, m] = storage.shape;
+    let (n, m) = scan.source_shape();
     let rows = scan
         .rows
         .as_ref()
@@ -128,6 +139,48 @@ pub fn scan_io(scan: &Scan, blocks: &[Range<usize>]) -> Option<ScanIo> {
         .cols
         .as_ref()
         .map_or_else(|| AxisSelection::all(m), |s| s.sel.clone());
+    let block_rows: Vec<AxisSelection> = blocks.iter().map(|b| rows.slice(b.clone())).collect();
+    match &scan.source {
+        Source::File { storage, .. } => Some(storage_io(storage, &block_rows, &cols)),
+        Source::Concat(c) => concat_io(c, &block_rows, &cols)
+            .into_iter()
+            .map(|(_, io)| io)
+            .reduce(|a, b| a.add(&b)),
+        _ => None,
+    }
+}
+
+/// Per file of a concatenation (by its `read` step), what a pass reads of it: each block's
+/// rows inside the file, and the file's columns behind the selected genes it has.
+pub fn concat_io(
+    c: &Concat,
+    block_rows: &[AxisSelection],
+    cols: &AxisSelection,
+) -> Vec<(String, ScanIo)> {
+    let offsets = c.offsets();
+    c.parts
+        .iter()
+        .enumerate()
+        .map(|(k, p)| {
+            let window = offsets[k]..offsets[k + 1];
+            let rows: Vec<AxisSelection> = block_rows
+                .iter()
+                .map(|b| b.restrict(window.clone()))
+                .filter(|b| !b.is_empty())
+                .collect();
+            let own: Vec<usize> = cols.indices().filter_map(|j| p.columns[j]).collect();
+            (
+                p.step.clone(),
+                storage_io(&p.storage, &rows, &AxisSelection::from_indices(&own)),
+            )
+        })
+        .collect()
+}
+
+/// What reading `block_rows` (rows of the stored matrix, one selection per block) × `cols`
+/// of a stored X decodes.
+fn storage_io(storage: &Storage, block_rows: &[AxisSelection], cols: &AxisSelection) -> ScanIo {
+    let [n, m] = storage.shape;
     let vb = storage.value_bytes as u64;
     match (storage.encoding, &storage.indptr) {
         (XEncoding::Csr, Some(indptr)) => {
@@ -136,8 +189,8 @@ pub fn scan_io(scan: &Scan, blocks: &[Range<usize>]) -> Option<ScanIo> {
             let mut bytes = 0;
             let mut touched = BTreeSet::new();
             let mut decodes = 0;
-            for b in blocks {
-                for run in rows.slice(b.clone()).runs() {
+            for b in block_rows {
+                for run in b.runs() {
                     let (lo, hi) = (indptr[run.start], indptr[run.end]);
                     bytes += (hi - lo) * per + 8 * (run.len() as u64 + 1);
                     if let Some(c) = storage.chunks.as_ref().and_then(|c| c.first()) {
@@ -152,11 +205,11 @@ pub fn scan_io(scan: &Scan, blocks: &[Range<usize>]) -> Option<ScanIo> {
                 .as_ref()
                 .and_then(|c| c.first())
                 .map(|c| (touched.len() as u64, nnz.div_ceil(*c)));
-            Some(ScanIo {
+            ScanIo {
                 chunks,
                 decodes,
                 bytes: (bytes, nnz * per + 8 * (n as u64 + 1)),
-            })
+            }
         }
         (XEncoding::Dense, _) => {
             let total = n as u64 * m as u64 * vb;
@@ -168,11 +221,12 @@ pub fn scan_io(scan: &Scan, blocks: &[Range<usize>]) -> Option<ScanIo> {
                 .collect();
             let Some(ch) = storage.chunks.as_ref().filter(|c| c.len() >= 2) else {
                 let span: u64 = col_runs.iter().map(|r| r.end - r.start).sum();
-                return Some(ScanIo {
+                let rows: usize = block_rows.iter().map(AxisSelection::len).sum();
+                return ScanIo {
                     chunks: None,
                     decodes: 0,
-                    bytes: (rows.len() as u64 * span * vb, total),
-                });
+                    bytes: (rows as u64 * span * vb, total),
+                };
             };
             let (cr, cc) = (ch[0].max(1), ch[1].max(1));
             let col_chunks: BTreeSet<u64> =
@@ -180,23 +234,23 @@ pub fn scan_io(scan: &Scan, blocks: &[Range<usize>]) -> Option<ScanIo> {
             let col_width: u64 = col_chunks.iter().map(|&c| cc.min(m as u64 - c * cc)).sum();
             let mut row_chunks = BTreeSet::new();
             let mut decodes = 0;
-            for b in blocks {
+            for b in block_rows {
                 let mut in_block = BTreeSet::new();
-                for run in rows.slice(b.clone()).runs() {
+                for run in b.runs() {
                     in_block.extend(chunk_range(&(run.start as u64..run.end as u64), cr));
                 }
                 decodes += in_block.len() as u64 * col_chunks.len() as u64;
                 row_chunks.extend(in_block);
             }
             let row_height: u64 = row_chunks.iter().map(|&c| cr.min(n as u64 - c * cr)).sum();
-            Some(ScanIo {
+            ScanIo {
                 chunks: Some((
                     row_chunks.len() as u64 * col_chunks.len() as u64,
                     (n as u64).div_ceil(cr) * (m as u64).div_ceil(cc),
                 )),
                 decodes,
                 bytes: (row_height * col_width * vb, total),
-            })
+            }
         }
         _ => {
             // CSC read by rows: every block reads the whole matrix and keeps its rows.
@@ -205,11 +259,11 @@ pub fn scan_io(scan: &Scan, blocks: &[Range<usize>]) -> Option<ScanIo> {
                 .as_ref()
                 .map_or(0, |p| *p.last().unwrap_or(&0));
             let whole = nnz * (vb + storage.index_bytes as u64);
-            Some(ScanIo {
+            ScanIo {
                 chunks: None,
                 decodes: 0,
-                bytes: (whole * blocks.len() as u64, whole),
-            })
+                bytes: (whole * block_rows.len() as u64, whole),
+            }
         }
     }
 }

@@ -3,6 +3,7 @@
 //! [`NodeId`]; a node consumed twice is a fan-out, never a copy. Each operator lives in its
 //! own file under `ops/`; [`Op`] names them and dispatches to them.
 
+pub use crate::ops::concat::{Concat, ConcatPart, Join, Merge};
 pub use crate::ops::dotplot::{DotGenes, Dotplot, MarkerKind};
 pub use crate::ops::filter::{Filter, FilterBy};
 pub use crate::ops::hvg::{HvgFlavor, HvgParams, SEURAT_V3_N_TOP};

@@ -101,6 +101,12 @@ pub fn plan_with(
             sql,
         })?;
         schema.dedup();
+        // A source reads no input's data: a concatenation holds its files in its source.
+        let inputs = if matches!(op, crate::plan::Op::Scan(_)) {
+            Vec::new()
+        } else {
+            inputs
+        };
         plan.nodes.push(Node {
             step: step.id.clone(),
             op,

@@ -62,6 +62,9 @@ pub struct ParamDef {
     pub default: DefaultValue,
 }
 
+/// `OpDef::inputs` of an operator that takes any number of input steps (`concat`).
+pub const VARIADIC: usize = usize::MAX;
+
 /// One operator.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct OpDef {
@@ -368,6 +371,30 @@ pub const OPS: &[OpDef] = &[
             p("path", T::Path, D::Required),
             p("title", T::Str, D::Null),
             p("dpi", T::Int, D::Int(150)),
+        ],
+    },
+    OpDef {
+        name: "concat",
+        inputs: VARIADIC,
+        summary: "anndata.concat along obs of two or more `read` steps (h5ad and zarr mixed), lazily: X stays the files' chunks side by side and every row, gene and column selection is pushed into each file's read; `join` inner (the genes all have) or outer (all genes, `fill_value` where a file lacks one: 0 for sparse X, NaN for dense), `label` + `keys` (an obs column naming each cell's file), `index_unique` (cell names suffixed with the key), `merge` (var columns: same, unique, first, only), `uns_merge`",
+        writes: "X, obs (the files' columns, and `label`), var (by `merge`), obsm (keys every file has), uns (by `uns_merge`)",
+        params: &[
+            p("axis", T::Choice(&["obs", "var"]), D::Str("obs")),
+            p("join", T::Choice(&["inner", "outer"]), D::Str("inner")),
+            p("label", T::Str, D::Null),
+            p("keys", T::Names, D::Null),
+            p("index_unique", T::Str, D::Null),
+            p("fill_value", T::Float, D::Null),
+            p(
+                "merge",
+                T::Choice(&["same", "unique", "first", "only"]),
+                D::Null,
+            ),
+            p(
+                "uns_merge",
+                T::Choice(&["same", "unique", "first", "only"]),
+                D::Null,
+            ),
         ],
     },
     OpDef {

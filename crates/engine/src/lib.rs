@@ -21,7 +21,7 @@ mod session;
 pub use engine_common::Error as EngineError;
 pub use engine_exec::{RunReport, StageReport, peak_rss_kib};
 pub use engine_spec::diag::did_you_mean;
-pub use engine_spec::ops::{DefaultValue, OPS, OpDef, ParamDef, op};
+pub use engine_spec::ops::{DefaultValue, OPS, OpDef, ParamDef, VARIADIC, op};
 pub use engine_sql::{SqlSession, format_table};
 pub use engine_store::ReadOptions;
 pub use engine_store::validate::{Problem, Report as ValidationReport, Severity, validate};

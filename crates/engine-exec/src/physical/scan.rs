@@ -43,6 +43,7 @@ impl ExecNode for ScanNode {
     fn name(&self) -> &'static str {
         match self.scan.source {
             engine_plan::Source::File { .. } => "FileScan",
+            engine_plan::Source::Concat(_) => "ConcatScan",
             _ => "GeneratedScan",
         }
     }

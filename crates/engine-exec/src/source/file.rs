@@ -45,6 +45,10 @@ impl FileSource {
             counter: counter.clone(),
         })
     }
+
+    pub fn dataset(&self) -> &Dataset {
+        &self.ds
+    }
 }
 
 impl BlockSource for FileSource {

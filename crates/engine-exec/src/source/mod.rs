@@ -4,6 +4,7 @@
 //! implementations, not special cases in the nodes.
 
 mod blobs;
+mod concat;
 mod counts;
 mod file;
 
@@ -81,6 +82,7 @@ pub(crate) fn open(scan: &Scan, counter: &ReadCounter) -> Result<Arc<dyn BlockSo
             scan.chunk_starts.as_deref().map(Vec::as_slice),
             counter,
         )?),
+        Source::Concat(c) => Arc::new(concat::ConcatSource::open(c, counter)?),
     })
 }
 

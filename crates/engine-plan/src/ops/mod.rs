@@ -5,6 +5,7 @@
 //! `fuse_elementwise` asks). The last three are the [`LogicalOp`] trait; [`bind`] is the one
 //! table from catalogue names to binders.
 
+pub mod concat;
 pub mod dotplot;
 pub mod filter;
 pub mod hvg;
@@ -230,6 +231,7 @@ pub(crate) fn bind(b: &Bind<'_>) -> Result<(Op, Schema)> {
         "synthetic" => scan::bind_synthetic(b),
         "synthetic_counts" => scan::bind_counts(b),
         "read" => scan::bind_read(b),
+        "concat" => concat::bind(b),
         "calculate_qc_metrics" => qc::Qc::bind(b),
         "filter_cells" | "filter_genes" => filter::Filter::bind(b),
         "normalize_total" => normalize_total::NormalizeTotal::bind(b),

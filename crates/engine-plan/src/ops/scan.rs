@@ -40,6 +40,8 @@ pub enum Source {
         /// How a 10x input is read (ignored for AnnData files).
         options: ReadOptions,
     },
+    /// Files one after another along obs (`concat`).
+    Concat(Arc<super::concat::Concat>),
 }
 
 /// How a file's X is laid out.
@@ -114,6 +116,7 @@ impl Scan {
                 (*n_obs, *n_vars)
             }
             Source::File { storage, .. } => (storage.shape[0], storage.shape[1]),
+            Source::Concat(c) => (c.n_obs(), c.var_names.len()),
         }
     }
 }
@@ -163,6 +166,7 @@ impl LogicalOp for Scan {
                 }
                 s + ")"
             }
+            Source::Concat(c) => c.describe(),
         };
         let (n, m) = scan.source_shape();
         if let Some(r) = &scan.rows {

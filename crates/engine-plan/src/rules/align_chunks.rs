@@ -8,9 +8,10 @@
 //! before: Scan(file)     after: Scan(file, blocks aligned to N chunk boundaries)
 //! ```
 //! Column-chunked dense arrays (`(n_obs, k)` chunks) have nothing to align to by rows; every
-//! row block decodes every chunk, which EXPLAIN shows as repeated decodes.
+//! row block decodes every chunk, which EXPLAIN shows as repeated decodes. A concatenation's
+//! boundaries are its files' chunk boundaries, and where each file begins.
 
-use crate::plan::{LogicalPlan, Op, Source, XEncoding};
+use crate::plan::{LogicalPlan, Op, Source, Storage, XEncoding};
 use std::sync::Arc;
 
 pub const NAME: &str = "align_chunks";
@@ -21,37 +22,56 @@ pub fn apply(plan: &mut LogicalPlan) -> bool {
         let Op::Scan(scan) = &mut node.op else {
             continue;
         };
-        let Source::File { storage, .. } = &scan.source else {
-            continue;
-        };
         if scan.chunk_starts.is_some() {
             continue;
         }
-        let n = storage.shape[0];
-        let starts: Option<Vec<usize>> =
-            match (storage.encoding, storage.chunks.as_deref(), &storage.indptr) {
-                (XEncoding::Dense, Some([cr, ..]), _) if (*cr as usize) < n => {
-                    Some((0..n).step_by(*cr as usize).collect())
-                }
-                (XEncoding::Csr, Some([len]), Some(indptr))
-                    if *len < *indptr.last().unwrap_or(&0) =>
-                {
-                    let nnz = *indptr.last().unwrap_or(&0);
-                    let mut s: Vec<usize> = (0..nnz)
-                        .step_by(*len as usize)
-                        .map(|p| indptr.partition_point(|&q| q <= p).saturating_sub(1))
-                        .collect();
-                    s.dedup();
-                    Some(s)
-                }
-                _ => None,
-            };
+        let starts = match &scan.source {
+            Source::File { storage, .. } => chunk_starts(storage),
+            Source::Concat(c) => {
+                let offsets = c.offsets();
+                let per_part: Vec<Option<Vec<usize>>> =
+                    c.parts.iter().map(|p| chunk_starts(&p.storage)).collect();
+                per_part.iter().any(Option::is_some).then(|| {
+                    per_part
+                        .iter()
+                        .zip(&offsets)
+                        .flat_map(|(s, &at)| {
+                            s.clone()
+                                .unwrap_or_else(|| vec![0])
+                                .into_iter()
+                                .map(move |r| at + r)
+                        })
+                        .collect()
+                })
+            }
+            _ => None,
+        };
         if let Some(s) = starts {
             scan.chunk_starts = Some(Arc::new(s));
             changed = true;
         }
     }
     changed
+}
+
+/// Rows where a stored X's chunks begin; `None` when there is nothing to align to.
+fn chunk_starts(storage: &Storage) -> Option<Vec<usize>> {
+    let n = storage.shape[0];
+    match (storage.encoding, storage.chunks.as_deref(), &storage.indptr) {
+        (XEncoding::Dense, Some([cr, ..]), _) if (*cr as usize) < n => {
+            Some((0..n).step_by(*cr as usize).collect())
+        }
+        (XEncoding::Csr, Some([len]), Some(indptr)) if *len < *indptr.last().unwrap_or(&0) => {
+            let nnz = *indptr.last().unwrap_or(&0);
+            let mut s: Vec<usize> = (0..nnz)
+                .step_by(*len as usize)
+                .map(|p| indptr.partition_point(|&q| q <= p).saturating_sub(1))
+                .collect();
+            s.dedup();
+            Some(s)
+        }
+        _ => None,
+    }
 }
 
 #[cfg(test)]

@@ -184,6 +184,10 @@ impl Cx {
     /// reads (its raw, or a layer), which has the same cells.
     pub(super) fn named_steps_upstream(&mut self, steps: &[Unresolved]) {
         for (st, inputs) in steps {
+            // A concatenation's inputs are its parts, not values at its cells.
+            if st.op.inputs == crate::ops::VARIADIC {
+                continue;
+            }
             let Some((main, _)) = inputs.first() else {
                 continue;
             };

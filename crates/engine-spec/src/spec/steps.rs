@@ -84,7 +84,16 @@ impl Cx {
                 continue;
             };
             let mut inputs = Vec::new();
-            match item.get("input") {
+            // `inputs: [a, b]` reads as well for an operator of many inputs.
+            let input_key = match (item.get("input"), item.get("inputs")) {
+                (Some(_), Some(n)) => {
+                    self.err(n.span, "give `input` or `inputs`, not both");
+                    "input"
+                }
+                (None, Some(_)) => "inputs",
+                _ => "input",
+            };
+            match item.get(input_key) {
                 Some(n) => match &n.value {
                     Value::Str(s) => inputs.push((s.clone(), n.span)),
                     Value::Seq(v) => {
@@ -108,12 +117,12 @@ impl Cx {
             }
             if op.inputs == 0 && !inputs.is_empty() {
                 self.err(
-                    item.get("input").map_or(item.span, |n| n.span),
+                    item.get(input_key).map_or(item.span, |n| n.span),
                     format!("op `{op_name}` is a source and takes no `input`"),
                 );
             } else if op.inputs > 0 && inputs.len() > op.inputs {
                 self.err(
-                    item.get("input").map_or(item.span, |n| n.span),
+                    item.get(input_key).map_or(item.span, |n| n.span),
                     format!(
                         "op `{op_name}` takes {} input(s), got {}",
                         op.inputs,
@@ -126,7 +135,7 @@ impl Cx {
             let mut named = Vec::new();
             for (k, v) in entries {
                 let key = k.as_str().unwrap_or("");
-                if matches!(key, "id" | "op" | "input") {
+                if matches!(key, "id" | "op" | "input" | "inputs") {
                     continue;
                 }
                 // Keeping the last of two values would hide a mistake.
