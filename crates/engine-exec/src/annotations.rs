@@ -53,6 +53,7 @@ impl Annotations {
         if let Some(r) = rows {
             let pos: Vec<usize> = r.indices().collect();
             self.obs = self.obs.take(&pos);
+            drop_unused_categories(&mut self.obs, &mut self.uns);
             for v in self.obsm.values_mut() {
                 let all = AxisSelection::all(v.shape().get(1).copied().unwrap_or(1));
                 *v = Arc::new(v.select(r, &all));
@@ -65,10 +66,67 @@ impl Annotations {
         if let Some(c) = cols {
             let pos: Vec<usize> = c.indices().collect();
             self.var = self.var.take(&pos);
+            drop_unused_categories(&mut self.var, &mut self.uns);
             for v in self.varm.values_mut() {
                 let all = AxisSelection::all(v.shape().get(1).copied().unwrap_or(1));
                 *v = Arc::new(v.select(c, &all));
             }
+        }
+    }
+}
+
+/// What anndata's views do to a subset's categorical columns (`_remove_unused_categories`):
+/// the categories no row has are dropped, and with them their entries of
+/// `uns['<column>_colors']` when that lists one colour per category.
+pub(crate) fn drop_unused_categories(frame: &mut Frame, uns: &mut BTreeMap<String, Value>) {
+    for (name, col) in &mut frame.columns {
+        let Column::Categorical {
+            codes, categories, ..
+        } = col
+        else {
+            continue;
+        };
+        let Some(c) = codes.to_i64_vec() else {
+            continue;
+        };
+        let n = categories.len();
+        let mut used = vec![false; n];
+        for &k in &c {
+            if let Some(u) = usize::try_from(k).ok().and_then(|k| used.get_mut(k)) {
+                *u = true;
+            }
+        }
+        if used.iter().all(|u| *u) {
+            continue;
+        }
+        let keep: Vec<usize> = (0..n).filter(|&k| used[k]).collect();
+        let mut new_code = vec![-1i64; n];
+        for (new, &old) in keep.iter().enumerate() {
+            new_code[old] = new as i64;
+        }
+        let remapped: Vec<i64> = c
+            .iter()
+            .map(|&k| usize::try_from(k).ok().map_or(-1, |k| new_code[k]))
+            .collect();
+        *codes = match codes {
+            DynArray::I8(_) => {
+                DynArray::I8(Array1::from_iter(remapped.iter().map(|&k| k as i8)).into_dyn())
+            }
+            DynArray::I16(_) => {
+                DynArray::I16(Array1::from_iter(remapped.iter().map(|&k| k as i16)).into_dyn())
+            }
+            DynArray::I32(_) => {
+                DynArray::I32(Array1::from_iter(remapped.iter().map(|&k| k as i32)).into_dyn())
+            }
+            _ => DynArray::I64(Array1::from(remapped).into_dyn()),
+        };
+        *categories = engine_matrix::take_1d(categories, &keep);
+        let key = format!("{name}_colors");
+        if let Some(Value::Array(colours)) = uns.get(&key)
+            && colours.len() == n
+        {
+            let kept = engine_matrix::take_1d(colours, &keep);
+            uns.insert(key, Value::Array(kept));
         }
     }
 }

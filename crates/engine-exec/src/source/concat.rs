@@ -5,7 +5,7 @@
 
 use super::BlockSource;
 use super::file::FileSource;
-use crate::annotations::Annotations;
+use crate::annotations::{Annotations, drop_unused_categories};
 use crate::block::XBlock;
 use engine_common::{Error, Result};
 use engine_matrix::{AxisSelection, Block, Csr, DynArray};
@@ -230,6 +230,16 @@ impl BlockSource for ConcatSource {
                 all.push(d);
             }
             uns = merge_dicts(&all, m);
+        }
+        // A selection pushed into the read is a view, as anndata makes it.
+        let (n, m) = self.shape();
+        let mut obs = obs;
+        let mut var = var;
+        if !rows.is_full(n) {
+            drop_unused_categories(&mut obs, &mut uns);
+        }
+        if !cols.is_full(m) {
+            drop_unused_categories(&mut var, &mut uns);
         }
         Ok(Annotations {
             obs,

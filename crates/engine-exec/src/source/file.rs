@@ -1,7 +1,7 @@
 //! An .h5ad or .zarr dataset's X, read by selection, with its obs, var and elements.
 
 use super::BlockSource;
-use crate::annotations::{Annotations, Verbatim};
+use crate::annotations::{Annotations, Verbatim, drop_unused_categories};
 use crate::block::XBlock;
 use engine_common::{Error, Location, Result};
 use engine_matrix::Csr;
@@ -115,6 +115,13 @@ impl BlockSource for FileSource {
             ..Default::default()
         };
         load_elements(&self.ds, &self.counter, schema, scan, rows, cols, &mut a)?;
+        // A selection pushed into the read is a view, as anndata makes it.
+        if !rows.is_full(n_all) {
+            drop_unused_categories(&mut a.obs, &mut a.uns);
+        }
+        if !cols.is_full(m_all) {
+            drop_unused_categories(&mut a.var, &mut a.uns);
+        }
         Ok(a)
     }
 }

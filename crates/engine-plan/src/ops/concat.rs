@@ -304,7 +304,13 @@ pub fn join_genes(names: &[Vec<String>], join: Join) -> Vec<String> {
 fn schema(c: &Concat) -> Schema {
     let schemas: Vec<&Schema> = c.parts.iter().map(|p| &p.schema).collect();
     let first = schemas[0];
-    let x_dtype = if schemas.iter().all(|s| s.x_dtype == first.x_dtype) {
+    // anndata builds the filled genes from a given `fill_value` in float64, which makes X
+    // float64 wherever a part lacks a gene.
+    let filled = c.fill_value.is_some()
+        && c.parts
+            .iter()
+            .any(|p| p.columns.iter().any(Option::is_none));
+    let x_dtype = if schemas.iter().all(|s| s.x_dtype == first.x_dtype) && !filled {
         first.x_dtype
     } else {
         Some(DType::F64)
