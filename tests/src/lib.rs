@@ -53,6 +53,17 @@ pub fn run_python(script: &str, args: &[&Path]) -> Output {
         .expect("python runs")
 }
 
+/// The three small datasets the concat and preshuffle tests join (`tests/python/
+/// concat_parts.py`): `a.h5ad`, `b.zarr`, `c.h5ad` in `dir`.
+pub fn concat_parts(dir: &Path) {
+    let out = run_python("concat_parts.py", &[dir]);
+    assert!(
+        out.status.success(),
+        "concat_parts.py failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Runs Python source (`python -c`) and asserts it succeeded, showing its stderr otherwise.
 pub fn python_ok(code: &str) {
     let out = python_command()

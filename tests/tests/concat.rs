@@ -3,33 +3,7 @@
 //! categoricals with different categories; views and steps over a concatenation equal those
 //! over anndata's; mistakes are refused by `check` at the step.
 
-use engine_tests::{engine_code, engine_ok, python_ok, scratch};
-use std::path::Path;
-
-/// Three files anndata writes: a (h5ad, CSR, genes A B C MT1 D), b (zarr, CSR, genes in
-/// another order, a column only it has, categories that natural-sort differently from text),
-/// c (h5ad, dense, a gene only it has). Every file has obsm['X_pca'] and uns entries.
-fn parts(dir: &Path) {
-    python_ok(&format!(
-        "import numpy as np, pandas as pd, anndata as ad, scipy.sparse as sp\n\
-         def make(n, genes, cats, extra, sparse, seed):\n\
-         \x20   r = np.random.default_rng(seed)\n\
-         \x20   X = r.poisson(0.7, (n, len(genes))).astype(np.float32)\n\
-         \x20   obs = pd.DataFrame({{'cell_type': pd.Categorical(r.choice(cats, n)), 'n_counts': X.sum(1),\n\
-         \x20       'n_genes': (X > 0).sum(1).astype(np.int64), 'ok': r.random(n) > 0.3}}, index=[f'c{{i}}' for i in range(n)])\n\
-         \x20   if extra:\n\
-         \x20       obs['donor'] = [f'd{{seed}}'] * n\n\
-         \x20   var = pd.DataFrame({{'gene_ids': [g.lower() for g in genes], 'mt': [g.startswith('MT') for g in genes]}}, index=genes)\n\
-         \x20   a = ad.AnnData(sp.csr_matrix(X) if sparse else X, obs=obs, var=var)\n\
-         \x20   a.obsm['X_pca'] = r.normal(size=(n, 3)).astype(np.float32)\n\
-         \x20   a.uns['info'] = {{'seed': seed, 'common': 'x'}}\n\
-         \x20   return a\n\
-         make(40, ['A', 'B', 'C', 'MT1', 'D'], ['T', 'B cell'], False, True, 1).write_h5ad('{0}/a.h5ad')\n\
-         make(30, ['D', 'C', 'E', 'A'], ['NK', 'T', 'cell10', 'cell9'], True, True, 2).write_zarr('{0}/b.zarr')\n\
-         make(25, ['A', 'C', 'D', 'F'], ['T'], False, False, 3).write_h5ad('{0}/c.h5ad')\n",
-        dir.display()
-    ));
-}
+use engine_tests::{concat_parts as parts, engine_code, engine_ok, python_ok, scratch};
 
 /// The Python that compares an output of ours with `anndata.concat(parts, **kw)`, then `f`.
 const COMPARE: &str = "import numpy as np, pandas as pd, anndata as ad, scipy.sparse as sp\n\
@@ -208,4 +182,63 @@ fn check_refuses_what_concat_cannot_do() {
             "{step}: {err}"
         );
     }
+}
+
+/// `engine concat IN... OUT` and the SQL-like form's `FROM 'a', 'b' CONCAT (…)` give what
+/// `anndata.concat` gives; EXPLAIN lists what each file's read costs.
+#[test]
+fn the_cli_and_the_sql_form_concatenate_as_anndata() {
+    let dir = scratch("concat-cli");
+    parts(&dir);
+    let d = dir.display();
+    engine_ok(&[
+        "concat",
+        &format!("{d}/a.h5ad"),
+        &format!("{d}/b.zarr"),
+        &format!("{d}/c.h5ad"),
+        &format!("{d}/cli.zarr"),
+        "--join",
+        "outer",
+        "--label",
+        "batch",
+        "--keys",
+        "a,b,c",
+        "--index-unique",
+        "-",
+    ]);
+    let sql = dir.join("concat.sql");
+    std::fs::write(
+        &sql,
+        format!(
+            "FROM '{d}/a.h5ad', '{d}/b.zarr', '{d}/c.h5ad' CONCAT (join => 'outer', merge => 'first', uns_merge => 'same') AS all\n\
+             \x20 |> WHERE n_genes >= 2 AS kept;\n\
+             WRITE kept TO '{d}/sql.h5ad';\n"
+        ),
+    )
+    .unwrap();
+    let explain = String::from_utf8(engine_ok(&["explain", sql.to_str().unwrap()]).stdout).unwrap();
+    for part in ["read:", "read_2:", "read_3:"] {
+        assert!(
+            explain.contains(&format!("\n  {part} reads ")),
+            "{part}: {explain}"
+        );
+    }
+    engine_ok(&["run", sql.to_str().unwrap()]);
+    python_ok(&format!(
+        "{COMPARE}\
+         d = '{d}'\n\
+         same(ad.read_zarr(d + '/cli.zarr'), ad.concat(parts(d), join='outer', label='batch', keys=['a', 'b', 'c'], index_unique='-'), 'cli')\n\
+         w = ad.concat(parts(d), join='outer', merge='first', uns_merge='same')\n\
+         w = w[w.obs.n_genes >= 2].copy()\n\
+         same(ad.read_h5ad(d + '/sql.h5ad'), w, 'sql')\n"
+    ));
+    // The output is never one of the inputs, and is not replaced without --overwrite.
+    let (code, err) = engine_code(&[
+        "concat",
+        &format!("{d}/a.h5ad"),
+        &format!("{d}/b.zarr"),
+        &format!("{d}/cli.zarr"),
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("already exists"), "{err}");
 }

@@ -188,6 +188,86 @@ enum Command {
         #[arg(long)]
         all_features: bool,
     },
+    /// Concatenate datasets along obs into one file, streamed in bounded memory, as
+    /// `anndata.concat` would (a pipeline of `read` steps and one `concat` step).
+    #[command(after_help = "Examples:
+  engine concat pbmc.h5ad pbmc.zarr both.h5ad --label batch --index-unique -
+  engine concat pbmc.h5ad pbmc_v3.zarr pbmc_gzip.h5ad three.zarr --join outer --keys a,b,c --label src --merge same")]
+    Concat {
+        /// Two or more datasets, then the output (.h5ad, .zarr).
+        #[arg(required = true, num_args = 3.., value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        /// inner (genes all inputs have) or outer (every gene).
+        #[arg(long, default_value = "inner")]
+        join: String,
+        /// An obs column naming each cell's input by its key.
+        #[arg(long)]
+        label: Option<String>,
+        /// The inputs' keys, comma-separated (default 0, 1, …).
+        #[arg(long)]
+        keys: Option<String>,
+        /// Suffix cell names with this and the input's key.
+        #[arg(long)]
+        index_unique: Option<String>,
+        /// An outer join's value for genes an input lacks.
+        #[arg(long)]
+        fill_value: Option<f64>,
+        /// var columns kept: same, unique, first or only.
+        #[arg(long)]
+        merge: Option<String>,
+        /// uns entries kept: same, unique, first or only.
+        #[arg(long)]
+        uns_merge: Option<String>,
+        /// Memory the run may hold, e.g. 512M.
+        #[arg(long, default_value = "256M")]
+        memory_limit: String,
+        /// Replace the output if it exists.
+        #[arg(long)]
+        overwrite: bool,
+        /// Print per-stage time, bytes and peak memory.
+        #[arg(long)]
+        metrics: bool,
+    },
+    /// Shuffle datasets' cells into a collection of sharded zarr v3 datasets for minibatch
+    /// loaders, as annbatch's `DatasetCollection.add_adatas` writes it (its `Loader` reads it).
+    #[command(after_help = "Examples:
+  engine preshuffle pbmc.h5ad pbmc.zarr collection.zarr --dataset-size 500 --shuffle-chunk-size 100 --seed 0
+  engine preshuffle pbmc.h5ad shuffled.zarr --dataset-size 4M --n-obs-per-chunk 32 --shard-size 256 --groupby bulk_labels")]
+    Preshuffle {
+        /// One or more datasets, then the collection (.zarr).
+        #[arg(required = true, num_args = 2.., value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        /// Cells (100000) or bytes of X (2G) per dataset.
+        #[arg(long, value_name = "SIZE")]
+        dataset_size: Option<String>,
+        /// Contiguous cells dealt together to a dataset.
+        #[arg(long, default_value_t = 1000, value_name = "N")]
+        shuffle_chunk_size: usize,
+        /// Cells per zarr chunk of X.
+        #[arg(long, default_value_t = 64, value_name = "N")]
+        n_obs_per_chunk: usize,
+        /// Cells (10000) or bytes (1G) per shard of X.
+        #[arg(long, default_value = "1G", value_name = "SIZE")]
+        shard_size: String,
+        /// The same seed writes the same collection.
+        #[arg(long, default_value_t = 0, value_name = "N")]
+        seed: u64,
+        /// Sort each dataset by these obs columns.
+        #[arg(long, value_name = "COLUMNS")]
+        groupby: Option<String>,
+        /// Keep only these genes (comma-separated).
+        #[arg(long, value_name = "GENES")]
+        var_subset: Option<String>,
+        /// Memory the run may hold, e.g. 4G.
+        #[arg(long, default_value = "256M", value_name = "SIZE")]
+        memory_limit: String,
+        /// Replace the collection if it exists.
+        #[arg(long)]
+        overwrite: bool,
+        /// Print per-stage time, bytes and peak memory.
+        #[arg(long)]
+        metrics: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -278,5 +358,59 @@ fn run(cli: Cli) -> Result<()> {
             genome: genome.as_deref(),
             all_features,
         }),
+        Command::Concat {
+            paths,
+            join,
+            label,
+            keys,
+            index_unique,
+            fill_value,
+            merge,
+            uns_merge,
+            memory_limit,
+            overwrite,
+            metrics,
+        } => pipeline::concat(
+            &paths,
+            &pipeline::ConcatArgs {
+                join,
+                label,
+                keys,
+                index_unique,
+                fill_value,
+                merge,
+                uns_merge,
+            },
+            parse_bytes(&memory_limit)?,
+            metrics,
+            overwrite,
+        ),
+        Command::Preshuffle {
+            paths,
+            dataset_size,
+            shuffle_chunk_size,
+            n_obs_per_chunk,
+            shard_size,
+            seed,
+            groupby,
+            var_subset,
+            memory_limit,
+            overwrite,
+            metrics,
+        } => pipeline::preshuffle(
+            &paths,
+            &pipeline::PreshuffleArgs {
+                dataset_size,
+                shuffle_chunk_size,
+                n_obs_per_chunk,
+                shard_size,
+                seed,
+                groupby,
+                var_subset,
+            },
+            parse_bytes(&memory_limit)?,
+            metrics,
+            overwrite,
+        ),
     }
 }

@@ -205,6 +205,44 @@ macro_rules! internal_err {
     ($($arg:tt)*) => { $crate::Error::internal(format!($($arg)*)) };
 }
 
+/// Parses a size: `512M`, `64MiB`, `1.5G`, `2GB`, `64k` or a byte count (units are powers of
+/// 1024). Zero and sizes past 1 PiB are refused; the message says what is accepted.
+///
+/// # Errors
+/// A message naming the text and the accepted forms.
+pub fn parse_bytes(s: &str) -> std::result::Result<usize, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let mul: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" | "kib" => 1024.0,
+        "m" | "mb" | "mib" => 1024.0 * 1024.0,
+        "g" | "gb" | "gib" => 1024.0 * 1024.0 * 1024.0,
+        "t" | "tb" | "tib" => 1024.0f64.powi(4),
+        _ => f64::NAN,
+    };
+    let bad = || {
+        format!(
+            "bad size `{s}`: use a number with K, M, G or T (powers of 1024), e.g. 512M, 1.5G, 64MiB"
+        )
+    };
+    let n: f64 = num.parse().map_err(|_| bad())?;
+    let bytes = n * mul;
+    if !bytes.is_finite() {
+        return Err(bad());
+    }
+    if bytes < 1.0 {
+        return Err(format!("size `{s}` is zero"));
+    }
+    if bytes > 1024.0f64.powi(5) {
+        return Err(format!("size `{s}` is past 1 PiB"));
+    }
+    Ok(bytes as usize)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,6 +14,7 @@ use crate::physical::neighbors::{KnnSearch, NeighborsNode};
 use crate::physical::normalize_total::NormalizeTotalNode;
 use crate::physical::pca::{PcaNode, PcaSolver};
 use crate::physical::plot::PlotNode;
+use crate::physical::preshuffle::PreshuffleNode;
 use crate::physical::qc::QcNode;
 use crate::physical::rank_genes_groups::RankGenesGroupsNode;
 use crate::physical::rank_genes_groups_plot::RankGenesGroupsPlotNode;
@@ -29,8 +30,8 @@ use engine_common::{Error, Result};
 use engine_matrix::{AxisSelection, DType};
 use engine_ops::hvg;
 use engine_plan::{
-    Filter, HvgFlavor, Leiden, Log1p, LogicalPlan, Neighbors, Node, NodeId, NormalizeTotal, Op,
-    Pca, Qc, Scale, Scan, Select, Source, Umap, Where, Write, io,
+    Filter, HvgFlavor, Leiden, Log1p, LogicalPlan, Neighbors, NodeId, NormalizeTotal, Op, Pca, Qc,
+    Scale, Scan, Select, Source, Umap, Where, Write, io,
 };
 use engine_store::backend::{Compression, StoreFormat};
 
@@ -65,9 +66,9 @@ pub fn lower(plan: &LogicalPlan, memory_limit: usize) -> Result<PhysicalPlan> {
         .nodes
         .iter()
         .enumerate()
-        .map(|(id, n)| {
+        .map(|(id, _)| {
             let low_memory = estimate.randomized_pca.iter().any(|(i, _)| *i == id);
-            lower_node(plan, n, memory_limit, low_memory, spare)
+            lower_node(plan, NodeId(id), memory_limit, low_memory, spare)
         })
         .collect::<Result<Vec<_>>>()?;
     let roots = root_scans(plan);
@@ -105,11 +106,12 @@ pub fn lower(plan: &LogicalPlan, memory_limit: usize) -> Result<PhysicalPlan> {
 /// `spare`: bytes the limit leaves beyond the costliest step and the largest X blocks.
 fn lower_node(
     plan: &LogicalPlan,
-    n: &Node,
+    id: NodeId,
     memory_limit: usize,
     low_memory_pca: bool,
     spare: usize,
 ) -> Result<Box<dyn ExecNode>> {
+    let n = plan.node(id);
     let f32_out = n.schema.x_dtype == Some(DType::F32);
     Ok(match &n.op {
         Op::Scan(scan) => {
@@ -280,6 +282,18 @@ fn lower_node(
                 .is_some_and(|i| plan.node(*i).schema.x_dtype == Some(DType::F32)),
         }),
         Op::Plot(p) => Box::new(PlotNode { params: p.clone() }),
+        Op::Preshuffle(p) => {
+            let values = memory::row_values(plan, id);
+            Box::new(PreshuffleNode {
+                params: p.clone(),
+                dataset_rows: memory::preshuffle_rows(p, values, Some(spare)),
+                dtype: if n.schema.x_dtype == Some(DType::F64) {
+                    DType::F64
+                } else {
+                    DType::F32
+                },
+            })
+        }
         Op::Dotplot(p) => Box::new(DotplotNode {
             params: p.clone(),
             working_set: memory::gather_working_set(n.schema.n_obs).saturating_add(spare),
@@ -423,7 +437,7 @@ fn live_nodes(plan: &LogicalPlan) -> Vec<bool> {
 mod tests {
     use super::*;
     use crate::physical::pca::GRAM_MAX_VARS;
-    use engine_plan::{Schema, Source, SvdSolver};
+    use engine_plan::{Node, Schema, Source, SvdSolver};
 
     /// blobs (n_obs x n_vars) -> [bounded cells/genes] -> pca(solver) -> neighbors -> write.
     fn pipeline(n_obs: usize, n_vars: usize, bounded: bool, solver: SvdSolver) -> LogicalPlan {

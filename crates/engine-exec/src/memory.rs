@@ -10,7 +10,7 @@
 //! The binary itself, its allocator and thread stacks are not counted: [`RUNTIME_OVERHEAD`].
 
 use crate::physical::pca::GRAM_MAX_VARS;
-use engine_plan::{LogicalPlan, Node, Op, RankMethod, Schema, SvdSolver};
+use engine_plan::{LogicalPlan, Node, NodeId, Op, RankMethod, Schema, SvdSolver};
 
 /// What the process takes whatever the data: code, allocator arenas, thread stacks, the HDF5
 /// library, and DataFusion's session once a SQL predicate runs. Peak memory stays within the
@@ -55,6 +55,68 @@ fn embedding_bytes(key: &str) -> usize {
 /// adds what the limit leaves spare.
 pub fn gather_working_set(n: usize) -> usize {
     (64 << 20).max(32 * n)
+}
+
+/// Bytes a preshuffled dataset holds per stored value: its gathered blocks and their
+/// concatenation, the permuted copy and the copy cast for writing (each a value and an index).
+pub const PRESHUFFLE_BYTES_PER_VALUE: usize = 4 * 12;
+
+/// Cells per preshuffled dataset: `dataset_size` in cells, or in bytes of stored X (4-byte
+/// values and indices, `values` a row), or (`None`) as many as `spare` bytes hold, at least one
+/// block of `shuffle_chunk_size` (and, without `spare`, that block).
+pub fn preshuffle_rows(p: &engine_plan::Preshuffle, values: usize, spare: Option<usize>) -> usize {
+    let rows = match p.dataset_size {
+        Some(engine_plan::Size::Rows(r)) => r,
+        Some(engine_plan::Size::Bytes(b)) => (b as usize / (8 * values.max(1))).max(1),
+        None => spare.map_or(0, |s| s / (PRESHUFFLE_BYTES_PER_VALUE * values.max(1))),
+    };
+    rows.max(p.shuffle_chunk_size)
+}
+
+/// Values a row of `id`'s X holds, estimated from the scan it reads (a sparse file's mean
+/// stored values per row, a generator's library size) and the genes kept.
+pub fn row_values(plan: &LogicalPlan, id: NodeId) -> usize {
+    let cols = plan.node(id).schema.n_vars;
+    let mut at = id;
+    loop {
+        let node = plan.node(at);
+        if let Op::Scan(scan) = &node.op {
+            let (n, m) = scan.source_shape();
+            let per_row = |nnz: u64, n: usize, m: usize| {
+                (nnz as f64 / n.max(1) as f64 * cols as f64 / m.max(1) as f64).ceil() as usize
+            };
+            return match &scan.source {
+                engine_plan::Source::File { storage, .. } => match &storage.indptr {
+                    Some(p) => per_row(*p.last().unwrap_or(&0), n, m),
+                    None => cols,
+                },
+                engine_plan::Source::Concat(c) => c
+                    .parts
+                    .iter()
+                    .map(|p| match &p.storage.indptr {
+                        Some(ip) => per_row(
+                            *ip.last().unwrap_or(&0),
+                            p.storage.shape[0],
+                            p.storage.shape[1],
+                        ),
+                        None => cols,
+                    })
+                    .max()
+                    .unwrap_or(cols),
+                engine_plan::Source::Counts {
+                    library_size,
+                    n_vars,
+                    ..
+                } => ((library_size * 0.6).min(*n_vars as f64) as usize).min(cols),
+                engine_plan::Source::Synthetic { .. } => cols,
+            }
+            .min(cols);
+        }
+        match node.inputs.first() {
+            Some(i) => at = *i,
+            None => return cols,
+        }
+    }
 }
 
 /// Bytes of a kNN graph in `obsp` (f32 CSR: an 8-byte pointer per row, 8 bytes per entry).
@@ -336,8 +398,21 @@ pub fn estimate(plan: &LogicalPlan, live: &[bool], workers: usize, limit: usize)
         } else {
             0
         };
+        // A preshuffle holds a dataset of cells; the least is one block of them.
+        let shuffle = match &node.op {
+            Op::Preshuffle(p) => {
+                let per_row = row_values(plan, NodeId(id)).max(1);
+                let rows = preshuffle_rows(p, per_row, None);
+                PRESHUFFLE_BYTES_PER_VALUE * per_row * rows + frame_bytes(rows, input.obs.len())
+            }
+            _ => 0,
+        };
         let at = |randomized| {
-            let (extra, what) = scratch(node, &input, k, genes, workers, randomized);
+            let (extra, what) = if shuffle > 0 {
+                (shuffle, "a preshuffled dataset's cells")
+            } else {
+                scratch(node, &input, k, genes, workers, randomized)
+            };
             (held(&input, k).max(out) + copied_obs + extra + others, what)
         };
         let (mut peak, mut what) = at(false);

@@ -13,6 +13,7 @@ pub use crate::ops::neighbors::Neighbors;
 pub use crate::ops::normalize_total::NormalizeTotal;
 pub use crate::ops::pca::{Pca, SvdSolver};
 pub use crate::ops::plot::Plot;
+pub use crate::ops::preshuffle::{Preshuffle, Size};
 pub use crate::ops::qc::{Qc, QcVar};
 pub use crate::ops::rank_genes_groups::{RankGenesGroups, RankMethod};
 pub use crate::ops::rank_genes_groups_plot::RankGenesGroupsPlot;
@@ -54,6 +55,8 @@ pub enum Op {
     RankGenesGroupsPlot(RankGenesGroupsPlot),
     Violin(Violin),
     RankGenesGroups(RankGenesGroups),
+    /// Cells shuffled into a collection of datasets (a sink).
+    Preshuffle(Preshuffle),
     Write(Write),
 }
 
@@ -79,6 +82,7 @@ macro_rules! each {
             Op::RankGenesGroupsPlot($o) => $e,
             Op::Violin($o) => $e,
             Op::RankGenesGroups($o) => $e,
+            Op::Preshuffle($o) => $e,
             Op::Write($o) => $e,
         }
     };
@@ -108,6 +112,7 @@ impl Op {
             Op::RankGenesGroupsPlot(_) => "RankGenesGroupsPlot",
             Op::Violin(_) => "Violin",
             Op::RankGenesGroups(_) => "RankGenesGroups",
+            Op::Preshuffle(_) => "Preshuffle",
             Op::Write(_) => "Write",
         }
     }
@@ -118,6 +123,7 @@ impl Op {
         matches!(
             self,
             Op::Write(_)
+                | Op::Preshuffle(_)
                 | Op::Plot(_)
                 | Op::Dotplot(_)
                 | Op::RankGenesGroupsPlot(_)

@@ -144,6 +144,30 @@ pub const OPS: &[OpDef] = &[
         ],
     },
     OpDef {
+        name: "concat",
+        inputs: VARIADIC,
+        summary: "anndata.concat along obs of two or more `read` steps (h5ad and zarr mixed), lazily: X stays the files' chunks side by side and every row, gene and column selection is pushed into each file's read; `join` inner (the genes all have) or outer (all genes, `fill_value` where a file lacks one: 0 for sparse X, NaN for dense), `label` + `keys` (an obs column naming each cell's file), `index_unique` (cell names suffixed with the key), `merge` (var columns: same, unique, first, only), `uns_merge`",
+        writes: "X, obs (the files' columns, and `label`), var (by `merge`), obsm (keys every file has), uns (by `uns_merge`)",
+        params: &[
+            p("axis", T::Choice(&["obs", "var"]), D::Str("obs")),
+            p("join", T::Choice(&["inner", "outer"]), D::Str("inner")),
+            p("label", T::Str, D::Null),
+            p("keys", T::Names, D::Null),
+            p("index_unique", T::Str, D::Null),
+            p("fill_value", T::Float, D::Null),
+            p(
+                "merge",
+                T::Choice(&["same", "unique", "first", "only"]),
+                D::Null,
+            ),
+            p(
+                "uns_merge",
+                T::Choice(&["same", "unique", "first", "only"]),
+                D::Null,
+            ),
+        ],
+    },
+    OpDef {
         name: "select",
         inputs: 1,
         summary: "a view, adata[obs, var]: rows and columns by position or by a SQL predicate over obs/var (pushed into the scan)",
@@ -374,30 +398,6 @@ pub const OPS: &[OpDef] = &[
         ],
     },
     OpDef {
-        name: "concat",
-        inputs: VARIADIC,
-        summary: "anndata.concat along obs of two or more `read` steps (h5ad and zarr mixed), lazily: X stays the files' chunks side by side and every row, gene and column selection is pushed into each file's read; `join` inner (the genes all have) or outer (all genes, `fill_value` where a file lacks one: 0 for sparse X, NaN for dense), `label` + `keys` (an obs column naming each cell's file), `index_unique` (cell names suffixed with the key), `merge` (var columns: same, unique, first, only), `uns_merge`",
-        writes: "X, obs (the files' columns, and `label`), var (by `merge`), obsm (keys every file has), uns (by `uns_merge`)",
-        params: &[
-            p("axis", T::Choice(&["obs", "var"]), D::Str("obs")),
-            p("join", T::Choice(&["inner", "outer"]), D::Str("inner")),
-            p("label", T::Str, D::Null),
-            p("keys", T::Names, D::Null),
-            p("index_unique", T::Str, D::Null),
-            p("fill_value", T::Float, D::Null),
-            p(
-                "merge",
-                T::Choice(&["same", "unique", "first", "only"]),
-                D::Null,
-            ),
-            p(
-                "uns_merge",
-                T::Choice(&["same", "unique", "first", "only"]),
-                D::Null,
-            ),
-        ],
-    },
-    OpDef {
         name: "stacked_violin",
         inputs: 1,
         summary: "sc.pl.stacked_violin / sc.pl.rank_genes_groups_stacked_violin: a row per group of a categorical obs column and a column per gene, each cell a violin of the group's values (seaborn's, scaled to one width, cut at the extremes) coloured by their median (Blues), in one pass over X per block of genes; genes and groups chosen as for `dotplot`",
@@ -452,10 +452,30 @@ pub const OPS: &[OpDef] = &[
             p("dpi", T::Int, D::Int(150)),
         ],
     },
+    OpDef {
+        name: "preshuffle",
+        inputs: 1,
+        summary: "annbatch's preshuffle (DatasetCollection.add_adatas) of the input's cells into a collection of zarr v3 datasets with sharded X for minibatch loaders: blocks of `shuffle_chunk_size` contiguous cells dealt to datasets of `dataset_size` cells (or bytes) in a seeded random order, each dataset permuted in memory (then stably sorted by `groupby`) and written, one at a time; `var_subset` keeps those genes; the input may be any step (a filtered, normalised concatenation)",
+        writes: "the collection at `path` (.zarr): dataset_0, dataset_1, … each with X (CSR, `n_obs_per_chunk` cells a chunk, `shard_size` a shard), obs and var (nothing in the data)",
+        params: &[
+            p("path", T::Path, D::Required),
+            p("dataset_size", T::Str, D::Null),
+            p("shuffle_chunk_size", T::Int, D::Int(1000)),
+            p("n_obs_per_chunk", T::Int, D::Int(64)),
+            p("shard_size", T::Str, D::Str("1G")),
+            p("shuffle", T::Bool, D::Bool(true)),
+            p("seed", T::Int, D::Int(0)),
+            p("groupby", T::Names, D::Null),
+            p("var_subset", T::Names, D::Null),
+            p("compression", T::Str, D::Str("blosc-lz4:3")),
+        ],
+    },
 ];
 
-/// Operators that only draw: their step is no data for another step or an output.
+/// Operators that only write a file (an image, a collection): their step is no data for
+/// another step or an output.
 pub const PLOTS: &[&str] = &[
+    "preshuffle",
     "plot",
     "dotplot",
     "stacked_violin",

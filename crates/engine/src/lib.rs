@@ -19,6 +19,7 @@ mod session;
 /// The engine's error classified by fault, which [`Error::Engine`] holds; callers build and
 /// match it without depending on the crate that defines it.
 pub use engine_common::Error as EngineError;
+pub use engine_common::parse_bytes;
 pub use engine_exec::{RunReport, StageReport, peak_rss_kib};
 pub use engine_spec::diag::did_you_mean;
 pub use engine_spec::ops::{DefaultValue, OPS, OpDef, ParamDef, VARIADIC, op};

@@ -16,6 +16,7 @@ pub(crate) mod neighbors;
 pub(crate) mod normalize_total;
 pub(crate) mod pca;
 pub(crate) mod plot;
+pub(crate) mod preshuffle;
 pub(crate) mod qc;
 pub(crate) mod rank_genes_groups;
 pub(crate) mod rank_genes_groups_plot;

@@ -53,10 +53,17 @@ impl ExecNode for ScanNode {
     }
 
     fn header(&self, step: &str) -> Option<String> {
-        Some(format!(
-            "scan {step}: each pass {}",
-            reads(&self.scan, &self.blocks)
-        ))
+        let mut text = format!("scan {step}: each pass {}", reads(&self.scan, &self.blocks));
+        // A concatenation's reads, file by file.
+        if let engine_plan::Source::Concat(c) = &self.scan.source {
+            let rows = self.rows();
+            let block_rows: Vec<AxisSelection> =
+                self.blocks.iter().map(|b| rows.slice(b.clone())).collect();
+            for (part, io) in io::concat_io(c, &block_rows, &self.cols()) {
+                text += &format!("\n  {part}: {}", io.describe());
+            }
+        }
+        Some(text)
     }
 
     fn execute(&self, _: Vec<Cow<'_, Data>>, cx: &mut RunContext<'_>) -> Result<Option<Data>> {

@@ -15,6 +15,7 @@ pub mod neighbors;
 pub mod normalize_total;
 pub mod pca;
 pub mod plot;
+pub mod preshuffle;
 pub mod qc;
 pub mod rank_genes_groups;
 pub mod rank_genes_groups_plot;
@@ -249,6 +250,7 @@ pub(crate) fn bind(b: &Bind<'_>) -> Result<(Op, Schema)> {
         "rank_genes_groups_plot" => rank_genes_groups_plot::RankGenesGroupsPlot::bind(b),
         "violin" => violin::Violin::bind(b),
         "rank_genes_groups" => rank_genes_groups::RankGenesGroups::bind(b),
+        "preshuffle" => preshuffle::Preshuffle::bind(b),
         other => Err(Error::internal(format!(
             "op `{other}` is in the catalogue but has no logical operator"
         ))),

@@ -16,6 +16,8 @@
 //! - `FROM 'path'` reads a dataset (`FROM 'path' WITH (layer => 'counts')` passes `read`'s
 //!   arguments), `FROM op(arg => value, …)` starts from a source operator
 //!   (e.g. `synthetic`), `FROM name` continues from a named step.
+//! - `FROM 'a.h5ad', 'b.zarr' CONCAT (label => 'batch')` reads several datasets as one
+//!   (`concat`'s arguments in the parentheses, which may be left out).
 //! - `|> CALL op(…)` applies an operator with scanpy's parameter names; `|> WHERE pred` and
 //!   `|> VAR WHERE pred` are views by a SQL predicate over obs / var; `AS name` names the step
 //!   so later statements and `WRITE` can refer to it (unnamed steps are called after their op).
@@ -212,9 +214,20 @@ impl Parser {
         &mut self,
         op: (&str, Span),
         input: Option<(String, Span)>,
-        mut args: Vec<(Node, Node)>,
+        args: Vec<(Node, Node)>,
     ) -> Result<String, Diagnostic> {
         let named = self.alias()?;
+        Ok(self.push_named(op, input, args, named))
+    }
+
+    /// Adds a step named `named` (or after its op).
+    fn push_named(
+        &mut self,
+        op: (&str, Span),
+        input: Option<(String, Span)>,
+        mut args: Vec<(Node, Node)>,
+        named: Option<(String, Span)>,
+    ) -> String {
         let (id, id_span) = match named {
             Some((id, sp)) => {
                 self.used_ids.entry(id.clone()).or_insert(1);
@@ -231,7 +244,43 @@ impl Parser {
         }
         entries.append(&mut args);
         self.steps.push(node(op.1, Value::Map(entries)));
-        Ok(id)
+        id
+    }
+
+    /// `FROM 'a', 'b', … [CONCAT (args)] [AS name]`: a `read` per dataset and a `concat` of
+    /// them; `first` is the first dataset's `read` arguments, already parsed.
+    fn concat_sources(
+        &mut self,
+        span: Span,
+        first: Vec<(Node, Node)>,
+    ) -> Result<String, Diagnostic> {
+        let mut reads = vec![(span, first)];
+        while self.tok == Tok::Sym(',') {
+            self.advance()?;
+            let at = self.span;
+            let path = match self.tok.clone() {
+                Tok::Str(p) => p,
+                Tok::Param(p) => format!("${{{p}}}"),
+                _ => return Err(self.unexpected("another dataset's 'path'")),
+            };
+            self.advance()?;
+            let args = self.read_args(at, &path)?;
+            reads.push((at, args));
+        }
+        let mut ids = Vec::new();
+        for (at, args) in reads {
+            let id = self.push_named(("read", at), None, args, None);
+            ids.push(node(at, Value::Str(id)));
+        }
+        let mut args = vec![(s(span, "inputs"), node(span, Value::Seq(ids)))];
+        let op_span = self.span;
+        if self.keyword("concat") {
+            self.advance()?;
+            if self.tok == Tok::Sym('(') {
+                args.extend(self.args()?);
+            }
+        }
+        self.push_step(("concat", op_span), None, args)
     }
 
     fn statement(&mut self) -> Result<(), Diagnostic> {
@@ -292,12 +341,20 @@ impl Parser {
             Tok::Str(path) => {
                 self.advance()?;
                 let args = self.read_args(src_span, &path)?;
-                self.push_step(("read", src_span), None, args)?
+                if self.tok == Tok::Sym(',') {
+                    self.concat_sources(src_span, args)?
+                } else {
+                    self.push_step(("read", src_span), None, args)?
+                }
             }
             Tok::Param(p) => {
                 self.advance()?;
                 let args = self.read_args(src_span, &format!("${{{p}}}"))?;
-                self.push_step(("read", src_span), None, args)?
+                if self.tok == Tok::Sym(',') {
+                    self.concat_sources(src_span, args)?
+                } else {
+                    self.push_step(("read", src_span), None, args)?
+                }
             }
             Tok::Ident(name) => {
                 self.advance()?;

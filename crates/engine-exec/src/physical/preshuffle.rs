@@ -1,0 +1,300 @@
+//! `preshuffle`: the input's cells into a collection annbatch's `Loader` reads (root group
+//! attributes `encoding-type: annbatch-preshuffled`, datasets `dataset_0`, `dataset_1`, … each
+//! an AnnData with X sharded as annbatch shards it). Blocks of `shuffle_chunk_size`
+//! contiguous cells are dealt to the datasets in a seeded random order; each dataset's cells
+//! are read together (runs of whole blocks, large sequential reads), permuted in memory,
+//! stably sorted by `groupby` and written; one dataset is held at a time.
+
+use super::write::ensure_dir;
+use super::{Data, ExecNode, single};
+use crate::block::XBlock;
+use crate::context::RunContext;
+use crate::pass::map_pass;
+use engine_common::{Error, Result};
+use engine_matrix::{AxisSelection, Compressed, DType, DynArray};
+use engine_plan::{Preshuffle, Size};
+use engine_store::backend::{ArrayOptions, Compression, StoreFormat, StoreWriter};
+use engine_store::write::{self, AtomicTarget};
+use engine_store::{Column, Frame};
+use ndarray::Array1;
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use std::borrow::Cow;
+use std::ops::Range;
+
+#[derive(Debug)]
+pub(crate) struct PreshuffleNode {
+    pub params: Preshuffle,
+    /// Cells per dataset, from `dataset_size` or what the memory limit holds.
+    pub dataset_rows: usize,
+    pub dtype: DType,
+}
+
+impl ExecNode for PreshuffleNode {
+    fn name(&self) -> &'static str {
+        "Preshuffle"
+    }
+
+    fn stages(&self) -> Vec<String> {
+        vec![format!(
+            "per dataset of {} cells: read its blocks of {} cells, permute in memory, write -> {}",
+            self.dataset_rows, self.params.shuffle_chunk_size, self.params.path
+        )]
+    }
+
+    fn is_sink(&self) -> bool {
+        true
+    }
+
+    fn execute(&self, inputs: Vec<Cow<'_, Data>>, cx: &mut RunContext<'_>) -> Result<Option<Data>> {
+        let p = &self.params;
+        let data = single(inputs, "Preshuffle")?;
+        let (lin, ann) = (&data.x, &data.ann);
+        let step = cx.step().to_string();
+        let n = lin.n_obs();
+        if n == 0 {
+            return Err(Error::step(&step, "no cells to shuffle"));
+        }
+        // The genes kept, in the input's order.
+        let genes = match &p.var_subset {
+            Some(keep) => {
+                let keep: std::collections::HashSet<&str> =
+                    keep.iter().map(String::as_str).collect();
+                let pos: Vec<usize> = (0..ann.var.n_rows())
+                    .filter(|&i| keep.contains(ann.var.index.render(i).as_str()))
+                    .collect();
+                if pos.is_empty() {
+                    return Err(Error::step(
+                        &step,
+                        "`var_subset` names none of the input's genes",
+                    ));
+                }
+                Some(AxisSelection::from_indices(&pos))
+            }
+            None => None,
+        };
+        let var = match &genes {
+            Some(g) => ann.var.take(&g.indices().collect::<Vec<_>>()),
+            None => ann.var.clone(),
+        };
+        let datasets = deal(
+            n,
+            p.shuffle_chunk_size,
+            self.dataset_rows,
+            p.shuffle,
+            p.seed,
+        );
+        ensure_dir(std::path::Path::new(&p.path))?;
+        let target = AtomicTarget::new(std::path::Path::new(&p.path), cx.opts.overwrite)?;
+        let mut out = write::create_store(StoreFormat::Zarr3, target.tmp_path())
+            .map_err(|e| target.blame(e))?;
+        out.create_group("", &write::enc_attrs("annbatch-preshuffled", "0.1.0"))?;
+        let compression = Compression::parse(&p.compression)
+            .map_err(|e| Error::internal(format!("compression passed check: {e}")))?;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(p.seed.wrapping_add(1));
+        for (d, runs) in datasets.iter().enumerate() {
+            let rows = AxisSelection::from_runs(runs.clone());
+            let sel = lin.select(Some(&rows), genes.as_ref());
+            let bar = cx.progress(&format!("dataset_{d}"), sel.blocks().len());
+            let (blocks, _) = map_pass(&sel, &bar, |_, x| Ok(x.clone()))?;
+            let x = XBlock::concat(blocks, sel.n_vars())?;
+            let mut order: Vec<usize> = (0..rows.len()).collect();
+            if p.shuffle {
+                order.shuffle(&mut rng);
+            }
+            let cells: Vec<usize> = rows.indices().collect();
+            let obs_all = ann.obs.take(&cells);
+            if !p.groupby.is_empty() {
+                sort_by_columns(&mut order, &obs_all, &p.groupby, &step)?;
+            }
+            let x = x.take_rows(&order);
+            let obs = obs_all.take(&order);
+            write_dataset(
+                out.as_mut(),
+                &format!("dataset_{d}"),
+                (x, order.len(), sel.n_vars()),
+                &obs,
+                &var,
+                self.dtype,
+                p,
+                &compression,
+            )
+            .map_err(|e| target.blame(e))?;
+            cx.stage(&format!("dataset_{d}"), 1);
+        }
+        out.finish().map_err(|e| target.blame(e))?;
+        cx.output(target);
+        Ok(None)
+    }
+}
+
+/// annbatch's deal of cells to datasets: blocks of `chunk` contiguous cells, in a seeded
+/// random order (or in order), `dataset_rows / chunk` blocks per dataset (the last takes what
+/// is left). Each dataset as its cells' sorted runs.
+pub(crate) fn deal(
+    n: usize,
+    chunk: usize,
+    dataset_rows: usize,
+    shuffle: bool,
+    seed: u64,
+) -> Vec<Vec<Range<usize>>> {
+    let chunk = chunk.max(1);
+    let mut blocks: Vec<Range<usize>> = (0..n)
+        .step_by(chunk)
+        .map(|s| s..(s + chunk).min(n))
+        .collect();
+    if shuffle {
+        blocks.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
+    }
+    let per = (dataset_rows / chunk).max(1);
+    blocks
+        .chunks(per)
+        .map(|group| {
+            let mut runs = group.to_vec();
+            runs.sort_by_key(|r| r.start);
+            runs
+        })
+        .collect()
+}
+
+/// Stable sort of `order` (positions into `obs`) by the `groupby` columns' values.
+fn sort_by_columns(order: &mut [usize], obs: &Frame, groupby: &[String], step: &str) -> Result<()> {
+    let mut keys: Vec<Vec<f64>> = Vec::new();
+    let mut texts: Vec<Vec<String>> = Vec::new();
+    for g in groupby {
+        let col = obs
+            .column(g)
+            .ok_or_else(|| Error::step(step, format!("no obs['{g}'] to group by")))?;
+        match col {
+            Column::Categorical { codes, .. } => {
+                // pandas sorts a categorical by its category order, missing last.
+                let c = codes.to_i64_vec().unwrap_or_default();
+                keys.push(
+                    c.iter()
+                        .map(|&k| if k < 0 { f64::INFINITY } else { k as f64 })
+                        .collect(),
+                );
+            }
+            Column::Plain(DynArray::Str(a)) => texts.push(a.iter().cloned().collect()),
+            Column::Plain(a) => keys.push(a.to_f64_vec().unwrap_or_default()),
+            Column::Nullable { values, mask, .. } => match values {
+                DynArray::Str(a) => texts.push(a.iter().cloned().collect()),
+                v => {
+                    let f = v.to_f64_vec().unwrap_or_default();
+                    keys.push(
+                        f.iter()
+                            .zip(mask)
+                            .map(|(x, m)| if *m { f64::INFINITY } else { *x })
+                            .collect(),
+                    );
+                }
+            },
+        }
+    }
+    order.sort_by(|&a, &b| {
+        keys.iter()
+            .map(|k| k[a].total_cmp(&k[b]))
+            .chain(texts.iter().map(|t| t[a].cmp(&t[b])))
+            .find(|o| o.is_ne())
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    Ok(())
+}
+
+/// One dataset: an AnnData group with X chunked and sharded as annbatch does (chunks of
+/// `n_obs_per_chunk` cells' worth of values, shards of `shard_size`), obs and var.
+#[allow(clippy::too_many_arguments)]
+fn write_dataset(
+    out: &mut dyn StoreWriter,
+    group: &str,
+    (x, rows, cols): (XBlock, usize, usize),
+    obs: &Frame,
+    var: &Frame,
+    dtype: DType,
+    p: &Preshuffle,
+    compression: &Compression,
+) -> Result<()> {
+    out.create_group(group, &write::enc_attrs("anndata", "0.1.0"))?;
+    write::write_frame(out, &format!("{group}/obs"), obs)?;
+    write::write_frame(out, &format!("{group}/var"), var)?;
+    for name in ["obsm", "varm", "obsp", "varp", "layers", "uns"] {
+        out.create_group(
+            &format!("{group}/{name}"),
+            &write::enc_attrs("dict", "0.1.0"),
+        )?;
+    }
+    let cells_per_shard = |row_bytes: f64| -> usize {
+        match p.shard_size {
+            Size::Rows(r) => r,
+            Size::Bytes(b) => ((b as f64 / row_bytes.max(1.0)) as usize).max(1),
+        }
+    };
+    let cast = |v: &[f64]| match dtype {
+        DType::F64 => DynArray::F64(Array1::from(v.to_vec()).into_dyn()),
+        _ => DynArray::F32(Array1::from_iter(v.iter().map(|&v| v as f32)).into_dyn()),
+    };
+    match x {
+        XBlock::Sparse { x, fill: None } => {
+            let m: Compressed = x.to_stored(cast);
+            // Chunks and shards of `data` and `indices` as many stored values as that many
+            // cells hold on average (the writer turns rows × all genes into values).
+            let bytes_per_row =
+                (m.nnz() * (dtype.size() + 4) + 8 * (rows + 1)) as f64 / rows.max(1) as f64;
+            let opts = ArrayOptions {
+                chunks: Some(vec![p.n_obs_per_chunk.min(rows).max(1) as u64, 0]),
+                shards: Some(vec![
+                    cells_per_shard(bytes_per_row).min(rows).max(1) as u64,
+                    0,
+                ]),
+                compression: compression.clone(),
+            };
+            write::write_sparse(out, &format!("{group}/X"), &m, &opts)
+        }
+        other => {
+            let a = other.into_dense();
+            let chunk = p.n_obs_per_chunk.min(rows).max(1);
+            let per_shard = cells_per_shard((cols * dtype.size()) as f64)
+                .min(rows)
+                .max(1);
+            let shard = chunk.max(per_shard / chunk * chunk);
+            let opts = ArrayOptions {
+                chunks: Some(vec![chunk as u64, cols.max(1) as u64]),
+                shards: Some(vec![shard as u64, cols.max(1) as u64]),
+                compression: compression.clone(),
+            };
+            let values = match dtype {
+                DType::F64 => DynArray::F64(a.into_dyn()),
+                _ => DynArray::F32(a.mapv(|v| v as f32).into_dyn()),
+            };
+            write::write_array(out, &format!("{group}/X"), &values, &opts)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every cell is dealt once; each dataset holds whole blocks (its last may be short) and
+    /// `dataset_rows / chunk` of them; the same seed deals the same way.
+    #[test]
+    fn every_cell_is_dealt_once_in_whole_blocks() {
+        let d = deal(380, 10, 100, true, 7);
+        assert_eq!(
+            d.iter()
+                .map(|r| r.iter().map(|x| x.len()).sum::<usize>())
+                .collect::<Vec<_>>(),
+            [100, 100, 100, 80]
+        );
+        let mut all: Vec<usize> = d.iter().flatten().flat_map(|r| r.clone()).collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..380).collect::<Vec<_>>());
+        assert!(d.iter().flatten().all(|r| r.start % 10 == 0));
+        assert_eq!(d, deal(380, 10, 100, true, 7));
+        assert_ne!(d, deal(380, 10, 100, true, 8));
+        assert_eq!(
+            deal(25, 10, 100, false, 0),
+            vec![vec![0..10, 10..20, 20..25]]
+        );
+    }
+}
