@@ -153,3 +153,93 @@ fn check_refuses_bad_collections() {
         );
     }
 }
+
+/// The Rust loader over a collection: one epoch draws every cell once, each batch's rows are
+/// the collection's rows at its indices (read back by anndata), batches are `batch_size`
+/// but the last, the same seed draws the same batches, and a preload that does not split
+/// into whole batches is refused as annbatch refuses it.
+#[test]
+fn the_rust_loader_draws_every_cell_once() {
+    use engine_loader::{Collection, LoaderOptions, for_each_batch};
+    use engine_matrix::Block;
+    let dir = scratch("preshuffle-loader");
+    concat_parts(&dir);
+    let d = dir.display().to_string();
+    engine_ok(&[
+        "preshuffle",
+        &format!("{d}/a.h5ad"),
+        &format!("{d}/b.zarr"),
+        &format!("{d}/c.h5ad"),
+        &format!("{d}/coll.zarr"),
+        "--dataset-size",
+        "40",
+        "--shuffle-chunk-size",
+        "10",
+        "--seed",
+        "2",
+    ]);
+    let c = Collection::open(&dir.join("coll.zarr")).unwrap();
+    let m = c.n_vars();
+    let draw = |seed: u64| {
+        let o = LoaderOptions {
+            batch_size: 6,
+            chunk_size: 8,
+            preload_nchunks: 3,
+            seed,
+            ..Default::default()
+        };
+        let (mut index, mut rows, mut sizes): (Vec<usize>, Vec<f64>, Vec<usize>) =
+            (Vec::new(), Vec::new(), Vec::new());
+        for_each_batch(&c, &o, |b| {
+            sizes.push(b.index.len());
+            index.extend(&b.index);
+            let Block::Sparse(x) = &b.x else {
+                panic!("the collection's X is sparse");
+            };
+            let values = x.data.to_f64_vec().unwrap();
+            for r in 0..x.shape[0] {
+                let mut row = vec![0f64; m];
+                for k in x.indptr[r] as usize..x.indptr[r + 1] as usize {
+                    row[x.indices[k] as usize] = values[k];
+                }
+                rows.extend(row);
+            }
+            Ok(())
+        })
+        .unwrap();
+        (index, rows, sizes)
+    };
+    let (index, rows, sizes) = draw(9);
+    assert_eq!(c.n_obs(), 95);
+    assert!(
+        sizes[..sizes.len() - 1].iter().all(|&s| s == 6),
+        "{sizes:?}"
+    );
+    assert_eq!(draw(9).0, index);
+    assert_ne!(draw(10).0, index);
+    let uneven = LoaderOptions {
+        batch_size: 7,
+        chunk_size: 8,
+        preload_nchunks: 3,
+        ..Default::default()
+    };
+    let err = for_each_batch(&c, &uneven, |_| Ok(())).unwrap_err();
+    assert!(err.to_string().contains("multiple of batch_size"), "{err}");
+    let bytes: Vec<u8> = rows.iter().flat_map(|v| v.to_le_bytes()).collect();
+    std::fs::write(dir.join("rows.bin"), bytes).unwrap();
+    std::fs::write(
+        dir.join("index.txt"),
+        index.iter().map(|i| format!("{i}\n")).collect::<String>(),
+    )
+    .unwrap();
+    python_ok(&format!(
+        "import numpy as np, anndata as ad, scipy.sparse as sp, zarr\n\
+         d = '{d}'\n\
+         keys = sorted(zarr.open_group(d + '/coll.zarr', mode='r').group_keys(), key=lambda k: int(k.split('_')[1]))\n\
+         X = sp.vstack([ad.read_zarr(f'{{d}}/coll.zarr/{{k}}').X for k in keys]).toarray()\n\
+         idx = np.loadtxt(d + '/index.txt', dtype=int)\n\
+         rows = np.fromfile(d + '/rows.bin', dtype='<f8').reshape(len(idx), -1)\n\
+         assert sorted(idx) == list(range(X.shape[0]))\n\
+         np.testing.assert_array_equal(rows, X[idx])\n"
+    ));
+}

@@ -4,6 +4,7 @@
 
 mod alloc;
 mod args;
+mod batches;
 mod convert;
 mod inspect;
 mod ops;
@@ -268,6 +269,33 @@ enum Command {
         #[arg(long)]
         metrics: bool,
     },
+    /// Draw one epoch of random minibatches from a preshuffled collection, as a training
+    /// loader would (annbatch's chunk-then-shuffle), and report cells per second.
+    #[command(after_help = "Examples:
+  engine batches collection.zarr --batch-size 64 --chunk-size 256 --preload-nchunks 8
+  engine batches shuffled.zarr --batch-size 32 --seed 1 --epochs 2")]
+    Batches {
+        /// A collection written by `engine preshuffle` or annbatch.
+        collection: PathBuf,
+        /// Cells per minibatch.
+        #[arg(long, default_value_t = 64, value_name = "N")]
+        batch_size: usize,
+        /// Contiguous cells read as one slice.
+        #[arg(long, default_value_t = 512, value_name = "N")]
+        chunk_size: usize,
+        /// Slices read (and permuted) together.
+        #[arg(long, default_value_t = 32, value_name = "N")]
+        preload_nchunks: usize,
+        /// The same seed draws the same batches.
+        #[arg(long, default_value_t = 0, value_name = "N")]
+        seed: u64,
+        /// Keep the stored order (no shuffling).
+        #[arg(long)]
+        no_shuffle: bool,
+        /// Epochs to draw.
+        #[arg(long, default_value_t = 1, value_name = "N")]
+        epochs: usize,
+    },
 }
 
 fn main() -> ExitCode {
@@ -384,6 +412,26 @@ fn run(cli: Cli) -> Result<()> {
             parse_bytes(&memory_limit)?,
             metrics,
             overwrite,
+        ),
+        Command::Batches {
+            collection,
+            batch_size,
+            chunk_size,
+            preload_nchunks,
+            seed,
+            no_shuffle,
+            epochs,
+        } => batches::batches(
+            &collection,
+            &engine::loader::LoaderOptions {
+                batch_size,
+                chunk_size,
+                preload_nchunks,
+                shuffle: !no_shuffle,
+                drop_last: false,
+                seed,
+            },
+            epochs,
         ),
         Command::Preshuffle {
             paths,

@@ -21,6 +21,8 @@ mod session;
 pub use engine_common::Error as EngineError;
 pub use engine_common::parse_bytes;
 pub use engine_exec::{RunReport, StageReport, peak_rss_kib};
+/// Random minibatches of a preshuffled collection, as a training loader draws them.
+pub use engine_loader as loader;
 pub use engine_spec::diag::did_you_mean;
 pub use engine_spec::ops::{DefaultValue, OPS, OpDef, ParamDef, VARIADIC, op};
 pub use engine_sql::{SqlSession, format_table};
