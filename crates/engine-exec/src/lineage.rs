@@ -48,6 +48,24 @@ impl Lineage {
         self.n_vars
     }
 
+    /// The values this X stores, when the source can count them without reading X (a CSR
+    /// file's row pointers) and every step keeps sparse values where they are (log1p and row
+    /// scales do; `scale` fills, views were not pushed).
+    pub fn stored_nnz(&self) -> Result<Option<u64>> {
+        fn keeps(m: &XMap) -> bool {
+            match m {
+                XMap::Log1p | XMap::ScaleRows(_) => true,
+                XMap::Chain(maps) => maps.iter().all(keeps),
+                XMap::Standardize { .. } => false,
+            }
+        }
+        if !self.steps.iter().all(|s| matches!(s, LineageStep::Map(m) if keeps(m))) {
+            return Ok(None);
+        }
+        let s = &self.source;
+        s.source.stored_nnz(&s.rows, &s.cols)
+    }
+
     /// Rows `rows` of X with every step applied.
     pub fn block(&self, rows: Range<usize>) -> Result<XBlock> {
         self.rows_at(self.steps.len(), &AxisSelection::range(rows))

@@ -286,11 +286,17 @@ fn write_matrix(
         _ => DynArray::F32(Array1::from_iter(v.iter().map(|&v| v as f32)).into_dyn()),
     };
     if sparse {
-        // The writer sizes `data` up front: a first pass counts the stored values.
-        let (counts, _) = map_pass(lin, &ProgressBar::hidden(), |_, x| {
-            Ok(x.to_csr()?.nnz() as u64)
-        })?;
-        let nnz: u64 = counts.iter().sum();
+        // The writer sizes `data` up front: the source's row pointers give the stored values,
+        // or a first pass counts them.
+        let nnz = match lin.stored_nnz()? {
+            Some(n) => n,
+            None => {
+                let (counts, _) = map_pass(lin, &ProgressBar::hidden(), |_, x| {
+                    Ok(x.to_csr()?.nnz() as u64)
+                })?;
+                counts.iter().sum()
+            }
+        };
         let mut sw = write::SparseWriter::create(
             out,
             path,

@@ -139,6 +139,30 @@ impl BlockSource for ConcatSource {
         XBlock::concat(blocks, cols.len())
     }
 
+    /// The files' counts, when every file's genes are all among the selected ones and filled
+    /// genes are absent (a zero fill): then each file's stored values are the block's.
+    fn stored_nnz(&self, rows: &AxisSelection, cols: &AxisSelection) -> Result<Option<u64>> {
+        let (_, m) = self.shape();
+        let filled = self.fill != 0.0
+            && self.concat.parts.iter().any(|p| p.columns.iter().any(Option::is_none));
+        if !cols.is_full(m) || filled {
+            return Ok(None);
+        }
+        let mut total = 0;
+        for (k, own) in self.split(rows) {
+            let part = &self.concat.parts[k];
+            let kept = part.columns.iter().filter(|c| c.is_some()).count();
+            if kept != part.schema.n_vars {
+                return Ok(None);
+            }
+            match self.parts[k].stored_nnz(&own, &AxisSelection::all(part.schema.n_vars))? {
+                Some(n) => total += n,
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(total))
+    }
+
     fn annotations(
         &self,
         scan: &Scan,

@@ -91,6 +91,24 @@ impl BlockSource for FileSource {
         XBlock::concat(parts, cols.len())
     }
 
+    /// A CSR matrix's row pointers give the values of whole rows.
+    fn stored_nnz(&self, rows: &AxisSelection, cols: &AxisSelection) -> Result<Option<u64>> {
+        if self.matrix.sparse_format() != Some(SparseFormat::Csr)
+            || !cols.is_full(self.matrix.n_cols())
+        {
+            return Ok(None);
+        }
+        let Some(indptr) = self.matrix.indptr()? else {
+            return Ok(None);
+        };
+        Ok(Some(
+            rows.runs()
+                .iter()
+                .map(|r| indptr[r.end] - indptr[r.start])
+                .sum(),
+        ))
+    }
+
     fn annotations(
         &self,
         scan: &Scan,

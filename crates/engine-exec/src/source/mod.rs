@@ -27,6 +27,14 @@ pub(crate) trait BlockSource: std::fmt::Debug + Send + Sync {
     /// On read failures or damaged data.
     fn read(&self, rows: &AxisSelection, cols: &AxisSelection) -> Result<XBlock>;
 
+    /// Values stored in rows `rows` × columns `cols`, when known without reading X.
+    ///
+    /// # Errors
+    /// On read failures.
+    fn stored_nnz(&self, _rows: &AxisSelection, _cols: &AxisSelection) -> Result<Option<u64>> {
+        Ok(None)
+    }
+
     /// obs, var and the obsm/varm/obsp/uns elements the scan keeps, restricted to `rows` ×
     /// `cols` as a view would be.
     ///
