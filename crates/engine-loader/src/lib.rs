@@ -12,7 +12,7 @@
 //! ```
 
 use engine_common::{Error, Result};
-use engine_matrix::{AxisSelection, Block, Compressed, DynArray, SparseFormat, take_1d};
+use engine_matrix::{AxisSelection, Block, Compressed, DynArray, SparseFormat};
 use engine_store::{Dataset, Matrix};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -25,6 +25,9 @@ use std::sync::mpsc;
 #[derive(Debug)]
 pub struct Collection {
     matrices: Vec<Matrix>,
+    /// Each sparse dataset's row pointers, read once: every load then reads only the runs'
+    /// values and indices.
+    indptrs: Vec<Option<Vec<u64>>>,
     /// Row offsets of the datasets, and the total.
     offsets: Vec<usize>,
     n_vars: usize,
@@ -55,6 +58,7 @@ impl Collection {
             )));
         }
         let mut matrices = Vec::new();
+        let mut indptrs = Vec::new();
         let mut offsets = vec![0];
         let mut n_vars = None;
         for (_, name) in &names {
@@ -74,10 +78,15 @@ impl Collection {
                 Some(_) => {}
             }
             offsets.push(offsets[offsets.len() - 1] + x.n_rows());
+            indptrs.push(match x.sparse_format() {
+                Some(SparseFormat::Csr) => x.indptr()?,
+                _ => None,
+            });
             matrices.push(x);
         }
         Ok(Collection {
             matrices,
+            indptrs,
             offsets,
             n_vars: n_vars.unwrap_or(0),
         })
@@ -91,20 +100,26 @@ impl Collection {
         self.n_vars
     }
 
-    /// The rows `runs` (global, ascending) as one block (CSR, or dense for dense X): each
-    /// dataset's share read in one call, the datasets in parallel.
+    /// The rows `runs` (global, ascending) as one block (CSR, or dense for dense X): the runs
+    /// in each dataset split into groups read in parallel, in order.
     fn read(&self, runs: &[Range<usize>]) -> Result<Block> {
-        let per_dataset: Vec<(usize, AxisSelection)> = (0..self.matrices.len())
-            .filter_map(|d| {
-                let sel = AxisSelection::from_runs(runs.to_vec())
-                    .restrict(self.offsets[d]..self.offsets[d + 1]);
-                (!sel.is_empty()).then_some((d, sel))
-            })
-            .collect();
-        let blocks = per_dataset
+        let all = AxisSelection::from_runs(runs.to_vec());
+        let groups = rayon::current_num_threads().max(1) * 4;
+        let mut pieces: Vec<(usize, AxisSelection)> = Vec::new();
+        for d in 0..self.matrices.len() {
+            let sel = all.restrict(self.offsets[d]..self.offsets[d + 1]);
+            let per = sel.runs().len().div_ceil(groups).max(1);
+            for g in sel.runs().chunks(per) {
+                pieces.push((d, AxisSelection::from_runs(g.to_vec())));
+            }
+        }
+        let blocks = pieces
             .par_iter()
             .map(|(d, rows)| {
                 let m = &self.matrices[*d];
+                if let Some(indptr) = &self.indptrs[*d] {
+                    return m.read_csr_rows(indptr, rows).map(Block::Sparse);
+                }
                 Ok(
                     match m.read_block(rows, &AxisSelection::all(self.n_vars))? {
                         Block::Sparse(c) if c.format == SparseFormat::Csc => {
@@ -182,18 +197,38 @@ fn take_rows(x: &Block, rows: &[usize]) -> Block {
         Block::Sparse(c) => {
             let mut indptr = Vec::with_capacity(rows.len() + 1);
             indptr.push(0u64);
-            let mut take = Vec::new();
+            let mut total = 0u64;
             for &r in rows {
-                let (lo, hi) = (c.indptr[r] as usize, c.indptr[r + 1] as usize);
-                take.extend(lo..hi);
-                indptr.push(take.len() as u64);
+                total += c.indptr[r + 1] - c.indptr[r];
+                indptr.push(total);
             }
+            let total = total as usize;
+            // Whole rows are contiguous: copied a row slice at a time.
+            let mut indices = Vec::with_capacity(total);
+            for &r in rows {
+                indices.extend_from_slice(&c.indices[c.indptr[r] as usize..c.indptr[r + 1] as usize]);
+            }
+            let data = engine_matrix::dyn_rewrap!(&c.data, v => match v.as_slice() {
+                Some(s) => {
+                    let mut out = Vec::with_capacity(total);
+                    for &r in rows {
+                        out.extend_from_slice(&s[c.indptr[r] as usize..c.indptr[r + 1] as usize]);
+                    }
+                    ndarray::Array1::from(out).into_dyn()
+                }
+                None => ndarray::Array1::from_iter(
+                    rows.iter()
+                        .flat_map(|&r| c.indptr[r] as usize..c.indptr[r + 1] as usize)
+                        .map(|k| v[[k]].clone()),
+                )
+                .into_dyn(),
+            });
             Block::Sparse(Compressed {
                 format: SparseFormat::Csr,
                 shape: [rows.len(), c.shape[1]],
                 indptr,
-                indices: take.iter().map(|&k| c.indices[k]).collect(),
-                data: take_1d(&c.data, &take),
+                indices,
+                data,
             })
         }
         Block::Dense(a) => {

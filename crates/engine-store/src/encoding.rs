@@ -288,6 +288,32 @@ pub fn to_indptr(store: &dyn Store, path: &str, a: &DynArray) -> Result<Vec<u64>
 
 /// Converts stored indices to `u32`, rejecting negatives and values past `bound`.
 pub fn to_indices(store: &dyn Store, path: &str, a: &DynArray, bound: usize) -> Result<Vec<u32>> {
+    // The common stored types in one pass over a contiguous slice: every sparse read goes
+    // through here.
+    macro_rules! direct {
+        ($s:expr) => {{
+            let s = $s;
+            if let Some(k) = s.iter().position(|&x| i64::from(x) < 0 || i64::from(x) as u64 >= bound as u64) {
+                return Err(bad(
+                    store,
+                    path,
+                    format!(
+                        "index {} at position {k} is out of range for an axis of length {bound}",
+                        s[k]
+                    ),
+                ));
+            }
+            return Ok(s.iter().map(|&x| x as u32).collect());
+        }};
+    }
+    match a {
+        DynArray::I32(x) if x.as_slice().is_some() => direct!(x.as_slice().unwrap_or_default()),
+        DynArray::I64(x) if x.as_slice().is_some() => direct!(x.as_slice().unwrap_or_default()),
+        DynArray::U32(x) if x.as_slice().is_some() => direct!(x.as_slice().unwrap_or_default()),
+        DynArray::U16(x) if x.as_slice().is_some() => direct!(x.as_slice().unwrap_or_default()),
+        DynArray::U8(x) if x.as_slice().is_some() => direct!(x.as_slice().unwrap_or_default()),
+        _ => {}
+    }
     let v = a.to_i64_vec().ok_or_else(|| {
         bad(
             store,

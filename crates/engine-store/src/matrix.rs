@@ -214,6 +214,71 @@ impl Matrix {
         Ok(Some(ptr))
     }
 
+    /// Rows `rows` of a CSR matrix, every column, given its row pointers (`indptr`, read
+    /// once by the caller): only `indices` and `data` are read, one range per run of rows.
+    /// A reader that comes back to the same matrix many times (a minibatch loader) saves the
+    /// pointers' chunks that every run would decode again.
+    ///
+    /// # Errors
+    /// When the matrix is not CSR, the rows are out of range, or the store fails.
+    pub fn read_csr_rows(&self, indptr: &[u64], rows: &AxisSelection) -> Result<Compressed> {
+        let MatrixLayout::Sparse(info) = &self.layout else {
+            return Err(Error::usage(format!("{} is not a sparse matrix", self.path)));
+        };
+        if info.format != SparseFormat::Csr || indptr.len() != info.shape[0] + 1 {
+            return Err(Error::usage(format!(
+                "{} is not CSR with {} row pointers",
+                self.path,
+                indptr.len()
+            )));
+        }
+        if rows.end() > info.shape[0] {
+            return Err(Error::usage(format!(
+                "rows ..{} are out of range for {} of {} rows",
+                rows.end(),
+                self.path,
+                info.shape[0]
+            )));
+        }
+        let store = self.store.as_ref();
+        let indices_path = join(&self.path, "indices");
+        let data_path = join(&self.path, "data");
+        let mut out_ptr = vec![0u64];
+        let (mut idx_parts, mut data_parts) = (Vec::new(), Vec::new());
+        for r in rows.runs() {
+            let (lo, hi) = (indptr[r.start], indptr[r.end]);
+            if hi < lo || hi > info.nnz {
+                return Err(bad(store, &join(&self.path, "indptr"), "row pointers out of range"));
+            }
+            let base = *out_ptr.last().unwrap_or(&0);
+            out_ptr.extend(indptr[r.start + 1..=r.end].iter().map(|&p| p - lo + base));
+            if hi > lo {
+                let idx = store.read(&indices_path, &[lo..hi])?;
+                idx_parts.push(to_indices(store, &indices_path, &idx, info.shape[1])?);
+                data_parts.push(store.read(&data_path, &[lo..hi])?);
+            }
+        }
+        let data = if data_parts.is_empty() {
+            DynArray::zeros(info.dtype, &[0])
+        } else {
+            let refs: Vec<&DynArray> = data_parts.iter().collect();
+            concat_axis(&refs, 0).map_err(|e| Error::internal(e.to_string()))?
+        };
+        let block = Compressed {
+            format: SparseFormat::Csr,
+            shape: [rows.len(), info.shape[1]],
+            indptr: out_ptr,
+            indices: idx_parts.concat(),
+            data,
+        };
+        if let Some(c) = &self.counter {
+            let bytes = block.nnz() * (block.data.dtype().size() + std::mem::size_of::<u32>())
+                + block.indptr.len() * std::mem::size_of::<u64>();
+            c.0.fetch_add(bytes as u64, Ordering::Relaxed);
+        }
+        Ok(block)
+    }
+
     /// Reads the whole matrix.
     ///
     /// # Errors
