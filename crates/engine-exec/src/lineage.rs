@@ -59,7 +59,11 @@ impl Lineage {
                 XMap::Standardize { .. } => false,
             }
         }
-        if !self.steps.iter().all(|s| matches!(s, LineageStep::Map(m) if keeps(m))) {
+        if !self
+            .steps
+            .iter()
+            .all(|s| matches!(s, LineageStep::Map(m) if keeps(m)))
+        {
             return Ok(None);
         }
         let s = &self.source;

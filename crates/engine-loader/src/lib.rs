@@ -206,7 +206,8 @@ fn take_rows(x: &Block, rows: &[usize]) -> Block {
             // Whole rows are contiguous: copied a row slice at a time.
             let mut indices = Vec::with_capacity(total);
             for &r in rows {
-                indices.extend_from_slice(&c.indices[c.indptr[r] as usize..c.indptr[r + 1] as usize]);
+                indices
+                    .extend_from_slice(&c.indices[c.indptr[r] as usize..c.indptr[r + 1] as usize]);
             }
             let data = engine_matrix::dyn_rewrap!(&c.data, v => match v.as_slice() {
                 Some(s) => {

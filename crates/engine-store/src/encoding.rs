@@ -293,7 +293,10 @@ pub fn to_indices(store: &dyn Store, path: &str, a: &DynArray, bound: usize) -> 
     macro_rules! direct {
         ($s:expr) => {{
             let s = $s;
-            if let Some(k) = s.iter().position(|&x| i64::from(x) < 0 || i64::from(x) as u64 >= bound as u64) {
+            if let Some(k) = s
+                .iter()
+                .position(|&x| i64::from(x) < 0 || i64::from(x) as u64 >= bound as u64)
+            {
                 return Err(bad(
                     store,
                     path,

@@ -223,7 +223,10 @@ impl Matrix {
     /// When the matrix is not CSR, the rows are out of range, or the store fails.
     pub fn read_csr_rows(&self, indptr: &[u64], rows: &AxisSelection) -> Result<Compressed> {
         let MatrixLayout::Sparse(info) = &self.layout else {
-            return Err(Error::usage(format!("{} is not a sparse matrix", self.path)));
+            return Err(Error::usage(format!(
+                "{} is not a sparse matrix",
+                self.path
+            )));
         };
         if info.format != SparseFormat::Csr || indptr.len() != info.shape[0] + 1 {
             return Err(Error::usage(format!(
@@ -248,7 +251,11 @@ impl Matrix {
         for r in rows.runs() {
             let (lo, hi) = (indptr[r.start], indptr[r.end]);
             if hi < lo || hi > info.nnz {
-                return Err(bad(store, &join(&self.path, "indptr"), "row pointers out of range"));
+                return Err(bad(
+                    store,
+                    &join(&self.path, "indptr"),
+                    "row pointers out of range",
+                ));
             }
             let base = *out_ptr.last().unwrap_or(&0);
             out_ptr.extend(indptr[r.start + 1..=r.end].iter().map(|&p| p - lo + base));

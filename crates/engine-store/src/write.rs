@@ -110,6 +110,9 @@ pub struct SparseWriter {
     nnz_done: u64,
     indptr: Vec<u64>,
     wide_indices: bool,
+    /// Values written at a time: [`WRITE_PIECE`], or whole shards of `data` and `indices`
+    /// (a piece ending inside a shard would make the next one rewrite it).
+    piece: u64,
 }
 
 impl SparseWriter {
@@ -180,6 +183,10 @@ impl SparseWriter {
                 compression: opts.compression.clone(),
             }
         };
+        let piece = match one_d(nnz, dtype).shards.as_deref() {
+            Some([shard]) if *shard > 0 => shard * (WRITE_PIECE as u64).div_ceil(*shard),
+            _ => WRITE_PIECE as u64,
+        };
         w.create_array(
             &join(path, "data"),
             dtype,
@@ -211,6 +218,7 @@ impl SparseWriter {
             nnz_done: 0,
             indptr: vec![0],
             wide_indices: idx_t == DType::I64,
+            piece,
         })
     }
 
@@ -236,7 +244,10 @@ impl SparseWriter {
         let total = block.indices.len();
         let mut start = 0;
         while start < total {
-            let end = (start + WRITE_PIECE).min(total);
+            // Up to the next piece boundary of the whole array.
+            let at_abs = self.nnz_done + start as u64;
+            let next = (at_abs / self.piece + 1) * self.piece;
+            let end = ((next - self.nnz_done) as usize).min(total);
             let at = [self.nnz_done + start as u64];
             let indices = index_array(&block.indices[start..end], self.wide_indices);
             w.write(&join(&self.path, "indices"), &at, &indices)?;

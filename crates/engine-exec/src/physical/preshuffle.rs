@@ -97,7 +97,7 @@ impl ExecNode for PreshuffleNode {
             let sel = lin.select(Some(&rows), genes.as_ref());
             let bar = cx.progress(&format!("dataset_{d}"), sel.blocks().len());
             let (blocks, _) = map_pass(&sel, &bar, |_, x| Ok(x.clone()))?;
-            let x = XBlock::concat(blocks, sel.n_vars())?;
+            let gathered = XBlock::concat(blocks, sel.n_vars())?;
             let mut order: Vec<usize> = (0..rows.len()).collect();
             if p.shuffle {
                 order.shuffle(&mut rng);
@@ -107,7 +107,9 @@ impl ExecNode for PreshuffleNode {
             if !p.groupby.is_empty() {
                 sort_by_columns(&mut order, &obs_all, &p.groupby, &step)?;
             }
-            let x = x.take_rows(&order);
+            // The gathered order is dropped before the write: one copy of the dataset at a time.
+            let x = gathered.take_rows(&order);
+            drop(gathered);
             let obs = obs_all.take(&order);
             write_dataset(
                 out.as_mut(),
@@ -120,6 +122,8 @@ impl ExecNode for PreshuffleNode {
                 &compression,
             )
             .map_err(|e| target.blame(e))?;
+            // Each dataset's buffers go back to the system before the next one's.
+            cx.opts.release_freed();
             cx.stage(&format!("dataset_{d}"), 1);
         }
         out.finish().map_err(|e| target.blame(e))?;
@@ -236,6 +240,7 @@ fn write_dataset(
     match x {
         XBlock::Sparse { x, fill: None } => {
             let m: Compressed = x.to_stored(cast);
+            drop(x);
             // Chunks and shards of `data` and `indices` as many stored values as that many
             // cells hold on average (the writer turns rows × all genes into values).
             let bytes_per_row =

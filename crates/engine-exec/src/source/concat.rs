@@ -144,7 +144,11 @@ impl BlockSource for ConcatSource {
     fn stored_nnz(&self, rows: &AxisSelection, cols: &AxisSelection) -> Result<Option<u64>> {
         let (_, m) = self.shape();
         let filled = self.fill != 0.0
-            && self.concat.parts.iter().any(|p| p.columns.iter().any(Option::is_none));
+            && self
+                .concat
+                .parts
+                .iter()
+                .any(|p| p.columns.iter().any(Option::is_none));
         if !cols.is_full(m) || filled {
             return Ok(None);
         }
