@@ -242,3 +242,43 @@ fn the_cli_and_the_sql_form_concatenate_as_anndata() {
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("already exists"), "{err}");
 }
+
+/// `engine sql` over a glob: the files' obs (and var) are one table each, with the file in
+/// `src_path`; a grouped count and sum equal pandas' over `anndata.concat(join='outer')`.
+#[test]
+fn sql_over_a_glob_is_one_table() {
+    let dir = scratch("concat-sql-glob");
+    let files = dir.join("parts");
+    std::fs::create_dir_all(&files).unwrap();
+    parts(&files);
+    let out = dir.join("counts.csv");
+    engine_ok(&[
+        "sql",
+        "SELECT cell_type, count(*) AS n, sum(n_counts) AS total, count(DISTINCT src_path) AS files FROM obs GROUP BY 1 ORDER BY 1",
+        "--data",
+        &format!("{}/*", files.display()),
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    python_ok(&format!(
+        "{COMPARE}\
+         got = pd.read_csv('{}').set_index('cell_type')\n\
+         obs = ad.concat(parts('{}'), join='outer').obs\n\
+         want = obs.groupby('cell_type', observed=True).agg(n=('n_counts', 'size'), total=('n_counts', 'sum'))\n\
+         assert list(got.index) == sorted(want.index), (list(got.index), list(want.index))\n\
+         for c in want.index:\n\
+         \x20   assert got.loc[c, 'n'] == want.loc[c, 'n'], c\n\
+         \x20   assert abs(got.loc[c, 'total'] - want.loc[c, 'total']) < 1e-3, c\n\
+         assert got.loc['T', 'files'] == 3\n",
+        out.display(),
+        files.display()
+    ));
+    let (code, err) = engine_code(&[
+        "sql",
+        "SELECT count(*) FROM obs",
+        "--data",
+        &format!("{}/*.nothing", files.display()),
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("no dataset matches"), "{err}");
+}

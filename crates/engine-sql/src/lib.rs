@@ -57,11 +57,72 @@ impl GeneRef {
     }
 }
 
-/// A set of datasets to query.
+/// A set of datasets to query; a glob's files are one dataset whose tables hold all of
+/// their rows.
 #[derive(Debug)]
 pub struct SqlSession {
-    datasets: Vec<(String, Arc<Dataset>)>,
+    datasets: Vec<(String, Vec<Arc<Dataset>>)>,
     partitions: usize,
+}
+
+/// Whether a path names several files (`*`, `?` in its last component).
+fn is_glob(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.contains('*') || n.contains('?'))
+}
+
+/// The files a glob's last component matches in its directory, sorted.
+fn expand_glob(path: &Path) -> Result<Vec<std::path::PathBuf>> {
+    let pattern = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let entries =
+        std::fs::read_dir(&dir).map_err(|e| Error::usage(format!("{}: {e}", dir.display())))?;
+    let mut out: Vec<std::path::PathBuf> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_str().is_some_and(|n| wildcard(pattern, n)))
+        .map(|e| e.path())
+        .collect();
+    out.sort();
+    if out.is_empty() {
+        return Err(Error::usage(format!(
+            "no dataset matches `{}`",
+            path.display()
+        )));
+    }
+    Ok(out)
+}
+
+/// Shell-style matching of `*` (any run) and `?` (one character) of a whole name.
+fn wildcard(pattern: &str, name: &str) -> bool {
+    let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
+    let (mut i, mut j, mut star, mut mark) = (0, 0, None, 0);
+    while j < n.len() {
+        if i < p.len() && (p[i] == '?' || p[i] == n[j]) {
+            i += 1;
+            j += 1;
+        } else if i < p.len() && p[i] == '*' {
+            star = Some(i);
+            mark = j;
+            i += 1;
+        } else if let Some(s) = star {
+            i = s + 1;
+            mark += 1;
+            j = mark;
+        } else {
+            return false;
+        }
+    }
+    while i < p.len() && p[i] == '*' {
+        i += 1;
+    }
+    i == p.len()
 }
 
 impl SqlSession {
@@ -96,8 +157,16 @@ impl SqlSession {
         path: &Path,
         options: &ReadOptions,
     ) -> Result<()> {
+        let glob = is_glob(path);
         let name = match name {
             Some(n) => n.to_string(),
+            // A glob is named after its directory.
+            None if glob => path
+                .parent()
+                .and_then(|d| d.file_name())
+                .and_then(|s| s.to_str())
+                .unwrap_or("data")
+                .to_string(),
             None => path
                 .file_stem()
                 .and_then(|s| s.to_str())
@@ -109,8 +178,16 @@ impl SqlSession {
                 "two datasets are named `{name}`; name them with --data NAME=PATH"
             )));
         }
-        let ds = Dataset::open_with(path, options)?;
-        self.datasets.push((name, Arc::new(ds)));
+        let files = if glob {
+            expand_glob(path)?
+        } else {
+            vec![path.to_path_buf()]
+        };
+        let parts = files
+            .iter()
+            .map(|f| Dataset::open_with(f, options).map(Arc::new))
+            .collect::<Result<Vec<_>>>()?;
+        self.datasets.push((name, parts));
         Ok(())
     }
 
@@ -126,7 +203,7 @@ impl SqlSession {
         let catalog = ctx
             .catalog("datafusion")
             .ok_or_else(|| Error::internal("DataFusion has no default catalog"))?;
-        for (name, ds) in &self.datasets {
+        for (name, parts) in &self.datasets {
             let schema = Arc::new(MemorySchemaProvider::new());
             for axis in [Axis::Obs, Axis::Var] {
                 let genes = if axis == Axis::Obs {
@@ -134,7 +211,12 @@ impl SqlSession {
                 } else {
                     BTreeSet::new()
                 };
-                let t = Arc::new(FrameTable::open(ds.clone(), axis, &genes)?);
+                let t: Arc<dyn datafusion::catalog::TableProvider> = if let [ds] = parts.as_slice()
+                {
+                    Arc::new(FrameTable::open(ds.clone(), axis, &genes)?)
+                } else {
+                    Self::union_of_files(&ctx, parts, axis, &genes)?
+                };
                 schema
                     .register_table(axis.name().to_string(), t.clone())
                     .map_err(|e| Error::internal(e.to_string()))?;
@@ -148,6 +230,52 @@ impl SqlSession {
                 .map_err(|e| Error::internal(e.to_string()))?;
         }
         Ok(ctx)
+    }
+
+    /// One table of a glob's files: each file's table with a `src_path` column naming it, stacked
+    /// by column name (a column some file lacks is NULL there).
+    fn union_of_files(
+        ctx: &SessionContext,
+        parts: &[Arc<Dataset>],
+        axis: Axis,
+        genes: &BTreeSet<GeneRef>,
+    ) -> Result<Arc<dyn datafusion::catalog::TableProvider>> {
+        let mut frames = Vec::new();
+        for ds in parts {
+            let t = Arc::new(FrameTable::open(ds.clone(), axis, genes)?);
+            let df = ctx
+                .read_table(t)
+                .and_then(|df| {
+                    let path = ds.path().display().to_string();
+                    let mut cols: Vec<datafusion::prelude::Expr> = df
+                        .schema()
+                        .fields()
+                        .iter()
+                        .map(|f| {
+                            datafusion::prelude::col(datafusion::common::Column::new_unqualified(
+                                f.name(),
+                            ))
+                        })
+                        .collect();
+                    cols.push(datafusion::prelude::lit(path).alias("src_path"));
+                    df.select(cols)
+                })
+                .map_err(|e| Error::internal(e.to_string()))?;
+            frames.push(df);
+        }
+        let mut it = frames.into_iter();
+        let first = it
+            .next()
+            .ok_or_else(|| Error::internal("a glob without files"))?;
+        let all = it
+            .try_fold(first, |acc, df| acc.union_by_name(df))
+            .map_err(|e| {
+                Error::usage(format!(
+                    "the files' {} tables cannot be stacked: {e}",
+                    axis.name()
+                ))
+            })?;
+        Ok(all.into_view())
     }
 
     /// Plans `sql`, rewriting `gene('X')` calls into reads of X.
@@ -243,8 +371,11 @@ pub fn mask(path: &Path, options: &ReadOptions, var: bool, predicate: &str) -> R
         .query(&mask_sql(predicate, table)?)
         .map_err(predicate_error)?;
     let n = {
-        let ds = &s.datasets[0].1;
-        if var { ds.n_vars() } else { ds.n_obs() }
+        let parts = &s.datasets[0].1;
+        parts
+            .iter()
+            .map(|ds| if var { ds.n_vars() } else { ds.n_obs() })
+            .sum()
     };
     collect_mask(&batches, n, predicate, table)
 }
@@ -458,4 +589,19 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
         .build()
         .expect("a current-thread tokio runtime starts")
         .block_on(f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wildcard;
+
+    #[test]
+    fn globs_match_whole_names() {
+        assert!(wildcard("*.h5ad", "a.h5ad"));
+        assert!(!wildcard("*.h5ad", "a.h5ad.tmp"));
+        assert!(wildcard("run?_*", "run1_x.zarr"));
+        assert!(!wildcard("run?_*", "run12_x.zarr"));
+        assert!(wildcard("*", "anything"));
+        assert!(wildcard("a*b*c", "aXbYbc"));
+    }
 }
