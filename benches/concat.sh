@@ -20,19 +20,8 @@ data=.bench/data
 counts="$data/sparse_${size}.h5ad"
 [[ -f "$counts" ]] || "$bench_py" "$shared/make_data.py" --out "$data" --no-blobs --sparse "$size" --formats h5ad >/dev/null
 dir=".bench/concat_${size}_${parts}"
-if [[ ! -f "$dir/part$((parts - 1)).h5ad" ]]; then
-    mkdir -p "$dir"
-    # Contiguous slices of the cells, each its own file, read one at a time.
-    "$bench_py" -c "
-import anndata as ad, numpy as np
-a = ad.read_h5ad('$counts', backed='r')
-cuts = np.linspace(0, a.n_obs, $parts + 1).astype(int)
-for i in range($parts):
-    p = a[cuts[i]:cuts[i + 1]].to_memory()
-    p.obs_names = [f'p{i}_{n}' for n in p.obs_names]
-    p.write_h5ad('$dir/part%d.h5ad' % i)
-"
-fi
+source benches/measure.sh
+split_counts "$counts" "$parts" "$dir"
 files=()
 for ((i = 0; i < parts; i++)); do files+=("$dir/part$i.h5ad"); done
 {
@@ -45,7 +34,6 @@ for ((i = 0; i < parts; i++)); do files+=("$dir/part$i.h5ad"); done
 } >"$dir/concat.yaml"
 py_files=$(printf "'%s'," "${files[@]}")
 
-source benches/measure.sh
 
 echo "| concat of $parts h5ad (sparse_$size counts cut in $parts, 20,000 genes) | wall (m:ss) | peak RSS (MiB) |"
 echo "|---|---|---|"

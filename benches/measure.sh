@@ -33,3 +33,20 @@ measure_or_report() {
         printf '| %s | failed after %s (%s) | %d |\n' "$label" "$wall" "${why:-exit $status}" "$((rss / 1024))"
     fi
 }
+
+# `split_counts COUNTS PARTS DIR`: cuts an h5ad's cells into PARTS contiguous files
+# DIR/part0.h5ad … (cell names prefixed by the part), read one at a time; kept between runs.
+split_counts() {
+    local counts="$1" parts="$2" dir="$3"
+    [[ -f "$dir/part$((parts - 1)).h5ad" ]] && return
+    mkdir -p "$dir"
+    "$bench_py" -c "
+import anndata as ad, numpy as np
+a = ad.read_h5ad('$counts', backed='r')
+cuts = np.linspace(0, a.n_obs, $parts + 1).astype(int)
+for i in range($parts):
+    p = a[cuts[i]:cuts[i + 1]].to_memory()
+    p.obs_names = [f'p{i}_{n}' for n in p.obs_names]
+    p.write_h5ad('$dir/part%d.h5ad' % i)
+"
+}

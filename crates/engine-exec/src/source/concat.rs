@@ -485,11 +485,11 @@ fn strings(col: &Column) -> Option<Vec<String>> {
             values: DynArray::Str(a),
             ..
         } => Some(a.iter().cloned().collect()),
-        Column::Plain(a) => Some(
-            (0..a.len())
-                .map(|i| engine_store::value::render_scalar(a, i))
-                .collect(),
-        ),
+        // Other types as Python prints them (an integer index), in one pass.
+        Column::Plain(a) => Some(engine_matrix::dyn_map!(a, v => v
+            .iter()
+            .map(|x| format!("{x:?}").trim_matches('"').to_string())
+            .collect())),
         _ => None,
     }
 }
