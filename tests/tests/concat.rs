@@ -282,3 +282,47 @@ fn sql_over_a_glob_is_one_table() {
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("no dataset matches"), "{err}");
 }
+
+/// A `read` of a glob is its files' concatenation (inner join, as `anndata.concat` by
+/// default); an output that is one of the files is refused, and a glob matching nothing is
+/// a mistake at the step.
+#[test]
+fn a_read_of_a_glob_is_the_files_concatenation() {
+    let dir = scratch("concat-read-glob");
+    let files = dir.join("parts");
+    std::fs::create_dir_all(&files).unwrap();
+    parts(&files);
+    let p = dir.join("glob.yaml");
+    let yaml = |pattern: &str, out: &str| {
+        format!(
+            "version: 1\nsteps:\n  - {{id: all, op: read, path: '{}/{pattern}'}}\noutputs:\n  - {{step: all, path: '{out}'}}\n",
+            files.display()
+        )
+    };
+    std::fs::write(&p, yaml("*", &format!("{}/all.h5ad", dir.display()))).unwrap();
+    engine_ok(&["run", p.to_str().unwrap()]);
+    python_ok(&format!(
+        "{COMPARE}\
+         w = ad.concat(parts('{}'))\n\
+         w.uns = {{}}\n\
+         same(ad.read_h5ad('{}/all.h5ad'), w, 'glob')\n",
+        files.display(),
+        dir.display()
+    ));
+    for (pattern, out, want) in [
+        ("*.none", "o.h5ad".to_string(), "no dataset matches"),
+        (
+            "*",
+            format!("{}/a.h5ad", files.display()),
+            "is the pipeline's input",
+        ),
+    ] {
+        std::fs::write(&p, yaml(pattern, &out)).unwrap();
+        let (code, err) = engine_code(&["check", p.to_str().unwrap(), "--overwrite"]);
+        assert_eq!(code, Some(2), "{pattern}: {err}");
+        assert!(
+            err.contains(want) && err.contains("glob.yaml:"),
+            "{pattern}: {err}"
+        );
+    }
+}

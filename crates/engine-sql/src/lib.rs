@@ -65,66 +65,6 @@ pub struct SqlSession {
     partitions: usize,
 }
 
-/// Whether a path names several files (`*`, `?` in its last component).
-fn is_glob(path: &Path) -> bool {
-    path.file_name()
-        .and_then(|n| n.to_str())
-        .is_some_and(|n| n.contains('*') || n.contains('?'))
-}
-
-/// The files a glob's last component matches in its directory, sorted.
-fn expand_glob(path: &Path) -> Result<Vec<std::path::PathBuf>> {
-    let pattern = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or_default();
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    let entries =
-        std::fs::read_dir(&dir).map_err(|e| Error::usage(format!("{}: {e}", dir.display())))?;
-    let mut out: Vec<std::path::PathBuf> = entries
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_str().is_some_and(|n| wildcard(pattern, n)))
-        .map(|e| e.path())
-        .collect();
-    out.sort();
-    if out.is_empty() {
-        return Err(Error::usage(format!(
-            "no dataset matches `{}`",
-            path.display()
-        )));
-    }
-    Ok(out)
-}
-
-/// Shell-style matching of `*` (any run) and `?` (one character) of a whole name.
-fn wildcard(pattern: &str, name: &str) -> bool {
-    let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
-    let (mut i, mut j, mut star, mut mark) = (0, 0, None, 0);
-    while j < n.len() {
-        if i < p.len() && (p[i] == '?' || p[i] == n[j]) {
-            i += 1;
-            j += 1;
-        } else if i < p.len() && p[i] == '*' {
-            star = Some(i);
-            mark = j;
-            i += 1;
-        } else if let Some(s) = star {
-            i = s + 1;
-            mark += 1;
-            j = mark;
-        } else {
-            return false;
-        }
-    }
-    while i < p.len() && p[i] == '*' {
-        i += 1;
-    }
-    i == p.len()
-}
-
 impl SqlSession {
     pub fn new() -> SqlSession {
         SqlSession {
@@ -157,7 +97,7 @@ impl SqlSession {
         path: &Path,
         options: &ReadOptions,
     ) -> Result<()> {
-        let glob = is_glob(path);
+        let glob = engine_store::glob::is_glob(path);
         let name = match name {
             Some(n) => n.to_string(),
             // A glob is named after its directory.
@@ -179,7 +119,7 @@ impl SqlSession {
             )));
         }
         let files = if glob {
-            expand_glob(path)?
+            engine_store::glob::expand(path)?
         } else {
             vec![path.to_path_buf()]
         };
@@ -589,19 +529,4 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
         .build()
         .expect("a current-thread tokio runtime starts")
         .block_on(f)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::wildcard;
-
-    #[test]
-    fn globs_match_whole_names() {
-        assert!(wildcard("*.h5ad", "a.h5ad"));
-        assert!(!wildcard("*.h5ad", "a.h5ad.tmp"));
-        assert!(wildcard("run?_*", "run1_x.zarr"));
-        assert!(!wildcard("run?_*", "run12_x.zarr"));
-        assert!(wildcard("*", "anything"));
-        assert!(wildcard("a*b*c", "aXbYbc"));
-    }
 }

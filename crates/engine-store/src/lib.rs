@@ -13,6 +13,7 @@ pub mod backend;
 pub mod convert;
 pub mod dataset;
 pub mod encoding;
+pub mod glob;
 pub mod h5;
 pub mod matrix;
 pub mod mem;

@@ -92,18 +92,19 @@ pub fn plan(pipeline: &Pipeline, opts: &Options) -> Result<Plans, Error> {
 /// one is replaced only with `overwrite` and only if it is a file or a zarr store (what `run`
 /// would refuse after all the compute, refused before it).
 fn check_outputs(pipeline: &Pipeline, logical: &LogicalPlan, opts: &Options) -> Result<(), Error> {
+    // Every file a scan reads, a concatenation's too.
     let inputs: Vec<(String, std::path::PathBuf)> = logical
         .nodes
         .iter()
-        .filter_map(|n| match &n.op {
+        .flat_map(|n| match &n.op {
             engine_plan::Op::Scan(s) => match &s.source {
-                engine_plan::Source::File { path, .. } => {
-                    std::fs::canonicalize(path).ok().map(|c| (path.clone(), c))
-                }
-                _ => None,
+                engine_plan::Source::File { path, .. } => vec![path.clone()],
+                engine_plan::Source::Concat(c) => c.parts.iter().map(|p| p.path.clone()).collect(),
+                _ => Vec::new(),
             },
-            _ => None,
+            _ => Vec::new(),
         })
+        .filter_map(|path| std::fs::canonicalize(&path).ok().map(|c| (path, c)))
         .collect();
     let spec = pipeline.spec();
     let plots = spec

@@ -164,12 +164,7 @@ pub(crate) fn bind(b: &Bind<'_>) -> Result<(Op, Schema)> {
             b.inputs.len()
         )));
     }
-    let join = match step.arg("join").as_str() {
-        Some("outer") => Join::Outer,
-        _ => Join::Inner,
-    };
     let mut parts = Vec::new();
-    let mut names: Vec<Vec<String>> = Vec::new();
     for &id in b.inputs {
         let node = b.plan.node(id);
         let (path, storage, options) = match &node.op {
@@ -190,17 +185,6 @@ pub(crate) fn bind(b: &Bind<'_>) -> Result<(Op, Schema)> {
                 )));
             }
         };
-        let var = b
-            .catalog
-            .var_names(path, options)
-            .ok_or_else(|| b.error(format!("the genes (var index) of `{path}` cannot be read")))?;
-        let mut seen = HashSet::new();
-        if let Some(d) = var.iter().find(|g| !seen.insert(g.as_str())) {
-            return Err(b.error(format!(
-                "`{path}` names gene `{d}` twice: concat aligns genes by name, so they must be unique (anndata's `var_names_make_unique`)"
-            )));
-        }
-        names.push(var);
         parts.push(ConcatPart {
             step: node.step.clone(),
             path: path.clone(),
@@ -209,6 +193,32 @@ pub(crate) fn bind(b: &Bind<'_>) -> Result<(Op, Schema)> {
             schema: node.schema.clone(),
             columns: Arc::new(Vec::new()),
         });
+    }
+    assemble(b, parts)
+}
+
+/// The concatenation of `parts` (their `columns` still to fill) with the step's arguments
+/// (`join`, `label`, … or their defaults): a `concat` step's, or a `read` of a glob's.
+pub(crate) fn assemble(b: &Bind<'_>, mut parts: Vec<ConcatPart>) -> Result<(Op, Schema)> {
+    let step = b.step;
+    let join = match step.arg("join").as_str() {
+        Some("outer") => Join::Outer,
+        _ => Join::Inner,
+    };
+    let mut names: Vec<Vec<String>> = Vec::new();
+    for p in &parts {
+        let path = &p.path;
+        let var = b
+            .catalog
+            .var_names(path, &p.options)
+            .ok_or_else(|| b.error(format!("the genes (var index) of `{path}` cannot be read")))?;
+        let mut seen = HashSet::new();
+        if let Some(d) = var.iter().find(|g| !seen.insert(g.as_str())) {
+            return Err(b.error(format!(
+                "`{path}` names gene `{d}` twice: concat aligns genes by name, so they must be unique (anndata's `var_names_make_unique`)"
+            )));
+        }
+        names.push(var);
     }
     let var_names = join_genes(&names, join);
     for (p, own) in parts.iter_mut().zip(&names) {

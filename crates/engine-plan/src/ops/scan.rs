@@ -269,6 +269,33 @@ pub(crate) fn bind_read(b: &Bind<'_>) -> Result<(Op, Schema)> {
     if options.layer.is_some() && options.use_raw {
         return Err(b.error("`layer` and `use_raw` cannot both be set: raw has no layers"));
     }
+    // A glob (`runs/*.h5ad`) reads its files as one: their concatenation (inner join).
+    let literal = std::path::Path::new(&path);
+    if engine_store::glob::is_glob(literal) && !literal.exists() {
+        let files = engine_store::glob::expand(literal).map_err(|e| b.error(e.to_string()))?;
+        if files.len() > 1 {
+            let mut parts = Vec::new();
+            for f in files {
+                let file = f.display().to_string();
+                let SourceInfo { schema, storage } =
+                    b.catalog.describe(&file, &options).map_err(|e| match e {
+                        engine_common::Error::Usage(m) => b.error(m),
+                        e => e,
+                    })?;
+                parts.push(super::concat::ConcatPart {
+                    step: f
+                        .file_name()
+                        .map_or(file.clone(), |n| n.to_string_lossy().into_owned()),
+                    path: file,
+                    options: options.clone(),
+                    storage,
+                    schema,
+                    columns: Arc::new(Vec::new()),
+                });
+            }
+            return super::concat::assemble(b, parts);
+        }
+    }
     // A mistake in what the step asks of the file (a layer it lacks) points at the step.
     let SourceInfo { schema, storage } =
         b.catalog.describe(&path, &options).map_err(|e| match e {
