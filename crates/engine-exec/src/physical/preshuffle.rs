@@ -161,44 +161,64 @@ pub(crate) fn deal(
         .collect()
 }
 
-/// Stable sort of `order` (positions into `obs`) by the `groupby` columns' values.
+/// Stable sort of `order` (positions into `obs`) by the `groupby` columns' values, the first
+/// column first: a categorical by its category order, numbers and text by value, missing last.
 fn sort_by_columns(order: &mut [usize], obs: &Frame, groupby: &[String], step: &str) -> Result<()> {
-    let mut keys: Vec<Vec<f64>> = Vec::new();
-    let mut texts: Vec<Vec<String>> = Vec::new();
+    enum Key {
+        Num(Vec<f64>),
+        Text(Vec<Option<String>>),
+    }
+    let mut keys = Vec::with_capacity(groupby.len());
     for g in groupby {
         let col = obs
             .column(g)
             .ok_or_else(|| Error::step(step, format!("no obs['{g}'] to group by")))?;
-        match col {
-            Column::Categorical { codes, .. } => {
-                // pandas sorts a categorical by its category order, missing last.
-                let c = codes.to_i64_vec().unwrap_or_default();
-                keys.push(
-                    c.iter()
-                        .map(|&k| if k < 0 { f64::INFINITY } else { k as f64 })
-                        .collect(),
-                );
-            }
-            Column::Plain(DynArray::Str(a)) => texts.push(a.iter().cloned().collect()),
-            Column::Plain(a) => keys.push(a.to_f64_vec().unwrap_or_default()),
-            Column::Nullable { values, mask, .. } => match values {
-                DynArray::Str(a) => texts.push(a.iter().cloned().collect()),
-                v => {
-                    let f = v.to_f64_vec().unwrap_or_default();
-                    keys.push(
-                        f.iter()
-                            .zip(mask)
-                            .map(|(x, m)| if *m { f64::INFINITY } else { *x })
-                            .collect(),
-                    );
-                }
-            },
-        }
+        let numbers = |a: &DynArray| {
+            a.to_f64_vec().ok_or_else(|| {
+                Error::step(
+                    step,
+                    format!("obs['{g}'] cannot be sorted: it is {}", a.dtype()),
+                )
+            })
+        };
+        keys.push(match col {
+            Column::Categorical { codes, .. } => Key::Num(
+                numbers(codes)?
+                    .into_iter()
+                    .map(|k| if k < 0.0 { f64::INFINITY } else { k })
+                    .collect(),
+            ),
+            Column::Plain(DynArray::Str(a)) => Key::Text(a.iter().cloned().map(Some).collect()),
+            Column::Plain(a) => Key::Num(numbers(a)?),
+            Column::Nullable {
+                values: DynArray::Str(a),
+                mask,
+                ..
+            } => Key::Text(
+                a.iter()
+                    .zip(mask)
+                    .map(|(v, m)| (!m).then(|| v.clone()))
+                    .collect(),
+            ),
+            Column::Nullable { values, mask, .. } => Key::Num(
+                numbers(values)?
+                    .into_iter()
+                    .zip(mask)
+                    .map(|(x, m)| if *m { f64::INFINITY } else { x })
+                    .collect(),
+            ),
+        });
     }
     order.sort_by(|&a, &b| {
         keys.iter()
-            .map(|k| k[a].total_cmp(&k[b]))
-            .chain(texts.iter().map(|t| t[a].cmp(&t[b])))
+            .map(|k| match k {
+                Key::Num(v) => v[a].total_cmp(&v[b]),
+                // Missing (None) after every value.
+                Key::Text(t) => match (&t[a], &t[b]) {
+                    (Some(x), Some(y)) => x.cmp(y),
+                    (x, y) => x.is_none().cmp(&y.is_none()),
+                },
+            })
             .find(|o| o.is_ne())
             .unwrap_or(std::cmp::Ordering::Equal)
     });
@@ -279,6 +299,57 @@ fn write_dataset(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The first `groupby` column decides first; missing text sorts last; ties keep order.
+    #[test]
+    fn groupby_sorts_column_by_column() {
+        let obs = Frame {
+            index_name: "_index".into(),
+            index: Column::Plain(DynArray::Str(
+                Array1::from(
+                    ["a", "b", "c", "d"]
+                        .iter()
+                        .map(|s| s.to_string())
+                        .collect::<Vec<_>>(),
+                )
+                .into_dyn(),
+            )),
+            columns: vec![
+                (
+                    "donor".into(),
+                    Column::Nullable {
+                        values: DynArray::Str(
+                            Array1::from(vec![
+                                "y".to_string(),
+                                "x".into(),
+                                String::new(),
+                                "x".into(),
+                            ])
+                            .into_dyn(),
+                        ),
+                        mask: vec![false, false, true, false],
+                        na_value: None,
+                    },
+                ),
+                (
+                    "type".into(),
+                    Column::Categorical {
+                        codes: DynArray::I8(Array1::from(vec![0i8, 1, 0, 0]).into_dyn()),
+                        categories: DynArray::Str(
+                            Array1::from(vec!["B".to_string(), "T".into()]).into_dyn(),
+                        ),
+                        ordered: false,
+                    },
+                ),
+            ],
+        };
+        let mut order = vec![0, 1, 2, 3];
+        sort_by_columns(&mut order, &obs, &["donor".into(), "type".into()], "s").unwrap();
+        assert_eq!(order, [3, 1, 0, 2]);
+        let mut order = vec![0, 1, 2, 3];
+        sort_by_columns(&mut order, &obs, &["type".into(), "donor".into()], "s").unwrap();
+        assert_eq!(order, [3, 0, 2, 1]);
+    }
 
     /// Every cell is dealt once; each dataset holds whole blocks (its last may be short) and
     /// `dataset_rows / chunk` of them; the same seed deals the same way.
