@@ -4,6 +4,7 @@
 //! implementations, not special cases in the nodes.
 
 mod blobs;
+mod columns;
 mod concat;
 mod counts;
 mod file;
