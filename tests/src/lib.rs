@@ -251,3 +251,97 @@ pub fn adjusted_rand_index(a: &[u32], b: &[u32]) -> f64 {
         (index - expected) / (max - expected)
     }
 }
+
+/// One request the test HTTP server answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub method: String,
+    /// The URL path, decoded.
+    pub path: String,
+    /// The `Range` header, if any.
+    pub range: Option<String>,
+    /// The status code, or `dropped` / `truncated` for injected faults.
+    pub status: String,
+    /// Body bytes sent.
+    pub bytes: u64,
+}
+
+/// A static file server on the loopback interface (`tests/python/range_server.py`): honours
+/// `Range`, logs every request, and injects the faults written with [`RangeServer::faults`].
+/// Killed when dropped.
+#[derive(Debug)]
+pub struct RangeServer {
+    child: std::process::Child,
+    port: u16,
+    log: PathBuf,
+    faults: PathBuf,
+}
+
+impl RangeServer {
+    /// Serves `root`; the log and fault files live in `scratch`.
+    pub fn start(root: &Path, scratch: &Path) -> RangeServer {
+        use std::io::BufRead;
+        let log = scratch.join("requests.jsonl");
+        let faults = scratch.join("faults.json");
+        let _ = std::fs::remove_file(&faults);
+        let mut child = python_command()
+            .arg(self::root().join("tests/python/range_server.py"))
+            .args([root, &log, &faults])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python runs the test server");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("piped"))
+            .read_line(&mut line)
+            .expect("the server prints its port");
+        let port = line.trim().parse().expect("a port number");
+        RangeServer {
+            child,
+            port,
+            log,
+            faults,
+        }
+    }
+
+    /// The URL of `path` (relative to the served root).
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}/{path}", self.port)
+    }
+
+    /// Forgets the requests logged so far.
+    pub fn clear(&self) {
+        let _ = std::fs::remove_file(&self.log);
+    }
+
+    /// The requests logged since the last [`RangeServer::clear`], in order.
+    pub fn requests(&self) -> Vec<Request> {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        text.lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).expect("a JSON log line");
+                Request {
+                    method: v["method"].as_str().unwrap_or_default().to_string(),
+                    path: v["path"].as_str().unwrap_or_default().to_string(),
+                    range: v["range"].as_str().map(String::from),
+                    status: match &v["status"] {
+                        serde_json::Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    },
+                    bytes: v["bytes"].as_u64().unwrap_or(0),
+                }
+            })
+            .collect()
+    }
+
+    /// Faults for the next requests (see the script's docstring); `[]` for none.
+    pub fn faults(&self, json: &str) {
+        std::fs::write(&self.faults, json).expect("fault file");
+    }
+}
+
+impl Drop for RangeServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

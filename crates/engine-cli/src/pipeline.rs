@@ -210,6 +210,7 @@ pub(crate) fn preshuffle(
 /// Plans and runs a loaded pipeline, printing what it wrote (and, with `metrics`, per stage
 /// figures).
 fn run_pipeline(pipeline: &engine::Pipeline, opts: &engine::Options, metrics: bool) -> Result<()> {
+    let fetched = engine::fetched();
     let plans = engine::plan(pipeline, opts).map_err(report)?;
     let t = std::time::Instant::now();
     let report = engine::run(&plans, opts).map_err(report)?;
@@ -238,6 +239,13 @@ fn run_pipeline(pipeline: &engine::Pipeline, opts: &engine::Options, metrics: bo
             format!("{:.1} MiB", k as f64 / 1024.0)
         });
         println!("peak memory: {peak}");
+        let remote = engine::fetched() - fetched;
+        if remote.requests > 0 {
+            println!(
+                "remote: {} requests, {} bytes",
+                remote.requests, remote.bytes
+            );
+        }
     }
     Ok(())
 }

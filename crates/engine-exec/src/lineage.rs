@@ -52,13 +52,6 @@ impl Lineage {
     /// file's row pointers) and every step keeps sparse values where they are (log1p and row
     /// scales do; `scale` fills, views were not pushed).
     pub fn stored_nnz(&self) -> Result<Option<u64>> {
-        fn keeps(m: &XMap) -> bool {
-            match m {
-                XMap::Log1p | XMap::ScaleRows(_) => true,
-                XMap::Chain(maps) => maps.iter().all(keeps),
-                XMap::Standardize { .. } => false,
-            }
-        }
         if !self
             .steps
             .iter()
@@ -68,6 +61,19 @@ impl Lineage {
         }
         let s = &self.source;
         s.source.stored_nnz(&s.rows, &s.cols)
+    }
+
+    /// Whether X's blocks are sparse without a fill, when known without reading X: the
+    /// source says, and every step since keeps values where they are (views do too).
+    pub fn is_sparse(&self) -> Option<bool> {
+        self.steps
+            .iter()
+            .all(|s| match s {
+                LineageStep::Map(m) => keeps(m),
+                LineageStep::View { .. } => true,
+            })
+            .then(|| self.source.source.sparse())
+            .flatten()
     }
 
     /// Rows `rows` of X with every step applied.
@@ -200,5 +206,14 @@ impl Lineage {
             .collect();
         out.source = Arc::new(self.source.select(rows, cols));
         out
+    }
+}
+
+/// Whether a map keeps sparse values where they are (zeros stay zero, nothing fills).
+fn keeps(m: &XMap) -> bool {
+    match m {
+        XMap::Log1p | XMap::ScaleRows(_) => true,
+        XMap::Chain(maps) => maps.iter().all(keeps),
+        XMap::Standardize { .. } => false,
     }
 }

@@ -240,6 +240,12 @@ pub trait Store: Send + Sync + Debug {
     /// datasets, zarr v2 structured dtypes, zarr v3 `struct` arrays.
     fn read_records(&self, path: &str) -> Result<Vec<(String, DynArray)>>;
 
+    /// Whether every chunk read is a network request: readers then ask for whole chunks,
+    /// each once, instead of many partial reads.
+    fn is_remote(&self) -> bool {
+        false
+    }
+
     /// Reads a whole array.
     fn read_all(&self, path: &str) -> Result<DynArray> {
         let info = self.array_info(path)?;

@@ -60,6 +60,11 @@ pub fn open_store_with(path: &Path, options: &ReadOptions) -> Result<Arc<dyn Sto
 
 /// The store at `path`, as it is.
 fn sniff(path: &Path, options: &ReadOptions) -> Result<Arc<dyn Store>> {
+    let local = crate::remote::local(path);
+    let path = local.as_path();
+    if let Some(remote) = crate::remote::Remote::parse(path)? {
+        return open_remote(&remote);
+    }
     let meta = std::fs::metadata(path).map_err(|e| Error::io(Location::file(path), e))?;
     if meta.is_dir() {
         if crate::tenx::is_mtx_dir(path) {
@@ -105,6 +110,49 @@ fn sniff(path: &Path, options: &ReadOptions) -> Result<Arc<dyn Store>> {
         Ok(tenx) => Arc::new(tenx),
         Err(h5) => Arc::new(h5),
     })
+}
+
+/// The store at a URL: zarr (v2 or v3, sharded or not). HDF5 files and zip archives are
+/// refused by name, before any request.
+fn open_remote(remote: &crate::remote::Remote) -> Result<Arc<dyn Store>> {
+    // Planning, checking outputs and running each open the input; over a network each open
+    // is a request, so a store opened in the last minute is reused (its metadata is what a
+    // run sees from start to end).
+    type Opened = std::collections::HashMap<String, (std::time::Instant, Arc<dyn Store>)>;
+    static OPENED: std::sync::Mutex<Option<Opened>> = std::sync::Mutex::new(None);
+    const REUSE: std::time::Duration = std::time::Duration::from_secs(60);
+    if let Ok(mut opened) = OPENED.lock() {
+        let opened = opened.get_or_insert_with(Default::default);
+        opened.retain(|_, (t, _)| t.elapsed() < REUSE);
+        if let Some((_, store)) = opened.get(&remote.shown) {
+            return Ok(store.clone());
+        }
+    }
+    let store = open_remote_store(remote)?;
+    if let Ok(mut opened) = OPENED.lock() {
+        opened.get_or_insert_with(Default::default).insert(
+            remote.shown.clone(),
+            (std::time::Instant::now(), store.clone()),
+        );
+    }
+    Ok(store)
+}
+
+fn open_remote_store(remote: &crate::remote::Remote) -> Result<Arc<dyn Store>> {
+    let lower = remote.shown.to_ascii_lowercase();
+    if [".h5ad", ".h5", ".hdf5"].iter().any(|e| lower.ends_with(e)) {
+        return Err(Error::unsupported(
+            remote.location(""),
+            "reading an HDF5 file over the network (copy it locally, or convert it to zarr)",
+        ));
+    }
+    if lower.ends_with(".zip") {
+        return Err(Error::unsupported(
+            remote.location(""),
+            "reading a zipped zarr store over the network (unzip it first)",
+        ));
+    }
+    Ok(Arc::new(zarr::ZarrStore::open_remote(remote)?))
 }
 
 /// A summary of one element, for `inspect`.

@@ -18,6 +18,7 @@ pub mod h5;
 pub mod matrix;
 pub mod mem;
 mod remap;
+pub mod remote;
 pub mod target;
 pub mod tenx;
 pub mod validate;

@@ -348,14 +348,29 @@ impl Matrix {
         if rows.is_empty() || (ndim > 1 && cols.is_empty()) {
             return Ok(DynArray::zeros(dtype, &shape_out));
         }
-        // Many scattered column runs: read their bounding range once and select in memory.
+        // Remote: the chunks holding selected columns, each read once (runs sharing a chunk
+        // merged). Local, many scattered runs: their bounding range, read once. Either way
+        // the columns are then selected in memory.
         let col_runs: Vec<Range<usize>> = if ndim == 1 {
             vec![0..1]
+        } else if self.store.is_remote()
+            && let Some(width) = info.chunks.as_ref().and_then(|c| c.get(1))
+        {
+            // A shard's chunks come in one coalesced range request after its index, so per
+            // shard one read spanning its chunks with selected columns.
+            let shard = info.shards.as_ref().and_then(|s| s.get(1)).unwrap_or(width);
+            chunk_runs(
+                cols.runs(),
+                *width as usize,
+                *shard as usize,
+                info.shape[1] as usize,
+            )
         } else if cols.runs().len() > 8 {
             vec![cols.runs()[0].start..cols.end()]
         } else {
             cols.runs().to_vec()
         };
+        let regrouped = ndim > 1 && col_runs.as_slice() != cols.runs();
         let mut row_parts = Vec::with_capacity(rows.runs().len());
         for r in rows.runs() {
             let mut col_parts = Vec::with_capacity(col_runs.len());
@@ -380,9 +395,8 @@ impl Matrix {
         } else {
             concat_axis(&refs, 0).map_err(|e| Error::internal(e.to_string()))?
         };
-        if ndim > 1 && cols.runs().len() > 8 {
-            let local = cols.restrict(cols.runs()[0].start..cols.end());
-            out = engine_matrix::select_axis(&out, 1, &local);
+        if regrouped {
+            out = engine_matrix::select_axis(&out, 1, &positions_in(cols, &col_runs));
         }
         Ok(out)
     }
@@ -479,5 +493,60 @@ impl Matrix {
         } else {
             block.select_minor(minor)
         })
+    }
+}
+
+/// The chunk-aligned runs (chunks `width` wide, clipped at `n`) that hold `runs`, merged
+/// where they touch or share a group of `group` columns (a shard), so each chunk and each
+/// shard is read once.
+fn chunk_runs(runs: &[Range<usize>], width: usize, group: usize, n: usize) -> Vec<Range<usize>> {
+    let (width, group) = (width.max(1), group.max(1));
+    let mut out: Vec<Range<usize>> = Vec::new();
+    for r in runs.iter().filter(|r| !r.is_empty()) {
+        let a = r.start / width * width..(r.end.div_ceil(width) * width).min(n);
+        match out.last_mut() {
+            Some(last) if last.end >= a.start || (last.end - 1) / group == a.start / group => {
+                last.end = last.end.max(a.end)
+            }
+            _ => out.push(a),
+        }
+    }
+    out
+}
+
+/// Where the selected columns sit in the concatenation of `read` (runs covering them).
+fn positions_in(cols: &AxisSelection, read: &[Range<usize>]) -> AxisSelection {
+    let mut offset = 0;
+    let mut at = Vec::with_capacity(cols.len());
+    let mut runs = read.iter().peekable();
+    for j in cols.indices() {
+        while let Some(r) = runs.peek() {
+            if j < r.end {
+                break;
+            }
+            offset += r.len();
+            runs.next();
+        }
+        let start = runs.peek().map_or(0, |r| r.start);
+        at.push(offset + j - start);
+    }
+    AxisSelection::from_indices(&at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunk_runs_read_each_chunk_once() {
+        // Columns 1, 3 (chunk 0), 7 (chunk 1), 20..22 (chunk 4) of 22, chunks 5 wide.
+        let cols = AxisSelection::from_indices(&[1, 3, 7, 20, 21]);
+        let read = chunk_runs(cols.runs(), 5, 5, 22);
+        assert_eq!(read, vec![0..10, 20..22]);
+        let at = positions_in(&cols, &read);
+        assert_eq!(at.indices().collect::<Vec<_>>(), vec![1, 3, 7, 10, 11]);
+        // Shards of 15 columns: one read spans each shard's chunks with selected columns.
+        let cols = AxisSelection::from_indices(&[1, 12, 16, 29]);
+        assert_eq!(chunk_runs(cols.runs(), 5, 15, 40), vec![0..15, 15..30]);
     }
 }

@@ -38,6 +38,9 @@ impl Store for Remapped {
     fn path(&self) -> &Path {
         self.inner.path()
     }
+    fn is_remote(&self) -> bool {
+        self.inner.is_remote()
+    }
     fn format(&self) -> StoreFormat {
         self.inner.format()
     }

@@ -27,6 +27,7 @@ pub use engine_spec::diag::did_you_mean;
 pub use engine_spec::ops::{DefaultValue, OPS, OpDef, ParamDef, VARIADIC, op};
 pub use engine_sql::{SqlSession, format_table};
 pub use engine_store::ReadOptions;
+pub use engine_store::remote::{Fetched, fetched};
 pub use engine_store::validate::{Problem, Report as ValidationReport, Severity, validate};
 pub use engine_store::write::remove_temporaries;
 pub use engine_store::{

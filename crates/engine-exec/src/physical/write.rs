@@ -266,7 +266,12 @@ fn write_matrix(
     let target = &w.path;
     let (n_obs, n_vars) = (lin.n_obs(), lin.n_vars());
     let chunk_rows = opts.chunks.as_ref().map_or(0, |c| c[0] as usize);
-    let sparse = n_obs > 0 && matches!(lin.block(0..1)?, XBlock::Sparse { fill: None, .. });
+    // Known from the source's layout where possible: the probe reads a chunk, which for a
+    // remote store is a request.
+    let sparse = match lin.is_sparse() {
+        Some(s) => s,
+        None => n_obs > 0 && matches!(lin.block(0..1)?, XBlock::Sparse { fill: None, .. }),
+    };
     // Dense rows are as wide as the matrix (a scaled sparse source becomes dense here).
     let dense_rows = lin
         .max_rows

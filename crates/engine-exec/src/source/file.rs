@@ -91,6 +91,11 @@ impl BlockSource for FileSource {
         XBlock::concat(parts, cols.len())
     }
 
+    /// A file's X is read as it is stored: sparse (CSR or CSC) as CSR blocks, dense as dense.
+    fn sparse(&self) -> Option<bool> {
+        Some(self.matrix.sparse_format().is_some())
+    }
+
     /// A CSR matrix's row pointers give the values of whole rows.
     fn stored_nnz(&self, rows: &AxisSelection, cols: &AxisSelection) -> Result<Option<u64>> {
         if self.matrix.sparse_format() != Some(SparseFormat::Csr)

@@ -28,6 +28,11 @@ pub(crate) trait BlockSource: std::fmt::Debug + Send + Sync {
     /// On read failures or damaged data.
     fn read(&self, rows: &AxisSelection, cols: &AxisSelection) -> Result<XBlock>;
 
+    /// Whether blocks come out sparse (without a fill), when known without reading X.
+    fn sparse(&self) -> Option<bool> {
+        None
+    }
+
     /// Values stored in rows `rows` × columns `cols`, when known without reading X.
     ///
     /// # Errors

@@ -22,12 +22,21 @@ use super::dtype::{fixed_width, numpy_num, v3_numeric};
 use super::legacy::is_json2;
 use super::{key, node_path, records};
 
+/// Where a store's keys live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backing {
+    Directory,
+    /// A zip archive (`zarr.storage.ZipStore`, `.zarr.zip`).
+    Zip,
+    /// A URL: every key read is a request, so consolidated metadata is trusted as complete.
+    Remote,
+}
+
 /// An open zarr store.
 pub struct ZarrStore {
     pub(super) store: Arc<ReadStore>,
     path: PathBuf,
-    /// Read from a zip archive (`zarr.storage.ZipStore`, `.zarr.zip`).
-    zipped: bool,
+    backing: Backing,
     format: StoreFormat,
     arrays: Mutex<HashMap<String, Arc<ZArray>>>,
     /// Consolidated metadata (v2 `.zmetadata`, v3 inline in the root `zarr.json`) by key
@@ -52,7 +61,7 @@ impl ZarrStore {
     /// When the directory has no zarr root metadata.
     pub fn open(path: &Path) -> Result<ZarrStore> {
         let fs = FilesystemStore::new(path).map_err(|e| Error::io(Location::file(path), e))?;
-        ZarrStore::with_store(path, Arc::new(fs), false)
+        ZarrStore::with_store(path, Arc::new(fs), Backing::Directory)
     }
 
     /// Opens a zarr store kept in a zip archive (v2 or v3), as `zarr.storage.ZipStore` writes
@@ -76,7 +85,7 @@ impl ZarrStore {
             })
         };
         if is_root(&zip, "") {
-            return ZarrStore::with_store(path, Arc::new(zip), true);
+            return ZarrStore::with_store(path, Arc::new(zip), Backing::Zip);
         }
         let top = zip
             .list_dir(&StorePrefix::root())
@@ -84,7 +93,7 @@ impl ZarrStore {
         match top.prefixes().as_slice() {
             [only] if top.keys().is_empty() && is_root(&zip, only.as_str()) => {
                 let inner = ZipStore::open(path, only.as_str()).map_err(bad_zip)?;
-                ZarrStore::with_store(path, Arc::new(inner), true)
+                ZarrStore::with_store(path, Arc::new(inner), Backing::Zip)
             }
             _ => Err(Error::format(
                 loc(),
@@ -93,7 +102,40 @@ impl ZarrStore {
         }
     }
 
-    fn with_store(path: &Path, store: Arc<ReadStore>, zipped: bool) -> Result<ZarrStore> {
+    /// Opens a zarr store by URL (`http(s)://`, `s3://`). With consolidated metadata this
+    /// costs one request for v3 (the root `zarr.json`) and two for v2 (no `zarr.json`, then
+    /// `.zmetadata`); without it, one per metadata document the reads use.
+    ///
+    /// # Errors
+    /// When the URL holds no zarr root metadata, or the requests fail after their retries.
+    pub fn open_remote(remote: &crate::remote::Remote) -> Result<ZarrStore> {
+        crate::zarr_lz4::register();
+        let storage: Arc<ReadStore> = Arc::new(remote.storage()?);
+        let mut store = ZarrStore {
+            store: storage,
+            path: PathBuf::from(&remote.shown),
+            backing: Backing::Remote,
+            format: StoreFormat::Zarr3,
+            arrays: Mutex::new(HashMap::new()),
+            consolidated: HashMap::new(),
+        };
+        if let Some(root) = store.get_json("zarr.json")? {
+            store.consolidated = consolidated_v3(&root);
+            store.consolidated.insert("zarr.json".into(), root);
+            return Ok(store);
+        }
+        store.format = StoreFormat::Zarr2;
+        store.consolidated = store.load_consolidated()?;
+        if store.consolidated.is_empty() && store.get_json(".zgroup")?.is_none() {
+            return Err(Error::format(
+                Location::file(&remote.shown),
+                "no zarr store here (no zarr.json, .zmetadata or .zgroup)",
+            ));
+        }
+        Ok(store)
+    }
+
+    fn with_store(path: &Path, store: Arc<ReadStore>, backing: Backing) -> Result<ZarrStore> {
         crate::zarr_lz4::register();
         let v3 = StoreKey::new("zarr.json")
             .ok()
@@ -102,7 +144,7 @@ impl ZarrStore {
         let mut store = ZarrStore {
             store,
             path: path.to_path_buf(),
-            zipped,
+            backing,
             format: if v3 {
                 StoreFormat::Zarr3
             } else {
@@ -113,6 +155,12 @@ impl ZarrStore {
         };
         store.consolidated = store.load_consolidated()?;
         Ok(store)
+    }
+
+    /// Remote stores take consolidated metadata as the whole truth: a key it lacks is absent,
+    /// not a request. Local ones look further, as a store edited after consolidation may need.
+    fn trusts_consolidated(&self) -> bool {
+        self.backing == Backing::Remote && !self.consolidated.is_empty()
     }
 
     pub(super) fn loc(&self, path: &str) -> Location {
@@ -127,19 +175,10 @@ impl ZarrStore {
             .and_then(|z| z.get("metadata").cloned())
         {
             out.extend(m);
-        } else if let Some(root) = self.get_json("zarr.json")? {
-            fn walk(prefix: &str, node: &Json, out: &mut HashMap<String, Json>) {
-                let Some(Json::Object(children)) = node.pointer("/consolidated_metadata/metadata")
-                else {
-                    return;
-                };
-                for (name, meta) in children {
-                    let path = key(prefix, name);
-                    walk(&path, meta, out);
-                    out.insert(key(&path, "zarr.json"), meta.clone());
-                }
-            }
-            walk("", &root, &mut out);
+        } else if self.format == StoreFormat::Zarr3
+            && let Some(root) = self.get_json("zarr.json")?
+        {
+            out = consolidated_v3(&root);
         }
         Ok(out)
     }
@@ -147,6 +186,9 @@ impl ZarrStore {
     fn get_json(&self, k: &str) -> Result<Option<Json>> {
         if let Some(j) = self.consolidated.get(k) {
             return Ok(Some(j.clone()));
+        }
+        if self.trusts_consolidated() && k != ".zmetadata" && k != "zarr.json" {
+            return Ok(None);
         }
         let sk = StoreKey::new(k)
             .map_err(|e| Error::format(Location::new(&self.path, k), e.to_string()))?;
@@ -164,7 +206,9 @@ impl ZarrStore {
 
     /// The metadata document of a node: (`zarr.json` or `.zarray`/`.zgroup`, its JSON).
     fn meta(&self, path: &str) -> Result<Option<(NodeKind, Json)>> {
-        if let Some(j) = self.get_json(&key(path, "zarr.json"))? {
+        // A remote v2 store is not asked for v3 documents (each would be a request).
+        let v3 = self.backing != Backing::Remote || self.format == StoreFormat::Zarr3;
+        if v3 && let Some(j) = self.get_json(&key(path, "zarr.json"))? {
             let kind = match j.get("node_type").and_then(|v| v.as_str()) {
                 Some("array") => NodeKind::Array,
                 Some("group") => NodeKind::Group,
@@ -198,10 +242,10 @@ impl ZarrStore {
         // zarrs rejects node names starting with `__`, which anndata 0.7 used for
         // `__categories`; such arrays are opened through a store rooted at their directory.
         let a = if path.split('/').any(|p| p.starts_with("__")) {
-            if self.zipped {
+            if self.backing != Backing::Directory {
                 return Err(Error::unsupported(
                     self.loc(path),
-                    "anndata 0.7 `__` array names inside a zip archive (unzip it first)",
+                    "anndata 0.7 `__` array names inside a zip archive or at a URL (copy the store to a local directory first)",
                 ));
             }
             let fs = FilesystemStore::new(self.path.join(path))
@@ -231,6 +275,51 @@ impl ZarrStore {
             .insert(path.to_string(), a.clone());
         Ok(a)
     }
+}
+
+/// `sel` widened to whole chunks (the last one clipped at the array's end).
+fn align(sel: &[Range<u64>], chunks: &[u64], shape: &[u64]) -> Vec<Range<u64>> {
+    sel.iter()
+        .zip(chunks.iter().zip(shape))
+        .map(|(r, (&c, &n))| {
+            if r.is_empty() || c == 0 {
+                r.clone()
+            } else {
+                (r.start / c * c)..(r.end.div_ceil(c) * c).min(n)
+            }
+        })
+        .chain(sel.iter().skip(chunks.len().min(shape.len())).cloned())
+        .collect()
+}
+
+/// The part of `whole` (read at `aligned`) that `sel` asked for.
+fn crop(whole: DynArray, sel: &[Range<u64>], aligned: &[Range<u64>]) -> DynArray {
+    let mut out = whole;
+    for (axis, (r, a)) in sel.iter().zip(aligned).enumerate() {
+        if r != a {
+            let local = (r.start - a.start) as usize..(r.end - a.start) as usize;
+            out =
+                engine_matrix::select_axis(&out, axis, &engine_matrix::AxisSelection::range(local));
+        }
+    }
+    out
+}
+
+/// The consolidated metadata inlined in a v3 root `zarr.json`, by document key.
+fn consolidated_v3(root: &Json) -> HashMap<String, Json> {
+    fn walk(prefix: &str, node: &Json, out: &mut HashMap<String, Json>) {
+        let Some(Json::Object(children)) = node.pointer("/consolidated_metadata/metadata") else {
+            return;
+        };
+        for (name, meta) in children {
+            let path = key(prefix, name);
+            walk(&path, meta, out);
+            out.insert(key(&path, "zarr.json"), meta.clone());
+        }
+    }
+    let mut out = HashMap::new();
+    walk("", root, &mut out);
+    out
 }
 
 /// Maps a zarr v2 `dtype` or v3 `data_type` to the engine's types.
@@ -330,6 +419,19 @@ impl Store for ZarrStore {
         } else {
             format!("{group}/")
         };
+        if self.trusts_consolidated() {
+            let mut names: Vec<String> = self
+                .consolidated
+                .keys()
+                .filter_map(|k| k.strip_prefix(&prefix))
+                .filter_map(|rest| rest.split_once('/'))
+                .filter(|(_, doc)| matches!(*doc, "zarr.json" | ".zarray" | ".zgroup"))
+                .map(|(name, _)| name.to_string())
+                .collect();
+            names.sort();
+            names.dedup();
+            return Ok(names);
+        }
         let sp = StorePrefix::new(prefix.clone()).map_err(|e| Error::internal(e.to_string()))?;
         let listing = self
             .store
@@ -374,7 +476,22 @@ impl Store for ZarrStore {
         // One metadata lookup per read: layout and fixed-width check both come from it.
         let meta = self.array_meta(path)?;
         let info = self.info_from_meta(path, &meta)?;
+        if self.backing == Backing::Remote
+            && let Some(chunks) = info.chunks.clone()
+        {
+            // Whole (inner) chunks, each fetched once: zarrs' partial decoding of a chunk
+            // fetches it more than once, which over a network is a request each time.
+            let aligned = align(sel, &chunks, &info.shape);
+            if aligned != sel {
+                let whole = self.read_with(path, meta, info, &aligned)?;
+                return Ok(crop(whole, sel, &aligned));
+            }
+        }
         self.read_with(path, meta, info, sel)
+    }
+
+    fn is_remote(&self) -> bool {
+        self.backing == Backing::Remote
     }
 
     fn read_records(&self, path: &str) -> Result<Vec<(String, DynArray)>> {
@@ -583,5 +700,31 @@ impl ZarrStore {
                 "corrupt chunk data (decoder failed)",
             )),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{align, crop};
+    use engine_matrix::DynArray;
+
+    #[test]
+    fn reads_widen_to_whole_chunks_and_crop_back() {
+        let sel = [3..4, 7..12];
+        let aligned = align(&sel, &[5, 5], &[8, 13]);
+        assert_eq!(aligned, vec![0..5, 5..13]);
+        let whole = DynArray::F64(
+            ndarray::Array2::from_shape_fn((5, 8), |(i, j)| (i * 100 + j + 5) as f64).into_dyn(),
+        );
+        let got = crop(whole, &sel, &aligned);
+        let want: Vec<f64> = (7..12).map(|j| (300 + j) as f64).collect();
+        assert_eq!(
+            got,
+            DynArray::F64(
+                ndarray::Array2::from_shape_vec((1, 5), want)
+                    .unwrap()
+                    .into_dyn()
+            )
+        );
     }
 }

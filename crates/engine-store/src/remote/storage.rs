@@ -1,0 +1,292 @@
+//! An object store as a (read-only) zarrs store: one request per key read, byte ranges as
+//! range requests (suffixes for shard indexes, no size probe first), adjacent ranges of one
+//! key coalesced and the rest fetched concurrently.
+
+use super::{count, retries, run, scrub};
+use object_store::path::Path as ObjectPath;
+use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt};
+use std::ops::Range;
+use std::sync::Arc;
+use zarrs::storage::byte_range::{ByteRange, ByteRangeIterator};
+use zarrs::storage::{
+    Bytes, ListableStorageTraits, MaybeBytes, MaybeBytesIterator, ReadableStorageTraits,
+    StorageError, StoreKey, StoreKeys, StoreKeysPrefixes, StorePrefix,
+};
+
+/// Ranges of one key closer than this are fetched as one request (object_store's default).
+const COALESCE: u64 = object_store::OBJECT_STORE_COALESCE_DEFAULT;
+
+/// A read-only zarrs store over an object store, rooted at `prefix`.
+pub(crate) struct ObjectStorage {
+    store: Arc<dyn ObjectStore>,
+    prefix: String,
+    /// The store's URL, for messages.
+    url: String,
+}
+
+impl std::fmt::Debug for ObjectStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObjectStorage")
+            .field("url", &self.url)
+            .finish()
+    }
+}
+
+impl ObjectStorage {
+    pub(super) fn new(store: Arc<dyn ObjectStore>, prefix: String, url: String) -> Self {
+        Self { store, prefix, url }
+    }
+
+    fn path(&self, key: &str) -> ObjectPath {
+        if self.prefix.is_empty() {
+            ObjectPath::from(key)
+        } else {
+            ObjectPath::from(format!("{}/{key}", self.prefix))
+        }
+    }
+
+    fn error(&self, key: &str, e: &dyn std::fmt::Display) -> StorageError {
+        StorageError::Other(scrub(&format!("{}/{key}: {e}", self.url)))
+    }
+}
+
+/// One request for `range` of `path`: `None` when the object does not exist. A body cut short
+/// after the headers arrived is fetched again (object_store retries the request itself, not
+/// a body that fails part way).
+async fn fetch(
+    store: Arc<dyn ObjectStore>,
+    path: ObjectPath,
+    range: Option<GetRange>,
+) -> object_store::Result<Option<Bytes>> {
+    let mut attempt = 0;
+    loop {
+        let options = GetOptions {
+            range: range.clone(),
+            ..GetOptions::default()
+        };
+        let got = match store.get_opts(&path, options).await {
+            Ok(got) => got,
+            Err(object_store::Error::NotFound { .. }) => {
+                count(0);
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        };
+        let expected = got.range.end - got.range.start;
+        let body = got.bytes().await;
+        let short = matches!(&body, Ok(b) if (b.len() as u64) < expected);
+        match body {
+            Ok(b) if !short => {
+                count(b.len() as u64);
+                return Ok(Some(b));
+            }
+            _ if attempt < retries() => {
+                count(0);
+                attempt += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(100 << attempt.min(6))).await;
+            }
+            Ok(b) => {
+                return Err(object_store::Error::Generic {
+                    store: "HTTP",
+                    source: format!(
+                        "response body ended after {} of {expected} bytes ({} tries)",
+                        b.len(),
+                        attempt + 1
+                    )
+                    .into(),
+                });
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+impl ReadableStorageTraits for ObjectStorage {
+    fn get(&self, key: &StoreKey) -> Result<MaybeBytes, StorageError> {
+        let (store, path) = (self.store.clone(), self.path(key.as_str()));
+        run(fetch(store, path, None))
+            .map_err(|e| self.error(key.as_str(), &e))?
+            .map_err(|e| self.error(key.as_str(), &e))
+    }
+
+    fn get_partial_many<'a>(
+        &'a self,
+        key: &StoreKey,
+        byte_ranges: ByteRangeIterator<'a>,
+    ) -> Result<MaybeBytesIterator<'a>, StorageError> {
+        let ranges: Vec<ByteRange> = byte_ranges.collect();
+        let (store, path) = (self.store.clone(), self.path(key.as_str()));
+        let got = run(async move {
+            // Bounded ranges are coalesced; suffixes and open ends are one request each.
+            let bounded: Vec<Range<u64>> = ranges
+                .iter()
+                .filter_map(|r| match *r {
+                    ByteRange::FromStart(o, Some(n)) => Some(o..o + n),
+                    _ => None,
+                })
+                .collect();
+            let mut merged = if bounded.is_empty() {
+                Vec::new()
+            } else {
+                let missing = std::sync::atomic::AtomicBool::new(false);
+                let parts = object_store::coalesce_ranges(
+                    &bounded,
+                    |r| {
+                        let (store, path) = (store.clone(), path.clone());
+                        let missing = &missing;
+                        async move {
+                            let got =
+                                fetch(store, path, Some(GetRange::Bounded(r.clone()))).await?;
+                            let bytes = got.unwrap_or_else(|| {
+                                missing.store(true, std::sync::atomic::Ordering::Relaxed);
+                                Bytes::new()
+                            });
+                            Ok::<_, object_store::Error>(bytes)
+                        }
+                    },
+                    COALESCE,
+                )
+                .await?;
+                if missing.load(std::sync::atomic::Ordering::Relaxed) {
+                    return Ok(None);
+                }
+                parts
+            }
+            .into_iter();
+            let mut out = Vec::with_capacity(ranges.len());
+            for r in &ranges {
+                let bytes = match *r {
+                    ByteRange::FromStart(o, Some(n)) => {
+                        let b = merged.next().unwrap_or_default();
+                        if b.len() as u64 != n {
+                            return Err(object_store::Error::Generic {
+                                store: "HTTP",
+                                source: format!("asked for {n} bytes at {o}, got {}", b.len())
+                                    .into(),
+                            });
+                        }
+                        Some(b)
+                    }
+                    ByteRange::FromStart(0, None) => {
+                        fetch(store.clone(), path.clone(), None).await?
+                    }
+                    ByteRange::FromStart(o, None) => {
+                        fetch(store.clone(), path.clone(), Some(GetRange::Offset(o))).await?
+                    }
+                    ByteRange::Suffix(n) => {
+                        fetch(store.clone(), path.clone(), Some(GetRange::Suffix(n))).await?
+                    }
+                };
+                match bytes {
+                    Some(b) => out.push(b),
+                    None => return Ok(None),
+                }
+            }
+            Ok(Some(out))
+        });
+        let got = got
+            .map_err(|e| self.error(key.as_str(), &e))?
+            .map_err(|e| self.error(key.as_str(), &e))?;
+        Ok(got.map(|v| Box::new(v.into_iter().map(Ok)) as Box<dyn Iterator<Item = _> + 'a>))
+    }
+
+    fn size_key(&self, key: &StoreKey) -> Result<Option<u64>, StorageError> {
+        let (store, path) = (self.store.clone(), self.path(key.as_str()));
+        let head = run(async move {
+            let head = store.head(&path).await;
+            count(0);
+            match head {
+                Ok(meta) => Ok(Some(meta.size)),
+                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(e),
+            }
+        });
+        head.map_err(|e| self.error(key.as_str(), &e))?
+            .map_err(|e| self.error(key.as_str(), &e))
+    }
+
+    fn supports_get_partial(&self) -> bool {
+        true
+    }
+}
+
+impl ListableStorageTraits for ObjectStorage {
+    fn list(&self) -> Result<StoreKeys, StorageError> {
+        self.list_prefix(&StorePrefix::root())
+    }
+
+    fn list_prefix(&self, prefix: &StorePrefix) -> Result<StoreKeys, StorageError> {
+        use futures::TryStreamExt;
+        let (store, root) = (self.store.clone(), self.prefix.clone());
+        let at = self.path(prefix.as_str().trim_end_matches('/'));
+        let listed = run(async move {
+            count(0);
+            store.list(Some(&at)).try_collect::<Vec<_>>().await
+        })
+        .map_err(|e| self.error(prefix.as_str(), &e))?
+        .map_err(|e| self.listing_error(prefix.as_str(), &e))?;
+        let mut keys = listed
+            .into_iter()
+            .filter_map(|m| StoreKey::new(strip(&root, m.location.as_ref())).ok())
+            .collect::<Vec<_>>();
+        keys.sort();
+        Ok(keys)
+    }
+
+    fn list_dir(&self, prefix: &StorePrefix) -> Result<StoreKeysPrefixes, StorageError> {
+        let (store, root) = (self.store.clone(), self.prefix.clone());
+        let at = self.path(prefix.as_str().trim_end_matches('/'));
+        let listed = run(async move {
+            count(0);
+            store.list_with_delimiter(Some(&at)).await
+        })
+        .map_err(|e| self.error(prefix.as_str(), &e))?
+        .map_err(|e| self.listing_error(prefix.as_str(), &e))?;
+        let keys = listed
+            .objects
+            .iter()
+            .filter_map(|m| StoreKey::new(strip(&root, m.location.as_ref())).ok())
+            .collect();
+        let prefixes = listed
+            .common_prefixes
+            .iter()
+            .filter_map(|p| StorePrefix::new(format!("{}/", strip(&root, p.as_ref()))).ok())
+            .collect();
+        Ok(StoreKeysPrefixes::new(keys, prefixes))
+    }
+
+    fn size_prefix(&self, prefix: &StorePrefix) -> Result<u64, StorageError> {
+        use futures::TryStreamExt;
+        let store = self.store.clone();
+        let at = self.path(prefix.as_str().trim_end_matches('/'));
+        let listed = run(async move {
+            count(0);
+            store.list(Some(&at)).try_collect::<Vec<_>>().await
+        })
+        .map_err(|e| self.error(prefix.as_str(), &e))?
+        .map_err(|e| self.listing_error(prefix.as_str(), &e))?;
+        Ok(listed.iter().map(|m| m.size).sum())
+    }
+}
+
+impl ObjectStorage {
+    /// Plain HTTP servers cannot list; say what would work instead.
+    fn listing_error(&self, prefix: &str, e: &dyn std::fmt::Display) -> StorageError {
+        StorageError::Other(scrub(&format!(
+            "{}/{prefix}: cannot list the store ({e}); over HTTP a store needs consolidated \
+             metadata (anndata writes it by default; zarr.consolidate_metadata adds it)",
+            self.url
+        )))
+    }
+}
+
+/// `location` relative to the store's root.
+fn strip<'a>(root: &str, location: &'a str) -> &'a str {
+    if root.is_empty() {
+        location
+    } else {
+        location
+            .strip_prefix(root)
+            .map_or(location, |l| l.trim_start_matches('/'))
+    }
+}

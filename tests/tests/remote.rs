@@ -1,0 +1,425 @@
+//! Stores by URL: zarr read over HTTP from a test server on the loopback interface that logs
+//! every request, with the dask + zarr tutorial's cases (one gene; the genes with `n_cells`
+//! above a threshold; X chunked `(n_obs, 5)` and `(n_obs, 25)`; sharded v3) counted request by
+//! request, values checked against anndata reading the same store locally, and faults
+//! injected by the server.
+
+use engine_tests::{RangeServer, Request, engine, python_ok, run_python, scratch};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// The stores of `tests/python/remote_fixtures.py`, written once per test process.
+fn stores() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = scratch("remote-stores");
+        let out = run_python("remote_fixtures.py", &[&dir]);
+        assert!(
+            out.status.success(),
+            "remote_fixtures.py failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        dir
+    })
+}
+
+/// `n_cells` per gene and the gene names, as the fixture script computed them.
+fn expected() -> (Vec<i64>, Vec<String>) {
+    let text = std::fs::read_to_string(stores().join("expected.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let n_cells = v["n_cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_i64().unwrap())
+        .collect();
+    let names = v["var_names"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap().to_string())
+        .collect();
+    (n_cells, names)
+}
+
+/// The GETs of X's chunks (not its metadata) of `store`.
+fn x_reads<'a>(reqs: &'a [Request], store: &str) -> Vec<&'a Request> {
+    let prefix = format!("/{store}/X/");
+    reqs.iter()
+        .filter(|r| r.method == "GET" && r.path.starts_with(&prefix))
+        .filter(|r| !r.path.ends_with("zarr.json") && !r.path.contains("/.z"))
+        .collect()
+}
+
+/// A pipeline reading `url`, keeping the genes `var_where` selects, written to `out`.
+fn select_pipeline(dir: &Path, url: &str, var_where: &str, out: &Path) -> PathBuf {
+    let p = dir.join("genes.yaml");
+    std::fs::write(
+        &p,
+        format!(
+            "version: 1\nsteps:\n  - {{id: data, op: read, path: '{url}'}}\n  - {{id: genes, op: select, input: data, var_where: \"{var_where}\"}}\noutputs:\n  - {{step: genes, path: '{}'}}\n",
+            out.display()
+        ),
+    )
+    .unwrap();
+    p
+}
+
+/// Runs `engine run` with extra environment, returning (exit code, stderr).
+fn run_with_env(pipeline: &Path, env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let out = std::process::Command::new(engine_tests::engine_bin())
+        .args(["run", pipeline.to_str().unwrap(), "--metrics"])
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout),
+    )
+}
+
+/// anndata: the output equals the local store with the same genes selected.
+fn assert_selection_equal(store: &Path, out: &Path, genes: &[String]) {
+    let list = genes
+        .iter()
+        .map(|g| format!("{g:?}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    python_ok(&format!(
+        "import anndata as ad, numpy as np\n\
+         a = ad.read_zarr({store:?})[:, [{list}]]\n\
+         b = ad.read_h5ad({out:?})\n\
+         assert list(b.var_names) == list(a.var_names), (list(b.var_names), list(a.var_names))\n\
+         assert list(b.obs_names) == list(a.obs_names)\n\
+         np.testing.assert_array_equal(np.asarray(b.X), np.asarray(a.X))\n\
+         assert list(b.var['n_cells']) == list(a.var['n_cells'])\n\
+         assert list(b.obs['bulk_labels']) == list(a.obs['bulk_labels'])\n",
+        store = store.display().to_string(),
+        out = out.display().to_string(),
+    ));
+}
+
+#[test]
+fn one_gene_is_one_chunk_request() {
+    let dir = scratch("remote-one-gene");
+    let server = RangeServer::start(stores(), &dir);
+    let (_, names) = expected();
+    let gene = &names[17];
+    for (store, chunk) in [("pbmc_5.zarr", 5), ("pbmc_25.zarr", 25)] {
+        let out = dir.join(format!("{store}.h5ad"));
+        let p = select_pipeline(&dir, &server.url(store), &format!("index = '{gene}'"), &out);
+        server.clear();
+        let (code, err) = run_with_env(&p, &[]);
+        assert_eq!(code, Some(0), "{err}");
+        let reqs = server.requests();
+        let x = x_reads(&reqs, store);
+        assert_eq!(
+            x.iter().map(|r| r.path.as_str()).collect::<Vec<_>>(),
+            [format!("/{store}/X/0.{}", 17 / chunk)],
+            "{store}: {reqs:#?}"
+        );
+        // The store is opened from its consolidated metadata: `zarr.json` (absent, v2) and
+        // `.zmetadata`, and no other metadata document.
+        let meta: Vec<&str> = reqs
+            .iter()
+            .filter(|r| r.path.ends_with("zarr.json") || r.path.contains("/.z"))
+            .map(|r| r.path.as_str())
+            .collect();
+        assert_eq!(
+            meta,
+            [
+                format!("/{store}/zarr.json"),
+                format!("/{store}/.zmetadata")
+            ],
+            "{store}"
+        );
+        assert!(
+            err.contains(&format!("remote: {} requests", reqs.len())),
+            "--metrics reports what the server saw ({} requests):\n{err}",
+            reqs.len()
+        );
+        assert_selection_equal(&stores().join(store), &out, std::slice::from_ref(gene));
+    }
+}
+
+#[test]
+fn a_set_of_genes_costs_one_request_per_distinct_chunk() {
+    let dir = scratch("remote-genes");
+    let server = RangeServer::start(stores(), &dir);
+    let (n_cells, names) = expected();
+    let threshold = 300;
+    let picked: Vec<usize> = (0..n_cells.len())
+        .filter(|&j| n_cells[j] > threshold)
+        .collect();
+    assert!(picked.len() > 100, "the threshold picks many genes");
+    let genes: Vec<String> = picked.iter().map(|&j| names[j].clone()).collect();
+    for (store, chunk) in [("pbmc_5.zarr", 5), ("pbmc_25.zarr", 25)] {
+        let out = dir.join(format!("{store}.h5ad"));
+        let p = select_pipeline(
+            &dir,
+            &server.url(store),
+            &format!("n_cells > {threshold}"),
+            &out,
+        );
+        server.clear();
+        let (code, err) = run_with_env(&p, &[]);
+        assert_eq!(code, Some(0), "{err}");
+        let reqs = server.requests();
+        let got: Vec<String> = x_reads(&reqs, store)
+            .iter()
+            .map(|r| r.path.clone())
+            .collect();
+        let want: BTreeSet<String> = picked
+            .iter()
+            .map(|j| format!("/{store}/X/0.{}", j / chunk))
+            .collect();
+        assert_eq!(
+            got.len(),
+            want.len(),
+            "{store}: each chunk once, none twice"
+        );
+        assert_eq!(got.into_iter().collect::<BTreeSet<_>>(), want, "{store}");
+        assert_selection_equal(&stores().join(store), &out, &genes);
+    }
+}
+
+#[test]
+fn sharded_reads_fetch_the_index_once_and_coalesced_ranges() {
+    let dir = scratch("remote-sharded");
+    let server = RangeServer::start(stores(), &dir);
+    let (n_cells, names) = expected();
+    let store = "pbmc_sharded.zarr";
+    // One gene: the shard's index (a suffix range) and one inner chunk's byte range.
+    let out = dir.join("one.h5ad");
+    let p = select_pipeline(
+        &dir,
+        &server.url(store),
+        &format!("index = '{}'", names[217]),
+        &out,
+    );
+    server.clear();
+    let (code, err) = run_with_env(&p, &[]);
+    assert_eq!(code, Some(0), "{err}");
+    let reqs = server.requests();
+    let x = x_reads(&reqs, store);
+    assert_eq!(x.len(), 2, "{x:#?}");
+    assert!(x.iter().all(|r| r.path == format!("/{store}/X/c/0/2")));
+    let index = 16 * (700 * 100 / (700 * 5)) as u64 + 4;
+    assert_eq!(
+        x[0].range.as_deref(),
+        Some(format!("bytes=-{index}").as_str())
+    );
+    assert!(
+        x[1].range.is_some() && x[1].bytes < 700 * 5 * 4 + 64,
+        "{x:#?}"
+    );
+    let meta: Vec<&str> = reqs
+        .iter()
+        .filter(|r| r.path.ends_with("zarr.json"))
+        .map(|r| r.path.as_str())
+        .collect();
+    assert_eq!(
+        meta,
+        [format!("/{store}/zarr.json")],
+        "opening is one request"
+    );
+    assert_selection_equal(&stores().join(store), &out, &[names[217].clone()]);
+
+    // Many genes: per shard touched, its index and one coalesced range of its chunks.
+    let picked: Vec<usize> = (0..n_cells.len()).filter(|&j| n_cells[j] > 300).collect();
+    let shards: BTreeSet<usize> = picked.iter().map(|j| j / 100).collect();
+    let out = dir.join("many.h5ad");
+    let p = select_pipeline(&dir, &server.url(store), "n_cells > 300", &out);
+    server.clear();
+    let (code, err) = run_with_env(&p, &[]);
+    assert_eq!(code, Some(0), "{err}");
+    let reqs = server.requests();
+    let x = x_reads(&reqs, store);
+    assert_eq!(x.len(), 2 * shards.len(), "{x:#?}");
+    for s in &shards {
+        let path = format!("/{store}/X/c/0/{s}");
+        assert_eq!(x.iter().filter(|r| r.path == path).count(), 2, "{path}");
+    }
+    let genes: Vec<String> = picked.iter().map(|&j| names[j].clone()).collect();
+    assert_selection_equal(&stores().join(store), &out, &genes);
+}
+
+#[test]
+fn sql_inspect_and_convert_take_urls() {
+    let dir = scratch("remote-cli");
+    let server = RangeServer::start(stores(), &dir);
+    let url = server.url("pbmc_sharded.zarr");
+    let csv = dir.join("counts.csv");
+    let out = engine(&[
+        "sql",
+        "--data",
+        &format!("pbmc={url}"),
+        "SELECT bulk_labels, count(*) AS n FROM obs GROUP BY bulk_labels",
+        "--output",
+        csv.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    python_ok(&format!(
+        "import anndata as ad, pandas as pd\n\
+         a = ad.read_zarr({store:?})\n\
+         want = a.obs.groupby('bulk_labels', observed=True).size()\n\
+         got = pd.read_csv({csv:?}).set_index('bulk_labels')['n']\n\
+         assert got.to_dict() == want.to_dict(), (got, want)\n",
+        store = stores().join("pbmc_sharded.zarr").display().to_string(),
+        csv = csv.display().to_string(),
+    ));
+
+    let out = engine(&["inspect", &url]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("700") && text.contains("765"), "{text}");
+
+    let copy = dir.join("copy.h5ad");
+    let out = engine(&[
+        "convert",
+        &server.url("pbmc_5.zarr"),
+        copy.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    engine_tests::assert_anndata_equal(&stores().join("pbmc_5.zarr"), &copy);
+}
+
+#[test]
+fn a_store_without_consolidated_metadata_over_http_says_what_to_do() {
+    let dir = scratch("remote-bare");
+    let server = RangeServer::start(stores(), &dir);
+    let out = dir.join("bare.h5ad");
+    let p = select_pipeline(&dir, &server.url("pbmc_bare.zarr"), "index = 'CD3E'", &out);
+    let (code, err) = run_with_env(&p, &[]);
+    assert_ne!(code, Some(0));
+    assert!(
+        err.contains("pbmc_bare.zarr") && err.contains("consolidated metadata"),
+        "{err}"
+    );
+    assert!(!out.exists());
+}
+
+/// Fast retries for the fault tests.
+const QUICK: [(&str, &str); 3] = [
+    ("ENGINE_HTTP_RETRIES", "3"),
+    ("ENGINE_HTTP_BACKOFF", "0.01"),
+    ("ENGINE_HTTP_TIMEOUT", "2"),
+];
+
+#[test]
+fn transient_faults_are_retried() {
+    let dir = scratch("remote-faults");
+    let server = RangeServer::start(stores(), &dir);
+    let (_, names) = expected();
+    let store = "pbmc_5.zarr";
+    let chunk = format!("/{store}/X/0.3");
+    for fault in [
+        r#"{"kind": "status", "status": 503, "times": 2}"#,
+        r#"{"kind": "status", "status": 500, "times": 1}"#,
+        r#"{"kind": "truncate", "times": 2}"#,
+        r#"{"kind": "drop", "times": 1}"#,
+        r#"{"kind": "delay", "seconds": 4, "times": 1}"#,
+    ] {
+        let fault = fault.replace('{', &format!("{{\"match\": \"{chunk}\", "));
+        server.faults(&format!("[{fault}]"));
+        server.clear();
+        let out = dir.join("gene.h5ad");
+        let p = select_pipeline(
+            &dir,
+            &server.url(store),
+            &format!("index = '{}'", names[17]),
+            &out,
+        );
+        let _ = std::fs::remove_file(&out);
+        let (code, err) = run_with_env(&p, &QUICK);
+        assert_eq!(code, Some(0), "{fault}: {err}");
+        let tries: Vec<String> = server
+            .requests()
+            .into_iter()
+            .filter(|r| r.path == chunk)
+            .map(|r| r.status)
+            .collect();
+        assert!(
+            tries.len() >= 2 && tries.last().map(String::as_str) == Some("200"),
+            "{fault}: {tries:?}"
+        );
+        assert_selection_equal(
+            &stores().join(store),
+            &out,
+            std::slice::from_ref(&names[17]),
+        );
+    }
+}
+
+#[test]
+fn a_lasting_fault_names_the_url_and_writes_nothing() {
+    let dir = scratch("remote-down");
+    let server = RangeServer::start(stores(), &dir);
+    let (_, names) = expected();
+    let store = "pbmc_5.zarr";
+    server.faults(&format!(
+        r#"[{{"match": "/{store}/X/0.3", "kind": "status", "status": 503, "times": 1000}}]"#
+    ));
+    let out = dir.join("gene.h5ad");
+    let p = select_pipeline(
+        &dir,
+        &server.url(store),
+        &format!("index = '{}'", names[17]),
+        &out,
+    );
+    let (code, err) = run_with_env(&p, &QUICK);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains(&server.url(store)) && err.contains("X/0.3"),
+        "{err}"
+    );
+    assert!(err.contains("503"), "{err}");
+    assert!(!out.exists());
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("gene.h5ad"))
+        .collect();
+    assert!(left.is_empty(), "nothing half-written: {left:?}");
+    let tries = server
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("X/0.3"))
+        .count();
+    assert_eq!(tries, 4, "the first try and ENGINE_HTTP_RETRIES=3 more");
+}
+
+#[test]
+fn credentials_never_appear_in_messages() {
+    let dir = scratch("remote-secret");
+    let server = RangeServer::start(stores(), &dir);
+    let url = server
+        .url("missing.zarr")
+        .replace("http://", "http://reader:hunter2-secret@");
+    let out = engine(&["inspect", &url]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("missing.zarr"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+    let out = std::process::Command::new(engine_tests::engine_bin())
+        .args(["inspect", &server.url("pbmc_5.zarr")])
+        .env("AWS_SECRET_ACCESS_KEY", "hunter2-secret")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("hunter2"));
+}
