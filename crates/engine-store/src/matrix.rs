@@ -545,8 +545,11 @@ mod tests {
         assert_eq!(read, vec![0..10, 20..22]);
         let at = positions_in(&cols, &read);
         assert_eq!(at.indices().collect::<Vec<_>>(), vec![1, 3, 7, 10, 11]);
-        // Shards of 15 columns: one read spans each shard's chunks with selected columns.
+        // Shards of 15 columns: one read spans each shard's chunks with selected columns
+        // (and touching reads join).
+        let cols = AxisSelection::from_indices(&[1, 12, 31]);
+        assert_eq!(chunk_runs(cols.runs(), 5, 15, 45), vec![0..15, 30..35]);
         let cols = AxisSelection::from_indices(&[1, 12, 16, 29]);
-        assert_eq!(chunk_runs(cols.runs(), 5, 15, 40), vec![0..15, 15..30]);
+        assert_eq!(chunk_runs(cols.runs(), 5, 15, 40), vec![0..30]);
     }
 }
