@@ -5,8 +5,9 @@
 use super::{count, retries, run, scrub};
 use object_store::path::Path as ObjectPath;
 use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt};
+use std::collections::HashMap;
 use std::ops::Range;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use zarrs::storage::byte_range::{ByteRange, ByteRangeIterator};
 use zarrs::storage::{
     Bytes, ListableStorageTraits, MaybeBytes, MaybeBytesIterator, ReadableStorageTraits,
@@ -22,6 +23,9 @@ pub(crate) struct ObjectStorage {
     prefix: String,
     /// The store's URL, for messages.
     url: String,
+    /// Byte ranges fetched ahead of a read ([`ObjectStorage::prefetch`]), served from memory
+    /// until the read is over: per key, how many reads hold it and the ranges.
+    prefetched: Mutex<HashMap<String, (usize, Vec<(ByteRange, Bytes)>)>>,
 }
 
 impl std::fmt::Debug for ObjectStorage {
@@ -34,7 +38,87 @@ impl std::fmt::Debug for ObjectStorage {
 
 impl ObjectStorage {
     pub(super) fn new(store: Arc<dyn ObjectStore>, prefix: String, url: String) -> Self {
-        Self { store, prefix, url }
+        Self {
+            store,
+            prefix,
+            url,
+            prefetched: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Fetches `ranges` of each key ahead of a read, all keys concurrently and each key's
+    /// bounded ranges coalesced, and keeps them until [`ObjectStorage::release`]: zarrs then
+    /// finds them in memory, however it splits its own requests.
+    /// `hold` starts a read's hold on the keys (one [`ObjectStorage::release`] each);
+    /// without it the ranges join a hold already taken.
+    pub(crate) fn prefetch(
+        &self,
+        wants: Vec<(String, Vec<ByteRange>)>,
+        hold: bool,
+    ) -> Result<(), StorageError> {
+        let jobs: Vec<_> = wants
+            .into_iter()
+            .map(|(key, ranges)| {
+                let (store, path) = (self.store.clone(), self.path(&key));
+                async move {
+                    let got = fetch_ranges(store, path, ranges.clone()).await;
+                    (key, ranges, got)
+                }
+            })
+            .collect();
+        let results =
+            run(futures::future::join_all(jobs)).map_err(|e| StorageError::Other(e.to_string()))?;
+        let mut held = self.lock();
+        for (key, ranges, got) in results {
+            let got = got.map_err(|e| self.error(&key, &e))?;
+            let entry = held.entry(key).or_insert((0, Vec::new()));
+            if hold {
+                entry.0 += 1;
+            }
+            if let Some(parts) = got {
+                entry.1.extend(ranges.into_iter().zip(parts));
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends one read's hold on its prefetched keys.
+    pub(crate) fn release(&self, keys: &[String]) {
+        let mut held = self.lock();
+        for key in keys {
+            if let Some(entry) = held.get_mut(key) {
+                entry.0 = entry.0.saturating_sub(1);
+                if entry.0 == 0 {
+                    held.remove(key);
+                }
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (usize, Vec<(ByteRange, Bytes)>)>> {
+        self.prefetched
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// `ranges` of `key` from what was prefetched, if all of them are there.
+    fn from_prefetched(&self, key: &str, ranges: &[ByteRange]) -> Option<Vec<Bytes>> {
+        let held = self.lock();
+        let (_, parts) = held.get(key)?;
+        ranges
+            .iter()
+            .map(|want| {
+                parts.iter().find_map(|(have, bytes)| match (*want, *have) {
+                    (ByteRange::Suffix(a), ByteRange::Suffix(b)) if a == b => Some(bytes.clone()),
+                    (ByteRange::FromStart(o, Some(n)), ByteRange::FromStart(p, Some(m)))
+                        if o >= p && o + n <= p + m =>
+                    {
+                        Some(bytes.slice((o - p) as usize..(o - p + n) as usize))
+                    }
+                    _ => None,
+                })
+            })
+            .collect()
     }
 
     fn path(&self, key: &str) -> ObjectPath {
@@ -101,6 +185,77 @@ async fn fetch(
     }
 }
 
+/// `ranges` of one object: bounded ones coalesced and fetched concurrently, suffixes and open
+/// ends one request each. `None` when the object does not exist.
+async fn fetch_ranges(
+    store: Arc<dyn ObjectStore>,
+    path: ObjectPath,
+    ranges: Vec<ByteRange>,
+) -> object_store::Result<Option<Vec<Bytes>>> {
+    // Bounded ranges are coalesced; suffixes and open ends are one request each.
+    let bounded: Vec<Range<u64>> = ranges
+        .iter()
+        .filter_map(|r| match *r {
+            ByteRange::FromStart(o, Some(n)) => Some(o..o + n),
+            _ => None,
+        })
+        .collect();
+    let mut merged = if bounded.is_empty() {
+        Vec::new()
+    } else {
+        let missing = std::sync::atomic::AtomicBool::new(false);
+        let parts = object_store::coalesce_ranges(
+            &bounded,
+            |r| {
+                let (store, path) = (store.clone(), path.clone());
+                let missing = &missing;
+                async move {
+                    let got = fetch(store, path, Some(GetRange::Bounded(r.clone()))).await?;
+                    let bytes = got.unwrap_or_else(|| {
+                        missing.store(true, std::sync::atomic::Ordering::Relaxed);
+                        Bytes::new()
+                    });
+                    Ok::<_, object_store::Error>(bytes)
+                }
+            },
+            COALESCE,
+        )
+        .await?;
+        if missing.load(std::sync::atomic::Ordering::Relaxed) {
+            return Ok(None);
+        }
+        parts
+    }
+    .into_iter();
+    let mut out = Vec::with_capacity(ranges.len());
+    for r in &ranges {
+        let bytes = match *r {
+            ByteRange::FromStart(o, Some(n)) => {
+                let b = merged.next().unwrap_or_default();
+                if b.len() as u64 != n {
+                    return Err(object_store::Error::Generic {
+                        store: "HTTP",
+                        source: format!("asked for {n} bytes at {o}, got {}", b.len()).into(),
+                    });
+                }
+                Some(b)
+            }
+            ByteRange::FromStart(0, None) => fetch(store.clone(), path.clone(), None).await?,
+            ByteRange::FromStart(o, None) => {
+                fetch(store.clone(), path.clone(), Some(GetRange::Offset(o))).await?
+            }
+            ByteRange::Suffix(n) => {
+                fetch(store.clone(), path.clone(), Some(GetRange::Suffix(n))).await?
+            }
+        };
+        match bytes {
+            Some(b) => out.push(b),
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(out))
+}
+
 impl ReadableStorageTraits for ObjectStorage {
     fn get(&self, key: &StoreKey) -> Result<MaybeBytes, StorageError> {
         let (store, path) = (self.store.clone(), self.path(key.as_str()));
@@ -115,75 +270,11 @@ impl ReadableStorageTraits for ObjectStorage {
         byte_ranges: ByteRangeIterator<'a>,
     ) -> Result<MaybeBytesIterator<'a>, StorageError> {
         let ranges: Vec<ByteRange> = byte_ranges.collect();
+        if let Some(parts) = self.from_prefetched(key.as_str(), &ranges) {
+            return Ok(Some(Box::new(parts.into_iter().map(Ok))));
+        }
         let (store, path) = (self.store.clone(), self.path(key.as_str()));
-        let got = run(async move {
-            // Bounded ranges are coalesced; suffixes and open ends are one request each.
-            let bounded: Vec<Range<u64>> = ranges
-                .iter()
-                .filter_map(|r| match *r {
-                    ByteRange::FromStart(o, Some(n)) => Some(o..o + n),
-                    _ => None,
-                })
-                .collect();
-            let mut merged = if bounded.is_empty() {
-                Vec::new()
-            } else {
-                let missing = std::sync::atomic::AtomicBool::new(false);
-                let parts = object_store::coalesce_ranges(
-                    &bounded,
-                    |r| {
-                        let (store, path) = (store.clone(), path.clone());
-                        let missing = &missing;
-                        async move {
-                            let got =
-                                fetch(store, path, Some(GetRange::Bounded(r.clone()))).await?;
-                            let bytes = got.unwrap_or_else(|| {
-                                missing.store(true, std::sync::atomic::Ordering::Relaxed);
-                                Bytes::new()
-                            });
-                            Ok::<_, object_store::Error>(bytes)
-                        }
-                    },
-                    COALESCE,
-                )
-                .await?;
-                if missing.load(std::sync::atomic::Ordering::Relaxed) {
-                    return Ok(None);
-                }
-                parts
-            }
-            .into_iter();
-            let mut out = Vec::with_capacity(ranges.len());
-            for r in &ranges {
-                let bytes = match *r {
-                    ByteRange::FromStart(o, Some(n)) => {
-                        let b = merged.next().unwrap_or_default();
-                        if b.len() as u64 != n {
-                            return Err(object_store::Error::Generic {
-                                store: "HTTP",
-                                source: format!("asked for {n} bytes at {o}, got {}", b.len())
-                                    .into(),
-                            });
-                        }
-                        Some(b)
-                    }
-                    ByteRange::FromStart(0, None) => {
-                        fetch(store.clone(), path.clone(), None).await?
-                    }
-                    ByteRange::FromStart(o, None) => {
-                        fetch(store.clone(), path.clone(), Some(GetRange::Offset(o))).await?
-                    }
-                    ByteRange::Suffix(n) => {
-                        fetch(store.clone(), path.clone(), Some(GetRange::Suffix(n))).await?
-                    }
-                };
-                match bytes {
-                    Some(b) => out.push(b),
-                    None => return Ok(None),
-                }
-            }
-            Ok(Some(out))
-        });
+        let got = run(fetch_ranges(store, path, ranges));
         let got = got
             .map_err(|e| self.error(key.as_str(), &e))?
             .map_err(|e| self.error(key.as_str(), &e))?;

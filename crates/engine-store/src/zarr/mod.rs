@@ -13,6 +13,7 @@ mod dtype;
 mod legacy;
 mod read;
 mod records;
+mod shards;
 mod write;
 
 pub use read::ZarrStore;

@@ -35,6 +35,8 @@ enum Backing {
 /// An open zarr store.
 pub struct ZarrStore {
     pub(super) store: Arc<ReadStore>,
+    /// The same store when it is remote, for reads that fetch ahead.
+    objects: Option<Arc<crate::remote::ObjectStorage>>,
     path: PathBuf,
     backing: Backing,
     format: StoreFormat,
@@ -110,9 +112,10 @@ impl ZarrStore {
     /// When the URL holds no zarr root metadata, or the requests fail after their retries.
     pub fn open_remote(remote: &crate::remote::Remote) -> Result<ZarrStore> {
         crate::zarr_lz4::register();
-        let storage: Arc<ReadStore> = Arc::new(remote.storage()?);
+        let objects = Arc::new(remote.storage()?);
         let mut store = ZarrStore {
-            store: storage,
+            store: objects.clone(),
+            objects: Some(objects),
             path: PathBuf::from(&remote.shown),
             backing: Backing::Remote,
             format: StoreFormat::Zarr3,
@@ -143,6 +146,7 @@ impl ZarrStore {
             .is_some();
         let mut store = ZarrStore {
             store,
+            objects: None,
             path: path.to_path_buf(),
             backing,
             format: if v3 {
@@ -274,6 +278,63 @@ impl ZarrStore {
             .map_err(|_| Error::internal("poisoned lock"))?
             .insert(path.to_string(), a.clone());
         Ok(a)
+    }
+}
+
+impl ZarrStore {
+    /// Fetches what a read of `sel` needs from a sharded array before zarrs decodes it: the
+    /// index of every shard it touches (one request each, concurrently), then the touched
+    /// inner chunks of each shard as coalesced byte ranges. Returns the keys held.
+    fn prefetch_shards(
+        &self,
+        objects: &crate::remote::ObjectStorage,
+        path: &str,
+        layout: &super::shards::ShardLayout,
+        sel: &[Range<u64>],
+    ) -> Result<Vec<String>> {
+        use zarrs::storage::ReadableStorageTraits;
+        let array = self.array(path)?;
+        // Shards read whole are one request each already.
+        let shards: Vec<Vec<u64>> = layout
+            .shards(sel)
+            .into_iter()
+            .filter(|s| !layout.covers(s, sel))
+            .collect();
+        let keys: Vec<String> = shards
+            .iter()
+            .map(|s| array.chunk_key(s).as_str().to_string())
+            .collect();
+        let index = layout.index_range();
+        objects
+            .prefetch(
+                keys.iter().map(|k| (k.clone(), vec![index])).collect(),
+                true,
+            )
+            .map_err(|e| Error::io(self.loc(path), e))?;
+        let mut wants = Vec::new();
+        for (shard, key) in shards.iter().zip(&keys) {
+            let sk = StoreKey::new(key.clone()).map_err(|e| Error::internal(e.to_string()))?;
+            let Ok(Some(bytes)) = objects.get_partial(&sk, index) else {
+                continue;
+            };
+            if let Some(ranges) = layout.chunk_ranges(shard, sel, &bytes) {
+                let ranges = ranges
+                    .into_iter()
+                    .map(|r| {
+                        zarrs::storage::byte_range::ByteRange::FromStart(
+                            r.start,
+                            Some(r.end - r.start),
+                        )
+                    })
+                    .collect();
+                wants.push((key.clone(), ranges));
+            }
+        }
+        if let Err(e) = objects.prefetch(wants, false) {
+            objects.release(&keys);
+            return Err(Error::io(self.loc(path), e));
+        }
+        Ok(keys)
     }
 }
 
@@ -482,10 +543,22 @@ impl Store for ZarrStore {
             // Whole (inner) chunks, each fetched once: zarrs' partial decoding of a chunk
             // fetches it more than once, which over a network is a request each time.
             let aligned = align(sel, &chunks, &info.shape);
-            if aligned != sel {
-                let whole = self.read_with(path, meta, info, &aligned)?;
-                return Ok(crop(whole, sel, &aligned));
+            let held = match (&self.objects, super::shards::ShardLayout::from_meta(&meta)) {
+                (Some(objects), Some(layout)) => {
+                    self.prefetch_shards(objects, path, &layout, &aligned)?
+                }
+                _ => Vec::new(),
+            };
+            let whole = self.read_with(path, meta, info, &aligned);
+            if let Some(objects) = &self.objects {
+                objects.release(&held);
             }
+            let whole = whole?;
+            return Ok(if aligned == sel {
+                whole
+            } else {
+                crop(whole, sel, &aligned)
+            });
         }
         self.read_with(path, meta, info, sel)
     }
