@@ -25,8 +25,11 @@ pub(crate) struct ObjectStorage {
     url: String,
     /// Byte ranges fetched ahead of a read ([`ObjectStorage::prefetch`]), served from memory
     /// until the read is over: per key, how many reads hold it and the ranges.
-    prefetched: Mutex<HashMap<String, (usize, Vec<(ByteRange, Bytes)>)>>,
+    prefetched: Mutex<HashMap<String, Held>>,
 }
+
+/// A prefetched key: how many reads hold it, and its ranges.
+type Held = (usize, Vec<(ByteRange, Bytes)>);
 
 impl std::fmt::Debug for ObjectStorage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -95,14 +98,14 @@ impl ObjectStorage {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (usize, Vec<(ByteRange, Bytes)>)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Held>> {
         self.prefetched
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// `ranges` of `key` from what was prefetched, if all of them are there.
-    fn from_prefetched(&self, key: &str, ranges: &[ByteRange]) -> Option<Vec<Bytes>> {
+    fn held_ranges(&self, key: &str, ranges: &[ByteRange]) -> Option<Vec<Bytes>> {
         let held = self.lock();
         let (_, parts) = held.get(key)?;
         ranges
@@ -270,7 +273,7 @@ impl ReadableStorageTraits for ObjectStorage {
         byte_ranges: ByteRangeIterator<'a>,
     ) -> Result<MaybeBytesIterator<'a>, StorageError> {
         let ranges: Vec<ByteRange> = byte_ranges.collect();
-        if let Some(parts) = self.from_prefetched(key.as_str(), &ranges) {
+        if let Some(parts) = self.held_ranges(key.as_str(), &ranges) {
             return Ok(Some(Box::new(parts.into_iter().map(Ok))));
         }
         let (store, path) = (self.store.clone(), self.path(key.as_str()));
