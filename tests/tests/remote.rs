@@ -440,3 +440,106 @@ fn credentials_never_appear_in_messages() {
     assert!(out.status.success());
     assert!(!String::from_utf8_lossy(&out.stdout).contains("hunter2"));
 }
+
+/// moto's S3 server on a free loopback port; killed when dropped.
+struct S3Server(std::process::Child, u16);
+
+impl S3Server {
+    fn start() -> S3Server {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new(engine_tests::python())
+            .args([
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("moto's server starts");
+        let t = std::time::Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(t.elapsed().as_secs() < 60, "moto's server did not come up");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        S3Server(child, port)
+    }
+
+    fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{}", self.1)),
+            ("AWS_ACCESS_KEY_ID", "AKIDTESTREADER".into()),
+            ("AWS_SECRET_ACCESS_KEY", "s3cr3t-never-shown".into()),
+            ("AWS_REGION", "us-east-1".into()),
+        ]
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn s3_stores_read_with_credentials_from_the_environment() {
+    let dir = scratch("remote-s3");
+    let s3 = S3Server::start();
+    python_ok(&format!(
+        "import boto3, os\n\
+         s3 = boto3.client('s3', endpoint_url='http://127.0.0.1:{port}', region_name='us-east-1',\n\
+                           aws_access_key_id='AKIDTESTREADER', aws_secret_access_key='s3cr3t-never-shown')\n\
+         s3.create_bucket(Bucket='lab')\n\
+         for store in ['pbmc_5.zarr', 'pbmc_bare.zarr', 'pbmc_sharded.zarr']:\n\
+         \x20   root = os.path.join({stores:?}, store)\n\
+         \x20   for d, _, files in os.walk(root):\n\
+         \x20       for f in files:\n\
+         \x20           p = os.path.join(d, f)\n\
+         \x20           s3.upload_file(p, 'lab', 'runs/' + store + '/' + os.path.relpath(p, root))\n",
+        port = s3.1,
+        stores = stores().display().to_string(),
+    ));
+    let (_, names) = expected();
+    let env = s3.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    // Consolidated, sharded, and bare (S3 lists, so no consolidated metadata is needed).
+    for store in ["pbmc_5.zarr", "pbmc_sharded.zarr", "pbmc_bare.zarr"] {
+        let out = dir.join(format!("{store}.h5ad"));
+        let p = select_pipeline(
+            &dir,
+            &format!("s3://lab/runs/{store}"),
+            &format!("index = '{}' OR n_cells > 600", names[17]),
+            &out,
+        );
+        let (code, err) = run_with_env(&p, &env);
+        assert_eq!(code, Some(0), "{store}: {err}");
+        assert!(!err.contains("s3cr3t"), "{err}");
+        let (n_cells, _) = expected();
+        let genes: Vec<String> = (0..names.len())
+            .filter(|&j| j == 17 || n_cells[j] > 600)
+            .map(|j| names[j].clone())
+            .collect();
+        assert_selection_equal(&stores().join(store), &out, &genes);
+    }
+    // A missing store: the URL in the message, never the secret.
+    let out = std::process::Command::new(engine_tests::engine_bin())
+        .args(["inspect", "s3://lab/runs/missing.zarr"])
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("s3://lab/runs/missing.zarr"), "{err}");
+    assert!(
+        !err.contains("s3cr3t") && !err.contains("AKIDTESTREADER"),
+        "{err}"
+    );
+}

@@ -142,13 +142,13 @@ fn open_remote_store(remote: &crate::remote::Remote) -> Result<Arc<dyn Store>> {
     let lower = remote.shown.to_ascii_lowercase();
     if [".h5ad", ".h5", ".hdf5"].iter().any(|e| lower.ends_with(e)) {
         return Err(Error::unsupported(
-            remote.location(""),
+            Location::file(&remote.shown),
             "reading an HDF5 file over the network (copy it locally, or convert it to zarr)",
         ));
     }
     if lower.ends_with(".zip") {
         return Err(Error::unsupported(
-            remote.location(""),
+            Location::file(&remote.shown),
             "reading a zipped zarr store over the network (unzip it first)",
         ));
     }

@@ -132,8 +132,10 @@ impl ObjectStorage {
         }
     }
 
-    fn error(&self, key: &str, e: &dyn std::fmt::Display) -> StorageError {
-        StorageError::Other(scrub(&format!("{}/{key}: {e}", self.url)))
+    /// A failed request on `key`, with the causes behind it (the connection's, the server's);
+    /// where it happened (the store's URL) is the caller's location.
+    fn error(&self, key: &str, e: &(dyn std::error::Error + 'static)) -> StorageError {
+        StorageError::Other(scrub(&format!("{key}: {}", causes(e))))
     }
 }
 
@@ -365,13 +367,28 @@ impl ListableStorageTraits for ObjectStorage {
 
 impl ObjectStorage {
     /// Plain HTTP servers cannot list; say what would work instead.
-    fn listing_error(&self, prefix: &str, e: &dyn std::fmt::Display) -> StorageError {
+    fn listing_error(&self, prefix: &str, e: &(dyn std::error::Error + 'static)) -> StorageError {
         StorageError::Other(scrub(&format!(
-            "{}/{prefix}: cannot list the store ({e}); over HTTP a store needs consolidated \
-             metadata (anndata writes it by default; zarr.consolidate_metadata adds it)",
-            self.url
+            "cannot list {}/{prefix} ({}); over HTTP a store needs consolidated metadata \
+             (anndata writes it by default; zarr.consolidate_metadata adds it)",
+            self.url,
+            causes(e)
         )))
     }
+}
+
+/// An error and its sources, each said once.
+fn causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut msg = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !msg.contains(&text) {
+            msg = format!("{msg}: {text}");
+        }
+        source = s.source();
+    }
+    msg
 }
 
 /// `location` relative to the store's root.
