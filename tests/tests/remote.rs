@@ -79,6 +79,18 @@ fn run_with_env(pipeline: &Path, env: &[(&str, &str)]) -> (Option<i32>, String) 
     )
 }
 
+/// The requests `engine explain` predicts for the pipeline's pass over X.
+fn predicted_requests(pipeline: &Path) -> u64 {
+    let out = engine_tests::engine_ok(&["explain", pipeline.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("scan ") && l.contains(" request"))
+        .unwrap_or_else(|| panic!("no request count in:\n{text}"));
+    let before = line.split(" request").next().unwrap();
+    before.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
 /// anndata: the output equals the local store with the same genes selected.
 fn assert_selection_equal(store: &Path, out: &Path, genes: &[String]) {
     let list = genes
@@ -109,6 +121,7 @@ fn one_gene_is_one_chunk_request() {
     for (store, chunk) in [("pbmc_5.zarr", 5), ("pbmc_25.zarr", 25)] {
         let out = dir.join(format!("{store}.h5ad"));
         let p = select_pipeline(&dir, &server.url(store), &format!("index = '{gene}'"), &out);
+        assert_eq!(predicted_requests(&p), 1, "EXPLAIN predicts one request");
         server.clear();
         let (code, err) = run_with_env(&p, &[]);
         assert_eq!(code, Some(0), "{err}");
@@ -180,6 +193,11 @@ fn a_set_of_genes_costs_one_request_per_distinct_chunk() {
             "{store}: each chunk once, none twice"
         );
         assert_eq!(got.into_iter().collect::<BTreeSet<_>>(), want, "{store}");
+        assert_eq!(
+            predicted_requests(&p),
+            want.len() as u64,
+            "EXPLAIN: {store}"
+        );
         assert_selection_equal(&stores().join(store), &out, &genes);
     }
 }
@@ -204,6 +222,11 @@ fn sharded_reads_fetch_the_index_once_and_coalesced_ranges() {
     let reqs = server.requests();
     let x = x_reads(&reqs, store);
     assert_eq!(x.len(), 2, "{x:#?}");
+    assert_eq!(
+        predicted_requests(&p),
+        2,
+        "EXPLAIN: the index and the chunk"
+    );
     assert!(x.iter().all(|r| r.path == format!("/{store}/X/c/0/2")));
     let index = 16 * (700 * 100 / (700 * 5)) as u64 + 4;
     assert_eq!(
@@ -253,6 +276,11 @@ fn sharded_reads_fetch_the_index_once_and_coalesced_ranges() {
     assert!(
         x.len() < 2 * shards.len(),
         "some shards are read whole: {x:#?}"
+    );
+    assert_eq!(
+        predicted_requests(&p),
+        x.len() as u64,
+        "EXPLAIN predicts them"
     );
     assert_eq!(
         x.iter().map(|r| &r.path).collect::<BTreeSet<_>>().len(),

@@ -156,5 +156,7 @@ fn storage_of(x: &engine_store::Matrix) -> Result<Storage> {
         chunks: values.chunks.clone(),
         compression: values.compression.clone(),
         indptr,
+        shards: values.shards.clone(),
+        remote: x.is_remote(),
     })
 }

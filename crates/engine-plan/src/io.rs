@@ -89,6 +89,8 @@ pub struct ScanIo {
     pub decodes: u64,
     /// Uncompressed bytes read, and the size of the whole matrix.
     pub bytes: (u64, u64),
+    /// Requests a remote source answers (`None`: a local file).
+    pub requests: Option<u64>,
 }
 
 impl ScanIo {
@@ -100,6 +102,9 @@ impl ScanIo {
             if self.decodes > read {
                 s += &format!(", {} decodes (blocks split chunks)", self.decodes);
             }
+        }
+        if let Some(r) = self.requests {
+            s += &format!(", {r} request{}", if r == 1 { "" } else { "s" });
         }
         s
     }
@@ -123,6 +128,10 @@ impl ScanIo {
             },
             decodes: self.decodes + other.decodes,
             bytes: (self.bytes.0 + other.bytes.0, self.bytes.1 + other.bytes.1),
+            requests: match (self.requests, other.requests) {
+                (Some(a), Some(b)) => Some(a + b),
+                (a, b) => a.or(b),
+            },
         }
     }
 }
@@ -178,8 +187,81 @@ pub fn concat_io(
 }
 
 /// What reading `block_rows` (rows of the stored matrix, one selection per block) × `cols`
-/// of a stored X decodes.
+/// of a stored X decodes, and for a remote source the requests it takes.
 fn storage_io(storage: &Storage, block_rows: &[AxisSelection], cols: &AxisSelection) -> ScanIo {
+    let mut io = decoded(storage, block_rows, cols);
+    if storage.remote {
+        io.requests = Some(requests(storage, block_rows, cols, io.decodes));
+    }
+    io
+}
+
+/// The requests a remote read takes, as the readers make them: every (inner) chunk a block
+/// touches is fetched whole, once per block; a sharded dense array costs each touched shard
+/// its index and one coalesced range, or one request when the block needs all of it; a
+/// sparse matrix's data and indices are fetched alike (its row pointers were read when
+/// planning).
+fn requests(
+    storage: &Storage,
+    block_rows: &[AxisSelection],
+    cols: &AxisSelection,
+    decodes: u64,
+) -> u64 {
+    let (Some(chunks), Some(shards), XEncoding::Dense) =
+        (&storage.chunks, &storage.shards, storage.encoding)
+    else {
+        return match storage.encoding {
+            XEncoding::Dense => decodes,
+            _ => 2 * decodes,
+        };
+    };
+    if chunks.len() < 2 || shards.len() < 2 {
+        return decodes;
+    }
+    let [n, m] = storage.shape.map(|x| x as u64);
+    let (cr, cc) = (chunks[0].max(1), chunks[1].max(1));
+    let (sr, sc) = (shards[0].max(1), shards[1].max(1));
+    let col_chunks: BTreeSet<u64> = cols
+        .runs()
+        .iter()
+        .flat_map(|r| chunk_range(&(r.start as u64..r.end as u64), cc))
+        .collect();
+    let mut total = 0;
+    for b in block_rows {
+        let row_chunks: BTreeSet<u64> = b
+            .runs()
+            .iter()
+            .flat_map(|r| chunk_range(&(r.start as u64..r.end as u64), cr))
+            .collect();
+        // Per shard, the span of inner chunks the read covers along each axis (a read spans
+        // the touched chunks of a shard from the first to the last).
+        let spans = |touched: &BTreeSet<u64>, c: u64, sh: u64| {
+            let mut by: std::collections::BTreeMap<u64, (u64, u64)> = Default::default();
+            for &k in touched {
+                let e = by.entry(k * c / sh).or_insert((k, k));
+                e.0 = e.0.min(k);
+                e.1 = e.1.max(k);
+            }
+            by
+        };
+        let per_r = sr.div_ceil(cr);
+        let per_c = sc.div_ceil(cc);
+        let whole = |(lo, hi): (u64, u64), s: u64, per: u64, sh: u64, len: u64| {
+            lo == s * per && hi == s * per + per - 1 && (s + 1) * sh <= len
+        };
+        for (si, rs) in spans(&row_chunks, cr, sr) {
+            for (sj, cs) in spans(&col_chunks, cc, sc) {
+                // A shard cut short by the array's end is never read whole.
+                let one = whole(rs, si, per_r, sr, n) && whole(cs, sj, per_c, sc, m);
+                total += if one { 1 } else { 2 };
+            }
+        }
+    }
+    total
+}
+
+/// What reading `block_rows` × `cols` of a stored X decodes.
+fn decoded(storage: &Storage, block_rows: &[AxisSelection], cols: &AxisSelection) -> ScanIo {
     let [n, m] = storage.shape;
     let vb = storage.value_bytes as u64;
     match (storage.encoding, &storage.indptr) {
@@ -209,6 +291,7 @@ fn storage_io(storage: &Storage, block_rows: &[AxisSelection], cols: &AxisSelect
                 chunks,
                 decodes,
                 bytes: (bytes, nnz * per + 8 * (n as u64 + 1)),
+                requests: None,
             }
         }
         (XEncoding::Dense, _) => {
@@ -226,6 +309,7 @@ fn storage_io(storage: &Storage, block_rows: &[AxisSelection], cols: &AxisSelect
                     chunks: None,
                     decodes: 0,
                     bytes: (rows as u64 * span * vb, total),
+                    requests: None,
                 };
             };
             let (cr, cc) = (ch[0].max(1), ch[1].max(1));
@@ -250,6 +334,7 @@ fn storage_io(storage: &Storage, block_rows: &[AxisSelection], cols: &AxisSelect
                 )),
                 decodes,
                 bytes: (row_height * col_width * vb, total),
+                requests: None,
             }
         }
         _ => {
@@ -263,6 +348,7 @@ fn storage_io(storage: &Storage, block_rows: &[AxisSelection], cols: &AxisSelect
                 chunks: None,
                 decodes: 0,
                 bytes: (whole * block_rows.len() as u64, whole),
+                requests: None,
             }
         }
     }

@@ -297,6 +297,11 @@ impl Matrix {
         )
     }
 
+    /// Whether reads are network requests (a store opened by URL).
+    pub fn is_remote(&self) -> bool {
+        self.store.is_remote()
+    }
+
     /// Reads the rows and columns selected.
     ///
     /// # Errors

@@ -78,6 +78,10 @@ pub struct Storage {
     pub compression: Vec<String>,
     /// CSR row pointers.
     pub indptr: Option<Arc<Vec<u64>>>,
+    /// Shard shape of a sharded zarr v3 array (`chunks` is then the inner chunk).
+    pub shards: Option<Vec<u64>>,
+    /// Read over a network: every chunk read is a request, which EXPLAIN counts.
+    pub remote: bool,
 }
 
 /// A read of X and obs from a source, with what the optimizer pushed into it.

@@ -94,6 +94,8 @@ mod tests {
             chunks,
             compression: vec![],
             indptr: indptr.map(Arc::new),
+            shards: None,
+            remote: false,
         };
         LogicalPlan {
             nodes: vec![Node {
