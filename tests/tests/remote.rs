@@ -571,3 +571,93 @@ fn s3_stores_read_with_credentials_from_the_environment() {
         "{err}"
     );
 }
+
+#[test]
+fn elements_are_chunked_as_asked_and_one_gene_stays_one_request() {
+    let dir = scratch("remote-storage");
+    let src = stores().join("pbmc_25.zarr");
+    let out = dir.join("tutorial.zarr");
+    let p = dir.join("write.yaml");
+    std::fs::write(
+        &p,
+        format!(
+            "version: 1\nsteps:\n  - {{id: data, op: read, path: '{}'}}\noutputs:\n  - step: data\n    path: '{}'\n    layers: {{again: data}}\n    storage:\n      X: {{chunks: [all, 5]}}\n      layers/*: {{chunks: [all, 25], compression: 'zstd:3'}}\n      obsm/*: {{chunks: all}}\n",
+            src.display(),
+            out.display()
+        ),
+    )
+    .unwrap();
+    let (code, err) = run_with_env(&p, &[]);
+    assert_eq!(code, Some(0), "{err}");
+    python_ok(&format!(
+        "import anndata as ad, numpy as np, zarr\n\
+         g = zarr.open_consolidated({out:?})\n\
+         assert g['X'].chunks == (700, 5), g['X'].chunks\n\
+         assert g['layers/again'].chunks == (700, 25), g['layers/again'].chunks\n\
+         assert g['obsm/X_pca'].chunks == g['obsm/X_pca'].shape, g['obsm/X_pca'].chunks\n\
+         a, b = ad.read_zarr({src:?}), ad.read_zarr({out:?})\n\
+         np.testing.assert_array_equal(b.X, a.X)\n\
+         np.testing.assert_array_equal(b.layers['again'], a.X)\n\
+         np.testing.assert_array_equal(b.obsm['X_pca'], a.obsm['X_pca'])\n",
+        out = out.display().to_string(),
+        src = src.display().to_string(),
+    ));
+    // Served, the engine's own output is opened in one request per metadata document it
+    // needs (consolidated) and one gene costs one chunk.
+    let server = RangeServer::start(&dir, &dir);
+    let (_, names) = expected();
+    let got = dir.join("gene.h5ad");
+    let p = select_pipeline(
+        &dir,
+        &server.url("tutorial.zarr"),
+        &format!("index = '{}'", names[17]),
+        &got,
+    );
+    server.clear();
+    let (code, err) = run_with_env(&p, &[]);
+    assert_eq!(code, Some(0), "{err}");
+    let reqs = server.requests();
+    let x = x_reads(&reqs, "tutorial.zarr");
+    assert_eq!(x.len(), 1, "{x:#?}");
+    assert_eq!(x[0].path, "/tutorial.zarr/X/0.3");
+    let meta = reqs
+        .iter()
+        .filter(|r| r.path.ends_with("zarr.json") || r.path.contains("/.z"))
+        .count();
+    assert_eq!(meta, 2, "zarr.json (absent) and .zmetadata: {reqs:#?}");
+
+    // convert takes the same per element.
+    let conv = dir.join("converted.zarr");
+    let out = engine(&[
+        "convert",
+        src.to_str().unwrap(),
+        conv.to_str().unwrap(),
+        "--format",
+        "zarr3",
+        "--chunks-of",
+        "X=all,5",
+        "--chunks-of",
+        "obsm/*=all",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    python_ok(&format!(
+        "import zarr, json\n\
+         g = zarr.open_consolidated({conv:?})\n\
+         assert g['X'].chunks == (700, 5), g['X'].chunks\n\
+         assert g['obsm/X_umap'].chunks == (700, 2), g['obsm/X_umap'].chunks\n",
+        conv = conv.display().to_string(),
+    ));
+    let bad = engine(&[
+        "convert",
+        src.to_str().unwrap(),
+        dir.join("bad.zarr").to_str().unwrap(),
+        "--chunks-of",
+        "uns/x=all",
+    ]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("names no matrix element"));
+}

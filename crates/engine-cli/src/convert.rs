@@ -14,6 +14,8 @@ pub(crate) struct Request<'a> {
     pub chunks: Option<&'a str>,
     pub shards: Option<&'a str>,
     pub compression: Option<&'a str>,
+    /// `ELEMENT=SHAPE` chunk shapes of single elements.
+    pub chunks_of: &'a [String],
     pub overwrite: bool,
     pub block_size: &'a str,
     /// 10x inputs: the genome to keep, and whether to keep every feature type.
@@ -32,7 +34,23 @@ pub(crate) fn convert(r: &Request<'_>) -> Result<()> {
         None => Compression::None,
     };
     compression.check_for(format).map_err(usage)?;
+    let mut elements = engine::ElementOptions::default();
+    for spec in r.chunks_of {
+        let Some((element, shape)) = spec.split_once('=') else {
+            bail!(usage(format!(
+                "--chunks-of `{spec}`: give ELEMENT=SHAPE, like `layers/*=all,25`"
+            )));
+        };
+        let rule = engine::ElementRule {
+            chunks: Some(parse_shape(shape)?),
+            ..Default::default()
+        };
+        elements
+            .add(element.trim(), rule)
+            .map_err(|e| usage(format!("--chunks-of: {e}")))?;
+    }
     let opts = ConvertOptions {
+        elements,
         format,
         matrix: ArrayOptions {
             chunks: r.chunks.map(parse_shape).transpose()?,

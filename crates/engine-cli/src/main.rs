@@ -174,6 +174,9 @@ enum Command {
         /// Compression: none, gzip[:level], zstd[:level], lz4, blosc-zstd[:level].
         #[arg(long)]
         compression: Option<String>,
+        /// One element's chunks, e.g. `X=all,5` or `layers/*=all,25` (repeatable).
+        #[arg(long, value_name = "ELEMENT=SHAPE")]
+        chunks_of: Vec<String>,
         /// Replace the output if it exists.
         #[arg(long)]
         overwrite: bool,
@@ -370,6 +373,7 @@ fn run(cli: Cli) -> Result<()> {
             chunks,
             shards,
             compression,
+            chunks_of,
             overwrite,
             block_size,
             genome,
@@ -381,6 +385,7 @@ fn run(cli: Cli) -> Result<()> {
             chunks: chunks.as_deref(),
             shards: shards.as_deref(),
             compression: compression.as_deref(),
+            chunks_of: &chunks_of,
             overwrite,
             block_size: &block_size,
             genome: genome.as_deref(),

@@ -305,6 +305,7 @@ fn lower_node(
             format,
             chunks,
             compression,
+            storage,
             slots,
         }) => {
             let format = match format {
@@ -324,6 +325,39 @@ fn lower_node(
             compression
                 .check_for(format)
                 .map_err(|why| Error::step(&n.step, why))?;
+            let mut elements = engine_store::ElementOptions::default();
+            for e in storage {
+                let compression = e
+                    .compression
+                    .as_deref()
+                    .map(Compression::parse)
+                    .transpose()
+                    .map_err(|why| {
+                        Error::step(&n.step, format!("storage of `{}`: {why}", e.element))
+                    })?;
+                if let Some(c) = &compression {
+                    c.check_for(format).map_err(|why| {
+                        Error::step(&n.step, format!("storage of `{}`: {why}", e.element))
+                    })?;
+                }
+                if e.shards.is_some() && format != StoreFormat::Zarr3 {
+                    return Err(Error::step(
+                        &n.step,
+                        format!(
+                            "storage of `{}`: shards need a zarr v3 output (format: zarr3)",
+                            e.element
+                        ),
+                    ));
+                }
+                let rule = engine_store::ElementRule {
+                    chunks: e.chunks.clone(),
+                    shards: e.shards.clone(),
+                    compression,
+                };
+                elements
+                    .add(&e.element, rule)
+                    .map_err(|why| Error::step(&n.step, format!("storage: {why}")))?;
+            }
             // X keeps the plan's type (float64 stays float64); anything else is float32.
             let stored = |d: Option<DType>| {
                 if d == Some(DType::F64) {
@@ -342,6 +376,7 @@ fn lower_node(
                 format,
                 chunks: chunks.clone(),
                 compression,
+                elements,
                 dtype: stored(n.schema.x_dtype),
                 slots,
                 block_budget: memory_limit,

@@ -11,4 +11,4 @@ pub mod sqlform;
 pub mod tree;
 
 pub use diag::{Diagnostic, Diagnostics, Span};
-pub use spec::{Arg, Output, Param, PipelineSpec, Step, parse_sql, parse_yaml};
+pub use spec::{Arg, ElementStorage, Output, Param, PipelineSpec, Step, parse_sql, parse_yaml};

@@ -338,3 +338,124 @@ pub fn join(parent: &str, child: &str) -> String {
         format!("{parent}/{child}")
     }
 }
+
+/// Storage options for some elements of a written dataset, by path pattern (the tutorial's
+/// `write_dispatched`): `X`, `raw/X`, `layers/counts`, or `*` for one path segment
+/// (`layers/*`, `obsm/*`). Unset fields keep the writer's choice.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ElementOptions {
+    rules: Vec<(String, ElementRule)>,
+}
+
+/// What one pattern sets.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ElementRule {
+    /// Chunk shape; 0 = the whole axis.
+    pub chunks: Option<Vec<u64>>,
+    pub shards: Option<Vec<u64>>,
+    pub compression: Option<Compression>,
+}
+
+impl ElementOptions {
+    /// The element groups a pattern may name (a matrix slot), or `X` / `raw/X`.
+    pub const SLOTS: [&'static str; 5] = ["layers", "obsm", "varm", "obsp", "varp"];
+
+    /// Adds a rule.
+    ///
+    /// # Errors
+    /// A pattern that names no matrix element: the message says which would.
+    pub fn add(&mut self, pattern: &str, rule: ElementRule) -> std::result::Result<(), String> {
+        let ok = match pattern.split_once('/') {
+            None => pattern == "X",
+            Some(("raw", "X")) => true,
+            Some((slot, name)) => {
+                Self::SLOTS.contains(&slot) && !name.is_empty() && !name.contains('/')
+            }
+        };
+        if !ok {
+            return Err(format!(
+                "`{pattern}` names no matrix element: use X, raw/X, or layers/NAME, obsm/NAME, varm/NAME, obsp/NAME, varp/NAME (NAME may be *)"
+            ));
+        }
+        self.rules.push((pattern.to_string(), rule));
+        Ok(())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// [`ElementOptions::for_element`] with chunks and shards fitted to `shape` (`0` and
+    /// missing axes become whole axes).
+    pub fn for_shape(&self, path: &str, base: &ArrayOptions, shape: &[u64]) -> ArrayOptions {
+        let mut o = self.for_element(path, base);
+        o.chunks = o.chunks.map(|c| fit_chunks(&c, shape));
+        o.shards = o.shards.map(|c| fit_chunks(&c, shape));
+        o
+    }
+
+    /// `base` with the most specific rule for `path` applied (an exact name before `*`).
+    pub fn for_element(&self, path: &str, base: &ArrayOptions) -> ArrayOptions {
+        let matches = |p: &str| {
+            p == path
+                || p.strip_suffix("/*").is_some_and(|g| {
+                    path.strip_prefix(g)
+                        .and_then(|r| r.strip_prefix('/'))
+                        .is_some_and(|r| !r.contains('/'))
+                })
+        };
+        let rule = self
+            .rules
+            .iter()
+            .filter(|(p, _)| matches(p))
+            .max_by_key(|(p, _)| !p.ends_with('*'))
+            .map(|(_, r)| r);
+        let mut out = base.clone();
+        if let Some(r) = rule {
+            if r.chunks.is_some() {
+                out.chunks = r.chunks.clone();
+            }
+            if r.shards.is_some() {
+                out.shards = r.shards.clone();
+            }
+            if let Some(c) = &r.compression {
+                out.compression = c.clone();
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod element_tests {
+    use super::*;
+
+    #[test]
+    fn the_most_specific_pattern_wins() {
+        let mut e = ElementOptions::default();
+        let rule = |c: u64| ElementRule {
+            chunks: Some(vec![0, c]),
+            ..ElementRule::default()
+        };
+        e.add("layers/*", rule(25)).unwrap();
+        e.add("layers/counts", rule(5)).unwrap();
+        e.add("X", rule(7)).unwrap();
+        let base = ArrayOptions {
+            compression: Compression::Gzip(4),
+            ..ArrayOptions::default()
+        };
+        assert_eq!(
+            e.for_element("layers/counts", &base).chunks,
+            Some(vec![0, 5])
+        );
+        assert_eq!(
+            e.for_element("layers/lognorm", &base).chunks,
+            Some(vec![0, 25])
+        );
+        assert_eq!(e.for_element("X", &base).chunks, Some(vec![0, 7]));
+        assert_eq!(e.for_element("X", &base).compression, Compression::Gzip(4));
+        assert_eq!(e.for_element("obsm/X_pca", &base), base);
+        assert!(e.add("uns/x", rule(1)).is_err());
+        assert!(e.add("obs", rule(1)).is_err());
+    }
+}

@@ -18,6 +18,8 @@ pub struct ConvertOptions {
     pub format: StoreFormat,
     /// Storage options for X and layers (chunk shape, shards, compression).
     pub matrix: ArrayOptions,
+    /// Per-element storage options, over `matrix` (and the defaults of obsm and the rest).
+    pub elements: crate::backend::ElementOptions,
     /// Bytes of matrix data to hold per streamed block.
     pub block_bytes: usize,
     pub overwrite: bool,
@@ -28,6 +30,7 @@ impl Default for ConvertOptions {
         Self {
             format: StoreFormat::H5ad,
             matrix: ArrayOptions::default(),
+            elements: crate::backend::ElementOptions::default(),
             block_bytes: 64 << 20,
             overwrite: false,
         }
@@ -71,23 +74,26 @@ fn copy_dataset(
     write::write_frame(w, "var", &src.var(None)?)?;
     report.elements += 2;
     if let Some(x) = src.x()? {
-        copy_matrix(&x, w, "X", &opts.matrix, opts.block_bytes, report)?;
+        let o = opts.elements.for_element("X", &opts.matrix);
+        copy_matrix(&x, w, "X", &o, opts.block_bytes, report)?;
     }
     for group in MATRIX_GROUPS {
         w.create_group(group, &enc_attrs("dict", "0.1.0"))?;
         if store.node(group)? == Some(NodeKind::Array) {
             // Pre-0.7 files keep obsm/varm as one compound dataset, a field per entry.
             for (name, values) in store.read_records(group)? {
-                write::write_array(w, &join(group, &name), &values, &ArrayOptions::default())?;
+                let path = join(group, &name);
+                let o = opts.elements.for_element(&path, &ArrayOptions::default());
+                write::write_array(w, &path, &values, &o)?;
             }
             continue;
         }
         for key in src.keys(group)? {
             let path = join(group, &key);
             let el_opts = if group == "layers" {
-                opts.matrix.clone()
+                opts.elements.for_element(&path, &opts.matrix)
             } else {
-                ArrayOptions::default()
+                opts.elements.for_element(&path, &ArrayOptions::default())
             };
             match encoding_of(store, &path)? {
                 Encoding::Array | Encoding::Sparse(_) => copy_matrix(
@@ -109,7 +115,7 @@ fn copy_dataset(
                 &Matrix::open(src.store().clone(), "raw/X")?,
                 w,
                 "raw/X",
-                &opts.matrix,
+                &opts.elements.for_element("raw/X", &opts.matrix),
                 opts.block_bytes,
                 report,
             )?;

@@ -29,7 +29,8 @@ pub mod zarr_lz4;
 pub mod zip;
 
 pub use backend::{
-    ArrayInfo, ArrayOptions, Compression, NodeKind, Store, StoreFormat, StoreWriter, StoredType,
+    ArrayInfo, ArrayOptions, Compression, ElementOptions, ElementRule, NodeKind, Store,
+    StoreFormat, StoreWriter, StoredType,
 };
 pub use convert::{ConvertOptions, ConvertReport, convert};
 pub use dataset::{Dataset, ElementSummary, ReadOptions, open_store};

@@ -31,7 +31,8 @@ pub use engine_store::remote::{Fetched, fetched};
 pub use engine_store::validate::{Problem, Report as ValidationReport, Severity, validate};
 pub use engine_store::write::remove_temporaries;
 pub use engine_store::{
-    ArrayOptions, Column, Compression, ConvertOptions, Dataset, Frame, StoreFormat, convert,
+    ArrayOptions, Column, Compression, ConvertOptions, Dataset, ElementOptions, ElementRule, Frame,
+    StoreFormat, convert,
 };
 pub use error::Error;
 pub use pipeline::Pipeline;

@@ -28,6 +28,8 @@ pub(crate) struct WriteNode {
     /// X's chunk shape; the store's default when `None`.
     pub chunks: Option<Vec<u64>>,
     pub compression: Compression,
+    /// Storage of single elements, over `chunks` and `compression`.
+    pub elements: engine_store::ElementOptions,
     /// The type X is stored in: the plan's (float64 stays float64).
     pub dtype: DType,
     /// What the inputs after the first give, in input order, with their X's stored type.
@@ -167,12 +169,18 @@ fn write_into(
     write::write_root(out.as_mut())?;
     write::write_frame(out.as_mut(), "obs", &a.obs)?;
     write::write_frame(out.as_mut(), "var", &a.var)?;
-    let x_opts = |lin: &Lineage| ArrayOptions {
-        chunks: w.chunks.as_ref().map(|c| {
-            engine_store::backend::fit_chunks(c, &[lin.n_obs() as u64, lin.n_vars() as u64])
-        }),
+    let matrices = ArrayOptions {
+        chunks: w.chunks.clone(),
         shards: None,
         compression: w.compression.clone(),
+    };
+    let x_opts = |lin: &Lineage, path: &str| {
+        w.elements
+            .for_shape(path, &matrices, &[lin.n_obs() as u64, lin.n_vars() as u64])
+    };
+    let other_opts = |path: &str, shape: &[usize]| {
+        let shape: Vec<u64> = shape.iter().map(|&s| s as u64).collect();
+        w.elements.for_shape(path, &ArrayOptions::default(), &shape)
     };
     let mut x = None;
     let mut layers = Vec::new();
@@ -189,7 +197,7 @@ fn write_into(
         }
     }
     let (lin, dtype) = x.unwrap_or_else(|| (main.x.clone(), w.dtype));
-    let mut blocks = write_matrix(out.as_mut(), "X", &lin, dtype, &x_opts(&lin), cx, w)?;
+    let mut blocks = write_matrix(out.as_mut(), "X", &lin, dtype, &x_opts(&lin, "X"), cx, w)?;
     let group = |w: &mut dyn engine_store::StoreWriter, name: &str| {
         w.create_group(name, &write::enc_attrs("dict", "0.1.0"))
     };
@@ -197,31 +205,40 @@ fn write_into(
         group(out.as_mut(), name)?;
         for (k, v) in elements {
             let path = format!("{name}/{k}");
-            let opts = ArrayOptions::default();
             match &**v {
-                Block::Dense(d) => write::write_array(out.as_mut(), &path, d, &opts)?,
-                Block::Sparse(c) => write::write_sparse(out.as_mut(), &path, c, &opts)?,
+                Block::Dense(d) => {
+                    let opts = other_opts(&path, d.shape());
+                    write::write_array(out.as_mut(), &path, d, &opts)?
+                }
+                Block::Sparse(c) => {
+                    let opts = other_opts(&path, &c.shape);
+                    write::write_sparse(out.as_mut(), &path, c, &opts)?
+                }
             }
         }
     }
     group(out.as_mut(), "obsp")?;
     for (k, v) in &a.obsp {
-        write::write_sparse(
-            out.as_mut(),
-            &format!("obsp/{k}"),
-            v,
-            &ArrayOptions::default(),
-        )?;
+        let path = format!("obsp/{k}");
+        write::write_sparse(out.as_mut(), &path, v, &other_opts(&path, &v.shape))?;
     }
     group(out.as_mut(), "varp")?;
     group(out.as_mut(), "layers")?;
     for (name, lin, dtype) in &layers {
         let path = format!("layers/{name}");
-        blocks += write_matrix(out.as_mut(), &path, lin, *dtype, &x_opts(lin), cx, w)?;
+        blocks += write_matrix(out.as_mut(), &path, lin, *dtype, &x_opts(lin, &path), cx, w)?;
     }
     if let Some((lin, var, dtype)) = &raw {
         out.create_group("raw", &write::enc_attrs("raw", "0.1.0"))?;
-        blocks += write_matrix(out.as_mut(), "raw/X", lin, *dtype, &x_opts(lin), cx, w)?;
+        blocks += write_matrix(
+            out.as_mut(),
+            "raw/X",
+            lin,
+            *dtype,
+            &x_opts(lin, "raw/X"),
+            cx,
+            w,
+        )?;
         write::write_frame(out.as_mut(), "raw/var", var)?;
         group(out.as_mut(), "raw/varm")?;
     }

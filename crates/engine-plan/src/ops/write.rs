@@ -2,7 +2,7 @@
 
 use super::{LogicalOp, Reads};
 use crate::plan::Op;
-use engine_spec::Output;
+use engine_spec::{ElementStorage, Output};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Write {
@@ -10,6 +10,8 @@ pub struct Write {
     pub format: Option<String>,
     pub chunks: Option<Vec<u64>>,
     pub compression: Option<String>,
+    /// How single elements are stored, over `chunks` and `compression`.
+    pub storage: Vec<ElementStorage>,
     /// What each input after the first (the output step) gives, in input order.
     pub slots: Vec<Slot>,
 }
@@ -63,6 +65,7 @@ impl Write {
             format: out.format.clone(),
             chunks: out.chunks.clone(),
             compression: out.compression.clone(),
+            storage: out.storage.clone(),
             slots,
         })
     }
@@ -78,10 +81,21 @@ impl LogicalOp for Write {
                 .as_ref()
                 .map_or(String::new(), |c| format!(", chunks={c:?}"))
         ) + &self
-            .slots
+            .storage
             .iter()
-            .map(|s| format!(", {}", s.describe()))
+            .map(|e| {
+                format!(
+                    ", {}:chunks={:?}",
+                    e.element,
+                    e.chunks.as_deref().unwrap_or(&[])
+                )
+            })
             .collect::<String>()
+            + &self
+                .slots
+                .iter()
+                .map(|s| format!(", {}", s.describe()))
+                .collect::<String>()
     }
 
     /// An output holds everything.

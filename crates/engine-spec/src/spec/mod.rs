@@ -100,6 +100,22 @@ pub struct Output {
     pub raw: Option<String>,
     /// Layers as `(name, step)`: that step's X restricted to the output's cells and genes.
     pub layers: Vec<(String, String)>,
+    /// Storage of single elements (`storage: {layers/*: {chunks: [all, 25]}}`), over
+    /// `chunks` and `compression`.
+    pub storage: Vec<ElementStorage>,
+    pub span: Span,
+}
+
+/// How one element (or a `*` pattern of them) of an output is stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ElementStorage {
+    /// `X`, `raw/X`, `layers/NAME`, `obsm/*`, …
+    pub element: String,
+    /// Chunk shape; 0 = whole axis.
+    pub chunks: Option<Vec<u64>>,
+    /// Shard shape (zarr v3).
+    pub shards: Option<Vec<u64>>,
+    pub compression: Option<String>,
     pub span: Span,
 }
 

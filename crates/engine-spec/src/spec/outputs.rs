@@ -1,11 +1,11 @@
 //! `outputs:` entries: which step is written where, and how.
 
-use super::{Arg, Cx, Output, Unresolved};
+use super::{Arg, Cx, ElementStorage, Output, Unresolved};
 use crate::diag::{Diagnostic, did_you_mean};
 use crate::ops::ParamType;
 use crate::tree::{Node, Value};
 
-const OUTPUT_KEYS: [&str; 8] = [
+const OUTPUT_KEYS: [&str; 9] = [
     "step",
     "path",
     "format",
@@ -14,7 +14,10 @@ const OUTPUT_KEYS: [&str; 8] = [
     "x",
     "raw",
     "layers",
+    "storage",
 ];
+
+const STORAGE_KEYS: [&str; 3] = ["chunks", "shards", "compression"];
 
 impl Cx {
     pub(super) fn outputs(&mut self, node: &Node, steps: &[Unresolved]) -> Vec<Output> {
@@ -79,27 +82,7 @@ impl Cx {
                     _ => None,
                 }
             });
-            let chunks = item.get("chunks").and_then(|n| match &n.value {
-                Value::Seq(v) if v.is_empty() || v.len() > 2 => {
-                    self.err(n.span, "`chunks` gives rows and columns, like [1000, all]");
-                    None
-                }
-                Value::Seq(v) => v
-                    .iter()
-                    .map(|x| match &x.value {
-                        Value::Int(i) if *i > 0 => Some(*i as u64),
-                        Value::Str(s) if s == "all" => Some(0),
-                        _ => {
-                            self.err(x.span, "a chunk size is a positive integer or `all`");
-                            None
-                        }
-                    })
-                    .collect::<Option<Vec<u64>>>(),
-                _ => {
-                    self.err(n.span, "`chunks` is a list like [1000, all]");
-                    None
-                }
-            });
+            let chunks = item.get("chunks").and_then(|n| self.shape(n, "`chunks`"));
             let compression = item.get("compression").and_then(|n| {
                 match self.typed(n, ParamType::Str, "`compression`") {
                     Some(Arg::Str(s)) => Some(s),
@@ -162,6 +145,10 @@ impl Cx {
                     ),
                 }
             }
+            let storage = item
+                .get("storage")
+                .map(|n| self.storage(n))
+                .unwrap_or_default();
             out.push(Output {
                 step,
                 path,
@@ -171,6 +158,7 @@ impl Cx {
                 x,
                 raw,
                 layers,
+                storage,
                 span: item.span,
             });
         }
@@ -179,6 +167,84 @@ impl Cx {
 }
 
 impl Cx {
+    /// A chunk or shard shape: `[1000, all]`, or `all` for the whole element.
+    fn shape(&mut self, n: &Node, what: &str) -> Option<Vec<u64>> {
+        match &n.value {
+            Value::Str(s) if s == "all" => Some(vec![0]),
+            Value::Seq(v) if v.is_empty() || v.len() > 2 => {
+                self.err(
+                    n.span,
+                    format!("{what} gives rows and columns, like [1000, all]"),
+                );
+                None
+            }
+            Value::Seq(v) => v
+                .iter()
+                .map(|x| match &x.value {
+                    Value::Int(i) if *i > 0 => Some(*i as u64),
+                    Value::Str(s) if s == "all" => Some(0),
+                    _ => {
+                        self.err(x.span, "a chunk size is a positive integer or `all`");
+                        None
+                    }
+                })
+                .collect::<Option<Vec<u64>>>(),
+            _ => {
+                self.err(
+                    n.span,
+                    format!("{what} is a list like [1000, all], or `all`"),
+                );
+                None
+            }
+        }
+    }
+
+    /// `storage:`: element (or `*` pattern) to `{chunks, shards, compression}`.
+    fn storage(&mut self, node: &Node) -> Vec<ElementStorage> {
+        let Some(entries) = node.entries() else {
+            self.err(
+                node.span,
+                "`storage` maps elements to how they are stored, like {X: {chunks: [all, 25]}}",
+            );
+            return vec![];
+        };
+        let mut out = Vec::new();
+        for (k, v) in entries {
+            let element = k.as_str().unwrap_or_default().to_string();
+            let Some(fields) = v.entries() else {
+                self.err(
+                    v.span,
+                    "an element's storage is a mapping like {chunks: [all, 25]}",
+                );
+                continue;
+            };
+            for (f, _) in fields {
+                let key = f.as_str().unwrap_or("");
+                if !STORAGE_KEYS.contains(&key) {
+                    let d = Diagnostic::new(f.span, format!("unknown key `{key}` in `storage`"));
+                    self.diags.push(match did_you_mean(key, STORAGE_KEYS) {
+                        Some(h) => d.with_help(h),
+                        None => d,
+                    });
+                }
+            }
+            let compression = v.get("compression").and_then(|n| {
+                match self.typed(n, ParamType::Str, "`compression`") {
+                    Some(Arg::Str(s)) => Some(s),
+                    _ => None,
+                }
+            });
+            out.push(ElementStorage {
+                element,
+                chunks: v.get("chunks").and_then(|n| self.shape(n, "`chunks`")),
+                shards: v.get("shards").and_then(|n| self.shape(n, "`shards`")),
+                compression,
+                span: k.span,
+            });
+        }
+        out
+    }
+
     /// A step named by an argument (`raw: logged`) must be the step's input or a step before
     /// it, so the step's cells can be found in it; or a `read` of the file a step before it
     /// reads (its raw, or a layer), which has the same cells.

@@ -244,14 +244,24 @@ impl StoreWriter for ZarrWriter {
     }
 
     fn finish(mut self: Box<Self>) -> Result<()> {
+        // Consolidated metadata, as anndata writes it, so a remote reader opens the store in
+        // one request: v2 `.zmetadata`, v3 inline in the root `zarr.json` (zarr-python's
+        // layout: every node's document under its path).
+        let written = std::mem::take(&mut self.written);
         if self.version == 2 {
-            // Consolidated metadata, as anndata writes it, so remote readers need one request.
-            let metadata: serde_json::Map<String, Json> =
-                std::mem::take(&mut self.written).into_iter().collect();
+            let metadata: serde_json::Map<String, Json> = written.into_iter().collect();
             self.put(
                 ".zmetadata",
                 &json!({"metadata": metadata, "zarr_consolidated_format": 1}),
             )?;
+        } else if let Some(mut root) = written.get("zarr.json").cloned() {
+            let metadata: serde_json::Map<String, Json> = written
+                .into_iter()
+                .filter_map(|(k, v)| Some((k.strip_suffix("/zarr.json")?.to_string(), v)))
+                .collect();
+            root["consolidated_metadata"] =
+                json!({"kind": "inline", "must_understand": false, "metadata": metadata});
+            self.put("zarr.json", &root)?;
         }
         Ok(())
     }
