@@ -531,6 +531,7 @@ mod tests {
                         format: None,
                         chunks: None,
                         compression: None,
+                        storage: vec![],
                         slots: vec![],
                     }),
                     vec![NodeId(2)],
