@@ -158,6 +158,7 @@ mod tests {
                     format: None,
                     chunks: None,
                     compression: None,
+                    storage: vec![],
                     slots: vec![],
                 }),
                 inputs: vec![NodeId(0)],
