@@ -22,6 +22,7 @@ impl PhysicalPlan {
                 workers()
             )));
         }
+        let _cache = engine_store::remote::cache_budget(self.remote_cache);
         let mut cx = RunContext::new(opts);
         // Consumers still to run per node: the last one takes the value instead of copying
         // it (an embedding or a graph is tens of MB at 50k cells).

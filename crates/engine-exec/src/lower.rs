@@ -59,7 +59,16 @@ pub fn lower(plan: &LogicalPlan, memory_limit: usize) -> Result<PhysicalPlan> {
     }
     // The X blocks get what the results leave, at their real cost; what even the largest
     // blocks leave over is spare, which Wilcoxon's gathered values take (fewer passes).
-    let left = memory_limit - estimate.peak;
+    let mut left = memory_limit - estimate.peak;
+    // A remote scan whose blocks split its chunks would fetch a chunk once per block; a cache
+    // of fetched chunks (a quarter of what is left, at most 256 MiB) is taken from the blocks'
+    // share so the limit still holds.
+    let remote = plan.nodes.iter().any(|n| match &n.op {
+        Op::Scan(s) => scan_is_remote(s),
+        _ => false,
+    });
+    let remote_cache = if remote { (left / 4).min(256 << 20) } else { 0 };
+    left -= remote_cache;
     let spare = left.saturating_sub(memory::BLOCK_COST * workers() * io::BLOCK_TARGET_BYTES);
     let memory_limit = left / memory::BLOCK_COST;
     let execs = plan
@@ -99,7 +108,17 @@ pub fn lower(plan: &LogicalPlan, memory_limit: usize) -> Result<PhysicalPlan> {
         nodes,
         workers: workers(),
         memory: (estimate, memory_limit),
+        remote_cache,
     })
+}
+
+/// Whether a scan reads a store by URL.
+fn scan_is_remote(scan: &Scan) -> bool {
+    match &scan.source {
+        engine_plan::Source::File { storage, .. } => storage.remote,
+        engine_plan::Source::Concat(c) => c.parts.iter().any(|p| p.storage.remote),
+        _ => false,
+    }
 }
 
 /// `low_memory_pca`: a PCA node runs randomized, its Gram matrix being too large for the limit.

@@ -106,6 +106,8 @@ pub struct PhysicalPlan {
     pub(crate) workers: usize,
     /// The results held at the costliest step, and the bytes left for X blocks.
     pub(crate) memory: (crate::memory::MemoryEstimate, usize),
+    /// Bytes of fetched chunks a remote scan keeps for the blocks after (0: none remote).
+    pub(crate) remote_cache: usize,
 }
 
 impl PhysicalPlan {
@@ -162,6 +164,13 @@ impl PhysicalPlan {
                 estimate.what,
                 self.workers,
                 blocks >> 20
+            );
+        }
+        if self.remote_cache > 0 {
+            let _ = writeln!(
+                out,
+                "memory: {} MiB keep fetched remote chunks for the blocks that read them again",
+                self.remote_cache >> 20
             );
         }
         for (id, gram) in &estimate.randomized_pca {

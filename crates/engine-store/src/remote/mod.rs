@@ -230,6 +230,32 @@ pub(crate) fn run<T: Send + 'static>(
         .map_err(|_| Error::internal("a remote request's task ended without an answer"))
 }
 
+/// Bytes of whole objects (chunks) remote reads may keep for reuse, set for one run.
+static CACHE_BUDGET: AtomicU64 = AtomicU64::new(0);
+
+/// Lets remote reads keep up to `bytes` of fetched chunks until the guard drops (the run
+/// ends), when they are let go. A run whose blocks each read a tall chunk again then
+/// fetches it once.
+pub fn cache_budget(bytes: usize) -> CacheBudget {
+    CACHE_BUDGET.store(bytes as u64, Ordering::Relaxed);
+    CacheBudget(())
+}
+
+/// Ends a run's remote chunk cache when dropped.
+#[derive(Debug)]
+pub struct CacheBudget(());
+
+impl Drop for CacheBudget {
+    fn drop(&mut self) {
+        CACHE_BUDGET.store(0, Ordering::Relaxed);
+        storage::clear_caches();
+    }
+}
+
+pub(crate) fn budget() -> u64 {
+    CACHE_BUDGET.load(Ordering::Relaxed)
+}
+
 /// Requests made and bytes received by remote reads since the process started.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Fetched {

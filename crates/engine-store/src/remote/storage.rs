@@ -261,12 +261,55 @@ async fn fetch_ranges(
     Ok(Some(out))
 }
 
+/// Whole objects fetched during a run, kept within the run's budget, shared by every remote
+/// store: URL/key → bytes, and the bytes held.
+type Cache = (HashMap<String, Bytes>, u64);
+
+static CACHE: Mutex<Option<Cache>> = Mutex::new(None);
+
+pub(super) fn clear_caches() {
+    if let Ok(mut c) = CACHE.lock() {
+        *c = None;
+    }
+}
+
+fn cached(name: &str) -> Option<Bytes> {
+    let c = CACHE.lock().ok()?;
+    c.as_ref()?.0.get(name).cloned()
+}
+
+fn keep(name: String, bytes: &Bytes) {
+    let budget = super::budget();
+    let size = bytes.len() as u64;
+    if size == 0 || size > budget {
+        return;
+    }
+    let Ok(mut c) = CACHE.lock() else { return };
+    let (map, held) = c.get_or_insert_with(Default::default);
+    // Passes read chunks in the same order block after block, where evicting the least
+    // recently used would evict each chunk just before its next use: a full cache keeps
+    // what it has, so at least that much is fetched once.
+    if *held + size > budget || map.contains_key(&name) {
+        return;
+    }
+    map.insert(name, bytes.clone());
+    *held += size;
+}
+
 impl ReadableStorageTraits for ObjectStorage {
     fn get(&self, key: &StoreKey) -> Result<MaybeBytes, StorageError> {
+        let name = format!("{}/{}", self.url, key.as_str());
+        if let Some(b) = cached(&name) {
+            return Ok(Some(b));
+        }
         let (store, path) = (self.store.clone(), self.path(key.as_str()));
-        run(fetch(store, path, None))
+        let got = run(fetch(store, path, None))
             .map_err(|e| self.error(key.as_str(), &e))?
-            .map_err(|e| self.error(key.as_str(), &e))
+            .map_err(|e| self.error(key.as_str(), &e))?;
+        if let Some(b) = &got {
+            keep(name, b);
+        }
+        Ok(got)
     }
 
     fn get_partial_many<'a>(
