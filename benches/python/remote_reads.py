@@ -32,7 +32,7 @@ else:
     from obstore.store import HTTPStore
     from zarr.storage import ObjectStore
 
-    store = ObjectStore(HTTPStore.from_url(url), read_only=True)
+    store = ObjectStore(HTTPStore.from_url(url, client_options={"allow_http": True}), read_only=True)
     a = ad.experimental.read_lazy(store)
     if case == "gene":
         v = a[:, [arg]]

@@ -355,16 +355,9 @@ impl ListableStorageTraits for ObjectStorage {
     }
 
     fn list_prefix(&self, prefix: &StorePrefix) -> Result<StoreKeys, StorageError> {
-        use futures::TryStreamExt;
-        let (store, root) = (self.store.clone(), self.prefix.clone());
-        let at = self.path(prefix.as_str().trim_end_matches('/'));
-        let listed = run(async move {
-            count(0);
-            store.list(Some(&at)).try_collect::<Vec<_>>().await
-        })
-        .map_err(|e| self.error(prefix.as_str(), &e))?
-        .map_err(|e| self.listing_error(prefix.as_str(), &e))?;
-        let mut keys = listed
+        let root = self.prefix.clone();
+        let mut keys = self
+            .listed(prefix)?
             .into_iter()
             .filter_map(|m| StoreKey::new(strip(&root, m.location.as_ref())).ok())
             .collect::<Vec<_>>();
@@ -395,20 +388,24 @@ impl ListableStorageTraits for ObjectStorage {
     }
 
     fn size_prefix(&self, prefix: &StorePrefix) -> Result<u64, StorageError> {
-        use futures::TryStreamExt;
-        let store = self.store.clone();
-        let at = self.path(prefix.as_str().trim_end_matches('/'));
-        let listed = run(async move {
-            count(0);
-            store.list(Some(&at)).try_collect::<Vec<_>>().await
-        })
-        .map_err(|e| self.error(prefix.as_str(), &e))?
-        .map_err(|e| self.listing_error(prefix.as_str(), &e))?;
-        Ok(listed.iter().map(|m| m.size).sum())
+        Ok(self.listed(prefix)?.iter().map(|m| m.size).sum())
     }
 }
 
 impl ObjectStorage {
+    /// Every object under `prefix` (one listing request; S3 pages it).
+    fn listed(&self, prefix: &StorePrefix) -> Result<Vec<object_store::ObjectMeta>, StorageError> {
+        use futures::TryStreamExt;
+        let store = self.store.clone();
+        let at = self.path(prefix.as_str().trim_end_matches('/'));
+        run(async move {
+            count(0);
+            store.list(Some(&at)).try_collect::<Vec<_>>().await
+        })
+        .map_err(|e| self.error(prefix.as_str(), &e))?
+        .map_err(|e| self.listing_error(prefix.as_str(), &e))
+    }
+
     /// Plain HTTP servers cannot list; say what would work instead.
     fn listing_error(&self, prefix: &str, e: &(dyn std::error::Error + 'static)) -> StorageError {
         StorageError::Other(scrub(&format!(
