@@ -13,6 +13,7 @@ mod dtype;
 mod legacy;
 mod read;
 mod records;
+mod remote_read;
 mod shards;
 mod write;
 

@@ -234,7 +234,7 @@ impl ZarrStore {
         Ok(None)
     }
 
-    fn array(&self, path: &str) -> Result<Arc<ZArray>> {
+    pub(super) fn array(&self, path: &str) -> Result<Arc<ZArray>> {
         if let Some(a) = self
             .arrays
             .lock()
@@ -279,91 +279,6 @@ impl ZarrStore {
             .insert(path.to_string(), a.clone());
         Ok(a)
     }
-}
-
-impl ZarrStore {
-    /// Fetches what a read of `sel` needs from a sharded array before zarrs decodes it: the
-    /// index of every shard it touches (one request each, concurrently), then the touched
-    /// inner chunks of each shard as coalesced byte ranges. Returns the keys held.
-    fn prefetch_shards(
-        &self,
-        objects: &crate::remote::ObjectStorage,
-        path: &str,
-        layout: &super::shards::ShardLayout,
-        sel: &[Range<u64>],
-    ) -> Result<Vec<String>> {
-        use zarrs::storage::ReadableStorageTraits;
-        let array = self.array(path)?;
-        // Shards read whole are one request each already.
-        let shards: Vec<Vec<u64>> = layout
-            .shards(sel)
-            .into_iter()
-            .filter(|s| !layout.covers(s, sel))
-            .collect();
-        let keys: Vec<String> = shards
-            .iter()
-            .map(|s| array.chunk_key(s).as_str().to_string())
-            .collect();
-        let index = layout.index_range();
-        objects
-            .prefetch(
-                keys.iter().map(|k| (k.clone(), vec![index])).collect(),
-                true,
-            )
-            .map_err(|e| Error::io(self.loc(path), e))?;
-        let mut wants = Vec::new();
-        for (shard, key) in shards.iter().zip(&keys) {
-            let sk = StoreKey::new(key.clone()).map_err(|e| Error::internal(e.to_string()))?;
-            let Ok(Some(bytes)) = objects.get_partial(&sk, index) else {
-                continue;
-            };
-            if let Some(ranges) = layout.chunk_ranges(shard, sel, &bytes) {
-                let ranges = ranges
-                    .into_iter()
-                    .map(|r| {
-                        zarrs::storage::byte_range::ByteRange::FromStart(
-                            r.start,
-                            Some(r.end - r.start),
-                        )
-                    })
-                    .collect();
-                wants.push((key.clone(), ranges));
-            }
-        }
-        if let Err(e) = objects.prefetch(wants, false) {
-            objects.release(&keys);
-            return Err(Error::io(self.loc(path), e));
-        }
-        Ok(keys)
-    }
-}
-
-/// `sel` widened to whole chunks (the last one clipped at the array's end).
-fn align(sel: &[Range<u64>], chunks: &[u64], shape: &[u64]) -> Vec<Range<u64>> {
-    sel.iter()
-        .zip(chunks.iter().zip(shape))
-        .map(|(r, (&c, &n))| {
-            if r.is_empty() || c == 0 {
-                r.clone()
-            } else {
-                (r.start / c * c)..(r.end.div_ceil(c) * c).min(n)
-            }
-        })
-        .chain(sel.iter().skip(chunks.len().min(shape.len())).cloned())
-        .collect()
-}
-
-/// The part of `whole` (read at `aligned`) that `sel` asked for.
-fn crop(whole: DynArray, sel: &[Range<u64>], aligned: &[Range<u64>]) -> DynArray {
-    let mut out = whole;
-    for (axis, (r, a)) in sel.iter().zip(aligned).enumerate() {
-        if r != a {
-            let local = (r.start - a.start) as usize..(r.end - a.start) as usize;
-            out =
-                engine_matrix::select_axis(&out, axis, &engine_matrix::AxisSelection::range(local));
-        }
-    }
-    out
 }
 
 /// The consolidated metadata inlined in a v3 root `zarr.json`, by document key.
@@ -542,7 +457,7 @@ impl Store for ZarrStore {
         {
             // Whole (inner) chunks, each fetched once: zarrs' partial decoding of a chunk
             // fetches it more than once, which over a network is a request each time.
-            let aligned = align(sel, &chunks, &info.shape);
+            let aligned = super::remote_read::align(sel, &chunks, &info.shape);
             let held = match (&self.objects, super::shards::ShardLayout::from_meta(&meta)) {
                 (Some(objects), Some(layout)) => {
                     self.prefetch_shards(objects, path, &layout, &aligned)?
@@ -557,7 +472,7 @@ impl Store for ZarrStore {
             return Ok(if aligned == sel {
                 whole
             } else {
-                crop(whole, sel, &aligned)
+                super::remote_read::crop(whole, sel, &aligned)
             });
         }
         self.read_with(path, meta, info, sel)
@@ -773,31 +688,5 @@ impl ZarrStore {
                 "corrupt chunk data (decoder failed)",
             )),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{align, crop};
-    use engine_matrix::DynArray;
-
-    #[test]
-    fn reads_widen_to_whole_chunks_and_crop_back() {
-        let sel = [3..4, 7..12];
-        let aligned = align(&sel, &[5, 5], &[8, 13]);
-        assert_eq!(aligned, vec![0..5, 5..13]);
-        let whole = DynArray::F64(
-            ndarray::Array2::from_shape_fn((5, 8), |(i, j)| (i * 100 + j + 5) as f64).into_dyn(),
-        );
-        let got = crop(whole, &sel, &aligned);
-        let want: Vec<f64> = (7..12).map(|j| (300 + j) as f64).collect();
-        assert_eq!(
-            got,
-            DynArray::F64(
-                ndarray::Array2::from_shape_vec((1, 5), want)
-                    .unwrap()
-                    .into_dyn()
-            )
-        );
     }
 }

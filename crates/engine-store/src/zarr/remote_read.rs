@@ -1,0 +1,120 @@
+//! Remote zarr reads: a selection widened to whole chunks (each fetched once) and cropped
+//! back, and a sharded array's indexes and touched inner chunks fetched ahead of zarrs.
+
+use super::read::ZarrStore;
+use crate::remote::ObjectStorage;
+use engine_common::{Error, Result};
+use engine_matrix::DynArray;
+use std::ops::Range;
+use zarrs::storage::StoreKey;
+
+impl ZarrStore {
+    /// Fetches what a read of `sel` needs from a sharded array before zarrs decodes it: the
+    /// index of every shard it touches (one request each, concurrently), then the touched
+    /// inner chunks of each shard as coalesced byte ranges. Returns the keys held.
+    pub(super) fn prefetch_shards(
+        &self,
+        objects: &ObjectStorage,
+        path: &str,
+        layout: &super::shards::ShardLayout,
+        sel: &[Range<u64>],
+    ) -> Result<Vec<String>> {
+        use zarrs::storage::ReadableStorageTraits;
+        let array = self.array(path)?;
+        // Shards read whole are one request each already.
+        let shards: Vec<Vec<u64>> = layout
+            .shards(sel)
+            .into_iter()
+            .filter(|s| !layout.covers(s, sel))
+            .collect();
+        let keys: Vec<String> = shards
+            .iter()
+            .map(|s| array.chunk_key(s).as_str().to_string())
+            .collect();
+        let index = layout.index_range();
+        objects
+            .prefetch(
+                keys.iter().map(|k| (k.clone(), vec![index])).collect(),
+                true,
+            )
+            .map_err(|e| Error::io(self.loc(path), e))?;
+        let mut wants = Vec::new();
+        for (shard, key) in shards.iter().zip(&keys) {
+            let sk = StoreKey::new(key.clone()).map_err(|e| Error::internal(e.to_string()))?;
+            let Ok(Some(bytes)) = objects.get_partial(&sk, index) else {
+                continue;
+            };
+            if let Some(ranges) = layout.chunk_ranges(shard, sel, &bytes) {
+                let ranges = ranges
+                    .into_iter()
+                    .map(|r| {
+                        zarrs::storage::byte_range::ByteRange::FromStart(
+                            r.start,
+                            Some(r.end - r.start),
+                        )
+                    })
+                    .collect();
+                wants.push((key.clone(), ranges));
+            }
+        }
+        if let Err(e) = objects.prefetch(wants, false) {
+            objects.release(&keys);
+            return Err(Error::io(self.loc(path), e));
+        }
+        Ok(keys)
+    }
+}
+
+/// `sel` widened to whole chunks (the last one clipped at the array's end).
+pub(super) fn align(sel: &[Range<u64>], chunks: &[u64], shape: &[u64]) -> Vec<Range<u64>> {
+    sel.iter()
+        .zip(chunks.iter().zip(shape))
+        .map(|(r, (&c, &n))| {
+            if r.is_empty() || c == 0 {
+                r.clone()
+            } else {
+                (r.start / c * c)..(r.end.div_ceil(c) * c).min(n)
+            }
+        })
+        .chain(sel.iter().skip(chunks.len().min(shape.len())).cloned())
+        .collect()
+}
+
+/// The part of `whole` (read at `aligned`) that `sel` asked for.
+pub(super) fn crop(whole: DynArray, sel: &[Range<u64>], aligned: &[Range<u64>]) -> DynArray {
+    let mut out = whole;
+    for (axis, (r, a)) in sel.iter().zip(aligned).enumerate() {
+        if r != a {
+            let local = (r.start - a.start) as usize..(r.end - a.start) as usize;
+            out =
+                engine_matrix::select_axis(&out, axis, &engine_matrix::AxisSelection::range(local));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{align, crop};
+    use engine_matrix::DynArray;
+
+    #[test]
+    fn reads_widen_to_whole_chunks_and_crop_back() {
+        let sel = [3..4, 7..12];
+        let aligned = align(&sel, &[5, 5], &[8, 13]);
+        assert_eq!(aligned, vec![0..5, 5..13]);
+        let whole = DynArray::F64(
+            ndarray::Array2::from_shape_fn((5, 8), |(i, j)| (i * 100 + j + 5) as f64).into_dyn(),
+        );
+        let got = crop(whole, &sel, &aligned);
+        let want: Vec<f64> = (7..12).map(|j| (300 + j) as f64).collect();
+        assert_eq!(
+            got,
+            DynArray::F64(
+                ndarray::Array2::from_shape_vec((1, 5), want)
+                    .unwrap()
+                    .into_dyn()
+            )
+        );
+    }
+}
