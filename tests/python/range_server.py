@@ -45,6 +45,9 @@ def fault_for(path):
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out as separate writes: with Nagle on, each response would wait
+    # for the client's delayed ACK (40 ms), which real servers avoid.
+    disable_nagle_algorithm = True
 
     def log_message(self, *args):
         pass

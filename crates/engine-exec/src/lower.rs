@@ -60,14 +60,33 @@ pub fn lower(plan: &LogicalPlan, memory_limit: usize) -> Result<PhysicalPlan> {
     // The X blocks get what the results leave, at their real cost; what even the largest
     // blocks leave over is spare, which Wilcoxon's gathered values take (fewer passes).
     let mut left = memory_limit - estimate.peak;
-    // A remote scan whose blocks split its chunks would fetch a chunk once per block; a cache
-    // of fetched chunks (a quarter of what is left, at most 256 MiB) is taken from the blocks'
-    // share so the limit still holds.
-    let remote = plan.nodes.iter().any(|n| match &n.op {
-        Op::Scan(s) => scan_is_remote(s),
-        _ => false,
-    });
-    let remote_cache = if remote { (left / 4).min(256 << 20) } else { 0 };
+    // A remote scan whose blocks split its chunks would fetch a chunk once per block. Dense
+    // chunks taller than a block: the scan gathers bands of rows, each chunk fetched once
+    // per band, in half of what is left (shared by such scans). And a cache of fetched
+    // chunks (a quarter of what then remains, at most 256 MiB) for the rest. Both come out
+    // of the blocks' share so the limit still holds.
+    let scans: Vec<&Scan> = plan
+        .nodes
+        .iter()
+        .filter_map(|n| match &n.op {
+            Op::Scan(s) if scan_is_remote(s) => Some(s),
+            _ => None,
+        })
+        .collect();
+    let half = left / 2;
+    let tall: Vec<bool> = scans
+        .iter()
+        .map(|s| tall_chunks(s, scan_block_rows(s, half / memory::BLOCK_COST)))
+        .collect();
+    let n_tall = tall.iter().filter(|&&t| t).count();
+    let band_budget = (n_tall > 0).then(|| half / n_tall);
+    left -= band_budget.unwrap_or(0) * n_tall;
+    // The cache also serves the scan's other elements (obsp rows, obs columns).
+    let remote_cache = if !scans.is_empty() {
+        (left / 4).min(256 << 20)
+    } else {
+        0
+    };
     left -= remote_cache;
     let spare = left.saturating_sub(memory::BLOCK_COST * workers() * io::BLOCK_TARGET_BYTES);
     let memory_limit = left / memory::BLOCK_COST;
@@ -77,7 +96,14 @@ pub fn lower(plan: &LogicalPlan, memory_limit: usize) -> Result<PhysicalPlan> {
         .enumerate()
         .map(|(id, _)| {
             let low_memory = estimate.randomized_pca.iter().any(|(i, _)| *i == id);
-            lower_node(plan, NodeId(id), memory_limit, low_memory, spare)
+            lower_node(
+                plan,
+                NodeId(id),
+                memory_limit,
+                low_memory,
+                spare,
+                band_budget,
+            )
         })
         .collect::<Result<Vec<_>>>()?;
     let roots = root_scans(plan);
@@ -121,14 +147,44 @@ fn scan_is_remote(scan: &Scan) -> bool {
     }
 }
 
+/// Whether `scan` reads a remote dense X whose chunks hold more selected rows than a block
+/// of `max_rows`: read block by block, each block would fetch those chunks again.
+fn tall_chunks(scan: &Scan, max_rows: usize) -> bool {
+    let Source::File { storage, .. } = &scan.source else {
+        return false;
+    };
+    let height = match (&storage.chunks, storage.encoding) {
+        (Some(c), engine_plan::XEncoding::Dense) if storage.remote && c.len() >= 2 => {
+            c[0].max(1) as usize
+        }
+        _ => return false,
+    };
+    if height <= max_rows {
+        return false;
+    }
+    // Selected rows per chunk.
+    let mut per_chunk: std::collections::BTreeMap<usize, usize> = Default::default();
+    for r in selected_rows(scan).runs() {
+        let mut s = r.start;
+        while s < r.end {
+            let e = ((s / height + 1) * height).min(r.end);
+            *per_chunk.entry(s / height).or_default() += e - s;
+            s = e;
+        }
+    }
+    per_chunk.values().any(|&n| n > max_rows)
+}
+
 /// `low_memory_pca`: a PCA node runs randomized, its Gram matrix being too large for the limit.
 /// `spare`: bytes the limit leaves beyond the costliest step and the largest X blocks.
+/// `band_budget`: bytes for each remote scan with chunks taller than its blocks.
 fn lower_node(
     plan: &LogicalPlan,
     id: NodeId,
     memory_limit: usize,
     low_memory_pca: bool,
     spare: usize,
+    band_budget: Option<usize>,
 ) -> Result<Box<dyn ExecNode>> {
     let n = plan.node(id);
     let f32_out = n.schema.x_dtype == Some(DType::F32);
@@ -144,6 +200,7 @@ fn lower_node(
                 schema: n.schema.clone(),
                 max_rows,
                 blocks,
+                band_budget: band_budget.filter(|_| tall_chunks(scan, max_rows)),
             })
         }
         Op::Select(Select { rows, cols }) => Box::new(ViewNode {

@@ -63,7 +63,7 @@ fn sniff(path: &Path, options: &ReadOptions) -> Result<Arc<dyn Store>> {
     let local = crate::remote::local(path);
     let path = local.as_path();
     if let Some(remote) = crate::remote::Remote::parse(path)? {
-        return open_remote(&remote);
+        return open_remote(&remote, options);
     }
     let meta = std::fs::metadata(path).map_err(|e| Error::io(Location::file(path), e))?;
     if meta.is_dir() {
@@ -112,9 +112,9 @@ fn sniff(path: &Path, options: &ReadOptions) -> Result<Arc<dyn Store>> {
     })
 }
 
-/// The store at a URL: zarr (v2 or v3, sharded or not). HDF5 files and zip archives are
-/// refused by name, before any request.
-fn open_remote(remote: &crate::remote::Remote) -> Result<Arc<dyn Store>> {
+/// The store at a URL: zarr (v2 or v3, sharded or not), or an HDF5 file read by range
+/// requests. Zip archives are refused by name, before any request.
+fn open_remote(remote: &crate::remote::Remote, options: &ReadOptions) -> Result<Arc<dyn Store>> {
     // Planning, checking outputs and running each open the input; over a network each open
     // is a request, so a store opened in the last minute is reused (its metadata is what a
     // run sees from start to end).
@@ -124,27 +124,31 @@ fn open_remote(remote: &crate::remote::Remote) -> Result<Arc<dyn Store>> {
     if let Ok(mut opened) = OPENED.lock() {
         let opened = opened.get_or_insert_with(Default::default);
         opened.retain(|_, (t, _)| t.elapsed() < REUSE);
-        if let Some((_, store)) = opened.get(&remote.shown) {
+        if let Some((_, store)) = opened.get(&format!("{}#{options:?}", remote.shown)) {
             return Ok(store.clone());
         }
     }
-    let store = open_remote_store(remote)?;
+    let store = open_remote_store(remote, options)?;
     if let Ok(mut opened) = OPENED.lock() {
         opened.get_or_insert_with(Default::default).insert(
-            remote.shown.clone(),
+            format!("{}#{options:?}", remote.shown),
             (std::time::Instant::now(), store.clone()),
         );
     }
     Ok(store)
 }
 
-fn open_remote_store(remote: &crate::remote::Remote) -> Result<Arc<dyn Store>> {
+fn open_remote_store(
+    remote: &crate::remote::Remote,
+    options: &ReadOptions,
+) -> Result<Arc<dyn Store>> {
     let lower = remote.shown.to_ascii_lowercase();
     if [".h5ad", ".h5", ".hdf5"].iter().any(|e| lower.ends_with(e)) {
-        return Err(Error::unsupported(
-            Location::file(&remote.shown),
-            "reading an HDF5 file over the network (copy it locally, or convert it to zarr)",
-        ));
+        let h5 = h5::H5Store::open_remote(remote)?;
+        return Ok(match crate::tenx::TenxH5::open(h5, options)? {
+            Ok(tenx) => Arc::new(tenx),
+            Err(h5) => Arc::new(h5),
+        });
     }
     if lower.ends_with(".zip") {
         return Err(Error::unsupported(

@@ -353,23 +353,16 @@ impl Matrix {
         if rows.is_empty() || (ndim > 1 && cols.is_empty()) {
             return Ok(DynArray::zeros(dtype, &shape_out));
         }
-        // Remote: the chunks holding selected columns, each read once (runs sharing a chunk
-        // merged). Local, many scattered runs: their bounding range, read once. Either way
-        // the columns are then selected in memory.
+        if self.store.is_remote()
+            && ndim > 1
+            && let Some(chunks) = info.chunks.as_ref().filter(|c| c.len() >= 2)
+        {
+            return self.read_dense_remote(info, chunks, rows, cols);
+        }
+        // Many scattered runs: their bounding range, read once, the columns then selected in
+        // memory.
         let col_runs: Vec<Range<usize>> = if ndim == 1 {
             vec![0..1]
-        } else if self.store.is_remote()
-            && let Some(width) = info.chunks.as_ref().and_then(|c| c.get(1))
-        {
-            // A shard's chunks come in one coalesced range request after its index, so per
-            // shard one read spanning its chunks with selected columns.
-            let shard = info.shards.as_ref().and_then(|s| s.get(1)).unwrap_or(width);
-            chunk_runs(
-                cols.runs(),
-                *width as usize,
-                *shard as usize,
-                info.shape[1] as usize,
-            )
         } else if cols.runs().len() > 8 {
             vec![cols.runs()[0].start..cols.end()]
         } else {
@@ -406,6 +399,77 @@ impl Matrix {
         Ok(out)
     }
 
+    /// A dense read over a network: every chunk holding selected values is fetched once,
+    /// whole, and the selected rows and columns kept from it. Rows are read chunk-run by
+    /// chunk-run and columns in pieces of at most [`PIECE_BYTES`], so a block of scattered
+    /// rows over chunks as tall as the matrix never decodes the whole matrix at once.
+    fn read_dense_remote(
+        &self,
+        info: &ArrayInfo,
+        chunks: &[u64],
+        rows: &AxisSelection,
+        cols: &AxisSelection,
+    ) -> Result<DynArray> {
+        let (n, m) = (info.shape[0] as usize, info.shape[1] as usize);
+        let (height, width) = (chunks[0].max(1) as usize, chunks[1].max(1) as usize);
+        // A shard's chunks come in one coalesced range request after its index, so per
+        // shard one read spans its chunks with selected columns, when that fits a piece.
+        let shard = info
+            .shards
+            .as_ref()
+            .and_then(|s| s.get(1))
+            .map_or(width, |&s| s as usize);
+        let row_reads = chunk_runs(rows.runs(), height, height, n);
+        let tallest = row_reads.iter().map(Range::len).max().unwrap_or(1);
+        let trailing: u64 = info.shape.iter().skip(2).product();
+        let per_col = tallest * trailing as usize * self.dtype().size();
+        let piece = pieces_of(per_col, width, shard);
+        let col_reads: Vec<Range<usize>> = chunk_runs(cols.runs(), width, shard, m)
+            .into_iter()
+            .flat_map(|r| {
+                (r.start..r.end)
+                    .step_by(piece)
+                    .map(move |s| s..(s + piece).min(r.end))
+            })
+            .collect();
+        let mut row_parts = Vec::with_capacity(row_reads.len());
+        for rr in &row_reads {
+            let keep_rows = rows.restrict(rr.clone());
+            let mut col_parts = Vec::with_capacity(col_reads.len());
+            for cr in &col_reads {
+                let keep_cols = cols.restrict(cr.clone());
+                if keep_cols.is_empty() {
+                    continue;
+                }
+                let mut sel = vec![
+                    rr.start as u64..rr.end as u64,
+                    cr.start as u64..cr.end as u64,
+                ];
+                sel.extend(info.shape.iter().skip(2).map(|&s| 0..s));
+                let mut part = self.store.read(&self.path, &sel)?;
+                if !keep_rows.is_full(rr.len()) {
+                    part = engine_matrix::select_axis(&part, 0, &keep_rows);
+                }
+                if !keep_cols.is_full(cr.len()) {
+                    part = engine_matrix::select_axis(&part, 1, &keep_cols);
+                }
+                col_parts.push(part);
+            }
+            let refs: Vec<&DynArray> = col_parts.iter().collect();
+            row_parts.push(if refs.len() == 1 {
+                col_parts.swap_remove(0)
+            } else {
+                concat_axis(&refs, 1).map_err(|e| Error::internal(e.to_string()))?
+            });
+        }
+        let refs: Vec<&DynArray> = row_parts.iter().collect();
+        Ok(if refs.len() == 1 {
+            row_parts.swap_remove(0)
+        } else {
+            concat_axis(&refs, 0).map_err(|e| Error::internal(e.to_string()))?
+        })
+    }
+
     fn read_sparse(
         &self,
         info: &SparseInfo,
@@ -425,10 +489,25 @@ impl Matrix {
         let indptr_path = join(&self.path, "indptr");
         let indices_path = join(&self.path, "indices");
         let data_path = join(&self.path, "data");
+        // Over a network each run would cost its own requests for pointers, indices and
+        // values: runs closer than `REMOTE_GAP` are read as one and the rows between them
+        // dropped in memory.
+        let groups: Vec<Range<usize>> = if store.is_remote() {
+            let mut g: Vec<Range<usize>> = Vec::new();
+            for r in major.runs() {
+                match g.last_mut() {
+                    Some(last) if r.start - last.end <= REMOTE_GAP => last.end = r.end,
+                    _ => g.push(r.clone()),
+                }
+            }
+            g
+        } else {
+            major.runs().to_vec()
+        };
         let mut indptr = vec![0u64];
         let mut idx_parts = Vec::new();
         let mut data_parts = Vec::new();
-        for r in major.runs() {
+        for r in &groups {
             let ptr = to_indptr(
                 store,
                 &indptr_path,
@@ -482,17 +561,21 @@ impl Matrix {
             concat_axis(&refs, 0).map_err(|e| Error::internal(e.to_string()))?
         };
         let mut shape = info.shape;
+        let read: usize = groups.iter().map(Range::len).sum();
         match info.format {
-            SparseFormat::Csr => shape[0] = major.len(),
-            SparseFormat::Csc => shape[1] = major.len(),
+            SparseFormat::Csr => shape[0] = read,
+            SparseFormat::Csc => shape[1] = read,
         }
-        let block = Compressed {
+        let mut block = Compressed {
             format: info.format,
             shape,
             indptr,
             indices,
             data,
         };
+        if groups.as_slice() != major.runs() {
+            block = block.select_major(&positions_in(major, &groups));
+        }
         Ok(if minor.is_full(n_minor) {
             block
         } else {
@@ -517,6 +600,24 @@ fn chunk_runs(runs: &[Range<usize>], width: usize, group: usize, n: usize) -> Ve
         }
     }
     out
+}
+
+/// Rows between selected runs of a remote sparse matrix up to which one read covers both.
+const REMOTE_GAP: usize = 4096;
+
+/// Bytes one remote read decodes at most (unless a single chunk is larger).
+const PIECE_BYTES: usize = 32 << 20;
+
+/// Columns per remote read when a column takes `per_col` bytes over the rows read: whole
+/// shards (`shard` columns) when one fits [`PIECE_BYTES`], else whole chunks (`width`).
+fn pieces_of(per_col: usize, width: usize, shard: usize) -> usize {
+    let per_col = per_col.max(1);
+    let unit = if shard * per_col <= PIECE_BYTES {
+        shard
+    } else {
+        width
+    };
+    (PIECE_BYTES / per_col / unit).max(1) * unit
 }
 
 /// Where the selected columns sit in the concatenation of `read` (runs covering them).
@@ -556,5 +657,17 @@ mod tests {
         assert_eq!(chunk_runs(cols.runs(), 5, 15, 45), vec![0..15, 30..35]);
         let cols = AxisSelection::from_indices(&[1, 12, 16, 29]);
         assert_eq!(chunk_runs(cols.runs(), 5, 15, 40), vec![0..30]);
+    }
+
+    #[test]
+    fn remote_pieces_stay_within_their_bytes() {
+        // A column of 100,000 float32 rows is 400,000 bytes: 83 fit 32 MiB, so 80 (whole
+        // chunks of 5), or 75 (whole shards of 15).
+        assert_eq!(pieces_of(400_000, 5, 5), 80);
+        assert_eq!(pieces_of(400_000, 5, 15), 75);
+        // Shards too large for a piece: whole chunks.
+        assert_eq!(pieces_of(400_000, 5, 100), 80);
+        // A chunk larger than a piece is still read whole.
+        assert_eq!(pieces_of(40 << 20, 5, 5), 5);
     }
 }

@@ -320,8 +320,21 @@ pub fn write_frame(w: &mut dyn StoreWriter, path: &str, f: &Frame) -> Result<()>
                 .collect(),
         ),
     );
-    w.create_group(path, &attrs)?;
-    write_column(w, &join(path, &f.index_name), &f.index)?;
+    // anndata lets the index share its name with a column holding the same values (one
+    // element then serves both, as it writes them); different values it refuses.
+    match f.columns.iter().find(|(n, _)| *n == f.index_name) {
+        Some((_, col)) if *col != f.index => {
+            return Err(Error::usage(format!(
+                "{path}: the index is named `{}` like a column with different values; anndata refuses such a dataframe: rename one",
+                f.index_name
+            )));
+        }
+        Some(_) => w.create_group(path, &attrs)?,
+        None => {
+            w.create_group(path, &attrs)?;
+            write_column(w, &join(path, &f.index_name), &f.index)?;
+        }
+    }
     for (name, col) in &f.columns {
         write_column(w, &join(path, name), col)?;
     }

@@ -1,9 +1,9 @@
 //! `Scan`: opens a source with the selection pushed into it; X becomes a lineage over it.
 
 use super::{Data, ExecNode};
-use crate::context::RunContext;
+use crate::context::{RunContext, workers};
 use crate::lineage::Lineage;
-use crate::source::{self, ScanSource};
+use crate::source::{self, ScanSource, bands};
 use engine_common::Result;
 use engine_matrix::AxisSelection;
 use engine_plan::{Scan, Schema, io};
@@ -19,6 +19,9 @@ pub(crate) struct ScanNode {
     pub max_rows: usize,
     /// The blocks of a pass straight over the scan.
     pub blocks: Vec<std::ops::Range<usize>>,
+    /// Bytes for gathering a remote scan's rows in bands, when its chunks are taller than
+    /// a block (see `source::bands`).
+    pub band_budget: Option<usize>,
 }
 
 impl ScanNode {
@@ -54,6 +57,20 @@ impl ExecNode for ScanNode {
 
     fn header(&self, step: &str) -> Option<String> {
         let mut text = format!("scan {step}: each pass {}", reads(&self.scan, &self.blocks));
+        if let Some(budget) = self.band_budget {
+            // What a pass fetches is then each band's chunks, once.
+            let (n, m) = (self.rows().len(), self.cols().len());
+            let (rows, held) = bands::sizes(budget, n, m, workers(), self.max_rows);
+            let bands = io::even_blocks(n, rows);
+            let fetched =
+                io::scan_io(&self.scan, &bands).map_or_else(String::new, |r| r.describe());
+            text = format!(
+                "scan {step}: each pass {fetched} in {} bands of up to {rows} rows ({held} held, {} MiB), cut into {} blocks",
+                bands.len(),
+                (rows * m * bands::BYTES_PER_VALUE * held) >> 20,
+                self.blocks.len()
+            );
+        }
         // A concatenation's reads, file by file.
         if let engine_plan::Source::Concat(c) = &self.scan.source {
             let rows = self.rows();
@@ -77,6 +94,12 @@ impl ExecNode for ScanNode {
                 rows,
                 cols,
                 chunk_starts: self.scan.chunk_starts.clone(),
+                bands: self.band_budget.map(|budget| {
+                    (
+                        bands::Bands::new(budget, n_obs, n_vars, workers(), self.max_rows),
+                        self.max_rows,
+                    )
+                }),
             }),
             steps: vec![],
             n_obs,

@@ -3,6 +3,7 @@
 //! concatenation of many sources, a remote store or a permuted read for shuffling are further
 //! implementations, not special cases in the nodes.
 
+pub(crate) mod bands;
 mod blobs;
 mod columns;
 mod concat;
@@ -115,21 +116,36 @@ pub(crate) struct ScanSource {
     pub cols: AxisSelection,
     /// Source rows where storage chunks begin, which pass blocks do not cross.
     pub chunk_starts: Option<Arc<Vec<usize>>>,
+    /// A remote source with chunks taller than a block, read in bands (see [`bands`]), and
+    /// the rows per block the bands are cut into.
+    pub bands: Option<(bands::Bands, usize)>,
 }
 
 impl ScanSource {
     /// The scan's rows at positions `pos`, every selected column.
     pub fn read(&self, pos: &AxisSelection) -> Result<XBlock> {
-        self.source.read(&self.rows.compose(pos), &self.cols)
+        match &self.bands {
+            Some((b, _)) => b.read(pos, self.rows.len(), self.cols.len(), |w| {
+                self.source.read(&self.rows.slice(w), &self.cols)
+            }),
+            None => self.source.read(&self.rows.compose(pos), &self.cols),
+        }
     }
 
     /// The same source read at positions `rows` and `cols` of this scan's selection.
     pub fn select(&self, rows: Option<&AxisSelection>, cols: Option<&AxisSelection>) -> Self {
+        let rows = rows.map_or_else(|| self.rows.clone(), |r| self.rows.compose(r));
+        let cols = cols.map_or_else(|| self.cols.clone(), |c| self.cols.compose(c));
+        let bands = self
+            .bands
+            .as_ref()
+            .map(|(b, max_rows)| (b.reselect(rows.len(), cols.len(), *max_rows), *max_rows));
         ScanSource {
             source: self.source.clone(),
-            rows: rows.map_or_else(|| self.rows.clone(), |r| self.rows.compose(r)),
-            cols: cols.map_or_else(|| self.cols.clone(), |c| self.cols.compose(c)),
+            rows,
+            cols,
             chunk_starts: self.chunk_starts.clone(),
+            bands,
         }
     }
 }

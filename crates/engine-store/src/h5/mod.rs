@@ -10,15 +10,19 @@
 //! - `filters`: decoders for hdf5plugin's zstd, LZ4 and bitshuffle, built in.
 //! - `watchdog`: a deadline for reads through HDF5's global heap, which can loop forever.
 //! - `raw`: the FFI hdf5-metno has no safe API for (run-time memory types, raw chunks,
-//!   filter registration); the only unsafe code here.
+//!   filter registration);
+//! - `remote`: the virtual file driver that reads `.h5ad` by URL. These two hold the only
+//!   unsafe code here.
 
 mod attrs;
 mod filters;
 mod parallel;
-// The only module in the store allowed unsafe code (see ARCHITECTURE.md).
+// The modules in the store allowed unsafe code (see ARCHITECTURE.md): FFI.
 #[allow(unsafe_code)]
 mod raw;
 mod read;
+#[allow(unsafe_code)]
+mod remote;
 mod vlen_guard;
 mod watchdog;
 mod write;

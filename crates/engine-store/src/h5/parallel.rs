@@ -104,7 +104,14 @@ pub(super) fn unshuffle(src: &[u8], elem: usize) -> Vec<u8> {
     out
 }
 
-pub fn read(ds: &Dataset, plan: &Plan, sel: &[Range<u64>]) -> hdf5::Result<DynArray> {
+/// `remote`: the file's bytes when it is read by URL; the chunks are then fetched ahead,
+/// concurrently, before HDF5 reads them one by one.
+pub fn read(
+    ds: &Dataset,
+    plan: &Plan,
+    sel: &[Range<u64>],
+    remote: Option<&super::remote::RemoteFile>,
+) -> hdf5::Result<DynArray> {
     let nd = sel.len();
     let out_shape: Vec<usize> = sel.iter().map(|r| (r.end - r.start) as usize).collect();
     let chunk_elems: usize = plan.chunk.iter().product::<u64>() as usize;
@@ -144,6 +151,15 @@ pub fn read(ds: &Dataset, plan: &Plan, sel: &[Range<u64>]) -> hdf5::Result<DynAr
         .iter()
         .map(|c| c.iter().zip(&plan.chunk).map(|(&i, &s)| i * s).collect())
         .collect();
+    if let Some(remote) = remote {
+        let mut ranges = Vec::with_capacity(offsets.len());
+        for o in &offsets {
+            if let Some((addr, size)) = raw::chunk_location(ds, o)? {
+                ranges.push(addr..addr + size);
+            }
+        }
+        remote.prefetch(&ranges).map_err(hdf5::Error::from)?;
+    }
     // Each task fetches its raw chunk under HDF5's lock (so fetches are serial) and then
     // decodes outside it, overlapping one chunk's I/O with others' inflation.
     let decoded: Vec<Option<Vec<u8>>> = offsets

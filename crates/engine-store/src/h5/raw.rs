@@ -96,10 +96,10 @@ pub fn write_compound_field(ds: &Dataset, name: &str, a: &DynArray) -> hdf5::Res
     }
 }
 
-/// The raw, still-filtered bytes of the chunk starting at `offset`, with its filter mask;
-/// `None` when the chunk was never written.
-pub fn read_chunk(ds: &Dataset, offset: &[u64]) -> hdf5::Result<Option<(Vec<u8>, u32)>> {
-    use hdf5_sys::h5d::{H5Dget_chunk_info_by_coord, H5Dread_chunk};
+/// Where the chunk starting at `offset` is stored: its address and stored size; `None` when
+/// it was never written.
+pub fn chunk_location(ds: &Dataset, offset: &[u64]) -> hdf5::Result<Option<(u64, u64)>> {
+    use hdf5_sys::h5d::H5Dget_chunk_info_by_coord;
     let (mut mask, mut addr, mut size) = (0u32, 0u64, 0u64);
     // SAFETY: `offset` has one entry per dimension; the out-pointers are valid locals.
     hdf5::sync::sync(|| unsafe {
@@ -111,9 +111,17 @@ pub fn read_chunk(ds: &Dataset, offset: &[u64]) -> hdf5::Result<Option<(Vec<u8>,
             &mut size,
         ))
     })?;
-    if addr == hdf5_sys::h5::HADDR_UNDEF || size == 0 {
+    Ok((addr != hdf5_sys::h5::HADDR_UNDEF && size > 0).then_some((addr, size)))
+}
+
+/// The raw, still-filtered bytes of the chunk starting at `offset`, with its filter mask;
+/// `None` when the chunk was never written.
+pub fn read_chunk(ds: &Dataset, offset: &[u64]) -> hdf5::Result<Option<(Vec<u8>, u32)>> {
+    use hdf5_sys::h5d::H5Dread_chunk;
+    let Some((_, size)) = chunk_location(ds, offset)? else {
         return Ok(None);
-    }
+    };
+    let mut mask = 0u32;
     let mut buf = vec![0u8; size as usize];
     let mut len = buf.len();
     // SAFETY: `buf` has `len` bytes of room, the stored size of this chunk.

@@ -16,10 +16,12 @@ use std::sync::{Arc, Mutex};
 
 /// Maps an HDF5 error onto the engine's error for an element.
 fn h5err(file: &Path, element: &str, e: impl std::fmt::Display) -> Error {
-    Error::format(
-        Location::new(file, format!("/{element}")),
-        format!("HDF5: {e}"),
-    )
+    let at = Location::new(file, format!("/{element}"));
+    // Over a network, the request that failed says more than HDF5's stack.
+    match super::remote::take_error() {
+        Some(request) => Error::io(at, request),
+        None => Error::format(at, format!("HDF5: {e}")),
+    }
 }
 
 /// Groups on a path that have more than one link, with their tokens.
@@ -35,6 +37,8 @@ pub struct H5Store {
     raw: Option<std::fs::File>,
     /// [`H5Store::linked_ancestors`] by group path.
     ancestors: Mutex<HashMap<String, Ancestors>>,
+    /// The file's bytes when it is read by URL.
+    remote: Option<Arc<super::remote::RemoteFile>>,
 }
 
 impl H5Store {
@@ -66,6 +70,33 @@ impl H5Store {
             path: path.to_path_buf(),
             raw,
             ancestors: Mutex::new(HashMap::new()),
+            remote: None,
+        })
+    }
+
+    /// Opens a file by URL, read-only: HDF5 reads it through range requests (see
+    /// [`super::remote`]).
+    ///
+    /// # Errors
+    /// When the URL cannot be fetched or is not HDF5.
+    pub fn open_remote(remote: &crate::remote::Remote) -> Result<H5Store> {
+        raw::register_filters();
+        let objects = Arc::new(remote.storage()?);
+        let file = super::remote::RemoteFile::open(objects, "")
+            .map(Arc::new)
+            .map_err(|e| Error::io(remote.location(""), e))?;
+        let h5 = super::remote::open_file(file.clone(), &remote.shown).map_err(|e| {
+            Error::format(
+                remote.location(""),
+                format!("cannot open as HDF5 (truncated or not an .h5ad file?): {e}"),
+            )
+        })?;
+        Ok(H5Store {
+            file: h5,
+            path: PathBuf::from(&remote.shown),
+            raw: None,
+            ancestors: Mutex::new(HashMap::new()),
+            remote: Some(file),
         })
     }
 
@@ -265,6 +296,10 @@ impl Store for H5Store {
         &self.path
     }
 
+    fn is_remote(&self) -> bool {
+        self.remote.is_some()
+    }
+
     fn format(&self) -> StoreFormat {
         StoreFormat::H5ad
     }
@@ -376,7 +411,8 @@ impl Store for H5Store {
             return Ok(a);
         }
         if let Some(plan) = parallel::plan(&ds, &td, sel) {
-            return parallel::read(&ds, &plan, sel).map_err(|e| self.read_err(&ds, path, e));
+            return parallel::read(&ds, &plan, sel, self.remote.as_deref())
+                .map_err(|e| self.read_err(&ds, path, e));
         }
         // Only variable-length values go through the global heap, where HDF5 can loop; other
         // reads may take as long as they take.
@@ -467,7 +503,11 @@ mod tests {
                     let sel = [r0..r1, c0..c1];
                     let lib = read_typed(&ds, &td, &sel).unwrap();
                     if let Some(plan) = parallel::plan(&ds, &td, &sel) {
-                        assert_eq!(parallel::read(&ds, &plan, &sel).unwrap(), lib, "{sel:?}");
+                        assert_eq!(
+                            parallel::read(&ds, &plan, &sel, None).unwrap(),
+                            lib,
+                            "{sel:?}"
+                        );
                         checked += 1;
                     }
                 }

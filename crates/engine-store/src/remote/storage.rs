@@ -124,9 +124,50 @@ impl ObjectStorage {
             .collect()
     }
 
+    /// The first `n` bytes of `key` (fewer when it is shorter) and the object's size, in
+    /// one request: opening a single-file store (an `.h5ad`) needs both.
+    pub(crate) fn head_bytes(&self, key: &str, n: u64) -> Result<(Bytes, u64), StorageError> {
+        let (store, path) = (self.store.clone(), self.path(key));
+        let got = run(async move {
+            let options = GetOptions {
+                range: Some(GetRange::Bounded(0..n)),
+                ..GetOptions::default()
+            };
+            let got = store.get_opts(&path, options).await?;
+            let size = got.meta.size;
+            let bytes = got.bytes().await?;
+            count(bytes.len() as u64);
+            Ok::<_, object_store::Error>((bytes, size))
+        })
+        .map_err(|e| StorageError::Other(e.to_string()))?;
+        got.map_err(|e| self.error(key, &e))
+    }
+
+    /// Byte ranges of `key` (coalesced where close, fetched concurrently), from what was
+    /// prefetched when it is all there.
+    pub(crate) fn read_ranges(
+        &self,
+        key: &str,
+        ranges: &[Range<u64>],
+    ) -> Result<Vec<Bytes>, StorageError> {
+        let ranges: Vec<ByteRange> = ranges
+            .iter()
+            .map(|r| ByteRange::FromStart(r.start, Some(r.end - r.start)))
+            .collect();
+        if let Some(parts) = self.held_ranges(key, &ranges) {
+            return Ok(parts);
+        }
+        let (store, path) = (self.store.clone(), self.path(key));
+        run(fetch_ranges(store, path, ranges))
+            .map_err(|e| StorageError::Other(e.to_string()))?
+            .map_err(|e| self.error(key, &e))?
+            .ok_or_else(|| StorageError::Other(format!("{key}: the object is gone")))
+    }
+
     fn path(&self, key: &str) -> ObjectPath {
-        if self.prefix.is_empty() {
-            ObjectPath::from(key)
+        if self.prefix.is_empty() || key.is_empty() {
+            // An empty key is the object the store is rooted at (a single file).
+            ObjectPath::from(if key.is_empty() { &self.prefix } else { key })
         } else {
             ObjectPath::from(format!("{}/{key}", self.prefix))
         }

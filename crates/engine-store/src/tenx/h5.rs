@@ -506,6 +506,10 @@ impl Store for TenxH5 {
         self.h5.path()
     }
 
+    fn is_remote(&self) -> bool {
+        self.h5.is_remote()
+    }
+
     fn format(&self) -> StoreFormat {
         StoreFormat::Tenx
     }
