@@ -28,8 +28,23 @@ pub(crate) struct ObjectStorage {
     prefetched: Mutex<HashMap<String, Held>>,
 }
 
-/// A prefetched key: how many reads hold it, and its ranges.
-type Held = (usize, Vec<(ByteRange, Bytes)>);
+/// A prefetched key: how many reads hold it, its ranges, and whether it turned out not to
+/// exist (a chunk never written).
+#[derive(Default)]
+struct Held {
+    holds: usize,
+    parts: Vec<(ByteRange, Bytes)>,
+    missing: bool,
+}
+
+/// Requests in flight at once for one read's keys (`ENGINE_HTTP_CONCURRENCY`, default 16).
+fn concurrency() -> usize {
+    std::env::var("ENGINE_HTTP_CONCURRENCY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n: &usize| n > 0)
+        .unwrap_or(16)
+}
 
 impl std::fmt::Debug for ObjectStorage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -49,9 +64,10 @@ impl ObjectStorage {
         }
     }
 
-    /// Fetches `ranges` of each key ahead of a read, all keys concurrently and each key's
-    /// bounded ranges coalesced, and keeps them until [`ObjectStorage::release`]: zarrs then
-    /// finds them in memory, however it splits its own requests.
+    /// Fetches `ranges` of each key ahead of a read, keys concurrently (at most
+    /// [`concurrency`] at once) and each key's bounded ranges coalesced, and keeps them until
+    /// [`ObjectStorage::release`]: zarrs then finds them in memory, however it splits its own
+    /// requests. A key's whole object is `FromStart(0, None)`.
     /// `hold` starts a read's hold on the keys (one [`ObjectStorage::release`] each);
     /// without it the ranges join a hold already taken.
     pub(crate) fn prefetch(
@@ -59,6 +75,11 @@ impl ObjectStorage {
         wants: Vec<(String, Vec<ByteRange>)>,
         hold: bool,
     ) -> Result<(), StorageError> {
+        let whole = [ByteRange::FromStart(0, None)];
+        // Whole objects the run's cache holds are not fetched again.
+        let (from_cache, wants): (Vec<_>, Vec<_>) = wants.into_iter().partition(|(key, ranges)| {
+            ranges.as_slice() == whole && cached(&format!("{}/{key}", self.url)).is_some()
+        });
         let jobs: Vec<_> = wants
             .into_iter()
             .map(|(key, ranges)| {
@@ -69,20 +90,62 @@ impl ObjectStorage {
                 }
             })
             .collect();
-        let results =
-            run(futures::future::join_all(jobs)).map_err(|e| StorageError::Other(e.to_string()))?;
+        let n = concurrency();
+        let results = run(async move {
+            use futures::StreamExt;
+            futures::stream::iter(jobs)
+                .buffer_unordered(n)
+                .collect::<Vec<_>>()
+                .await
+        })
+        .map_err(|e| StorageError::Other(e.to_string()))?;
         let mut held = self.lock();
-        for (key, ranges, got) in results {
-            let got = got.map_err(|e| self.error(&key, &e))?;
-            let entry = held.entry(key).or_insert((0, Vec::new()));
+        for (key, ranges) in from_cache {
+            let entry = held.entry(key.clone()).or_default();
             if hold {
-                entry.0 += 1;
+                entry.holds += 1;
             }
-            if let Some(parts) = got {
-                entry.1.extend(ranges.into_iter().zip(parts));
+            match cached(&format!("{}/{key}", self.url)) {
+                Some(b) => entry.parts.extend(ranges.into_iter().zip([b])),
+                None => entry.holds = entry.holds.saturating_sub(usize::from(hold)),
             }
         }
-        Ok(())
+        let mut failed = None;
+        for (key, ranges, got) in results {
+            if let Some(Some(parts)) = got.as_ref().ok().filter(|_| ranges.as_slice() == whole) {
+                keep(format!("{}/{key}", self.url), &parts[0]);
+            }
+            let got = match got {
+                Ok(got) => got,
+                Err(e) => {
+                    failed.get_or_insert_with(|| self.error(&key, &e));
+                    continue;
+                }
+            };
+            let entry = held.entry(key).or_default();
+            if hold {
+                entry.holds += 1;
+            }
+            match got {
+                Some(parts) => entry.parts.extend(ranges.into_iter().zip(parts)),
+                None => entry.missing = true,
+            }
+        }
+        failed.map_or(Ok(()), Err)
+    }
+
+    /// `key`'s whole object from what was prefetched: `Some(None)` when it does not exist.
+    fn held_whole(&self, key: &str) -> Option<Option<Bytes>> {
+        let held = self.lock();
+        let entry = held.get(key)?;
+        if entry.missing {
+            return Some(None);
+        }
+        entry
+            .parts
+            .iter()
+            .find(|(r, _)| *r == ByteRange::FromStart(0, None))
+            .map(|(_, b)| Some(b.clone()))
     }
 
     /// Ends one read's hold on its prefetched keys.
@@ -90,8 +153,8 @@ impl ObjectStorage {
         let mut held = self.lock();
         for key in keys {
             if let Some(entry) = held.get_mut(key) {
-                entry.0 = entry.0.saturating_sub(1);
-                if entry.0 == 0 {
+                entry.holds = entry.holds.saturating_sub(1);
+                if entry.holds == 0 {
                     held.remove(key);
                 }
             }
@@ -107,12 +170,23 @@ impl ObjectStorage {
     /// `ranges` of `key` from what was prefetched, if all of them are there.
     fn held_ranges(&self, key: &str, ranges: &[ByteRange]) -> Option<Vec<Bytes>> {
         let held = self.lock();
-        let (_, parts) = held.get(key)?;
+        let parts = &held.get(key)?.parts;
         ranges
             .iter()
             .map(|want| {
                 parts.iter().find_map(|(have, bytes)| match (*want, *have) {
                     (ByteRange::Suffix(a), ByteRange::Suffix(b)) if a == b => Some(bytes.clone()),
+                    // Any part of a whole object held (zarrs decodes a chunk cut by the
+                    // array's edge partially).
+                    (want, ByteRange::FromStart(0, None)) => {
+                        let len = bytes.len() as u64;
+                        let (o, n) = match want {
+                            ByteRange::FromStart(o, Some(n)) => (o, n),
+                            ByteRange::FromStart(o, None) => (o, len.saturating_sub(o)),
+                            ByteRange::Suffix(n) => (len.saturating_sub(n), n.min(len)),
+                        };
+                        (o + n <= len).then(|| bytes.slice(o as usize..(o + n) as usize))
+                    }
                     (ByteRange::FromStart(o, Some(n)), ByteRange::FromStart(p, Some(m)))
                         if o >= p && o + n <= p + m =>
                     {
@@ -339,6 +413,9 @@ fn keep(name: String, bytes: &Bytes) {
 
 impl ReadableStorageTraits for ObjectStorage {
     fn get(&self, key: &StoreKey) -> Result<MaybeBytes, StorageError> {
+        if let Some(got) = self.held_whole(key.as_str()) {
+            return Ok(got);
+        }
         let name = format!("{}/{}", self.url, key.as_str());
         if let Some(b) = cached(&name) {
             return Ok(Some(b));

@@ -462,6 +462,7 @@ impl Store for ZarrStore {
                 (Some(objects), Some(layout)) => {
                     self.prefetch_shards(objects, path, &layout, &aligned)?
                 }
+                (Some(objects), None) => self.prefetch_chunks(objects, path, &chunks, &aligned)?,
                 _ => Vec::new(),
             };
             let whole = self.read_with(path, meta, info, &aligned);

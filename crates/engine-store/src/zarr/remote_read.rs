@@ -65,6 +65,61 @@ impl ZarrStore {
     }
 }
 
+impl ZarrStore {
+    /// Fetches the chunks a read of `sel` (whole chunks of `chunks`) covers, concurrently,
+    /// before zarrs decodes them one by one. Returns the keys held; none for a single chunk,
+    /// which zarrs fetches itself.
+    pub(super) fn prefetch_chunks(
+        &self,
+        objects: &ObjectStorage,
+        path: &str,
+        chunks: &[u64],
+        sel: &[Range<u64>],
+    ) -> Result<Vec<String>> {
+        let spans: Vec<Range<u64>> = sel
+            .iter()
+            .zip(chunks)
+            .map(|(r, &c)| {
+                let c = c.max(1);
+                if r.is_empty() {
+                    0..0
+                } else {
+                    r.start / c..r.end.div_ceil(c)
+                }
+            })
+            .collect();
+        let count: u64 = spans.iter().map(|s| s.end - s.start).product();
+        if count <= 1 || spans.len() != chunks.len() {
+            return Ok(Vec::new());
+        }
+        let array = self.array(path)?;
+        let mut keys = Vec::with_capacity(count as usize);
+        let mut at: Vec<u64> = spans.iter().map(|s| s.start).collect();
+        'grid: loop {
+            keys.push(array.chunk_key(&at).as_str().to_string());
+            for d in (0..at.len()).rev() {
+                at[d] += 1;
+                if at[d] < spans[d].end {
+                    continue 'grid;
+                }
+                at[d] = spans[d].start;
+            }
+            break;
+        }
+        let whole = zarrs::storage::byte_range::ByteRange::FromStart(0, None);
+        objects
+            .prefetch(
+                keys.iter().map(|k| (k.clone(), vec![whole])).collect(),
+                true,
+            )
+            .map_err(|e| {
+                objects.release(&keys);
+                Error::io(self.loc(path), e)
+            })?;
+        Ok(keys)
+    }
+}
+
 /// `sel` widened to whole chunks (the last one clipped at the array's end).
 pub(super) fn align(sel: &[Range<u64>], chunks: &[u64], shape: &[u64]) -> Vec<Range<u64>> {
     sel.iter()
