@@ -5,8 +5,10 @@
 # (it honours Range and logs every request). Per case, in one run: the engine (`engine run`:
 # a read of the URL, a selection, written to a local h5ad), zarr-python + dask as the
 # tutorial reads it (zarr.open_consolidated over fsspec, dask.array.from_zarr), and anndata's
-# read_lazy on an obstore HTTPStore. Requests and bytes from the server's log; wall time of
-# the whole process (and, for Python, after its imports); peak RSS.
+# read_lazy on an obstore HTTPStore; then the same data as an .h5ad (X gzip in the same
+# chunks), read by the engine and by h5py over fsspec's HTTP file. Requests and bytes from
+# the server's log; wall time of the whole process (and, for Python, after its imports);
+# peak RSS.
 #   benches/remote.sh [10k|100k|1m]      (default 100k)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,7 +27,7 @@ counts="$data/sparse_${size}.h5ad"
 dir=".bench/remote_${size}"
 mkdir -p "$dir/served"
 store="$dir/served/tutorial.zarr"
-[[ -d "$store" ]] || "$bench_py" benches/python/make_remote_store.py "$counts" "$store" 2000 2>/dev/null
+[[ -d "$store" && -f "${store%.zarr}.h5ad" ]] || { rm -rf "$store"; "$bench_py" benches/python/make_remote_store.py "$counts" "$store" 2000 2>/dev/null; }
 source benches/measure.sh
 
 log="$dir/requests.jsonl"
@@ -35,6 +37,7 @@ server=$!
 trap 'kill $server 2>/dev/null; rm -f "$measure_out" "$measure_err"' EXIT
 while [[ ! -s "$dir/port" ]]; do sleep 0.1; done
 url="http://127.0.0.1:$(head -1 "$dir/port")/tutorial.zarr"
+url_h5="${url%.zarr}.h5ad"
 
 gene=$("$bench_py" -c "import anndata as ad, zarr; print(ad.io.read_elem(zarr.open_consolidated('$store')['var']).index[17])" 2>/dev/null)
 threshold=$("$bench_py" -c "
@@ -56,13 +59,16 @@ print(f'{len(rows)} | {sum(r[\"bytes\"] for r in rows) / 1e6:.1f}')"
     fi
 }
 
-pipeline() { # CASE WHERE-KIND PREDICATE
+pipeline() { # CASE WHERE-KIND PREDICATE [URL]
     printf "version: 1\nsteps:\n  - {id: data, op: read, path: '%s'}\n  - {id: sel, op: select, input: data, %s: \"%s\"}\noutputs:\n  - {step: sel, path: '%s/%s.h5ad'}\n" \
-        "$url" "$2" "$3" "$dir" "$1" >"$dir/$1.yaml"
+        "${4:-$url}" "$2" "$3" "$dir" "$1" >"$dir/$1.yaml"
 }
 pipeline gene var_where "_index = '$gene'"
 pipeline genes var_where "n_cells > $threshold"
 pipeline celltype where "cell_type = '$celltype'"
+pipeline gene_h5 var_where "_index = '$gene'" "$url_h5"
+pipeline genes_h5 var_where "n_cells > $threshold" "$url_h5"
+pipeline celltype_h5 where "cell_type = '$celltype'" "$url_h5"
 
 echo "| $size cells × 2,000 genes, dense, chunks (n_obs, 5), loopback HTTP | requests | MB fetched | wall (m:ss) | after imports (s) | peak RSS (MiB) |"
 echo "|---|---|---|---|---|---|"
@@ -76,12 +82,19 @@ for case in gene genes celltype; do
     row=$(measure "engine run: $case" "$engine" run "$dir/$case.yaml" --overwrite)
     t=$(traffic)
     echo "$row" | awk -v t="$t" -F' \\| ' '{printf "%s | %s | %s | - | %s\n", $1, t, $2, $3}'
-    for mode in dask lazy; do
+    python_ref() { # MODE URL
         rm -f "$log"
-        row=$(measure_or_report "$mode: $case" "$bench_py" benches/python/remote_reads.py "$mode" "$url" "$case" "$arg")
+        row=$(measure_or_report "$1: $case" "$bench_py" benches/python/remote_reads.py "$1" "$2" "$case" "$arg")
         t=$(traffic)
         inner=$(cut -d' ' -f1 "$measure_out" 2>/dev/null || echo "?")
         echo "$row" | awk -v t="$t" -v i="$inner" -F' \\| ' '{printf "%s | %s | %s | %s | %s\n", $1, t, $2, i, $3}'
-    done
+    }
+    python_ref dask "$url"
+    python_ref lazy "$url"
+    rm -f "$log"
+    row=$(measure "engine run (h5ad): $case" "$engine" run "$dir/${case}_h5.yaml" --overwrite)
+    t=$(traffic)
+    echo "$row" | awk -v t="$t" -F' \\| ' '{printf "%s | %s | %s | - | %s\n", $1, t, $2, $3}'
+    python_ref h5py "$url_h5"
 done
 echo "(case gene: var_names[17] = $gene; genes: n_cells > $threshold, 60 genes; celltype: cell_type = $celltype, all genes)"

@@ -1,10 +1,12 @@
 """Remote reads of the tutorial's store by the Python references, as the tutorial does them.
 
-    remote_reads.py dask|lazy URL gene NAME | genes THRESHOLD | celltype TYPE
+    remote_reads.py dask|lazy|h5py URL gene NAME | genes THRESHOLD | celltype TYPE
 
 dask: zarr.open_consolidated over HTTP (fsspec) and dask.array.from_zarr, as the tutorial's
-read_dispatched does; lazy: anndata.experimental.read_lazy on an obstore HTTPStore. Prints
-the seconds after imports and the result's shape.
+read_dispatched does; lazy: anndata.experimental.read_lazy on an obstore HTTPStore; h5py: the
+.h5ad over fsspec's HTTP file (1 MiB blocks) opened by h5py, obs/var by anndata's read_elem,
+X sliced by h5py (a cell type: X read whole, then subset). Prints the seconds after imports
+and the result's shape.
 """
 
 import sys
@@ -28,6 +30,20 @@ if mode == "dask":
     else:
         obs = ad.io.read_elem(g["obs"])
         out = X[np.flatnonzero(obs["cell_type"].to_numpy() == arg), :].compute()
+elif mode == "h5py":
+    import fsspec
+    import h5py
+
+    f = h5py.File(fsspec.open(url, "rb", block_size=1 << 20).open(), "r")
+    var = ad.io.read_elem(f["var"])
+    X = f["X"]
+    if case == "gene":
+        out = X[:, np.flatnonzero(var.index == arg)]
+    elif case == "genes":
+        out = X[:, np.flatnonzero(var["n_cells"].to_numpy() > int(arg))]
+    else:
+        obs = ad.io.read_elem(f["obs"])
+        out = X[:][np.flatnonzero(obs["cell_type"].to_numpy() == arg)]
 else:
     from obstore.store import HTTPStore
     from zarr.storage import ObjectStore
