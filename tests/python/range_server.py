@@ -6,8 +6,8 @@ keeps connections alive, logs every request as one JSON line, and injects faults
 Prints the port it listens on (loopback, chosen by the OS) as its first line. LOG gets one
 line per request: {"method", "path", "range", "status", "bytes"}. FAULTS, if given, is a JSON
 file re-read on every request: a list of {"match": substring of the path, "times": n, "kind":
-"status" | "truncate" | "drop" | "delay", "status": code, "seconds": s}; each fault applies to
-the first `times` matching requests.
+"status" | "truncate" | "drop" | "delay", "status": code, "seconds": s, "skip": n}; each fault
+applies to the first `times` matching requests after the first `skip` (default 0).
 """
 
 import json
@@ -37,7 +37,11 @@ def fault_for(path):
             USED.clear()
             USED["text"] = text
         for i, fault in enumerate(faults):
-            if fault["match"] in path and USED.get(i, 0) < fault.get("times", 1):
+            if fault["match"] not in path:
+                continue
+            seen = USED.get(("seen", i), 0)
+            USED[("seen", i)] = seen + 1
+            if seen >= fault.get("skip", 0) and USED.get(i, 0) < fault.get("times", 1):
                 USED[i] = USED.get(i, 0) + 1
                 return fault
     return None

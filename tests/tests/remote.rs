@@ -531,7 +531,8 @@ fn s3_stores_read_with_credentials_from_the_environment() {
          \x20   for d, _, files in os.walk(root):\n\
          \x20       for f in files:\n\
          \x20           p = os.path.join(d, f)\n\
-         \x20           s3.upload_file(p, 'lab', 'runs/' + store + '/' + os.path.relpath(p, root))\n",
+         \x20           s3.upload_file(p, 'lab', 'runs/' + store + '/' + os.path.relpath(p, root))\n\
+         s3.upload_file(os.path.join({stores:?}, 'pbmc_tall.h5ad'), 'lab', 'files/pbmc_tall.h5ad')\n",
         port = s3.1,
         stores = stores().display().to_string(),
     ));
@@ -557,6 +558,25 @@ fn s3_stores_read_with_credentials_from_the_environment() {
             .collect();
         assert_selection_equal(&stores().join(store), &out, &genes);
     }
+    // An .h5ad object: HDF5 reads it by range requests through the same client.
+    let out = dir.join("tall.h5ad");
+    let p = select_pipeline(
+        &dir,
+        "s3://lab/files/pbmc_tall.h5ad",
+        &format!("index = '{}'", names[17]),
+        &out,
+    );
+    let (code, err) = run_with_env(&p, &env);
+    assert_eq!(code, Some(0), "{err}");
+    python_ok(&format!(
+        "import anndata as ad, numpy as np\n\
+         a = ad.read_h5ad({src:?})[:, [{gene:?}]]\n\
+         b = ad.read_h5ad({out:?})\n\
+         np.testing.assert_array_equal(np.asarray(b.X), np.asarray(a.X))\n",
+        src = stores().join("pbmc_tall.h5ad").display().to_string(),
+        gene = names[17],
+        out = out.display().to_string(),
+    ));
     // A missing store: the URL in the message, never the secret.
     let out = std::process::Command::new(engine_tests::engine_bin())
         .args(["inspect", "s3://lab/runs/missing.zarr"])
@@ -813,6 +833,36 @@ fn a_file_scanpy_ships_reads_the_same_by_url() {
     ]);
     let text = String::from_utf8_lossy(&sql.stdout);
     assert!(text.contains("Dendritic") && text.contains("240"), "{text}");
+}
+
+/// A remote h5ad whose server fails after the open: the message names the URL and the
+/// server's answer (not HDF5's error stack), and nothing is written.
+#[test]
+fn a_lasting_fault_in_a_remote_h5ad_names_the_url() {
+    let dir = scratch("remote-h5ad-down");
+    let server = RangeServer::start(stores(), &dir);
+    let (_, names) = expected();
+    let store = "pbmc_tall.h5ad";
+    // The open (the first MiB) goes through; every request after it fails.
+    server.faults(&format!(
+        r#"[{{"match": "/{store}", "kind": "status", "status": 503, "times": 1000, "skip": 1}}]"#
+    ));
+    let out = dir.join("gene.h5ad");
+    let p = select_pipeline(
+        &dir,
+        &server.url(store),
+        &format!("index = '{}'", names[17]),
+        &out,
+    );
+    let (code, err) = run_with_env(&p, &QUICK);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains(&server.url(store)), "{err}");
+    assert!(err.contains("503"), "{err}");
+    assert!(
+        !err.contains("H5FD"),
+        "the request, not HDF5's stack: {err}"
+    );
+    assert!(!out.exists());
 }
 
 /// A remote h5ad cut short: the open fails naming the URL, with no panic.

@@ -68,8 +68,9 @@ pub fn lower(plan: &LogicalPlan, memory_limit: usize) -> Result<PhysicalPlan> {
     let scans: Vec<&Scan> = plan
         .nodes
         .iter()
-        .filter_map(|n| match &n.op {
-            Op::Scan(s) if scan_is_remote(s) => Some(s),
+        .zip(&live)
+        .filter_map(|(n, &live)| match &n.op {
+            Op::Scan(s) if live && scan_is_remote(s) => Some(s),
             _ => None,
         })
         .collect();

@@ -246,11 +246,50 @@ pub trait Store: Send + Sync + Debug {
         false
     }
 
+    /// Fetches what reads inside `sel` of array `path` will need, concurrently, and keeps it
+    /// until the returned guard drops: a remote reader then decodes chunk by chunk without
+    /// waiting on one request at a time. Local stores do nothing.
+    ///
+    /// # Errors
+    /// When a fetch fails after its retries.
+    fn prefetch(&self, _path: &str, _sel: &[Range<u64>]) -> Result<Prefetched> {
+        Ok(Prefetched::default())
+    }
+
     /// Reads a whole array.
     fn read_all(&self, path: &str) -> Result<DynArray> {
         let info = self.array_info(path)?;
         let sel: Vec<Range<u64>> = info.shape.iter().map(|&n| 0..n).collect();
         self.read(path, &sel)
+    }
+}
+
+/// What a [`Store::prefetch`] holds; dropping it lets go.
+#[derive(Default)]
+pub struct Prefetched(Option<Box<dyn FnOnce() + Send>>);
+
+impl Prefetched {
+    /// A hold that `release` ends.
+    pub fn new(release: impl FnOnce() + Send + 'static) -> Prefetched {
+        Prefetched(Some(Box::new(release)))
+    }
+}
+
+impl Debug for Prefetched {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Prefetched"
+        } else {
+            "Prefetched(nothing)"
+        })
+    }
+}
+
+impl Drop for Prefetched {
+    fn drop(&mut self) {
+        if let Some(release) = self.0.take() {
+            release();
+        }
     }
 }
 

@@ -400,9 +400,11 @@ impl Matrix {
     }
 
     /// A dense read over a network: every chunk holding selected values is fetched once,
-    /// whole, and the selected rows and columns kept from it. Rows are read chunk-run by
-    /// chunk-run and columns in pieces of at most [`PIECE_BYTES`], so a block of scattered
-    /// rows over chunks as tall as the matrix never decodes the whole matrix at once.
+    /// whole, and the selected rows and columns kept from it. The chunks of a piece of at most
+    /// [`PIECE_BYTES`] are fetched concurrently ahead ([`Store::prefetch`]) and then decoded
+    /// one by one, each cut down to the selection before the next: a block of scattered rows
+    /// over chunks as tall as the matrix never holds more than a piece's compressed chunks
+    /// and one decoded chunk, and no chunk is scattered into a wide buffer first.
     fn read_dense_remote(
         &self,
         info: &ArrayInfo,
@@ -412,8 +414,8 @@ impl Matrix {
     ) -> Result<DynArray> {
         let (n, m) = (info.shape[0] as usize, info.shape[1] as usize);
         let (height, width) = (chunks[0].max(1) as usize, chunks[1].max(1) as usize);
-        // A shard's chunks come in one coalesced range request after its index, so per
-        // shard one read spans its chunks with selected columns, when that fits a piece.
+        // A shard's chunks come in one coalesced range request after its index, so a piece
+        // spans whole shards when that fits.
         let shard = info
             .shards
             .as_ref()
@@ -421,8 +423,10 @@ impl Matrix {
             .map_or(width, |&s| s as usize);
         let row_reads = chunk_runs(rows.runs(), height, height, n);
         let tallest = row_reads.iter().map(Range::len).max().unwrap_or(1);
-        let trailing: u64 = info.shape.iter().skip(2).product();
-        let per_col = tallest * trailing as usize * self.dtype().size();
+        let trailing: Vec<Range<u64>> = info.shape.iter().skip(2).map(|&s| 0..s).collect();
+        let per_col = tallest
+            * trailing.iter().map(|r| r.end).product::<u64>() as usize
+            * self.dtype().size();
         let piece = pieces_of(per_col, width, shard);
         let col_reads: Vec<Range<usize>> = chunk_runs(cols.runs(), width, shard, m)
             .into_iter()
@@ -432,42 +436,69 @@ impl Matrix {
                     .map(move |s| s..(s + piece).min(r.end))
             })
             .collect();
+        let steps = |r: &Range<usize>, step: usize| -> Vec<Range<usize>> {
+            (r.start..r.end)
+                .step_by(step)
+                .map(|s| s..(s + step).min(r.end))
+                .collect()
+        };
+        let stack = |mut parts: Vec<DynArray>, axis: usize| -> Result<DynArray> {
+            if parts.len() == 1 {
+                return Ok(parts.swap_remove(0));
+            }
+            let refs: Vec<&DynArray> = parts.iter().collect();
+            concat_axis(&refs, axis).map_err(|e| Error::internal(e.to_string()))
+        };
         let mut row_parts = Vec::with_capacity(row_reads.len());
         for rr in &row_reads {
-            let keep_rows = rows.restrict(rr.clone());
-            let mut col_parts = Vec::with_capacity(col_reads.len());
+            let mut col_parts = Vec::new();
             for cr in &col_reads {
-                let keep_cols = cols.restrict(cr.clone());
-                if keep_cols.is_empty() {
+                if cols.restrict(cr.clone()).is_empty() {
                     continue;
                 }
                 let mut sel = vec![
                     rr.start as u64..rr.end as u64,
                     cr.start as u64..cr.end as u64,
                 ];
-                sel.extend(info.shape.iter().skip(2).map(|&s| 0..s));
-                let mut part = self.store.read(&self.path, &sel)?;
-                if !keep_rows.is_full(rr.len()) {
-                    part = engine_matrix::select_axis(&part, 0, &keep_rows);
+                sel.extend(trailing.iter().cloned());
+                let _held = self.store.prefetch(&self.path, &sel)?;
+                // The piece's chunks with selected values, column by column.
+                let jobs: Vec<(Range<usize>, Range<usize>)> = steps(cr, width)
+                    .into_iter()
+                    .filter(|c| !cols.restrict(c.clone()).is_empty())
+                    .flat_map(|c| {
+                        steps(rr, height)
+                            .into_iter()
+                            .filter(|r| !rows.restrict(r.clone()).is_empty())
+                            .map(move |r| (c.clone(), r))
+                    })
+                    .collect();
+                let decoded = on_threads(jobs.len(), |k| {
+                    let (c, r) = &jobs[k];
+                    let mut sel = vec![r.start as u64..r.end as u64, c.start as u64..c.end as u64];
+                    sel.extend(trailing.iter().cloned());
+                    let mut part = self.store.read(&self.path, &sel)?;
+                    let (keep_rows, keep_cols) =
+                        (rows.restrict(r.clone()), cols.restrict(c.clone()));
+                    if !keep_rows.is_full(r.len()) {
+                        part = engine_matrix::select_axis(&part, 0, &keep_rows);
+                    }
+                    if !keep_cols.is_full(c.len()) {
+                        part = engine_matrix::select_axis(&part, 1, &keep_cols);
+                    }
+                    Ok(part)
+                })?;
+                let mut stacked = Vec::new();
+                for (k, part) in decoded.into_iter().enumerate() {
+                    stacked.push(part);
+                    if jobs.get(k + 1).is_none_or(|next| next.0 != jobs[k].0) {
+                        col_parts.push(stack(std::mem::take(&mut stacked), 0)?);
+                    }
                 }
-                if !keep_cols.is_full(cr.len()) {
-                    part = engine_matrix::select_axis(&part, 1, &keep_cols);
-                }
-                col_parts.push(part);
             }
-            let refs: Vec<&DynArray> = col_parts.iter().collect();
-            row_parts.push(if refs.len() == 1 {
-                col_parts.swap_remove(0)
-            } else {
-                concat_axis(&refs, 1).map_err(|e| Error::internal(e.to_string()))?
-            });
+            row_parts.push(stack(col_parts, 1)?);
         }
-        let refs: Vec<&DynArray> = row_parts.iter().collect();
-        Ok(if refs.len() == 1 {
-            row_parts.swap_remove(0)
-        } else {
-            concat_axis(&refs, 0).map_err(|e| Error::internal(e.to_string()))?
-        })
+        stack(row_parts, 0)
     }
 
     fn read_sparse(
@@ -600,6 +631,46 @@ fn chunk_runs(runs: &[Range<usize>], width: usize, group: usize, n: usize) -> Ve
         }
     }
     out
+}
+
+/// `f(0..n)` on as many threads as there are cores, results in order. Remote chunks are
+/// decoded this way, not on the rayon pool: the pass's other workers may be waiting for
+/// the very band this read gathers.
+fn on_threads<T: Send>(n: usize, f: impl Fn(usize) -> Result<T> + Sync) -> Result<Vec<T>> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .min(n);
+    if threads <= 1 {
+        return (0..n).map(f).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut out: Vec<Option<Result<T>>> = (0..n).map(|_| None).collect();
+    let done: Vec<Vec<(usize, Result<T>)>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let k = next.fetch_add(1, Ordering::Relaxed);
+                        if k >= n {
+                            break mine;
+                        }
+                        mine.push((k, f(k)));
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    for (k, r) in done.into_iter().flatten() {
+        out[k] = Some(r);
+    }
+    out.into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(Error::internal("a decoding thread panicked"))))
+        .collect()
 }
 
 /// Rows between selected runs of a remote sparse matrix up to which one read covers both.

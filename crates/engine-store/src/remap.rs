@@ -59,6 +59,9 @@ impl Store for Remapped {
     fn read(&self, path: &str, sel: &[Range<u64>]) -> Result<DynArray> {
         self.inner.read(&self.to(path), sel)
     }
+    fn prefetch(&self, path: &str, sel: &[Range<u64>]) -> Result<crate::backend::Prefetched> {
+        self.inner.prefetch(&self.to(path), sel)
+    }
     fn read_records(&self, path: &str) -> Result<Vec<(String, DynArray)>> {
         self.inner.read_records(&self.to(path))
     }

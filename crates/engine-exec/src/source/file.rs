@@ -57,6 +57,12 @@ impl BlockSource for FileSource {
     }
 
     fn read(&self, rows: &AxisSelection, cols: &AxisSelection) -> Result<XBlock> {
+        // A remote matrix reads each chunk a selection touches once and keeps only the
+        // selected rows of it (`Matrix::read_block`): a cover of the runs would hold every
+        // row in between.
+        if self.matrix.is_remote() {
+            return read_file_block(&self.matrix, rows, cols);
+        }
         // Scattered rows: read each cluster of nearby runs as one range and keep the
         // selected rows in memory, so a chunk is decoded once per block rather than
         // once per run.

@@ -11,6 +11,8 @@
 //!   |> CALL pca(n_comps => 50) AS pcs;
 //! FROM pcs |> CALL plot(color => 'cell_type', path => '${out}/pca.png');
 //! WRITE pcs TO '${out}/result.h5ad' WITH (compression => 'gzip');
+//! WRITE pcs TO '${out}/result.zarr' WITH (storage => (X => (chunks => [all, 5]),
+//!                                                     'layers/*' => (chunks => [all, 25])));
 //! ```
 //!
 //! - `FROM 'path'` reads a dataset (`FROM 'path' WITH (layer => 'counts')` passes `read`'s
@@ -164,7 +166,15 @@ impl Parser {
         self.sym('(')?;
         let mut out = Vec::new();
         while self.tok != Tok::Sym(')') {
-            let (name, span) = self.ident("a parameter name")?;
+            // A quoted name for what is not an identifier (`'layers/*' => …` in `storage`).
+            let (name, span) = match &self.tok {
+                Tok::Str(n) => {
+                    let out = (n.clone(), self.span);
+                    self.advance()?;
+                    out
+                }
+                _ => self.ident("a parameter name")?,
+            };
             if self.tok != Tok::Arrow {
                 return Err(self.unexpected("`=>` (parameters are passed as name => value)"));
             }
@@ -524,6 +534,33 @@ WRITE pcs TO '${out}/r.h5ad' WITH (compression => 'gzip');
         assert_eq!(s.outputs.len(), 1);
         assert_eq!(s.outputs[0].path, y.outputs[0].path);
         assert_eq!(s.outputs[0].compression, y.outputs[0].compression);
+    }
+
+    #[test]
+    fn per_element_storage_reads_as_in_yaml() {
+        let yaml = "version: 1\nsteps:\n  - {id: d, op: read, path: x.h5ad}\noutputs:\n  - step: d\n    path: o.zarr\n    storage:\n      X: {chunks: [all, 5]}\n      layers/*: {chunks: [all, 25], compression: 'zstd:3'}\n";
+        let sql = "FROM 'x.h5ad' AS d;\nWRITE d TO 'o.zarr' WITH (storage => (X => (chunks => [all, 5]), 'layers/*' => (chunks => [all, 25], compression => 'zstd:3')));\n";
+        let y = parse_yaml("p.yaml", yaml, &[]).unwrap();
+        let s = parse_sql("p.sql", sql, &[]).unwrap();
+        let strip = |p: &crate::PipelineSpec| -> Vec<(String, Option<Vec<u64>>, Option<String>)> {
+            p.outputs[0]
+                .storage
+                .iter()
+                .map(|e| (e.element.clone(), e.chunks.clone(), e.compression.clone()))
+                .collect()
+        };
+        assert_eq!(
+            strip(&s),
+            vec![
+                ("X".to_string(), Some(vec![0, 5]), None),
+                (
+                    "layers/*".to_string(),
+                    Some(vec![0, 25]),
+                    Some("zstd:3".to_string())
+                ),
+            ]
+        );
+        assert_eq!(strip(&s), strip(&y));
     }
 
     #[test]

@@ -76,6 +76,17 @@ impl ObjectStorage {
         hold: bool,
     ) -> Result<(), StorageError> {
         let whole = [ByteRange::FromStart(0, None)];
+        // Ranges an earlier prefetch holds (a shard's index, when a read goes chunk by chunk)
+        // are not fetched again: the hold is taken on them.
+        let (already, wants): (Vec<_>, Vec<_>) = wants
+            .into_iter()
+            .partition(|(key, ranges)| self.held_ranges(key, ranges).is_some());
+        if hold {
+            let mut held = self.lock();
+            for (key, _) in &already {
+                held.entry(key.clone()).or_default().holds += 1;
+            }
+        }
         // Whole objects the run's cache holds are not fetched again.
         let (from_cache, wants): (Vec<_>, Vec<_>) = wants.into_iter().partition(|(key, ranges)| {
             ranges.as_slice() == whole && cached(&format!("{}/{key}", self.url)).is_some()

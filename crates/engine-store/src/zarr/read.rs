@@ -460,7 +460,7 @@ impl Store for ZarrStore {
             let aligned = super::remote_read::align(sel, &chunks, &info.shape);
             let held = match (&self.objects, super::shards::ShardLayout::from_meta(&meta)) {
                 (Some(objects), Some(layout)) => {
-                    self.prefetch_shards(objects, path, &layout, &aligned)?
+                    self.prefetch_shards(objects, path, &layout, &aligned, false)?
                 }
                 (Some(objects), None) => self.prefetch_chunks(objects, path, &chunks, &aligned)?,
                 _ => Vec::new(),
@@ -481,6 +481,25 @@ impl Store for ZarrStore {
 
     fn is_remote(&self) -> bool {
         self.backing == Backing::Remote
+    }
+
+    fn prefetch(&self, path: &str, sel: &[Range<u64>]) -> Result<crate::backend::Prefetched> {
+        let Some(objects) = self.objects.clone() else {
+            return Ok(crate::backend::Prefetched::default());
+        };
+        let meta = self.array_meta(path)?;
+        let info = self.info_from_meta(path, &meta)?;
+        let Some(chunks) = info.chunks.clone() else {
+            return Ok(crate::backend::Prefetched::default());
+        };
+        let aligned = super::remote_read::align(sel, &chunks, &info.shape);
+        let held = match super::shards::ShardLayout::from_meta(&meta) {
+            Some(layout) => self.prefetch_shards(&objects, path, &layout, &aligned, true)?,
+            None => self.prefetch_chunks(&objects, path, &chunks, &aligned)?,
+        };
+        Ok(crate::backend::Prefetched::new(move || {
+            objects.release(&held)
+        }))
     }
 
     fn read_records(&self, path: &str) -> Result<Vec<(String, DynArray)>> {

@@ -11,22 +11,43 @@ use zarrs::storage::StoreKey;
 impl ZarrStore {
     /// Fetches what a read of `sel` needs from a sharded array before zarrs decodes it: the
     /// index of every shard it touches (one request each, concurrently), then the touched
-    /// inner chunks of each shard as coalesced byte ranges. Returns the keys held.
+    /// inner chunks of each shard as coalesced byte ranges. A shard the read covers is one
+    /// request zarrs makes itself, or, with `whole`, one fetched here (for reads that then
+    /// go chunk by chunk). Returns the keys held.
     pub(super) fn prefetch_shards(
         &self,
         objects: &ObjectStorage,
         path: &str,
         layout: &super::shards::ShardLayout,
         sel: &[Range<u64>],
+        whole: bool,
     ) -> Result<Vec<String>> {
         use zarrs::storage::ReadableStorageTraits;
         let array = self.array(path)?;
-        // Shards read whole are one request each already.
-        let shards: Vec<Vec<u64>> = layout
+        let (covered, shards): (Vec<Vec<u64>>, Vec<Vec<u64>>) = layout
             .shards(sel)
             .into_iter()
-            .filter(|s| !layout.covers(s, sel))
-            .collect();
+            .partition(|s| layout.covers(s, sel));
+        let mut covered_keys = Vec::new();
+        if whole && !covered.is_empty() {
+            covered_keys = covered
+                .iter()
+                .map(|s| array.chunk_key(s).as_str().to_string())
+                .collect();
+            let all = zarrs::storage::byte_range::ByteRange::FromStart(0, None);
+            objects
+                .prefetch(
+                    covered_keys
+                        .iter()
+                        .map(|k| (k.clone(), vec![all]))
+                        .collect(),
+                    true,
+                )
+                .map_err(|e| {
+                    objects.release(&covered_keys);
+                    Error::io(self.loc(path), e)
+                })?;
+        }
         let keys: Vec<String> = shards
             .iter()
             .map(|s| array.chunk_key(s).as_str().to_string())
@@ -59,9 +80,10 @@ impl ZarrStore {
         }
         if let Err(e) = objects.prefetch(wants, false) {
             objects.release(&keys);
+            objects.release(&covered_keys);
             return Err(Error::io(self.loc(path), e));
         }
-        Ok(keys)
+        Ok(keys.into_iter().chain(covered_keys).collect())
     }
 }
 
