@@ -3,10 +3,13 @@
 #   ./dev.sh demo   build, then run the bundled blobs workflow (out/ gets an .h5ad and a PNG)
 #   ./dev.sh test   run every test (Rust unit/integration tests and the Python anndata interop suite)
 # Both first run scripts/bootstrap.sh, which creates .venv with cmake (for the static HDF5
-# build) and Python anndata (the interop oracle).
+# build); the tests also get Python anndata and scanpy there (the interop oracle).
 set -euo pipefail
 cd "$(dirname "$0")"
-scripts/bootstrap.sh
+case "${1:-}" in
+demo) scripts/bootstrap.sh build ;;
+test) scripts/bootstrap.sh test ;;
+esac
 export CMAKE="$PWD/.venv/bin/cmake"
 export ENGINE_PYTHON_VENV="$PWD/.venv"
 target="${CARGO_TARGET_DIR:-$PWD/target}"

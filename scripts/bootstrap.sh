@@ -1,15 +1,37 @@
 #!/usr/bin/env bash
-# Creates .venv (Python >= 3.12) with cmake for the static HDF5 build and the Python anndata
-# oracle the interop tests compare against. Idempotent: a second run only checks the stamp.
+# Creates .venv (Python >= 3.12) with what a build or the tests need:
+#   scripts/bootstrap.sh build   cmake for the static HDF5 build (all `./dev.sh demo` needs)
+#   scripts/bootstrap.sh test    that, and the Python anndata/scanpy oracle the interop tests
+#                                compare against (scripts/python-requirements.txt)
+# Idempotent: a second run only checks the stamp; `test` on a build venv adds the rest.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
+mode="${1:-test}"
 venv="$root/.venv"
 req="$root/scripts/python-requirements.txt"
 stamp="$venv/.requirements.sha"
 want="$(sha256sum "$req" | cut -d' ' -f1)"
-if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
-    exit 0
-fi
+have="$(cat "$stamp" 2>/dev/null || true)"
+# The cmake pin, so the build venv and the test venv agree.
+cmake_pin="$(grep -E '^cmake==' "$req")"
+case "$mode" in
+build)
+    [[ "$have" == "$want" || "$have" == "build:$cmake_pin" ]] && exit 0
+    ;;
+test)
+    [[ "$have" == "$want" ]] && exit 0
+    if [[ "$have" == "build:$cmake_pin" && -x "$venv/bin/pip" ]]; then
+        echo "bootstrap: adding the test stack to $venv" >&2
+        "$venv/bin/pip" install --quiet -r "$req"
+        echo "$want" >"$stamp"
+        exit 0
+    fi
+    ;;
+*)
+    echo "usage: scripts/bootstrap.sh build | test" >&2
+    exit 2
+    ;;
+esac
 
 find_python() {
     local candidates=()
@@ -40,5 +62,10 @@ echo "bootstrap: creating $venv with $("$py" --version)" >&2
 rm -rf "$venv"
 "$py" -m venv "$venv"
 "$venv/bin/pip" install --quiet --upgrade pip
-"$venv/bin/pip" install --quiet -r "$req"
-echo "$want" >"$stamp"
+if [[ "$mode" == build ]]; then
+    "$venv/bin/pip" install --quiet "$cmake_pin"
+    echo "build:$cmake_pin" >"$stamp"
+else
+    "$venv/bin/pip" install --quiet -r "$req"
+    echo "$want" >"$stamp"
+fi
