@@ -358,6 +358,27 @@ fn a_store_without_consolidated_metadata_over_http_says_what_to_do() {
 }
 
 /// Fast retries for the fault tests.
+/// Selects one gene of `store` into `dir/gene.h5ad` with `faults` injected and quick
+/// retries: (exit code, messages, the output's path).
+fn one_gene_under_faults(
+    dir: &Path,
+    server: &RangeServer,
+    store: &str,
+    faults: &str,
+) -> (Option<i32>, String, PathBuf) {
+    let (_, names) = expected();
+    server.faults(faults);
+    let out = dir.join("gene.h5ad");
+    let p = select_pipeline(
+        dir,
+        &server.url(store),
+        &format!("index = '{}'", names[17]),
+        &out,
+    );
+    let (code, err) = run_with_env(&p, &QUICK);
+    (code, err, out)
+}
+
 const QUICK: [(&str, &str); 3] = [
     ("ENGINE_HTTP_RETRIES", "3"),
     ("ENGINE_HTTP_BACKOFF", "0.01"),
@@ -413,19 +434,15 @@ fn transient_faults_are_retried() {
 fn a_lasting_fault_names_the_url_and_writes_nothing() {
     let dir = scratch("remote-down");
     let server = RangeServer::start(stores(), &dir);
-    let (_, names) = expected();
     let store = "pbmc_5.zarr";
-    server.faults(&format!(
-        r#"[{{"match": "/{store}/X/0.3", "kind": "status", "status": 503, "times": 1000}}]"#
-    ));
-    let out = dir.join("gene.h5ad");
-    let p = select_pipeline(
+    let (code, err, out) = one_gene_under_faults(
         &dir,
-        &server.url(store),
-        &format!("index = '{}'", names[17]),
-        &out,
+        &server,
+        store,
+        &format!(
+            r#"[{{"match": "/{store}/X/0.3", "kind": "status", "status": 503, "times": 1000}}]"#
+        ),
     );
-    let (code, err) = run_with_env(&p, &QUICK);
     assert_eq!(code, Some(1), "{err}");
     assert!(
         err.contains(&server.url(store)) && err.contains("X/0.3"),
@@ -842,20 +859,16 @@ fn a_file_scanpy_ships_reads_the_same_by_url() {
 fn a_lasting_fault_in_a_remote_h5ad_names_the_url() {
     let dir = scratch("remote-h5ad-down");
     let server = RangeServer::start(stores(), &dir);
-    let (_, names) = expected();
     let store = "pbmc_tall.h5ad";
     // The open (the first MiB) goes through; every request after it fails.
-    server.faults(&format!(
-        r#"[{{"match": "/{store}", "kind": "status", "status": 503, "times": 1000, "skip": 1}}]"#
-    ));
-    let out = dir.join("gene.h5ad");
-    let p = select_pipeline(
+    let (code, err, out) = one_gene_under_faults(
         &dir,
-        &server.url(store),
-        &format!("index = '{}'", names[17]),
-        &out,
+        &server,
+        store,
+        &format!(
+            r#"[{{"match": "/{store}", "kind": "status", "status": 503, "times": 1000, "skip": 1}}]"#
+        ),
     );
-    let (code, err) = run_with_env(&p, &QUICK);
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains(&server.url(store)), "{err}");
     assert!(err.contains("503"), "{err}");

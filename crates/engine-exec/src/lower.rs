@@ -65,23 +65,26 @@ pub fn lower(plan: &LogicalPlan, memory_limit: usize) -> Result<PhysicalPlan> {
     // per band, in half of what is left (shared by such scans). And a cache of fetched
     // chunks (a quarter of what then remains, at most 256 MiB) for the rest. Both come out
     // of the blocks' share so the limit still holds.
-    let scans: Vec<&Scan> = plan
+    let scans: Vec<(usize, &Scan)> = plan
         .nodes
         .iter()
         .zip(&live)
-        .filter_map(|(n, &live)| match &n.op {
-            Op::Scan(s) if live && scan_is_remote(s) => Some(s),
+        .enumerate()
+        .filter_map(|(id, (n, &live))| match &n.op {
+            Op::Scan(s) if live && scan_is_remote(s) => Some((id, s)),
             _ => None,
         })
         .collect();
     let half = left / 2;
-    let tall: Vec<bool> = scans
+    // Decided once here, on the blocks half the budget would give (the final blocks are no
+    // larger), so the scans that get bands are exactly the ones paid for.
+    let tall: Vec<usize> = scans
         .iter()
-        .map(|s| tall_chunks(s, scan_block_rows(s, half / memory::BLOCK_COST)))
+        .filter(|(_, s)| tall_chunks(s, scan_block_rows(s, half / memory::BLOCK_COST)))
+        .map(|(id, _)| *id)
         .collect();
-    let n_tall = tall.iter().filter(|&&t| t).count();
-    let band_budget = (n_tall > 0).then(|| half / n_tall);
-    left -= band_budget.unwrap_or(0) * n_tall;
+    let band_budget = (!tall.is_empty()).then(|| half / tall.len());
+    left -= band_budget.unwrap_or(0) * tall.len();
     // The cache also serves the scan's other elements (obsp rows, obs columns).
     let remote_cache = if !scans.is_empty() {
         (left / 4).min(256 << 20)
@@ -103,7 +106,7 @@ pub fn lower(plan: &LogicalPlan, memory_limit: usize) -> Result<PhysicalPlan> {
                 memory_limit,
                 low_memory,
                 spare,
-                band_budget,
+                band_budget.filter(|_| tall.contains(&id)),
             )
         })
         .collect::<Result<Vec<_>>>()?;
@@ -178,7 +181,8 @@ fn tall_chunks(scan: &Scan, max_rows: usize) -> bool {
 
 /// `low_memory_pca`: a PCA node runs randomized, its Gram matrix being too large for the limit.
 /// `spare`: bytes the limit leaves beyond the costliest step and the largest X blocks.
-/// `band_budget`: bytes for each remote scan with chunks taller than its blocks.
+/// `band_budget`: bytes for this scan's bands, when it is a remote scan with chunks taller
+/// than its blocks.
 fn lower_node(
     plan: &LogicalPlan,
     id: NodeId,
@@ -201,7 +205,7 @@ fn lower_node(
                 schema: n.schema.clone(),
                 max_rows,
                 blocks,
-                band_budget: band_budget.filter(|_| tall_chunks(scan, max_rows)),
+                band_budget,
             })
         }
         Op::Select(Select { rows, cols }) => Box::new(ViewNode {
