@@ -585,15 +585,7 @@ fn s3_stores_read_with_credentials_from_the_environment() {
     );
     let (code, err) = run_with_env(&p, &env);
     assert_eq!(code, Some(0), "{err}");
-    python_ok(&format!(
-        "import anndata as ad, numpy as np\n\
-         a = ad.read_h5ad({src:?})[:, [{gene:?}]]\n\
-         b = ad.read_h5ad({out:?})\n\
-         np.testing.assert_array_equal(np.asarray(b.X), np.asarray(a.X))\n",
-        src = stores().join("pbmc_tall.h5ad").display().to_string(),
-        gene = names[17],
-        out = out.display().to_string(),
-    ));
+    assert_gene_equal(&stores().join("pbmc_tall.h5ad"), &out, &names[17]);
     // A missing store: the URL in the message, never the secret.
     let out = std::process::Command::new(engine_tests::engine_bin())
         .args(["inspect", "s3://lab/runs/missing.zarr"])
@@ -798,6 +790,11 @@ fn one_gene_of_a_remote_h5ad_fetches_a_small_part_of_it() {
         reqs.iter().all(|r| r.method == "GET" && r.range.is_some()),
         "{reqs:#?}"
     );
+    assert_gene_equal(&stores().join(store), &out, gene);
+}
+
+/// anndata: `out` holds gene `gene` of the h5ad `src`, every cell, the same values.
+fn assert_gene_equal(src: &Path, out: &Path, gene: &str) {
     python_ok(&format!(
         "import anndata as ad, numpy as np\n\
          a = ad.read_h5ad({src:?})[:, [{gene:?}]]\n\
@@ -805,7 +802,7 @@ fn one_gene_of_a_remote_h5ad_fetches_a_small_part_of_it() {
          assert list(b.var_names) == [{gene:?}]\n\
          assert list(b.obs_names) == list(a.obs_names)\n\
          np.testing.assert_array_equal(np.asarray(b.X), np.asarray(a.X))\n",
-        src = stores().join(store).display().to_string(),
+        src = src.display().to_string(),
         out = out.display().to_string(),
     ));
 }

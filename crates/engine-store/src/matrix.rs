@@ -428,20 +428,16 @@ impl Matrix {
             * trailing.iter().map(|r| r.end).product::<u64>() as usize
             * self.dtype().size();
         let piece = pieces_of(per_col, width, shard);
-        let col_reads: Vec<Range<usize>> = chunk_runs(cols.runs(), width, shard, m)
-            .into_iter()
-            .flat_map(|r| {
-                (r.start..r.end)
-                    .step_by(piece)
-                    .map(move |s| s..(s + piece).min(r.end))
-            })
-            .collect();
         let steps = |r: &Range<usize>, step: usize| -> Vec<Range<usize>> {
             (r.start..r.end)
                 .step_by(step)
                 .map(|s| s..(s + step).min(r.end))
                 .collect()
         };
+        let col_reads: Vec<Range<usize>> = chunk_runs(cols.runs(), width, shard, m)
+            .iter()
+            .flat_map(|r| steps(r, piece))
+            .collect();
         let stack = |mut parts: Vec<DynArray>, axis: usize| -> Result<DynArray> {
             if parts.len() == 1 {
                 return Ok(parts.swap_remove(0));

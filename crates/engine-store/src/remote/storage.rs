@@ -88,9 +88,19 @@ impl ObjectStorage {
             }
         }
         // Whole objects the run's cache holds are not fetched again.
-        let (from_cache, wants): (Vec<_>, Vec<_>) = wants.into_iter().partition(|(key, ranges)| {
-            ranges.as_slice() == whole && cached(&format!("{}/{key}", self.url)).is_some()
-        });
+        let mut from_cache = Vec::new();
+        let wants: Vec<_> = wants
+            .into_iter()
+            .filter_map(|(key, ranges)| {
+                match cached(&format!("{}/{key}", self.url)).filter(|_| ranges == whole) {
+                    Some(bytes) => {
+                        from_cache.push((key, bytes));
+                        None
+                    }
+                    None => Some((key, ranges)),
+                }
+            })
+            .collect();
         let jobs: Vec<_> = wants
             .into_iter()
             .map(|(key, ranges)| {
@@ -111,15 +121,12 @@ impl ObjectStorage {
         })
         .map_err(|e| StorageError::Other(e.to_string()))?;
         let mut held = self.lock();
-        for (key, ranges) in from_cache {
-            let entry = held.entry(key.clone()).or_default();
+        for (key, bytes) in from_cache {
+            let entry = held.entry(key).or_default();
             if hold {
                 entry.holds += 1;
             }
-            match cached(&format!("{}/{key}", self.url)) {
-                Some(b) => entry.parts.extend(ranges.into_iter().zip([b])),
-                None => entry.holds = entry.holds.saturating_sub(usize::from(hold)),
-            }
+            entry.parts.push((whole[0], bytes));
         }
         let mut failed = None;
         for (key, ranges, got) in results {
@@ -239,14 +246,24 @@ impl ObjectStorage {
             .iter()
             .map(|r| ByteRange::FromStart(r.start, Some(r.end - r.start)))
             .collect();
+        self.held_or_fetched(key, ranges)?
+            .ok_or_else(|| StorageError::Other(format!("{key}: the object is gone")))
+    }
+
+    /// `ranges` of `key`, from what was prefetched when it is all there, else fetched; `None`
+    /// when the object does not exist.
+    fn held_or_fetched(
+        &self,
+        key: &str,
+        ranges: Vec<ByteRange>,
+    ) -> Result<Option<Vec<Bytes>>, StorageError> {
         if let Some(parts) = self.held_ranges(key, &ranges) {
-            return Ok(parts);
+            return Ok(Some(parts));
         }
         let (store, path) = (self.store.clone(), self.path(key));
         run(fetch_ranges(store, path, ranges))
-            .map_err(|e| StorageError::Other(e.to_string()))?
             .map_err(|e| self.error(key, &e))?
-            .ok_or_else(|| StorageError::Other(format!("{key}: the object is gone")))
+            .map_err(|e| self.error(key, &e))
     }
 
     fn path(&self, key: &str) -> ObjectPath {
@@ -446,15 +463,7 @@ impl ReadableStorageTraits for ObjectStorage {
         key: &StoreKey,
         byte_ranges: ByteRangeIterator<'a>,
     ) -> Result<MaybeBytesIterator<'a>, StorageError> {
-        let ranges: Vec<ByteRange> = byte_ranges.collect();
-        if let Some(parts) = self.held_ranges(key.as_str(), &ranges) {
-            return Ok(Some(Box::new(parts.into_iter().map(Ok))));
-        }
-        let (store, path) = (self.store.clone(), self.path(key.as_str()));
-        let got = run(fetch_ranges(store, path, ranges));
-        let got = got
-            .map_err(|e| self.error(key.as_str(), &e))?
-            .map_err(|e| self.error(key.as_str(), &e))?;
+        let got = self.held_or_fetched(key.as_str(), byte_ranges.collect())?;
         Ok(got.map(|v| Box::new(v.into_iter().map(Ok)) as Box<dyn Iterator<Item = _> + 'a>))
     }
 

@@ -36,7 +36,7 @@ enum Backing {
 pub struct ZarrStore {
     pub(super) store: Arc<ReadStore>,
     /// The same store when it is remote, for reads that fetch ahead.
-    objects: Option<Arc<crate::remote::ObjectStorage>>,
+    pub(super) objects: Option<Arc<crate::remote::ObjectStorage>>,
     path: PathBuf,
     backing: Backing,
     format: StoreFormat,
@@ -458,18 +458,8 @@ impl Store for ZarrStore {
             // Whole (inner) chunks, each fetched once: zarrs' partial decoding of a chunk
             // fetches it more than once, which over a network is a request each time.
             let aligned = super::remote_read::align(sel, &chunks, &info.shape);
-            let held = match (&self.objects, super::shards::ShardLayout::from_meta(&meta)) {
-                (Some(objects), Some(layout)) => {
-                    self.prefetch_shards(objects, path, &layout, &aligned, false)?
-                }
-                (Some(objects), None) => self.prefetch_chunks(objects, path, &chunks, &aligned)?,
-                _ => Vec::new(),
-            };
-            let whole = self.read_with(path, meta, info, &aligned);
-            if let Some(objects) = &self.objects {
-                objects.release(&held);
-            }
-            let whole = whole?;
+            let _held = self.hold_ahead(path, &meta, &chunks, &aligned, false)?;
+            let whole = self.read_with(path, meta, info, &aligned)?;
             return Ok(if aligned == sel {
                 whole
             } else {
@@ -484,22 +474,15 @@ impl Store for ZarrStore {
     }
 
     fn prefetch(&self, path: &str, sel: &[Range<u64>]) -> Result<crate::backend::Prefetched> {
-        let Some(objects) = self.objects.clone() else {
-            return Ok(crate::backend::Prefetched::default());
-        };
         let meta = self.array_meta(path)?;
         let info = self.info_from_meta(path, &meta)?;
-        let Some(chunks) = info.chunks.clone() else {
-            return Ok(crate::backend::Prefetched::default());
-        };
-        let aligned = super::remote_read::align(sel, &chunks, &info.shape);
-        let held = match super::shards::ShardLayout::from_meta(&meta) {
-            Some(layout) => self.prefetch_shards(&objects, path, &layout, &aligned, true)?,
-            None => self.prefetch_chunks(&objects, path, &chunks, &aligned)?,
-        };
-        Ok(crate::backend::Prefetched::new(move || {
-            objects.release(&held)
-        }))
+        match info.chunks {
+            Some(chunks) => {
+                let aligned = super::remote_read::align(sel, &chunks, &info.shape);
+                self.hold_ahead(path, &meta, &chunks, &aligned, true)
+            }
+            None => Ok(crate::backend::Prefetched::default()),
+        }
     }
 
     fn read_records(&self, path: &str) -> Result<Vec<(String, DynArray)>> {

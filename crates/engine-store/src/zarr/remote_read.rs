@@ -88,6 +88,30 @@ impl ZarrStore {
 }
 
 impl ZarrStore {
+    /// Holds what a read of `sel` (whole chunks of `chunks`) of the array with metadata
+    /// `meta` needs, fetched ahead, until the guard drops: a sharded array's indexes and
+    /// chunk ranges (covered shards whole with `whole_shards`), else its chunks. Nothing for
+    /// a store that is not remote.
+    pub(super) fn hold_ahead(
+        &self,
+        path: &str,
+        meta: &serde_json::Value,
+        chunks: &[u64],
+        sel: &[Range<u64>],
+        whole_shards: bool,
+    ) -> Result<crate::backend::Prefetched> {
+        let Some(objects) = self.objects.clone() else {
+            return Ok(crate::backend::Prefetched::default());
+        };
+        let held = match super::shards::ShardLayout::from_meta(meta) {
+            Some(layout) => self.prefetch_shards(&objects, path, &layout, sel, whole_shards)?,
+            None => self.prefetch_chunks(&objects, path, chunks, sel)?,
+        };
+        Ok(crate::backend::Prefetched::new(move || {
+            objects.release(&held)
+        }))
+    }
+
     /// Fetches the chunks a read of `sel` (whole chunks of `chunks`) covers, concurrently,
     /// before zarrs decodes them one by one. Returns the keys held; none for a single chunk,
     /// which zarrs fetches itself.
