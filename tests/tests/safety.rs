@@ -174,8 +174,11 @@ fn interrupted_writes_leave_nothing() {
         v
     };
     let mut interrupted = 0;
-    for (sig, delay_ms) in [(libc_sig::TERM, 300), (libc_sig::INT, 600)] {
+    // Signalled once the temporary exists (plus a delay), so a fast machine cannot finish
+    // the conversion first.
+    for (sig, delay_ms) in [(libc_sig::TERM, 0), (libc_sig::INT, 100)] {
         let mut child = convert();
+        wait_for_temporary(&out_dir, &mut child);
         std::thread::sleep(std::time::Duration::from_millis(delay_ms));
         let _ = std::process::Command::new("kill")
             .args([format!("-{sig}"), child.id().to_string()])
@@ -194,7 +197,7 @@ fn interrupted_writes_leave_nothing() {
     assert!(interrupted > 0, "every convert finished before its signal");
     // SIGKILL: no handler runs, the temporary stays until the next write beside it.
     let mut child = convert();
-    std::thread::sleep(std::time::Duration::from_millis(400));
+    wait_for_temporary(&out_dir, &mut child);
     child.kill().unwrap();
     child.wait().unwrap();
     let res = std::process::Command::new(engine_bin())
@@ -254,14 +257,17 @@ fn interrupted_writes_leave_nothing() {
             .success()
     };
     let mut interrupted = 0;
+    // Delays count from the moment the temporary appears; the first signal lands while the
+    // run is surely writing.
     for (sig, delay_ms) in [
-        ("TERM", 200),
-        ("INT", 700),
-        ("TERM", 1500),
-        ("KILL", 500),
-        ("KILL", 1200),
+        ("TERM", 0),
+        ("INT", 300),
+        ("TERM", 900),
+        ("KILL", 100),
+        ("KILL", 600),
     ] {
         let mut child = run();
+        wait_for_temporary(&out_dir, &mut child);
         std::thread::sleep(std::time::Duration::from_millis(delay_ms));
         let _ = std::process::Command::new("kill")
             .args([format!("-{sig}"), child.id().to_string()])
@@ -291,6 +297,24 @@ fn interrupted_writes_leave_nothing() {
         x.iter().all(|v| (0.0..10.0).contains(v)),
         "not log1p-normalised"
     );
+}
+
+/// Waits until the child's temporary sibling exists in `dir` (or the child has exited), so a
+/// signal sent next lands mid-write however fast the machine is. A killed run's temporary
+/// (another pid) does not count.
+fn wait_for_temporary(dir: &Path, child: &mut std::process::Child) {
+    let ours = format!(".tmp-{}-", child.id());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while std::time::Instant::now() < deadline {
+        let writing = std::fs::read_dir(dir)
+            .unwrap()
+            .any(|e| e.unwrap().file_name().to_string_lossy().starts_with(&ours));
+        if writing || child.try_wait().unwrap().is_some() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    panic!("no temporary appeared in {} within 120 s", dir.display());
 }
 
 /// Signal names for `kill`.
