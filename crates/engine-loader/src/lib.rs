@@ -183,6 +183,29 @@ impl Default for LoaderOptions {
     }
 }
 
+impl LoaderOptions {
+    /// Refuses options no epoch can be drawn with.
+    ///
+    /// # Errors
+    /// A zero size, or preloads that do not split into whole batches.
+    pub fn validate(&self) -> Result<()> {
+        if self.batch_size == 0 || self.chunk_size == 0 || self.preload_nchunks == 0 {
+            return Err(Error::usage(
+                "batch_size, chunk_size and preload_nchunks must be at least 1",
+            ));
+        }
+        // As annbatch requires: a preload splits into whole batches.
+        let preload = self.chunk_size.saturating_mul(self.preload_nchunks);
+        if !preload.is_multiple_of(self.batch_size) {
+            return Err(Error::usage(format!(
+                "chunk_size × preload_nchunks ({preload}) must be a multiple of batch_size ({})",
+                self.batch_size
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// One minibatch: its cells' rows of X (CSR, or dense) and their global positions in the
 /// collection.
 #[derive(Debug, Clone)]
@@ -270,19 +293,7 @@ pub fn for_each_batch(
     o: &LoaderOptions,
     mut f: impl FnMut(Batch) -> Result<()>,
 ) -> Result<()> {
-    if o.batch_size == 0 || o.chunk_size == 0 || o.preload_nchunks == 0 {
-        return Err(Error::usage(
-            "batch_size, chunk_size and preload_nchunks must be at least 1",
-        ));
-    }
-    // As annbatch requires: a preload splits into whole batches.
-    let preload = o.chunk_size.saturating_mul(o.preload_nchunks);
-    if !preload.is_multiple_of(o.batch_size) {
-        return Err(Error::usage(format!(
-            "chunk_size × preload_nchunks ({preload}) must be a multiple of batch_size ({})",
-            o.batch_size
-        )));
-    }
+    o.validate()?;
     let plan = epoch_plan(c.n_obs(), o);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(o.seed.wrapping_add(1));
     std::thread::scope(|scope| {

@@ -23,16 +23,19 @@ pub use engine_common::parse_bytes;
 pub use engine_exec::{RunReport, StageReport, peak_rss_kib};
 /// Random minibatches of a preshuffled collection, as a training loader draws them.
 pub use engine_loader as loader;
+/// In-memory blocks as reads return them (for bindings that hand them on).
+pub use engine_matrix::{AxisSelection, Block, Compressed, DynArray, SparseFormat};
 pub use engine_spec::diag::did_you_mean;
 pub use engine_spec::ops::{DefaultValue, OPS, OpDef, ParamDef, VARIADIC, op};
 pub use engine_sql::{SqlSession, format_table};
 pub use engine_store::ReadOptions;
+pub use engine_store::arrow::frame_to_batch;
 pub use engine_store::remote::{Fetched, fetched};
 pub use engine_store::validate::{Problem, Report as ValidationReport, Severity, validate};
 pub use engine_store::write::remove_temporaries;
 pub use engine_store::{
     ArrayOptions, Column, Compression, ConvertOptions, Dataset, ElementOptions, ElementRule, Frame,
-    StoreFormat, convert,
+    Matrix, StoreFormat, convert,
 };
 pub use error::Error;
 pub use pipeline::Pipeline;

@@ -1,0 +1,124 @@
+//! `check`, `explain` and `run` of pipeline text, as the CLI does them.
+
+use crate::errors::{engine_err, to_py};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+/// Parses pipeline text named `file` (for messages); SQL-like when `sql`.
+fn load(
+    file: &str,
+    text: &str,
+    sql: bool,
+    params: &[(String, String)],
+) -> PyResult<engine::Pipeline> {
+    engine::Pipeline::from_text(file, text, sql, params).map_err(to_py)
+}
+
+fn options(
+    memory_limit: Option<&str>,
+    overwrite: bool,
+    disabled_rules: Vec<String>,
+) -> PyResult<engine::Options> {
+    let mut o = engine::Options {
+        overwrite,
+        disabled_rules,
+        ..engine::Options::default()
+    };
+    if let Some(m) = memory_limit {
+        o.memory_limit = engine::parse_bytes(m).map_err(|msg| {
+            engine_err(engine::EngineError::usage(format!("memory_limit: {msg}")))
+        })?;
+    }
+    Ok(o)
+}
+
+/// Everything `run` would reject, without running.
+#[pyfunction]
+#[pyo3(signature = (file, text, sql, params, memory_limit=None, overwrite=false))]
+pub(crate) fn check(
+    py: Python<'_>,
+    file: &str,
+    text: &str,
+    sql: bool,
+    params: Vec<(String, String)>,
+    memory_limit: Option<&str>,
+    overwrite: bool,
+) -> PyResult<()> {
+    let opts = options(memory_limit, overwrite, Vec::new())?;
+    let pipeline = load(file, text, sql, &params)?;
+    py.detach(|| engine::check(&pipeline, &opts)).map_err(to_py)
+}
+
+/// The logical, optimized and physical plans as `engine explain` prints them.
+#[pyfunction]
+#[pyo3(signature = (file, text, sql, params, memory_limit=None, disabled_rules=Vec::new()))]
+pub(crate) fn explain(
+    py: Python<'_>,
+    file: &str,
+    text: &str,
+    sql: bool,
+    params: Vec<(String, String)>,
+    memory_limit: Option<&str>,
+    disabled_rules: Vec<String>,
+) -> PyResult<String> {
+    // Explaining writes nothing: existing outputs do not matter.
+    let opts = options(memory_limit, true, disabled_rules)?;
+    let pipeline = load(file, text, sql, &params)?;
+    py.detach(|| engine::plan(&pipeline, &opts).map(|p| p.explain()))
+        .map_err(to_py)
+}
+
+/// Runs a pipeline; returns its outputs (`step`, `path`, `format`), stages and warnings.
+#[pyfunction]
+#[pyo3(signature = (file, text, sql, params, memory_limit=None, overwrite=false, disabled_rules=Vec::new()))]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn run<'py>(
+    py: Python<'py>,
+    file: &str,
+    text: &str,
+    sql: bool,
+    params: Vec<(String, String)>,
+    memory_limit: Option<&str>,
+    overwrite: bool,
+    disabled_rules: Vec<String>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let opts = options(memory_limit, overwrite, disabled_rules)?;
+    let pipeline = load(file, text, sql, &params)?;
+    let report = py
+        .detach(|| {
+            let plans = engine::plan(&pipeline, &opts)?;
+            engine::run(&plans, &opts)
+        })
+        .map_err(to_py)?;
+    let out = PyDict::new(py);
+    let outputs = pipeline
+        .spec()
+        .outputs
+        .iter()
+        .map(|o| {
+            let d = PyDict::new(py);
+            d.set_item("step", &o.step)?;
+            d.set_item("path", &o.path)?;
+            d.set_item("format", &o.format)?;
+            Ok(d)
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    out.set_item("outputs", outputs)?;
+    let stages = report
+        .stages
+        .iter()
+        .map(|s| {
+            let d = PyDict::new(py);
+            d.set_item("name", &s.name)?;
+            d.set_item("seconds", s.seconds)?;
+            d.set_item("blocks", s.blocks)?;
+            d.set_item("bytes", s.bytes)?;
+            d.set_item("peak_rss_kib", s.peak_rss_kib)?;
+            Ok(d)
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    out.set_item("stages", stages)?;
+    out.set_item("warnings", report.warnings)?;
+    out.set_item("written", report.outputs)?;
+    Ok(out)
+}
