@@ -85,7 +85,7 @@ def _looks_like_sql(text: str) -> bool:
 
 def _pipeline(pipeline: PipelineLike, sql: bool | None, in_memory: bool) -> _Text:
     if isinstance(pipeline, Mapping):
-        spec = json.loads(json.dumps(pipeline))  # a deep copy, and JSON is YAML
+        spec = json.loads(json.dumps(pipeline, default=_json_value))  # a copy; JSON is YAML
         spec.setdefault("version", 1)
         steps = spec.get("steps") or []
         tmp = None
@@ -101,7 +101,7 @@ def _pipeline(pipeline: PipelineLike, sql: bool | None, in_memory: bool) -> _Tex
                 spec["outputs"] = outputs
         return _Text("<pipeline dict>", json.dumps(spec, indent=2), False, tmp)
     if isinstance(pipeline, os.PathLike) or (
-        isinstance(pipeline, str) and "\n" not in pipeline and Path(pipeline).is_file()
+        isinstance(pipeline, str) and "\n" not in pipeline and os.path.isfile(pipeline)
     ):
         path = Path(pipeline)
         text = path.read_text()
@@ -111,6 +111,15 @@ def _pipeline(pipeline: PipelineLike, sql: bool | None, in_memory: bool) -> _Tex
     raise TypeError(
         f"a pipeline is a path, YAML or SQL-like text, or a dict; got {type(pipeline).__name__}"
     )
+
+
+def _json_value(v):
+    """Paths and NumPy scalars in a pipeline built in Python, as JSON."""
+    if isinstance(v, os.PathLike):
+        return os.fspath(v)
+    if hasattr(v, "item"):
+        return v.item()
+    raise TypeError(f"a pipeline value cannot be {type(v).__name__}: {v!r}")
 
 
 def _params(params: Mapping[str, Any] | None) -> list[tuple[str, str]]:

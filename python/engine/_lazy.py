@@ -52,6 +52,8 @@ def _positions(key: Any, n: int, frame: Callable[[], Any]) -> np.ndarray | None:
         key = key(frame())
     if isinstance(key, slice):
         return np.arange(n)[key]
+    if isinstance(key, (bool, np.bool_)):
+        raise IndexError("a single boolean is not an index; use a mask of one per row")
     if isinstance(key, (int, np.integer)):
         if not -n <= int(key) < n:
             raise IndexError(f"position {key} is out of range for {n}")
@@ -59,7 +61,12 @@ def _positions(key: Any, n: int, frame: Callable[[], Any]) -> np.ndarray | None:
     if isinstance(key, str):
         key = [key]
     if isinstance(key, (pd.Series, pd.Index)):
-        key = key.to_numpy()
+        if pd.api.types.is_bool_dtype(key.dtype):
+            if key.isna().any():
+                raise IndexError("a boolean mask with missing values selects nothing definite")
+            key = key.to_numpy(dtype=bool)
+        else:
+            key = key.to_numpy()
     arr = np.asarray(key)
     if arr.dtype == bool:
         if arr.shape != (n,):
@@ -67,13 +74,20 @@ def _positions(key: Any, n: int, frame: Callable[[], Any]) -> np.ndarray | None:
         return np.flatnonzero(arr)
     if arr.size == 0:
         return np.zeros(0, dtype=np.int64)
+    if np.issubdtype(arr.dtype, np.floating):
+        if not np.all(np.mod(arr, 1) == 0):
+            raise IndexError("positions must be whole numbers")
+        arr = arr.astype(np.int64)
     if np.issubdtype(arr.dtype, np.integer):
         arr = arr.astype(np.int64).ravel()
         bad = (arr < -n) | (arr >= n)
         if bad.any():
             raise IndexError(f"position {arr[bad][0]} is out of range for {n}")
         return arr % n
-    found = frame().index.get_indexer(arr.ravel())
+    index = frame().index
+    if not index.is_unique:
+        raise KeyError("names are not unique on this axis; select by position or mask")
+    found = index.get_indexer(arr.ravel())
     if (found < 0).any():
         missing = arr.ravel()[found < 0]
         raise KeyError(f"not found: {list(missing[:5])}")
@@ -99,9 +113,10 @@ class _Element:
     """A matrix element as an array-like dask can chunk: ``shape``, ``dtype``, ``ndim`` and
     ``__getitem__`` by slices, each read through the engine."""
 
-    def __init__(self, handle, element: str):
+    def __init__(self, path: str, element: str, handle=None):
+        handle = handle if handle is not None else _engine.Dataset(path)
         info = handle.matrix_info(element)
-        self._handle, self.element = handle, element
+        self._handle, self.path, self.element = handle, path, element
         self.shape = tuple(info["shape"])
         self.ndim = len(self.shape)
         self.dtype = np.dtype(info["dtype"])
@@ -109,26 +124,43 @@ class _Element:
         self.nnz = info["nnz"]
         self.storage_chunks = tuple(info["chunks"]) if info["chunks"] else None
 
-    def _axis_runs(self, key, n):
+    def __reduce__(self):
+        # Workers of a dask.distributed cluster open the file themselves.
+        return (_Element, (self.path, self.element))
+
+    @staticmethod
+    def _axis(key, n):
+        """Sorted runs to read, and how to reorder what they give (``None``: as read), or
+        the position of a single index (the axis dropped)."""
         if isinstance(key, slice):
             start, stop, step = key.indices(n)
             if step == 1:
-                return [(start, max(start, stop))]
+                return [(start, max(start, stop))], None, False
             key = np.arange(start, stop, step)
-        pos = np.unique(np.asarray(key, dtype=np.int64) % n)
-        return _runs(pos)
+        scalar = np.ndim(key) == 0
+        pos = np.atleast_1d(np.asarray(key, dtype=np.int64))
+        if ((pos < -n) | (pos >= n)).any():
+            raise IndexError(f"index out of range for {n}")
+        pos = pos % n
+        uniq, inverse = np.unique(pos, return_inverse=True)
+        same = len(uniq) == len(pos) and (uniq == pos).all()
+        return _runs(uniq), (None if same else inverse), scalar
 
     def __getitem__(self, key):
         if not isinstance(key, tuple):
             key = (key, slice(None))
         rows, cols = key
-        out = _block(
-            self._handle.read(
-                self.element,
-                self._axis_runs(rows, self.shape[0]),
-                self._axis_runs(cols, self.shape[1]),
-            )
-        )
+        row_runs, row_order, row_scalar = self._axis(rows, self.shape[0])
+        col_runs, col_order, col_scalar = self._axis(cols, self.shape[1])
+        out = _block(self._handle.read(self.element, row_runs, col_runs))
+        if row_order is not None:
+            out = out[row_order]
+        if col_order is not None:
+            out = out[:, col_order]
+        if row_scalar or col_scalar:
+            # A single index drops its axis, as NumPy's does.
+            out = out.toarray() if hasattr(out, "toarray") else np.asarray(out)
+            out = out[0 if row_scalar else slice(None), 0 if col_scalar else slice(None)]
         return out
 
     def dask_chunks(self, target_bytes: int = 64 << 20):
@@ -144,9 +176,13 @@ class _Element:
                 previous_chunks=self.storage_chunks,
                 limit=target_bytes,
             )
-        per_row = max(1.0, (self.nnz or 0) / max(1, self.shape[0])) * (self.dtype.itemsize + 4)
-        rows = max(1, min(self.shape[0], int(target_bytes // per_row)))
-        return normalize_chunks((rows, self.shape[1]), self.shape)
+        # Blocks along the compressed axis: a CSC matrix is read by columns.
+        major = 0 if self.format == "csr" else 1
+        n = self.shape[major]
+        per_line = max(1.0, (self.nnz or 0) / max(1, n)) * (self.dtype.itemsize + 4)
+        lines = max(1, min(n, int(target_bytes // per_line)))
+        block = (lines, self.shape[1]) if major == 0 else (self.shape[0], lines)
+        return normalize_chunks(block, self.shape)
 
 
 class Dataset:
@@ -207,25 +243,31 @@ class Dataset:
     def element(self, element: str = "X") -> _Element:
         """A matrix element (``X``, ``layers/counts``, ``obsm/X_pca``, ``raw/X``) as an
         array-like read through the engine."""
-        return _Element(self._handle, element)
+        return _Element(self.path, element, self._handle)
 
     def to_dask(self, element: str = "X", target_bytes: int = 64 << 20):
         """The element as a dask array whose chunks are whole storage chunks."""
         import dask.array as da
         import scipy.sparse as sp
+        from dask.base import tokenize
 
         e = self.element(element)
+        chunks = e.dask_chunks(target_bytes)
         meta = None
         if e.format is not None:
             cls = sp.csr_matrix if e.format == "csr" else sp.csc_matrix
             meta = cls((0, 0), dtype=e.dtype)
+        try:
+            stamp = os.stat(self.path).st_mtime_ns
+        except OSError:  # a URL
+            stamp = None
         return da.from_array(
             e,
-            chunks=e.dask_chunks(target_bytes),
+            chunks=chunks,
             asarray=False,
             fancy=False,
             meta=meta,
-            name=f"engine-{element}-{abs(hash((self.path, element))):x}",
+            name="engine-" + tokenize(self.path, stamp, element, chunks),
         )
 
     def to_memory(self):
@@ -279,11 +321,13 @@ class View:
         return f"View of {self.dataset!r}: {self.shape[0]} × {self.shape[1]}"
 
     def to_dask(self, element: str = "X"):
-        """The view's rows and columns of the element as a dask array."""
+        """The view's cells of the element as a dask array, and its genes too where the
+        element has one column per gene (X, layers); obsm and raw keep their columns."""
         x = self.dataset.to_dask(element)
         if self._rows is not None:
             x = x[self._rows]
-        if self._cols is not None:
+        per_gene = element == "X" or element.startswith("layers/")
+        if self._cols is not None and per_gene:
             x = x[:, self._cols]
         return x
 

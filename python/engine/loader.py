@@ -73,13 +73,15 @@ class Loader:
         self.to, self.drop_last = to, drop_last
         self.obs_keys = list(obs_keys) if obs_keys else None
         self._epoch = 0
-        # Opening checks the collection and the arguments now, not at the first batch.
+        # Opening checks the collection and the arguments now (metadata only, nothing read).
         first = self._batches(0)
         self.n_obs, self.n_vars = first.n_obs, first.n_vars
-        del first
+        self._next = first
         self._obs = None
 
     def _batches(self, epoch: int):
+        # Each epoch's seed is drawn from (seed, epoch), so no two (seed, epoch) share one.
+        seed = int(np.random.SeedSequence([self.seed, epoch]).generate_state(1, np.uint64)[0])
         return _engine.Batches(
             self.collection,
             self.batch_size,
@@ -87,7 +89,7 @@ class Loader:
             self.preload_nchunks,
             self.shuffle,
             self.drop_last,
-            self.seed + epoch,
+            seed,
         )
 
     def _collection_obs(self):
@@ -113,8 +115,10 @@ class Loader:
     def __iter__(self) -> Iterator[dict]:
         epoch = self._epoch
         self._epoch += 1
+        batches = self._next if self._next is not None else self._batches(epoch)
+        self._next = None
         obs = self._collection_obs() if self.obs_keys else None
-        for x, index in self._batches(epoch):
+        for x, index in batches:
             x = _sparse(x) if isinstance(x, tuple) else x
             yield {
                 "X": _convert(x, self.to),

@@ -59,6 +59,7 @@ def test_same_seed_same_batches_next_epoch_differs(collection):
     again_loader = engine.Loader(collection, batch_size=32, chunk_size=16, preload_nchunks=2,
                                  seed=1)
     again = [b["index"] for b in again_loader]
+    assert len(first) == len(again)
     assert all((a == b).all() for a, b in zip(first, again))
     epoch_two = np.concatenate([b["index"] for b in again_loader])
     assert not (epoch_two == np.concatenate(again)).all()

@@ -137,3 +137,62 @@ def test_an_element_reads_by_slices(counts):
     want = ad.read_h5ad(counts).obsm["X_emb"]
     assert e.shape == want.shape and e.dtype == want.dtype
     np.testing.assert_array_equal(e[3:17, 1:3], want[3:17, 1:3])
+
+
+def test_edge_keys_select_as_anndata_does(counts):
+    ds = engine.read(counts)
+    full = ad.read_h5ad(counts)
+    obs = full.obs
+    cases = [
+        ("an empty slice", np.s_[0:0], np.s_[0:0]),
+        ("repeated positions", [5, 5, 2], [5, 5, 2]),
+        ("a pandas boolean Series", obs.cell_type == "NK", obs.cell_type == "NK"),
+        ("a pandas Index of names", obs.index[[9, 3]], obs.index[[9, 3]]),
+        ("whole floats", np.array([4.0, 1.0]), [4, 1]),
+    ]
+    for name, key, want_key in cases:
+        got = ds[key].to_memory()
+        want = full[want_key]
+        assert got.shape == want.shape, name
+        assert list(got.obs_names) == list(want.obs_names), name
+        np.testing.assert_array_equal(dense(got.X), dense(want.X), err_msg=name)
+        np.testing.assert_array_equal(got.obsm["X_emb"], want.obsm["X_emb"], err_msg=name)
+    with pytest.raises(IndexError):
+        ds[True]
+
+
+def test_an_element_takes_numpy_keys(dense_zarr):
+    e = engine.read(dense_zarr).element("X")
+    want = ad.read_zarr(dense_zarr).X
+    np.testing.assert_array_equal(e[[9, 2, 2], 5:8], want[[9, 2, 2], 5:8])
+    np.testing.assert_array_equal(e[7, ::-3], want[7, ::-3])
+    np.testing.assert_array_equal(e[-1, [3, 0]], want[-1, [3, 0]])
+
+
+def test_to_dask_of_csc_reads_column_blocks(tmp_path):
+    rng = np.random.default_rng(2)
+    x = sp.random(300, 90, density=0.2, format="csc", dtype=np.float32, random_state=rng)
+    path = tmp_path / "csc.h5ad"
+    ad.AnnData(x).write_h5ad(path)
+    d = engine.read(path).to_dask(target_bytes=8 * 60 * 10)
+    assert len(d.chunks[1]) > 1 and d.chunks[0] == (300,)
+    np.testing.assert_array_equal(d.compute().toarray(), x.toarray())
+
+
+def test_to_dask_runs_on_a_distributed_cluster(counts, dense_zarr):
+    """Chunks are read by worker processes, each opening the file itself."""
+    from dask.distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        d = engine.read(dense_zarr).to_dask(target_bytes=100 * 40 * 4)
+        got = client.compute(d.astype(np.float64).sum(axis=0)).result()
+        want = ad.read_zarr(dense_zarr).X.astype(np.float64).sum(axis=0)
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+        s = engine.read(counts).to_dask(target_bytes=8 * 30 * 100)
+        # Each sparse chunk is densified on its worker (dask's sum does not take scipy's).
+        dense = s.map_blocks(lambda b: b.toarray(), meta=np.empty((0, 0), dtype=s.dtype))
+        total = client.compute(dense.astype(np.float64).sum()).result()
+        np.testing.assert_allclose(total, ad.read_h5ad(counts).X.sum(), rtol=1e-6)
+        workers = client.run(lambda: __import__("os").getpid())
+        assert len(set(workers.values())) == 2

@@ -295,7 +295,10 @@ pub fn for_each_batch(
 ) -> Result<()> {
     o.validate()?;
     let plan = epoch_plan(c.n_obs(), o);
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(o.seed.wrapping_add(1));
+    // The in-memory shuffle draws from its own stream of the seed: `seed + 1` would repeat
+    // the slice order of the epoch seeded `seed + 1`.
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(o.seed);
+    rng.set_stream(1);
     std::thread::scope(|scope| {
         let (tx, rx) = mpsc::sync_channel::<Result<(Vec<usize>, Block)>>(1);
         let reader = scope.spawn(move || {

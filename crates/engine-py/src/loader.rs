@@ -14,18 +14,51 @@ use std::sync::mpsc;
 /// Batches waiting for Python: a few are read ahead.
 const AHEAD: usize = 4;
 
-#[pyclass(module = "engine._engine")]
+/// What the reader thread sends: a batch, the error that ended the epoch, or its end (so a
+/// reader that dies without a word is told apart from an epoch that finished).
+type Message = Result<Option<Batch>, EngineError>;
+
+#[derive(Default)]
+enum State {
+    /// Opened and checked; the reading starts at the first batch asked for.
+    Ready(Collection, LoaderOptions),
+    Reading(mpsc::Receiver<Message>),
+    #[default]
+    Done,
+}
+
+#[pyclass(module = "engine._engine", frozen)]
 pub(crate) struct Batches {
-    rx: Mutex<Option<mpsc::Receiver<Result<Batch, EngineError>>>>,
+    state: Mutex<State>,
     #[pyo3(get)]
     n_obs: usize,
     #[pyo3(get)]
     n_vars: usize,
 }
 
+fn start(
+    collection: Collection,
+    options: LoaderOptions,
+) -> Result<mpsc::Receiver<Message>, EngineError> {
+    let (tx, rx) = mpsc::sync_channel(AHEAD);
+    std::thread::Builder::new()
+        .name("engine-loader".into())
+        .spawn(move || {
+            let sent = for_each_batch(&collection, &options, |b| {
+                // A dropped iterator ends the epoch.
+                tx.send(Ok(Some(b)))
+                    .map_err(|_| EngineError::usage("the batches are no longer wanted"))
+            });
+            let _ = tx.send(sent.map(|()| None));
+        })
+        .map_err(|e| EngineError::Resources(format!("cannot start the loader's thread: {e}")))?;
+    Ok(rx)
+}
+
 #[pymethods]
 impl Batches {
-    /// Starts an epoch over the collection at `path`; annbatch's `Loader` arguments.
+    /// Opens the collection at `path` (metadata only) and checks annbatch's `Loader`
+    /// arguments; nothing is read until the first batch is asked for.
     #[new]
     #[pyo3(signature = (path, batch_size, chunk_size, preload_nchunks, shuffle, drop_last, seed))]
     #[allow(clippy::too_many_arguments)]
@@ -50,26 +83,8 @@ impl Batches {
         options.validate().map_err(engine_err)?;
         let collection = py.detach(|| Collection::open(&path)).map_err(engine_err)?;
         let (n_obs, n_vars) = (collection.n_obs(), collection.n_vars());
-        let (tx, rx) = mpsc::sync_channel(AHEAD);
-        std::thread::Builder::new()
-            .name("engine-loader".into())
-            .spawn(move || {
-                let sent = for_each_batch(&collection, &options, |b| {
-                    // A dropped iterator ends the epoch.
-                    tx.send(Ok(b))
-                        .map_err(|_| EngineError::usage("the batches are no longer wanted"))
-                });
-                if let Err(e) = sent {
-                    let _ = tx.send(Err(e));
-                }
-            })
-            .map_err(|e| {
-                engine_err(EngineError::Resources(format!(
-                    "cannot start the loader's thread: {e}"
-                )))
-            })?;
         Ok(Batches {
-            rx: Mutex::new(Some(rx)),
+            state: Mutex::new(State::Ready(collection, options)),
             n_obs,
             n_vars,
         })
@@ -85,26 +100,38 @@ impl Batches {
         &self,
         py: Python<'py>,
     ) -> PyResult<Option<(Bound<'py, PyAny>, Bound<'py, PyAny>)>> {
-        let mut guard = self.rx.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(rx) = guard.take() else {
-            return Ok(None);
-        };
-        // The receiver waits off the GIL; it is put back while batches keep coming.
-        let (rx, got) = py.detach(move || {
-            let got = rx.recv();
-            (rx, got)
+        // The lock is taken and the batch awaited off the GIL: a second thread asking at
+        // the same time waits for the lock without holding the GIL the first one needs.
+        let got = py.detach(|| -> Result<Option<Batch>, EngineError> {
+            let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            if let State::Ready(..) = &*state
+                && let State::Ready(c, o) = std::mem::take(&mut *state)
+            {
+                *state = State::Reading(start(c, o)?);
+            }
+            let State::Reading(rx) = &*state else {
+                return Ok(None);
+            };
+            let got = match rx.recv() {
+                Ok(m) => m,
+                Err(mpsc::RecvError) => Err(EngineError::internal(
+                    "the loader's reader thread stopped without finishing the epoch",
+                )),
+            };
+            if !matches!(got, Ok(Some(_))) {
+                *state = State::Done;
+            }
+            got
         });
-        match got {
-            Ok(Ok(batch)) => {
-                *guard = Some(rx);
+        match got.map_err(engine_err)? {
+            Some(batch) => {
                 let index: Vec<i64> = batch.index.iter().map(|&i| i as i64).collect();
                 Ok(Some((
                     arrays::block(py, batch.x)?,
                     PyArray1::from_vec(py, index).into_any(),
                 )))
             }
-            Ok(Err(e)) => Err(engine_err(e)),
-            Err(mpsc::RecvError) => Ok(None),
+            None => Ok(None),
         }
     }
 }
