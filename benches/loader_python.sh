@@ -15,9 +15,13 @@ parts="${PARTS:-4}"
 shared="$(cd .. && pwd)/shared/bench"
 [[ -x .bench/venv/bin/python ]] || VENV=.bench/venv bash "$shared/setup.sh" >/dev/null
 bench_py="$PWD/.bench/venv/bin/python"
-"$bench_py" -m pip install --quiet ./python
-cargo build --release -q -p engine-cli
-engine="${CARGO_TARGET_DIR:-$PWD/target}/release/engine"
+# The package, release build (reinstall after changing it: .bench/venv/bin/pip install ./python).
+"$bench_py" -c "import engine" 2>/dev/null || "$bench_py" -m pip install --quiet ./python
+# ENGINE=path uses that release binary instead of building one.
+if [[ -z "${ENGINE:-}" ]]; then
+    cargo build --release -q -p engine-cli
+fi
+engine="${ENGINE:-${CARGO_TARGET_DIR:-$PWD/target}/release/engine}"
 data=.bench/data
 counts="$data/sparse_${size}.h5ad"
 [[ -f "$counts" ]] || "$bench_py" "$shared/make_data.py" --out "$data" --no-blobs --sparse "$size" --formats h5ad >/dev/null

@@ -187,6 +187,7 @@ def run(
     overwrite: bool = False,
     lazy: bool = False,
     sql: bool | None = None,
+    client=None,
 ):
     """Runs a pipeline and returns its outputs as ``anndata.AnnData``.
 
@@ -198,11 +199,28 @@ def run(
     With ``lazy=True`` outputs written to files come back as :class:`Dataset` handles.
     ``memory_limit`` takes bytes or a size like ``"2G"``; ``overwrite`` replaces existing
     outputs (files and zarr stores only), as ``engine run --overwrite``.
+
+    With ``client`` (a ``dask.distributed.Client``), the passes over X that can leave the
+    process run on its workers, each reading its own rows of the input (see
+    ``engine._dask``); the rest runs here. The result equals the in-process run's.
     """
+    distributor = None
+    if client is not None:
+        from ._dask import DaskDistributor
+
+        d = DaskDistributor(client)
+        distributor = (d, d.tasks)
     p = _pipeline(pipeline, sql, in_memory=True)
     try:
         report = _engine.run(
-            p.file, p.text, p.sql, _params(params), _limit(memory_limit), overwrite
+            p.file,
+            p.text,
+            p.sql,
+            _params(params),
+            _limit(memory_limit),
+            overwrite,
+            [],
+            distributor,
         )
         results: dict[str, Any] = {}
         for o in report["outputs"]:

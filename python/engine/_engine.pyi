@@ -1,6 +1,6 @@
 """Types of the compiled module; the public API is in ``engine``."""
 
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
@@ -32,7 +32,9 @@ def run(
     memory_limit: Optional[str] = None,
     overwrite: bool = False,
     disabled_rules: Sequence[str] = ...,
+    distributor: Optional[tuple[Callable[[bytes, list[bytes]], list[bytes]], int]] = None,
 ) -> dict[str, Any]: ...
+def run_task(lineage: bytes, task: bytes) -> bytes: ...
 def sql(query: str, data: Sequence[tuple[Optional[str], str]]) -> ArrowStream: ...
 
 class ArrowStream:

@@ -13,14 +13,16 @@ pub(crate) struct CountsCheck(Mutex<Option<(usize, f64)>>);
 impl CountsCheck {
     /// Looks at a block whose first row is `first_row`.
     pub fn see(&self, first_row: usize, x: &Csr) {
-        let Some(i) = first_non_count(&x.data) else {
-            return;
-        };
-        let row = first_row + x.indptr.partition_point(|&p| p as usize <= i) - 1;
-        if let Ok(mut seen) = self.0.lock()
+        self.merge(first_non_count_row(first_row, x));
+    }
+
+    /// Takes a finding made elsewhere (another process's blocks).
+    pub fn merge(&self, found: Option<(usize, f64)>) {
+        if let Some((row, v)) = found
+            && let Ok(mut seen) = self.0.lock()
             && seen.is_none_or(|(r, _)| row < r)
         {
-            *seen = Some((row, x.data[i]));
+            *seen = Some((row, v));
         }
     }
 
@@ -33,4 +35,12 @@ impl CountsCheck {
              normalize_total and log1p"
         ))
     }
+}
+
+/// The first value of a block (whose first row is `first_row`) that is not a count, with its
+/// row.
+pub(crate) fn first_non_count_row(first_row: usize, x: &Csr) -> Option<(usize, f64)> {
+    let i = first_non_count(&x.data)?;
+    let row = first_row + x.indptr.partition_point(|&p| p as usize <= i) - 1;
+    Some((row, x.data[i]))
 }

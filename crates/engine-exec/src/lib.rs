@@ -17,6 +17,7 @@ mod annotations;
 mod block;
 mod context;
 mod counts_check;
+mod distribute;
 mod execute;
 mod lineage;
 mod lower;
@@ -28,6 +29,7 @@ mod pass;
 mod physical;
 mod source;
 
+pub use distribute::{Distributor, run_task};
 pub use lower::lower;
 pub use options::{DEFAULT_MEMORY_LIMIT, ExecOptions, RunReport, StageReport, peak_rss_kib};
 pub use physical::PhysicalPlan;

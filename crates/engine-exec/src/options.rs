@@ -21,6 +21,9 @@ pub struct ExecOptions {
     /// Recorded as `uns['engine']` in every output: what made it (version, pipeline, its
     /// hash and parameters).
     pub provenance: Option<engine_store::Value>,
+    /// Runs the passes that can leave the process on other processes (a dask cluster);
+    /// `None` runs everything here.
+    pub distributor: Option<Arc<dyn crate::Distributor>>,
 }
 
 impl ExecOptions {
@@ -42,6 +45,7 @@ impl Default for ExecOptions {
             predicates: Arc::new(engine_plan::NoPredicates),
             release_memory: None,
             provenance: None,
+            distributor: None,
         }
     }
 }

@@ -2,6 +2,8 @@
 //! associative merge (statistics, Gram), and a per-block map whose results keep block order.
 
 use crate::block::XBlock;
+use crate::context::RunContext;
+use crate::distribute::{Kernel, LineageSpec, Partial, Task, TaskResult, decode, encode};
 use crate::lineage::Lineage;
 use engine_common::Result;
 use indicatif::ProgressBar;
@@ -17,6 +19,65 @@ pub(crate) fn fold_pass<P: Send>(
     merge: impl Fn(P, P) -> P + Sync + Send,
 ) -> Result<(P, usize)> {
     let ranges = lineage.blocks();
+    let out = fold_ranges(lineage, &ranges, bar, init, f, merge)?;
+    Ok((out, ranges.len()))
+}
+
+/// Folds a kernel over X's row blocks: on the run's distributor when it has one and X can
+/// be described to another process, else here. Partials merge in block order either way.
+pub(crate) fn fold_kernel(
+    lineage: &Lineage,
+    cx: &RunContext<'_>,
+    bar: &ProgressBar,
+    kernel: &Kernel,
+) -> Result<(Partial, usize)> {
+    let spec = cx
+        .opts
+        .distributor
+        .as_ref()
+        .and_then(|d| Some((d, LineageSpec::of(lineage)?)));
+    let Some((distributor, spec)) = spec else {
+        return fold_pass(
+            lineage,
+            bar,
+            || kernel.init(lineage.n_vars()),
+            |acc, r, x| kernel.apply(acc, r, x),
+            Partial::merge,
+        );
+    };
+    let ranges = lineage.blocks();
+    // Contiguous groups of blocks, one task each: a worker reads one stretch of the file.
+    let per_task = ranges.len().div_ceil(distributor.tasks().max(1)).max(1);
+    let tasks = ranges
+        .chunks(per_task)
+        .map(|group| {
+            encode(&Task {
+                kernel: kernel.clone(),
+                blocks: group.iter().map(|r| (r.start, r.end)).collect(),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let results = distributor.run(&encode(&spec)?, tasks)?;
+    let mut out = kernel.init(lineage.n_vars());
+    for bytes in &results {
+        let r: TaskResult = decode(bytes)?;
+        cx.bytes.add(r.bytes);
+        out = out.merge(r.partial);
+    }
+    bar.inc(ranges.len() as u64);
+    bar.finish_and_clear();
+    Ok((out, ranges.len()))
+}
+
+/// Folds `f` over the blocks `ranges` in parallel and merges the partials in block order.
+pub(crate) fn fold_ranges<P: Send>(
+    lineage: &Lineage,
+    ranges: &[Range<usize>],
+    bar: &ProgressBar,
+    init: impl Fn() -> P + Sync + Send,
+    f: impl Fn(&mut P, Range<usize>, &XBlock) -> Result<()> + Sync + Send,
+    merge: impl Fn(P, P) -> P + Sync + Send,
+) -> Result<P> {
     let n = ranges.len();
     // One accumulator per worker over a contiguous share of the blocks: rayon's own fold
     // would create an accumulator per split, and a Gram partial is n_vars² doubles.
@@ -35,8 +96,7 @@ pub(crate) fn fold_pass<P: Send>(
         })
         .collect::<Result<_>>()?;
     bar.finish_and_clear();
-    let out = partials.into_iter().reduce(&merge).unwrap_or_else(&init);
-    Ok((out, n))
+    Ok(partials.into_iter().reduce(&merge).unwrap_or_else(&init))
 }
 
 /// Runs `f` on every block in parallel; results in block order.

@@ -88,7 +88,7 @@ impl Welford {
 
 /// Per-column count of non-zero entries and sum of `f(value)` and `f(value)²` over stored
 /// entries: what gene QC, `filter_genes` and highly-variable-gene statistics accumulate.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ColumnSums {
     pub n: u64,
     pub nnz: Vec<u64>,

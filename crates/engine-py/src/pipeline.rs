@@ -2,7 +2,7 @@
 
 use crate::errors::{engine_err, to_py};
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyBytes, PyDict};
 
 /// Parses pipeline text named `file` (for messages); SQL-like when `sql`.
 fn load(
@@ -68,9 +68,39 @@ pub(crate) fn explain(
         .map_err(to_py)
 }
 
+/// Passes handed to a Python callable `(lineage: bytes, tasks: list[bytes]) -> list[bytes]`
+/// (engine/_dask.py's, over a dask client), called with the GIL taken back.
+#[derive(Debug)]
+struct PyDistributor {
+    call: Py<PyAny>,
+    tasks: usize,
+}
+
+impl engine::Distributor for PyDistributor {
+    fn tasks(&self) -> usize {
+        self.tasks
+    }
+
+    fn run(&self, lineage: &[u8], tasks: Vec<Vec<u8>>) -> Result<Vec<Vec<u8>>, engine::EngineError> {
+        Python::attach(|py| {
+            let tasks: Vec<Bound<'_, PyBytes>> =
+                tasks.iter().map(|t| PyBytes::new(py, t)).collect();
+            let out = self
+                .call
+                .call1(py, (PyBytes::new(py, lineage), tasks))?;
+            out.extract::<Vec<Vec<u8>>>(py)
+        })
+        .map_err(|e| {
+            engine::EngineError::Resources(format!("a pass on the dask cluster failed: {e}"))
+        })
+    }
+}
+
 /// Runs a pipeline; returns its outputs (`step`, `path`, `format`), stages and warnings.
+/// With `distributor` (a callable and the tasks to cut a pass into), the passes that can
+/// leave the process run through it.
 #[pyfunction]
-#[pyo3(signature = (file, text, sql, params, memory_limit=None, overwrite=false, disabled_rules=Vec::new()))]
+#[pyo3(signature = (file, text, sql, params, memory_limit=None, overwrite=false, disabled_rules=Vec::new(), distributor=None))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn run<'py>(
     py: Python<'py>,
@@ -81,8 +111,12 @@ pub(crate) fn run<'py>(
     memory_limit: Option<&str>,
     overwrite: bool,
     disabled_rules: Vec<String>,
+    distributor: Option<(Py<PyAny>, usize)>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let opts = options(memory_limit, overwrite, disabled_rules)?;
+    let mut opts = options(memory_limit, overwrite, disabled_rules)?;
+    opts.distributor = distributor.map(|(call, tasks)| {
+        std::sync::Arc::new(PyDistributor { call, tasks }) as std::sync::Arc<dyn engine::Distributor>
+    });
     let pipeline = load(file, text, sql, &params)?;
     let report = py
         .detach(|| {
@@ -121,4 +155,14 @@ pub(crate) fn run<'py>(
     out.set_item("warnings", report.warnings)?;
     out.set_item("written", report.outputs)?;
     Ok(out)
+}
+
+/// A worker's share of a pass: `lineage` and `task` as the driver's distributor sent them;
+/// returns the task's result for the driver to merge.
+#[pyfunction]
+pub(crate) fn run_task<'py>(py: Python<'py>, lineage: &[u8], task: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+    let out = py
+        .detach(|| engine::run_task(lineage, task))
+        .map_err(engine_err)?;
+    Ok(PyBytes::new(py, &out))
 }

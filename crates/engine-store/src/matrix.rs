@@ -28,6 +28,11 @@ impl ReadCounter {
         self.0.load(Ordering::Relaxed)
     }
 
+    /// Adds bytes decoded elsewhere (another process's share of a pass).
+    pub fn add(&self, bytes: u64) {
+        self.0.fetch_add(bytes, Ordering::Relaxed);
+    }
+
     fn count(&self, block: &Block) {
         let n = match block {
             Block::Dense(a) => a.len() * a.dtype().size(),

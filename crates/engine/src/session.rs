@@ -23,6 +23,9 @@ pub struct Options {
     /// Hands freed memory back to the system between stages (the allocator is the caller's
     /// choice).
     pub release_memory: Option<fn()>,
+    /// Runs the passes over X that can leave the process elsewhere (the Python package's
+    /// dask client); `None` runs everything here.
+    pub distributor: Option<Arc<dyn engine_exec::Distributor>>,
 }
 
 impl Default for Options {
@@ -33,6 +36,7 @@ impl Default for Options {
             progress: false,
             overwrite: false,
             release_memory: None,
+            distributor: None,
         }
     }
 }
@@ -154,6 +158,7 @@ pub fn run(plans: &Plans, opts: &Options) -> Result<RunReport, Error> {
         predicates: Arc::new(SqlPredicates),
         release_memory: opts.release_memory,
         provenance: Some(plans.provenance.clone()),
+        distributor: opts.distributor.clone(),
     };
     Ok(plans.physical.run(&exec)?)
 }

@@ -4,10 +4,10 @@
 use super::{Data, ExecNode, single};
 use crate::annotations::{float_column, set_column};
 use crate::context::RunContext;
-use crate::pass::{fold_pass, map_pass};
+use crate::distribute::Kernel;
+use crate::pass::fold_kernel;
 use engine_common::Result;
 use engine_matrix::{AxisSelection, DynArray};
-use engine_ops::sparse::ColumnSums;
 use engine_plan::FilterBy;
 use engine_store::Column;
 use ndarray::Array1;
@@ -50,16 +50,8 @@ impl ExecNode for FilterNode {
         let bar = cx.progress(&label, lin.blocks().len());
         let detected = self.by == FilterBy::Detected;
         let (values, blocks) = if var {
-            let (c, blocks) = fold_pass(
-                &lin,
-                &bar,
-                || ColumnSums::new(lin.n_vars()),
-                |acc, _, x| {
-                    acc.add(x.to_csr()?.as_ref(), None, |v| v);
-                    Ok(())
-                },
-                |a, b| a.merge(&b),
-            )?;
+            let (partial, blocks) = fold_kernel(&lin, cx, &bar, &Kernel::ColumnSums)?;
+            let c = partial.column_sums()?;
             let v: Vec<f64> = if detected {
                 c.nnz.iter().map(|&n| n as f64).collect()
             } else {
@@ -67,17 +59,16 @@ impl ExecNode for FilterNode {
             };
             (v, blocks)
         } else {
-            let (parts, blocks) = map_pass(&lin, &bar, |_, x| Ok(x.to_csr()?.row_sums_nnz()))?;
-            let v: Vec<f64> = parts
-                .into_iter()
-                .flat_map(|(sums, nnz)| {
-                    if detected {
-                        nnz.into_iter().map(|n| n as f64).collect::<Vec<_>>()
-                    } else {
-                        sums
-                    }
-                })
-                .collect();
+            let kernel = Kernel::RowSums {
+                check_counts: false,
+            };
+            let (partial, blocks) = fold_kernel(&lin, cx, &bar, &kernel)?;
+            let (sums, nnz, _) = partial.row_sums()?;
+            let v: Vec<f64> = if detected {
+                nnz.into_iter().map(|n| n as f64).collect()
+            } else {
+                sums
+            };
             (v, blocks)
         };
         let (min, max) = (self.min, self.max);

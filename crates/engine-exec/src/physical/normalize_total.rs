@@ -5,7 +5,8 @@ use super::{Data, ExecNode, single};
 use crate::context::RunContext;
 use crate::counts_check::CountsCheck;
 use crate::maps::XMap;
-use crate::pass::map_pass;
+use crate::distribute::Kernel;
+use crate::pass::fold_kernel;
 use engine_common::Result;
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -37,14 +38,12 @@ impl ExecNode for NormalizeTotalNode {
     fn execute(&self, inputs: Vec<Cow<'_, Data>>, cx: &mut RunContext<'_>) -> Result<Option<Data>> {
         let Data { x: mut lin, ann } = single(inputs, "NormalizeTotal")?.into_owned();
         let bar = cx.progress("totals", lin.blocks().len());
+        let kernel = Kernel::RowSums { check_counts: true };
+        let (partial, blocks) = fold_kernel(&lin, cx, &bar, &kernel)?;
+        let (totals, _, non_count) = partial.row_sums()?;
         let counts = CountsCheck::default();
-        let (parts, blocks) = map_pass(&lin, &bar, |r, x| {
-            let x = x.to_csr()?;
-            counts.see(r.start, &x);
-            Ok(x.row_sums_nnz().0)
-        })?;
+        counts.merge(non_count);
         cx.warn(counts.warning("normalize_total"));
-        let totals: Vec<f64> = parts.into_iter().flatten().collect();
         let target = match self.target_sum {
             Some(t) => t,
             None => median_positive(&totals),

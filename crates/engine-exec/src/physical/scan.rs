@@ -100,6 +100,7 @@ impl ExecNode for ScanNode {
                         self.max_rows,
                     )
                 }),
+                spec: crate::distribute::SourceSpec::of(&self.scan.source),
             }),
             steps: vec![],
             n_obs,

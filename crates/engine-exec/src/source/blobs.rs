@@ -11,7 +11,7 @@ use engine_store::Frame;
 use ndarray::Array2;
 
 #[derive(Debug)]
-pub(super) struct BlobSource {
+pub(crate) struct BlobSource {
     blobs: Blobs,
     centers: Array2<f64>,
 }

@@ -10,7 +10,7 @@ use engine_plan::{Scan, Schema};
 use engine_store::{Column, Frame};
 
 #[derive(Debug)]
-pub(super) struct CountsSource {
+pub(crate) struct CountsSource {
     counts: Counts,
     model: CountsModel,
 }

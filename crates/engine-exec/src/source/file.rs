@@ -13,7 +13,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 #[derive(Debug)]
-pub(super) struct FileSource {
+pub(crate) struct FileSource {
     ds: Dataset,
     matrix: Matrix,
     /// Rows between selected runs up to which one read covers both (a chunk's height).

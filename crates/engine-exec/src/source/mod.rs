@@ -4,11 +4,11 @@
 //! implementations, not special cases in the nodes.
 
 pub(crate) mod bands;
-mod blobs;
+pub(crate) mod blobs;
 mod columns;
 mod concat;
-mod counts;
-mod file;
+pub(crate) mod counts;
+pub(crate) mod file;
 
 use crate::annotations::Annotations;
 use crate::block::XBlock;
@@ -119,6 +119,9 @@ pub(crate) struct ScanSource {
     /// A remote source with chunks taller than a block, read in bands (see [`bands`]), and
     /// the rows per block the bands are cut into.
     pub bands: Option<(bands::Bands, usize)>,
+    /// The source as another process reopens it, for passes that run there (`None`: a
+    /// concatenation, read here).
+    pub spec: Option<crate::distribute::SourceSpec>,
 }
 
 impl ScanSource {
@@ -146,6 +149,7 @@ impl ScanSource {
             cols,
             chunk_starts: self.chunk_starts.clone(),
             bands,
+            spec: self.spec.clone(),
         }
     }
 }

@@ -1,0 +1,486 @@
+//! Passes over X on other processes (workers of a dask.distributed cluster, through the
+//! Python package). A pass that can leave the process is a [`Kernel`]: a serialisable fold
+//! of row blocks into a [`Partial`] with an associative merge. The X it folds travels as a
+//! [`LineageSpec`]: the source as parameters and a path, the rows and columns read, and the
+//! maps and views applied since, which a worker reopens and recomputes block by block.
+//!
+//! ```text
+//! driver: fold_kernel ── LineageSpec + Task{kernel, blocks} ──> Distributor ──> workers
+//!         merge in task order <──────────── Partial per task <── run_task (fold_ranges)
+//! ```
+//!
+//! Without a distributor, or for a lineage that cannot be described (a concatenation), the
+//! same kernel folds in this process: one code path for both.
+
+use crate::block::XBlock;
+use crate::counts_check::first_non_count_row;
+use crate::lineage::{Lineage, LineageStep};
+use crate::maps::XMap;
+use crate::source::{ScanSource, blobs, counts, file};
+use engine_common::{Error, Result};
+use engine_matrix::AxisSelection;
+use engine_ops::sparse::ColumnSums;
+use engine_plan::Source;
+use engine_store::ReadCounter;
+use serde::{Deserialize, Serialize};
+use std::ops::Range;
+use std::sync::Arc;
+
+/// Runs a pass's tasks elsewhere (engine-py implements it over a dask client).
+pub trait Distributor: Send + Sync + std::fmt::Debug {
+    /// How many tasks to cut a pass into: at least one per worker thread of the cluster.
+    fn tasks(&self) -> usize;
+
+    /// Runs [`run_task`] on `lineage` (the same for every task) and each of `tasks`;
+    /// returns their results in task order.
+    ///
+    /// # Errors
+    /// When the cluster fails or a task does.
+    fn run(&self, lineage: &[u8], tasks: Vec<Vec<u8>>) -> Result<Vec<Vec<u8>>>;
+}
+
+/// A source a worker can reopen: generated ones by their parameters (their rows do not
+/// depend on which process computes them), files by path.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) enum SourceSpec {
+    Blobs {
+        n_obs: usize,
+        n_vars: usize,
+        centers: usize,
+        cluster_std: f64,
+        seed: u64,
+    },
+    Counts {
+        n_obs: usize,
+        n_vars: usize,
+        n_types: usize,
+        n_batches: usize,
+        library_size: f64,
+        seed: u64,
+    },
+    File {
+        path: String,
+        genome: Option<String>,
+        gex_only: bool,
+        layer: Option<String>,
+        use_raw: bool,
+    },
+}
+
+impl SourceSpec {
+    /// The description of a scan's source; `None` for a concatenation.
+    pub(crate) fn of(source: &Source) -> Option<SourceSpec> {
+        Some(match source {
+            Source::Synthetic {
+                n_obs,
+                n_vars,
+                centers,
+                cluster_std,
+                seed,
+                ..
+            } => SourceSpec::Blobs {
+                n_obs: *n_obs,
+                n_vars: *n_vars,
+                centers: *centers,
+                cluster_std: *cluster_std,
+                seed: *seed,
+            },
+            Source::Counts {
+                n_obs,
+                n_vars,
+                n_types,
+                n_batches,
+                library_size,
+                seed,
+            } => SourceSpec::Counts {
+                n_obs: *n_obs,
+                n_vars: *n_vars,
+                n_types: *n_types,
+                n_batches: *n_batches,
+                library_size: *library_size,
+                seed: *seed,
+            },
+            Source::File { path, options, .. } => SourceSpec::File {
+                // A worker may start elsewhere: the path it opens is absolute.
+                path: absolute(path),
+                genome: options.genome.clone(),
+                gex_only: options.gex_only,
+                layer: options.layer.clone(),
+                use_raw: options.use_raw,
+            },
+            Source::Concat(_) => return None,
+        })
+    }
+
+    fn open(
+        &self,
+        chunk_starts: Option<&[usize]>,
+        counter: &ReadCounter,
+    ) -> Result<Arc<dyn crate::source::BlockSource>> {
+        Ok(match self {
+            SourceSpec::Blobs {
+                n_obs,
+                n_vars,
+                centers,
+                cluster_std,
+                seed,
+            } => Arc::new(blobs::BlobSource::new(engine_ops::synthetic::Blobs {
+                n_obs: *n_obs,
+                n_vars: *n_vars,
+                centers: *centers,
+                cluster_std: *cluster_std,
+                seed: *seed,
+            })),
+            SourceSpec::Counts {
+                n_obs,
+                n_vars,
+                n_types,
+                n_batches,
+                library_size,
+                seed,
+            } => Arc::new(counts::CountsSource::new(engine_ops::counts::Counts {
+                n_obs: *n_obs,
+                n_vars: *n_vars,
+                n_types: *n_types,
+                n_batches: *n_batches,
+                library_size: *library_size,
+                seed: *seed,
+            })),
+            SourceSpec::File {
+                path,
+                genome,
+                gex_only,
+                layer,
+                use_raw,
+            } => {
+                let options = engine_store::ReadOptions {
+                    genome: genome.clone(),
+                    gex_only: *gex_only,
+                    layer: layer.clone(),
+                    use_raw: *use_raw,
+                };
+                Arc::new(file::FileSource::open(
+                    path,
+                    &options,
+                    chunk_starts,
+                    counter,
+                )?)
+            }
+        })
+    }
+}
+
+/// URLs stay as they are; local paths become absolute.
+fn absolute(path: &str) -> String {
+    if path.contains("://") {
+        return path.to_string();
+    }
+    std::path::absolute(path).map_or_else(|_| path.to_string(), |p| p.display().to_string())
+}
+
+type Runs = Vec<(usize, usize)>;
+
+fn runs(s: &AxisSelection) -> Runs {
+    s.runs().iter().map(|r| (r.start, r.end)).collect()
+}
+
+fn selection(r: &Runs) -> AxisSelection {
+    AxisSelection::from_runs(r.iter().map(|&(a, b)| a..b).collect())
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+enum MapSpec {
+    Standardize {
+        mean: Vec<f64>,
+        sd: Vec<f64>,
+        zero_center: bool,
+        max_value: Option<f64>,
+    },
+    Log1p,
+    ScaleRows(Vec<f64>),
+    Chain(Vec<MapSpec>),
+}
+
+impl MapSpec {
+    fn of(m: &XMap) -> MapSpec {
+        match m {
+            XMap::Standardize {
+                mean,
+                sd,
+                zero_center,
+                max_value,
+            } => MapSpec::Standardize {
+                mean: mean.to_vec(),
+                sd: sd.to_vec(),
+                zero_center: *zero_center,
+                max_value: *max_value,
+            },
+            XMap::Log1p => MapSpec::Log1p,
+            XMap::ScaleRows(f) => MapSpec::ScaleRows(f.to_vec()),
+            XMap::Chain(maps) => MapSpec::Chain(maps.iter().map(MapSpec::of).collect()),
+        }
+    }
+
+    fn map(self) -> XMap {
+        match self {
+            MapSpec::Standardize {
+                mean,
+                sd,
+                zero_center,
+                max_value,
+            } => XMap::Standardize {
+                mean: Arc::new(mean),
+                sd: Arc::new(sd),
+                zero_center,
+                max_value,
+            },
+            MapSpec::Log1p => XMap::Log1p,
+            MapSpec::ScaleRows(f) => XMap::ScaleRows(Arc::new(f)),
+            MapSpec::Chain(maps) => XMap::Chain(maps.into_iter().map(MapSpec::map).collect()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+enum StepSpec {
+    Map(MapSpec),
+    View {
+        rows: Option<Runs>,
+        cols: Option<Runs>,
+    },
+}
+
+/// X as a worker rebuilds it: [`Lineage`] without opened handles.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct LineageSpec {
+    source: SourceSpec,
+    rows: Runs,
+    cols: Runs,
+    chunk_starts: Option<Vec<usize>>,
+    steps: Vec<StepSpec>,
+    n_obs: usize,
+    n_vars: usize,
+    max_rows: usize,
+}
+
+impl LineageSpec {
+    /// The description of `lin`, when its source has one.
+    pub(crate) fn of(lin: &Lineage) -> Option<LineageSpec> {
+        let s = &lin.source;
+        Some(LineageSpec {
+            source: s.spec.clone()?,
+            rows: runs(&s.rows),
+            cols: runs(&s.cols),
+            chunk_starts: s.chunk_starts.as_ref().map(|c| c.to_vec()),
+            steps: lin
+                .steps
+                .iter()
+                .map(|step| match step {
+                    LineageStep::Map(m) => StepSpec::Map(MapSpec::of(m)),
+                    LineageStep::View { rows, cols } => StepSpec::View {
+                        rows: rows.as_deref().map(runs),
+                        cols: cols.as_deref().map(runs),
+                    },
+                })
+                .collect(),
+            n_obs: lin.n_obs,
+            n_vars: lin.n_vars,
+            max_rows: lin.max_rows,
+        })
+    }
+
+    /// Reopens the source and rebuilds the lineage; reads count in `counter`.
+    fn open(self, counter: &ReadCounter) -> Result<Lineage> {
+        let source = self.source.open(self.chunk_starts.as_deref(), counter)?;
+        Ok(Lineage {
+            source: Arc::new(ScanSource {
+                source,
+                rows: selection(&self.rows),
+                cols: selection(&self.cols),
+                chunk_starts: self.chunk_starts.map(Arc::new),
+                // Bands save a remote scan repeated fetches; a task reads its rows once.
+                bands: None,
+                spec: Some(self.source),
+            }),
+            steps: self
+                .steps
+                .into_iter()
+                .map(|s| match s {
+                    StepSpec::Map(m) => LineageStep::Map(m.map()),
+                    StepSpec::View { rows, cols } => LineageStep::View {
+                        rows: rows.map(|r| Arc::new(selection(&r))),
+                        cols: cols.map(|c| Arc::new(selection(&c))),
+                    },
+                })
+                .collect(),
+            n_obs: self.n_obs,
+            n_vars: self.n_vars,
+            max_rows: self.max_rows,
+            moments: None,
+        })
+    }
+}
+
+/// A pass over row blocks that can run in another process.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) enum Kernel {
+    /// Per-row sums and stored values (filter_cells, normalize_total's totals), watching
+    /// for values that are not counts when `check_counts`.
+    RowSums { check_counts: bool },
+    /// Per-column stored values and sums (filter_genes).
+    ColumnSums,
+}
+
+/// What a kernel folded so far.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum Partial {
+    /// Each block's first row with its rows' sums and stored counts (in any order; sorted
+    /// by [`Partial::row_sums`]), and the first value seen that is not a count.
+    RowSums {
+        blocks: Vec<(usize, Vec<f64>, Vec<u64>)>,
+        non_count: Option<(usize, f64)>,
+    },
+    ColumnSums(ColumnSums),
+}
+
+impl Kernel {
+    pub(crate) fn init(&self, n_vars: usize) -> Partial {
+        match self {
+            Kernel::RowSums { .. } => Partial::RowSums {
+                blocks: Vec::new(),
+                non_count: None,
+            },
+            Kernel::ColumnSums => Partial::ColumnSums(ColumnSums::new(n_vars)),
+        }
+    }
+
+    /// Folds the block of rows `r`.
+    pub(crate) fn apply(&self, acc: &mut Partial, r: Range<usize>, x: &XBlock) -> Result<()> {
+        let x = x.to_csr()?;
+        match (self, acc) {
+            (
+                Kernel::RowSums { check_counts },
+                Partial::RowSums { blocks, non_count },
+            ) => {
+                if *check_counts {
+                    *non_count = earliest(*non_count, first_non_count_row(r.start, &x));
+                }
+                let (sums, nnz) = x.row_sums_nnz();
+                blocks.push((r.start, sums, nnz));
+            }
+            (Kernel::ColumnSums, Partial::ColumnSums(c)) => c.add(x.as_ref(), None, |v| v),
+            _ => return Err(Error::internal("a kernel folded into another kernel's partial")),
+        }
+        Ok(())
+    }
+}
+
+fn earliest(a: Option<(usize, f64)>, b: Option<(usize, f64)>) -> Option<(usize, f64)> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(if b.0 < a.0 { b } else { a }),
+        (a, b) => a.or(b),
+    }
+}
+
+impl Partial {
+    /// Joins two partials of one kernel (`other` folded the later blocks).
+    pub(crate) fn merge(self, other: Partial) -> Partial {
+        match (self, other) {
+            (
+                Partial::RowSums { mut blocks, non_count },
+                Partial::RowSums {
+                    blocks: b,
+                    non_count: n,
+                },
+            ) => {
+                blocks.extend(b);
+                Partial::RowSums {
+                    blocks,
+                    non_count: earliest(non_count, n),
+                }
+            }
+            (Partial::ColumnSums(a), Partial::ColumnSums(b)) => Partial::ColumnSums(a.merge(&b)),
+            // Kernels never mix: `fold_kernel` merges the partials of one kernel.
+            (a, _) => a,
+        }
+    }
+
+    /// Row sums and stored counts in row order, and the first value not a count.
+    pub(crate) fn row_sums(self) -> Result<(Vec<f64>, Vec<u64>, Option<(usize, f64)>)> {
+        let Partial::RowSums {
+            mut blocks,
+            non_count,
+        } = self
+        else {
+            return Err(Error::internal("expected row sums"));
+        };
+        blocks.sort_by_key(|b| b.0);
+        let mut sums = Vec::new();
+        let mut nnz = Vec::new();
+        for (_, s, n) in blocks {
+            sums.extend(s);
+            nnz.extend(n);
+        }
+        Ok((sums, nnz, non_count))
+    }
+
+    pub(crate) fn column_sums(self) -> Result<ColumnSums> {
+        match self {
+            Partial::ColumnSums(c) => Ok(c),
+            _ => Err(Error::internal("expected column sums")),
+        }
+    }
+}
+
+/// One task: a kernel over some of the pass's blocks.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Task {
+    pub kernel: Kernel,
+    pub blocks: Vec<(usize, usize)>,
+}
+
+/// What a task returns: its partial and the bytes its reads decoded.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct TaskResult {
+    pub partial: Partial,
+    pub bytes: u64,
+}
+
+pub(crate) fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>> {
+    postcard::to_stdvec(v).map_err(|e| Error::internal(format!("encoding a pass task: {e}")))
+}
+
+pub(crate) fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T> {
+    postcard::from_bytes(bytes).map_err(|e| {
+        Error::usage(format!(
+            "a pass task that this engine cannot read ({e}): are the driver and the workers \
+             the same version of the engine?"
+        ))
+    })
+}
+
+/// A worker's side: rebuilds the lineage and folds the task's blocks (on all of this
+/// process's cores); returns the encoded [`TaskResult`].
+///
+/// # Errors
+/// When the task cannot be decoded, the source cannot be opened, or a block fails.
+pub fn run_task(lineage: &[u8], task: &[u8]) -> Result<Vec<u8>> {
+    let spec: LineageSpec = decode(lineage)?;
+    let task: Task = decode(task)?;
+    let counter = ReadCounter::new();
+    let lin = spec.open(&counter)?;
+    let ranges: Vec<Range<usize>> = task.blocks.iter().map(|&(a, b)| a..b).collect();
+    let kernel = &task.kernel;
+    let partial = crate::pass::fold_ranges(
+        &lin,
+        &ranges,
+        &indicatif::ProgressBar::hidden(),
+        || kernel.init(lin.n_vars),
+        |acc, r, x| kernel.apply(acc, r, x),
+        Partial::merge,
+    )?;
+    encode(&TaskResult {
+        partial,
+        bytes: counter.get(),
+    })
+}

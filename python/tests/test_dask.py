@@ -1,0 +1,84 @@
+"""engine.run(..., client=...) on a LocalCluster of two worker processes equals the
+in-process run."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+import engine
+
+
+@pytest.fixture(scope="module")
+def client():
+    from dask.distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
+                      dashboard_address=None) as cluster, Client(cluster) as c:
+        yield c
+
+
+def dense(x):
+    return x.toarray() if sp.issparse(x) else np.asarray(x)
+
+
+@pytest.fixture(scope="module")
+def wide(tmp_path_factory):
+    """6,000 cells × 4,000 genes of counts, written by anndata: wide enough that a small
+    memory limit cuts X into several blocks, so each pass is several tasks."""
+    from conftest import _counts
+
+    path = tmp_path_factory.mktemp("dask") / "wide.h5ad"
+    _counts(6000, 4000, 5).write_h5ad(path)
+    return path
+
+
+def test_passes_run_on_the_workers_and_equal_the_local_run(wide, client):
+    pipeline = {
+        "steps": [
+            {"id": "data", "op": "read", "path": str(wide)},
+            {"id": "cells", "op": "filter_cells", "input": "data", "min_genes": 395},
+            {"id": "genes", "op": "filter_genes", "input": "cells", "min_cells": 362},
+            {"id": "norm", "op": "normalize_total", "input": "genes"},
+            {"id": "logged", "op": "log1p", "input": "norm"},
+        ],
+    }
+    # A small memory limit makes many blocks, so each worker gets several tasks.
+    local = engine.run(pipeline, memory_limit="128M")
+    from dask.distributed import get_task_stream
+
+    with get_task_stream(client) as ts:
+        distributed = engine.run(pipeline, memory_limit="128M", client=client)
+    tasks = [t for t in ts.data if t["key"].startswith("_run_task")]
+    # filter_cells, filter_genes and normalize_total each ran as tasks on both workers.
+    assert len(tasks) >= 3 * 2
+    assert len({t["worker"] for t in tasks}) == 2
+    # Something was filtered: the test exercises the selections it pushes.
+    assert 0 < local.n_obs < 6000 and 0 < local.n_vars < 4000
+    assert distributed.shape == local.shape
+    assert list(distributed.obs_names) == list(local.obs_names)
+    assert list(distributed.var_names) == list(local.var_names)
+    np.testing.assert_allclose(dense(distributed.X), dense(local.X), rtol=1e-10, atol=0)
+    pd.testing.assert_frame_equal(distributed.obs, local.obs, check_exact=False, rtol=1e-10)
+    pd.testing.assert_frame_equal(distributed.var, local.var, check_exact=False, rtol=1e-10)
+
+
+def test_a_failing_cluster_fails_the_run_with_its_cause(counts, tmp_path):
+    def broken(lineage, tasks):
+        raise ConnectionError("the scheduler went away")
+
+    text = (
+        f"version: 1\nsteps:\n  - {{id: data, op: read, path: '{counts}'}}\n"
+        "  - {id: norm, op: normalize_total, input: data}\n"
+        f"outputs:\n  - {{step: norm, path: '{tmp_path / 'o.h5ad'}'}}\n"
+    )
+    with pytest.raises(engine.ResourceError, match="the scheduler went away"):
+        engine._engine.run("<test>", text, False, [], None, False, [], (broken, 4))
+    assert not (tmp_path / "o.h5ad").exists()
+
+
+def test_a_task_from_another_version_is_refused():
+    with pytest.raises(engine.UsageError, match="same version"):
+        engine._engine.run_task(b"\xff\xff", b"\xff")
