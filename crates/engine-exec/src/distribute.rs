@@ -358,10 +358,7 @@ impl Kernel {
     pub(crate) fn apply(&self, acc: &mut Partial, r: Range<usize>, x: &XBlock) -> Result<()> {
         let x = x.to_csr()?;
         match (self, acc) {
-            (
-                Kernel::RowSums { check_counts },
-                Partial::RowSums { blocks, non_count },
-            ) => {
+            (Kernel::RowSums { check_counts }, Partial::RowSums { blocks, non_count }) => {
                 if *check_counts {
                     *non_count = earliest(*non_count, first_non_count_row(r.start, &x));
                 }
@@ -369,7 +366,11 @@ impl Kernel {
                 blocks.push((r.start, sums, nnz));
             }
             (Kernel::ColumnSums, Partial::ColumnSums(c)) => c.add(x.as_ref(), None, |v| v),
-            _ => return Err(Error::internal("a kernel folded into another kernel's partial")),
+            _ => {
+                return Err(Error::internal(
+                    "a kernel folded into another kernel's partial",
+                ));
+            }
         }
         Ok(())
     }
@@ -387,7 +388,10 @@ impl Partial {
     pub(crate) fn merge(self, other: Partial) -> Partial {
         match (self, other) {
             (
-                Partial::RowSums { mut blocks, non_count },
+                Partial::RowSums {
+                    mut blocks,
+                    non_count,
+                },
                 Partial::RowSums {
                     blocks: b,
                     non_count: n,

@@ -144,9 +144,9 @@ impl Dataset {
                 let m = self.matrix(element)?;
                 let rows = selection(rows, m.n_rows(), "row")?;
                 let cols = selection(cols, m.n_cols(), "column")?;
-                m.read_block(&rows, &cols)
+                m.read_block(&rows, &cols).map(arrays::prepare)
             })
             .map_err(engine_err)?;
-        arrays::block(py, block)
+        arrays::to_python(py, block)
     }
 }

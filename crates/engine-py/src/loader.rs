@@ -4,7 +4,7 @@
 use crate::arrays;
 use crate::errors::engine_err;
 use engine::EngineError;
-use engine::loader::{Batch, Collection, LoaderOptions, for_each_batch};
+use engine::loader::{Collection, LoaderOptions, for_each_batch};
 use numpy::PyArray1;
 use pyo3::prelude::*;
 use std::path::PathBuf;
@@ -16,7 +16,13 @@ const AHEAD: usize = 4;
 
 /// What the reader thread sends: a batch, the error that ended the epoch, or its end (so a
 /// reader that dies without a word is told apart from an epoch that finished).
-type Message = Result<Option<Batch>, EngineError>;
+type Message = Result<Option<Ready>, EngineError>;
+
+/// A batch converted for Python on the reader's thread, so the consumer only wraps buffers.
+struct Ready {
+    x: arrays::Prepared,
+    index: Vec<i64>,
+}
 
 #[derive(Default)]
 enum State {
@@ -46,7 +52,11 @@ fn start(
         .spawn(move || {
             let sent = for_each_batch(&collection, &options, |b| {
                 // A dropped iterator ends the epoch.
-                tx.send(Ok(Some(b)))
+                let ready = Ready {
+                    x: arrays::prepare(b.x),
+                    index: b.index.iter().map(|&i| i as i64).collect(),
+                };
+                tx.send(Ok(Some(ready)))
                     .map_err(|_| EngineError::usage("the batches are no longer wanted"))
             });
             let _ = tx.send(sent.map(|()| None));
@@ -102,7 +112,7 @@ impl Batches {
     ) -> PyResult<Option<(Bound<'py, PyAny>, Bound<'py, PyAny>)>> {
         // The lock is taken and the batch awaited off the GIL: a second thread asking at
         // the same time waits for the lock without holding the GIL the first one needs.
-        let got = py.detach(|| -> Result<Option<Batch>, EngineError> {
+        let got = py.detach(|| -> Result<Option<Ready>, EngineError> {
             let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
             if let State::Ready(..) = &*state
                 && let State::Ready(c, o) = std::mem::take(&mut *state)
@@ -124,13 +134,10 @@ impl Batches {
             got
         });
         match got.map_err(engine_err)? {
-            Some(batch) => {
-                let index: Vec<i64> = batch.index.iter().map(|&i| i as i64).collect();
-                Ok(Some((
-                    arrays::block(py, batch.x)?,
-                    PyArray1::from_vec(py, index).into_any(),
-                )))
-            }
+            Some(batch) => Ok(Some((
+                arrays::to_python(py, batch.x)?,
+                PyArray1::from_vec(py, batch.index).into_any(),
+            ))),
             None => Ok(None),
         }
     }

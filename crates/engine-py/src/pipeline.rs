@@ -81,13 +81,15 @@ impl engine::Distributor for PyDistributor {
         self.tasks
     }
 
-    fn run(&self, lineage: &[u8], tasks: Vec<Vec<u8>>) -> Result<Vec<Vec<u8>>, engine::EngineError> {
+    fn run(
+        &self,
+        lineage: &[u8],
+        tasks: Vec<Vec<u8>>,
+    ) -> Result<Vec<Vec<u8>>, engine::EngineError> {
         Python::attach(|py| {
             let tasks: Vec<Bound<'_, PyBytes>> =
                 tasks.iter().map(|t| PyBytes::new(py, t)).collect();
-            let out = self
-                .call
-                .call1(py, (PyBytes::new(py, lineage), tasks))?;
+            let out = self.call.call1(py, (PyBytes::new(py, lineage), tasks))?;
             out.extract::<Vec<Vec<u8>>>(py)
         })
         .map_err(|e| {
@@ -115,7 +117,8 @@ pub(crate) fn run<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let mut opts = options(memory_limit, overwrite, disabled_rules)?;
     opts.distributor = distributor.map(|(call, tasks)| {
-        std::sync::Arc::new(PyDistributor { call, tasks }) as std::sync::Arc<dyn engine::Distributor>
+        std::sync::Arc::new(PyDistributor { call, tasks })
+            as std::sync::Arc<dyn engine::Distributor>
     });
     let pipeline = load(file, text, sql, &params)?;
     let report = py
@@ -160,7 +163,11 @@ pub(crate) fn run<'py>(
 /// A worker's share of a pass: `lineage` and `task` as the driver's distributor sent them;
 /// returns the task's result for the driver to merge.
 #[pyfunction]
-pub(crate) fn run_task<'py>(py: Python<'py>, lineage: &[u8], task: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+pub(crate) fn run_task<'py>(
+    py: Python<'py>,
+    lineage: &[u8],
+    task: &[u8],
+) -> PyResult<Bound<'py, PyBytes>> {
     let out = py
         .detach(|| engine::run_task(lineage, task))
         .map_err(engine_err)?;

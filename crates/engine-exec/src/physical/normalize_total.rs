@@ -4,8 +4,8 @@
 use super::{Data, ExecNode, single};
 use crate::context::RunContext;
 use crate::counts_check::CountsCheck;
-use crate::maps::XMap;
 use crate::distribute::Kernel;
+use crate::maps::XMap;
 use crate::pass::fold_kernel;
 use engine_common::Result;
 use std::borrow::Cow;
