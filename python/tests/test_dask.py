@@ -39,10 +39,12 @@ def test_passes_run_on_the_workers_and_equal_the_local_run(wide, client):
     pipeline = {
         "steps": [
             {"id": "data", "op": "read", "path": str(wide)},
-            {"id": "cells", "op": "filter_cells", "input": "data", "min_genes": 395},
+            {"id": "qc", "op": "calculate_qc_metrics", "input": "data", "qc_vars": "mt=MT-"},
+            {"id": "cells", "op": "filter_cells", "input": "qc", "min_genes": 395},
             {"id": "genes", "op": "filter_genes", "input": "cells", "min_cells": 362},
             {"id": "norm", "op": "normalize_total", "input": "genes"},
             {"id": "logged", "op": "log1p", "input": "norm"},
+            {"id": "scaled", "op": "scale", "input": "logged", "max_value": 10},
         ],
     }
     # A small memory limit makes many blocks, so each worker gets several tasks.
@@ -52,15 +54,18 @@ def test_passes_run_on_the_workers_and_equal_the_local_run(wide, client):
     with get_task_stream(client) as ts:
         distributed = engine.run(pipeline, memory_limit="128M", client=client)
     tasks = [t for t in ts.data if t["key"].startswith("_run_task")]
-    # filter_cells, filter_genes and normalize_total each ran as tasks on both workers.
-    assert len(tasks) >= 3 * 2
+    # QC, filter_cells, filter_genes, normalize_total and scale each ran as tasks on both
+    # workers.
+    assert len(tasks) >= 5 * 2
     assert len({t["worker"] for t in tasks}) == 2
     # Something was filtered: the test exercises the selections it pushes.
     assert 0 < local.n_obs < 6000 and 0 < local.n_vars < 4000
     assert distributed.shape == local.shape
     assert list(distributed.obs_names) == list(local.obs_names)
     assert list(distributed.var_names) == list(local.var_names)
-    np.testing.assert_allclose(dense(distributed.X), dense(local.X), rtol=1e-10, atol=0)
+    # Sums merge in another grouping: equal up to rounding.
+    np.testing.assert_allclose(dense(distributed.X), dense(local.X), rtol=1e-10, atol=1e-12)
+    assert "pct_counts_mt" in local.obs and "mean" in local.var
     pd.testing.assert_frame_equal(distributed.obs, local.obs, check_exact=False, rtol=1e-10)
     pd.testing.assert_frame_equal(distributed.var, local.var, check_exact=False, rtol=1e-10)
 

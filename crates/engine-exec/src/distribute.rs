@@ -19,7 +19,8 @@ use crate::maps::XMap;
 use crate::source::{ScanSource, blobs, counts, file};
 use engine_common::{Error, Result};
 use engine_matrix::AxisSelection;
-use engine_ops::sparse::ColumnSums;
+use engine_ops::sparse::{self, CellQc, ColumnSums};
+use engine_ops::stats::Moments;
 use engine_plan::Source;
 use engine_store::ReadCounter;
 use serde::{Deserialize, Serialize};
@@ -329,6 +330,14 @@ pub(crate) enum Kernel {
     RowSums { check_counts: bool },
     /// Per-column stored values and sums (filter_genes).
     ColumnSums,
+    /// calculate_qc_metrics: per-cell QC (genes, total, top-gene shares, gene-set totals)
+    /// and per-gene sums, watching for values that are not counts.
+    Qc {
+        sets: Vec<Vec<bool>>,
+        percent_top: Vec<usize>,
+    },
+    /// Per-column mean and variance (scale).
+    Moments,
 }
 
 /// What a kernel folded so far.
@@ -341,6 +350,14 @@ pub(crate) enum Partial {
         non_count: Option<(usize, f64)>,
     },
     ColumnSums(ColumnSums),
+    /// Each block's first row with its cells' QC, the genes' sums, and the first value seen
+    /// that is not a count.
+    Qc {
+        cells: Vec<(usize, CellQc)>,
+        genes: ColumnSums,
+        non_count: Option<(usize, f64)>,
+    },
+    Moments(Moments),
 }
 
 impl Kernel {
@@ -351,11 +368,25 @@ impl Kernel {
                 non_count: None,
             },
             Kernel::ColumnSums => Partial::ColumnSums(ColumnSums::new(n_vars)),
+            Kernel::Qc { .. } => Partial::Qc {
+                cells: Vec::new(),
+                genes: ColumnSums::new(n_vars),
+                non_count: None,
+            },
+            Kernel::Moments => Partial::Moments(Moments::new(n_vars)),
         }
     }
 
     /// Folds the block of rows `r`.
     pub(crate) fn apply(&self, acc: &mut Partial, r: Range<usize>, x: &XBlock) -> Result<()> {
+        if let (Kernel::Moments, Partial::Moments(m)) = (self, &mut *acc) {
+            let part = match x {
+                XBlock::Dense(d) => Moments::of_block(d.view()),
+                XBlock::Sparse { x, fill } => sparse::moments(x, fill.as_deref().map(Vec::as_slice)),
+            };
+            *m = std::mem::replace(m, Moments::new(0)).merge(part);
+            return Ok(());
+        }
         let x = x.to_csr()?;
         match (self, acc) {
             (Kernel::RowSums { check_counts }, Partial::RowSums { blocks, non_count }) => {
@@ -366,6 +397,18 @@ impl Kernel {
                 blocks.push((r.start, sums, nnz));
             }
             (Kernel::ColumnSums, Partial::ColumnSums(c)) => c.add(x.as_ref(), None, |v| v),
+            (
+                Kernel::Qc { sets, percent_top },
+                Partial::Qc {
+                    cells,
+                    genes,
+                    non_count,
+                },
+            ) => {
+                *non_count = earliest(*non_count, first_non_count_row(r.start, &x));
+                cells.push((r.start, sparse::cell_qc(&x, sets, percent_top)));
+                genes.add(&x, None, |v| v);
+            }
             _ => {
                 return Err(Error::internal(
                     "a kernel folded into another kernel's partial",
@@ -404,6 +447,26 @@ impl Partial {
                 }
             }
             (Partial::ColumnSums(a), Partial::ColumnSums(b)) => Partial::ColumnSums(a.merge(&b)),
+            (
+                Partial::Qc {
+                    mut cells,
+                    genes,
+                    non_count,
+                },
+                Partial::Qc {
+                    cells: c,
+                    genes: g,
+                    non_count: n,
+                },
+            ) => {
+                cells.extend(c);
+                Partial::Qc {
+                    cells,
+                    genes: genes.merge(&g),
+                    non_count: earliest(non_count, n),
+                }
+            }
+            (Partial::Moments(a), Partial::Moments(b)) => Partial::Moments(a.merge(b)),
             // Kernels never mix: `fold_kernel` merges the partials of one kernel.
             (a, _) => a,
         }
@@ -426,6 +489,34 @@ impl Partial {
             nnz.extend(n);
         }
         Ok((sums, nnz, non_count))
+    }
+
+    /// The cells' QC in row order, the genes' sums, and the first value not a count.
+    pub(crate) fn qc(self) -> Result<(CellQc, ColumnSums, Option<(usize, f64)>)> {
+        let Partial::Qc {
+            mut cells,
+            genes,
+            non_count,
+        } = self
+        else {
+            return Err(Error::internal("expected QC metrics"));
+        };
+        cells.sort_by_key(|c| c.0);
+        let mut q = CellQc::default();
+        for (_, c) in cells {
+            q.n_genes.extend(c.n_genes);
+            q.total.extend(c.total);
+            q.pct_top.extend(c.pct_top);
+            q.set_totals.extend(c.set_totals);
+        }
+        Ok((q, genes, non_count))
+    }
+
+    pub(crate) fn moments(self) -> Result<Moments> {
+        match self {
+            Partial::Moments(m) => Ok(m),
+            _ => Err(Error::internal("expected column moments")),
+        }
     }
 
     pub(crate) fn column_sums(self) -> Result<ColumnSums> {

@@ -174,7 +174,7 @@ impl ColumnSums {
 
 /// Per-cell QC of `sc.pp.calculate_qc_metrics`: genes detected, total counts, the percentage
 /// of counts in the top `percent_top` genes and the counts in each gene set.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct CellQc {
     pub n_genes: Vec<u64>,
     pub total: Vec<f64>,

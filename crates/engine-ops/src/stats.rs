@@ -21,7 +21,7 @@ pub fn median(v: &[f64]) -> f64 {
 }
 
 /// Per-column count, mean and sum of squared deviations (Chan et al.'s parallel update).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Moments {
     pub n: u64,
     pub mean: Vec<f64>,

@@ -5,10 +5,10 @@ use crate::annotations::{Annotations, bool_column, float_column, set_column};
 use crate::context::RunContext;
 use crate::counts_check::CountsCheck;
 use crate::lineage::Lineage;
-use crate::pass::fold_pass;
+use crate::distribute::Kernel;
+use crate::pass::fold_kernel;
 use engine_common::Result;
 use engine_matrix::DynArray;
-use engine_ops::sparse::{self, ColumnSums};
 use engine_plan::QcVar;
 use engine_store::Column;
 use ndarray::Array1;
@@ -81,30 +81,14 @@ fn qc_metrics(
         sets.push(mask);
     }
     let bar = cx.progress("QC metrics", lin.blocks().len());
+    let kernel = Kernel::Qc {
+        sets,
+        percent_top: percent_top.to_vec(),
+    };
+    let (partial, blocks) = fold_kernel(lin, cx, &bar, &kernel)?;
+    let (q, genes, non_count) = partial.qc()?;
     let counts = CountsCheck::default();
-    let ((cells, genes), blocks) = fold_pass(
-        lin,
-        &bar,
-        || (Vec::new(), ColumnSums::new(lin.n_vars())),
-        |(cells, genes): &mut (Vec<(usize, sparse::CellQc)>, ColumnSums), r, x| {
-            let x = x.to_csr()?;
-            counts.see(r.start, &x);
-            cells.push((r.start, sparse::cell_qc(&x, &sets, percent_top)));
-            genes.add(&x, None, |v| v);
-            Ok(())
-        },
-        |(mut ca, ga), (cb, gb)| {
-            ca.extend(cb);
-            (ca, ga.merge(&gb))
-        },
-    )?;
-    let mut q = sparse::CellQc::default();
-    for (_, c) in cells {
-        q.n_genes.extend(c.n_genes);
-        q.total.extend(c.total);
-        q.pct_top.extend(c.pct_top);
-        q.set_totals.extend(c.set_totals);
-    }
+    counts.merge(non_count);
     let ln = |v: &[f64]| v.iter().map(|x| x.ln_1p()).collect::<Vec<f64>>();
     let n_genes: Vec<f64> = q.n_genes.iter().map(|&n| n as f64).collect();
     let obs = &mut a.obs;

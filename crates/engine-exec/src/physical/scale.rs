@@ -3,13 +3,11 @@
 
 use super::{Data, ExecNode, single};
 use crate::annotations::{float_column, set_column};
-use crate::block::XBlock;
 use crate::context::RunContext;
 use crate::maps::XMap;
-use crate::pass::fold_pass;
+use crate::distribute::Kernel;
+use crate::pass::fold_kernel;
 use engine_common::{Error, Result};
-use engine_ops::sparse;
-use engine_ops::stats::Moments;
 use engine_plan::ScaleParams;
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -50,22 +48,9 @@ impl ExecNode for ScaleNode {
             })?;
             (Arc::unwrap_or_clone(m), 0)
         } else {
-            let (m, blocks) = fold_pass(
-                &lin,
-                &cx.progress("moments", lin.blocks().len()),
-                || Moments::new(lin.n_vars()),
-                |acc, _, x| {
-                    let part = match x {
-                        XBlock::Dense(d) => Moments::of_block(d.view()),
-                        XBlock::Sparse { x, fill } => {
-                            sparse::moments(x, fill.as_deref().map(Vec::as_slice))
-                        }
-                    };
-                    *acc = std::mem::replace(acc, Moments::new(0)).merge(part);
-                    Ok(())
-                },
-                Moments::merge,
-            )?;
+            let bar = cx.progress("moments", lin.blocks().len());
+            let (partial, blocks) = fold_kernel(&lin, cx, &bar, &Kernel::Moments)?;
+            let m = partial.moments()?;
             let var = m.var(1);
             ((m.mean, var), blocks)
         };
