@@ -123,6 +123,11 @@ def test_check_refuses_what_run_would(counts, tmp_path):
     with pytest.raises(engine.PipelineError, match="exists"):
         engine.check(p)
     assert out.read_bytes() == b"mine"
+    # A batch_key that is not categorical: refused before the passes, at its step.
+    with pytest.raises(engine.PipelineError, match="batches need a categorical column"):
+        engine.check({"steps": [{"id": "data", "op": "read", "path": str(counts)},
+                                {"id": "h", "op": "highly_variable_genes", "input": "data",
+                                 "batch_key": "batch"}]})
     with pytest.raises(engine.EngineError, match="no_such_column"):
         engine.check({"steps": [{"id": "data", "op": "read", "path": str(counts)},
                                 {"id": "s", "op": "select", "input": "data",

@@ -44,7 +44,10 @@ def test_passes_run_on_the_workers_and_equal_the_local_run(wide, client):
             {"id": "genes", "op": "filter_genes", "input": "cells", "min_cells": 362},
             {"id": "norm", "op": "normalize_total", "input": "genes"},
             {"id": "logged", "op": "log1p", "input": "norm"},
-            {"id": "scaled", "op": "scale", "input": "logged", "max_value": 10},
+            {"id": "hvg", "op": "highly_variable_genes", "input": "logged",
+             "n_top_genes": 500, "batch_key": "cell_type"},
+            {"id": "scaled", "op": "scale", "input": "hvg", "max_value": 10},
+            {"id": "pcs", "op": "pca", "input": "scaled", "n_comps": 10},
         ],
     }
     # A small memory limit makes many blocks, so each worker gets several tasks.
@@ -54,8 +57,8 @@ def test_passes_run_on_the_workers_and_equal_the_local_run(wide, client):
     with get_task_stream(client) as ts:
         distributed = engine.run(pipeline, memory_limit="128M", client=client)
     tasks = [t for t in ts.data if t["key"].startswith("_run_task")]
-    # QC, filter_cells, filter_genes, normalize_total and scale each ran as tasks on both
-    # workers.
+    # QC, filter_cells, filter_genes, normalize_total and the genes' statistics (with
+    # scale's moments) each ran as tasks on both workers.
     assert len(tasks) >= 5 * 2
     assert len({t["worker"] for t in tasks}) == 2
     # Something was filtered: the test exercises the selections it pushes.
@@ -66,6 +69,12 @@ def test_passes_run_on_the_workers_and_equal_the_local_run(wide, client):
     # Sums merge in another grouping: equal up to rounding.
     np.testing.assert_allclose(dense(distributed.X), dense(local.X), rtol=1e-10, atol=1e-12)
     assert "pct_counts_mt" in local.obs and "mean" in local.var
+    assert local.var["highly_variable"].sum() == 500
+    np.testing.assert_array_equal(distributed.var["highly_variable"], local.var["highly_variable"])
+    # PCA (here on the driver) of the same moments: equal up to each component's sign.
+    a, b = distributed.obsm["X_pca"], local.obsm["X_pca"]
+    signs = np.sign((a * b).sum(axis=0))
+    np.testing.assert_allclose(a * signs, b, rtol=1e-8, atol=1e-9)
     pd.testing.assert_frame_equal(distributed.obs, local.obs, check_exact=False, rtol=1e-10)
     pd.testing.assert_frame_equal(distributed.var, local.var, check_exact=False, rtol=1e-10)
 

@@ -16,6 +16,7 @@ use crate::block::XBlock;
 use crate::counts_check::first_non_count_row;
 use crate::lineage::{Lineage, LineageStep};
 use crate::maps::XMap;
+use crate::physical::hvg::rows_by_batch;
 use crate::source::{ScanSource, blobs, counts, file};
 use engine_common::{Error, Result};
 use engine_matrix::AxisSelection;
@@ -338,6 +339,15 @@ pub(crate) enum Kernel {
     },
     /// Per-column mean and variance (scale).
     Moments,
+    /// Per-column sums of each batch's rows (`codes`, one per row of X; `None`: one batch),
+    /// of `expm1` of the values when asked, then of the plain values when `plain`
+    /// (highly_variable_genes, and scale's moments merged into its pass).
+    BatchSums {
+        codes: Option<Vec<i64>>,
+        n_batches: usize,
+        expm1: bool,
+        plain: bool,
+    },
 }
 
 /// What a kernel folded so far.
@@ -358,6 +368,7 @@ pub(crate) enum Partial {
         non_count: Option<(usize, f64)>,
     },
     Moments(Moments),
+    BatchSums(Vec<ColumnSums>),
 }
 
 impl Kernel {
@@ -374,6 +385,12 @@ impl Kernel {
                 non_count: None,
             },
             Kernel::Moments => Partial::Moments(Moments::new(n_vars)),
+            Kernel::BatchSums {
+                n_batches, plain, ..
+            } => Partial::BatchSums(vec![
+                ColumnSums::new(n_vars);
+                n_batches + usize::from(*plain)
+            ]),
         }
     }
 
@@ -382,7 +399,9 @@ impl Kernel {
         if let (Kernel::Moments, Partial::Moments(m)) = (self, &mut *acc) {
             let part = match x {
                 XBlock::Dense(d) => Moments::of_block(d.view()),
-                XBlock::Sparse { x, fill } => sparse::moments(x, fill.as_deref().map(Vec::as_slice)),
+                XBlock::Sparse { x, fill } => {
+                    sparse::moments(x, fill.as_deref().map(Vec::as_slice))
+                }
             };
             *m = std::mem::replace(m, Moments::new(0)).merge(part);
             return Ok(());
@@ -408,6 +427,28 @@ impl Kernel {
                 *non_count = earliest(*non_count, first_non_count_row(r.start, &x));
                 cells.push((r.start, sparse::cell_qc(&x, sets, percent_top)));
                 genes.add(&x, None, |v| v);
+            }
+            (
+                Kernel::BatchSums {
+                    codes,
+                    n_batches,
+                    expm1,
+                    plain,
+                },
+                Partial::BatchSums(acc),
+            ) => {
+                let f = |v: f64| if *expm1 { v.exp_m1() } else { v };
+                match codes {
+                    None => acc[0].add(&x, None, f),
+                    Some(codes) => {
+                        for (b, rows) in rows_by_batch(codes, r, *n_batches).iter().enumerate() {
+                            acc[b].add(&x, Some(rows), f);
+                        }
+                    }
+                }
+                if *plain {
+                    acc[*n_batches].add(&x, None, |v| v);
+                }
             }
             _ => {
                 return Err(Error::internal(
@@ -467,6 +508,9 @@ impl Partial {
                 }
             }
             (Partial::Moments(a), Partial::Moments(b)) => Partial::Moments(a.merge(b)),
+            (Partial::BatchSums(a), Partial::BatchSums(b)) => {
+                Partial::BatchSums(a.into_iter().zip(&b).map(|(x, y)| x.merge(y)).collect())
+            }
             // Kernels never mix: `fold_kernel` merges the partials of one kernel.
             (a, _) => a,
         }
@@ -510,6 +554,13 @@ impl Partial {
             q.set_totals.extend(c.set_totals);
         }
         Ok((q, genes, non_count))
+    }
+
+    pub(crate) fn batch_sums(self) -> Result<Vec<ColumnSums>> {
+        match self {
+            Partial::BatchSums(s) => Ok(s),
+            _ => Err(Error::internal("expected per-batch column sums")),
+        }
     }
 
     pub(crate) fn moments(self) -> Result<Moments> {

@@ -6,12 +6,12 @@
 use super::{Data, ExecNode, single};
 use crate::annotations::{Annotations, bool_column, dict, float_column, set_column};
 use crate::context::RunContext;
+use crate::distribute::Kernel;
 use crate::lineage::{ColumnMoments, Lineage};
-use crate::pass::fold_pass;
+use crate::pass::fold_kernel;
 use engine_common::{Error, Result};
 use engine_matrix::{AxisSelection, DynArray};
 use engine_ops::hvg;
-use engine_ops::sparse::ColumnSums;
 use engine_plan::HvgParams;
 use engine_store::{Column, Value};
 use ndarray::Array1;
@@ -100,27 +100,15 @@ fn highly_variable(
     let bar = cx.progress("gene statistics", lin.blocks().len());
     // One accumulator per batch, then (with column moments) one of the plain values.
     let n_sums = n_batches + usize::from(h.column_moments);
-    let (sums, blocks) = fold_pass(
-        lin,
-        &bar,
-        || vec![ColumnSums::new(lin.n_vars()); n_sums],
-        |acc, r, x| {
-            let x = x.to_csr()?;
-            let f = |v: f64| if expm1 { v.exp_m1() } else { v };
-            if n_batches == 1 {
-                acc[0].add(&x, None, f);
-            } else {
-                for (b, rows) in rows_by_batch(&codes, r, n_batches).iter().enumerate() {
-                    acc[b].add(&x, Some(rows), f);
-                }
-            }
-            if h.column_moments {
-                acc[n_batches].add(&x, None, |v| v);
-            }
-            Ok(())
-        },
-        |a, b| a.into_iter().zip(&b).map(|(x, y)| x.merge(y)).collect(),
-    )?;
+    let kernel = Kernel::BatchSums {
+        codes: (n_batches > 1).then_some(codes),
+        n_batches,
+        expm1,
+        plain: h.column_moments,
+    };
+    let (partial, blocks) = fold_kernel(lin, cx, &bar, &kernel)?;
+    let sums = partial.batch_sums()?;
+    debug_assert_eq!(sums.len(), n_sums);
     let moments = h
         .column_moments
         .then(|| (sums[n_batches].mean(), sums[n_batches].var()));
@@ -213,7 +201,7 @@ pub(super) fn batch_codes(
 }
 
 /// Local rows of a block per batch.
-pub(super) fn rows_by_batch(
+pub(crate) fn rows_by_batch(
     codes: &[i64],
     rows: Range<usize>,
     n_batches: usize,

@@ -4,8 +4,8 @@
 use super::{Data, ExecNode, single};
 use crate::annotations::{float_column, set_column};
 use crate::context::RunContext;
-use crate::maps::XMap;
 use crate::distribute::Kernel;
+use crate::maps::XMap;
 use crate::pass::fold_kernel;
 use engine_common::{Error, Result};
 use engine_plan::ScaleParams;

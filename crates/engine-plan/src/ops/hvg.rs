@@ -84,6 +84,15 @@ impl HvgParams {
         let batch_key = step.arg("batch_key").as_str().map(String::from);
         if let Some(key) = &batch_key {
             b.need(&format!("obs['{key}'] (the batch_key)"), s.has_obs(key))?;
+            // What the run would refuse after the passes before it, refused at planning.
+            if let Some((_, t)) = s.obs.iter().find(|(c, _)| c == key)
+                && *t != ColType::Category
+            {
+                return Err(b.error(format!(
+                    "`batch_key` obs['{key}'] is {}, and batches need a categorical column",
+                    t.name()
+                )));
+            }
         }
         let d = HvgParams::default();
         let flavor = match step.arg("flavor").as_str() {
