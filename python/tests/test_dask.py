@@ -57,9 +57,9 @@ def test_passes_run_on_the_workers_and_equal_the_local_run(wide, client):
     with get_task_stream(client) as ts:
         distributed = engine.run(pipeline, memory_limit="128M", client=client)
     tasks = [t for t in ts.data if t["key"].startswith("_run_task")]
-    # QC, filter_cells, filter_genes, normalize_total and the genes' statistics (with
-    # scale's moments) each ran as tasks on both workers.
-    assert len(tasks) >= 5 * 2
+    # QC, filter_cells, filter_genes, normalize_total, the genes' statistics (with scale's
+    # moments) and PCA's Gram matrix each ran as tasks on both workers.
+    assert len(tasks) >= 6 * 2
     assert len({t["worker"] for t in tasks}) == 2
     # Something was filtered: the test exercises the selections it pushes.
     assert 0 < local.n_obs < 6000 and 0 < local.n_vars < 4000
@@ -71,7 +71,7 @@ def test_passes_run_on_the_workers_and_equal_the_local_run(wide, client):
     assert "pct_counts_mt" in local.obs and "mean" in local.var
     assert local.var["highly_variable"].sum() == 500
     np.testing.assert_array_equal(distributed.var["highly_variable"], local.var["highly_variable"])
-    # PCA (here on the driver) of the same moments: equal up to each component's sign.
+    # PCA of the merged Gram matrix: equal up to each component's sign.
     a, b = distributed.obsm["X_pca"], local.obsm["X_pca"]
     signs = np.sign((a * b).sum(axis=0))
     np.testing.assert_allclose(a * signs, b, rtol=1e-8, atol=1e-9)

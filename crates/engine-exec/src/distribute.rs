@@ -21,7 +21,7 @@ use crate::source::{ScanSource, blobs, counts, file};
 use engine_common::{Error, Result};
 use engine_matrix::AxisSelection;
 use engine_ops::sparse::{self, CellQc, ColumnSums};
-use engine_ops::stats::Moments;
+use engine_ops::stats::{Gram, Moments};
 use engine_plan::Source;
 use engine_store::ReadCounter;
 use serde::{Deserialize, Serialize};
@@ -348,6 +348,8 @@ pub(crate) enum Kernel {
         expm1: bool,
         plain: bool,
     },
+    /// pca's Gram matrix and column sums around a shift fixed before the pass.
+    Gram { shift: Vec<f64> },
 }
 
 /// What a kernel folded so far.
@@ -369,6 +371,49 @@ pub(crate) enum Partial {
     },
     Moments(Moments),
     BatchSums(Vec<ColumnSums>),
+    Gram(#[serde(with = "gram_wire")] Gram),
+}
+
+/// A Gram partial as plain numbers (faer's matrix column by column).
+mod gram_wire {
+    use engine_ops::stats::Gram;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    struct Wire {
+        n: u64,
+        shift: Vec<f64>,
+        sum: Vec<f64>,
+        xtx: Vec<f64>,
+    }
+
+    pub fn serialize<S: Serializer>(g: &Gram, s: S) -> Result<S::Ok, S::Error> {
+        let d = g.xtx.nrows();
+        let xtx = (0..d)
+            .flat_map(|j| (0..d).map(move |i| (i, j)))
+            .map(|(i, j)| g.xtx[(i, j)])
+            .collect();
+        Wire {
+            n: g.n,
+            shift: g.shift.clone(),
+            sum: g.sum.clone(),
+            xtx,
+        }
+        .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Gram, D::Error> {
+        let w = Wire::deserialize(d)?;
+        let n = w.shift.len();
+        if w.sum.len() != n || w.xtx.len() != n * n {
+            return Err(serde::de::Error::custom("a Gram partial of the wrong size"));
+        }
+        let mut g = Gram::new(w.shift);
+        g.n = w.n;
+        g.sum = w.sum;
+        g.xtx = faer::Mat::from_fn(n, n, |i, j| w.xtx[j * n + i]);
+        Ok(g)
+    }
 }
 
 impl Kernel {
@@ -391,20 +436,32 @@ impl Kernel {
                 ColumnSums::new(n_vars);
                 n_batches + usize::from(*plain)
             ]),
+            Kernel::Gram { shift } => Partial::Gram(Gram::new(shift.clone())),
         }
     }
 
     /// Folds the block of rows `r`.
     pub(crate) fn apply(&self, acc: &mut Partial, r: Range<usize>, x: &XBlock) -> Result<()> {
-        if let (Kernel::Moments, Partial::Moments(m)) = (self, &mut *acc) {
-            let part = match x {
-                XBlock::Dense(d) => Moments::of_block(d.view()),
-                XBlock::Sparse { x, fill } => {
-                    sparse::moments(x, fill.as_deref().map(Vec::as_slice))
+        // Kernels that take dense blocks as they are.
+        match (self, &mut *acc) {
+            (Kernel::Moments, Partial::Moments(m)) => {
+                let part = match x {
+                    XBlock::Dense(d) => Moments::of_block(d.view()),
+                    XBlock::Sparse { x, fill } => {
+                        sparse::moments(x, fill.as_deref().map(Vec::as_slice))
+                    }
+                };
+                *m = std::mem::replace(m, Moments::new(0)).merge(part);
+                return Ok(());
+            }
+            (Kernel::Gram { .. }, Partial::Gram(g)) => {
+                match x {
+                    XBlock::Dense(d) => g.update(d.view()),
+                    XBlock::Sparse { x, .. } => sparse::gram_update(g, x),
                 }
-            };
-            *m = std::mem::replace(m, Moments::new(0)).merge(part);
-            return Ok(());
+                return Ok(());
+            }
+            _ => {}
         }
         let x = x.to_csr()?;
         match (self, acc) {
@@ -508,6 +565,7 @@ impl Partial {
                 }
             }
             (Partial::Moments(a), Partial::Moments(b)) => Partial::Moments(a.merge(b)),
+            (Partial::Gram(a), Partial::Gram(b)) => Partial::Gram(a.merge(&b)),
             (Partial::BatchSums(a), Partial::BatchSums(b)) => {
                 Partial::BatchSums(a.into_iter().zip(&b).map(|(x, y)| x.merge(y)).collect())
             }
@@ -560,6 +618,13 @@ impl Partial {
         match self {
             Partial::BatchSums(s) => Ok(s),
             _ => Err(Error::internal("expected per-batch column sums")),
+        }
+    }
+
+    pub(crate) fn gram(self) -> Result<Gram> {
+        match self {
+            Partial::Gram(g) => Ok(g),
+            _ => Err(Error::internal("expected a Gram matrix")),
         }
     }
 
@@ -629,4 +694,46 @@ pub fn run_task(lineage: &[u8], task: &[u8]) -> Result<Vec<u8>> {
         partial,
         bytes: counter.get(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A Gram partial crosses processes with every number kept, and merges as before.
+    #[test]
+    fn a_gram_partial_survives_the_wire() {
+        let x = ndarray::array![[1.0, 2.0, 0.5], [3.0, -1.0, 4.0], [0.25, 0.0, 2.0]];
+        let mut g = Gram::new(vec![1.0, 0.5, 2.0]);
+        g.update(x.view());
+        let back: Partial = decode(&encode(&Partial::Gram(g.clone())).unwrap()).unwrap();
+        let back = back.gram().unwrap();
+        assert_eq!((back.n, &back.shift, &back.sum), (g.n, &g.shift, &g.sum));
+        for i in 0..3 {
+            for j in 0..3 {
+                assert_eq!(back.xtx[(i, j)], g.xtx[(i, j)]);
+            }
+        }
+        // Its cross products, shifted: the first row and column by hand.
+        let shifted = [0.0, 1.5, -1.5, 2.0, -1.5, 2.0, -0.75, -0.5, 0.0];
+        let xtx00: f64 = (0..3).map(|r| shifted[r * 3] * shifted[r * 3]).sum();
+        assert_eq!(g.xtx[(0, 0)], xtx00);
+    }
+
+    /// Row sums from several tasks merge into row order whatever order the tasks finish in.
+    #[test]
+    fn row_sums_come_back_in_row_order() {
+        let a = Partial::RowSums {
+            blocks: vec![(4, vec![4.0, 5.0], vec![1, 1])],
+            non_count: Some((5, 0.5)),
+        };
+        let b = Partial::RowSums {
+            blocks: vec![(0, vec![0.0, 1.0, 2.0, 3.0], vec![0, 1, 1, 1])],
+            non_count: Some((2, 1.5)),
+        };
+        let (sums, nnz, first) = a.merge(b).row_sums().unwrap();
+        assert_eq!(sums, [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]);
+        assert_eq!(nnz, [0, 1, 1, 1, 1, 1]);
+        assert_eq!(first, Some((2, 1.5)));
+    }
 }

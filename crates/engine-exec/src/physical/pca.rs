@@ -9,13 +9,14 @@ use crate::annotations::{
 };
 use crate::block::XBlock;
 use crate::context::RunContext;
+use crate::distribute::Kernel;
 use crate::lineage::{Lineage, LineageStep};
 use crate::maps::XMap;
-use crate::pass::fold_pass;
+use crate::pass::{fold_kernel, fold_pass};
 use engine_common::{Error, Result};
 use engine_matrix::{AxisSelection, Block, DynArray};
 use engine_ops::randomized::{self, CovProduct, Randomized};
-use engine_ops::stats::{Gram, Moments};
+use engine_ops::stats::Moments;
 use engine_ops::{pca, sparse};
 use engine_plan::{ScaleParams, SvdSolver};
 use engine_store::Value;
@@ -264,19 +265,9 @@ impl PcaNode {
         shift: Vec<f64>,
         cx: &mut RunContext<'_>,
     ) -> Result<Components> {
-        let (gram, blocks) = fold_pass(
-            lin,
-            &cx.progress("Gram", lin.blocks().len()),
-            || Gram::new(shift.clone()),
-            |g, _, x| {
-                match x {
-                    XBlock::Dense(d) => g.update(d.view()),
-                    XBlock::Sparse { x, .. } => sparse::gram_update(g, x),
-                }
-                Ok(())
-            },
-            |a, b| a.merge(&b),
-        )?;
+        let bar = cx.progress("Gram", lin.blocks().len());
+        let (partial, blocks) = fold_kernel(lin, cx, &bar, &Kernel::Gram { shift })?;
+        let gram = partial.gram()?;
         // The eigensolve counts in the projection's stage.
         cx.stage("Gram", blocks);
         let (cov, scale) = match self.standardize {
