@@ -103,8 +103,7 @@ impl SourceSpec {
                 seed: *seed,
             },
             Source::File { path, options, .. } => SourceSpec::File {
-                // A worker may start elsewhere: the path it opens is absolute.
-                path: absolute(path),
+                path: path.clone(),
                 genome: options.genome.clone(),
                 gex_only: options.gex_only,
                 layer: options.layer.clone(),
@@ -114,7 +113,17 @@ impl SourceSpec {
         })
     }
 
-    fn open(
+    /// The same source for a process that may start in another directory: a local path
+    /// made absolute.
+    fn anywhere(mut self) -> SourceSpec {
+        if let SourceSpec::File { path, .. } = &mut self {
+            *path = absolute(path);
+        }
+        self
+    }
+
+    /// Opens the source; file reads count their bytes in `counter`.
+    pub(crate) fn open(
         &self,
         chunk_starts: Option<&[usize]>,
         counter: &ReadCounter,
@@ -270,7 +279,7 @@ impl LineageSpec {
     pub(crate) fn of(lin: &Lineage) -> Option<LineageSpec> {
         let s = &lin.source;
         Some(LineageSpec {
-            source: s.spec.clone()?,
+            source: s.spec.clone()?.anywhere(),
             rows: runs(&s.rows),
             cols: runs(&s.cols),
             chunk_starts: s.chunk_starts.as_ref().map(|c| c.to_vec()),

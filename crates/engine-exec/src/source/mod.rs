@@ -61,44 +61,16 @@ pub(crate) trait BlockSource: std::fmt::Debug + Send + Sync {
 /// # Errors
 /// When a file cannot be opened or has no X.
 pub(crate) fn open(scan: &Scan, counter: &ReadCounter) -> Result<Arc<dyn BlockSource>> {
-    Ok(match &scan.source {
-        Source::Synthetic {
-            n_obs,
-            n_vars,
-            centers,
-            cluster_std,
-            seed,
-            ..
-        } => Arc::new(blobs::BlobSource::new(engine_ops::synthetic::Blobs {
-            n_obs: *n_obs,
-            n_vars: *n_vars,
-            centers: *centers,
-            cluster_std: *cluster_std,
-            seed: *seed,
-        })),
-        Source::Counts {
-            n_obs,
-            n_vars,
-            n_types,
-            n_batches,
-            library_size,
-            seed,
-        } => Arc::new(counts::CountsSource::new(engine_ops::counts::Counts {
-            n_obs: *n_obs,
-            n_vars: *n_vars,
-            n_types: *n_types,
-            n_batches: *n_batches,
-            library_size: *library_size,
-            seed: *seed,
-        })),
-        Source::File { path, options, .. } => Arc::new(file::FileSource::open(
-            path,
-            options,
-            scan.chunk_starts.as_deref().map(Vec::as_slice),
-            counter,
-        )?),
-        Source::Concat(c) => Arc::new(concat::ConcatSource::open(c, counter)?),
-    })
+    match (
+        &scan.source,
+        crate::distribute::SourceSpec::of(&scan.source),
+    ) {
+        (Source::Concat(c), _) => Ok(Arc::new(concat::ConcatSource::open(c, counter)?)),
+        (_, Some(spec)) => spec.open(scan.chunk_starts.as_deref().map(Vec::as_slice), counter),
+        (_, None) => Err(engine_common::Error::internal(
+            "a source without a description that is not a concatenation",
+        )),
+    }
 }
 
 /// Whether a scan reads obs column `name` (`prune_elements` may have dropped it).
