@@ -37,6 +37,7 @@ fn options(memory_limit: usize, disabled_rules: Vec<String>, overwrite: bool) ->
         progress: std::io::stdout().is_terminal() && std::io::stderr().is_terminal(),
         overwrite,
         release_memory: Some(release_freed_memory),
+        distributor: None,
     }
 }
 
