@@ -191,6 +191,9 @@ fn absolute(path: &str) -> String {
 
 type Runs = Vec<(usize, usize)>;
 
+/// The first value a pass saw that is not a count, with its row.
+pub(crate) type NonCount = Option<(usize, f64)>;
+
 fn runs(s: &AxisSelection) -> Runs {
     s.runs().iter().map(|r| (r.start, r.end)).collect()
 }
@@ -368,7 +371,7 @@ pub(crate) enum Partial {
     /// by [`Partial::row_sums`]), and the first value seen that is not a count.
     RowSums {
         blocks: Vec<(usize, Vec<f64>, Vec<u64>)>,
-        non_count: Option<(usize, f64)>,
+        non_count: NonCount,
     },
     ColumnSums(ColumnSums),
     /// Each block's first row with its cells' QC, the genes' sums, and the first value seen
@@ -376,7 +379,7 @@ pub(crate) enum Partial {
     Qc {
         cells: Vec<(usize, CellQc)>,
         genes: ColumnSums,
-        non_count: Option<(usize, f64)>,
+        non_count: NonCount,
     },
     Moments(Moments),
     BatchSums(Vec<ColumnSums>),
@@ -526,7 +529,7 @@ impl Kernel {
     }
 }
 
-fn earliest(a: Option<(usize, f64)>, b: Option<(usize, f64)>) -> Option<(usize, f64)> {
+fn earliest(a: NonCount, b: NonCount) -> NonCount {
     match (a, b) {
         (Some(a), Some(b)) => Some(if b.0 < a.0 { b } else { a }),
         (a, b) => a.or(b),
@@ -584,7 +587,7 @@ impl Partial {
     }
 
     /// Row sums and stored counts in row order, and the first value not a count.
-    pub(crate) fn row_sums(self) -> Result<(Vec<f64>, Vec<u64>, Option<(usize, f64)>)> {
+    pub(crate) fn row_sums(self) -> Result<(Vec<f64>, Vec<u64>, NonCount)> {
         let Partial::RowSums {
             mut blocks,
             non_count,
@@ -603,7 +606,7 @@ impl Partial {
     }
 
     /// The cells' QC in row order, the genes' sums, and the first value not a count.
-    pub(crate) fn qc(self) -> Result<(CellQc, ColumnSums, Option<(usize, f64)>)> {
+    pub(crate) fn qc(self) -> Result<(CellQc, ColumnSums, NonCount)> {
         let Partial::Qc {
             mut cells,
             genes,
