@@ -228,9 +228,8 @@ def run(
             if lazy and not temporary:
                 value = read(o["path"])
             else:
+                # Read whole into memory: a temporary is removed below.
                 value = _read_output(o["path"], o["format"])
-                if temporary:
-                    value = value.to_memory() if value.isbacked else value
             key = o["step"] if o["step"] not in results else o["path"]
             results[key] = value
     finally:
