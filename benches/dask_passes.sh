@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The counts workflow's passes in process and on a dask LocalCluster (WORKERS processes, one
 # thread each) on sparse_N counts from ../shared/bench/make_data.py, with the package's
-# release build in the bench venv; wall times and the results' agreement.
+# release build in the bench venv; wall times, peak RSS and the results' agreement. FULL=1
+# adds neighbors, Leiden and UMAP (on the client).
 #   benches/dask_passes.sh [10k|100k|1m]      (default 100k)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,4 +16,4 @@ bench_py="$PWD/.bench/venv/bin/python"
 "$bench_py" -c "import engine" 2>/dev/null || "$bench_py" -m pip install --quiet ./python
 counts=".bench/data/sparse_${size}.h5ad"
 [[ -f "$counts" ]] || "$bench_py" "$shared/make_data.py" --out .bench/data --no-blobs --sparse "$size" --formats h5ad >/dev/null
-/usr/bin/time -f "peak RSS of the client: %M KiB" "$bench_py" benches/python/dask_passes.py "$counts" --workers "${WORKERS:-2}" --memory-limit "${MEMORY_LIMIT:-1G}"
+"$bench_py" benches/python/dask_passes.py "$counts" --workers "${WORKERS:-2}" --memory-limit "${MEMORY_LIMIT:-1G}" ${FULL:+--full}

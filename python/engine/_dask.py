@@ -3,8 +3,9 @@
 The engine hands each pass that can leave the process to :class:`DaskDistributor` as one
 lineage (the source and what was applied to X since, a few bytes to a few MB) and a task per
 stretch of row blocks. Each task runs on a worker, which opens the file itself, reads its
-rows and folds them into a partial; the driver merges the partials in order and goes on.
-In-memory stages (kNN, Leiden, UMAP) and writers stay on the client.
+rows and folds them into a partial; neighbouring partials merge pairwise on the workers (a
+tree-reduce, so the client receives one partial however many tasks ran) and the driver goes
+on. In-memory stages (kNN, Leiden, UMAP) and writers stay on the client.
 """
 
 from __future__ import annotations
@@ -13,8 +14,12 @@ from . import _engine
 
 
 def _run_task(task: bytes, lineage: bytes) -> bytes:
-    # A module-level function: workers unpickle it by name from the installed package.
+    # Module-level functions: workers unpickle them by name from the installed package.
     return _engine.run_task(lineage, task)
+
+
+def _merge(a: bytes, b: bytes) -> bytes:
+    return _engine.merge_results(a, b)
 
 
 class DaskDistributor:
@@ -28,7 +33,14 @@ class DaskDistributor:
     def __call__(self, lineage: bytes, tasks: list[bytes]) -> list[bytes]:
         shared = self.client.scatter(lineage, broadcast=True, hash=False)
         futures = self.client.map(_run_task, tasks, lineage=shared, pure=False)
+        made = list(futures)
         try:
+            # Neighbours merge, so each merge keeps the blocks in row order.
+            while len(futures) > 1:
+                pairs = [futures[i:i + 2] for i in range(0, len(futures), 2)]
+                futures = [self.client.submit(_merge, *p, pure=False) if len(p) == 2 else p[0]
+                           for p in pairs]
+                made.extend(futures)
             return self.client.gather(futures)
         finally:
-            self.client.cancel([shared, *futures])
+            self.client.cancel([shared, *made])

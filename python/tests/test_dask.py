@@ -79,6 +79,56 @@ def test_passes_run_on_the_workers_and_equal_the_local_run(wide, client):
     pd.testing.assert_frame_equal(distributed.var, local.var, check_exact=False, rtol=1e-10)
 
 
+def test_seurat_v3_markers_and_randomized_pca_run_on_the_workers(wide, client):
+    # The other passes that leave the process: seurat_v3's two sums per batch (and its
+    # counts check), the marker genes' group sums, randomized PCA's passes and the
+    # projection onto the components.
+    pipeline = {
+        "steps": [
+            {"id": "data", "op": "read", "path": str(wide)},
+            {"id": "hvg", "op": "highly_variable_genes", "input": "data", "flavor": "seurat_v3",
+             "n_top_genes": 300, "batch_key": "cell_type", "subset": True},
+            {"id": "norm", "op": "normalize_total", "input": "hvg"},
+            {"id": "logged", "op": "log1p", "input": "norm"},
+            {"id": "markers", "op": "rank_genes_groups", "input": "logged",
+             "groupby": "cell_type", "method": "t-test"},
+            {"id": "pcs", "op": "pca", "input": "markers", "n_comps": 8,
+             "svd_solver": "randomized"},
+        ],
+    }
+    local = engine.run(pipeline, memory_limit="128M")
+    from dask.distributed import get_task_stream
+
+    with get_task_stream(client) as ts:
+        distributed = engine.run(pipeline, memory_limit="128M", client=client)
+    keys = [t["key"] for t in ts.data]
+    runs = [k for k in keys if k.startswith("_run_task")]
+    merges = [k for k in keys if k.startswith("_merge")]
+    # seurat_v3 (2 passes), normalize_total, the group sums, randomized PCA (at least 3
+    # passes) and the projection: each a pass of several tasks whose results merge pairwise
+    # on the workers into one (a pass of n tasks makes n - 1 merges).
+    passes = 2 + 1 + 1 + 3 + 1
+    assert len(runs) >= 2 * passes
+    assert len(runs) - len(merges) >= passes
+    assert len(merges) >= len(runs) // 2
+    assert local.n_vars == 300
+    np.testing.assert_array_equal(distributed.var_names, local.var_names)
+    pd.testing.assert_frame_equal(distributed.var, local.var, check_exact=False, rtol=1e-10)
+    np.testing.assert_allclose(dense(distributed.X), dense(local.X), rtol=1e-10, atol=1e-12)
+    names = local.uns["rank_genes_groups"]["names"]
+    assert names.dtype.names == ("B", "Mono", "NK", "T")
+    for group in names.dtype.names:
+        np.testing.assert_array_equal(distributed.uns["rank_genes_groups"]["names"][group],
+                                      names[group])
+        np.testing.assert_allclose(distributed.uns["rank_genes_groups"]["scores"][group],
+                                   local.uns["rank_genes_groups"]["scores"][group], rtol=1e-6)
+    a, b = distributed.obsm["X_pca"], local.obsm["X_pca"]
+    signs = np.sign((a * b).sum(axis=0))
+    np.testing.assert_allclose(a * signs, b, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(distributed.uns["pca"]["variance"], local.uns["pca"]["variance"],
+                               rtol=1e-10)
+
+
 def test_a_failing_cluster_fails_the_run_with_its_cause(counts, tmp_path):
     def broken(lineage, tasks):
         raise ConnectionError("the scheduler went away")

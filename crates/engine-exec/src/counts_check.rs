@@ -11,12 +11,7 @@ use std::sync::Mutex;
 pub(crate) struct CountsCheck(Mutex<Option<(usize, f64)>>);
 
 impl CountsCheck {
-    /// Looks at a block whose first row is `first_row`.
-    pub fn see(&self, first_row: usize, x: &Csr) {
-        self.merge(first_non_count_row(first_row, x));
-    }
-
-    /// Takes a finding made elsewhere (another process's blocks).
+    /// Takes a pass's finding.
     pub fn merge(&self, found: Option<(usize, f64)>) {
         if let Some((row, v)) = found
             && let Ok(mut seen) = self.0.lock()

@@ -20,6 +20,7 @@ use crate::physical::hvg::rows_by_batch;
 use crate::source::{ScanSource, blobs, counts, file};
 use engine_common::{Error, Result};
 use engine_matrix::AxisSelection;
+use engine_ops::randomized::CovProduct;
 use engine_ops::sparse::{self, CellQc, ColumnSums};
 use engine_ops::stats::{Gram, Moments};
 use engine_plan::Source;
@@ -352,16 +353,31 @@ pub(crate) enum Kernel {
     /// Per-column mean and variance (scale).
     Moments,
     /// Per-column sums of each batch's rows (`codes`, one per row of X; `None`: one batch),
-    /// of `expm1` of the values when asked, then of the plain values when `plain`
-    /// (highly_variable_genes, and scale's moments merged into its pass).
+    /// of `expm1` of the values when asked or of the values clipped at each batch's `clip`
+    /// (seurat_v3), then of the plain values when `plain` (highly_variable_genes with
+    /// scale's moments merged into its pass; rank_genes_groups' total). Watches for values
+    /// that are not counts when `check_counts`.
     BatchSums {
         codes: Option<Vec<i64>>,
         n_batches: usize,
         expm1: bool,
+        clip: Option<Vec<Vec<f64>>>,
         plain: bool,
+        check_counts: bool,
     },
     /// pca's Gram matrix and column sums around a shift fixed before the pass.
     Gram { shift: Vec<f64> },
+    /// One pass of randomized PCA: the shifted blocks' `Bᵀ B W` and column moments.
+    CovProduct {
+        shift: Arc<Vec<f64>>,
+        w: Arc<Vec<f64>>,
+    },
+    /// pca's projection: each block's rows of X_pca (a map; the partial keeps block order).
+    Project {
+        mean: Vec<f64>,
+        scale: Option<Vec<f64>>,
+        components: Arc<ndarray::Array2<f64>>,
+    },
 }
 
 /// What a kernel folded so far.
@@ -382,8 +398,17 @@ pub(crate) enum Partial {
         non_count: NonCount,
     },
     Moments(Moments),
-    BatchSums(Vec<ColumnSums>),
+    BatchSums {
+        sums: Vec<ColumnSums>,
+        non_count: NonCount,
+    },
     Gram(#[serde(with = "gram_wire")] Gram),
+    CovProduct(CovProduct),
+    /// Each block's first row with its rows (row-major, `width` values each).
+    Rows {
+        width: usize,
+        blocks: Vec<(usize, Vec<f32>)>,
+    },
 }
 
 /// A Gram partial as plain numbers (faer's matrix column by column).
@@ -444,11 +469,18 @@ impl Kernel {
             Kernel::Moments => Partial::Moments(Moments::new(n_vars)),
             Kernel::BatchSums {
                 n_batches, plain, ..
-            } => Partial::BatchSums(vec![
-                ColumnSums::new(n_vars);
-                n_batches + usize::from(*plain)
-            ]),
+            } => Partial::BatchSums {
+                sums: vec![ColumnSums::new(n_vars); n_batches + usize::from(*plain)],
+                non_count: None,
+            },
             Kernel::Gram { shift } => Partial::Gram(Gram::new(shift.clone())),
+            Kernel::CovProduct { shift, w } => {
+                Partial::CovProduct(CovProduct::new(shift.clone(), w.clone()))
+            }
+            Kernel::Project { components, .. } => Partial::Rows {
+                width: components.ncols(),
+                blocks: Vec::new(),
+            },
         }
     }
 
@@ -471,6 +503,25 @@ impl Kernel {
                     XBlock::Dense(d) => g.update(d.view()),
                     XBlock::Sparse { x, .. } => sparse::gram_update(g, x),
                 }
+                return Ok(());
+            }
+            (Kernel::CovProduct { .. }, Partial::CovProduct(c)) => {
+                match x {
+                    XBlock::Dense(d) => c.update(d.view()),
+                    XBlock::Sparse { x, .. } => c.update_sparse(x),
+                }
+                return Ok(());
+            }
+            (
+                Kernel::Project {
+                    mean,
+                    scale,
+                    components,
+                },
+                Partial::Rows { blocks, .. },
+            ) => {
+                let scores = project_block(x, mean, scale.as_deref(), components);
+                blocks.push((r.start, scores.iter().map(|&v| v as f32).collect()));
                 return Ok(());
             }
             _ => {}
@@ -502,16 +553,28 @@ impl Kernel {
                     codes,
                     n_batches,
                     expm1,
+                    clip,
                     plain,
+                    check_counts,
                 },
-                Partial::BatchSums(acc),
+                Partial::BatchSums {
+                    sums: acc,
+                    non_count,
+                },
             ) => {
+                if *check_counts {
+                    *non_count = earliest(*non_count, first_non_count_row(r.start, &x));
+                }
                 let f = |v: f64| if *expm1 { v.exp_m1() } else { v };
+                let add = |acc: &mut ColumnSums, b: usize, rows: Option<&[usize]>| match clip {
+                    Some(c) => acc.add_clipped(&x, rows, &c[b]),
+                    None => acc.add(&x, rows, f),
+                };
                 match codes {
-                    None => acc[0].add(&x, None, f),
+                    None => add(&mut acc[0], 0, None),
                     Some(codes) => {
                         for (b, rows) in rows_by_batch(codes, r, *n_batches).iter().enumerate() {
-                            acc[b].add(&x, Some(rows), f);
+                            add(&mut acc[b], b, Some(rows));
                         }
                     }
                 }
@@ -526,6 +589,25 @@ impl Kernel {
             }
         }
         Ok(())
+    }
+}
+
+/// One block's principal component scores.
+pub(crate) fn project_block(
+    x: &XBlock,
+    mean: &[f64],
+    scale: Option<&[f64]>,
+    components: &ndarray::Array2<f64>,
+) -> ndarray::Array2<f64> {
+    match x {
+        XBlock::Dense(x) => engine_ops::pca::project(x.view(), mean, scale, components),
+        XBlock::Sparse { x, fill } => sparse::project(
+            x,
+            fill.as_deref().map(Vec::as_slice),
+            mean,
+            scale,
+            components,
+        ),
     }
 }
 
@@ -578,8 +660,20 @@ impl Partial {
             }
             (Partial::Moments(a), Partial::Moments(b)) => Partial::Moments(a.merge(b)),
             (Partial::Gram(a), Partial::Gram(b)) => Partial::Gram(a.merge(&b)),
-            (Partial::BatchSums(a), Partial::BatchSums(b)) => {
-                Partial::BatchSums(a.into_iter().zip(&b).map(|(x, y)| x.merge(y)).collect())
+            (
+                Partial::BatchSums { sums, non_count },
+                Partial::BatchSums {
+                    sums: b,
+                    non_count: n,
+                },
+            ) => Partial::BatchSums {
+                sums: sums.into_iter().zip(&b).map(|(x, y)| x.merge(y)).collect(),
+                non_count: earliest(non_count, n),
+            },
+            (Partial::CovProduct(a), Partial::CovProduct(b)) => Partial::CovProduct(a.merge(b)),
+            (Partial::Rows { width, mut blocks }, Partial::Rows { blocks: b, .. }) => {
+                blocks.extend(b);
+                Partial::Rows { width, blocks }
             }
             // Kernels never mix: `fold_kernel` merges the partials of one kernel.
             (a, _) => a,
@@ -626,11 +720,31 @@ impl Partial {
         Ok((q, genes, non_count))
     }
 
-    pub(crate) fn batch_sums(self) -> Result<Vec<ColumnSums>> {
+    /// Per-batch column sums (then the plain values' when asked), and the first value not
+    /// a count.
+    pub(crate) fn batch_sums(self) -> Result<(Vec<ColumnSums>, NonCount)> {
         match self {
-            Partial::BatchSums(s) => Ok(s),
+            Partial::BatchSums { sums, non_count } => Ok((sums, non_count)),
             _ => Err(Error::internal("expected per-batch column sums")),
         }
+    }
+
+    pub(crate) fn cov_product(self) -> Result<CovProduct> {
+        match self {
+            Partial::CovProduct(c) => Ok(c),
+            _ => Err(Error::internal("expected a randomized PCA product")),
+        }
+    }
+
+    /// The rows of a map, in row order (`n_rows × width`).
+    pub(crate) fn rows(self, n_rows: usize) -> Result<ndarray::Array2<f32>> {
+        let Partial::Rows { width, mut blocks } = self else {
+            return Err(Error::internal("expected rows"));
+        };
+        blocks.sort_by_key(|b| b.0);
+        let values: Vec<f32> = blocks.into_iter().flat_map(|(_, v)| v).collect();
+        ndarray::Array2::from_shape_vec((n_rows, width), values)
+            .map_err(|e| Error::internal(format!("a map's rows do not cover X: {e}")))
     }
 
     pub(crate) fn gram(self) -> Result<Gram> {
@@ -708,6 +822,20 @@ pub fn run_task(lineage: &[u8], task: &[u8]) -> Result<Vec<u8>> {
     })
 }
 
+/// Joins two encoded task results, `b`'s blocks after `a`'s: a distributor's tree-reduce
+/// on the cluster, so the driver receives one partial instead of one per task.
+///
+/// # Errors
+/// When a result cannot be decoded.
+pub fn merge_results(a: &[u8], b: &[u8]) -> Result<Vec<u8>> {
+    let a: TaskResult = decode(a)?;
+    let b: TaskResult = decode(b)?;
+    encode(&TaskResult {
+        partial: a.partial.merge(b.partial),
+        bytes: a.bytes + b.bytes,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -730,6 +858,66 @@ mod tests {
         let shifted = [0.0, 1.5, -1.5, 2.0, -1.5, 2.0, -0.75, -0.5, 0.0];
         let xtx00: f64 = (0..3).map(|r| shifted[r * 3] * shifted[r * 3]).sum();
         assert_eq!(g.xtx[(0, 0)], xtx00);
+    }
+
+    fn task_result(kernel: &Kernel, rows: Range<usize>, x: &ndarray::Array2<f64>) -> Vec<u8> {
+        let mut partial = kernel.init(x.ncols());
+        let block = XBlock::Dense(x.slice(ndarray::s![rows.clone(), ..]).to_owned());
+        kernel.apply(&mut partial, rows, &block).unwrap();
+        encode(&TaskResult { partial, bytes: 1 }).unwrap()
+    }
+
+    /// A randomized PCA pass cut into two tasks, each decoded from the wire and merged,
+    /// equals the pass folded whole (the values are exact in binary, so every bit agrees).
+    #[test]
+    fn a_cov_product_cut_into_tasks_equals_the_whole_fold() {
+        let x = ndarray::array![
+            [1.0, 2.0, 0.5],
+            [3.0, -1.0, 4.0],
+            [0.25, 0.0, 2.0],
+            [1.5, 1.0, -2.0]
+        ];
+        let kernel = Kernel::CovProduct {
+            shift: Arc::new(vec![1.0, 0.5, 2.0]),
+            w: Arc::new(vec![1.0, 0.0, 0.5, 1.0, -1.0, 2.0]),
+        };
+        let whole: TaskResult = decode(&task_result(&kernel, 0..4, &x)).unwrap();
+        let merged = merge_results(
+            &task_result(&kernel, 0..2, &x),
+            &task_result(&kernel, 2..4, &x),
+        )
+        .unwrap();
+        let merged: TaskResult = decode(&merged).unwrap();
+        assert_eq!(merged.bytes, 2);
+        let (a, b) = (
+            merged.partial.cov_product().unwrap(),
+            whole.partial.cov_product().unwrap(),
+        );
+        assert_eq!(a.n, 4);
+        assert_eq!(encode(&a).unwrap(), encode(&b).unwrap());
+    }
+
+    /// Projection tasks return their rows, which come back in row order however the results
+    /// were merged: onto the first two unit vectors, X_pca is X's first two columns.
+    #[test]
+    fn projected_rows_come_back_in_row_order() {
+        let x = ndarray::array![[1.0, 2.0, 0.5], [3.0, -1.0, 4.0], [0.25, 0.0, 2.0]];
+        let kernel = Kernel::Project {
+            mean: vec![0.0; 3],
+            scale: None,
+            components: Arc::new(ndarray::array![[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]]),
+        };
+        let merged = merge_results(
+            &task_result(&kernel, 2..3, &x),
+            &task_result(&kernel, 0..2, &x),
+        )
+        .unwrap();
+        let merged: TaskResult = decode(&merged).unwrap();
+        let rows = merged.partial.rows(3).unwrap();
+        assert_eq!(
+            rows,
+            ndarray::array![[1.0f32, 2.0], [3.0, -1.0], [0.25, 0.0]]
+        );
     }
 
     /// Row sums from several tasks merge into row order whatever order the tasks finish in.

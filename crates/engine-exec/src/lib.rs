@@ -29,7 +29,7 @@ mod pass;
 mod physical;
 mod source;
 
-pub use distribute::{Distributor, run_task};
+pub use distribute::{Distributor, merge_results, run_task};
 pub use lower::lower;
 pub use options::{DEFAULT_MEMORY_LIMIT, ExecOptions, RunReport, StageReport, peak_rss_kib};
 pub use physical::PhysicalPlan;

@@ -31,19 +31,33 @@ pub(crate) fn fold_kernel(
     bar: &ProgressBar,
     kernel: &Kernel,
 ) -> Result<(Partial, usize)> {
+    if let Some(out) = distribute(lineage, cx, bar, kernel)? {
+        return Ok(out);
+    }
+    fold_pass(
+        lineage,
+        bar,
+        || kernel.init(lineage.n_vars()),
+        |acc, r, x| kernel.apply(acc, r, x),
+        Partial::merge,
+    )
+}
+
+/// Runs a kernel on the run's distributor; `None` when the run has none or X cannot be
+/// described to another process (a concatenation).
+pub(crate) fn distribute(
+    lineage: &Lineage,
+    cx: &RunContext<'_>,
+    bar: &ProgressBar,
+    kernel: &Kernel,
+) -> Result<Option<(Partial, usize)>> {
     let spec = cx
         .opts
         .distributor
         .as_ref()
         .and_then(|d| Some((d, LineageSpec::of(lineage)?)));
     let Some((distributor, spec)) = spec else {
-        return fold_pass(
-            lineage,
-            bar,
-            || kernel.init(lineage.n_vars()),
-            |acc, r, x| kernel.apply(acc, r, x),
-            Partial::merge,
-        );
+        return Ok(None);
     };
     let ranges = lineage.blocks();
     // Contiguous groups of blocks, one task each: a worker reads one stretch of the file.
@@ -57,6 +71,8 @@ pub(crate) fn fold_kernel(
             })
         })
         .collect::<Result<Vec<_>>>()?;
+    // The distributor may have merged the results on the cluster already (a tree-reduce);
+    // what comes back merges here in order.
     let results = distributor.run(&encode(&spec)?, tasks)?;
     let mut out = kernel.init(lineage.n_vars());
     for bytes in &results {
@@ -66,7 +82,7 @@ pub(crate) fn fold_kernel(
     }
     bar.inc(ranges.len() as u64);
     bar.finish_and_clear();
-    Ok((out, ranges.len()))
+    Ok(Some((out, ranges.len())))
 }
 
 /// Folds `f` over the blocks `ranges` in parallel and merges the partials in block order.

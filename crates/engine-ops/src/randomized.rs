@@ -10,6 +10,7 @@ use ndarray::ArrayView2;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 use crate::pca::Pca;
@@ -50,6 +51,12 @@ impl Randomized {
     }
 }
 
+/// Whether two partials share a vector: the same allocation in one process, equal values
+/// across processes (each task deserialises its own copy).
+fn same(a: &Arc<Vec<f64>>, b: &Arc<Vec<f64>>) -> bool {
+    Arc::ptr_eq(a, b) || a == b
+}
+
 /// Genes per tile of the sparse products: a tile's rows of W and of the sum (`TILE × l`
 /// doubles each, 240 KiB at l = 60) stay in L2.
 const TILE: usize = 512;
@@ -58,7 +65,8 @@ const TILE: usize = 512;
 /// input's estimated mean, which keeps the implicit centring free of cancellation; a sparse
 /// input's fill or zero, so absent entries cost nothing), with the column sums and sums of
 /// squares that give the mean and variance.
-#[derive(Debug, Clone)]
+/// It crosses processes whole (a dask task returns one).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CovProduct {
     pub n: u64,
     shift: Arc<Vec<f64>>,
@@ -166,7 +174,7 @@ impl CovProduct {
     /// When the partials belong to different passes: that is a bug in the caller.
     pub fn merge(mut self, other: CovProduct) -> CovProduct {
         assert!(
-            Arc::ptr_eq(&self.w, &other.w) && Arc::ptr_eq(&self.shift, &other.shift),
+            same(&self.w, &other.w) && same(&self.shift, &other.shift),
             "partials of different passes"
         );
         self.n += other.n;

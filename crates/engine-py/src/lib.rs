@@ -22,6 +22,7 @@ fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(pipeline::explain, m)?)?;
     m.add_function(wrap_pyfunction!(pipeline::run, m)?)?;
     m.add_function(wrap_pyfunction!(pipeline::run_task, m)?)?;
+    m.add_function(wrap_pyfunction!(pipeline::merge_results, m)?)?;
     m.add_function(wrap_pyfunction!(tables::sql, m)?)?;
     m.add_class::<tables::ArrowStream>()?;
     m.add_class::<data::Dataset>()?;

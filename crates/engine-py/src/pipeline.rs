@@ -173,3 +173,16 @@ pub(crate) fn run_task<'py>(
         .map_err(engine_err)?;
     Ok(PyBytes::new(py, &out))
 }
+
+/// Joins two task results (`b` folded the later blocks): the cluster's tree-reduce.
+#[pyfunction]
+pub(crate) fn merge_results<'py>(
+    py: Python<'py>,
+    a: &[u8],
+    b: &[u8],
+) -> PyResult<Bound<'py, PyBytes>> {
+    let out = py
+        .detach(|| engine::merge_results(a, b))
+        .map_err(engine_err)?;
+    Ok(PyBytes::new(py, &out))
+}

@@ -20,7 +20,7 @@ mod session;
 /// match it without depending on the crate that defines it.
 pub use engine_common::Error as EngineError;
 pub use engine_common::parse_bytes;
-pub use engine_exec::{Distributor, RunReport, StageReport, peak_rss_kib, run_task};
+pub use engine_exec::{Distributor, RunReport, StageReport, merge_results, peak_rss_kib, run_task};
 /// Random minibatches of a preshuffled collection, as a training loader draws them.
 pub use engine_loader as loader;
 /// In-memory blocks as reads return them (for bindings that hand them on).

@@ -102,11 +102,13 @@ fn highly_variable(
         codes: (n_batches > 1).then_some(codes),
         n_batches,
         expm1,
+        clip: None,
         plain: h.column_moments,
+        check_counts: false,
     };
     let (partial, blocks) = fold_kernel(lin, cx, &bar, &kernel)?;
     // One sum per batch, then (with column moments) one of the plain values.
-    let sums = partial.batch_sums()?;
+    let (sums, _) = partial.batch_sums()?;
     let moments = h
         .column_moments
         .then(|| (sums[n_batches].mean(), sums[n_batches].var()));

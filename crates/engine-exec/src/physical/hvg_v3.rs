@@ -5,20 +5,19 @@
 use super::hvg::{batch_codes, rows_by_batch, subset};
 use super::{Data, ExecNode, single};
 use crate::annotations::{Annotations, dict, float_column, set_column};
-use crate::block::XBlock;
 use crate::context::RunContext;
 use crate::counts_check::CountsCheck;
+use crate::distribute::Kernel;
 use crate::lineage::Lineage;
-use crate::pass::fold_pass;
+use crate::pass::fold_kernel;
 use engine_common::{Error, Result};
 use engine_matrix::DynArray;
 use engine_ops::hvg;
-use engine_ops::sparse::{self, ColumnSums};
+use engine_ops::sparse;
 use engine_plan::{HvgParams, SEURAT_V3_N_TOP};
 use engine_store::{Column, Value};
 use ndarray::Array1;
 use std::borrow::Cow;
-use std::ops::Range;
 
 #[derive(Debug)]
 pub(crate) struct HvgV3Node {
@@ -74,35 +73,25 @@ fn highly_variable_v3(
     let step = cx.step();
     let (codes, n_batches) = batch_codes(a, h, lin.n_obs(), step)?;
     let n_vars = lin.n_vars();
-    let counts = CountsCheck::default();
-    let per_batch = |acc: &mut Vec<ColumnSums>,
-                     r: Range<usize>,
-                     x: &XBlock,
-                     clip: Option<&[Vec<f64>]>|
-     -> Result<()> {
-        let x = x.to_csr()?;
-        if clip.is_none() {
-            counts.see(r.start, &x);
-        }
-        for (b, rows) in rows_by_batch(&codes, r, n_batches).iter().enumerate() {
-            match clip {
-                None => acc[b].add(&x, Some(rows), |v| v),
-                Some(c) => acc[b].add_clipped(&x, Some(rows), &c[b]),
-            }
-        }
-        Ok(())
-    };
     // Per-batch column sums of the counts, clipped when clips are given.
-    let pass = |label: &str, clip: Option<&[Vec<f64>]>| {
-        fold_pass(
-            lin,
-            &cx.progress(label, lin.blocks().len()),
-            || vec![ColumnSums::new(n_vars); n_batches],
-            |acc, r, x| per_batch(acc, r, x, clip),
-            |a: Vec<ColumnSums>, b| a.into_iter().zip(&b).map(|(x, y)| x.merge(y)).collect(),
-        )
+    let pass = |label: &str, clip: Option<Vec<Vec<f64>>>| {
+        let check_counts = clip.is_none();
+        let kernel = Kernel::BatchSums {
+            codes: (n_batches > 1).then(|| codes.clone()),
+            n_batches,
+            expm1: false,
+            clip,
+            plain: false,
+            check_counts,
+        };
+        let bar = cx.progress(label, lin.blocks().len());
+        let (partial, blocks) = fold_kernel(lin, cx, &bar, &kernel)?;
+        let (sums, non_count) = partial.batch_sums()?;
+        Ok::<_, Error>((sums, non_count, blocks))
     };
-    let (sums, blocks) = pass("gene statistics", None)?;
+    let (sums, non_count, blocks) = pass("gene statistics", None)?;
+    let counts = CountsCheck::default();
+    counts.merge(non_count);
     // Per-batch means and variances as scanpy computes them: from the sums without a batch
     // key, by its Welford kernel over the rows in order with one (a sequential pass).
     let mut batch_stats: Vec<(Vec<f64>, Vec<f64>)> =
@@ -135,7 +124,7 @@ fn highly_variable_v3(
         clip[b] = (0..n_vars).map(|j| sd[j] * root_n + mean[j]).collect();
         reg_std[b] = sd;
     }
-    let (clipped, more) = pass("clipped variances", Some(&clip))?;
+    let (clipped, _, more) = pass("clipped variances", Some(clip))?;
     let norm_vars: Vec<Vec<f64>> = present
         .iter()
         .map(|&b| {

@@ -9,15 +9,15 @@ use crate::annotations::{
 };
 use crate::block::XBlock;
 use crate::context::RunContext;
-use crate::distribute::Kernel;
+use crate::distribute::{Kernel, project_block};
 use crate::lineage::{Lineage, LineageStep};
 use crate::maps::XMap;
-use crate::pass::{fold_kernel, fold_pass};
+use crate::pass::{distribute, fold_kernel};
 use engine_common::{Error, Result};
 use engine_matrix::{AxisSelection, Block, DynArray};
-use engine_ops::randomized::{self, CovProduct, Randomized};
+use engine_ops::pca;
+use engine_ops::randomized::{self, Randomized};
 use engine_ops::stats::Moments;
-use engine_ops::{pca, sparse};
 use engine_plan::{ScaleParams, SvdSolver};
 use engine_store::Value;
 use ndarray::{Array2, Axis};
@@ -236,21 +236,14 @@ impl PcaNode {
             |shift, w| {
                 pass += 1;
                 let label = format!("pass {pass}/{}", r.passes());
-                let (acc, n) = fold_pass(
-                    lin,
-                    &cx.progress(&label, lin.blocks().len()),
-                    || CovProduct::new(shift.clone(), w.clone()),
-                    |acc, _, x| {
-                        match x {
-                            XBlock::Dense(d) => acc.update(d.view()),
-                            XBlock::Sparse { x, .. } => acc.update_sparse(x),
-                        }
-                        Ok(())
-                    },
-                    CovProduct::merge,
-                )?;
+                let kernel = Kernel::CovProduct {
+                    shift: shift.clone(),
+                    w: w.clone(),
+                };
+                let bar = cx.progress(&label, lin.blocks().len());
+                let (partial, n) = fold_kernel(lin, cx, &bar, &kernel)?;
                 blocks += n;
-                Ok(acc)
+                partial.cov_product()
             },
         )
         .map_err(|e| e.in_step(cx.step()))?;
@@ -332,7 +325,8 @@ impl PcaNode {
     }
 }
 
-/// Projects every block onto the components, each straight into its rows of X_pca.
+/// Projects every block onto the components, each straight into its rows of X_pca (or on
+/// the run's distributor, whose tasks return their rows).
 fn project(
     lin: &Lineage,
     mean: &[f64],
@@ -342,6 +336,15 @@ fn project(
 ) -> Result<(Array2<f32>, usize)> {
     let ranges = lin.blocks();
     let nblocks = ranges.len();
+    let bar = cx.progress("project", nblocks);
+    let kernel = Kernel::Project {
+        mean: mean.to_vec(),
+        scale: scale.map(<[f64]>::to_vec),
+        components: Arc::new(components.clone()),
+    };
+    if let Some((partial, n)) = distribute(lin, cx, &bar, &kernel)? {
+        return Ok((partial.rows(lin.n_obs())?, n));
+    }
     let mut x_pca = Array2::<f32>::zeros((lin.n_obs(), components.ncols()));
     // Blocks may differ in size (aligned to chunks): split X_pca at their ends.
     let mut outs = Vec::with_capacity(nblocks);
@@ -351,20 +354,10 @@ fn project(
         outs.push(head);
         rest = tail;
     }
-    let bar = cx.progress("project", nblocks);
     outs.into_par_iter()
         .zip(ranges.into_par_iter())
         .try_for_each(|(mut out, r)| -> Result<()> {
-            let scores = match lin.block(r)? {
-                XBlock::Dense(x) => pca::project(x.view(), mean, scale, components),
-                XBlock::Sparse { x, fill } => sparse::project(
-                    &x,
-                    fill.as_deref().map(Vec::as_slice),
-                    mean,
-                    scale,
-                    components,
-                ),
-            };
+            let scores = project_block(&lin.block(r)?, mean, scale, components);
             out.zip_mut_with(&scores, |o, &v| *o = v as f32);
             bar.inc(1);
             Ok(())

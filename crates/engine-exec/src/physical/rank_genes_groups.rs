@@ -6,8 +6,8 @@
 use super::{Data, ExecNode};
 use crate::annotations::{dict, obs_groups, scalar_bool};
 use crate::context::RunContext;
-use crate::pass::fold_pass;
-use crate::physical::hvg::rows_by_batch;
+use crate::distribute::Kernel;
+use crate::pass::{fold_kernel, fold_pass};
 use engine_common::{Error, Result};
 use engine_matrix::DynArray;
 use engine_ops::markers::{
@@ -128,30 +128,20 @@ impl ExecNode for RankGenesGroupsNode {
         let n_cat = categories.len();
         let n_vars = x.n_vars();
         let bar = cx.progress("group sums", x.blocks().len());
-        let ((sums, total), blocks) = fold_pass(
-            &x,
-            &bar,
-            || {
-                (
-                    vec![ColumnSums::new(n_vars); n_cat],
-                    ColumnSums::new(n_vars),
-                )
-            },
-            |(acc, total), r, block| {
-                let m = block.to_csr()?;
-                for (c, rows) in rows_by_batch(&codes, r, n_cat).iter().enumerate() {
-                    acc[c].add(&m, Some(rows), |v| v);
-                }
-                total.add(&m, None, |v| v);
-                Ok(())
-            },
-            |(a, ta), (b, tb)| {
-                (
-                    a.into_iter().zip(&b).map(|(x, y)| x.merge(y)).collect(),
-                    ta.merge(&tb),
-                )
-            },
-        )?;
+        // Each group's sums, then the total's.
+        let kernel = Kernel::BatchSums {
+            codes: Some(codes.clone()),
+            n_batches: n_cat,
+            expm1: false,
+            clip: None,
+            plain: true,
+            check_counts: false,
+        };
+        let (partial, blocks) = fold_kernel(&x, cx, &bar, &kernel)?;
+        let (mut sums, _) = partial.batch_sums()?;
+        let total = sums
+            .pop()
+            .ok_or_else(|| Error::internal("group sums without a total"))?;
         cx.stage("group sums", blocks);
         // Wilcoxon's rank sums per group and gene, and the ties (per gene against the rest;
         // per group and gene against a reference group).
