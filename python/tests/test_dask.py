@@ -129,6 +129,48 @@ def test_seurat_v3_markers_and_randomized_pca_run_on_the_workers(wide, client):
                                rtol=1e-10)
 
 
+def test_marker_ranks_and_plot_gathers_run_on_the_workers(wide, client, tmp_path):
+    # Wilcoxon's value gathers, the dot plot's group expression and the gene values a
+    # violin and a scatter colour by.
+    def pipeline(out):
+        return {
+            "steps": [
+                {"id": "data", "op": "read", "path": str(wide)},
+                {"id": "norm", "op": "normalize_total", "input": "data"},
+                {"id": "logged", "op": "log1p", "input": "norm"},
+                {"id": "markers", "op": "rank_genes_groups", "input": "logged",
+                 "groupby": "cell_type", "method": "wilcoxon", "n_genes": 20},
+                {"id": "dots", "op": "dotplot", "input": "markers", "n_genes": 3,
+                 "path": str(out / "dots.png")},
+                {"id": "violins", "op": "violin", "input": "markers",
+                 "keys": ["gene10", "gene11"], "groupby": "cell_type",
+                 "path": str(out / "violins.png")},
+                {"id": "pcs", "op": "pca", "input": "markers", "n_comps": 5},
+                {"id": "scatter", "op": "plot", "input": "pcs", "basis": "pca",
+                 "color": "gene12", "path": str(out / "scatter.png")},
+            ],
+            "outputs": [{"step": "pcs"}],
+        }
+
+    (tmp_path / "local").mkdir()
+    (tmp_path / "dask").mkdir()
+    local = engine.run(pipeline(tmp_path / "local"), memory_limit="128M")
+    from dask.distributed import get_task_stream
+
+    with get_task_stream(client) as ts:
+        distributed = engine.run(pipeline(tmp_path / "dask"), memory_limit="128M",
+                                 client=client)
+    assert sum(str(t["key"]).startswith("_run_task") for t in ts.data) >= 2 * 7
+    ours, theirs = distributed.uns["rank_genes_groups"], local.uns["rank_genes_groups"]
+    for group in theirs["names"].dtype.names:
+        np.testing.assert_array_equal(ours["names"][group], theirs["names"][group])
+        np.testing.assert_allclose(ours["scores"][group], theirs["scores"][group], rtol=1e-10)
+        np.testing.assert_allclose(ours["pvals"][group], theirs["pvals"][group], rtol=1e-8)
+    # The plots drew the same values: the same pixels.
+    for name in ["dots.png", "violins.png", "scatter.png"]:
+        assert (tmp_path / "dask" / name).read_bytes() == (tmp_path / "local" / name).read_bytes()
+
+
 def test_a_failing_cluster_fails_the_run_with_its_cause(counts, tmp_path):
     def broken(lineage, tasks):
         raise ConnectionError("the scheduler went away")

@@ -20,6 +20,7 @@ use crate::physical::hvg::rows_by_batch;
 use crate::source::{ScanSource, blobs, counts, file};
 use engine_common::{Error, Result};
 use engine_matrix::AxisSelection;
+use engine_ops::expression::GroupExpression;
 use engine_ops::randomized::CovProduct;
 use engine_ops::sparse::{self, CellQc, ColumnSums};
 use engine_ops::stats::{Gram, Moments};
@@ -372,6 +373,24 @@ pub(crate) enum Kernel {
         shift: Arc<Vec<f64>>,
         w: Arc<Vec<f64>>,
     },
+    /// The values of X's columns `cols` (genes) for every row: a plot's colour, a violin's
+    /// values (a map; the partial keeps block order).
+    Columns { cols: Vec<usize> },
+    /// A dot plot's per-group expression of `columns` (`group_of`: each row's group).
+    Expression {
+        columns: Vec<usize>,
+        group_of: Vec<Option<usize>>,
+        n_groups: usize,
+        cutoff: f64,
+    },
+    /// Wilcoxon's values: each stored value of the genes `genes` with its row's group
+    /// (`codes`; `n_groups` for a row in none), per gene in row order.
+    GeneValues {
+        codes: Vec<i64>,
+        n_groups: u32,
+        genes: (usize, usize),
+        f32_values: bool,
+    },
     /// pca's projection: each block's rows of X_pca (a map; the partial keeps block order).
     Project {
         mean: Vec<f64>,
@@ -404,6 +423,8 @@ pub(crate) enum Partial {
     },
     Gram(#[serde(with = "gram_wire")] Gram),
     CovProduct(CovProduct),
+    Expression(GroupExpression),
+    GeneValues(Vec<Vec<(f64, u32)>>),
     /// Each block's first row with its rows (row-major, `width` values each).
     Rows {
         width: usize,
@@ -481,6 +502,19 @@ impl Kernel {
                 width: components.ncols(),
                 blocks: Vec::new(),
             },
+            Kernel::GeneValues { genes, .. } => {
+                Partial::GeneValues(vec![Vec::new(); genes.1 - genes.0])
+            }
+            Kernel::Columns { cols } => Partial::Rows {
+                width: cols.len(),
+                blocks: Vec::new(),
+            },
+            Kernel::Expression {
+                columns,
+                n_groups,
+                cutoff,
+                ..
+            } => Partial::Expression(GroupExpression::new(n_vars, columns, *n_groups, *cutoff)),
         }
     }
 
@@ -536,6 +570,38 @@ impl Kernel {
                 blocks.push((r.start, sums, nnz));
             }
             (Kernel::ColumnSums, Partial::ColumnSums(c)) => c.add(x.as_ref(), None, |v| v),
+            (Kernel::Columns { cols }, Partial::Rows { blocks, .. }) => {
+                blocks.push((r.start, gather_rows(&x, cols)));
+            }
+            (Kernel::Expression { group_of, .. }, Partial::Expression(e)) => {
+                e.add(&x, &group_of[r]);
+            }
+            (
+                Kernel::GeneValues {
+                    codes,
+                    n_groups,
+                    genes: (lo, hi),
+                    f32_values,
+                },
+                Partial::GeneValues(acc),
+            ) => {
+                let none = *n_groups;
+                for (local, row) in r.enumerate() {
+                    let code = u32::try_from(codes[row])
+                        .ok()
+                        .filter(|&c| c < none)
+                        .unwrap_or(none);
+                    let (idx, val) = x.row(local);
+                    for (&j, &v) in idx.iter().zip(val) {
+                        let k = (j as usize).wrapping_sub(*lo);
+                        if k < hi - lo && v != 0.0 {
+                            // scanpy ranks float32 X as float32.
+                            let v = if *f32_values { f64::from(v as f32) } else { v };
+                            acc[k].push((v, code));
+                        }
+                    }
+                }
+            }
             (
                 Kernel::Qc { sets, percent_top },
                 Partial::Qc {
@@ -590,6 +656,27 @@ impl Kernel {
         }
         Ok(())
     }
+}
+
+/// The values of columns `cols` of every row of `x`, row-major. A row's indices need not be
+/// sorted (scanpy writes raw.X unsorted).
+fn gather_rows(x: &engine_matrix::Csr, cols: &[usize]) -> Vec<f32> {
+    // Each column's place among `cols`, plus one.
+    let mut slot = vec![0usize; x.n_cols()];
+    for (k, &c) in cols.iter().enumerate() {
+        slot[c] = k + 1;
+    }
+    let width = cols.len();
+    let mut out = vec![0f32; x.n_rows() * width];
+    for (i, row) in out.chunks_exact_mut(width.max(1)).enumerate() {
+        let (idx, val) = x.row(i);
+        for (&j, &v) in idx.iter().zip(val) {
+            if let Some(k) = slot[j as usize].checked_sub(1) {
+                row[k] = v as f32;
+            }
+        }
+    }
+    out
 }
 
 /// One block's principal component scores.
@@ -671,6 +758,13 @@ impl Partial {
                 non_count: earliest(non_count, n),
             },
             (Partial::CovProduct(a), Partial::CovProduct(b)) => Partial::CovProduct(a.merge(b)),
+            (Partial::Expression(a), Partial::Expression(b)) => Partial::Expression(a.merge(&b)),
+            (Partial::GeneValues(mut a), Partial::GeneValues(b)) => {
+                for (x, y) in a.iter_mut().zip(b) {
+                    x.extend(y);
+                }
+                Partial::GeneValues(a)
+            }
             (Partial::Rows { width, mut blocks }, Partial::Rows { blocks: b, .. }) => {
                 blocks.extend(b);
                 Partial::Rows { width, blocks }
@@ -734,6 +828,41 @@ impl Partial {
             Partial::CovProduct(c) => Ok(c),
             _ => Err(Error::internal("expected a randomized PCA product")),
         }
+    }
+
+    pub(crate) fn gene_values(self) -> Result<Vec<Vec<(f64, u32)>>> {
+        match self {
+            Partial::GeneValues(v) => Ok(v),
+            _ => Err(Error::internal("expected gene values")),
+        }
+    }
+
+    pub(crate) fn expression(self) -> Result<GroupExpression> {
+        match self {
+            Partial::Expression(e) => Ok(e),
+            _ => Err(Error::internal("expected per-group expression")),
+        }
+    }
+
+    /// A map's rows as columns: `width` vectors of `n_rows` values, each block freed once
+    /// copied (a gather's working set is bounded by its budget).
+    pub(crate) fn columns(self, n_rows: usize) -> Result<Vec<Vec<f32>>> {
+        let Partial::Rows { width, mut blocks } = self else {
+            return Err(Error::internal("expected rows"));
+        };
+        blocks.sort_by_key(|b| b.0);
+        let mut columns = vec![Vec::with_capacity(n_rows); width];
+        for (_, values) in blocks {
+            for row in values.chunks_exact(width.max(1)) {
+                for (column, &v) in columns.iter_mut().zip(row) {
+                    column.push(v);
+                }
+            }
+        }
+        if columns.iter().any(|c| c.len() != n_rows) {
+            return Err(Error::internal("a gather's rows do not cover X"));
+        }
+        Ok(columns)
     }
 
     /// The rows of a map, in row order (`n_rows × width`).

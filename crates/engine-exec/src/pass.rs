@@ -140,35 +140,13 @@ pub(crate) fn map_pass<T: Send>(
 /// colour or a violin's values. Held as float32, as scanpy's plots read them.
 pub(crate) fn gather_columns(
     lineage: &Lineage,
+    cx: &RunContext<'_>,
     bar: &ProgressBar,
     cols: &[usize],
 ) -> Result<(Vec<Vec<f32>>, usize)> {
-    // Each column's place among `cols`, plus one; a row's indices need not be sorted (scanpy
-    // writes raw.X unsorted).
-    let mut slot = vec![0usize; lineage.n_vars()];
-    for (k, &c) in cols.iter().enumerate() {
-        slot[c] = k + 1;
-    }
-    let (parts, blocks) = map_pass(lineage, bar, |r, block| {
-        let m = block.to_csr()?;
-        let rows = r.len();
-        let mut out = vec![0f32; rows * cols.len()];
-        for local in 0..rows {
-            let (idx, val) = m.row(local);
-            for (&j, &v) in idx.iter().zip(val) {
-                if let Some(k) = slot[j as usize].checked_sub(1) {
-                    out[k * rows + local] = v as f32;
-                }
-            }
-        }
-        Ok(out)
-    })?;
-    let mut columns = vec![Vec::with_capacity(lineage.n_obs()); cols.len()];
-    for part in parts {
-        let rows = part.len() / cols.len().max(1);
-        for (column, values) in columns.iter_mut().zip(part.chunks(rows.max(1))) {
-            column.extend_from_slice(values);
-        }
-    }
-    Ok((columns, blocks))
+    let kernel = Kernel::Columns {
+        cols: cols.to_vec(),
+    };
+    let (partial, blocks) = fold_kernel(lineage, cx, bar, &kernel)?;
+    Ok((partial.columns(lineage.n_obs())?, blocks))
 }

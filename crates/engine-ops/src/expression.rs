@@ -3,10 +3,11 @@
 //! block by block.
 
 use engine_matrix::Csr;
+use serde::{Deserialize, Serialize};
 
 /// Per group and chosen gene: the group's cells, the stored values, those above the cutoff,
 /// and the sums over all of them and over those above the cutoff.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GroupExpression {
     /// Per column of X: its slot among the chosen genes plus one, or 0.
     slot: Vec<u32>,

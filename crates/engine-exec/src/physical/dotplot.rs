@@ -9,11 +9,12 @@ use super::write::aligned;
 use super::{Data, ExecNode};
 use crate::annotations::obs_groups;
 use crate::context::RunContext;
+use crate::distribute::Kernel;
 use crate::lineage::Lineage;
-use crate::pass::{fold_pass, gather_columns};
+use crate::pass::{fold_kernel, gather_columns};
 use engine_common::{Error, Result};
 use engine_matrix::DynArray;
-use engine_ops::expression::{GroupExpression, standard_scale};
+use engine_ops::expression::standard_scale;
 use engine_ops::hierarchy;
 use engine_plan::{DotGenes, Dotplot, MarkerKind};
 use engine_store::Value;
@@ -162,17 +163,14 @@ impl ExecNode for DotplotNode {
                 mean_only_expressed,
             } => {
                 let bar = cx.progress("dot plot", x.blocks().len());
-                let (acc, blocks) = fold_pass(
-                    &x,
-                    &bar,
-                    || GroupExpression::new(x.n_vars(), &columns, n_cat, expression_cutoff),
-                    |acc, r, block| {
-                        let m = block.to_csr()?;
-                        acc.add(&m, &group_of[r]);
-                        Ok(())
-                    },
-                    |a, b| a.merge(&b),
-                )?;
+                let kernel = Kernel::Expression {
+                    columns: columns.clone(),
+                    group_of: group_of.clone(),
+                    n_groups: n_cat,
+                    cutoff: expression_cutoff,
+                };
+                let (partial, blocks) = fold_kernel(&x, cx, &bar, &kernel)?;
+                let acc = partial.expression()?;
                 cx.stage("dot plot", blocks);
                 let (mut fraction, mut colour) = (Vec::new(), Vec::new());
                 for &g in &rows {
@@ -277,7 +275,7 @@ fn violins(
     }
     let gather = |cols: &[usize], cx: &mut RunContext<'_>| -> Result<Vec<Vec<f32>>> {
         let bar = cx.progress("gene values", x.blocks().len());
-        let (values, passes) = gather_columns(x, &bar, cols)?;
+        let (values, passes) = gather_columns(x, cx, &bar, cols)?;
         cx.stage("gene values", passes);
         Ok(values)
     };

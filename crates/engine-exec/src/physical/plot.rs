@@ -90,7 +90,7 @@ impl ExecNode for PlotNode {
                         )
                     })?;
                 let bar = cx.progress("gene values", x.blocks().len());
-                let (mut values, blocks) = gather_columns(&x, &bar, &[col])?;
+                let (mut values, blocks) = gather_columns(&x, cx, &bar, &[col])?;
                 cx.stage("gene values", blocks);
                 Some(Colours::Values(
                     values

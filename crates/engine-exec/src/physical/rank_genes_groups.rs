@@ -7,7 +7,7 @@ use super::{Data, ExecNode};
 use crate::annotations::{dict, obs_groups, scalar_bool};
 use crate::context::RunContext;
 use crate::distribute::Kernel;
-use crate::pass::{fold_kernel, fold_pass};
+use crate::pass::fold_kernel;
 use engine_common::{Error, Result};
 use engine_matrix::DynArray;
 use engine_ops::markers::{
@@ -156,39 +156,14 @@ impl ExecNode for RankGenesGroupsNode {
             let mut read = 0;
             for genes in &blocks {
                 let (lo, width) = (genes.start, genes.len());
-                let (mut values, n) = fold_pass(
-                    &x,
-                    &bar,
-                    || vec![Vec::<(f64, u32)>::new(); width],
-                    |acc, r, block| {
-                        let m = block.to_csr()?;
-                        for (local, row) in r.enumerate() {
-                            let code = u32::try_from(codes[row])
-                                .ok()
-                                .filter(|&c| c < none)
-                                .unwrap_or(none);
-                            let (idx, val) = m.row(local);
-                            for (&j, &v) in idx.iter().zip(val) {
-                                let k = (j as usize).wrapping_sub(lo);
-                                if k < width && v != 0.0 {
-                                    let v = if self.f32_values {
-                                        f64::from(v as f32)
-                                    } else {
-                                        v
-                                    };
-                                    acc[k].push((v, code));
-                                }
-                            }
-                        }
-                        Ok(())
-                    },
-                    |mut a, b| {
-                        for (x, y) in a.iter_mut().zip(b) {
-                            x.extend(y);
-                        }
-                        a
-                    },
-                )?;
+                let kernel = Kernel::GeneValues {
+                    codes: codes.clone(),
+                    n_groups: none,
+                    genes: (lo, lo + width),
+                    f32_values: self.f32_values,
+                };
+                let (partial, n) = fold_kernel(&x, cx, &bar, &kernel)?;
+                let mut values = partial.gene_values()?;
                 read += n;
                 let per_gene: Vec<Vec<(usize, f64, f64)>> = values
                     .par_iter_mut()

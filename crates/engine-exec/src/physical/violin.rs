@@ -97,7 +97,7 @@ impl ExecNode for ViolinNode {
                 })
                 .collect::<Result<Vec<usize>>>()?;
             let bar = cx.progress("gene values", x.blocks().len());
-            let (values, blocks) = gather_columns(&x, &bar, &cols)?;
+            let (values, blocks) = gather_columns(&x, cx, &bar, &cols)?;
             cx.stage("gene values", blocks);
             values
         }
