@@ -53,6 +53,16 @@ def test_every_cell_once_per_epoch_with_its_row(collection):
     assert seen != sorted(seen)  # shuffled
 
 
+def test_batches_as_jax_arrays_equal_the_numpy_batches(collection):
+    kw = dict(batch_size=64, chunk_size=32, preload_nchunks=4, seed=2)
+    pairs = list(zip(engine.Loader(collection, **kw), engine.Loader(collection, to="jax", **kw)))
+    assert len(pairs) == 19
+    for a, b in pairs:
+        assert type(b["X"]).__name__ == "BCSR" and b["X"].shape == a["X"].shape
+        np.testing.assert_array_equal(np.asarray(b["X"].todense()), a["X"].toarray())
+        np.testing.assert_array_equal(b["index"], a["index"])
+
+
 def test_same_seed_same_batches_next_epoch_differs(collection):
     first = [b["index"] for b in engine.Loader(collection, batch_size=32, chunk_size=16,
                                                preload_nchunks=2, seed=1)]

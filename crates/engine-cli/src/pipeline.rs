@@ -38,6 +38,8 @@ fn options(memory_limit: usize, disabled_rules: Vec<String>, overwrite: bool) ->
         overwrite,
         release_memory: Some(release_freed_memory),
         distributor: None,
+        // The binary's signal thread removes the temporaries and exits (signals.rs).
+        cancel: None,
     }
 }
 

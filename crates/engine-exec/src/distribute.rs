@@ -317,6 +317,8 @@ impl LineageSpec {
                 // Bands save a remote scan repeated fetches; a task reads its rows once.
                 bands: None,
                 spec: Some(self.source),
+                // A worker's task is stopped by its cluster, not by a flag.
+                cancel: None,
             }),
             steps: self
                 .steps

@@ -36,6 +36,7 @@ impl PhysicalPlan {
         for id in self.running_order() {
             let node = &self.nodes[id];
             let Some(exec) = &node.exec else { continue };
+            crate::options::check_cancel(opts.cancel.as_ref())?;
             // Each stage starts with clean vector registers on every thread (see
             // `engine_ops::cpu`), and without the previous stage's freed memory.
             engine_ops::cpu::clean_all();
@@ -79,6 +80,8 @@ impl PhysicalPlan {
             }
         }
         drop(values);
+        // The last chance to stop before the outputs replace what is there.
+        crate::options::check_cancel(opts.cancel.as_ref())?;
         cx.commit()?;
         Ok(cx.finish())
     }

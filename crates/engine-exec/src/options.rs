@@ -1,6 +1,7 @@
 //! How to run a physical plan, and what the run reports.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Bytes a run may hold (results, scratch and X blocks; see [`crate::memory`]) unless the
 /// caller says otherwise.
@@ -24,6 +25,19 @@ pub struct ExecOptions {
     /// Runs the passes that can leave the process on other processes (a dask cluster);
     /// `None` runs everything here.
     pub distributor: Option<Arc<dyn crate::Distributor>>,
+    /// Set by another thread to stop the run at the next block or stage (the Python
+    /// package's Ctrl-C); the run then fails and writes nothing.
+    pub cancel: Option<Arc<AtomicBool>>,
+}
+
+/// Fails when `cancel` is set.
+pub(crate) fn check_cancel(cancel: Option<&Arc<AtomicBool>>) -> engine_common::Result<()> {
+    if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+        return Err(engine_common::Error::Resources(
+            "interrupted: the run was stopped before it finished, and wrote nothing".into(),
+        ));
+    }
+    Ok(())
 }
 
 impl ExecOptions {
@@ -46,6 +60,7 @@ impl Default for ExecOptions {
             release_memory: None,
             provenance: None,
             distributor: None,
+            cancel: None,
         }
     }
 }

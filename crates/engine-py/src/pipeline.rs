@@ -121,12 +121,12 @@ pub(crate) fn run<'py>(
             as std::sync::Arc<dyn engine::Distributor>
     });
     let pipeline = load(file, text, sql, &params)?;
-    let report = py
-        .detach(|| {
-            let plans = engine::plan(&pipeline, &opts)?;
-            engine::run(&plans, &opts)
-        })
-        .map_err(to_py)?;
+    let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    opts.cancel = Some(cancel.clone());
+    let report = run_interruptibly(py, &cancel, || {
+        let plans = engine::plan(&pipeline, &opts)?;
+        engine::run(&plans, &opts)
+    })?;
     let out = PyDict::new(py);
     let outputs = pipeline
         .spec()
@@ -158,6 +158,47 @@ pub(crate) fn run<'py>(
     out.set_item("warnings", report.warnings)?;
     out.set_item("written", report.outputs)?;
     Ok(out)
+}
+
+/// Runs `work` on a thread while this one, the caller's, looks for Ctrl-C every 50 ms: a
+/// KeyboardInterrupt sets `cancel`, the run stops at its next block and the interrupt is
+/// raised once it has (the GIL is held only while looking).
+fn run_interruptibly<T: Send>(
+    py: Python<'_>,
+    cancel: &std::sync::atomic::AtomicBool,
+    work: impl FnOnce() -> Result<T, engine::Error> + Send,
+) -> PyResult<T> {
+    let mut interrupt = None;
+    let out = py.detach(|| {
+        std::thread::scope(|s| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let worker = s.spawn(move || {
+                let out = work();
+                let _ = tx.send(());
+                out
+            });
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                rx.recv_timeout(std::time::Duration::from_millis(50))
+            {
+                if interrupt.is_none()
+                    && let Err(e) = Python::attach(|py| py.check_signals())
+                {
+                    cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+                    interrupt = Some(e);
+                }
+            }
+            worker.join()
+        })
+    });
+    if let Some(e) = interrupt {
+        return Err(e);
+    }
+    match out {
+        Ok(r) => r.map_err(to_py),
+        Err(_) => Err(pyo3::exceptions::PyRuntimeError::new_err(
+            "internal error: the run's thread panicked. This is a bug in engine, please report it",
+        )),
+    }
 }
 
 /// A worker's share of a pass: `lineage` and `task` as the driver's distributor sent them;

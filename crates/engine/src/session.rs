@@ -26,6 +26,9 @@ pub struct Options {
     /// Runs the passes over X that can leave the process elsewhere (the Python package's
     /// dask client); `None` runs everything here.
     pub distributor: Option<Arc<dyn engine_exec::Distributor>>,
+    /// Set from another thread to stop the run at the next block or stage (it then fails
+    /// and writes nothing).
+    pub cancel: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl Default for Options {
@@ -37,6 +40,7 @@ impl Default for Options {
             overwrite: false,
             release_memory: None,
             distributor: None,
+            cancel: None,
         }
     }
 }
@@ -159,6 +163,7 @@ pub fn run(plans: &Plans, opts: &Options) -> Result<RunReport, Error> {
         release_memory: opts.release_memory,
         provenance: Some(plans.provenance.clone()),
         distributor: opts.distributor.clone(),
+        cancel: opts.cancel.clone(),
     };
     Ok(plans.physical.run(&exec)?)
 }

@@ -101,6 +101,7 @@ impl ExecNode for ScanNode {
                     )
                 }),
                 spec: crate::distribute::SourceSpec::of(&self.scan.source),
+                cancel: cx.opts.cancel.clone(),
             }),
             steps: vec![],
             n_obs,

@@ -94,11 +94,14 @@ pub(crate) struct ScanSource {
     /// The source as another process reopens it, for passes that run there (`None`: a
     /// concatenation, read here).
     pub spec: Option<crate::distribute::SourceSpec>,
+    /// The run's stop request, looked at before every read.
+    pub cancel: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl ScanSource {
     /// The scan's rows at positions `pos`, every selected column.
     pub fn read(&self, pos: &AxisSelection) -> Result<XBlock> {
+        crate::options::check_cancel(self.cancel.as_ref())?;
         match &self.bands {
             Some((b, _)) => b.read(pos, self.rows.len(), self.cols.len(), |w| {
                 self.source.read(&self.rows.slice(w), &self.cols)
@@ -122,6 +125,7 @@ impl ScanSource {
             chunk_starts: self.chunk_starts.clone(),
             bands,
             spec: self.spec.clone(),
+            cancel: self.cancel.clone(),
         }
     }
 }
