@@ -77,7 +77,8 @@ fn highly_variable_v3(
     let pass = |label: &str, clip: Option<Vec<Vec<f64>>>| {
         let check_counts = clip.is_none();
         let kernel = Kernel::BatchSums {
-            codes: (n_batches > 1).then(|| codes.clone()),
+            // With a batch key, rows of no batch (a missing category) count in none.
+            codes: h.batch_key.is_some().then(|| codes.clone()),
             n_batches,
             expm1: false,
             clip,
