@@ -961,6 +961,13 @@ pub fn run_task(lineage: &[u8], task: &[u8]) -> Result<Vec<u8>> {
 pub fn merge_results(a: &[u8], b: &[u8]) -> Result<Vec<u8>> {
     let a: TaskResult = decode(a)?;
     let b: TaskResult = decode(b)?;
+    // `Partial::merge` keeps the first of two kinds; results that cross processes are
+    // checked instead of trusted.
+    if std::mem::discriminant(&a.partial) != std::mem::discriminant(&b.partial) {
+        return Err(Error::internal(
+            "merging the results of two different passes",
+        ));
+    }
     encode(&TaskResult {
         partial: a.partial.merge(b.partial),
         bytes: a.bytes + b.bytes,
@@ -1049,6 +1056,10 @@ mod tests {
             rows,
             ndarray::array![[1.0f32, 2.0], [3.0, -1.0], [0.25, 0.0]]
         );
+        // A result of another pass is refused, not folded in.
+        let other = task_result(&Kernel::Moments, 0..3, &x);
+        let err = merge_results(&task_result(&kernel, 0..3, &x), &other).unwrap_err();
+        assert!(err.to_string().contains("two different passes"), "{err}");
     }
 
     /// Row sums from several tasks merge into row order whatever order the tasks finish in.
