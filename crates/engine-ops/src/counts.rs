@@ -23,8 +23,9 @@ pub const MT_GENES: [&str; 13] = [
 
 const MODULE: usize = 50;
 
-/// Parameters of the counts (the `synthetic_counts` op).
-#[derive(Debug, Clone, PartialEq)]
+/// Parameters of the counts (the `synthetic_counts` op); they cross processes (a dask
+/// worker regenerates its rows from them).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Counts {
     pub n_obs: usize,
     pub n_vars: usize,

@@ -9,8 +9,9 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 use std::ops::Range;
 
-/// Parameters of the blobs (the `synthetic` op).
-#[derive(Debug, Clone, PartialEq)]
+/// Parameters of the blobs (the `synthetic` op); they cross processes (a dask worker
+/// regenerates its rows from them).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Blobs {
     pub n_obs: usize,
     pub n_vars: usize,
