@@ -28,4 +28,6 @@ FROM markers
   |> CALL dotplot(raw => logged, n_genes => 4, path => '${out}/pbmc_markers_dotplot.png') AS marker_dots;
 FROM markers
   |> CALL stacked_violin(raw => logged, n_genes => 2, path => '${out}/pbmc_markers_stacked_violin.png') AS marker_violins;
+FROM markers
+  |> CALL rank_genes_groups_violin(raw => logged, groups => ['CD14+ Monocyte', 'CD56+ NK'], n_genes => 5, path => '${out}/pbmc_markers_violin.png') AS marker_split_violins;
 WRITE markers TO '${out}/pbmc.h5ad' WITH (raw => logged, layers => (counts => data));

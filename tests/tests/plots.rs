@@ -370,6 +370,108 @@ fn rank_genes_groups_panels_place_scanpys_names() {
     }
 }
 
+/// scanpy's `rank_genes_groups_violin` of pbmc68k_reduced, half violin by half violin: for
+/// the ranking stored in the file (each group against the rest) and for one of ours against a
+/// reference group, every half's extent and the centre of its width where seaborn's are (one linear map
+/// per axis from data to the image: cut two bandwidths past the values, each half as wide as
+/// the other), and the same title, genes and axis names; one file per group.
+#[test]
+fn rank_genes_groups_violins_are_scanpys() {
+    let dir = scratch("plots-rank-violin");
+    let src = fixtures().join("pbmc68k_reduced.h5ad");
+    let p = pipeline(
+        &dir,
+        "rgv.yaml",
+        &src,
+        &format!(
+            "  - {{id: lognorm, op: read, path: '{src}', use_raw: true}}\n\
+             \x20 - {{id: stored, op: rank_genes_groups_violin, input: data, raw: lognorm, n_genes: 3, groups: [CD14+ Monocyte, CD4+/CD25 T Reg], path: '{dir}/stored.svg'}}\n\
+             \x20 - {{id: ref, op: rank_genes_groups, input: data, groupby: bulk_labels, groups: [CD14+ Monocyte], reference: CD19+ B, method: wilcoxon, raw: lognorm}}\n\
+             \x20 - {{id: vs, op: rank_genes_groups_violin, input: ref, raw: lognorm, gene_names: [FTL, CST3, NKG7, MS4A1], path: '{dir}/vs.svg'}}\n",
+            src = src.display(),
+            dir = dir.display()
+        ),
+    );
+    engine_ok(&["run", p.to_str().unwrap()]);
+    for f in [
+        "stored_CD14+ Monocyte.svg",
+        "stored_CD4+_CD25 T Reg.svg",
+        "vs_CD14+ Monocyte.svg",
+    ] {
+        assert!(dir.join(f).exists(), "no {f}");
+    }
+    python_ok(&format!(
+        "import re, numpy as np, matplotlib\n\
+         matplotlib.use('Agg')\n\
+         import scanpy as sc\n\
+         a = sc.read_h5ad('{src}')\n\
+         def shapes(polys):\n\
+         \x20   out = []\n\
+         \x20   for v in polys:\n\
+         \x20       # The straight edge (the gene's centre) is the x most vertices share.\n\
+         \x20       xs, n = np.unique(np.round(v[:, 0], 3), return_counts=True)\n\
+         \x20       w = np.abs(v[:, 0] - xs[np.argmax(n)])\n\
+         \x20       out.append([v[:, 0].min(), v[:, 0].max(), v[:, 1].min(), v[:, 1].max(), (w * v[:, 1]).sum() / w.sum()])\n\
+         \x20   return np.array(sorted(out, key=lambda r: r[0] + r[1]))\n\
+         def compare(ax, path, title, genes):\n\
+         \x20   svg = open(path).read()\n\
+         \x20   ours = [np.array([[float(c) for c in p.split(',')] for p in pts.split()]) for pts in re.findall(r'<polygon [^>]*points=\"([^\"]*)\"', svg)]\n\
+         \x20   theirs = [c.get_paths()[0].vertices for c in ax.collections if len(c.get_paths()) == 1 and len(c.get_paths()[0].vertices) == 203]\n\
+         \x20   assert len(ours) == len(theirs) == 2 * len(genes), (path, len(ours), len(theirs))\n\
+         \x20   # seaborn's path: a start, the outer outline up the 100 support values, the inner one\n\
+         \x20   # down, a close; ours is the two outlines.\n\
+         \x20   o, t = shapes(ours), shapes([np.r_[v[1:101], v[102:202]] for v in theirs])\n\
+         \x20   # The image's y grows downwards: its lowest point is the data's highest.\n\
+         \x20   for tcols, ocols, sign in (((0, 1), (0, 1), 1), ((2, 3, 4), (3, 2, 4), -1)):\n\
+         \x20       tv, ov = t[:, tcols].ravel(), o[:, ocols].ravel()\n\
+         \x20       A = np.c_[np.ones(len(tv)), tv]\n\
+         \x20       coef = np.linalg.lstsq(A, ov, rcond=None)[0]\n\
+         \x20       err = np.abs(A @ coef - ov).max()\n\
+         \x20       # Vertices sit on whole units (a quarter point): a thin half's centre moves by more.\n\
+         \x20       assert err <= 3.0 and np.sign(coef[1]) == sign, (path, tcols, err, coef)\n\
+         \x20   texts = [x.strip() for x in re.findall(r'<text[^>]*>([^<]*)</text>', svg)]\n\
+         \x20   assert title in texts and 'genes' in texts and 'expression' in texts, texts\n\
+         \x20   assert [x for x in texts if x in genes] == genes, (texts, genes)\n\
+         \x20   assert ax.get_title() == title and [l.get_text() for l in ax.get_xticklabels()] == genes\n\
+         for g, f in (('CD14+ Monocyte', 'CD14+ Monocyte'), ('CD4+/CD25 T Reg', 'CD4+_CD25 T Reg')):\n\
+         \x20   ax = sc.pl.rank_genes_groups_violin(a, groups=[g], n_genes=3, show=False)[0]\n\
+         \x20   compare(ax, '{dir}/stored_' + f + '.svg', g + ' vs. rest', list(a.uns['rank_genes_groups']['names'][g][:3]))\n\
+         \x20   matplotlib.pyplot.close('all')\n\
+         sc.tl.rank_genes_groups(a, 'bulk_labels', groups=['CD14+ Monocyte'], reference='CD19+ B', method='wilcoxon')\n\
+         genes = ['FTL', 'CST3', 'NKG7', 'MS4A1']\n\
+         ax = sc.pl.rank_genes_groups_violin(a, gene_names=genes, show=False)[0]\n\
+         compare(ax, '{dir}/vs_CD14+ Monocyte.svg', 'CD14+ Monocyte vs. CD19+ B', genes)\n",
+        src = src.display(),
+        dir = dir.display()
+    ));
+    for (args, want) in [
+        ("n_genes: 0, path: v.png", "`n_genes` must be positive"),
+        ("key: nope, path: v.png", "uns['nope']"),
+        (
+            "jitter: 2.0, path: v.png",
+            "`jitter` must be between 0 and 1",
+        ),
+        (
+            "gene_names: [CST33], path: v.png",
+            "gene `CST33` is not in the var",
+        ),
+        ("path: v.gif", "v.gif"),
+    ] {
+        let bad = pipeline(
+            &dir,
+            "bad.yaml",
+            &src,
+            &format!("  - {{id: v, op: rank_genes_groups_violin, input: data, {args}}}\n"),
+        );
+        let (code, err) = engine_code(&["check", bad.to_str().unwrap()]);
+        assert_eq!(code, Some(2), "{args}: {err}");
+        assert!(
+            err.contains(want) && err.contains("bad.yaml:4:"),
+            "{args}: {err}"
+        );
+    }
+}
+
 /// Colouring by a gene, as `sc.pl.umap(adata, color='CST3')` does with `adata.raw`: the
 /// values come from `raw`'s X (here the file's raw, read as X), the lowest drawn in viridis'
 /// first colour and the highest in its last, as many points of each as cells with those

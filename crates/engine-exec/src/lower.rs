@@ -18,6 +18,7 @@ use crate::physical::preshuffle::PreshuffleNode;
 use crate::physical::qc::QcNode;
 use crate::physical::rank_genes_groups::RankGenesGroupsNode;
 use crate::physical::rank_genes_groups_plot::RankGenesGroupsPlotNode;
+use crate::physical::rank_genes_groups_violin::RankGenesGroupsViolinNode;
 use crate::physical::scale::ScaleNode;
 use crate::physical::scan::{self, ScanNode};
 use crate::physical::umap::UmapNode;
@@ -381,6 +382,7 @@ fn lower_node(
         }),
         Op::RankGenesGroupsPlot(p) => Box::new(RankGenesGroupsPlotNode { params: p.clone() }),
         Op::Violin(p) => Box::new(ViolinNode { params: p.clone() }),
+        Op::RankGenesGroupsViolin(p) => Box::new(RankGenesGroupsViolinNode { params: p.clone() }),
         Op::Write(Write {
             path,
             format,

@@ -259,6 +259,12 @@ fn scratch(
         // Per key each cell's value (float32, and float64 for a group's density), and the
         // drawn points.
         Op::Violin(v) => (12 * n * v.keys.len() + 16 * n, "the violins' values"),
+        // One group's genes at a time: their float32 values and the two sides' copies, one
+        // side's float64 values for its density, each cell's group and side.
+        Op::RankGenesGroupsViolin(v) => {
+            let genes = v.gene_names.as_ref().map_or(v.n_genes, Vec::len);
+            (8 * n * genes + 32 * n, "the split violins' gathered values")
+        }
         Op::Dotplot(dp) if dp.kind == engine_plan::MarkerKind::StackedViolin => (
             // Each cell's group and the gathered values of a block of genes, sized to this
             // working set (at least one gene: its float32 values and a group's float64 copy).
@@ -383,7 +389,8 @@ pub fn estimate(plan: &LogicalPlan, live: &[bool], workers: usize, limit: usize)
             .map(|i| plan.node(*i).schema.clone())
             .unwrap_or_default();
         // Marker genes ranked on another step's X (`raw`) have its genes.
-        if let (Op::RankGenesGroups(_) | Op::Dotplot(_), Some(raw)) = (&node.op, node.inputs.get(1))
+        if let (Op::RankGenesGroups(_) | Op::Dotplot(_) | Op::RankGenesGroupsViolin(_), Some(raw)) =
+            (&node.op, node.inputs.get(1))
         {
             input.n_vars = input.n_vars.max(plan.node(*raw).schema.n_vars);
         }

@@ -14,8 +14,9 @@ pub use plan::{
     ColType, Concat, ConcatPart, DotGenes, Dotplot, Filter, FilterBy, HvgFlavor, HvgParams, Join,
     Leiden, Log1p, LogicalOp, LogicalPlan, MarkerKind, Merge, Neighbors, Node, NodeId,
     NormalizeTotal, Op, Pca, Plot, Preshuffle, Qc, QcVar, RankGenesGroups, RankGenesGroupsPlot,
-    RankMethod, Reads, SEURAT_V3_N_TOP, Scale, ScaleParams, Scan, Schema, Select, Selection, Size,
-    Slot, Source, Storage, SvdSolver, Umap, Violin, ViolinKey, Where, Write, XEffect, XEncoding,
+    RankGenesGroupsViolin, RankMethod, Reads, SEURAT_V3_N_TOP, Scale, ScaleParams, Scan, Schema,
+    Select, Selection, Size, Slot, Source, Storage, SvdSolver, Umap, Violin, ViolinKey, Where,
+    Write, XEffect, XEncoding,
 };
 pub use planner::{NoPredicates, Predicates, plan, plan_with};
 pub use rules::optimize;

@@ -17,6 +17,7 @@ pub use crate::ops::preshuffle::{Preshuffle, Size};
 pub use crate::ops::qc::{Qc, QcVar};
 pub use crate::ops::rank_genes_groups::{RankGenesGroups, RankMethod};
 pub use crate::ops::rank_genes_groups_plot::RankGenesGroupsPlot;
+pub use crate::ops::rank_genes_groups_violin::RankGenesGroupsViolin;
 pub use crate::ops::scale::{Scale, ScaleParams};
 pub use crate::ops::scan::{Scan, Source, Storage, XEncoding};
 pub use crate::ops::select::{Select, Selection, Where};
@@ -53,6 +54,7 @@ pub enum Op {
     Plot(Plot),
     Dotplot(Dotplot),
     RankGenesGroupsPlot(RankGenesGroupsPlot),
+    RankGenesGroupsViolin(RankGenesGroupsViolin),
     Violin(Violin),
     RankGenesGroups(RankGenesGroups),
     /// Cells shuffled into a collection of datasets (a sink).
@@ -80,6 +82,7 @@ macro_rules! each {
             Op::Plot($o) => $e,
             Op::Dotplot($o) => $e,
             Op::RankGenesGroupsPlot($o) => $e,
+            Op::RankGenesGroupsViolin($o) => $e,
             Op::Violin($o) => $e,
             Op::RankGenesGroups($o) => $e,
             Op::Preshuffle($o) => $e,
@@ -110,6 +113,7 @@ impl Op {
                 MarkerKind::StackedViolin => "StackedViolin",
             },
             Op::RankGenesGroupsPlot(_) => "RankGenesGroupsPlot",
+            Op::RankGenesGroupsViolin(_) => "RankGenesGroupsViolin",
             Op::Violin(_) => "Violin",
             Op::RankGenesGroups(_) => "RankGenesGroups",
             Op::Preshuffle(_) => "Preshuffle",
@@ -127,6 +131,7 @@ impl Op {
                 | Op::Plot(_)
                 | Op::Dotplot(_)
                 | Op::RankGenesGroupsPlot(_)
+                | Op::RankGenesGroupsViolin(_)
                 | Op::Violin(_)
         )
     }

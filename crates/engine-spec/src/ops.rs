@@ -453,6 +453,26 @@ pub const OPS: &[OpDef] = &[
         ],
     },
     OpDef {
+        name: "rank_genes_groups_violin",
+        inputs: 1,
+        summary: "sc.pl.rank_genes_groups_violin: per group of `uns[key]` a figure of its top `n_genes` genes (or `gene_names`), each gene's violin split into the group's cells (left) and the rest's or the reference's (right), seaborn's densities (each half scaled to one width, cut two bandwidths past the extremes) with the cells jittered over them; values from X or `raw: STEP`'s X in one pass",
+        writes: "an image per group at `path` with `_GROUP` before the extension: .png (at `dpi`), .svg or .pdf (nothing in the data)",
+        params: &[
+            p("key", T::Str, D::Str("rank_genes_groups")),
+            p("groups", T::Names, D::Null),
+            p("n_genes", T::Int, D::Int(20)),
+            p("gene_names", T::Names, D::Null),
+            p("raw", T::Step, D::Null),
+            p("layer", T::Str, D::Null),
+            p("split", T::Bool, D::Bool(true)),
+            p("strip", T::Bool, D::Bool(true)),
+            p("jitter", T::Float, D::Float(0.1)),
+            p("size", T::Float, D::Float(1.0)),
+            p("path", T::Path, D::Required),
+            p("dpi", T::Int, D::Int(150)),
+        ],
+    },
+    OpDef {
         name: "preshuffle",
         inputs: 1,
         summary: "annbatch's preshuffle (DatasetCollection.add_adatas) of the input's cells into a collection of zarr v3 datasets with sharded X for minibatch loaders: blocks of `shuffle_chunk_size` contiguous cells dealt to datasets of `dataset_size` cells (or bytes) in a seeded random order, each dataset permuted in memory (then stably sorted by `groupby`) and written, one at a time; `var_subset` keeps those genes; the input may be any step (a filtered, normalised concatenation)",
@@ -480,6 +500,7 @@ pub const PLOTS: &[&str] = &[
     "dotplot",
     "stacked_violin",
     "rank_genes_groups_plot",
+    "rank_genes_groups_violin",
     "violin",
 ];
 

@@ -335,7 +335,7 @@ fn violins(
             for (r, cells) in members.iter().enumerate() {
                 let mine: Vec<f64> = cells.iter().map(|&c| v[c]).collect();
                 medians[r * k + at] = engine_ops::stats::median(&mine);
-                bodies[r * k + at] = match engine_ops::kde::violin_density(&mine, GRID) {
+                bodies[r * k + at] = match engine_ops::kde::violin_density(&mine, GRID, 0.0) {
                     Some((support, density)) => Ok(engine_plot::Body { support, density }),
                     None => Err(mine.iter().sum::<f64>() / mine.len().max(1) as f64),
                 };
@@ -387,7 +387,7 @@ type Bracket = (String, Range<usize>);
 /// Each group's top `n` genes in `uns[key]['names']` (the groups in the order they were
 /// ranked, or `groups`), and a bracket over each group's run, as
 /// `rank_genes_groups_dotplot` lists them.
-fn ranked_genes(
+pub(super) fn ranked_genes(
     uns: &std::collections::BTreeMap<String, Value>,
     key: &str,
     n: usize,

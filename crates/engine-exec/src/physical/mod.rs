@@ -20,6 +20,7 @@ pub(crate) mod preshuffle;
 pub(crate) mod qc;
 pub(crate) mod rank_genes_groups;
 pub(crate) mod rank_genes_groups_plot;
+pub(crate) mod rank_genes_groups_violin;
 pub(crate) mod scale;
 pub(crate) mod scan;
 pub(crate) mod umap;

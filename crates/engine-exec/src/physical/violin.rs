@@ -164,7 +164,7 @@ impl ExecNode for ViolinNode {
             if mine.is_empty() {
                 return None;
             }
-            Some(match engine_ops::kde::violin_density(&mine, GRID) {
+            Some(match engine_ops::kde::violin_density(&mine, GRID, 0.0) {
                 Some((support, density)) => Ok(engine_plot::Body { support, density }),
                 None => Err(mine.iter().sum::<f64>() / mine.len() as f64),
             })

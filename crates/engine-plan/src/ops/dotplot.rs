@@ -177,7 +177,7 @@ impl Dotplot {
 
 /// The `groupby` of the `rank_genes_groups` step upstream that wrote `uns[key]`, or the one
 /// recorded in the input file's `uns[key]['params']` (as scanpy reads it).
-fn ranked_by(b: &Bind<'_>, key: &str) -> Option<String> {
+pub(crate) fn ranked_by(b: &Bind<'_>, key: &str) -> Option<String> {
     let mut at = b.inputs.first().copied();
     while let Some(id) = at {
         let node = b.plan.node(id);

@@ -19,6 +19,7 @@ pub mod preshuffle;
 pub mod qc;
 pub mod rank_genes_groups;
 pub mod rank_genes_groups_plot;
+pub mod rank_genes_groups_violin;
 pub mod scale;
 pub mod scan;
 pub mod select;
@@ -248,6 +249,7 @@ pub(crate) fn bind(b: &Bind<'_>) -> Result<(Op, Schema)> {
         "dotplot" => dotplot::Dotplot::bind(b, false),
         "stacked_violin" => dotplot::Dotplot::bind(b, true),
         "rank_genes_groups_plot" => rank_genes_groups_plot::RankGenesGroupsPlot::bind(b),
+        "rank_genes_groups_violin" => rank_genes_groups_violin::RankGenesGroupsViolin::bind(b),
         "violin" => violin::Violin::bind(b),
         "rank_genes_groups" => rank_genes_groups::RankGenesGroups::bind(b),
         "preshuffle" => preshuffle::Preshuffle::bind(b),

@@ -1,0 +1,210 @@
+//! `rank_genes_groups_violin`: per ranked group, its genes' values gathered in one pass over
+//! X (or `raw`'s X at these cells), split into the group's cells and the reference's, a
+//! density per side, then seaborn's split violins, one image per group.
+
+use super::dotplot::ranked_genes;
+use super::plot::{format_name, write_image};
+use super::write::aligned;
+use super::{Data, ExecNode};
+use crate::annotations::obs_groups;
+use crate::context::RunContext;
+use crate::pass::gather_columns;
+use engine_common::{Error, Result};
+use engine_plan::RankGenesGroupsViolin;
+use engine_store::Value;
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+/// Points along each violin (seaborn's `gridsize`).
+const GRID: usize = 100;
+/// seaborn's default `cut`: each density reaches two bandwidths past the extremes.
+const CUT: f64 = 2.0;
+
+#[derive(Debug)]
+pub(crate) struct RankGenesGroupsViolinNode {
+    pub params: RankGenesGroupsViolin,
+}
+
+impl ExecNode for RankGenesGroupsViolinNode {
+    fn name(&self) -> &'static str {
+        "RankGenesGroupsViolin"
+    }
+
+    fn stages(&self) -> Vec<String> {
+        let p = &self.params;
+        vec![
+            format!(
+                "pass over {}X per group: its genes' values",
+                p.raw.as_ref().map_or(String::new(), |r| format!("{r}'s "))
+            ),
+            format!(
+                "in memory: densities and split violins -> {} per group",
+                format_name(&p.path)
+            ),
+        ]
+    }
+
+    fn is_sink(&self) -> bool {
+        true
+    }
+
+    fn execute(&self, inputs: Vec<Cow<'_, Data>>, cx: &mut RunContext<'_>) -> Result<Option<Data>> {
+        let p = &self.params;
+        let step = cx.step().to_string();
+        let mut inputs = inputs.into_iter();
+        let main = inputs
+            .next()
+            .ok_or_else(|| Error::internal("RankGenesGroupsViolin node without an input"))?;
+        let a = &main.ann;
+        let (x, var) = match (&p.raw, inputs.next()) {
+            (Some(r), Some(raw)) => (aligned(a, &raw, r, false)?, raw.ann.var.clone()),
+            (None, None) => (main.x.clone(), a.var.clone()),
+            _ => {
+                return Err(Error::internal(
+                    "RankGenesGroupsViolin inputs do not match `raw`",
+                ));
+            }
+        };
+        let params = match a.uns.get(&p.key) {
+            Some(Value::Dict(d)) => match d.get("params") {
+                Some(Value::Dict(params)) => Some(params),
+                _ => None,
+            },
+            _ => None,
+        };
+        let reference = match params.and_then(|d| d.get("reference")) {
+            Some(Value::String(r)) => r.clone(),
+            _ => "rest".to_string(),
+        };
+        let (codes, categories) = obs_groups(&a.obs, &p.groupby, &step)?;
+        let category = |name: &str| categories.iter().position(|c| c == name);
+        let groups: Vec<String> = match &p.groups {
+            Some(g) => g.clone(),
+            None => match a.uns.get(&p.key) {
+                Some(Value::Dict(d)) => match d.get("names") {
+                    Some(Value::Records(fields)) => fields.iter().map(|(f, _)| f.clone()).collect(),
+                    _ => Vec::new(),
+                },
+                _ => Vec::new(),
+            },
+        };
+        let reference_code = if reference == "rest" {
+            None
+        } else {
+            Some(category(&reference).ok_or_else(|| {
+                Error::step(
+                    &step,
+                    format!(
+                        "the reference `{reference}` is not a group of obs['{}']",
+                        p.groupby
+                    ),
+                )
+            })?)
+        };
+        let position: HashMap<String, usize> = (0..var.n_rows())
+            .map(|i| (var.index.render(i), i))
+            .collect();
+        for group in &groups {
+            let genes = match &p.gene_names {
+                Some(g) => g.clone(),
+                None => {
+                    ranked_genes(
+                        &a.uns,
+                        &p.key,
+                        p.n_genes,
+                        Some(std::slice::from_ref(group)),
+                        &step,
+                    )?
+                    .0
+                }
+            };
+            let code = category(group).ok_or_else(|| {
+                Error::step(
+                    &step,
+                    format!(
+                        "uns['{}'] ranks `{group}`, which is not a group of obs['{}']",
+                        p.key, p.groupby
+                    ),
+                )
+            })?;
+            let cols = genes
+                .iter()
+                .map(|g| {
+                    position.get(g).copied().ok_or_else(|| {
+                        Error::step(
+                            &step,
+                            format!(
+                                "gene `{g}` is not in {}'s var",
+                                p.raw.as_deref().unwrap_or("the input")
+                            ),
+                        )
+                    })
+                })
+                .collect::<Result<Vec<usize>>>()?;
+            let bar = cx.progress("gene values", x.blocks().len());
+            let (values, passes) = gather_columns(&x, cx, &bar, &cols)?;
+            cx.stage("gene values", passes);
+            // Each cell's side: the group's (0), the reference's (1), or neither (a cell of
+            // another group when the reference is a group).
+            let side: Vec<Option<usize>> = codes
+                .iter()
+                .map(|&c| {
+                    let c = usize::try_from(c).ok();
+                    if c == Some(code) {
+                        Some(0)
+                    } else if reference_code.is_none() || c == reference_code {
+                        Some(1)
+                    } else {
+                        None
+                    }
+                })
+                .collect();
+            let split: Vec<[Vec<f32>; 2]> = values
+                .into_iter()
+                .map(|column| {
+                    let mut halves = [Vec::new(), Vec::new()];
+                    for (v, s) in column.into_iter().zip(&side) {
+                        if let Some(s) = s {
+                            halves[*s].push(v);
+                        }
+                    }
+                    halves
+                })
+                .collect();
+            let density = |vals: &[f32]| -> engine_plot::Side {
+                let v: Vec<f64> = vals
+                    .iter()
+                    .filter(|x| x.is_finite())
+                    .map(|x| f64::from(*x))
+                    .collect();
+                if v.is_empty() {
+                    return None;
+                }
+                Some(match engine_ops::kde::violin_density(&v, GRID, CUT) {
+                    Some((support, density)) => Ok(engine_plot::Body { support, density }),
+                    None => Err(v.iter().sum::<f64>() / v.len() as f64),
+                })
+            };
+            let plot = engine_plot::SplitViolin {
+                title: format!("{group} vs. {reference}"),
+                sides: split
+                    .iter()
+                    .map(|[g, r]| [density(g), density(r)])
+                    .collect(),
+                values: split
+                    .iter()
+                    .map(|[g, r]| [g.as_slice(), r.as_slice()])
+                    .collect(),
+                genes,
+                split: p.split,
+                strip: p.strip,
+                jitter: p.jitter,
+                size: p.size,
+            };
+            write_image(cx, &p.group_path(group), p.dpi, |format, dpi, tmp| {
+                engine_plot::split_violin(&plot, format, dpi, tmp)
+            })?;
+        }
+        Ok(None)
+    }
+}
