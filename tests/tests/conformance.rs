@@ -202,6 +202,7 @@ fn backends_agree_chunked_and_compressed() {
             Compression::Blosc {
                 cname: "lz4".into(),
                 clevel: 5,
+                blocksize: 0,
             },
         ] {
             check(

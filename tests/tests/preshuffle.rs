@@ -157,11 +157,11 @@ fn check_refuses_bad_collections() {
 /// The Rust loader over a collection: one epoch draws every cell once, each batch's rows are
 /// the collection's rows at its indices (read back by anndata), batches are `batch_size`
 /// but the last, the same seed draws the same batches, and a preload that does not split
-/// into whole batches is refused as annbatch refuses it.
+/// into whole batches is refused as annbatch refuses it. Over our collection, annbatch's (its
+/// indices 16-bit) and one compressed with zstd: the first two decoded straight into the
+/// loads' buffers, the third through zarrs.
 #[test]
 fn the_rust_loader_draws_every_cell_once() {
-    use engine_loader::{Collection, LoaderOptions, for_each_batch};
-    use engine_matrix::Block;
     let dir = scratch("preshuffle-loader");
     concat_parts(&dir);
     let d = dir.display().to_string();
@@ -178,7 +178,56 @@ fn the_rust_loader_draws_every_cell_once() {
         "--seed",
         "2",
     ]);
-    let c = Collection::open(&dir.join("coll.zarr")).unwrap();
+    python_ok(&format!(
+        "import numpy as np\n\
+         from annbatch import DatasetCollection\n\
+         DatasetCollection('{d}/theirs.zarr').add_adatas(['{d}/a.h5ad'], shuffle=True, rng=np.random.default_rng(0))\n"
+    ));
+    let yaml = dir.join("zstd.yaml");
+    std::fs::write(
+        &yaml,
+        format!(
+            "version: 1\nsteps:\n  - {{id: a, op: read, path: '{d}/a.h5ad'}}\n  - {{id: p, op: preshuffle, input: a, path: '{d}/zstd.zarr', dataset_size: '16', shuffle_chunk_size: 4, compression: 'zstd:3'}}\n"
+        ),
+    )
+    .unwrap();
+    engine_ok(&["run", yaml.to_str().unwrap()]);
+    for (coll, n, direct) in [
+        ("coll.zarr", 95, true),
+        ("theirs.zarr", 40, true),
+        ("zstd.zarr", 40, false),
+    ] {
+        loader_matches_anndata(&dir, coll, n, direct);
+    }
+    // A damaged inner chunk is an error naming the array, not a panic or wrong values.
+    let shard = dir.join("coll.zarr/dataset_0/X/data/c/0");
+    let mut bytes = std::fs::read(&shard).unwrap();
+    bytes[..16].fill(0xff);
+    std::fs::write(&shard, bytes).unwrap();
+    let c = engine_loader::Collection::open(&dir.join("coll.zarr")).unwrap();
+    let o = engine_loader::LoaderOptions {
+        batch_size: 8,
+        chunk_size: 8,
+        preload_nchunks: 2,
+        ..Default::default()
+    };
+    let err = engine_loader::for_each_batch(&c, &o, |_| Ok(()))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("dataset_0") && err.contains("/X/data") && err.contains("corrupt"),
+        "{err}"
+    );
+}
+
+/// One epoch of the Rust loader over `dir/coll` against anndata's reading of the collection.
+fn loader_matches_anndata(dir: &std::path::Path, coll: &str, n_obs: usize, direct: bool) {
+    use engine_loader::{Collection, LoaderOptions, for_each_batch};
+    use engine_matrix::Block;
+    let d = dir.display().to_string();
+    let c = Collection::open(&dir.join(coll)).unwrap();
+    assert_eq!(c.n_obs(), n_obs, "{coll}");
+    assert_eq!(c.reads_directly(), direct, "{coll}");
     let m = c.n_vars();
     let draw = |seed: u64| {
         let o = LoaderOptions {
@@ -210,10 +259,9 @@ fn the_rust_loader_draws_every_cell_once() {
         (index, rows, sizes)
     };
     let (index, rows, sizes) = draw(9);
-    assert_eq!(c.n_obs(), 95);
     assert!(
         sizes[..sizes.len() - 1].iter().all(|&s| s == 6),
-        "{sizes:?}"
+        "{coll}: {sizes:?}"
     );
     assert_eq!(draw(9).0, index);
     assert_ne!(draw(10).0, index);
@@ -235,8 +283,8 @@ fn the_rust_loader_draws_every_cell_once() {
     python_ok(&format!(
         "import numpy as np, anndata as ad, scipy.sparse as sp, zarr\n\
          d = '{d}'\n\
-         keys = sorted(zarr.open_group(d + '/coll.zarr', mode='r').group_keys(), key=lambda k: int(k.split('_')[1]))\n\
-         X = sp.vstack([ad.read_zarr(f'{{d}}/coll.zarr/{{k}}').X for k in keys]).toarray()\n\
+         keys = sorted(zarr.open_group(d + '/{coll}', mode='r').group_keys(), key=lambda k: int(k.split('_')[1]))\n\
+         X = sp.vstack([ad.read_zarr(f'{{d}}/{coll}/{{k}}').X for k in keys]).toarray()\n\
          idx = np.loadtxt(d + '/index.txt', dtype=int)\n\
          rows = np.fromfile(d + '/rows.bin', dtype='<f8').reshape(len(idx), -1)\n\
          assert sorted(idx) == list(range(X.shape[0]))\n\

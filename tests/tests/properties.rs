@@ -26,7 +26,8 @@ fn compression() -> impl Strategy<Value = Compression> {
         Just(Compression::Zstd(1)),
         Just(Compression::Blosc {
             cname: "lz4".into(),
-            clevel: 3
+            clevel: 3,
+            blocksize: 0,
         })
     ]
 }

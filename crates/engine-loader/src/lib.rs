@@ -12,7 +12,7 @@
 //! ```
 
 use engine_common::{Error, Result};
-use engine_matrix::{AxisSelection, Block, Compressed, DynArray, SparseFormat};
+use engine_matrix::{AxisSelection, Block, Compressed, DType, DynArray, SparseFormat};
 use engine_store::{Dataset, Matrix};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -28,6 +28,9 @@ pub struct Collection {
     /// Each sparse dataset's row pointers, read once: every load then reads only the runs'
     /// values and indices.
     indptrs: Vec<Option<Vec<u64>>>,
+    /// Every dataset is CSR of one value type that the store decodes straight into a load's
+    /// buffers (sharded zarr v3, as preshuffle and annbatch write it).
+    direct: Option<DType>,
     /// Row offsets of the datasets, and the total.
     offsets: Vec<usize>,
     n_vars: usize,
@@ -84,9 +87,11 @@ impl Collection {
             });
             matrices.push(x);
         }
+        let direct = direct_dtype(&matrices, &indptrs)?;
         Ok(Collection {
             matrices,
             indptrs,
+            direct,
             offsets,
             n_vars: n_vars.unwrap_or(0),
         })
@@ -98,6 +103,11 @@ impl Collection {
 
     pub fn n_vars(&self) -> usize {
         self.n_vars
+    }
+
+    /// Whether loads are decoded by the store straight into their buffers (see `read_direct`).
+    pub fn reads_directly(&self) -> bool {
+        self.direct.is_some()
     }
 
     /// The rows `runs` (global, ascending) as one block (CSR, or dense for dense X): the runs
@@ -112,6 +122,9 @@ impl Collection {
             for g in sel.runs().chunks(per) {
                 pieces.push((d, AxisSelection::from_runs(g.to_vec())));
             }
+        }
+        if let Some(dtype) = self.direct {
+            return self.read_direct(&pieces, dtype);
         }
         let blocks = pieces
             .par_iter()
@@ -157,6 +170,87 @@ impl Collection {
             .map(Block::Dense)
             .map_err(bad)
     }
+}
+
+impl Collection {
+    /// The pieces' rows as one CSR block, each piece decoded by the store straight into its
+    /// part of the block's values and indices (in parallel): no array per run and no
+    /// concatenation after.
+    fn read_direct(&self, pieces: &[(usize, AxisSelection)], dtype: DType) -> Result<Block> {
+        let mut indptr = vec![0u64];
+        let mut sizes = Vec::with_capacity(pieces.len());
+        for (d, rows) in pieces {
+            let ptr = self.indptrs[*d].as_deref().ok_or_else(|| {
+                Error::internal("a direct read of a dataset without row pointers")
+            })?;
+            let start = *indptr.last().unwrap_or(&0);
+            for r in rows.runs() {
+                let base = *indptr.last().unwrap_or(&0);
+                indptr.extend(
+                    ptr[r.start + 1..=r.end]
+                        .iter()
+                        .map(|&p| p - ptr[r.start] + base),
+                );
+            }
+            sizes.push((*indptr.last().unwrap_or(&0) - start) as usize);
+        }
+        let total: usize = sizes.iter().sum();
+        let mut data = DynArray::zeros(dtype, &[total]);
+        let mut indices = vec![0u32; total];
+        let elem = dtype.size();
+        {
+            let bytes = engine_store::bytes_mut(&mut data)
+                .ok_or_else(|| Error::internal(format!("direct read of {dtype} values")))?;
+            let (mut rest_d, mut rest_i) = (bytes, indices.as_mut_slice());
+            let mut jobs = Vec::with_capacity(pieces.len());
+            for ((d, rows), &n) in pieces.iter().zip(&sizes) {
+                let (dd, td) = rest_d.split_at_mut(n * elem);
+                let (ii, ti) = rest_i.split_at_mut(n);
+                (rest_d, rest_i) = (td, ti);
+                jobs.push((*d, rows, dd, ii));
+            }
+            jobs.into_par_iter().try_for_each(|(d, rows, dd, ii)| {
+                let ptr = self.indptrs[d].as_deref().unwrap_or_default();
+                if self.matrices[d].read_csr_rows_into(ptr, rows, dd, ii)? {
+                    Ok(())
+                } else {
+                    Err(Error::internal(
+                        "a direct read the dataset offered was refused",
+                    ))
+                }
+            })?;
+        }
+        let rows = indptr.len() - 1;
+        Ok(Block::Sparse(Compressed {
+            format: SparseFormat::Csr,
+            shape: [rows, self.n_vars],
+            indptr,
+            indices,
+            data,
+        }))
+    }
+}
+
+/// The value type every dataset's CSR X shares when the store reads each straight into a
+/// load's buffers (checked with an empty read); `None` sends loads through `read_csr_rows`.
+fn direct_dtype(matrices: &[Matrix], indptrs: &[Option<Vec<u64>>]) -> Result<Option<DType>> {
+    let mut dtype = None;
+    for (m, ptr) in matrices.iter().zip(indptrs) {
+        let Some(ptr) = ptr else { return Ok(None) };
+        let d = m.dtype();
+        if dtype.is_some_and(|t| t != d)
+            || !m.read_csr_rows_into(
+                ptr,
+                &AxisSelection::from_runs(Vec::new()),
+                &mut [],
+                &mut [],
+            )?
+        {
+            return Ok(None);
+        }
+        dtype = Some(d);
+    }
+    Ok(dtype)
 }
 
 /// How batches are drawn (annbatch's `Loader` arguments and defaults).

@@ -134,10 +134,12 @@ pub enum Compression {
     None,
     Gzip(u32),
     Zstd(i32),
-    /// Blosc with the given inner compressor (`lz4`, `zstd`, `blosclz`, …) and level.
+    /// Blosc with the given inner compressor (`lz4`, `zstd`, `blosclz`, …) and level, in
+    /// blocks of `blocksize` bytes (0: blosc's choice, 256 KiB for lz4 at level 3).
     Blosc {
         cname: String,
         clevel: u8,
+        blocksize: usize,
     },
 }
 
@@ -173,10 +175,12 @@ impl Compression {
             "lz4" | "blosc" | "blosc-lz4" => Compression::Blosc {
                 cname: "lz4".into(),
                 clevel: ranged(0, 9, 5)? as u8,
+                blocksize: 0,
             },
             "blosc-zstd" => Compression::Blosc {
                 cname: "zstd".into(),
                 clevel: ranged(0, 9, 5)? as u8,
+                blocksize: 0,
             },
             _ => {
                 return Err(format!(
@@ -254,6 +258,22 @@ pub trait Store: Send + Sync + Debug {
     /// When a fetch fails after its retries.
     fn prefetch(&self, _path: &str, _sel: &[Range<u64>]) -> Result<Prefetched> {
         Ok(Prefetched::default())
+    }
+
+    /// Reads ranges of 1-D array `path` straight into `out` (their elements back to back, as
+    /// the machine stores them), when the store has a direct path for that array (a local
+    /// sharded zarr v3 array, its inner chunks `blosc` or uncompressed). `Ok(false)`: it has
+    /// none, `out` is untouched, and the caller reads through `read`.
+    ///
+    /// # Errors
+    /// When `out` is not as long as the ranges' elements, or the data is damaged.
+    fn read_ranges_into(
+        &self,
+        _path: &str,
+        _ranges: &[Range<u64>],
+        _out: &mut [u8],
+    ) -> Result<bool> {
+        Ok(false)
     }
 
     /// Reads a whole array.

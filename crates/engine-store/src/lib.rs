@@ -35,6 +35,6 @@ pub use backend::{
 pub use convert::{ConvertOptions, ConvertReport, convert};
 pub use dataset::{Dataset, ElementSummary, ReadOptions, open_store};
 pub use encoding::Encoding;
-pub use matrix::{Matrix, MatrixLayout, ReadCounter};
+pub use matrix::{Matrix, MatrixLayout, ReadCounter, bytes_mut};
 pub use remap::missing_layer;
 pub use value::{Column, Frame, Value};

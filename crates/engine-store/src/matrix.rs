@@ -291,6 +291,130 @@ impl Matrix {
         Ok(block)
     }
 
+    /// Rows `rows` of a CSR matrix straight into `data` (the values' bytes, as
+    /// [`bytes_mut`] gives them) and `indices`, each exactly as long as the rows' values,
+    /// given its row pointers: the store decodes each run of rows into its place, with no
+    /// array per run and no copy after (`Store::read_ranges_into`). `Ok(false)`: the store has
+    /// no direct path for this matrix (its indices are not 32-bit, or its arrays not sharded
+    /// zarr v3) and nothing was read.
+    ///
+    /// # Errors
+    /// When the matrix is not CSR, the buffers do not fit the rows, an index is out of range,
+    /// or the data is damaged.
+    pub fn read_csr_rows_into(
+        &self,
+        indptr: &[u64],
+        rows: &AxisSelection,
+        data: &mut [u8],
+        indices: &mut [u32],
+    ) -> Result<bool> {
+        let MatrixLayout::Sparse(info) = &self.layout else {
+            return Err(Error::usage(format!(
+                "{} is not a sparse matrix",
+                self.path
+            )));
+        };
+        if info.format != SparseFormat::Csr
+            || indptr.len() != info.shape[0] + 1
+            || rows.end() > info.shape[0]
+        {
+            return Err(Error::internal(format!(
+                "direct read of rows ..{} of {} with {} row pointers",
+                rows.end(),
+                self.path,
+                indptr.len()
+            )));
+        }
+        let store = self.store.as_ref();
+        let indices_path = join(&self.path, "indices");
+        let StoredType::Plain(index_type) = store.array_info(&indices_path)?.dtype else {
+            return Ok(false);
+        };
+        if !index_type.is_integer() {
+            return Ok(false);
+        }
+        let mut ranges = Vec::with_capacity(rows.runs().len());
+        for r in rows.runs() {
+            let (lo, hi) = (indptr[r.start], indptr[r.end]);
+            if hi < lo || hi > info.nnz {
+                return Err(bad(
+                    store,
+                    &join(&self.path, "indptr"),
+                    "row pointers out of range",
+                ));
+            }
+            ranges.push(lo..hi);
+        }
+        let values: u64 = ranges.iter().map(|r| r.end - r.start).sum();
+        if values as usize != indices.len() || values as usize * info.dtype.size() != data.len() {
+            return Err(Error::internal(format!(
+                "direct read of {values} values of {} into {} indices and {} bytes",
+                self.path,
+                indices.len(),
+                data.len()
+            )));
+        }
+        let data_path = join(&self.path, "data");
+        let n_cols = info.shape[1];
+        let out_of_range = |j: i128| {
+            bad(
+                store,
+                &indices_path,
+                format!("index {j} out of range for {n_cols} columns"),
+            )
+        };
+        if matches!(index_type, DType::I32 | DType::U32) {
+            if !store.read_ranges_into(&indices_path, &ranges, bytemuck::cast_slice_mut(indices))? {
+                return Ok(false);
+            }
+            // Signed indices were read as their bits: a negative one is past every column too.
+            if let Some(&j) = indices.iter().find(|&&j| j as usize >= n_cols) {
+                let j = if index_type == DType::I32 {
+                    i128::from(j as i32)
+                } else {
+                    i128::from(j)
+                };
+                return Err(out_of_range(j));
+            }
+        } else {
+            // annbatch stores 16-bit indices when the genes fit: read at their width, widened.
+            let mut narrow = DynArray::zeros(index_type, &[indices.len()]);
+            let bytes = bytes_mut(&mut narrow)
+                .ok_or_else(|| Error::internal("integer indices without bytes"))?;
+            if !store.read_ranges_into(&indices_path, &ranges, bytes)? {
+                return Ok(false);
+            }
+            macro_rules! widen {
+                ($a:expr) => {
+                    for (slot, &j) in indices.iter_mut().zip($a.iter()) {
+                        let j = i128::from(j);
+                        if j < 0 || j >= n_cols as i128 {
+                            return Err(out_of_range(j));
+                        }
+                        *slot = j as u32;
+                    }
+                };
+            }
+            match &narrow {
+                DynArray::I8(a) => widen!(a),
+                DynArray::I16(a) => widen!(a),
+                DynArray::I64(a) => widen!(a),
+                DynArray::U8(a) => widen!(a),
+                DynArray::U16(a) => widen!(a),
+                DynArray::U64(a) => widen!(a),
+                _ => return Err(Error::internal("integer indices not widened")),
+            }
+        }
+        if !store.read_ranges_into(&data_path, &ranges, data)? {
+            return Ok(false);
+        }
+        if let Some(c) = &self.counter {
+            let bytes = data.len() + std::mem::size_of_val(indices);
+            c.0.fetch_add(bytes as u64, Ordering::Relaxed);
+        }
+        Ok(true)
+    }
+
     /// Reads the whole matrix.
     ///
     /// # Errors
@@ -709,6 +833,24 @@ fn positions_in(cols: &AxisSelection, read: &[Range<usize>]) -> AxisSelection {
         at.push(offset + j - start);
     }
     AxisSelection::from_indices(&at)
+}
+
+/// The bytes of a numeric array's elements, to be filled in place (`Matrix::read_csr_rows_into`);
+/// `None` for booleans, text or a non-contiguous array.
+pub fn bytes_mut(a: &mut DynArray) -> Option<&mut [u8]> {
+    Some(match a {
+        DynArray::I8(v) => bytemuck::cast_slice_mut(v.as_slice_mut()?),
+        DynArray::I16(v) => bytemuck::cast_slice_mut(v.as_slice_mut()?),
+        DynArray::I32(v) => bytemuck::cast_slice_mut(v.as_slice_mut()?),
+        DynArray::I64(v) => bytemuck::cast_slice_mut(v.as_slice_mut()?),
+        DynArray::U8(v) => v.as_slice_mut()?,
+        DynArray::U16(v) => bytemuck::cast_slice_mut(v.as_slice_mut()?),
+        DynArray::U32(v) => bytemuck::cast_slice_mut(v.as_slice_mut()?),
+        DynArray::U64(v) => bytemuck::cast_slice_mut(v.as_slice_mut()?),
+        DynArray::F32(v) => bytemuck::cast_slice_mut(v.as_slice_mut()?),
+        DynArray::F64(v) => bytemuck::cast_slice_mut(v.as_slice_mut()?),
+        DynArray::Bool(_) | DynArray::Str(_) => return None,
+    })
 }
 
 #[cfg(test)]

@@ -122,7 +122,7 @@ impl StoreWriter for H5Writer {
                             Compression::Zstd(l) => {
                                 b.blosc_zstd(u8::try_from(*l).unwrap_or(9).min(9), true)
                             }
-                            Compression::Blosc { cname, clevel } => match cname.as_str() {
+                            Compression::Blosc { cname, clevel, .. } => match cname.as_str() {
                                 "zstd" => b.blosc_zstd(*clevel, true),
                                 "zlib" => b.blosc_zlib(*clevel, true),
                                 "blosclz" => b.blosc_blosclz(*clevel, true),

@@ -11,6 +11,9 @@
 
 mod dtype;
 mod legacy;
+// blosc's C decoder, called on validated buffers.
+#[allow(unsafe_code)]
+mod ranges;
 mod read;
 mod records;
 mod remote_read;

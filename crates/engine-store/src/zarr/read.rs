@@ -20,6 +20,7 @@ pub(super) type ZArray = Array<ReadStore>;
 
 use super::dtype::{fixed_width, numpy_num, v3_numeric};
 use super::legacy::is_json2;
+use super::ranges::ShardedRanges;
 use super::{key, node_path, records};
 
 /// Where a store's keys live.
@@ -41,6 +42,8 @@ pub struct ZarrStore {
     backing: Backing,
     format: StoreFormat,
     arrays: Mutex<HashMap<String, Arc<ZArray>>>,
+    /// Direct range readers of sharded 1-D arrays (`None`: the array has another layout).
+    ranges: Mutex<HashMap<String, Option<Arc<ShardedRanges>>>>,
     /// Consolidated metadata (v2 `.zmetadata`, v3 inline in the root `zarr.json`) by key
     /// (`X/.zarray`, `X/zarr.json`), consulted before the store so opening a dataset costs one
     /// read instead of one per element.
@@ -120,6 +123,7 @@ impl ZarrStore {
             backing: Backing::Remote,
             format: StoreFormat::Zarr3,
             arrays: Mutex::new(HashMap::new()),
+            ranges: Mutex::new(HashMap::new()),
             consolidated: HashMap::new(),
         };
         if let Some(root) = store.get_json("zarr.json")? {
@@ -155,6 +159,7 @@ impl ZarrStore {
                 StoreFormat::Zarr2
             },
             arrays: Mutex::new(HashMap::new()),
+            ranges: Mutex::new(HashMap::new()),
             consolidated: HashMap::new(),
         };
         store.consolidated = store.load_consolidated()?;
@@ -473,6 +478,26 @@ impl Store for ZarrStore {
         self.backing == Backing::Remote
     }
 
+    fn read_ranges_into(&self, path: &str, ranges: &[Range<u64>], out: &mut [u8]) -> Result<bool> {
+        let Some(reader) = self.ranges_reader(path)? else {
+            return Ok(false);
+        };
+        if out.len() != reader.bytes_for(ranges) {
+            return Err(Error::internal(format!(
+                "ranges of /{path} read into {} bytes for {}",
+                out.len(),
+                reader.bytes_for(ranges)
+            )));
+        }
+        reader.read_into(ranges, out).map_err(|why| {
+            zarr_err(
+                self.loc(path),
+                format!("cannot read chunk data (corrupt or truncated?): {why}"),
+            )
+        })?;
+        Ok(true)
+    }
+
     fn prefetch(&self, path: &str, sel: &[Range<u64>]) -> Result<crate::backend::Prefetched> {
         let meta = self.array_meta(path)?;
         let info = self.info_from_meta(path, &meta)?;
@@ -615,6 +640,32 @@ impl ZarrStore {
             compression,
             stored_bytes: None,
         })
+    }
+
+    /// The direct range reader of local array `path`, made once; `None` when it is not a
+    /// sharded 1-D numeric array of a layout `ShardedRanges` reads.
+    fn ranges_reader(&self, path: &str) -> Result<Option<Arc<ShardedRanges>>> {
+        if self.backing != Backing::Directory {
+            return Ok(None);
+        }
+        let lock = || {
+            self.ranges
+                .lock()
+                .map_err(|_| Error::internal("poisoned lock"))
+        };
+        if let Some(r) = lock()?.get(path) {
+            return Ok(r.clone());
+        }
+        let meta = self.array_meta(path)?;
+        let info = self.info_from_meta(path, &meta)?;
+        let reader = match info.dtype {
+            StoredType::Plain(d) if d.is_numeric() && d != DType::Bool => {
+                ShardedRanges::open(self.array(path)?, &meta, d.size()).map(Arc::new)
+            }
+            _ => None,
+        };
+        lock()?.insert(path.to_string(), reader.clone());
+        Ok(reader)
     }
 
     fn read_with(

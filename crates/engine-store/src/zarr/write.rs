@@ -74,11 +74,15 @@ fn v3_compressor(c: &Compression, d: DType) -> Option<Json> {
         Compression::Zstd(l) => {
             Some(json!({"name": "zstd", "configuration": {"level": l, "checksum": false}}))
         }
-        Compression::Blosc { cname, clevel } => Some(json!({"name": "blosc", "configuration": {
+        Compression::Blosc {
+            cname,
+            clevel,
+            blocksize,
+        } => Some(json!({"name": "blosc", "configuration": {
             "cname": cname, "clevel": clevel,
             "shuffle": if d == DType::Str { "noshuffle" } else { "shuffle" },
             // Variable-length strings are a byte stream: element size 1.
-            "typesize": if d == DType::Str { 1 } else { d.size() }, "blocksize": 0}})),
+            "typesize": if d == DType::Str { 1 } else { d.size() }, "blocksize": blocksize}})),
     }
 }
 
@@ -87,8 +91,12 @@ fn v2_compressor(c: &Compression, d: DType) -> Json {
         Compression::None => Json::Null,
         Compression::Gzip(l) => json!({"id": "zlib", "level": l}),
         Compression::Zstd(l) => json!({"id": "zstd", "level": l}),
-        Compression::Blosc { cname, clevel } => {
-            json!({"id": "blosc", "cname": cname, "clevel": clevel, "shuffle": if d == DType::Str { 0 } else { 1 }, "blocksize": 0})
+        Compression::Blosc {
+            cname,
+            clevel,
+            blocksize,
+        } => {
+            json!({"id": "blosc", "cname": cname, "clevel": clevel, "shuffle": if d == DType::Str { 0 } else { 1 }, "blocksize": blocksize})
         }
     }
 }
