@@ -220,13 +220,14 @@ impl Figure for Layout<'_, '_> {
                 for (s, vals) in values.iter().enumerate() {
                     let centre = g as f64 + if s == 0 { -half / 2.0 } else { half / 2.0 };
                     let colour = rgb(POINTS[s]);
+                    let drawn = vals.iter().filter(|x| x.is_finite()).count();
                     for x in vals.iter().filter(|x| x.is_finite()) {
                         state ^= state << 13;
                         state ^= state >> 7;
                         state ^= state << 17;
                         let u = (state >> 11) as f64 / (1u64 << 53) as f64;
                         // A lone point is not jittered (seaborn).
-                        let dx = if vals.len() > 1 {
+                        let dx = if drawn > 1 {
                             (2.0 * u - 1.0) * v.jitter / 2.0
                         } else {
                             0.0

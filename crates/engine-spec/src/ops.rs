@@ -455,7 +455,7 @@ pub const OPS: &[OpDef] = &[
     OpDef {
         name: "rank_genes_groups_violin",
         inputs: 1,
-        summary: "sc.pl.rank_genes_groups_violin: per group of `uns[key]` a figure of its top `n_genes` genes (or `gene_names`), each gene's violin split into the group's cells (left) and the rest's or the reference's (right), seaborn's densities (each half scaled to one width, cut two bandwidths past the extremes) with the cells jittered over them; values from X or `raw: STEP`'s X in one pass",
+        summary: "sc.pl.rank_genes_groups_violin: per group of `uns[key]` a figure of its top `n_genes` genes (or `gene_names`), each gene's violin split into the group's cells (left) and the rest's or the reference's (right), seaborn's densities (each half scaled to one width, cut two bandwidths past the extremes) with the cells jittered over them; values from X or `raw: STEP`'s X, a pass per group (one for `gene_names`)",
         writes: "an image per group at `path` with `_GROUP` before the extension: .png (at `dpi`), .svg or .pdf (nothing in the data)",
         params: &[
             p("key", T::Str, D::Str("rank_genes_groups")),

@@ -135,7 +135,8 @@ pub enum Compression {
     Gzip(u32),
     Zstd(i32),
     /// Blosc with the given inner compressor (`lz4`, `zstd`, `blosclz`, …) and level, in
-    /// blocks of `blocksize` bytes (0: blosc's choice, 256 KiB for lz4 at level 3).
+    /// blocks of `blocksize` bytes (0: blosc's choice, 256 KiB for lz4 at level 3; for lz4 and
+    /// blosclz blosc multiplies a given size by the type size, to at least 64 KiB).
     Blosc {
         cname: String,
         clevel: u8,

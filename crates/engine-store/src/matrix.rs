@@ -296,7 +296,7 @@ impl Matrix {
     /// given its row pointers: the store decodes each run of rows into its place, with no
     /// array per run and no copy after (`Store::read_ranges_into`). `Ok(false)`: the store has
     /// no direct path for this matrix (its indices are not 32-bit, or its arrays not sharded
-    /// zarr v3) and nothing was read.
+    /// zarr v3), and the buffers hold nothing to use.
     ///
     /// # Errors
     /// When the matrix is not CSR, the buffers do not fit the rows, an index is out of range,

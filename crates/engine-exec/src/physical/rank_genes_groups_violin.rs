@@ -34,7 +34,7 @@ impl ExecNode for RankGenesGroupsViolinNode {
         let p = &self.params;
         vec![
             format!(
-                "pass over {}X per group: its genes' values",
+                "pass over {}X per group (one for `gene_names`): its genes' values",
                 p.raw.as_ref().map_or(String::new(), |r| format!("{r}'s "))
             ),
             format!(
@@ -88,6 +88,28 @@ impl ExecNode for RankGenesGroupsViolinNode {
                 _ => Vec::new(),
             },
         };
+        if groups.is_empty() {
+            return Err(Error::step(
+                &step,
+                format!(
+                    "uns['{}'] has no `names` record array of ranked groups (run `rank_genes_groups` first)",
+                    p.key
+                ),
+            ));
+        }
+        // Two groups whose names differ only by a `/` would write one file.
+        let mut paths = HashMap::new();
+        for g in &groups {
+            if let Some(other) = paths.insert(p.group_path(g), g) {
+                return Err(Error::step(
+                    &step,
+                    format!(
+                        "groups `{other}` and `{g}` would both be drawn to {}",
+                        p.group_path(g)
+                    ),
+                ));
+            }
+        }
         let reference_code = if reference == "rest" {
             None
         } else {
@@ -104,6 +126,33 @@ impl ExecNode for RankGenesGroupsViolinNode {
         let position: HashMap<String, usize> = (0..var.n_rows())
             .map(|i| (var.index.render(i), i))
             .collect();
+        let cols_of = |genes: &[String]| {
+            genes
+                .iter()
+                .map(|g| {
+                    position.get(g).copied().ok_or_else(|| {
+                        Error::step(
+                            &step,
+                            format!(
+                                "gene `{g}` is not in {}'s var",
+                                p.raw.as_deref().unwrap_or("the input")
+                            ),
+                        )
+                    })
+                })
+                .collect::<Result<Vec<usize>>>()
+        };
+        // The same genes for every group are gathered once.
+        let shared = match &p.gene_names {
+            Some(genes) => {
+                let cols = cols_of(genes)?;
+                let bar = cx.progress("gene values", x.blocks().len());
+                let (values, passes) = gather_columns(&x, cx, &bar, &cols)?;
+                cx.stage("gene values", passes);
+                Some(values)
+            }
+            None => None,
+        };
         for group in &groups {
             let genes = match &p.gene_names {
                 Some(g) => g.clone(),
@@ -127,23 +176,16 @@ impl ExecNode for RankGenesGroupsViolinNode {
                     ),
                 )
             })?;
-            let cols = genes
-                .iter()
-                .map(|g| {
-                    position.get(g).copied().ok_or_else(|| {
-                        Error::step(
-                            &step,
-                            format!(
-                                "gene `{g}` is not in {}'s var",
-                                p.raw.as_deref().unwrap_or("the input")
-                            ),
-                        )
-                    })
-                })
-                .collect::<Result<Vec<usize>>>()?;
-            let bar = cx.progress("gene values", x.blocks().len());
-            let (values, passes) = gather_columns(&x, cx, &bar, &cols)?;
-            cx.stage("gene values", passes);
+            let values = match &shared {
+                Some(values) => values.clone(),
+                None => {
+                    let cols = cols_of(&genes)?;
+                    let bar = cx.progress("gene values", x.blocks().len());
+                    let (values, passes) = gather_columns(&x, cx, &bar, &cols)?;
+                    cx.stage("gene values", passes);
+                    values
+                }
+            };
             // Each cell's side: the group's (0), the reference's (1), or neither (a cell of
             // another group when the reference is a group).
             let side: Vec<Option<usize>> = codes

@@ -30,6 +30,8 @@ pub(crate) struct ShardedRanges {
     cache: ArrayShardedReadableExtCache,
     /// Elements per inner chunk.
     inner: u64,
+    /// Bytes per decoded inner chunk (`inner · elem`, checked to fit blosc's `i32`).
+    want: usize,
     /// Bytes per element.
     elem: usize,
     len: u64,
@@ -52,7 +54,11 @@ impl ShardedRanges {
     /// with inner `bytes` (little-endian) and at most `blosc`, a zero fill value. `None`
     /// sends reads through zarrs.
     pub(crate) fn open(array: Arc<ZArray>, meta: &Json, elem: usize) -> Option<ShardedRanges> {
-        if meta.get("zarr_format")?.as_u64()? != 3 {
+        // Elements are copied as little-endian bytes into native memory.
+        if !cfg!(target_endian = "little") || meta.get("zarr_format")?.as_u64()? != 3 {
+            return None;
+        }
+        if meta.get("chunk_grid")?.get("name")?.as_str()? != "regular" {
             return None;
         }
         let shape = meta.get("shape")?.as_array()?;
@@ -77,6 +83,11 @@ impl ShardedRanges {
             return None;
         };
         let inner = inner.as_u64().filter(|&n| n > 0)?;
+        // A damaged chunk shape must not overflow the sizes below.
+        let want = usize::try_from(inner)
+            .ok()?
+            .checked_mul(elem)
+            .filter(|&w| i32::try_from(w).is_ok())?;
         let codec = match conf.get("codecs")?.as_array()?.as_slice() {
             [bytes] if little_endian(bytes, elem) => InnerCodec::Raw,
             [bytes, blosc]
@@ -93,6 +104,7 @@ impl ShardedRanges {
                 array,
                 cache,
                 inner,
+                want,
                 elem,
                 len,
                 codec,
@@ -134,7 +146,7 @@ impl ShardedRanges {
             let mut pos = r.start;
             while pos < r.end {
                 let k = pos / self.inner;
-                let chunk_end = ((k + 1) * self.inner).min(r.end);
+                let chunk_end = (k * self.inner).saturating_add(self.inner).min(r.end);
                 let (a, b) = (
                     (pos - k * self.inner) as usize,
                     (chunk_end - k * self.inner) as usize,
@@ -164,7 +176,7 @@ impl ShardedRanges {
 
     /// Checks an inner chunk's encoded bytes before anything reads inside them.
     fn check(&self, encoded: &[u8], k: u64) -> Result<(), String> {
-        let want = self.inner as usize * self.elem;
+        let want = self.want;
         match self.codec {
             InnerCodec::Raw if encoded.len() == want => Ok(()),
             InnerCodec::Raw => Err(format!(
@@ -219,8 +231,10 @@ impl ShardedRanges {
                     i32::try_from(offset / typesize).map_err(|e| e.to_string())?,
                     i32::try_from(dest.len() / typesize).map_err(|e| e.to_string())?,
                 );
-                // SAFETY: the buffer was validated as holding `inner · elem` bytes, the items
-                // lie inside them, and `dest` has room for exactly those items.
+                // SAFETY: the header was validated against the buffer's length and as holding
+                // `inner · elem` bytes, the items lie inside them, and `dest` has room for
+                // exactly those items. c-blosc (1.21, pinned through blosc-src) checks each
+                // block's offsets and sizes against the compressed size before reading it.
                 let got = unsafe {
                     blosc_src::blosc_getitem(
                         encoded.as_ptr().cast::<c_void>(),
