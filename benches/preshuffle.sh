@@ -7,6 +7,7 @@
 # peak RSS. Then minibatch throughput on both collections: annbatch's `Loader` (zarrs codec
 # pipeline, the README's batch_size 4096, chunk_size 32, preload_nchunks 256; 100 batches) and
 # `engine batches` (four epochs, the same 400k cells, same settings), in cells/s.
+# FORMAT=zarr cuts the counts into zarr parts (blosc-lz4) with the engine instead.
 #   benches/preshuffle.sh [10k|100k|1m]      (default 100k)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,18 +22,44 @@ bench_py="$PWD/.bench/venv/bin/python"
 cargo build --release -q -p engine-cli
 engine="${CARGO_TARGET_DIR:-$PWD/target}/release/engine"
 data=.bench/data
+format="${FORMAT:-h5ad}"
 counts="$data/sparse_${size}.h5ad"
-[[ -f "$counts" ]] || "$bench_py" "$shared/make_data.py" --out "$data" --no-blobs --sparse "$size" --formats h5ad >/dev/null
-dir=".bench/concat_${size}_${parts}"
 source benches/measure.sh
-split_counts "$counts" "$parts" "$dir"
 files=()
-for ((i = 0; i < parts; i++)); do files+=("$dir/part$i.h5ad"); done
+if [[ $format == zarr ]]; then
+    # zarr parts (blosc-lz4), cut by the engine: at 1M they take a third of the h5ad's disk,
+    # and once they exist the counts file may be removed.
+    dir=".bench/preshuffle_${size}_${parts}_zarr"
+    for ((i = 0; i < parts; i++)); do files+=("$dir/part$i.zarr"); done
+    if [[ ! -d "${files[parts - 1]}" ]]; then
+        [[ -f "$counts" ]] || "$bench_py" "$shared/make_data.py" --out "$data" --no-blobs --sparse "$size" --formats h5ad >/dev/null
+        mkdir -p "$dir"
+        n=$("$engine" inspect "$counts" | awk '/n_obs/ {print $(NF-2)}')
+        {
+            echo "version: 1"
+            echo "steps:"
+            echo "  - {id: d, op: read, path: '$PWD/$counts'}"
+            for ((i = 0; i < parts; i++)); do
+                echo "  - {id: p$i, op: select, input: d, obs: \"$((n * i / parts)):$((n * (i + 1) / parts))\"}"
+            done
+            echo "outputs:"
+            for ((i = 0; i < parts; i++)); do
+                echo "  - {step: p$i, path: '$PWD/$dir/part$i.zarr', compression: 'blosc-lz4:5'}"
+            done
+        } >"$dir/split.yaml"
+        "$engine" run "$dir/split.yaml" --memory-limit "$memory" >/dev/null
+    fi
+else
+    [[ -f "$counts" ]] || "$bench_py" "$shared/make_data.py" --out "$data" --no-blobs --sparse "$size" --formats h5ad >/dev/null
+    dir=".bench/concat_${size}_${parts}"
+    split_counts "$counts" "$parts" "$dir"
+    for ((i = 0; i < parts; i++)); do files+=("$dir/part$i.h5ad"); done
+fi
 ours=".bench/preshuffle_${size}_engine.zarr"
 theirs=".bench/preshuffle_${size}_annbatch.zarr"
 
 
-echo "| preshuffle of $parts h5ad (sparse_$size counts, 20,000 genes) | wall (m:ss) | peak RSS (MiB) |"
+echo "| preshuffle of $parts $format (sparse_$size counts, 20,000 genes) | wall (m:ss) | peak RSS (MiB) |"
 echo "|---|---|---|"
 measure "engine preshuffle --memory-limit $memory" "$engine" preshuffle "${files[@]}" "$ours" --memory-limit "$memory" --seed 0 --overwrite
 measure_or_report "annbatch add_adatas (defaults, zarrs)" "$bench_py" "$shared/annbatch_preshuffle.py" preshuffle --inputs "${files[@]}" --collection "$theirs"
@@ -40,7 +67,8 @@ echo
 echo "| minibatches (batch 4096, chunk 32, preload 256) | collection | cells/s |"
 echo "|---|---|---|"
 for coll in "$ours" "$theirs"; do
-    [[ -d "$coll" ]] || continue
+    # A reference that failed (killed for memory) leaves no whole collection.
+    grep -qs annbatch-preshuffled "$coll/zarr.json" || continue
     name=$([[ $coll == "$ours" ]] && echo engine || echo annbatch)
     # Four epochs: the 400k cells annbatch's 100 batches draw, the first epoch's start included.
     rate=$("$engine" batches "$coll" --batch-size 4096 --chunk-size 32 --preload-nchunks 256 --epochs 4 |
