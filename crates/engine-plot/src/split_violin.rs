@@ -7,7 +7,7 @@ use crate::Rgb;
 use crate::output::{Figure, Format, render, text_size};
 use crate::scatter::rgb;
 use crate::ticks::{axis_labels, axis_ticks};
-use crate::violin::{Body, desaturate, outline};
+use crate::violin::{Body, desaturate, outline, y_axis};
 use engine_common::{Error, Result};
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -272,31 +272,7 @@ impl Figure for Layout<'_, '_> {
             at(left + AXES_W / 2.0, bottom + TICK + PAD + gene_w + PAD),
             font(LABEL_PT).pos(Pos::new(HPos::Center, VPos::Top)),
         ))?;
-        let yt = axis_ticks(lo, hi, AXES_H, LABEL_PT, 2.0);
-        let labels = axis_labels(&yt);
-        let tick_w = labels
-            .iter()
-            .map(|t| text_size(t, LABEL_PT).0)
-            .fold(0.0, f64::max);
-        for (t, label) in yt.iter().zip(labels) {
-            let y = py(*t);
-            root.draw(&PathElement::new(
-                vec![at(left - TICK, y), at(left, y)],
-                line,
-            ))?;
-            root.draw(&Text::new(
-                label,
-                at(left - TICK - PAD, y),
-                font(LABEL_PT).pos(Pos::new(HPos::Right, VPos::Center)),
-            ))?;
-        }
-        root.draw(&Text::new(
-            "expression",
-            at(left - TICK - PAD - tick_w - PAD, top + AXES_H / 2.0),
-            font(LABEL_PT)
-                .pos(Pos::new(HPos::Center, VPos::Bottom))
-                .transform(FontTransform::Rotate270),
-        ))?;
+        y_axis(root, k, (left, top, AXES_H), (lo, hi), "expression")?;
         root.draw(&Text::new(
             v.title.clone(),
             at(left + AXES_W / 2.0, top - 6.0),

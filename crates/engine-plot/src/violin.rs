@@ -353,31 +353,7 @@ impl Figure for Layout<'_, '_> {
                 };
                 root.draw(&text)?;
             }
-            let yt = axis_ticks(lo, hi, AXES_H, LABEL_PT, 2.0);
-            let labels = axis_labels(&yt);
-            let tick_w = labels
-                .iter()
-                .map(|t| text_size(t, LABEL_PT).0)
-                .fold(0.0, f64::max);
-            for (t, label) in yt.iter().zip(labels) {
-                let y = py(*t);
-                root.draw(&PathElement::new(
-                    vec![at(left - TICK, y), at(left, y)],
-                    line,
-                ))?;
-                root.draw(&Text::new(
-                    label,
-                    at(left - TICK - PAD, y),
-                    font(LABEL_PT).pos(Pos::new(HPos::Right, VPos::Center)),
-                ))?;
-            }
-            root.draw(&Text::new(
-                panel.key.clone(),
-                at(left - TICK - PAD - tick_w - PAD, top + AXES_H / 2.0),
-                font(LABEL_PT)
-                    .pos(Pos::new(HPos::Center, VPos::Bottom))
-                    .transform(FontTransform::Rotate270),
-            ))?;
+            y_axis(root, k, (left, top, AXES_H), (lo, hi), &panel.key)?;
             if !v.x_label.is_empty() {
                 let names = if v.upright {
                     panel
@@ -397,6 +373,47 @@ impl Figure for Layout<'_, '_> {
         }
         Ok(())
     }
+}
+
+/// A violin plot's y axis beside axes at `left`, `top` of `height` points showing `lo..hi`:
+/// ticks at round values with their labels, and `name` upright beside them.
+pub(crate) fn y_axis<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    k: f64,
+    (left, top, height): (f64, f64, f64),
+    (lo, hi): (f64, f64),
+    name: &str,
+) -> std::result::Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    let at = |x: f64, y: f64| ((x * k).round() as i32, (y * k).round() as i32);
+    let font = |size: f64| ("sans-serif", size * k).into_font().color(&BLACK);
+    let line = ShapeStyle::from(&BLACK).stroke_width((LINE * k).round().max(1.0) as u32);
+    let py = |y: f64| top + height - (y - lo) / (hi - lo) * height;
+    let yt = axis_ticks(lo, hi, height, LABEL_PT, 2.0);
+    let labels = axis_labels(&yt);
+    let tick_w = labels
+        .iter()
+        .map(|t| text_size(t, LABEL_PT).0)
+        .fold(0.0, f64::max);
+    for (t, label) in yt.iter().zip(labels) {
+        let y = py(*t);
+        root.draw(&PathElement::new(
+            vec![at(left - TICK, y), at(left, y)],
+            line,
+        ))?;
+        root.draw(&Text::new(
+            label,
+            at(left - TICK - PAD, y),
+            font(LABEL_PT).pos(Pos::new(HPos::Right, VPos::Center)),
+        ))?;
+    }
+    root.draw(&Text::new(
+        name.to_string(),
+        at(left - TICK - PAD - tick_w - PAD, top + height / 2.0),
+        font(LABEL_PT)
+            .pos(Pos::new(HPos::Center, VPos::Bottom))
+            .transform(FontTransform::Rotate270),
+    ))?;
+    Ok(())
 }
 
 #[cfg(test)]
