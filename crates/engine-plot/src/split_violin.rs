@@ -7,7 +7,7 @@ use crate::Rgb;
 use crate::output::{Figure, Format, render, text_size};
 use crate::scatter::rgb;
 use crate::ticks::{axis_labels, axis_ticks};
-use crate::violin::{Body, desaturate, outline, y_axis};
+use crate::violin::{Body, Jitter, desaturate, outline, point, y_axis};
 use engine_common::{Error, Result};
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -213,31 +213,17 @@ impl Figure for Layout<'_, '_> {
             }
         }
         if v.strip {
-            // Jitter from a fixed sequence, so the same data draws the same picture.
-            let mut state = 0x9E37_79B9_7F4A_7C15u64;
-            let radius = v.size / 2.0 * k;
+            let mut jitter = Jitter::default();
             for (g, values) in v.values.iter().enumerate() {
                 for (s, vals) in values.iter().enumerate() {
                     let centre = g as f64 + if s == 0 { -half / 2.0 } else { half / 2.0 };
-                    let colour = rgb(POINTS[s]);
                     let drawn = vals.iter().filter(|x| x.is_finite()).count();
                     for x in vals.iter().filter(|x| x.is_finite()) {
-                        state ^= state << 13;
-                        state ^= state >> 7;
-                        state ^= state << 17;
-                        let u = (state >> 11) as f64 / (1u64 << 53) as f64;
+                        let u = jitter.next_spread();
                         // A lone point is not jittered (seaborn).
-                        let dx = if drawn > 1 {
-                            (2.0 * u - 1.0) * v.jitter / 2.0
-                        } else {
-                            0.0
-                        };
+                        let dx = if drawn > 1 { u * v.jitter / 2.0 } else { 0.0 };
                         let pos = at(px(centre + dx), py(f64::from(*x)));
-                        if radius < 1.0 {
-                            root.draw_pixel(pos, &colour)?;
-                        } else {
-                            root.draw(&Circle::new(pos, radius, colour.filled()))?;
-                        }
+                        point(root, pos, v.size / 2.0 * k, rgb(POINTS[s]))?;
                     }
                 }
             }

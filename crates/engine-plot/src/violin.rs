@@ -302,26 +302,16 @@ impl Figure for Layout<'_, '_> {
                 }
             }
             if v.stripplot {
-                // Jitter from a fixed sequence, so the same data draws the same picture.
-                let mut state = 0x9E37_79B9_7F4A_7C15u64;
-                let radius = v.size / 2.0 * k;
+                let mut jitter = Jitter::default();
                 for (x, &c) in panel.values.iter().zip(panel.codes) {
                     if (c as usize) >= v.groups.len() || !x.is_finite() {
                         continue;
                     }
-                    state ^= state << 13;
-                    state ^= state >> 7;
-                    state ^= state << 17;
-                    let u = (state >> 11) as f64 / (1u64 << 53) as f64;
                     let pos = at(
-                        px(f64::from(c) + (2.0 * u - 1.0) * v.jitter),
+                        px(f64::from(c) + jitter.next_spread() * v.jitter),
                         py(f64::from(*x)),
                     );
-                    if radius < 1.0 {
-                        root.draw_pixel(pos, &BLACK)?;
-                    } else {
-                        root.draw(&Circle::new(pos, radius, BLACK.filled()))?;
-                    }
+                    point(root, pos, v.size / 2.0 * k, BLACK)?;
                 }
             }
             // The frame, ticks at the groups and at round values.
@@ -372,6 +362,40 @@ impl Figure for Layout<'_, '_> {
             }
         }
         Ok(())
+    }
+}
+
+/// Jitter for a strip of points, from a fixed sequence so the same data draws the same
+/// picture.
+pub(crate) struct Jitter(u64);
+
+impl Default for Jitter {
+    fn default() -> Self {
+        Jitter(0x9E37_79B9_7F4A_7C15)
+    }
+}
+
+impl Jitter {
+    /// The next offset, uniform in -1..1 (xorshift).
+    pub(crate) fn next_spread(&mut self) -> f64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        2.0 * ((self.0 >> 11) as f64 / (1u64 << 53) as f64) - 1.0
+    }
+}
+
+/// One strip point of `radius` device units (a pixel when smaller than one).
+pub(crate) fn point<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    pos: (i32, i32),
+    radius: f64,
+    colour: RGBColor,
+) -> std::result::Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    if radius < 1.0 {
+        root.draw_pixel(pos, &colour)
+    } else {
+        root.draw(&Circle::new(pos, radius, colour.filled()))
     }
 }
 
