@@ -66,7 +66,7 @@ impl ShardedRanges {
             return None;
         }
         let len = shape[0].as_u64()?;
-        // A missing inner chunk is the fill value: zero is what a zeroed buffer already holds.
+        // A missing inner chunk reads as the fill value, and only zero is written for one.
         if meta.get("fill_value")?.as_f64()? != 0.0 {
             return None;
         }
