@@ -23,28 +23,14 @@ format="${FORMAT:-h5ad}"
 source benches/measure.sh
 files=()
 if [[ $format == zarr ]]; then
-    # zarr parts (blosc-lz4) cut by the engine and zarr outputs: at 1M the h5ad form needs
-    # 40 GB of disk (the counts, their parts and three outputs), this a third of it.
+    # zarr parts and outputs: at 1M the h5ad form needs 40 GB of disk (the counts, their
+    # parts and three outputs), this a third of it.
     dir=".bench/concat_${size}_${parts}_zarr"
-    for ((i = 0; i < parts; i++)); do files+=("$PWD/$dir/part$i.zarr"); done
-    if [[ ! -d "${files[parts - 1]}" ]]; then
+    if [[ ! -d "$dir/part$((parts - 1)).zarr" ]]; then
         [[ -f "$counts" ]] || "$bench_py" "$shared/make_data.py" --out "$data" --no-blobs --sparse "$size" --formats h5ad >/dev/null
-        mkdir -p "$dir"
-        n=$("$engine" inspect "$counts" | awk '/n_obs/ {print $(NF-2)}')
-        {
-            echo "version: 1"
-            echo "steps:"
-            echo "  - {id: d, op: read, path: '$PWD/$counts'}"
-            for ((i = 0; i < parts; i++)); do
-                echo "  - {id: p$i, op: select, input: d, obs: \"$((n * i / parts)):$((n * (i + 1) / parts))\"}"
-            done
-            echo "outputs:"
-            for ((i = 0; i < parts; i++)); do
-                echo "  - {step: p$i, path: '${files[i]}', compression: 'blosc-lz4:5'}"
-            done
-        } >"$dir/split.yaml"
-        "$engine" run "$dir/split.yaml" --memory-limit 1G >/dev/null
+        split_counts_zarr "$counts" "$parts" "$dir"
     fi
+    for ((i = 0; i < parts; i++)); do files+=("$PWD/$dir/part$i.zarr"); done
     out="$PWD/$dir"
     read_py="ad.read_zarr"
     write_py="write_zarr"

@@ -50,3 +50,28 @@ for i in range($parts):
     p.write_h5ad('$dir/part%d.h5ad' % i)
 "
 }
+
+# `split_counts_zarr COUNTS PARTS DIR`: cuts an h5ad's cells into PARTS contiguous zarr stores
+# DIR/part0.zarr … (blosc-lz4), written by `$engine` in one run; kept between runs. At 1M they
+# take a third of the h5ad parts' disk, and the counts file may go once they exist.
+split_counts_zarr() {
+    local counts="$1" parts="$2" dir="$3"
+    [[ -d "$dir/part$((parts - 1)).zarr" ]] && return
+    mkdir -p "$dir"
+    local at n i
+    at="$(cd "$dir" && pwd)"
+    n=$("$engine" inspect "$counts" | awk '/n_obs/ {print $(NF-2)}')
+    {
+        echo "version: 1"
+        echo "steps:"
+        echo "  - {id: d, op: read, path: '$(cd "$(dirname "$counts")" && pwd)/$(basename "$counts")'}"
+        for ((i = 0; i < parts; i++)); do
+            echo "  - {id: p$i, op: select, input: d, obs: \"$((n * i / parts)):$((n * (i + 1) / parts))\"}"
+        done
+        echo "outputs:"
+        for ((i = 0; i < parts; i++)); do
+            echo "  - {step: p$i, path: '$at/part$i.zarr', compression: 'blosc-lz4:5'}"
+        done
+    } >"$dir/split.yaml"
+    "$engine" run "$dir/split.yaml" --memory-limit 1G >/dev/null
+}

@@ -4,8 +4,8 @@
 //! - Stacked violins: the chosen genes' values, a block of genes per pass within the working
 //!   set; per group and gene a density and a median; then scanpy's rows of violins.
 
-use super::plot::{format_name, write_image};
-use super::write::aligned;
+use super::plot::{format_name, gene_source, write_image};
+use super::violin::violin_body;
 use super::{Data, ExecNode};
 use crate::annotations::obs_groups;
 use crate::context::RunContext;
@@ -21,9 +21,6 @@ use engine_store::Value;
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::ops::Range;
-
-/// Points along each violin (seaborn's `gridsize`).
-const GRID: usize = 100;
 
 #[derive(Debug)]
 pub(crate) struct DotplotNode {
@@ -78,11 +75,8 @@ impl ExecNode for DotplotNode {
             .ok_or_else(|| Error::internal("Dotplot node without an input"))?;
         let a = &main.ann;
         // The values: `raw`'s X and genes at these cells, as scanpy's `use_raw`.
-        let (x, var) = match (&p.raw, inputs.next()) {
-            (Some(r), Some(raw)) => (aligned(a, &raw, r, false)?, raw.ann.var.clone()),
-            (None, None) => (main.x.clone(), a.var.clone()),
-            _ => return Err(Error::internal("Dotplot inputs do not match `raw`")),
-        };
+        let raw = inputs.next();
+        let (x, var) = gene_source(&main, raw.as_deref(), p.raw.as_deref(), "Dotplot")?;
         let (codes, categories) = obs_groups(&a.obs, &p.groupby, &step)?;
         let n_cat = categories.len();
         let group_of: Vec<Option<usize>> = codes
@@ -335,10 +329,7 @@ fn violins(
             for (r, cells) in members.iter().enumerate() {
                 let mine: Vec<f64> = cells.iter().map(|&c| v[c]).collect();
                 medians[r * k + at] = engine_ops::stats::median(&mine);
-                bodies[r * k + at] = match engine_ops::kde::violin_density(&mine, GRID, 0.0) {
-                    Some((support, density)) => Ok(engine_plot::Body { support, density }),
-                    None => Err(mine.iter().sum::<f64>() / mine.len().max(1) as f64),
-                };
+                bodies[r * k + at] = violin_body(&mine, 0.0);
             }
             at += 1;
         }

@@ -73,11 +73,7 @@ impl ExecNode for PlotNode {
         let colours = match color {
             // A gene's values, from `raw`'s X at these cells or the input's X.
             Some(g) if p.gene => {
-                let (x, var) = match (&p.raw, &raw) {
-                    (Some(r), Some(raw)) => (aligned(a, raw, r, false)?, &raw.ann.var),
-                    (None, None) => (data.x.clone(), &a.var),
-                    _ => return Err(Error::internal("Plot inputs do not match `raw`")),
-                };
+                let (x, var) = gene_source(&data, raw.as_deref(), p.raw.as_deref(), "Plot")?;
                 let col = (0..var.n_rows())
                     .find(|&i| var.index.render(i) == *g)
                     .ok_or_else(|| {
@@ -179,6 +175,21 @@ pub(super) fn format_name(path: &str) -> &'static str {
         Some(engine_plot::Format::Svg) => "SVG",
         Some(engine_plot::Format::Pdf) => "PDF",
         _ => "PNG",
+    }
+}
+
+/// The X and var a plot's gene values come from: `raw`'s X at the main input's cells (the
+/// plot's `raw` step, scanpy's `use_raw`), or the main input's own.
+pub(super) fn gene_source<'d>(
+    main: &'d Data,
+    raw: Option<&'d Data>,
+    raw_step: Option<&str>,
+    node: &str,
+) -> Result<(crate::lineage::Lineage, &'d engine_store::Frame)> {
+    match (raw_step, raw) {
+        (Some(r), Some(raw)) => Ok((aligned(&main.ann, raw, r, false)?, &raw.ann.var)),
+        (None, None) => Ok((main.x.clone(), &main.ann.var)),
+        _ => Err(Error::internal(format!("{node} inputs do not match `raw`"))),
     }
 }
 

@@ -1,10 +1,10 @@
-//! `rank_genes_groups_violin`: per ranked group, its genes' values gathered in one pass over
-//! X (or `raw`'s X at these cells), split into the group's cells and the reference's, a
+//! `rank_genes_groups_violin`: per ranked group, its genes' values gathered in a pass over X
+//! (or `raw`'s X at these cells; one pass for all groups with `gene_names`), split into the group's cells and the reference's, a
 //! density per side, then seaborn's split violins, one image per group.
 
 use super::dotplot::ranked_genes;
-use super::plot::{format_name, write_image};
-use super::write::aligned;
+use super::plot::{format_name, gene_source, write_image};
+use super::violin::violin_body;
 use super::{Data, ExecNode};
 use crate::annotations::obs_groups;
 use crate::context::RunContext;
@@ -15,8 +15,6 @@ use engine_store::Value;
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-/// Points along each violin (seaborn's `gridsize`).
-const GRID: usize = 100;
 /// seaborn's default `cut`: each density reaches two bandwidths past the extremes.
 const CUT: f64 = 2.0;
 
@@ -56,15 +54,13 @@ impl ExecNode for RankGenesGroupsViolinNode {
             .next()
             .ok_or_else(|| Error::internal("RankGenesGroupsViolin node without an input"))?;
         let a = &main.ann;
-        let (x, var) = match (&p.raw, inputs.next()) {
-            (Some(r), Some(raw)) => (aligned(a, &raw, r, false)?, raw.ann.var.clone()),
-            (None, None) => (main.x.clone(), a.var.clone()),
-            _ => {
-                return Err(Error::internal(
-                    "RankGenesGroupsViolin inputs do not match `raw`",
-                ));
-            }
-        };
+        let raw = inputs.next();
+        let (x, var) = gene_source(
+            &main,
+            raw.as_deref(),
+            p.raw.as_deref(),
+            "RankGenesGroupsViolin",
+        )?;
         let params = match a.uns.get(&p.key) {
             Some(Value::Dict(d)) => match d.get("params") {
                 Some(Value::Dict(params)) => Some(params),
@@ -176,14 +172,16 @@ impl ExecNode for RankGenesGroupsViolinNode {
                     ),
                 )
             })?;
-            let values = match &shared {
-                Some(values) => values.clone(),
+            let gathered;
+            let values: &[Vec<f32>] = match &shared {
+                Some(values) => values,
                 None => {
                     let cols = cols_of(&genes)?;
                     let bar = cx.progress("gene values", x.blocks().len());
                     let (values, passes) = gather_columns(&x, cx, &bar, &cols)?;
                     cx.stage("gene values", passes);
-                    values
+                    gathered = values;
+                    &gathered
                 }
             };
             // Each cell's side: the group's (0), the reference's (1), or neither (a cell of
@@ -202,10 +200,10 @@ impl ExecNode for RankGenesGroupsViolinNode {
                 })
                 .collect();
             let split: Vec<[Vec<f32>; 2]> = values
-                .into_iter()
+                .iter()
                 .map(|column| {
                     let mut halves = [Vec::new(), Vec::new()];
-                    for (v, s) in column.into_iter().zip(&side) {
+                    for (&v, s) in column.iter().zip(&side) {
                         if let Some(s) = s {
                             halves[*s].push(v);
                         }
@@ -222,10 +220,7 @@ impl ExecNode for RankGenesGroupsViolinNode {
                 if v.is_empty() {
                     return None;
                 }
-                Some(match engine_ops::kde::violin_density(&v, GRID, CUT) {
-                    Some((support, density)) => Ok(engine_plot::Body { support, density }),
-                    None => Err(v.iter().sum::<f64>() / v.len() as f64),
-                })
+                Some(violin_body(&v, CUT))
             };
             let plot = engine_plot::SplitViolin {
                 title: format!("{group} vs. {reference}"),

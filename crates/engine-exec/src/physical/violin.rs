@@ -1,8 +1,7 @@
 //! `violin`: the keys' values per cell (genes gathered in one pass over X, or `raw`'s X at
 //! these cells; obs columns as they are), a density per key and group, then seaborn's violins.
 
-use super::plot::{format_name, stored_colours, write_image};
-use super::write::aligned;
+use super::plot::{format_name, gene_source, stored_colours, write_image};
 use super::{Data, ExecNode};
 use crate::annotations::{numeric_values, obs_groups};
 use crate::context::RunContext;
@@ -13,6 +12,15 @@ use std::borrow::Cow;
 
 /// Points along each violin (seaborn's `gridsize`).
 const GRID: usize = 100;
+
+/// One violin of `values`: seaborn's density, cut `cut` bandwidths past the extremes, or
+/// (`Err`) the line at their mean when they do not vary.
+pub(super) fn violin_body(values: &[f64], cut: f64) -> std::result::Result<engine_plot::Body, f64> {
+    match engine_ops::kde::violin_density(values, GRID, cut) {
+        Some((support, density)) => Ok(engine_plot::Body { support, density }),
+        None => Err(values.iter().sum::<f64>() / values.len().max(1) as f64),
+    }
+}
 
 #[derive(Debug)]
 pub(crate) struct ViolinNode {
@@ -76,11 +84,7 @@ impl ExecNode for ViolinNode {
         let mut gathered = if genes.is_empty() {
             Vec::new()
         } else {
-            let (x, var) = match (&p.raw, &raw) {
-                (Some(r), Some(raw)) => (aligned(a, raw, r, false)?, &raw.ann.var),
-                (None, None) => (main.x.clone(), &a.var),
-                _ => return Err(Error::internal("Violin inputs do not match `raw`")),
-            };
+            let (x, var) = gene_source(&main, raw.as_deref(), p.raw.as_deref(), "Violin")?;
             let names: Vec<String> = (0..var.n_rows()).map(|i| var.index.render(i)).collect();
             let cols = genes
                 .iter()
@@ -164,10 +168,7 @@ impl ExecNode for ViolinNode {
             if mine.is_empty() {
                 return None;
             }
-            Some(match engine_ops::kde::violin_density(&mine, GRID, 0.0) {
-                Some((support, density)) => Ok(engine_plot::Body { support, density }),
-                None => Err(mine.iter().sum::<f64>() / mine.len() as f64),
-            })
+            Some(violin_body(&mine, 0.0))
         };
         // Without groups each key is its own panel, its one violin named after it.
         let panels: Vec<engine_plot::ViolinPanel> = p

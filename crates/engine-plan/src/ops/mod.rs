@@ -141,6 +141,22 @@ impl Bind<'_> {
         None
     }
 
+    /// The `key` of the ranking a marker-gene plot draws (`rank_genes_groups` by default),
+    /// which the input must hold in `uns`.
+    pub fn ranking_key(&self, s: &Schema) -> Result<String> {
+        let key = self
+            .step
+            .arg("key")
+            .as_str()
+            .unwrap_or("rank_genes_groups")
+            .to_string();
+        self.need(
+            &format!("uns['{key}'] (a `rank_genes_groups` step before it)"),
+            s.uns.contains(&key),
+        )?;
+        Ok(key)
+    }
+
     /// A mistake in this step.
     pub fn error(&self, message: impl Into<String>) -> Error {
         Error::step(&self.step.id, message)

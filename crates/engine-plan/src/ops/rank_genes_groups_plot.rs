@@ -24,15 +24,7 @@ impl RankGenesGroupsPlot {
     pub(crate) fn bind(b: &Bind<'_>) -> Result<(Op, Schema)> {
         let step = b.step;
         let s = b.input_schema();
-        let key = step
-            .arg("key")
-            .as_str()
-            .unwrap_or("rank_genes_groups")
-            .to_string();
-        b.need(
-            &format!("uns['{key}'] (a `rank_genes_groups` step before it)"),
-            s.uns.contains(&key),
-        )?;
+        let key = b.ranking_key(&s)?;
         let groups = b.names("groups");
         let op = Op::RankGenesGroupsPlot(RankGenesGroupsPlot {
             key,

@@ -41,15 +41,7 @@ impl RankGenesGroupsViolin {
     pub(crate) fn bind(b: &Bind<'_>) -> Result<(Op, Schema)> {
         let step = b.step;
         let s = b.input_schema();
-        let key = step
-            .arg("key")
-            .as_str()
-            .unwrap_or("rank_genes_groups")
-            .to_string();
-        b.need(
-            &format!("uns['{key}'] (a `rank_genes_groups` step before it)"),
-            s.uns.contains(&key),
-        )?;
+        let key = b.ranking_key(&s)?;
         // scanpy reads the groups from the ranking's params; so does planning.
         let Some(groupby) = ranked_by(b, &key) else {
             return Err(b.error(format!(
