@@ -64,20 +64,21 @@ fn loops_in_global_heap(data: &[u8]) -> bool {
         // 16 and 32 are allowed but never written; walk nothing and skip any heap.
         return data.windows(4).any(|w| w == b"GCOL");
     }
-    // Header and object header: signature or index and counts, 4 bytes, a length.
-    let header = 8 + lengths;
+    // The collection's header and each object's header take 16 bytes (aligned to 8).
+    let header = 16u64;
     data.windows(4)
         .enumerate()
         .filter(|(_, w)| *w == b"GCOL")
         .any(|(at, _)| {
             let at = at as u64;
-            let end = at.saturating_add(le(at + 8, lengths));
-            let mut p = at + header;
-            while p.saturating_add(header) <= end {
-                let index = le(p, 2);
-                let size = le(p + 8, lengths);
+            let len = le(at + 8, lengths);
+            // Offsets within the collection; the arithmetic wraps where HDF5's size_t does.
+            let mut p = header;
+            while p < len && p.saturating_add(header) <= len {
+                let index = le(at.saturating_add(p), 2);
+                let size = le(at.saturating_add(p + 8), lengths);
                 let need = if index > 0 {
-                    header.saturating_add(size.saturating_add(7) & !7)
+                    header.wrapping_add(size.wrapping_add(7) / 8 * 8)
                 } else {
                     size
                 };
@@ -85,10 +86,10 @@ fn loops_in_global_heap(data: &[u8]) -> bool {
                     return true;
                 }
                 // HDF5 refuses an object that runs past the collection.
-                match p.checked_add(need) {
-                    Some(next) => p = next,
-                    None => break,
+                if need > len - p {
+                    break;
                 }
+                p += need;
             }
             false
         })
