@@ -17,12 +17,18 @@ fn frame() -> &'static Frame {
         index_name: "_index".into(),
         index: Column::Plain(DynArray::Str(arr(vec!["a".into(), "b".into(), "c".into()]))),
         columns: vec![
-            ("n_genes".into(), Column::Plain(DynArray::I64(arr(vec![1, 200, -3])))),
+            (
+                "n_genes".into(),
+                Column::Plain(DynArray::I64(arr(vec![1, 200, -3]))),
+            ),
             (
                 "pct_counts_mt".into(),
                 Column::Plain(DynArray::F32(arr(vec![0.5, f32::NAN, 30.0]))),
             ),
-            ("ok".into(), Column::Plain(DynArray::Bool(arr(vec![true, false, true])))),
+            (
+                "ok".into(),
+                Column::Plain(DynArray::Bool(arr(vec![true, false, true]))),
+            ),
             (
                 "cell_type".into(),
                 Column::Categorical {

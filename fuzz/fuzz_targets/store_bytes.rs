@@ -41,7 +41,9 @@ pub fn unpack(data: &[u8], root: &Path) -> bool {
         };
         if name.is_empty()
             || name.starts_with('/')
-            || name.split('/').any(|p| p.is_empty() || p == "." || p == "..")
+            || name
+                .split('/')
+                .any(|p| p.is_empty() || p == "." || p == "..")
         {
             continue;
         }
